@@ -1,0 +1,1 @@
+"""Mask quality: the engine (``quality.engine``, no Django) and the Django app that stores and serves reports."""
