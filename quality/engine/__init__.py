@@ -1,0 +1,1 @@
+from quality.engine.boundary import boundary_iou
