@@ -1,0 +1,190 @@
+"""Intrinsic checks of a COCO annotation file: findings that need no reference (product.md).
+
+Each finding has a stable ``code``, a ``count`` and up to ``max_examples`` example ids
+(annotation ids; image ids for ``image_without_annotations``). Every code is always
+listed, with count 0 when clean, so consumers can rely on the keys.
+
+- ``invalid_polygon``: a polygon with fewer than 3 points, an odd number of coordinates,
+  a non-finite coordinate, or zero area.
+- ``self_intersecting_polygon``: two non-adjacent edges of one polygon cross.
+- ``mask_outside_image``: polygon points outside ``[0, width] x [0, height]`` or an RLE
+  whose size is not the image's.
+- ``empty_mask``: the rasterised mask has no pixel.
+- ``duplicate_instance``: two non-crowd annotations of one image and class with mask
+  IoU > 0.95 (counted per pair; the example is the later annotation).
+- ``tiny_mask``: 0 < area < ``tiny_area`` pixels.
+- ``image_without_annotations``; ``unknown_image`` and ``unknown_category``: references
+  to ids missing from ``images`` / ``categories``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import numpy as np
+from pycocotools import mask as mask_utils
+
+from quality.engine.errors import EngineInputError
+from quality.engine.matching import load_coco, segmentation_rle
+from quality.engine.reports import Finding, IntrinsicReport
+
+DUPLICATE_IOU = 0.95
+TINY_AREA = 16
+AREA_EDGES = (0, 16, 64, 256, 1024, 4096, 16384, 65536)
+CODES = (
+    "invalid_polygon",
+    "self_intersecting_polygon",
+    "mask_outside_image",
+    "empty_mask",
+    "duplicate_instance",
+    "tiny_mask",
+    "image_without_annotations",
+    "unknown_image",
+    "unknown_category",
+)
+
+
+def _polygon_points(poly: object) -> np.ndarray | None:
+    """``[n, 2]`` float points, or None when the polygon is malformed."""
+    if not isinstance(poly, (list, tuple)) or len(poly) < 6 or len(poly) % 2:
+        return None
+    try:
+        pts = np.asarray(poly, dtype=np.float64).reshape(-1, 2)
+    except (TypeError, ValueError):
+        return None
+    if not np.all(np.isfinite(pts)):
+        return None
+    x, y = pts[:, 0], pts[:, 1]
+    area = 0.5 * abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
+    return pts if area > 0 else None
+
+
+def polygon_self_intersects(pts: np.ndarray) -> bool:
+    """Whether two non-adjacent edges of the closed polygon ``pts`` cross (proper crossings)."""
+    n = len(pts)
+    if n < 4:
+        return False
+    a, b = pts, np.roll(pts, -1, axis=0)  # edge i: a[i] -> b[i]
+
+    def orient(p, q, r):
+        return (q[..., 0] - p[..., 0]) * (r[..., 1] - p[..., 1]) - (q[..., 1] - p[..., 1]) * (r[..., 0] - p[..., 0])
+
+    ai, bi = a[:, None, :], b[:, None, :]
+    aj, bj = a[None, :, :], b[None, :, :]
+    d1 = orient(ai, bi, aj)
+    d2 = orient(ai, bi, bj)
+    d3 = orient(aj, bj, ai)
+    d4 = orient(aj, bj, bi)
+    cross = (d1 * d2 < 0) & (d3 * d4 < 0)
+    i, j = np.triu_indices(n, k=2)
+    keep = ~((i == 0) & (j == n - 1))  # first and last edges share a vertex
+    return bool(cross[i[keep], j[keep]].any())
+
+
+def intrinsic_checks(
+    coco: str | Path | dict,
+    *,
+    tiny_area: int = TINY_AREA,
+    duplicate_iou: float = DUPLICATE_IOU,
+    max_examples: int = 10,
+) -> IntrinsicReport:
+    """Run every intrinsic check on a COCO annotation file or dict."""
+    data = load_coco(coco, "annotations")
+    images = {img["id"]: img for img in data.get("images", [])}
+    categories = {cat["id"] for cat in data.get("categories", [])}
+    found: dict[str, list] = {code: [] for code in CODES}
+    areas: list[int] = []
+    per_image: dict[int, list[tuple[dict, dict]]] = defaultdict(list)
+    class_counts: Counter = Counter()
+
+    for index, ann in enumerate(data["annotations"]):
+        ann_id = ann.get("id", index)
+        image = images.get(ann.get("image_id"))
+        if ann.get("category_id") not in categories:
+            found["unknown_category"].append(ann_id)
+        class_counts[ann.get("category_id")] += 1
+        if image is None:
+            found["unknown_image"].append(ann_id)
+            continue
+        h, w = int(image["height"]), int(image["width"])
+        seg = ann.get("segmentation")
+        if isinstance(seg, list):
+            invalid = outside = crossing = False
+            for poly in seg:
+                pts = _polygon_points(poly)
+                if pts is None:
+                    invalid = True
+                    continue
+                if pts[:, 0].min() < 0 or pts[:, 1].min() < 0 or pts[:, 0].max() > w or pts[:, 1].max() > h:
+                    outside = True
+                if polygon_self_intersects(pts):
+                    crossing = True
+            if invalid or not seg:
+                found["invalid_polygon"].append(ann_id)
+            if outside:
+                found["mask_outside_image"].append(ann_id)
+            if crossing:
+                found["self_intersecting_polygon"].append(ann_id)
+        elif isinstance(seg, dict) and "size" in seg:
+            if [int(s) for s in seg["size"]] != [h, w]:
+                found["mask_outside_image"].append(ann_id)
+                continue
+        try:
+            rle = segmentation_rle(seg, h, w, location=f"annotations[{index}].segmentation")
+        except EngineInputError:
+            found["invalid_polygon"].append(ann_id)
+            continue
+        area = int(mask_utils.area(rle))
+        areas.append(area)
+        if area == 0:
+            found["empty_mask"].append(ann_id)
+        elif area < tiny_area:
+            found["tiny_mask"].append(ann_id)
+        if not ann.get("iscrowd", 0) and area > 0:
+            per_image[ann["image_id"]].append((ann, rle))
+
+    for items in per_image.values():
+        by_cat: dict[int, list[tuple[dict, dict]]] = defaultdict(list)
+        for ann, rle in items:
+            by_cat[ann["category_id"]].append((ann, rle))
+        for group in by_cat.values():
+            if len(group) < 2:
+                continue
+            rles = [rle for _, rle in group]
+            ious = np.asarray(mask_utils.iou(rles, rles, [0] * len(rles))).reshape(len(rles), len(rles))
+            for i, j in zip(*np.triu_indices(len(rles), k=1)):
+                if ious[i, j] > duplicate_iou:
+                    found["duplicate_instance"].append(group[j][0].get("id"))
+
+    counts_per_image = Counter(ann.get("image_id") for ann in data["annotations"])
+    found["image_without_annotations"] = [i for i in images if counts_per_image.get(i, 0) == 0]
+    per_image_counts = np.array([counts_per_image.get(i, 0) for i in images], dtype=np.int64)
+
+    findings = [
+        Finding(code=code, count=len(ids), examples=list(ids[:max_examples])) for code, ids in found.items()
+    ]
+    edges = list(AREA_EDGES)
+    bins = np.searchsorted(np.array(edges[1:]), np.array(areas, dtype=np.int64), side="right")
+    area_counts = np.bincount(bins, minlength=len(edges)).tolist() if areas else [0] * len(edges)
+    class_distribution = {str(c): int(class_counts.get(c, 0)) for c in sorted(categories)}
+    for c, n in class_counts.items():
+        if c not in categories:
+            class_distribution[str(c)] = int(n)
+    return IntrinsicReport(
+        n_images=len(images),
+        n_annotations=len(data["annotations"]),
+        findings=findings,
+        class_distribution=class_distribution,
+        instances_per_image={
+            "min": int(per_image_counts.min()) if per_image_counts.size else None,
+            "max": int(per_image_counts.max()) if per_image_counts.size else None,
+            "mean": float(per_image_counts.mean()) if per_image_counts.size else None,
+            "median": float(np.median(per_image_counts)) if per_image_counts.size else None,
+        },
+        instances_per_image_histogram={str(k): int(v) for k, v in sorted(Counter(per_image_counts.tolist()).items())},
+        # bin k holds areas in [edges[k], edges[k+1]); the last bin is open-ended
+        area_histogram={"edges": edges, "counts": area_counts},
+    )
+
+
