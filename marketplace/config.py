@@ -1,0 +1,179 @@
+"""The service's configuration, read from the environment once and validated.
+
+Every variable the service understands is declared here (and documented in the README's
+configuration table). A bad value stops start-up with a message naming the variable;
+nothing else in the code reads ``os.environ`` for configuration.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+PROFILES = ("dev", "test", "production")
+QUALITY_DEVICES = ("auto", "cpu", "cuda")
+
+
+class ConfigError(RuntimeError):
+    """A configuration value is missing or malformed; the message names the variable."""
+
+
+def _bool(env: dict[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}={raw!r} is not a boolean (use true/false)")
+
+
+def _int(env: dict[str, str], name: str, default: int, *, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not an integer") from None
+    if value < minimum:
+        raise ConfigError(f"{name}={value} must be at least {minimum}")
+    return value
+
+
+def _list(env: dict[str, str], name: str, default: list[str]) -> list[str]:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def _url(env: dict[str, str], name: str, default: str, schemes: tuple[str, ...]) -> str:
+    raw = env.get(name) or default
+    scheme = urlparse(raw).scheme
+    if scheme not in schemes:
+        raise ConfigError(f"{name}={raw!r}: scheme must be one of {', '.join(schemes)}")
+    return raw
+
+
+@dataclass(frozen=True, kw_only=True)
+class Config:
+    profile: str
+    debug: bool
+    secret_key: str
+    allowed_hosts: list[str]
+    csrf_trusted_origins: list[str]
+    database_url: str
+    broker_url: str
+    result_backend: str
+    cache_url: str
+    var_dir: Path
+    storage_root: Path
+    bucket: str | None
+    s3_endpoint_url: str | None
+    s3_region: str
+    aws_access_key_id: str | None
+    aws_secret_access_key: str | None
+    quality_device: str
+    token_ttl_hours: int
+    presigned_url_ttl_seconds: int
+    page_size_max: int
+    throttle_anon: str
+    throttle_user: str
+    throttle_auth: str
+    secure_ssl_redirect: bool
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def uses_s3(self) -> bool:
+        return bool(self.bucket)
+
+    @property
+    def embedded_broker(self) -> bool:
+        return self.broker_url.startswith("filesystem://")
+
+
+def load(env: dict[str, str] | None = None) -> Config:
+    """Read and validate the configuration from ``env`` (default: ``os.environ``)."""
+    env = dict(os.environ if env is None else env)
+    profile = env.get("MARKET_PROFILE", "dev")
+    if profile not in PROFILES:
+        raise ConfigError(f"MARKET_PROFILE={profile!r} must be one of {', '.join(PROFILES)}")
+    production = profile == "production"
+
+    secret_key = env.get("SECRET_KEY", "")
+    if production and len(secret_key) < 50:
+        raise ConfigError("SECRET_KEY is required in production and must be at least 50 characters")
+    if not secret_key:
+        secret_key = "dev-only-insecure-key-not-for-production-use-0123456789abcdef"
+
+    var_dir = Path(env.get("MARKET_VAR_DIR") or BASE_DIR / "var").resolve()
+    database_url = _url(
+        env,
+        "DATABASE_URL",
+        f"sqlite:///{var_dir / 'db.sqlite3'}",
+        ("sqlite", "postgres", "postgresql", "pgsql"),
+    )
+    if production and database_url.startswith("sqlite"):
+        raise ConfigError("DATABASE_URL must point to PostgreSQL in production")
+
+    broker_url = _url(env, "CELERY_BROKER_URL", "filesystem://", ("filesystem", "redis", "rediss", "amqp"))
+    default_backend = broker_url if broker_url.startswith("redis") else f"file://{var_dir / 'celery-results'}"
+    result_backend = _url(env, "CELERY_RESULT_BACKEND", default_backend, ("file", "redis", "rediss", "rpc"))
+
+    if broker_url.startswith("redis"):
+        # The cache lives in the next Redis database: clearing it never touches queued tasks.
+        parsed = urlparse(broker_url)
+        db = int((parsed.path or "/0").lstrip("/") or 0)
+        default_cache = parsed._replace(path=f"/{(db + 1) % 16}").geturl()
+    else:
+        default_cache = "locmem://"
+    cache_url = _url(env, "CACHE_URL", default_cache, ("locmem", "redis", "rediss"))
+
+    bucket = env.get("AWS_STORAGE_BUCKET_NAME") or None
+    endpoint = env.get("AWS_S3_ENDPOINT_URL") or None
+    if endpoint and urlparse(endpoint).scheme not in ("http", "https"):
+        raise ConfigError(f"AWS_S3_ENDPOINT_URL={endpoint!r} must be an http(s) URL")
+    if production and not bucket:
+        raise ConfigError("AWS_STORAGE_BUCKET_NAME is required in production (object storage)")
+
+    quality_device = env.get("QUALITY_DEVICE", "auto")
+    if quality_device not in QUALITY_DEVICES:
+        raise ConfigError(f"QUALITY_DEVICE={quality_device!r} must be one of {', '.join(QUALITY_DEVICES)}")
+
+    allowed_default = [] if production else ["127.0.0.1", "localhost", "testserver", "[::1]"]
+    allowed_hosts = _list(env, "ALLOWED_HOSTS", allowed_default)
+    if production and not allowed_hosts:
+        raise ConfigError("ALLOWED_HOSTS is required in production (comma-separated host names)")
+
+    return Config(
+        profile=profile,
+        debug=_bool(env, "DEBUG", profile == "dev"),
+        secret_key=secret_key,
+        allowed_hosts=allowed_hosts,
+        csrf_trusted_origins=_list(env, "CSRF_TRUSTED_ORIGINS", []),
+        database_url=database_url,
+        broker_url=broker_url,
+        result_backend=result_backend,
+        cache_url=cache_url,
+        var_dir=var_dir,
+        storage_root=Path(env.get("MARKET_STORAGE_ROOT") or var_dir / "storage").resolve(),
+        bucket=bucket,
+        s3_endpoint_url=endpoint,
+        s3_region=env.get("AWS_S3_REGION_NAME", "us-east-1"),
+        aws_access_key_id=env.get("AWS_ACCESS_KEY_ID") or None,
+        aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY") or None,
+        quality_device=quality_device,
+        token_ttl_hours=_int(env, "TOKEN_TTL_HOURS", 24 * 7, minimum=1),
+        presigned_url_ttl_seconds=_int(env, "PRESIGNED_URL_TTL_SECONDS", 300, minimum=10),
+        page_size_max=_int(env, "PAGE_SIZE_MAX", 100, minimum=1),
+        throttle_anon=env.get("THROTTLE_ANON", "120/min"),
+        throttle_user=env.get("THROTTLE_USER", "2000/min"),
+        throttle_auth=env.get("THROTTLE_AUTH", "30/min"),
+        secure_ssl_redirect=_bool(env, "SECURE_SSL_REDIRECT", production),
+    )

@@ -1,0 +1,57 @@
+"""One exception handler: every error leaves the API as ``{"code", "message", "details"}``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from rest_framework import exceptions as drf
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from marketplace.core.errors import DomainError
+
+
+def _flatten(detail: Any, location: str = "") -> list[dict[str, str]]:
+    """Turn DRF's nested error detail into a flat list of located errors."""
+    out: list[dict[str, str]] = []
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            loc = key if not location else f"{location}.{key}"
+            if key == "non_field_errors":
+                loc = location or "body"
+            out.extend(_flatten(value, loc))
+    elif isinstance(detail, list):
+        only_strings = all(not isinstance(item, (dict, list)) for item in detail)
+        for index, item in enumerate(detail):
+            loc = location if only_strings else f"{location}[{index}]"
+            out.extend(_flatten(item, loc))
+    else:
+        out.append({"location": location or "body", "message": str(detail), "code": getattr(detail, "code", "invalid")})
+    return out
+
+
+def api_exception_handler(exc: Exception, context: dict) -> Response | None:
+    if isinstance(exc, DomainError):
+        return Response(exc.to_dict(), status=exc.status_code)
+    if isinstance(exc, Http404):
+        exc = drf.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = drf.PermissionDenied()
+
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None  # a real server error: let Django log it and answer 500
+    if isinstance(exc, drf.ValidationError):
+        body = {"code": "invalid", "message": "The request is not valid.", "details": _flatten(exc.detail)}
+    else:
+        detail = exc.detail if isinstance(exc, drf.APIException) else str(exc)
+        code = exc.get_codes() if isinstance(exc, drf.APIException) else "error"
+        if not isinstance(code, str):
+            code = getattr(exc, "default_code", "error")
+        body = {"code": code, "message": str(detail), "details": []}
+        if isinstance(exc, drf.Throttled) and exc.wait is not None:
+            body["details"] = [{"location": "request", "message": f"retry after {int(exc.wait)} s", "code": "throttled"}]
+    response.data = body
+    return response

@@ -1,0 +1,28 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from marketplace.core import files, health
+
+# Routes reachable without authentication. The anonymous URL walk test checks that every
+# other route answers 401/403; a new public route must be added here deliberately.
+PUBLIC_ROUTE_NAMES = {"healthz", "readyz", "schema", "docs", "auth-login", "auth-register", "signed-download"}
+
+api_v1 = [
+    path("", include("marketplace.accounts.urls")),
+    path("", include("datasets.urls")),
+    path("", include("licensing.urls")),
+    path("", include("quality.urls")),
+    path("", include("marketplace.listings.urls")),
+    path("", include("workers.urls")),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+]
+
+urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("files/<str:token>", files.signed_download, name="signed-download"),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
+]

@@ -1,0 +1,76 @@
+import pytest
+
+from marketplace.config import ConfigError, load
+
+PROD = {
+    "MARKET_PROFILE": "production",
+    "SECRET_KEY": "x" * 64,
+    "DATABASE_URL": "postgres://u:p@db:5432/market",
+    "CELERY_BROKER_URL": "redis://redis:6379/0",
+    "AWS_STORAGE_BUCKET_NAME": "bucket",
+    "ALLOWED_HOSTS": "market.example.com",
+}
+
+
+def test_embedded_defaults_need_no_server():
+    config = load({})
+    assert config.database_url.startswith("sqlite:///")
+    assert config.broker_url == "filesystem://"
+    assert not config.uses_s3
+    assert config.quality_device == "auto"
+    assert config.profile == "dev"
+
+
+def test_production_profile_accepts_complete_environment():
+    config = load(PROD)
+    assert config.uses_s3 and not config.debug and config.secure_ssl_redirect
+    assert config.cache_url == "redis://redis:6379/1"
+
+
+@pytest.mark.parametrize(
+    ("override", "variable"),
+    [
+        ({"SECRET_KEY": ""}, "SECRET_KEY"),
+        ({"SECRET_KEY": "short"}, "SECRET_KEY"),
+        ({"DATABASE_URL": "sqlite:///x.db"}, "DATABASE_URL"),
+        ({"AWS_STORAGE_BUCKET_NAME": ""}, "AWS_STORAGE_BUCKET_NAME"),
+        ({"ALLOWED_HOSTS": ""}, "ALLOWED_HOSTS"),
+    ],
+)
+def test_production_refuses_missing_values(override, variable):
+    with pytest.raises(ConfigError, match=variable):
+        load(PROD | override)
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"MARKET_PROFILE": "staging"}, "MARKET_PROFILE"),
+        ({"QUALITY_DEVICE": "tpu"}, "QUALITY_DEVICE"),
+        ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
+        ({"CELERY_BROKER_URL": "kafka://x"}, "CELERY_BROKER_URL"),
+        ({"DEBUG": "maybe"}, "DEBUG"),
+        ({"TOKEN_TTL_HOURS": "soon"}, "TOKEN_TTL_HOURS"),
+        ({"TOKEN_TTL_HOURS": "0"}, "TOKEN_TTL_HOURS"),
+        ({"AWS_S3_ENDPOINT_URL": "ftp://x"}, "AWS_S3_ENDPOINT_URL"),
+    ],
+)
+def test_bad_values_name_the_variable(env, variable):
+    with pytest.raises(ConfigError, match=variable):
+        load(env)
+
+
+def test_bad_value_stops_manage_py_with_a_clear_message(tmp_path):
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        env={"PATH": "/usr/bin:/bin", "QUALITY_DEVICE": "tpu", "MARKET_VAR_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        cwd=str(__import__("pathlib").Path(__file__).resolve().parents[2]),
+    )
+    assert result.returncode == 2
+    assert "QUALITY_DEVICE" in result.stderr
+    assert "Traceback" not in result.stderr
