@@ -1,0 +1,320 @@
+"""Audit comparison: seller masks against reference masks on the audit sample (product.md).
+
+Matching is one-to-one per image and category maximising IoU (:mod:`quality.engine.matching`);
+a pair counts as matched at IoU >= 0.5. COCO mask AP comes from the engine's COCO
+evaluator (equal to pycocotools' COCOeval) with the seller's masks as detections. Seller
+annotations carry no confidence, so one without ``score`` scores 1.0: the AP then ranks
+ties in annotation order, as COCOeval's stable sort does (``AuditReport.scores_assumed``).
+Crowd annotations take no part in matching; reference crowds are ignore regions for AP
+as in COCOeval, and seller crowds are not detections.
+
+Confidence intervals resample images (:mod:`quality.engine.bootstrap`); AP intervals
+re-run the evaluator on the resampled images through ``evaluate_cells`` with the IoUs
+computed once, exactly as COCOeval computes them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pycocotools import mask as mask_utils
+
+from quality.engine.boundary import boundary_iou
+from quality.engine.bootstrap import bootstrap_indices, interval_from_draws, ratio_draws
+from quality.engine.errors import EngineInputError
+from quality.engine.matching import (
+    MATCH_IOU,
+    ImageMatching,
+    PreparedImage,
+    load_coco,
+    match_image,
+    prepare_images,
+    segmentation_rle,
+)
+from quality.engine.reports import AuditImageRow, AuditReport
+from quality.engine.tiers import tier_for
+
+HEADLINE_AP = ("ap", "ap50", "ap75", "ap95")
+
+
+# ---------------------------------------------------------------- COCO AP through the engine's evaluator
+
+
+def seller_detections(seller: dict, image_ids: set[int], sizes: dict[int, tuple[int, int]]) -> tuple[list[dict], bool]:
+    """The seller's non-crowd annotations on ``image_ids`` as COCO results (compressed RLE, ``score``).
+
+    Returns the results and whether any score was assumed (1.0).
+    """
+    results, assumed = [], False
+    for ann in seller["annotations"]:
+        if ann["image_id"] not in image_ids or ann.get("iscrowd", 0):
+            continue
+        h, w = sizes[ann["image_id"]]
+        rle = segmentation_rle(ann.get("segmentation"), h, w, location=f"seller annotation {ann.get('id')}")
+        counts = rle["counts"]
+        if "score" not in ann:
+            assumed = True
+        results.append(
+            {
+                "image_id": ann["image_id"],
+                "category_id": ann["category_id"],
+                "segmentation": {"size": list(rle["size"]), "counts": counts.decode() if isinstance(counts, bytes) else counts},
+                "score": float(ann.get("score", 1.0)),
+            }
+        )
+    return results, assumed
+
+
+def _mean_valid(values: np.ndarray) -> float | None:
+    valid = values[values > -1]
+    return float(np.mean(valid)) if valid.size else None
+
+
+def ap_figures(precision: np.ndarray, iou_thrs: np.ndarray, cat_ids: list[int]) -> dict[str, Any]:
+    """AP, AP50, AP75, AP95 (area all, largest maxDets) and per-category AP from a COCO precision array."""
+    iou_thrs = np.asarray(iou_thrs, dtype=np.float64)
+    p = precision[:, :, :, 0, -1]
+
+    def at(thr: float) -> float | None:
+        t = np.flatnonzero(np.isclose(iou_thrs, thr))
+        return _mean_valid(p[t]) if t.size else None
+
+    return {
+        "ap": _mean_valid(p),
+        "ap50": at(0.5),
+        "ap75": at(0.75),
+        "ap95": at(0.95),
+        "per_category_ap": {str(c): _mean_valid(p[:, :, k]) for k, c in enumerate(cat_ids)},
+        "pr_curves": {
+            f"{thr:.2f}": [(_mean_valid(p[t, r, :]) or 0.0) for r in range(p.shape[1])]
+            for t, thr in enumerate(iou_thrs)
+            if (p[t] > -1).any()
+        },
+    }
+
+
+@dataclass(kw_only=True)
+class _ApInputs:
+    """COCOeval's prepared per-(image, category) inputs, computed once."""
+
+    cells_by_image: dict[int, list[Any]]
+    cat_ids: list[int]
+
+
+def coco_cells(gt: dict, detections: list[dict], image_ids: list[int], cat_ids: list[int], max_det: int) -> _ApInputs:
+    """Per-(image, category) Cells as COCOeval's ``_prepare`` and ``computeIoU`` make them (segm)."""
+    from quality.engine.cocoeval import Cell
+
+    sizes = {img["id"]: (int(img["height"]), int(img["width"])) for img in gt.get("images", [])}
+    wanted_images, wanted_cats = set(image_ids), set(cat_ids)
+    gts: dict[tuple[int, int], list[tuple[dict, dict]]] = {}
+    for ann in gt["annotations"]:
+        if ann["image_id"] in wanted_images and ann["category_id"] in wanted_cats:
+            h, w = sizes[ann["image_id"]]
+            rle = segmentation_rle(ann.get("segmentation"), h, w, location=f"reference annotation {ann.get('id')}")
+            gts.setdefault((ann["image_id"], ann["category_id"]), []).append((ann, rle))
+    dts: dict[tuple[int, int], list[tuple[int, dict]]] = {}
+    for index, det in enumerate(detections):
+        if det["category_id"] in wanted_cats:
+            dts.setdefault((det["image_id"], det["category_id"]), []).append((index + 1, det))
+    cells_by_image: dict[int, list[Any]] = {i: [] for i in image_ids}
+    for key in sorted(set(gts) | set(dts)):
+        img_id, cat_id = key
+        g = gts.get(key, [])
+        d = dts.get(key, [])
+        order = np.argsort([-det["score"] for _, det in d], kind="mergesort")[:max_det]
+        d = [d[i] for i in order]
+        g_rles = [rle for _, rle in g]
+        d_rles = [{"size": det["segmentation"]["size"], "counts": det["segmentation"]["counts"].encode()} for _, det in d]
+        crowd = [int(ann.get("iscrowd", 0)) for ann, _ in g]
+        ious = (
+            np.asarray(mask_utils.iou(d_rles, g_rles, crowd), dtype=np.float64).reshape(len(d), len(g))
+            if d and g
+            else np.zeros((len(d), len(g)), dtype=np.float64)
+        )
+        cells_by_image[img_id].append(
+            Cell(
+                img_id=img_id,
+                cat_id=cat_id,
+                ious=ious,
+                gt_ids=np.array([ann["id"] for ann, _ in g], dtype=np.int64),
+                gt_area=np.array(
+                    [ann["area"] if "area" in ann else float(mask_utils.area(rle)) for ann, rle in g], dtype=np.float64
+                ),
+                gt_crowd=np.array(crowd, dtype=bool),
+                gt_ignore_flag=np.array(crowd, dtype=bool),
+                dt_ids=np.array([i for i, _ in d], dtype=np.int64),
+                dt_scores=np.array([det["score"] for _, det in d], dtype=np.float64),
+                dt_area=np.array([float(mask_utils.area(r)) for r in d_rles], dtype=np.float64),
+            )
+        )
+    return _ApInputs(cells_by_image=cells_by_image, cat_ids=list(cat_ids))
+
+
+def _resampled_cells(inputs: _ApInputs, image_ids: list[int], draw: np.ndarray) -> tuple[list[Any], list[int]]:
+    """Cells of a bootstrap draw; the k-th drawn image becomes image ``k + 1`` so repeats stay distinct."""
+    from dataclasses import replace
+
+    cells, new_ids = [], []
+    for k, index in enumerate(draw):
+        new_id = k + 1
+        new_ids.append(new_id)
+        cells.extend(replace(c, img_id=new_id) for c in inputs.cells_by_image[image_ids[index]])
+    return cells, new_ids
+
+
+# ---------------------------------------------------------------- the audit
+
+
+@dataclass(kw_only=True)
+class _ImageFigures:
+    n_reference: int
+    n_seller: int
+    ious: list[float]
+    boundary: list[float]
+
+
+def _image_figures(image: PreparedImage, matching: ImageMatching, *, match_iou: float, dilation_ratio: float) -> _ImageFigures:
+    matched = matching.matched(match_iou)
+    boundary = []
+    for pair in matched:
+        a = mask_utils.decode(image.a_rles[pair.a_index]).astype(bool)
+        b = mask_utils.decode(image.b_rles[pair.b_index]).astype(bool)
+        boundary.append(boundary_iou(a, b, dilation_ratio=dilation_ratio))
+    return _ImageFigures(
+        n_reference=matching.n_a, n_seller=matching.n_b, ious=[p.iou for p in matched], boundary=boundary
+    )
+
+
+def _ratio(num: float, den: float) -> float | None:
+    return float(num / den) if den else None
+
+
+def audit_compare(
+    reference: str | Path | dict,
+    seller: str | Path | dict,
+    *,
+    seed: int = 0,
+    n_boot: int = 1000,
+    n_boot_ap: int | None = None,
+    image_ids: list[int] | None = None,
+    match_iou: float = MATCH_IOU,
+    dilation_ratio: float = 0.02,
+    device: str = "cpu",
+) -> AuditReport:
+    """Compare seller masks with reference masks on the audit sample.
+
+    The sample is ``image_ids`` or every image of the reference. ``n_boot_ap`` (default
+    ``n_boot``) sets the draws for the AP intervals, which cost one evaluation each.
+    """
+    ref = load_coco(reference, "reference")
+    sel = load_coco(seller, "seller annotations")
+    if image_ids is None:
+        image_ids = sorted(img["id"] for img in ref.get("images", []))
+    if not image_ids:
+        raise EngineInputError("empty_sample", "the reference has no images to audit", location="images")
+    images = prepare_images(ref, sel, image_ids, a_name="reference", b_name="seller")
+
+    figures: list[_ImageFigures] = []
+    rows: list[AuditImageRow] = []
+    for image in images:
+        matching = match_image(image.a_anns, image.b_anns, image.a_rles, image.b_rles, image_id=image.image_id)
+        f = _image_figures(image, matching, match_iou=match_iou, dilation_ratio=dilation_ratio)
+        figures.append(f)
+        rows.append(
+            AuditImageRow(
+                image_id=image.image_id,
+                n_reference=f.n_reference,
+                n_seller=f.n_seller,
+                n_matched=len(f.ious),
+                mean_iou=float(np.mean(f.ious)) if f.ious else None,
+                boundary_iou=float(np.mean(f.boundary)) if f.boundary else None,
+            )
+        )
+
+    all_ious = [v for f in figures for v in f.ious]
+    all_boundary = [v for f in figures for v in f.boundary]
+    n_ref = sum(f.n_reference for f in figures)
+    n_sel = sum(f.n_seller for f in figures)
+    point: dict[str, float | None] = {
+        "mask_iou": float(np.mean(all_ious)) if all_ious else None,
+        "median_iou": float(np.median(all_ious)) if all_ious else None,
+        "instance_recall": _ratio(len(all_ious), n_ref),
+        "instance_precision": _ratio(len(all_ious), n_sel),
+        "boundary_iou": float(np.mean(all_boundary)) if all_boundary else None,
+    }
+
+    # COCO AP with the seller's masks as detections.
+    from quality.engine.cocoeval import EvalParams, evaluate, evaluate_cells
+
+    sample = set(image_ids)
+    sizes = {img.image_id: (img.height, img.width) for img in images}
+    ref_sample = {
+        **ref,
+        "images": [img for img in ref.get("images", []) if img["id"] in sample],
+        "annotations": [a for a in ref["annotations"] if a["image_id"] in sample],
+    }
+    detections, scores_assumed = seller_detections(sel, sample, sizes)
+    params = EvalParams(iou_type="segm")
+    cat_ids = sorted(c["id"] for c in ref.get("categories", []))
+    result = evaluate(ref_sample, detections, params=params, device=device)
+    ap = ap_figures(np.asarray(result.precision), params.iou_thrs, cat_ids)
+    for key in HEADLINE_AP:
+        point[key] = ap[key]
+
+    # Bootstrap over images.
+    intervals: dict[str, Any] = {}
+    idx = bootstrap_indices(len(images), n_boot=n_boot, seed=seed)
+    sum_iou = np.array([sum(f.ious) for f in figures])
+    n_match = np.array([len(f.ious) for f in figures])
+    sum_b = np.array([sum(f.boundary) for f in figures])
+    n_b = np.array([len(f.boundary) for f in figures])
+    n_r = np.array([f.n_reference for f in figures])
+    n_s = np.array([f.n_seller for f in figures])
+    draws = {
+        "mask_iou": ratio_draws(sum_iou, n_match, idx),
+        "instance_recall": ratio_draws(n_match, n_r, idx),
+        "instance_precision": ratio_draws(n_match, n_s, idx),
+        "boundary_iou": ratio_draws(sum_b, n_b, idx),
+        "median_iou": np.array(
+            [np.median(v) if (v := [x for i in row for x in figures[i].ious]) else np.nan for row in idx]
+        ),
+    }
+    for key, d in draws.items():
+        intervals[key] = interval_from_draws(d, point=point[key], n_boot=n_boot, seed=seed)
+
+    n_ap = n_boot if n_boot_ap is None else n_boot_ap
+    ap_draws = {key: np.full(n_ap, np.nan) for key in HEADLINE_AP}
+    if n_ap > 0 and any(point[k] is not None for k in HEADLINE_AP):
+        inputs = coco_cells(ref_sample, detections, image_ids, cat_ids, params.max_dets[-1])
+        ap_idx = bootstrap_indices(len(images), n_boot=n_ap, seed=seed)
+        for b, draw in enumerate(ap_idx):
+            cells, new_ids = _resampled_cells(inputs, image_ids, draw)
+            res = evaluate_cells(cells, params=params, cat_ids=cat_ids, img_ids=new_ids)
+            figs = ap_figures(np.asarray(res.precision), params.iou_thrs, cat_ids)
+            for key in HEADLINE_AP:
+                if figs[key] is not None:
+                    ap_draws[key][b] = figs[key]
+    for key in HEADLINE_AP:
+        intervals[key] = interval_from_draws(ap_draws[key], point=point[key], n_boot=n_ap, seed=seed)
+
+    tier = tier_for(point["mask_iou"])
+    return AuditReport(
+        seed=seed,
+        n_boot=n_boot,
+        n_images=len(images),
+        n_reference=n_ref,
+        n_seller=n_sel,
+        n_matched=len(all_ious),
+        **point,
+        per_category_ap=ap["per_category_ap"],
+        scores_assumed=scores_assumed,
+        intervals=intervals,
+        tier=tier.value if tier else None,
+        per_image=rows,
+        matched_ious=all_ious,
+        pr_curves=ap["pr_curves"],
+    )
