@@ -108,7 +108,6 @@ class WorkerProcess:
         return self
 
     def wait_ready(self, timeout: float = 60) -> None:
-        from workers.celery import app
 
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -93,7 +93,7 @@ def membership_add(*, user, organization: Organization, role: str) -> Membership
 
 
 @transaction.atomic
-def user_register(*, username: str, password: str, email: str = "", organization_name: str, role: str) -> "User":
+def user_register(*, username: str, password: str, email: str = "", organization_name: str, role: str) -> User:
     """Create a user with a new organization in which it holds ``role`` (seller or buyer)."""
     if role not in OrganizationRole.values:
         raise InvalidInput(f"Unknown role {role!r}.", details=[field_error("role", "must be seller or buyer")])

@@ -1,0 +1,41 @@
+# The few verbs people type. `make run` and `make test` are the README's two commands.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+
+.PHONY: run test lint bench bench-full load install install-dev demo-reset
+
+$(VENV)/.runtime: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $(VENV)/.runtime $@
+
+install: $(VENV)/.runtime
+install-dev: $(VENV)/.dev
+
+## run: the service with embedded defaults (SQLite, filesystem broker, local storage),
+## a real worker process and the seeded demo, on 127.0.0.1:$(PORT). Ctrl-C stops both.
+run: $(VENV)/.runtime
+	$(PY) manage.py migrate --no-input
+	PORT=$(PORT) $(PY) manage.py run_embedded --seed-demo
+
+## test: the whole suite (PostgreSQL, Redis and an S3 endpoint when reachable; see README).
+test: $(VENV)/.dev
+	$(PY) -m pytest
+
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check .
+
+## bench: the engine against its peers, ingest memory, search latency (bench/run.py).
+bench: $(VENV)/.dev
+	$(PY) bench/run.py
+
+bench-full: $(VENV)/.dev
+	$(PY) bench/run.py --train-scale --search

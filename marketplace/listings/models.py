@@ -1,0 +1,199 @@
+"""Listings (the public face of a dataset's published version), orders, entitlements and
+download logs.
+
+Search filters read denormalised columns on :class:`Listing` and rows of
+:class:`ListingTerm` (one row per embodiment/task/scene/category/license value), so every
+filter and facet is an index lookup rather than a walk over JSON or other apps' tables.
+Display-only data (the quality summary, effective terms, previews) is kept as JSON on the
+listing so a search page is one query, not one per listing.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.postgres.search import SearchVectorField
+from django.db import models
+
+
+class Listing(models.Model):
+    # Listing slug == dataset slug (contracts.md).
+    dataset = models.OneToOneField("datasets.Dataset", on_delete=models.CASCADE, related_name="listing")
+    slug = models.SlugField(max_length=80, unique=True)
+    # The published version shown; null while none is published (the listing is hidden).
+    version = models.ForeignKey("datasets.DatasetVersion", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    version_number = models.PositiveIntegerField(null=True, blank=True)
+    is_public = models.BooleanField(default=False)
+
+    title = models.CharField(max_length=200)
+    summary = models.CharField(max_length=500, blank=True)
+    description = models.TextField(blank=True)
+    seller = models.ForeignKey("accounts.Organization", on_delete=models.PROTECT, related_name="listings")
+    seller_slug = models.SlugField(max_length=80)
+    seller_name = models.CharField(max_length=200, blank=True)
+    modality = models.CharField(max_length=16)
+
+    # Quality figures (value; *_verified tells whether an auditor's reference backs it).
+    mask_iou = models.FloatField(null=True, blank=True)
+    mask_iou_verified = models.BooleanField(default=False)
+    ap = models.FloatField(null=True, blank=True)
+    ap_verified = models.BooleanField(default=False)
+    ap50 = models.FloatField(null=True, blank=True)
+    ap50_verified = models.BooleanField(default=False)
+    ap75 = models.FloatField(null=True, blank=True)
+    ap75_verified = models.BooleanField(default=False)
+    agreement = models.FloatField(null=True, blank=True)
+    agreement_verified = models.BooleanField(default=False)
+    temporal_iou = models.FloatField(null=True, blank=True)
+    temporal_iou_verified = models.BooleanField(default=False)
+    tier = models.CharField(max_length=32, blank=True)
+
+    # Effective license terms.
+    commercial_use = models.BooleanField(default=False)
+    derivatives = models.BooleanField(default=False)
+    share_alike = models.BooleanField(default=False)
+
+    has_tracks = models.BooleanField(default=False)
+    frames = models.PositiveBigIntegerField(default=0)
+    instances = models.PositiveBigIntegerField(default=0)
+    price = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
+    currency = models.CharField(max_length=3, default="USD")
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    provenance_completeness = models.FloatField(null=True, blank=True)
+    provenance_verified_share = models.FloatField(null=True, blank=True)
+    # Price per frame / quality weight (see marketplace.listings.pricing); null when it cannot be computed.
+    quality_adjusted_cost = models.FloatField(null=True, blank=True)
+
+    # Display data, denormalised (no joins when serialising a page of results).
+    embodiments = models.JSONField(default=list, blank=True)
+    tasks = models.JSONField(default=list, blank=True)
+    scene_types = models.JSONField(default=list, blank=True)
+    categories = models.JSONField(default=list, blank=True)
+    licenses = models.JSONField(default=list, blank=True)
+    quality = models.JSONField(default=dict, blank=True)
+    terms = models.JSONField(default=dict, blank=True)
+    cost_inputs = models.JSONField(default=dict, blank=True)
+    previews = models.JSONField(default=list, blank=True)
+
+    # PostgreSQL full-text search (GIN index created in migration 0002, PostgreSQL only).
+    search_vector = SearchVectorField(null=True, blank=True, editable=False)
+    search_text = models.TextField(blank=True, editable=False)  # SQLite fallback (icontains)
+
+    synced_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-published_at", "pk"]
+        indexes = [
+            models.Index(fields=["is_public", "-published_at"], name="listing_public_published"),
+            models.Index(fields=["is_public", "mask_iou"], name="listing_public_mask_iou"),
+            models.Index(fields=["is_public", "price"], name="listing_public_price"),
+            models.Index(fields=["is_public", "quality_adjusted_cost"], name="listing_public_qac"),
+            models.Index(fields=["is_public", "frames"], name="listing_public_frames"),
+            models.Index(fields=["is_public", "ap"], name="listing_public_ap"),
+            models.Index(fields=["is_public", "tier"], name="listing_public_tier"),
+            models.Index(fields=["is_public", "modality"], name="listing_public_modality"),
+            models.Index(fields=["is_public", "seller_slug"], name="listing_public_seller"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(is_public=False) | models.Q(version__isnull=False), name="listing_public_has_version"),
+        ]
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class TermKind(models.TextChoices):
+    EMBODIMENT = "embodiment"
+    TASK = "task"
+    SCENE = "scene"
+    CATEGORY = "category"
+    LICENSE = "license"
+
+
+class ListingTerm(models.Model):
+    """One filterable multi-value attribute of a listing (index-backed any-of filters and facets)."""
+
+    listing = models.ForeignKey(Listing, on_delete=models.CASCADE, related_name="terms_index")
+    kind = models.CharField(max_length=16, choices=TermKind.choices)
+    value = models.CharField(max_length=120)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["listing", "kind", "value"], name="listing_term_unique")]
+        indexes = [models.Index(fields=["kind", "value", "listing"], name="listing_term_lookup")]
+
+
+class OrderState(models.TextChoices):
+    PENDING_PAYMENT = "pending_payment"
+    PAID = "paid"
+    CANCELLED = "cancelled"
+
+
+# An order in one of these states blocks another for the same buyer org and version.
+OPEN_ORDER_STATES = (OrderState.PENDING_PAYMENT, OrderState.PAID)
+
+
+class Order(models.Model):
+    buyer = models.ForeignKey("accounts.Organization", on_delete=models.PROTECT, related_name="orders")
+    listing = models.ForeignKey(Listing, on_delete=models.PROTECT, related_name="orders")
+    version = models.ForeignKey("datasets.DatasetVersion", on_delete=models.PROTECT, related_name="orders")
+    state = models.CharField(max_length=20, choices=OrderState.choices, default=OrderState.PENDING_PAYMENT)
+    # The license the buyer accepted, when and by whom (the acceptance record).
+    license = models.CharField(max_length=64)
+    accepted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    accepted_at = models.DateTimeField()
+    price = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    idempotency_key = models.CharField(max_length=128)
+    created_at = models.DateTimeField(auto_now_add=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    paid_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(state__in=OrderState.values), name="order_state_valid"),
+            models.UniqueConstraint(fields=["buyer", "idempotency_key"], name="order_unique_idempotency_key"),
+            # Concurrent orders for the same version by the same buyer org create one order.
+            models.UniqueConstraint(fields=["buyer", "version"], condition=models.Q(state__in=OPEN_ORDER_STATES), name="order_one_open_per_version"),
+        ]
+
+
+class Entitlement(models.Model):
+    """The buyer organization's right to exactly one version's files."""
+
+    buyer = models.ForeignKey("accounts.Organization", on_delete=models.PROTECT, related_name="entitlements")
+    version = models.ForeignKey("datasets.DatasetVersion", on_delete=models.PROTECT, related_name="entitlements")
+    listing = models.ForeignKey(Listing, on_delete=models.PROTECT, related_name="entitlements")
+    order = models.OneToOneField(Order, on_delete=models.PROTECT, related_name="entitlement")
+    license = models.CharField(max_length=64)
+    granted_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    revoke_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-granted_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["buyer", "version"], condition=models.Q(revoked_at__isnull=True), name="entitlement_one_live_per_version"),
+        ]
+
+    @property
+    def is_live(self) -> bool:
+        return self.revoked_at is None
+
+
+class DownloadLog(models.Model):
+    """One row per presigned/signed URL issued (security.md: every issue is logged)."""
+
+    entitlement = models.ForeignKey(Entitlement, on_delete=models.PROTECT, related_name="downloads")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    path = models.CharField(max_length=1024)
+    storage_key = models.CharField(max_length=1024)
+    ttl_seconds = models.PositiveIntegerField()
+    issued_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-issued_at", "-pk"]
+        indexes = [models.Index(fields=["entitlement", "-issued_at"], name="download_log_entitlement")]
