@@ -28,7 +28,7 @@ def cohen_kappa(first: list[int], second: list[int]) -> float | None:
     n = len(first)
     if n == 0:
         return None
-    observed = sum(a == b for a, b in zip(first, second)) / n
+    observed = sum(a == b for a, b in zip(first, second, strict=True)) / n
     c1, c2 = Counter(first), Counter(second)
     expected = sum(c1[k] * c2[k] for k in c1) / (n * n)
     if expected >= 1.0:
@@ -66,9 +66,7 @@ def agreement_compare(
         n_match.append(len(ious))
         n_a.append(per_cat.n_a)
         n_b.append(per_cat.n_b)
-        agnostic = match_image(
-            image.a_anns, image.b_anns, image.a_rles, image.b_rles, image_id=image.image_id, by_category=False
-        )
+        agnostic = match_image(image.a_anns, image.b_anns, image.a_rles, image.b_rles, image_id=image.image_id, by_category=False)
         kappa_pairs.append([(p.a_category, p.b_category) for p in agnostic.matched(match_iou)])
 
     sum_iou_a, n_match_a = np.array(sum_iou), np.array(n_match)
@@ -88,9 +86,7 @@ def agreement_compare(
 
     intervals = {
         "mean_iou": interval_from_draws(ratio_draws(sum_iou_a, n_match_a, idx), point=mean_iou, n_boot=n_boot, seed=seed),
-        "unmatched_rate": interval_from_draws(
-            ratio_draws(unmatched, total, idx), point=unmatched_rate, n_boot=n_boot, seed=seed
-        ),
+        "unmatched_rate": interval_from_draws(ratio_draws(unmatched, total, idx), point=unmatched_rate, n_boot=n_boot, seed=seed),
         "kappa": interval_from_draws(np.array([kappa_of(r) for r in idx]), point=kappa, n_boot=n_boot, seed=seed),
     }
     return AgreementReport(

@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from quality.engine.boundary import boundary_iou
 from quality.engine.bootstrap import bootstrap_indices, interval_from_draws, ratio_draws
+from quality.engine.boundary import boundary_iou
 from quality.engine.errors import EngineInputError
 from quality.engine.matching import (
     MATCH_IOU,
@@ -141,9 +141,7 @@ def coco_cells(gt: dict, detections: list[dict], image_ids: list[int], cat_ids: 
                 cat_id=cat_id,
                 ious=ious,
                 gt_ids=np.array([ann["id"] for ann, _ in g], dtype=np.int64),
-                gt_area=np.array(
-                    [ann["area"] if "area" in ann else float(mask_utils.area(rle)) for ann, rle in g], dtype=np.float64
-                ),
+                gt_area=np.array([ann["area"] if "area" in ann else float(mask_utils.area(rle)) for ann, rle in g], dtype=np.float64),
                 gt_crowd=np.array(crowd, dtype=bool),
                 gt_ignore_flag=np.array(crowd, dtype=bool),
                 dt_ids=np.array([i for i, _ in d], dtype=np.int64),
@@ -184,9 +182,7 @@ def _image_figures(image: PreparedImage, matching: ImageMatching, *, match_iou: 
         a = mask_utils.decode(image.a_rles[pair.a_index]).astype(bool)
         b = mask_utils.decode(image.b_rles[pair.b_index]).astype(bool)
         boundary.append(boundary_iou(a, b, dilation_ratio=dilation_ratio))
-    return _ImageFigures(
-        n_reference=matching.n_a, n_seller=matching.n_b, ious=[p.iou for p in matched], boundary=boundary
-    )
+    return _ImageFigures(n_reference=matching.n_a, n_seller=matching.n_b, ious=[p.iou for p in matched], boundary=boundary)
 
 
 def _ratio(num: float, den: float) -> float | None:
@@ -279,9 +275,7 @@ def audit_compare(
         "instance_recall": ratio_draws(n_match, n_r, idx),
         "instance_precision": ratio_draws(n_match, n_s, idx),
         "boundary_iou": ratio_draws(sum_b, n_b, idx),
-        "median_iou": np.array(
-            [np.median(v) if (v := [x for i in row for x in figures[i].ious]) else np.nan for row in idx]
-        ),
+        "median_iou": np.array([np.median(v) if (v := [x for i in row for x in figures[i].ious]) else np.nan for row in idx]),
     }
     for key, d in draws.items():
         intervals[key] = interval_from_draws(d, point=point[key], n_boot=n_boot, seed=seed)

@@ -42,9 +42,7 @@ def interval_from_draws(
         return ConfidenceInterval(low=point, high=point, level=level, n_boot=n_boot, seed=seed)
     alpha = (1.0 - level) / 2.0
     low, high = np.quantile(draws, [alpha, 1.0 - alpha])
-    return ConfidenceInterval(
-        low=float(min(low, point)), high=float(max(high, point)), level=level, n_boot=n_boot, seed=seed
-    )
+    return ConfidenceInterval(low=float(min(low, point)), high=float(max(high, point)), level=level, n_boot=n_boot, seed=seed)
 
 
 def ratio_draws(numerator: np.ndarray, denominator: np.ndarray, indices: np.ndarray) -> np.ndarray:
@@ -67,7 +65,5 @@ def bootstrap_ci(
 ) -> ConfidenceInterval | None:
     """Interval for any ``statistic(indices) -> float | None`` of a resample of ``n_units`` images."""
     indices = bootstrap_indices(n_units, n_boot=n_boot, seed=seed)
-    draws = np.array(
-        [np.nan if (v := statistic(row)) is None else v for row in indices], dtype=np.float64
-    )
+    draws = np.array([np.nan if (v := statistic(row)) is None else v for row in indices], dtype=np.float64)
     return interval_from_draws(draws, point=point, level=level, n_boot=n_boot, seed=seed)

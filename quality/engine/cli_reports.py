@@ -49,10 +49,14 @@ def _run_audit(args: argparse.Namespace) -> int:
 
     reference, seller = _load(args.reference, "reference"), _load(args.seller, "seller annotations")
     report = audit_compare(reference, seller, seed=args.seed, n_boot=args.n_boot, n_boot_ap=args.n_boot_ap)
-    lines = [f"audit: {report.n_images} images, {report.n_reference} reference / {report.n_seller} seller instances, "
-             f"{report.n_matched} matched (95% CI over images, seed {report.seed})"]
-    lines += [_with_ci(report, k) for k in ("mask_iou", "median_iou", "instance_recall", "instance_precision",
-                                            "boundary_iou", "ap", "ap50", "ap75", "ap95")]
+    lines = [
+        f"audit: {report.n_images} images, {report.n_reference} reference / {report.n_seller} seller instances, "
+        f"{report.n_matched} matched (95% CI over images, seed {report.seed})"
+    ]
+    lines += [
+        _with_ci(report, k)
+        for k in ("mask_iou", "median_iou", "instance_recall", "instance_precision", "boundary_iou", "ap", "ap50", "ap75", "ap95")
+    ]
     lines.append(f"{'tier':<20} {_fmt(report.tier)} (counts once verified)")
     _emit(args, report.to_dict(), lines)
     if args.plots:

@@ -126,10 +126,9 @@ def intrinsic_checks(
                 found["mask_outside_image"].append(ann_id)
             if crossing:
                 found["self_intersecting_polygon"].append(ann_id)
-        elif isinstance(seg, dict) and "size" in seg:
-            if [int(s) for s in seg["size"]] != [h, w]:
-                found["mask_outside_image"].append(ann_id)
-                continue
+        elif isinstance(seg, dict) and "size" in seg and [int(s) for s in seg["size"]] != [h, w]:
+            found["mask_outside_image"].append(ann_id)
+            continue
         try:
             rle = segmentation_rle(seg, h, w, location=f"annotations[{index}].segmentation")
         except EngineInputError:
@@ -153,7 +152,7 @@ def intrinsic_checks(
                 continue
             rles = [rle for _, rle in group]
             ious = np.asarray(mask_utils.iou(rles, rles, [0] * len(rles))).reshape(len(rles), len(rles))
-            for i, j in zip(*np.triu_indices(len(rles), k=1)):
+            for i, j in zip(*np.triu_indices(len(rles), k=1), strict=True):
                 if ious[i, j] > duplicate_iou:
                     found["duplicate_instance"].append(group[j][0].get("id"))
 
@@ -161,9 +160,7 @@ def intrinsic_checks(
     found["image_without_annotations"] = [i for i in images if counts_per_image.get(i, 0) == 0]
     per_image_counts = np.array([counts_per_image.get(i, 0) for i in images], dtype=np.int64)
 
-    findings = [
-        Finding(code=code, count=len(ids), examples=list(ids[:max_examples])) for code, ids in found.items()
-    ]
+    findings = [Finding(code=code, count=len(ids), examples=list(ids[:max_examples])) for code, ids in found.items()]
     edges = list(AREA_EDGES)
     bins = np.searchsorted(np.array(edges[1:]), np.array(areas, dtype=np.int64), side="right")
     area_counts = np.bincount(bins, minlength=len(edges)).tolist() if areas else [0] * len(edges)
@@ -186,5 +183,3 @@ def intrinsic_checks(
         # bin k holds areas in [edges[k], edges[k+1]); the last bin is open-ended
         area_histogram={"edges": edges, "counts": area_counts},
     )
-
-

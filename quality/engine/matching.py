@@ -87,7 +87,7 @@ def hungarian_pairs(ious: np.ndarray) -> list[tuple[int, int, float]]:
     if ious.size == 0:
         return []
     rows, cols = linear_sum_assignment(ious, maximize=True)
-    return [(int(r), int(c), float(ious[r, c])) for r, c in zip(rows, cols) if ious[r, c] > 0.0]
+    return [(int(r), int(c), float(ious[r, c])) for r, c in zip(rows, cols, strict=True) if ious[r, c] > 0.0]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -172,10 +172,7 @@ def prepare_images(a: dict, b: dict, image_ids: list[int], *, a_name: str, b_nam
         sides = []
         for anns, name in ((a_by_image.get(image_id, []), a_name), (b_by_image.get(image_id, []), b_name)):
             kept = [ann for ann in anns if not ann.get("iscrowd", 0)]
-            rles = [
-                segmentation_rle(ann.get("segmentation"), h, w, location=f"{name} annotation {ann.get('id')}")
-                for ann in kept
-            ]
+            rles = [segmentation_rle(ann.get("segmentation"), h, w, location=f"{name} annotation {ann.get('id')}") for ann in kept]
             sides.append((kept, rles))
         prepared.append(
             PreparedImage(

@@ -62,16 +62,14 @@ def _image_stats(gt_ann: dict, pred_ann: dict, gt_dir: Path, pred_dir: Path, cat
     pan_gt = _load_png(gt_dir, gt_ann["file_name"])
     pan_pred = _load_png(pred_dir, pred_ann["file_name"])
     if pan_gt.shape != pan_pred.shape:
-        raise EngineInputError(
-            "shape_mismatch", f"PNG sizes differ: {pan_gt.shape} vs {pan_pred.shape}", location=pred_ann["file_name"]
-        )
+        raise EngineInputError("shape_mismatch", f"PNG sizes differ: {pan_gt.shape} vs {pan_pred.shape}", location=pred_ann["file_name"])
     image_id = gt_ann["image_id"]
     gt_segms = {el["id"]: dict(el) for el in gt_ann["segments_info"]}
     pred_segms = {el["id"]: dict(el) for el in pred_ann["segments_info"]}
 
     pred_labels_set = set(pred_segms)
     labels, labels_cnt = np.unique(pan_pred, return_counts=True)
-    for label, label_cnt in zip(labels, labels_cnt):
+    for label, label_cnt in zip(labels, labels_cnt, strict=True):
         if label not in pred_segms:
             if label == VOID:
                 continue
@@ -98,7 +96,7 @@ def _image_stats(gt_ann: dict, pred_ann: dict, gt_dir: Path, pred_dir: Path, cat
     pan_gt_pred = pan_gt.astype(np.uint64) * OFFSET + pan_pred.astype(np.uint64)
     gt_pred_map: dict[tuple[int, int], Any] = {}
     labels, labels_cnt = np.unique(pan_gt_pred, return_counts=True)
-    for label, intersection in zip(labels, labels_cnt):
+    for label, intersection in zip(labels, labels_cnt, strict=True):
         gt_pred_map[(int(label // OFFSET), int(label % OFFSET))] = intersection
 
     gt_matched: set[int] = set()
@@ -110,12 +108,7 @@ def _image_stats(gt_ann: dict, pred_ann: dict, gt_dir: Path, pred_dir: Path, cat
             continue
         if gt_segms[gt_label]["category_id"] != pred_segms[pred_label]["category_id"]:
             continue
-        union = (
-            pred_segms[pred_label]["area"]
-            + gt_segms[gt_label]["area"]
-            - intersection
-            - gt_pred_map.get((VOID, pred_label), 0)
-        )
+        union = pred_segms[pred_label]["area"] + gt_segms[gt_label]["area"] - intersection - gt_pred_map.get((VOID, pred_label), 0)
         iou = intersection / union
         if iou > 0.5:
             stat = stats[gt_segms[gt_label]["category_id"]]

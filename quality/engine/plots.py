@@ -78,9 +78,7 @@ def plot_per_class_ap(per_class: dict[str, float | None], path: str | Path, *, n
 def _paint(canvas: np.ndarray, mask: np.ndarray, rgb: tuple[int, int, int], alpha: float = 0.45) -> None:
     canvas[mask] = (1 - alpha) * canvas[mask] + alpha * np.asarray(rgb, dtype=np.float64)
     # a solid outline keeps thin masks and the edge of each mask visible
-    edge = mask & ~(
-        np.pad(mask, 1)[2:, 1:-1] & np.pad(mask, 1)[:-2, 1:-1] & np.pad(mask, 1)[1:-1, 2:] & np.pad(mask, 1)[1:-1, :-2]
-    )
+    edge = mask & ~(np.pad(mask, 1)[2:, 1:-1] & np.pad(mask, 1)[:-2, 1:-1] & np.pad(mask, 1)[1:-1, 2:] & np.pad(mask, 1)[1:-1, :-2])
     canvas[edge] = rgb
 
 

@@ -110,7 +110,9 @@ def coco_video_tracks(coco: dict) -> tuple[dict[int, dict], list[VideoTrack]]:
     return videos, tracks
 
 
-def load_tracks(source: Any, *, videos: dict[int, dict] | None = None, what: str = "tracks") -> tuple[dict, dict[int, dict], list[VideoTrack]]:
+def load_tracks(
+    source: Any, *, videos: dict[int, dict] | None = None, what: str = "tracks"
+) -> tuple[dict, dict[int, dict], list[VideoTrack]]:
     """``(raw, videos, tracks)`` from YouTube-VIS JSON, a YouTube-VIS results list, or COCO JSON with tracks."""
     data = _read(source, what)
     if isinstance(data, list):
@@ -136,9 +138,9 @@ def track_rows(tracks: list[VideoTrack], *, jump_iou: float = JUMP_IOU) -> tuple
         present = [f for f, m in enumerate(t.masks) if m]
         if not present:
             continue
-        ious = [_pair_iou(t.masks[f0], t.masks[f1]) for f0, f1 in zip(present, present[1:])]
+        ious = [_pair_iou(t.masks[f0], t.masks[f1]) for f0, f1 in zip(present, present[1:], strict=False)]
         all_ious.extend(ious)
-        gaps = sum(1 for f0, f1 in zip(present, present[1:]) if f1 - f0 > 1)
+        gaps = sum(1 for f0, f1 in zip(present, present[1:], strict=False) if f1 - f0 > 1)
         rows.append(
             TrackRow(
                 track_id=t.key,

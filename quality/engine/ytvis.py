@@ -80,10 +80,7 @@ def reference_tracks(gt: dict) -> list[VideoTrack]:
         if video is None:
             raise EngineInputError("unknown_video", f"video {ann['video_id']} is not in 'videos'", location=f"annotations[{index}]")
         h, w = int(video["height"]), int(video["width"])
-        masks = [
-            _rle(seg, h, w, f"annotations[{index}].segmentations[{f}]") if seg else None
-            for f, seg in enumerate(ann["segmentations"])
-        ]
+        masks = [_rle(seg, h, w, f"annotations[{index}].segmentations[{f}]") if seg else None for f, seg in enumerate(ann["segmentations"])]
         areas = ann.get("areas") or [float(mask_utils.area(m)) if m else None for m in masks]
         tracks.append(
             VideoTrack(
@@ -112,8 +109,7 @@ def result_tracks(results: list[dict], videos: dict[int, dict]) -> list[VideoTra
             )
         h, w = int(video["height"]), int(video["width"])
         masks = [
-            _rle(seg, h, w, f"results[{index}].segmentations[{f}]") if seg else None
-            for f, seg in enumerate(res.get("segmentations", []))
+            _rle(seg, h, w, f"results[{index}].segmentations[{f}]") if seg else None for f, seg in enumerate(res.get("segmentations", []))
         ]
         tracks.append(
             VideoTrack(
@@ -131,8 +127,8 @@ def result_tracks(results: list[dict], videos: dict[int, dict]) -> list[VideoTra
 
 def spatio_temporal_iou(d: list[dict | None], g: list[dict | None]) -> float:
     """Sum of per-frame intersections over sum of unions (frames zipped as YTVOSeval zips them)."""
-    inter = union = 0
-    for dm, gm in zip(d, g):
+    inter = union = 0  # zip truncates to the shorter sequence, as YTVOSeval does
+    for dm, gm in zip(d, g, strict=False):
         if dm and gm:
             i = int(mask_utils.area(mask_utils.merge([dm, gm], True)))
             inter += i

@@ -27,8 +27,16 @@ def _seg(box):
 def _ann(ann_id, image_id, cat, box, **extra):
     seg, area = _seg(box)
     y0, y1, x0, x1 = box
-    return {"id": ann_id, "image_id": image_id, "category_id": cat, "segmentation": seg, "area": area,
-            "bbox": [x0, y0, x1 - x0, y1 - y0], "iscrowd": 0, **extra}
+    return {
+        "id": ann_id,
+        "image_id": image_id,
+        "category_id": cat,
+        "segmentation": seg,
+        "area": area,
+        "bbox": [x0, y0, x1 - x0, y1 - y0],
+        "iscrowd": 0,
+        **extra,
+    }
 
 
 def _pair(seed=0, n_images=6):
@@ -46,15 +54,18 @@ def _pair(seed=0, n_images=6):
             if r < 0.15:
                 continue  # missed by the seller
             dy, dx = (int(v) for v in rng.integers(-2, 3, size=2))
-            sel.append(_ann(len(sel) + 1, img["id"], cat if r < 0.9 else cat % 3 + 1,
-                            (max(0, y0 + dy), y0 + dy + h, max(0, x0 + dx), x0 + dx + w)))
+            sel.append(
+                _ann(len(sel) + 1, img["id"], cat if r < 0.9 else cat % 3 + 1, (max(0, y0 + dy), y0 + dy + h, max(0, x0 + dx), x0 + dx + w))
+            )
         if rng.random() < 0.4:
             y0, x0 = int(rng.integers(0, H - 8)), int(rng.integers(0, W - 8))
             sel.append(_ann(len(sel) + 1, img["id"], 1, (y0, y0 + 8, x0, x0 + 8)))
     ref.append(_ann(len(ref) + 1, 1, 2, (30, 46, 40, 62), iscrowd=1))
     cats = [{"id": c, "name": f"c{c}"} for c in (1, 2, 3)]
-    return ({"images": images, "categories": cats, "annotations": ref},
-            {"images": copy.deepcopy(images), "categories": cats, "annotations": sel})
+    return (
+        {"images": images, "categories": cats, "annotations": ref},
+        {"images": copy.deepcopy(images), "categories": cats, "annotations": sel},
+    )
 
 
 def _pycocotools(reference: dict, detections: list[dict]) -> COCOeval:
@@ -70,13 +81,19 @@ def _pycocotools(reference: dict, detections: list[dict]) -> COCOeval:
 
 
 def test_given_hand_made_pair_then_matching_figures():
-    ref = {"images": [{"id": 1, "height": H, "width": W}], "categories": [{"id": 1, "name": "a"}],
-           "annotations": [_ann(1, 1, 1, (0, 10, 0, 10)), _ann(2, 1, 1, (20, 30, 20, 30)), _ann(3, 1, 1, (0, 10, 40, 50))]}
-    sel = {"images": ref["images"], "annotations": [
-        _ann(1, 1, 1, (0, 10, 0, 10)),   # exact: IoU 1
-        _ann(2, 1, 1, (20, 30, 22, 32)),  # 8 of 12 columns: IoU 80/120
-        _ann(3, 1, 1, (40, 45, 0, 5)),    # nothing there
-    ]}
+    ref = {
+        "images": [{"id": 1, "height": H, "width": W}],
+        "categories": [{"id": 1, "name": "a"}],
+        "annotations": [_ann(1, 1, 1, (0, 10, 0, 10)), _ann(2, 1, 1, (20, 30, 20, 30)), _ann(3, 1, 1, (0, 10, 40, 50))],
+    }
+    sel = {
+        "images": ref["images"],
+        "annotations": [
+            _ann(1, 1, 1, (0, 10, 0, 10)),  # exact: IoU 1
+            _ann(2, 1, 1, (20, 30, 22, 32)),  # 8 of 12 columns: IoU 80/120
+            _ann(3, 1, 1, (40, 45, 0, 5)),  # nothing there
+        ],
+    }
     report = audit_compare(ref, sel, n_boot=50, n_boot_ap=5)
     assert report.n_matched == 2 and report.n_reference == 3 and report.n_seller == 3
     assert report.mask_iou == pytest.approx((1 + 80 / 120) / 2)
@@ -91,8 +108,7 @@ def test_given_hand_made_pair_then_matching_figures():
 def test_given_seeded_pair_then_ap_equals_pycocotools_and_intervals_contain_points():
     reference, seller = _pair(seed=1)
     report = audit_compare(reference, seller, seed=7, n_boot=200, n_boot_ap=30)
-    detections, _ = seller_detections(seller, {i["id"] for i in reference["images"]},
-                                      {i["id"]: (H, W) for i in reference["images"]})
+    detections, _ = seller_detections(seller, {i["id"] for i in reference["images"]}, {i["id"]: (H, W) for i in reference["images"]})
     ev = _pycocotools(reference, detections)
     assert report.ap == ev.stats[0] and report.ap50 == ev.stats[1] and report.ap75 == ev.stats[2]
     p95 = ev.eval["precision"][9, :, :, 0, 2]

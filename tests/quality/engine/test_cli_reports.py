@@ -38,8 +38,17 @@ def _coco(boxes_per_image, shift=0):
     for image_id, boxes in enumerate(boxes_per_image, start=1):
         for cat, (y0, y1, x0, x1) in boxes:
             seg, area = _seg((y0, y1, x0 + shift, x1 + shift))
-            anns.append({"id": len(anns) + 1, "image_id": image_id, "category_id": cat, "segmentation": seg,
-                         "area": area, "bbox": [x0 + shift, y0, x1 - x0, y1 - y0], "iscrowd": 0})
+            anns.append(
+                {
+                    "id": len(anns) + 1,
+                    "image_id": image_id,
+                    "category_id": cat,
+                    "segmentation": seg,
+                    "area": area,
+                    "bbox": [x0 + shift, y0, x1 - x0, y1 - y0],
+                    "iscrowd": 0,
+                }
+            )
     return {"images": images, "categories": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}], "annotations": anns}
 
 
@@ -71,8 +80,23 @@ def _pngs(folder: Path) -> dict[str, tuple[int, int]]:
 
 def test_audit_json_and_plots(pair, tmp_path, capsys):
     ref, sel = pair
-    code, out, _ = _run(capsys, ["audit", "--reference", str(ref), "--seller", str(sel), "--json",
-                                 "--n-boot", "50", "--n-boot-ap", "5", "--plots", str(tmp_path / "plots")])
+    code, out, _ = _run(
+        capsys,
+        [
+            "audit",
+            "--reference",
+            str(ref),
+            "--seller",
+            str(sel),
+            "--json",
+            "--n-boot",
+            "50",
+            "--n-boot-ap",
+            "5",
+            "--plots",
+            str(tmp_path / "plots"),
+        ],
+    )
     assert code == 0
     report = json.loads(out)
     assert report["n_matched"] == 4 and report["tier"] is not None and report["engine_version"]
@@ -96,16 +120,30 @@ def test_agreement_and_intrinsic_json(pair, tmp_path, capsys):
 
 def test_panoptic_json_equals_panopticapi(capsys):
     root = FIXTURES / "panoptic" / "case_1"
-    code, out, _ = _run(capsys, ["panoptic", "--gt", str(root / "gt.json"), "--gt-dir", str(root / "gt"),
-                                 "--pred", str(root / "pred.json"), "--pred-dir", str(root / "pred"), "--json"])
+    code, out, _ = _run(
+        capsys,
+        [
+            "panoptic",
+            "--gt",
+            str(root / "gt.json"),
+            "--gt-dir",
+            str(root / "gt"),
+            "--pred",
+            str(root / "pred.json"),
+            "--pred-dir",
+            str(root / "pred"),
+            "--json",
+        ],
+    )
     assert code == 0
     assert json.loads(out) == json.loads((root / "expected.json").read_text())["results"]
 
 
 def test_temporal_json_has_video_ap_stats(capsys, tmp_path):
     root = FIXTURES / "ytvis" / "case_2"
-    code, out, _ = _run(capsys, ["temporal", "--gt", str(root / "gt.json"), "--results", str(root / "results.json"),
-                                 "--json", "--plots", str(tmp_path)])
+    code, out, _ = _run(
+        capsys, ["temporal", "--gt", str(root / "gt.json"), "--results", str(root / "results.json"), "--json", "--plots", str(tmp_path)]
+    )
     assert code == 0
     report = json.loads(out)
     assert report["video_ap"]["stats"] == json.loads((root / "expected.json").read_text())["stats"]
@@ -127,9 +165,26 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
 def test_python_m_quality_panoptic_in_a_fresh_process():
     root = FIXTURES / "panoptic" / "case_2"
     proc = subprocess.run(
-        [sys.executable, "-m", "quality", "panoptic", "--gt", str(root / "gt.json"), "--gt-dir", str(root / "gt"),
-         "--pred", str(root / "pred.json"), "--pred-dir", str(root / "pred"), "--json"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, env={**os.environ, "MPLBACKEND": "Agg"},
+        [
+            sys.executable,
+            "-m",
+            "quality",
+            "panoptic",
+            "--gt",
+            str(root / "gt.json"),
+            "--gt-dir",
+            str(root / "gt"),
+            "--pred",
+            str(root / "pred.json"),
+            "--pred-dir",
+            str(root / "pred"),
+            "--json",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "MPLBACKEND": "Agg"},
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == json.loads((root / "expected.json").read_text())["results"]
