@@ -1,0 +1,395 @@
+"""The reference side of an evaluation, parsed and rasterized once.
+
+:class:`ReferenceCache` holds a COCO reference (images, categories, annotations) as flat
+arrays plus every annotation's mask as compressed RLE (pycocotools' string form, all
+strings in one blob with offsets), its box and area. It is what :func:`evaluate` uses for
+``gt`` internally; built from JSON it is the "cold" path, loaded from a file the "warm"
+one.
+
+File format: one uncompressed ``.npz`` (numpy's zip of ``.npy`` arrays; ``np.load`` with
+``allow_pickle=False``), keys as the dataclass fields, plus ``format`` (int). Loading is a
+few memory copies; nothing is re-parsed or re-rasterized.
+
+Streaming ingest: ``build_reference_cache(images=..., categories=..., annotations=...)``
+takes the images and categories as sequences and the annotations as any iterable (e.g.
+``ijson.items(f, "annotations.item")``); annotations are processed in chunks of
+``chunk_size`` so memory holds the compact RLE strings, not the parsed polygons.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from quality.engine import masks
+from quality.engine.errors import EngineInputError
+
+CACHE_FORMAT = 1
+
+
+def _int_ids(values: list, what: str, where: str) -> np.ndarray:
+    arr = np.asarray(values) if values else np.zeros(0, dtype=np.int64)
+    if arr.dtype.kind not in "iu" or arr.ndim != 1:
+        for i, v in enumerate(values):
+            if not isinstance(v, int) or isinstance(v, bool):
+                raise EngineInputError("bad_id", f"{what} {v!r} is not an integer", location=f"{where}[{i}]")
+        raise EngineInputError("bad_id", f"{what} values are not integers", location=where)
+    return arr.astype(np.int64)
+
+
+def _numbers(values: list, what: str, where: str, shape_tail: tuple = ()) -> np.ndarray:
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+        ok = arr.shape[1:] == shape_tail
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        for i, v in enumerate(values):
+            try:
+                a = np.asarray(v, dtype=np.float64)
+                if a.shape != shape_tail:
+                    raise ValueError
+            except (TypeError, ValueError):
+                raise EngineInputError("bad_number", f"{what} {v!r} is malformed", location=f"{where}[{i}]") from None
+        raise EngineInputError("bad_number", f"{what} malformed", location=where)
+    if not np.isfinite(arr).all():
+        bad = int(np.flatnonzero(~np.isfinite(arr.reshape(len(arr), -1)).all(axis=1))[0])
+        raise EngineInputError("non_finite", f"{what} is not finite", location=f"{where}[{bad}]")
+    return arr
+
+
+def _field(items: Sequence[Mapping], key: str, where: str, offset: int = 0) -> list:
+    try:
+        return [a[key] for a in items]
+    except (KeyError, TypeError):
+        for i, a in enumerate(items):
+            if not isinstance(a, Mapping):
+                raise EngineInputError("malformed", "expected an object", location=f"{where}[{offset + i}]") from None
+            if key not in a:
+                raise EngineInputError("missing_field", f"missing '{key}'", location=f"{where}[{offset + i}]") from None
+        raise
+
+
+def unique_check(ids: np.ndarray, what: str, where: str) -> None:
+    if len(ids) > 1:
+        s = np.sort(ids)
+        dup = s[1:][s[1:] == s[:-1]]
+        if dup.size:
+            i = int(np.flatnonzero(ids == dup[0])[1])
+            raise EngineInputError("duplicate_id", f"{what} {int(dup[0])} appears twice", location=f"{where}[{i}]")
+
+
+@dataclass(kw_only=True)
+class ReferenceCache:
+    """A parsed (and, with masks, rasterized) COCO reference. Arrays are in file order."""
+
+    img_ids: np.ndarray  # int64 [I]
+    img_heights: np.ndarray  # int64 [I]
+    img_widths: np.ndarray  # int64 [I]
+    cat_ids: np.ndarray  # int64 [K], file order
+    categories_json: bytes  # the categories list as JSON (names etc.)
+    ann_ids: np.ndarray  # int64 [N]
+    ann_image_ids: np.ndarray  # int64 [N]
+    ann_category_ids: np.ndarray  # int64 [N]
+    ann_area: np.ndarray  # float64 [N], the 'area' field as given
+    ann_iscrowd: np.ndarray  # bool [N]
+    ann_ignore: np.ndarray  # bool [N], the 'ignore' field (pycocotools overwrites it with iscrowd)
+    ann_bbox: np.ndarray  # float64 [N, 4], the 'bbox' field (NaN when absent)
+    rle_blob: bytes | None = None  # compressed RLE strings, concatenated
+    rle_offsets: np.ndarray | None = None  # int64 [N+1]
+    rle_box: np.ndarray | None = None  # float64 [N, 4], box of the mask (rleToBbox)
+    rle_area: np.ndarray | None = None  # int64 [N], pixels of the mask
+    # not saved: the raw segmentations when built without masks (rasterized on demand)
+    _segmentations: list | None = None
+
+    @property
+    def has_masks(self) -> bool:
+        return self.rle_blob is not None
+
+    def image_index(self, image_ids: np.ndarray) -> np.ndarray:
+        """Positions in ``img_ids`` of ``image_ids`` (-1 when unknown)."""
+        order = np.argsort(self.img_ids, kind="stable")
+        s = self.img_ids[order]
+        pos = np.searchsorted(s, image_ids)
+        pos_c = np.minimum(pos, max(len(s) - 1, 0))
+        found = (len(s) > 0) & (s[pos_c] == image_ids) if len(s) else np.zeros(len(image_ids), bool)
+        return np.where(found, order[pos_c] if len(s) else -1, -1)
+
+    def rles(self, index: Sequence[int] | np.ndarray) -> list[dict]:
+        """Compressed RLE dicts of the annotations at ``index``."""
+        self.ensure_masks()
+        img_pos = self.image_index(self.ann_image_ids[np.asarray(index, dtype=np.int64)])
+        hs = self.img_heights[img_pos].tolist()
+        ws = self.img_widths[img_pos].tolist()
+        o = self.rle_offsets
+        blob = self.rle_blob
+        idx = np.asarray(index, dtype=np.int64)
+        starts = o[idx].tolist()
+        stops = o[idx + 1].tolist()
+        return [{"size": [h, w], "counts": blob[a:b]} for h, w, a, b in zip(hs, ws, starts, stops)]
+
+    def ensure_masks(self) -> None:
+        if self.rle_blob is not None:
+            return
+        if self._segmentations is None:
+            raise EngineInputError("no_masks", "this reference was built without segmentations")
+        img_pos = self.image_index(self.ann_image_ids)
+        rles = masks.to_rles(
+            self._segmentations,
+            self.img_heights[img_pos].tolist(),
+            self.img_widths[img_pos].tolist(),
+            locations=_LazyLoc("annotations", ".segmentation"),
+            image_keys=img_pos.tolist(),
+        )
+        self._set_rles(rles)
+        self._segmentations = None
+
+    def _set_rles(self, rles: list[dict]) -> None:
+        self.rle_blob, self.rle_offsets = masks.pack_counts(rles)
+        self.rle_box = masks.rle_boxes(rles)
+        self.rle_area = masks.rle_areas(rles)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the cache (with masks) to ``path`` (an uncompressed npz)."""
+        self.ensure_masks()
+        arrays = {
+            "format": np.array(CACHE_FORMAT),
+            "img_ids": self.img_ids,
+            "img_heights": self.img_heights,
+            "img_widths": self.img_widths,
+            "cat_ids": self.cat_ids,
+            "categories_json": np.frombuffer(self.categories_json, dtype=np.uint8),
+            "ann_ids": self.ann_ids,
+            "ann_image_ids": self.ann_image_ids,
+            "ann_category_ids": self.ann_category_ids,
+            "ann_area": self.ann_area,
+            "ann_iscrowd": self.ann_iscrowd,
+            "ann_ignore": self.ann_ignore,
+            "ann_bbox": self.ann_bbox,
+            "rle_blob": np.frombuffer(self.rle_blob, dtype=np.uint8),
+            "rle_offsets": self.rle_offsets,
+            "rle_box": self.rle_box,
+            "rle_area": self.rle_area,
+        }
+        tmp = Path(str(path) + ".tmp")
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> ReferenceCache:
+        """Read a cache written by :meth:`save`."""
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                if int(z["format"]) != CACHE_FORMAT:
+                    raise EngineInputError("bad_cache", f"cache format {int(z['format'])} not supported", location=str(path))
+                d = {k: z[k] for k in z.files if k != "format"}
+        except (OSError, ValueError, KeyError) as exc:
+            if isinstance(exc, FileNotFoundError):
+                raise
+            raise EngineInputError("bad_cache", f"not a reference cache ({exc})", location=str(path)) from None
+        d["categories_json"] = d["categories_json"].tobytes()
+        d["rle_blob"] = d["rle_blob"].tobytes()
+        return cls(**d)
+
+    def to_coco(self) -> dict[str, Any]:
+        """A COCO dict of the reference (segmentations as compressed RLE strings)."""
+        import orjson
+
+        self.ensure_masks()
+        rles = self.rles(np.arange(len(self.ann_ids)))
+        anns = []
+        for i in range(len(self.ann_ids)):
+            a = {
+                "id": int(self.ann_ids[i]),
+                "image_id": int(self.ann_image_ids[i]),
+                "category_id": int(self.ann_category_ids[i]),
+                "area": float(self.ann_area[i]),
+                "iscrowd": int(self.ann_iscrowd[i]),
+                "segmentation": {"size": rles[i]["size"], "counts": rles[i]["counts"].decode()},
+            }
+            if np.isfinite(self.ann_bbox[i]).all():
+                a["bbox"] = self.ann_bbox[i].tolist()
+            anns.append(a)
+        return {
+            "images": [
+                {"id": int(i), "height": int(h), "width": int(w)}
+                for i, h, w in zip(self.img_ids, self.img_heights, self.img_widths)
+            ],
+            "categories": orjson.loads(self.categories_json),
+            "annotations": anns,
+        }
+
+
+class _LazyLoc:
+    def __init__(self, prefix: str, suffix: str, offset: int = 0) -> None:
+        self.prefix, self.suffix, self.offset = prefix, suffix, offset
+
+    def __getitem__(self, i: int) -> str:
+        return f"{self.prefix}[{self.offset + i}]{self.suffix}"
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    import orjson
+
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except IsADirectoryError:
+        raise EngineInputError("unreadable_file", "is a directory", location=str(path)) from None
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise EngineInputError("invalid_json", str(exc), location=str(path)) from None
+
+
+def _images(images: Sequence[Mapping]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    ids = _int_ids(_field(images, "id", "images"), "image id", "images")
+    unique_check(ids, "image id", "images")
+    hs = _int_ids(_field(images, "height", "images"), "height", "images")
+    ws = _int_ids(_field(images, "width", "images"), "width", "images")
+    if len(hs) and (hs.min() < 0 or ws.min() < 0):
+        raise EngineInputError("bad_number", "negative image size", location="images")
+    return ids, hs, ws
+
+
+def _annotation_fields(anns: Sequence[Mapping], offset: int = 0) -> dict[str, Any]:
+    where = "annotations"
+    n = len(anns)
+    ids = _int_ids(_field(anns, "id", where, offset), "annotation id", where)
+    img = _int_ids(_field(anns, "image_id", where, offset), "image_id", where)
+    cat = _int_ids(_field(anns, "category_id", where, offset), "category_id", where)
+    area = _numbers(_field(anns, "area", where, offset), "area", where)
+    crowd = np.fromiter((bool(a.get("iscrowd", 0)) for a in anns), dtype=bool, count=n)
+    ignore = np.fromiter((bool(a.get("ignore", 0)) for a in anns), dtype=bool, count=n)
+    raw_boxes = [a.get("bbox") for a in anns]
+    if all(b is not None for b in raw_boxes):
+        bbox = _numbers(raw_boxes, "bbox", where, (4,)) if n else np.zeros((0, 4))
+    else:
+        bbox = np.full((n, 4), np.nan)
+        for i, b in enumerate(raw_boxes):
+            if b is not None:
+                bbox[i] = _numbers([b], "bbox", f"{where}[{offset + i}]", (4,))[0]
+    return {"ids": ids, "img": img, "cat": cat, "area": area.reshape(n), "crowd": crowd, "ignore": ignore, "bbox": bbox.reshape(n, 4)}
+
+
+def load_reference(gt: Any, *, with_masks: bool) -> ReferenceCache:
+    """A :class:`ReferenceCache` from a path (JSON or cache file), a COCO dict or a cache."""
+    if isinstance(gt, ReferenceCache):
+        return gt
+    if isinstance(gt, (str, os.PathLike)):
+        p = str(gt)
+        with open(p, "rb") as f:
+            magic = f.read(2)
+        if magic == b"PK":
+            return ReferenceCache.load(p)
+        gt = read_json(p)
+    if not isinstance(gt, Mapping) or "images" not in gt or "annotations" not in gt:
+        raise EngineInputError("malformed", "reference must be a COCO object with images and annotations")
+    return build_reference_cache(
+        images=gt["images"], categories=gt.get("categories", []), annotations=gt["annotations"], with_masks=with_masks
+    )
+
+
+def build_reference_cache(
+    gt: Any = None,
+    *,
+    images: Sequence[Mapping] | None = None,
+    categories: Sequence[Mapping] | None = None,
+    annotations: Iterable[Mapping] | None = None,
+    with_masks: bool = True,
+    chunk_size: int = 50_000,
+) -> ReferenceCache:
+    """Parse, validate and rasterize a COCO reference.
+
+    Either ``gt`` (a path or a COCO dict) or ``images`` + ``categories`` + ``annotations``
+    (annotations may be a one-pass iterator; they are consumed in chunks). Masks are
+    rasterized exactly as ``COCO.annToRLE``. Raises :class:`EngineInputError` on bad input.
+    """
+    if gt is not None:
+        ref = load_reference(gt, with_masks=with_masks)
+        if with_masks:
+            ref.ensure_masks()
+        return ref
+    if images is None or annotations is None:
+        raise TypeError("give gt, or images and annotations")
+    images = list(images)
+    categories = list(categories or [])
+    import orjson
+
+    img_ids, hs, ws = _images(images)
+    cat_ids = _int_ids(_field(categories, "id", "categories"), "category id", "categories")
+    unique_check(cat_ids, "category id", "categories")
+    ref = ReferenceCache(
+        img_ids=img_ids,
+        img_heights=hs,
+        img_widths=ws,
+        cat_ids=cat_ids,
+        categories_json=orjson.dumps(categories),
+        ann_ids=np.zeros(0, np.int64),
+        ann_image_ids=np.zeros(0, np.int64),
+        ann_category_ids=np.zeros(0, np.int64),
+        ann_area=np.zeros(0),
+        ann_iscrowd=np.zeros(0, bool),
+        ann_ignore=np.zeros(0, bool),
+        ann_bbox=np.zeros((0, 4)),
+    )
+    parts: list[dict] = []
+    blobs: list[bytes] = []
+    offs: list[np.ndarray] = []
+    boxes: list[np.ndarray] = []
+    areas: list[np.ndarray] = []
+    segs_all: list = []
+    offset = 0
+    it = iter(annotations)
+    while True:
+        chunk = list(itertools.islice(it, chunk_size))
+        if not chunk and offset > 0:
+            break
+        f = _annotation_fields(chunk, offset)
+        img_pos = ref.image_index(f["img"])
+        if len(img_pos) and img_pos.min() < 0:
+            i = int(np.flatnonzero(img_pos < 0)[0])
+            raise EngineInputError("unknown_image", f"image_id {int(f['img'][i])} is not in images", location=f"annotations[{offset + i}]")
+        known = np.isin(f["cat"], cat_ids)
+        if not known.all():
+            i = int(np.flatnonzero(~known)[0])
+            raise EngineInputError("unknown_category", f"category_id {int(f['cat'][i])} is not in categories", location=f"annotations[{offset + i}]")
+        segs = _field(chunk, "segmentation", "annotations", offset) if with_masks else [a.get("segmentation") for a in chunk]
+        if with_masks:
+            rles = masks.to_rles(segs, hs[img_pos].tolist(), ws[img_pos].tolist(), _LazyLoc("annotations", ".segmentation", offset), img_pos.tolist())
+            blob, o = masks.pack_counts(rles)
+            blobs.append(blob)
+            offs.append(o[1:] + sum(len(b) for b in blobs[:-1]))
+            boxes.append(masks.rle_boxes(rles))
+            areas.append(masks.rle_areas(rles))
+        else:
+            segs_all.extend(segs)
+        parts.append(f)
+        offset += len(chunk)
+        if len(chunk) < chunk_size:
+            break
+    cat = lambda k, empty: np.concatenate([p[k] for p in parts]) if parts else empty  # noqa: E731
+    ref.ann_ids = cat("ids", np.zeros(0, np.int64))
+    unique_check(ref.ann_ids, "annotation id", "annotations")
+    ref.ann_image_ids = cat("img", np.zeros(0, np.int64))
+    ref.ann_category_ids = cat("cat", np.zeros(0, np.int64))
+    ref.ann_area = cat("area", np.zeros(0))
+    ref.ann_iscrowd = cat("crowd", np.zeros(0, bool))
+    ref.ann_ignore = cat("ignore", np.zeros(0, bool))
+    ref.ann_bbox = cat("bbox", np.zeros((0, 4)))
+    if with_masks:
+        ref.rle_blob = b"".join(blobs)
+        ref.rle_offsets = np.concatenate([np.zeros(1, np.int64)] + offs)
+        ref.rle_box = np.concatenate(boxes) if boxes else np.zeros((0, 4))
+        ref.rle_area = np.concatenate(areas) if areas else np.zeros(0, np.int64)
+    else:
+        ref._segmentations = segs_all
+    return ref
+
