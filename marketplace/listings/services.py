@@ -1,0 +1,169 @@
+"""Writes for listings, orders and entitlements. Atomic, keyword-only, audited."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from datasets.models import Dataset, DatasetVersion
+from datasets.states import VersionState
+from marketplace.listings.models import Listing, ListingTerm, TermKind
+from marketplace.listings.pricing import quality_adjusted_cost
+
+logger = logging.getLogger(__name__)
+
+QUALITY_FIGURES = ("mask_iou", "ap", "ap50", "ap75", "agreement", "temporal_iou")
+
+
+def _optional(module: str, name: str):
+    """A function of another app, or None while that app has not built it yet (contracts.md)."""
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        return None
+
+
+def _call_optional(module: str, name: str, **kwargs) -> Any:
+    fn = _optional(module, name)
+    return fn(**kwargs) if fn else None
+
+
+def _terms_list(queryset) -> list[dict[str, str]]:
+    return [{"slug": t.slug, "name": t.name} for t in queryset.order_by("slug")]
+
+
+def _previews(version: DatasetVersion) -> list[dict[str, str]]:
+    stats_previews = version.statistics.get("previews") if isinstance(version.statistics, dict) else None
+    if isinstance(stats_previews, list) and stats_previews:
+        return [{"path": p.get("path", p.get("storage_key", "")), "storage_key": p["storage_key"]} for p in stats_previews if isinstance(p, dict) and p.get("storage_key")][:12]
+    version_files = _optional("datasets.selectors", "version_files")
+    if version_files is None:
+        return []
+    return [{"path": f.path, "storage_key": f.storage_key} for f in version_files(version=version, role="preview").order_by("path")[:12]]
+
+
+def _search_text(*parts: Any) -> str:
+    words: list[str] = []
+    for part in parts:
+        if isinstance(part, str):
+            words.append(part)
+        elif isinstance(part, list):
+            words.extend(str(x.get("name", "")) + " " + str(x.get("slug", "")) if isinstance(x, dict) else str(x) for x in part)
+    return " ".join(w for w in words if w).strip()
+
+
+def listing_search_vector_refresh(*, listing_ids: list[int] | None = None) -> None:
+    """Recompute the stored tsvector (PostgreSQL only; SQLite searches ``search_text``)."""
+    if connection.vendor != "postgresql":
+        return
+    from django.contrib.postgres.search import SearchVector
+
+    qs = Listing.objects.all() if listing_ids is None else Listing.objects.filter(pk__in=listing_ids)
+    qs.update(
+        search_vector=SearchVector("title", weight="A", config="english")
+        + SearchVector("summary", weight="B", config="english")
+        + SearchVector("search_text", weight="C", config="english")
+    )
+
+
+def listing_fields_from_version(*, dataset: Dataset, version: DatasetVersion) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """The listing's columns and its filterable multi-value terms, from the version and the other apps' selectors."""
+    stats = version.statistics if isinstance(version.statistics, dict) else {}
+    quality = _call_optional("quality.selectors", "version_quality_summary", version=version) or {}
+    terms = _call_optional("licensing.selectors", "version_effective_terms", version=version) or {}
+    provenance = _call_optional("licensing.selectors", "provenance_completeness", version=version) or {}
+
+    embodiments = _terms_list(dataset.embodiments.all())
+    tasks = _terms_list(dataset.tasks.all())
+    scenes = _terms_list(dataset.scene_types.all())
+    categories = [{"id": c.get("id"), "name": c.get("name"), "count": c.get("count", 0)} for c in stats.get("categories", []) if isinstance(c, dict) and c.get("name")]
+    licenses = [lic["spdx"] for lic in terms.get("licenses", []) if isinstance(lic, dict) and lic.get("spdx")]
+    if not licenses and dataset.annotation_license:
+        licenses = [dataset.annotation_license]
+
+    fields: dict[str, Any] = {
+        "slug": dataset.slug,
+        "version": version,
+        "version_number": version.number,
+        "is_public": True,
+        "title": dataset.title,
+        "summary": dataset.summary,
+        "description": dataset.description,
+        "seller": dataset.owner,
+        "seller_slug": dataset.owner.slug,
+        "seller_name": dataset.owner.name,
+        "modality": dataset.modality,
+        "tier": quality.get("tier") or "",
+        "commercial_use": bool(terms.get("commercial_use", False)),
+        "derivatives": bool(terms.get("derivatives", False)),
+        "share_alike": bool(terms.get("share_alike", False)),
+        "has_tracks": bool(stats.get("has_tracks", False)),
+        "frames": int(stats.get("frames", stats.get("images", 0)) or 0),
+        "instances": int(stats.get("instances", 0) or 0),
+        "price": dataset.price,
+        "currency": dataset.currency,
+        "published_at": version.published_at,
+        "provenance_completeness": provenance.get("completeness"),
+        "provenance_verified_share": provenance.get("verified_share"),
+        "embodiments": embodiments,
+        "tasks": tasks,
+        "scene_types": scenes,
+        "categories": categories,
+        "licenses": licenses,
+        "quality": quality,
+        "terms": terms,
+        "previews": _previews(version),
+    }
+    for figure in QUALITY_FIGURES:
+        entry = quality.get(figure) if isinstance(quality.get(figure), dict) else None
+        fields[figure] = float(entry["value"]) if entry and entry.get("value") is not None else None
+        fields[f"{figure}_verified"] = bool(entry and entry.get("status") == "verified")
+    fields["quality_adjusted_cost"], fields["cost_inputs"] = quality_adjusted_cost(
+        price=dataset.price,
+        frames=fields["frames"],
+        mask_iou=fields["mask_iou"],
+        mask_iou_verified=fields["mask_iou_verified"],
+        provenance_completeness=fields["provenance_completeness"],
+    )
+    fields["search_text"] = _search_text(dataset.description, dataset.owner.name, embodiments, tasks, scenes, [c["name"] for c in categories])
+    multi = {
+        TermKind.EMBODIMENT: [t["slug"] for t in embodiments],
+        TermKind.TASK: [t["slug"] for t in tasks],
+        TermKind.SCENE: [t["slug"] for t in scenes],
+        TermKind.CATEGORY: sorted({c["name"] for c in categories}),
+        TermKind.LICENSE: sorted(set(licenses)),
+    }
+    return fields, multi
+
+
+@transaction.atomic
+def listing_sync(*, dataset: Dataset) -> Listing | None:
+    """(Re)build the dataset's listing from its published version; hide it when none is published.
+
+    Called after a moderation decision, a suspension or a reinstatement, and by anything
+    that changes what a listing shows. Safe to call at any time and repeatedly.
+    """
+    dataset = Dataset.objects.select_for_update().select_related("owner").get(pk=dataset.pk)  # serialise syncs per dataset
+    version = DatasetVersion.objects.filter(dataset=dataset, state=VersionState.PUBLISHED).first()
+    listing = Listing.objects.filter(dataset=dataset).first()
+    if version is None:
+        if listing is not None and listing.is_public:
+            listing.is_public = False
+            listing.save(update_fields=["is_public", "synced_at"])
+        return listing
+
+    fields, multi = listing_fields_from_version(dataset=dataset, version=version)
+    if listing is None:
+        listing = Listing.objects.create(dataset=dataset, **fields)
+    else:
+        for name, value in fields.items():
+            setattr(listing, name, value)
+        listing.save()
+    ListingTerm.objects.filter(listing=listing).delete()
+    ListingTerm.objects.bulk_create([ListingTerm(listing=listing, kind=kind, value=value) for kind, values in multi.items() for value in values])
+    listing_search_vector_refresh(listing_ids=[listing.pk])
+    return listing

@@ -1,0 +1,45 @@
+"""listing_sync and entitlement_active: the contract other apps call."""
+
+import pytest
+
+from datasets.services import version_transition
+from datasets.states import VersionState
+from marketplace.listings.models import Listing
+from marketplace.listings.selectors import entitlement_active, listings_public
+from marketplace.listings.services import listing_sync
+from tests.factories import make_buyer, make_seller, make_version
+
+pytestmark = pytest.mark.django_db
+
+
+def _publish(version, actor):
+    for state in (VersionState.SUBMITTED, VersionState.PROCESSING, VersionState.IN_REVIEW, VersionState.PUBLISHED):
+        version_transition(version=version, to_state=state, actor=actor)
+
+
+def test_sync_without_published_version_creates_nothing():
+    seller = make_seller()
+    version = make_version(seller=seller)
+    assert listing_sync(dataset=version.dataset) is None
+    assert not Listing.objects.exists()
+
+
+def test_sync_publishes_then_hides_on_suspension():
+    seller = make_seller()
+    version = make_version(seller=seller)
+    version.statistics = {"images": 10, "frames": 10, "instances": 40, "categories": [{"id": 1, "name": "mug", "count": 40}], "has_tracks": False}
+    version.save(update_fields=["statistics"])
+    _publish(version, seller.user)
+    listing = listing_sync(dataset=version.dataset)
+    assert listing.is_public and listing.slug == version.dataset.slug and listing.frames == 10
+    assert list(listings_public()) == [listing]
+    version_transition(version=version, to_state=VersionState.SUSPENDED, actor=seller.user)
+    listing = listing_sync(dataset=version.dataset)
+    assert not listing.is_public
+    assert not listings_public().exists()
+
+
+def test_entitlement_active_false_without_entitlement():
+    seller, buyer = make_seller(), make_buyer()
+    version = make_version(seller=seller)
+    assert entitlement_active(user=buyer.user, version=version) is False
