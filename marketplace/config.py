@@ -87,6 +87,12 @@ class Config:
     throttle_user: str
     throttle_auth: str
     secure_ssl_redirect: bool
+    # Pipeline (workers/): transient-error retries, step deadlines, the audit gate.
+    pipeline_max_retries: int = 3
+    pipeline_retry_backoff_max: int = 300
+    pipeline_step_timeout: int = 3600
+    pipeline_audit_required: bool = True
+    pipeline_shard_images: int = 2000
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -176,4 +182,9 @@ def load(env: dict[str, str] | None = None) -> Config:
         throttle_user=env.get("THROTTLE_USER", "2000/min"),
         throttle_auth=env.get("THROTTLE_AUTH", "30/min"),
         secure_ssl_redirect=_bool(env, "SECURE_SSL_REDIRECT", production),
+        pipeline_max_retries=_int(env, "PIPELINE_MAX_RETRIES", 3),
+        pipeline_retry_backoff_max=_int(env, "PIPELINE_RETRY_BACKOFF_MAX", 300, minimum=1),
+        pipeline_step_timeout=_int(env, "PIPELINE_STEP_TIMEOUT", 3600, minimum=5),
+        pipeline_audit_required=_bool(env, "PIPELINE_AUDIT_REQUIRED", True),
+        pipeline_shard_images=_int(env, "PIPELINE_SHARD_IMAGES", 2000, minimum=1),
     )

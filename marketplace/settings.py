@@ -152,6 +152,12 @@ OBJECT_STORAGE = {
 }
 PRESIGNED_URL_TTL_SECONDS = CONFIG.presigned_url_ttl_seconds
 QUALITY_DEVICE = CONFIG.quality_device
+# The pipeline (workers/): retries for transient errors, step deadlines, the audit gate.
+PIPELINE_MAX_RETRIES = CONFIG.pipeline_max_retries
+PIPELINE_RETRY_BACKOFF_MAX = CONFIG.pipeline_retry_backoff_max
+PIPELINE_STEP_TIMEOUT = CONFIG.pipeline_step_timeout
+PIPELINE_AUDIT_REQUIRED = CONFIG.pipeline_audit_required
+PIPELINE_SHARD_IMAGES = CONFIG.pipeline_shard_images
 TOKEN_TTL_HOURS = CONFIG.token_ttl_hours
 
 # Celery (workers/celery.py reads the CELERY_ namespace).
