@@ -241,8 +241,10 @@ def read_json(path: str | os.PathLike) -> Any:
     try:
         with open(path, "rb") as f:
             data = f.read()
-    except IsADirectoryError:
-        raise EngineInputError("unreadable_file", "is a directory", location=str(path)) from None
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise EngineInputError("unreadable_file", exc.strerror or str(exc), location=str(path)) from None
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError as exc:
@@ -285,8 +287,13 @@ def load_reference(gt: Any, *, with_masks: bool) -> ReferenceCache:
         return gt
     if isinstance(gt, (str, os.PathLike)):
         p = str(gt)
-        with open(p, "rb") as f:
-            magic = f.read(2)
+        try:
+            with open(p, "rb") as f:
+                magic = f.read(2)
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            raise EngineInputError("unreadable_file", exc.strerror or str(exc), location=p) from None
         if magic == b"PK":
             return ReferenceCache.load(p)
         gt = read_json(p)
