@@ -93,3 +93,17 @@ class BuyerEvaluation(models.Model):
 
     def __str__(self) -> str:
         return f"evaluation {self.pk} ({self.state})"
+
+
+class EvaluationSplit(models.Model):
+    """A published version's public evaluation split (see ``quality.services.split_image_ids``),
+    computed once so that every buyer is scored on the same images."""
+
+    version = models.OneToOneField("datasets.DatasetVersion", on_delete=models.CASCADE, related_name="evaluation_split")
+    rule = models.CharField(max_length=16)  # "folder" (seller's val/test folder) or "seeded"
+    image_ids = models.JSONField(default=list)
+    category_ids = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"split of version {self.version_id} ({len(self.image_ids)} images)"

@@ -1,0 +1,164 @@
+"""Quality endpoints: a version's reports, and buyers' evaluations of a listing's public split."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import BaseParser
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.throttling import UserRateThrottle
+from rest_framework.views import APIView
+
+from marketplace.core.errors import LimitExceeded, field_error
+from marketplace.core.storage import get_storage
+from quality import selectors, services
+
+ARTIFACT_URL_TTL = 300  # seconds: artifact links are short-lived
+
+
+def _max_results_bytes() -> int:
+    return int(getattr(settings, "QUALITY_EVALUATION_MAX_BYTES", 50 * 1024 * 1024))
+
+
+class ReportListApi(APIView):
+    """The version's quality reports (newest first per kind). Public for published versions;
+    the seller organization's members and staff see them in every state; others get 404."""
+
+    permission_classes = [AllowAny]
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        kind = serializers.CharField()
+        status = serializers.CharField()
+        engine_version = serializers.CharField()
+        inputs_checksum = serializers.CharField()
+        summary = serializers.JSONField()
+        device = serializers.CharField()
+        seconds = serializers.FloatField()
+        created_at = serializers.DateTimeField()
+
+    @extend_schema(responses={200: OutputSerializer(many=True)})
+    def get(self, request, version_id: int):
+        reports = selectors.report_list(user=request.user, version_id=version_id)
+        return Response({"results": self.OutputSerializer(reports, many=True).data})
+
+
+class ReportDetailApi(APIView):
+    """The newest report of one kind with short-lived links to its plots and full JSON."""
+
+    permission_classes = [AllowAny]
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        version_id = serializers.IntegerField()
+        kind = serializers.CharField()
+        status = serializers.CharField()
+        engine_version = serializers.CharField()
+        inputs_checksum = serializers.CharField()
+        summary = serializers.JSONField()
+        device = serializers.CharField()
+        seconds = serializers.FloatField()
+        created_at = serializers.DateTimeField()
+        report_url = serializers.CharField(allow_null=True)
+        plots = serializers.DictField(child=serializers.CharField())
+        links_expire_in = serializers.IntegerField()
+
+    @extend_schema(responses={200: OutputSerializer})
+    def get(self, request, version_id: int, kind: str):
+        report = selectors.report_get(user=request.user, version_id=version_id, kind=kind)
+        storage = get_storage()
+        artifacts = report.artifacts or {}
+        data: dict[str, Any] = {
+            field: getattr(report, field)
+            for field in ("id", "version_id", "kind", "status", "engine_version", "inputs_checksum", "summary", "device", "seconds", "created_at")
+        }
+        # Storage keys never leave the server: only signed, expiring links do.
+        data["report_url"] = storage.download_url(artifacts["report"], ttl=ARTIFACT_URL_TTL, filename=f"{kind}-report.json") if artifacts.get("report") else None
+        data["plots"] = {name: storage.download_url(key, ttl=ARTIFACT_URL_TTL, filename=f"{name}.png") for name, key in (artifacts.get("plots") or {}).items()}
+        data["links_expire_in"] = ARTIFACT_URL_TTL
+        return Response(self.OutputSerializer(data).data)
+
+
+class LimitedJSONParser(BaseParser):
+    """JSON with a size cap checked before reading (Content-Length) and while reading, so an
+    oversized upload gets a clear 413 instead of exhausting memory."""
+
+    media_type = "application/json"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        limit = _max_results_bytes()
+        request = (parser_context or {}).get("request")
+        declared = int(request.META.get("CONTENT_LENGTH") or 0) if request is not None else 0
+        too_big = LimitExceeded(
+            f"Results may be at most {limit} bytes.", code="results_too_large", details=[field_error("body", f"limit is {limit} bytes", "too_large")]
+        )
+        if declared > limit:
+            raise too_big
+        raw = stream.read(limit + 1) if stream is not None else b""
+        if len(raw) > limit:
+            raise too_big
+        try:
+            return json.loads(raw)
+        except (ValueError, RecursionError) as exc:
+            raise ParseError(f"JSON parse error - {exc}") from exc
+
+
+class EvaluationThrottle(UserRateThrottle):
+    """Evaluations cost worker time: a per-user budget (``QUALITY_EVALUATION_RATE``, default 20/hour)."""
+
+    scope = "quality_evaluation"
+
+    def get_rate(self) -> str:
+        return getattr(settings, "QUALITY_EVALUATION_RATE", "20/hour")
+
+
+class EvaluationCreateApi(APIView):
+    """POST the buyer's COCO results (a JSON list of ``{"image_id", "category_id",
+    "segmentation", "score"}``) for the listing's public evaluation split; 202 with the job."""
+
+    parser_classes = [LimitedJSONParser]
+    throttle_classes = [EvaluationThrottle]
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        status = serializers.CharField(source="state")
+
+    @extend_schema(
+        request={"application/json": {"type": "array", "items": {"type": "object"}}},
+        parameters=[OpenApiParameter("organization", int, description="buyer organization id, when the user has several")],
+        responses={202: OutputSerializer},
+    )
+    def post(self, request, slug: str):
+        org = request.query_params.get("organization")
+        evaluation = services.evaluation_create(
+            user=request.user, slug=slug, results=request.data, organization_id=int(org) if org and org.isdigit() else None
+        )
+        return Response(self.OutputSerializer(evaluation).data, status=status.HTTP_202_ACCEPTED)
+
+
+class EvaluationDetailApi(APIView):
+    """The evaluation job and, when done, its COCO AP report (the buyer organization only)."""
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        listing = serializers.CharField(source="dataset.slug")
+        version_id = serializers.IntegerField()
+        status = serializers.CharField(source="state")
+        n_detections = serializers.IntegerField()
+        engine_version = serializers.CharField()
+        report = serializers.JSONField()
+        error = serializers.JSONField()
+        seconds = serializers.FloatField()
+        created_at = serializers.DateTimeField()
+        finished_at = serializers.DateTimeField(allow_null=True)
+
+    @extend_schema(responses={200: OutputSerializer})
+    def get(self, request, evaluation_id: int):
+        evaluation = selectors.evaluation_get(user=request.user, evaluation_id=evaluation_id)
+        return Response(self.OutputSerializer(evaluation).data)
