@@ -97,7 +97,9 @@ class Listing(models.Model):
             models.Index(fields=["is_public", "seller_slug"], name="listing_public_seller"),
         ]
         constraints = [
-            models.CheckConstraint(condition=models.Q(is_public=False) | models.Q(version__isnull=False), name="listing_public_has_version"),
+            models.CheckConstraint(
+                condition=models.Q(is_public=False) | models.Q(version__isnull=False), name="listing_public_has_version"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -156,7 +158,9 @@ class Order(models.Model):
             models.CheckConstraint(condition=models.Q(state__in=OrderState.values), name="order_state_valid"),
             models.UniqueConstraint(fields=["buyer", "idempotency_key"], name="order_unique_idempotency_key"),
             # Concurrent orders for the same version by the same buyer org create one order.
-            models.UniqueConstraint(fields=["buyer", "version"], condition=models.Q(state__in=OPEN_ORDER_STATES), name="order_one_open_per_version"),
+            models.UniqueConstraint(
+                fields=["buyer", "version"], condition=models.Q(state__in=OPEN_ORDER_STATES), name="order_one_open_per_version"
+            ),
         ]
 
 
@@ -176,7 +180,9 @@ class Entitlement(models.Model):
     class Meta:
         ordering = ["-granted_at", "-pk"]
         constraints = [
-            models.UniqueConstraint(fields=["buyer", "version"], condition=models.Q(revoked_at__isnull=True), name="entitlement_one_live_per_version"),
+            models.UniqueConstraint(
+                fields=["buyer", "version"], condition=models.Q(revoked_at__isnull=True), name="entitlement_one_live_per_version"
+            ),
         ]
 
     @property

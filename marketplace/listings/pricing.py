@@ -35,7 +35,9 @@ def quality_cost_params() -> dict[str, float]:
     return {**DEFAULTS, **getattr(settings, "LISTINGS_QUALITY_COST", {})}
 
 
-def quality_adjusted_cost(*, price: Decimal | float, frames: int, mask_iou: float | None, mask_iou_verified: bool, provenance_completeness: float | None) -> tuple[float | None, dict[str, Any]]:
+def quality_adjusted_cost(
+    *, price: Decimal | float, frames: int, mask_iou: float | None, mask_iou_verified: bool, provenance_completeness: float | None
+) -> tuple[float | None, dict[str, Any]]:
     p = quality_cost_params()
     iou = float(mask_iou) if (mask_iou is not None and mask_iou_verified) else p["unverified_iou"]
     completeness = float(provenance_completeness or 0.0)

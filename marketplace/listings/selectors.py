@@ -5,8 +5,10 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from datasets.states import VersionState
+from marketplace.accounts.models import Organization
 from marketplace.accounts.selectors import buyer_organizations
-from marketplace.listings.models import Entitlement, Listing
+from marketplace.core.errors import Forbidden, InvalidInput, NotFound, field_error
+from marketplace.listings.models import Entitlement, Listing, Order
 
 # A live entitlement gives downloads while its version is published or withdrawn by the
 # seller (buyers keep what they paid for); a suspended version (a takedown pending) gives none.
@@ -19,7 +21,9 @@ def listings_public() -> QuerySet[Listing]:
 
 
 def live_entitlements(*, user) -> QuerySet[Entitlement]:
-    return Entitlement.objects.filter(buyer__in=buyer_organizations(user=user), revoked_at__isnull=True, version__state__in=DOWNLOADABLE_STATES)
+    return Entitlement.objects.filter(
+        buyer__in=buyer_organizations(user=user), revoked_at__isnull=True, version__state__in=DOWNLOADABLE_STATES
+    )
 
 
 def entitlement_active(*, user, version) -> bool:
@@ -27,3 +31,84 @@ def entitlement_active(*, user, version) -> bool:
     if user is None or not user.is_authenticated:
         return False
     return live_entitlements(user=user).filter(version=version).exists()
+
+
+def listing_public_get(*, slug: str) -> Listing:
+    listing = listings_public().filter(slug=slug).first()
+    if listing is None:
+        raise NotFound("No such listing.")
+    return listing
+
+
+def buyer_organization_for(*, user, slug: str | None = None) -> Organization:
+    """The organization a user buys for: the one named, or their only buyer organization."""
+    orgs = list(buyer_organizations(user=user).order_by("slug")[:20])
+    if slug:
+        orgs = [o for o in orgs if o.slug == slug]
+        if not orgs:
+            raise InvalidInput(
+                "You do not buy for that organization.",
+                code="not_a_buyer",
+                details=[field_error("organization", "not one of your buyer organizations", "not_a_buyer")],
+            )
+    if not orgs:
+        raise Forbidden("Only members of a buyer organization can order.", code="not_a_buyer")
+    if len(orgs) > 1:
+        raise InvalidInput(
+            "Name the buyer organization.",
+            code="organization_required",
+            details=[field_error("organization", "required: you buy for several organizations", "required")],
+        )
+    return orgs[0]
+
+
+def orders_for_buyer(*, user) -> QuerySet[Order]:
+    return Order.objects.filter(buyer__in=buyer_organizations(user=user)).select_related(
+        "listing", "version", "buyer", "accepted_by", "entitlement"
+    )
+
+
+def order_get(*, order_id: int) -> Order:
+    order = Order.objects.select_related("listing", "version", "buyer", "accepted_by", "entitlement").filter(pk=order_id).first()
+    if order is None:
+        raise NotFound("No such order.")
+    return order
+
+
+def entitlements_for_buyer(*, user) -> QuerySet[Entitlement]:
+    return Entitlement.objects.filter(buyer__in=buyer_organizations(user=user)).select_related("listing", "version", "buyer")
+
+
+def entitlement_get(*, entitlement_id: int) -> Entitlement:
+    ent = Entitlement.objects.select_related("listing", "version", "buyer").filter(pk=entitlement_id).first()
+    if ent is None:
+        raise NotFound("No such entitlement.")
+    return ent
+
+
+def entitlement_live_for_buyer(*, user, entitlement_id: int) -> Entitlement:
+    """A live entitlement of one of the user's buyer orgs; 404 for anything else (revoked, another org's, suspended version)."""
+    ent = live_entitlements(user=user).select_related("version").filter(pk=entitlement_id).first()
+    if ent is None:
+        raise NotFound("No such entitlement.")
+    return ent
+
+
+# Roles a buyer receives: the data. Not provenance documents (consent forms may hold personal
+# data), the auditor's reference, the engine cache or previews (public anyway).
+BUYER_FILE_ROLES = ("annotations", "images", "second_pass", "video", "panoptic")
+
+
+def entitlement_manifest(*, entitlement: Entitlement):
+    version_files = _version_files()
+    if version_files is None:
+        return []
+    return version_files(version=entitlement.version).filter(role__in=BUYER_FILE_ROLES).order_by("role", "path", "pk")
+
+
+def _version_files():
+    try:
+        from datasets.selectors import version_files
+    except ImportError:  # the ingest app has not built it yet
+        return None
+    return version_files

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import importlib
 import logging
+from datetime import timedelta
 from typing import Any
 
-from django.db import connection, transaction
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from datasets.models import Dataset, DatasetVersion
 from datasets.states import VersionState
-from marketplace.listings.models import Listing, ListingTerm, TermKind
+from licensing.audit import audit_event_record
+from marketplace.accounts.models import Organization
+from marketplace.core.errors import Conflict, InvalidInput, NotFound, field_error
+from marketplace.core.storage import get_storage
+from marketplace.listings.models import OPEN_ORDER_STATES, DownloadLog, Entitlement, Listing, ListingTerm, Order, OrderState, TermKind
 from marketplace.listings.pricing import quality_adjusted_cost
 
 logger = logging.getLogger(__name__)
@@ -39,7 +45,11 @@ def _terms_list(queryset) -> list[dict[str, str]]:
 def _previews(version: DatasetVersion) -> list[dict[str, str]]:
     stats_previews = version.statistics.get("previews") if isinstance(version.statistics, dict) else None
     if isinstance(stats_previews, list) and stats_previews:
-        return [{"path": p.get("path", p.get("storage_key", "")), "storage_key": p["storage_key"]} for p in stats_previews if isinstance(p, dict) and p.get("storage_key")][:12]
+        return [
+            {"path": p.get("path", p.get("storage_key", "")), "storage_key": p["storage_key"]}
+            for p in stats_previews
+            if isinstance(p, dict) and p.get("storage_key")
+        ][:12]
     version_files = _optional("datasets.selectors", "version_files")
     if version_files is None:
         return []
@@ -80,7 +90,11 @@ def listing_fields_from_version(*, dataset: Dataset, version: DatasetVersion) ->
     embodiments = _terms_list(dataset.embodiments.all())
     tasks = _terms_list(dataset.tasks.all())
     scenes = _terms_list(dataset.scene_types.all())
-    categories = [{"id": c.get("id"), "name": c.get("name"), "count": c.get("count", 0)} for c in stats.get("categories", []) if isinstance(c, dict) and c.get("name")]
+    categories = [
+        {"id": c.get("id"), "name": c.get("name"), "count": c.get("count", 0)}
+        for c in stats.get("categories", [])
+        if isinstance(c, dict) and c.get("name")
+    ]
     licenses = [lic["spdx"] for lic in terms.get("licenses", []) if isinstance(lic, dict) and lic.get("spdx")]
     if not licenses and dataset.annotation_license:
         licenses = [dataset.annotation_license]
@@ -129,7 +143,9 @@ def listing_fields_from_version(*, dataset: Dataset, version: DatasetVersion) ->
         mask_iou_verified=fields["mask_iou_verified"],
         provenance_completeness=fields["provenance_completeness"],
     )
-    fields["search_text"] = _search_text(dataset.description, dataset.owner.name, embodiments, tasks, scenes, [c["name"] for c in categories])
+    fields["search_text"] = _search_text(
+        dataset.description, dataset.owner.name, embodiments, tasks, scenes, [c["name"] for c in categories]
+    )
     multi = {
         TermKind.EMBODIMENT: [t["slug"] for t in embodiments],
         TermKind.TASK: [t["slug"] for t in tasks],
@@ -164,6 +180,167 @@ def listing_sync(*, dataset: Dataset) -> Listing | None:
             setattr(listing, name, value)
         listing.save()
     ListingTerm.objects.filter(listing=listing).delete()
-    ListingTerm.objects.bulk_create([ListingTerm(listing=listing, kind=kind, value=value) for kind, values in multi.items() for value in values])
+    ListingTerm.objects.bulk_create(
+        [ListingTerm(listing=listing, kind=kind, value=value) for kind, values in multi.items() for value in values]
+    )
     listing_search_vector_refresh(listing_ids=[listing.pk])
     return listing
+
+
+# Orders and entitlements --------------------------------------------------------------
+# Lock order (deadlock avoidance, as Saleor does): Organization, then Listing, then Order,
+# then Entitlement; within one table, ascending pk.
+
+
+def _order_snapshot(order) -> dict[str, Any]:
+    return {
+        "state": order.state,
+        "listing": order.listing.slug,
+        "version": order.version.number,
+        "license": order.license,
+        "price": str(order.price),
+        "currency": order.currency,
+    }
+
+
+def _find_existing_order(*, buyer, idempotency_key: str, version_id: int | None):
+    order = Order.objects.select_related("listing", "version").filter(buyer=buyer, idempotency_key=idempotency_key).first()
+    if order is None and version_id is not None:
+        order = (
+            Order.objects.select_related("listing", "version")
+            .filter(buyer=buyer, version_id=version_id, state__in=OPEN_ORDER_STATES)
+            .first()
+        )
+    return order
+
+
+def order_create(*, listing: Listing, buyer, user, license: str, version_number: int, idempotency_key: str):
+    """Accept the license and order the listing's published version; returns ``(order, created)``.
+
+    A retried request (same buyer org and Idempotency-Key) returns the first order; any other
+    request for a version the buyer org already has an open (pending or paid) order for
+    returns that order too, so concurrent requests create exactly one. Both rules are also DB
+    constraints; the IntegrityError path covers the race between the check and the insert.
+    Free listings are paid at once (and the entitlement granted).
+    """
+
+    def same_request(order) -> tuple[Any, bool]:
+        if order.listing_id != listing.pk or order.version.number != version_number:
+            raise Conflict(
+                "This Idempotency-Key was used for another order.",
+                code="idempotency_key_reused",
+                details=[field_error("Idempotency-Key", "used for another order", "reused")],
+            )
+        return order, False
+
+    existing = _find_existing_order(buyer=buyer, idempotency_key=idempotency_key, version_id=None)
+    if existing is not None:
+        return same_request(existing)
+
+    with transaction.atomic():
+        Organization.objects.select_for_update().get(pk=buyer.pk)
+        locked = Listing.objects.select_for_update().select_related("version", "dataset").get(pk=listing.pk)
+        if not locked.is_public or locked.version is None or locked.version.state != VersionState.PUBLISHED:
+            raise NotFound("No such listing.", code="not_found")
+        if version_number != locked.version_number:
+            raise InvalidInput(
+                "Only the listing's published version can be ordered.",
+                code="version_not_available",
+                details=[field_error("version", f"the published version is {locked.version_number}", "version_not_available")],
+            )
+        accepted = {lic.lower(): lic for lic in [*locked.licenses, locked.dataset.annotation_license] if lic}
+        if license.lower() not in accepted:
+            raise InvalidInput(
+                "The license must be one the listing is offered under.",
+                code="license_not_offered",
+                details=[field_error("license", f"one of {sorted(accepted.values())}", "license_not_offered")],
+            )
+        existing = _find_existing_order(buyer=buyer, idempotency_key=idempotency_key, version_id=locked.version_id)
+        if existing is not None:
+            if existing.idempotency_key == idempotency_key:
+                return same_request(existing)
+            return existing, False
+        try:
+            with transaction.atomic():
+                order = Order.objects.create(
+                    buyer=buyer,
+                    listing=locked,
+                    version=locked.version,
+                    license=accepted[license.lower()],
+                    accepted_by=user,
+                    accepted_at=timezone.now(),
+                    price=locked.price,
+                    currency=locked.currency,
+                    idempotency_key=idempotency_key,
+                )
+        except IntegrityError:
+            existing = _find_existing_order(buyer=buyer, idempotency_key=idempotency_key, version_id=locked.version_id)
+            if existing is None:
+                raise
+            return same_request(existing) if existing.idempotency_key == idempotency_key else (existing, False)
+        audit_event_record(actor=user, action="order.create", obj=order, organization=buyer, after=_order_snapshot(order))
+        if order.price == 0:
+            order = order_mark_paid(order=order, actor=user, reason="free listing")
+    return order, True
+
+
+@transaction.atomic
+def order_mark_paid(*, order, actor, reason: str = ""):
+    """Mark an order paid and grant its entitlement (idempotent: a paid order stays as it is)."""
+    locked = Order.objects.select_for_update().select_related("listing", "version").get(pk=order.pk)
+    if locked.state == OrderState.PAID:
+        return locked
+    if locked.state != OrderState.PENDING_PAYMENT:
+        raise Conflict(f"An order in state {locked.state!r} cannot be paid.", code="invalid_order_state")
+    before = _order_snapshot(locked)
+    locked.state, locked.paid_at, locked.paid_by = OrderState.PAID, timezone.now(), actor
+    locked.save(update_fields=["state", "paid_at", "paid_by"])
+    audit_event_record(
+        actor=actor, action="order.paid", obj=locked, organization=locked.buyer, before=before, after=_order_snapshot(locked), reason=reason
+    )
+    entitlement = Entitlement.objects.create(
+        buyer_id=locked.buyer_id, version=locked.version, listing=locked.listing, order=locked, license=locked.license
+    )
+    audit_event_record(
+        actor=actor,
+        action="entitlement.grant",
+        obj=entitlement,
+        organization=locked.buyer,
+        after={"version": locked.version_id, "order": locked.pk, "license": locked.license},
+    )
+    return locked
+
+
+@transaction.atomic
+def entitlement_revoke(*, entitlement, actor, reason: str = ""):
+    """Revoke an entitlement: no URL is issued for it from here on (idempotent)."""
+    locked = Entitlement.objects.select_for_update().get(pk=entitlement.pk)
+    if locked.revoked_at is not None:
+        return locked
+    locked.revoked_at, locked.revoked_by, locked.revoke_reason = timezone.now(), actor, reason
+    locked.save(update_fields=["revoked_at", "revoked_by", "revoke_reason"])
+    audit_event_record(
+        actor=actor,
+        action="entitlement.revoke",
+        obj=locked,
+        organization=locked.buyer,
+        before={"revoked": False},
+        after={"revoked": True},
+        reason=reason,
+    )
+    return locked
+
+
+@transaction.atomic
+def download_urls_issue(*, entitlement, user, files: list) -> list[dict[str, Any]]:
+    """Presigned (S3) or signed (local) URLs for the given manifest rows, one DownloadLog row each."""
+    storage = get_storage()
+    ttl = int(settings.PRESIGNED_URL_TTL_SECONDS)
+    expires_at = timezone.now() + timedelta(seconds=ttl)
+    out, logs = [], []
+    for f in files:
+        filename = f.path.rsplit("/", 1)[-1]
+        out.append({"file": f, "url": storage.download_url(f.storage_key, ttl=ttl, filename=filename), "expires_at": expires_at})
+        logs.append(DownloadLog(entitlement=entitlement, user=user, path=f.path, storage_key=f.storage_key, ttl_seconds=ttl))
+    DownloadLog.objects.bulk_create(logs)
+    return out

@@ -1,1 +1,14 @@
-urlpatterns: list = []
+from django.urls import path
+
+from marketplace.listings import apis
+
+urlpatterns = [
+    path("listings/", apis.ListingSearchApi.as_view(), name="listing-search"),
+    path("listings/<slug:slug>/", apis.ListingDetailApi.as_view(), name="listing-detail"),
+    path("listings/<slug:slug>/orders/", apis.OrderCreateApi.as_view(), name="listing-order-create"),
+    path("orders/", apis.OrderListApi.as_view(), name="order-list"),
+    path("orders/<int:order_id>/mark-paid/", apis.OrderMarkPaidApi.as_view(), name="order-mark-paid"),
+    path("entitlements/", apis.EntitlementListApi.as_view(), name="entitlement-list"),
+    path("entitlements/<int:entitlement_id>/files/", apis.EntitlementFilesApi.as_view(), name="entitlement-files"),
+    path("entitlements/<int:entitlement_id>/revoke/", apis.EntitlementRevokeApi.as_view(), name="entitlement-revoke"),
+]

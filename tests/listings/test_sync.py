@@ -27,7 +27,13 @@ def test_sync_without_published_version_creates_nothing():
 def test_sync_publishes_then_hides_on_suspension():
     seller = make_seller()
     version = make_version(seller=seller)
-    version.statistics = {"images": 10, "frames": 10, "instances": 40, "categories": [{"id": 1, "name": "mug", "count": 40}], "has_tracks": False}
+    version.statistics = {
+        "images": 10,
+        "frames": 10,
+        "instances": 40,
+        "categories": [{"id": 1, "name": "mug", "count": 40}],
+        "has_tracks": False,
+    }
     version.save(update_fields=["statistics"])
     _publish(version, seller.user)
     listing = listing_sync(dataset=version.dataset)

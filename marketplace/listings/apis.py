@@ -1,0 +1,242 @@
+"""Listings search and detail (public), orders, entitlements and downloads (buyers), payment and revocation (staff)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny, BasePermission
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from marketplace.core.errors import InvalidInput, field_error
+from marketplace.core.pagination import CappedPageNumberPagination
+from marketplace.core.storage import get_storage
+from marketplace.listings import search, selectors, services
+
+
+class IsFinanceStaff(BasePermission):
+    """Marking orders paid and revoking entitlements: Django staff (B2B invoicing is handled by the platform team)."""
+
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        return bool(user and user.is_authenticated and (user.is_staff or user.is_superuser))
+
+
+class ListingOutputSerializer(serializers.Serializer):
+    slug = serializers.CharField()
+    title = serializers.CharField()
+    summary = serializers.CharField()
+    seller = serializers.CharField(source="seller_slug")
+    seller_name = serializers.CharField()
+    modality = serializers.CharField()
+    version = serializers.IntegerField(source="version_number")
+    published_at = serializers.DateTimeField()
+    embodiments = serializers.JSONField()
+    tasks = serializers.JSONField()
+    scene_types = serializers.JSONField()
+    categories = serializers.JSONField()
+    licenses = serializers.JSONField()
+    frames = serializers.IntegerField()
+    instances = serializers.IntegerField()
+    has_tracks = serializers.BooleanField()
+    price = serializers.DecimalField(max_digits=12, decimal_places=2)
+    currency = serializers.CharField()
+    quality = serializers.JSONField()
+    tier = serializers.CharField()
+    commercial_use = serializers.BooleanField()
+    derivatives = serializers.BooleanField()
+    share_alike = serializers.BooleanField()
+    provenance_completeness = serializers.FloatField(allow_null=True)
+    provenance_verified_share = serializers.FloatField(allow_null=True)
+    quality_adjusted_cost = serializers.FloatField(allow_null=True)
+    quality_adjusted_cost_inputs = serializers.JSONField(source="cost_inputs")
+
+
+class ListingSearchApi(APIView):
+    permission_classes = [AllowAny]
+
+    class Pagination(CappedPageNumberPagination):
+        pass
+
+    OutputSerializer = ListingOutputSerializer
+
+    @extend_schema(
+        parameters=[OpenApiParameter(name, str, many=name in search.MULTI) for name in sorted(search.KNOWN_PARAMS - {"page", "page_size"})],
+        responses={200: OutputSerializer(many=True)},
+    )
+    def get(self, request):
+        filters = search.listing_filters_parse(request.query_params)
+        paginator = self.Pagination()
+        page = paginator.paginate_queryset(search.listing_search(filters=filters), request, view=self)
+        facets = search.listing_facets(filters=filters)
+        return Response(
+            {
+                "count": paginator.page.paginator.count,
+                "next": paginator.get_next_link(),
+                "previous": paginator.get_previous_link(),
+                "results": self.OutputSerializer(page, many=True).data,
+                "facets": facets,
+            }
+        )
+
+
+class ListingDetailApi(APIView):
+    permission_classes = [AllowAny]
+
+    class OutputSerializer(ListingOutputSerializer):
+        description = serializers.CharField()
+        terms = serializers.JSONField()
+        previews = serializers.SerializerMethodField()
+
+        def get_previews(self, listing) -> list[dict]:
+            # Previews are public: short-lived URLs to the overlay images only.
+            storage, ttl = get_storage(), int(settings.PRESIGNED_URL_TTL_SECONDS)
+            return [{"path": p["path"], "url": storage.download_url(p["storage_key"], ttl=ttl)} for p in listing.previews]
+
+    @extend_schema(responses={200: OutputSerializer})
+    def get(self, request, slug: str):
+        listing = selectors.listing_public_get(slug=slug)
+        return Response(self.OutputSerializer(listing).data)
+
+
+class OrderOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    listing = serializers.CharField(source="listing.slug")
+    version = serializers.IntegerField(source="version.number")
+    buyer = serializers.CharField(source="buyer.slug")
+    state = serializers.CharField()
+    license = serializers.CharField()
+    accepted_by = serializers.CharField(source="accepted_by.username")
+    accepted_at = serializers.DateTimeField()
+    price = serializers.DecimalField(max_digits=12, decimal_places=2)
+    currency = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    paid_at = serializers.DateTimeField(allow_null=True)
+    entitlement = serializers.SerializerMethodField()
+
+    def get_entitlement(self, order) -> int | None:
+        ent = getattr(order, "entitlement", None) if order.state == "paid" else None
+        return ent.pk if ent else None
+
+
+class OrderCreateApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        license = serializers.CharField(max_length=64)
+        version = serializers.IntegerField(min_value=1)
+        organization = serializers.SlugField(required=False, help_text="the buyer organization, when you buy for more than one")
+
+    OutputSerializer = OrderOutputSerializer
+
+    @extend_schema(
+        request=InputSerializer,
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True)],
+        responses={201: OutputSerializer, 200: OutputSerializer},
+    )
+    def post(self, request, slug: str):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        key = (request.headers.get("Idempotency-Key") or "").strip()
+        if not key or len(key) > 128:
+            raise InvalidInput(
+                "An Idempotency-Key header (1-128 characters) is required.",
+                code="idempotency_key_required",
+                details=[field_error("Idempotency-Key", "required, at most 128 characters", "required")],
+            )
+        listing = selectors.listing_public_get(slug=slug)
+        buyer = selectors.buyer_organization_for(user=request.user, slug=data.validated_data.get("organization"))
+        order, created = services.order_create(
+            listing=listing,
+            buyer=buyer,
+            user=request.user,
+            license=data.validated_data["license"],
+            version_number=data.validated_data["version"],
+            idempotency_key=key,
+        )
+        order = selectors.order_get(order_id=order.pk)
+        return Response(self.OutputSerializer(order).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class OrderListApi(APIView):
+    OutputSerializer = OrderOutputSerializer
+
+    @extend_schema(responses={200: OutputSerializer(many=True)})
+    def get(self, request):
+        paginator = CappedPageNumberPagination()
+        page = paginator.paginate_queryset(selectors.orders_for_buyer(user=request.user), request, view=self)
+        return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
+
+
+class OrderMarkPaidApi(APIView):
+    permission_classes = [IsFinanceStaff]
+    OutputSerializer = OrderOutputSerializer
+
+    class InputSerializer(serializers.Serializer):
+        reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+
+    @extend_schema(request=InputSerializer, responses={200: OutputSerializer})
+    def post(self, request, order_id: int):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        order = services.order_mark_paid(
+            order=selectors.order_get(order_id=order_id), actor=request.user, reason=data.validated_data["reason"]
+        )
+        return Response(self.OutputSerializer(selectors.order_get(order_id=order.pk)).data)
+
+
+class EntitlementOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    listing = serializers.CharField(source="listing.slug")
+    version = serializers.IntegerField(source="version.number")
+    buyer = serializers.CharField(source="buyer.slug")
+    order = serializers.IntegerField(source="order_id")
+    license = serializers.CharField()
+    granted_at = serializers.DateTimeField()
+    revoked_at = serializers.DateTimeField(allow_null=True)
+    live = serializers.BooleanField(source="is_live")
+
+
+class EntitlementListApi(APIView):
+    OutputSerializer = EntitlementOutputSerializer
+
+    @extend_schema(responses={200: OutputSerializer(many=True)})
+    def get(self, request):
+        paginator = CappedPageNumberPagination()
+        page = paginator.paginate_queryset(selectors.entitlements_for_buyer(user=request.user), request, view=self)
+        return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
+
+
+class EntitlementRevokeApi(APIView):
+    permission_classes = [IsFinanceStaff]
+    OutputSerializer = EntitlementOutputSerializer
+
+    class InputSerializer(serializers.Serializer):
+        reason = serializers.CharField(max_length=500)
+
+    @extend_schema(request=InputSerializer, responses={200: OutputSerializer})
+    def post(self, request, entitlement_id: int):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        ent = services.entitlement_revoke(
+            entitlement=selectors.entitlement_get(entitlement_id=entitlement_id), actor=request.user, reason=data.validated_data["reason"]
+        )
+        return Response(self.OutputSerializer(selectors.entitlement_get(entitlement_id=ent.pk)).data)
+
+
+class EntitlementFilesApi(APIView):
+    class OutputSerializer(serializers.Serializer):
+        path = serializers.CharField(source="file.path")
+        role = serializers.CharField(source="file.role")
+        size = serializers.IntegerField(source="file.size")
+        sha256 = serializers.CharField(source="file.sha256")
+        content_type = serializers.CharField(source="file.content_type")
+        url = serializers.CharField()
+        expires_at = serializers.DateTimeField()
+
+    @extend_schema(responses={200: OutputSerializer(many=True)})
+    def get(self, request, entitlement_id: int):
+        entitlement = selectors.entitlement_live_for_buyer(user=request.user, entitlement_id=entitlement_id)
+        paginator = CappedPageNumberPagination()
+        files = paginator.paginate_queryset(selectors.entitlement_manifest(entitlement=entitlement), request, view=self)
+        issued = services.download_urls_issue(entitlement=entitlement, user=request.user, files=files)
+        return paginator.get_paginated_response(self.OutputSerializer(issued, many=True).data)

@@ -1,0 +1,286 @@
+"""Listing search: validated filters, full-text query, ordering and facets.
+
+Semantics (documented for the README):
+
+* Repeatable filters (``embodiment``, ``task``, ``scene``, ``category``, ``modality``,
+  ``tier``, ``seller``) mean *any of* the values; different filters combine with AND.
+* ``min_<figure>`` compares the **verified** figure only: a self-declared figure never
+  satisfies a minimum (product.md: "minimum verified mask_iou ..."). ``verified_only=true``
+  keeps listings whose mask IoU is verified (audited against a reference).
+* ``commercial_use=true`` / ``derivatives=true`` keep listings whose effective terms allow
+  it (``false`` keeps those that do not); ``no_share_alike=true`` drops share-alike ones.
+* Facets are *disjunctive*: the counts of a facet are computed with every filter applied
+  except that facet's own filter (so ``embodiment=a`` still shows how many listings ``b``
+  would add). The ``license`` facet has no filter of its own and uses all filters.
+* ``q``: PostgreSQL full-text search (websearch syntax, English config, stored tsvector with
+  a GIN index; title weighs A, summary B, the rest C); on SQLite every word must occur
+  (icontains) in the title, summary or search text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.db import connection
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
+
+from datasets.models import Modality, VocabularyKind, VocabularyTerm
+from marketplace.core.errors import InvalidInput, field_error
+from marketplace.listings.models import Listing, ListingTerm, TermKind
+from marketplace.listings.selectors import listings_public
+
+MIN_FIGURES = ("mask_iou", "ap", "ap50", "ap75", "agreement", "temporal_iou")
+ORDERINGS = ("relevance", "-published_at", "-mask_iou", "price", "quality_adjusted_cost")
+TIERS = ("rough", "standard", "fine", "premium")
+FACETS = ("embodiment", "task", "license", "tier", "modality")
+MULTI = ("embodiment", "task", "scene", "category", "modality", "tier", "seller")
+BOOLS = ("verified_only", "has_tracks", "commercial_use", "derivatives", "no_share_alike")
+KNOWN_PARAMS = frozenset(
+    {
+        *(f"min_{f}" for f in MIN_FIGURES),
+        *MULTI,
+        *BOOLS,
+        "price_min",
+        "price_max",
+        "frames_min",
+        "frames_max",
+        "q",
+        "ordering",
+        "page",
+        "page_size",
+    }
+)
+MAX_VALUES = 20  # per repeatable filter (API4: bounded work per request)
+FACET_LIMIT = 50
+_TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
+
+
+@dataclass(kw_only=True)
+class ListingFilters:
+    minimums: dict[str, float] = field(default_factory=dict)
+    multi: dict[str, list[str]] = field(default_factory=dict)
+    flags: dict[str, bool] = field(default_factory=dict)
+    price_min: Decimal | None = None
+    price_max: Decimal | None = None
+    frames_min: int | None = None
+    frames_max: int | None = None
+    q: str = ""
+    ordering: str = "relevance"
+
+
+def listing_filters_parse(params) -> ListingFilters:
+    """Parse and validate query parameters (a QueryDict or a dict of lists). Raises InvalidInput with every error located."""
+    getlist = params.getlist if hasattr(params, "getlist") else (lambda k: list(params.get(k, [])))
+    errors: list[dict[str, str]] = []
+    f = ListingFilters()
+    for key in params:
+        if key not in KNOWN_PARAMS:
+            errors.append(field_error(key, "unknown filter", "unknown_filter"))
+
+    def one(key: str) -> str | None:
+        values = [v for v in getlist(key) if v != ""]
+        if len(values) > 1:
+            errors.append(field_error(key, "give this filter once", "repeated"))
+        return values[0] if values else None
+
+    for figure in MIN_FIGURES:
+        raw = one(f"min_{figure}")
+        if raw is None:
+            continue
+        try:
+            value = float(raw)
+        except ValueError:
+            errors.append(field_error(f"min_{figure}", "a number between 0 and 1", "invalid"))
+            continue
+        if not 0.0 <= value <= 1.0:
+            errors.append(field_error(f"min_{figure}", "a number between 0 and 1", "out_of_range"))
+            continue
+        f.minimums[figure] = value
+
+    for key in BOOLS:
+        raw = one(key)
+        if raw is None:
+            continue
+        if raw.lower() in _TRUE:
+            f.flags[key] = True
+        elif raw.lower() in _FALSE:
+            f.flags[key] = False
+        else:
+            errors.append(field_error(key, "true or false", "invalid"))
+
+    for key in MULTI:
+        values = list(dict.fromkeys(v.strip() for v in getlist(key) if v.strip()))
+        if len(values) > MAX_VALUES:
+            errors.append(field_error(key, f"at most {MAX_VALUES} values", "too_many"))
+        elif values:
+            f.multi[key] = values
+
+    for key, allowed in (("modality", set(Modality.values)), ("tier", set(TIERS))):
+        for value in f.multi.get(key, []):
+            if value not in allowed:
+                errors.append(field_error(key, f"unknown value {value!r}; one of {sorted(allowed)}", "unknown_value"))
+    vocab = {"embodiment": VocabularyKind.EMBODIMENT, "task": VocabularyKind.TASK, "scene": VocabularyKind.SCENE}
+    wanted = [(key, kind) for key, kind in vocab.items() if f.multi.get(key)]
+    if wanted:
+        # One query validates every vocabulary filter.
+        cond = Q()
+        for key, kind in wanted:
+            cond |= Q(kind=kind, slug__in=f.multi[key])
+        known = set(VocabularyTerm.objects.filter(cond).values_list("kind", "slug"))
+        for key, kind in wanted:
+            for value in f.multi[key]:
+                if (kind, value) not in known:
+                    errors.append(field_error(key, f"unknown {key} {value!r}", "unknown_value"))
+
+    def decimal(key: str) -> Decimal | None:
+        raw = one(key)
+        if raw is None:
+            return None
+        try:
+            value = Decimal(raw)
+        except InvalidOperation:
+            errors.append(field_error(key, "a number", "invalid"))
+            return None
+        if not value.is_finite() or value < 0:
+            errors.append(field_error(key, "a non-negative number", "out_of_range"))
+            return None
+        return value
+
+    def integer(key: str) -> int | None:
+        raw = one(key)
+        if raw is None:
+            return None
+        if not raw.isdigit() or len(raw) > 15:
+            errors.append(field_error(key, "a non-negative integer", "invalid"))
+            return None
+        return int(raw)
+
+    f.price_min, f.price_max = decimal("price_min"), decimal("price_max")
+    f.frames_min, f.frames_max = integer("frames_min"), integer("frames_max")
+    if f.price_min is not None and f.price_max is not None and f.price_min > f.price_max:
+        errors.append(field_error("price_min", "price_min is above price_max", "bad_range"))
+    if f.frames_min is not None and f.frames_max is not None and f.frames_min > f.frames_max:
+        errors.append(field_error("frames_min", "frames_min is above frames_max", "bad_range"))
+
+    q = one("q") or ""
+    if len(q) > 200:
+        errors.append(field_error("q", "at most 200 characters", "too_long"))
+    f.q = q.strip()
+    ordering = one("ordering") or "relevance"
+    if ordering not in ORDERINGS:
+        errors.append(field_error("ordering", f"one of {list(ORDERINGS)}", "unknown_value"))
+    f.ordering = ordering
+    if errors:
+        raise InvalidInput("The search filters are not valid.", code="invalid_filter", details=errors)
+    return f
+
+
+def _has_term(kind: str, values: list[str]) -> Exists:
+    return Exists(ListingTerm.objects.filter(listing=OuterRef("pk"), kind=kind, value__in=values))
+
+
+def _text_condition(q: str) -> tuple[Q | None, Any]:
+    """The full-text filter and, on PostgreSQL, the query to rank with."""
+    if not q:
+        return None, None
+    if connection.vendor == "postgresql":
+        from django.contrib.postgres.search import SearchQuery
+
+        query = SearchQuery(q, search_type="websearch", config="english")
+        return Q(search_vector=query), query
+    cond = Q()
+    for word in q.split()[:10]:
+        cond &= Q(title__icontains=word) | Q(summary__icontains=word) | Q(search_text__icontains=word)
+    return cond, None
+
+
+def _conditions(f: ListingFilters) -> dict[str, Any]:
+    """Each filter's condition, keyed by the facet/filter it belongs to (so a facet can leave its own out)."""
+    c: dict[str, Any] = {}
+    for figure, value in f.minimums.items():
+        c[f"min_{figure}"] = Q(**{f"{figure}__gte": value, f"{figure}_verified": True})
+    if f.flags.get("verified_only"):
+        c["verified_only"] = Q(mask_iou_verified=True)
+    for key in ("has_tracks", "commercial_use", "derivatives"):
+        if key in f.flags:
+            c[key] = Q(**{key: f.flags[key]})
+    if f.flags.get("no_share_alike"):
+        c["no_share_alike"] = Q(share_alike=False)
+    for key, kind in (
+        ("embodiment", TermKind.EMBODIMENT),
+        ("task", TermKind.TASK),
+        ("scene", TermKind.SCENE),
+        ("category", TermKind.CATEGORY),
+    ):
+        if f.multi.get(key):
+            c[key] = _has_term(kind, f.multi[key])
+    if f.multi.get("modality"):
+        c["modality"] = Q(modality__in=f.multi["modality"])
+    if f.multi.get("tier"):
+        c["tier"] = Q(tier__in=f.multi["tier"])
+    if f.multi.get("seller"):
+        c["seller"] = Q(seller_slug__in=f.multi["seller"])
+    if f.price_min is not None:
+        c["price_min"] = Q(price__gte=f.price_min)
+    if f.price_max is not None:
+        c["price_max"] = Q(price__lte=f.price_max)
+    if f.frames_min is not None:
+        c["frames_min"] = Q(frames__gte=f.frames_min)
+    if f.frames_max is not None:
+        c["frames_max"] = Q(frames__lte=f.frames_max)
+    text, _ = _text_condition(f.q)
+    if text is not None:
+        c["q"] = text
+    return c
+
+
+def _apply(qs: QuerySet[Listing], conditions: dict[str, Any], *, leave_out: str | None = None) -> QuerySet[Listing]:
+    for key, cond in conditions.items():
+        if key != leave_out:
+            qs = qs.filter(cond)
+    return qs
+
+
+def listing_search(*, filters: ListingFilters) -> QuerySet[Listing]:
+    """Public listings matching the filters, in the requested order."""
+    conditions = _conditions(filters)
+    qs = _apply(listings_public(), conditions)
+    _, query = _text_condition(filters.q)
+    ordering = filters.ordering
+    if ordering == "relevance":
+        if query is not None:
+            from django.contrib.postgres.search import SearchRank
+
+            qs = qs.annotate(rank=SearchRank(F("search_vector"), query))
+            return qs.order_by("-rank", F("published_at").desc(nulls_last=True), "pk")
+        ordering = "-published_at"  # no query: relevance is recency
+    order = {
+        "-published_at": [F("published_at").desc(nulls_last=True), "pk"],
+        "-mask_iou": [F("mask_iou").desc(nulls_last=True), F("published_at").desc(nulls_last=True), "pk"],
+        "price": ["price", F("published_at").desc(nulls_last=True), "pk"],
+        "quality_adjusted_cost": [F("quality_adjusted_cost").asc(nulls_last=True), "price", "pk"],
+    }[ordering]
+    return qs.order_by(*order)
+
+
+def listing_facets(*, filters: ListingFilters) -> dict[str, list[dict[str, Any]]]:
+    """Facet counts (disjunctive: each facet ignores its own filter), one query per facet."""
+    conditions = _conditions(filters)
+    base = listings_public()
+    facets: dict[str, list[dict[str, Any]]] = {}
+    for facet in FACETS:
+        qs = _apply(base, conditions, leave_out=facet)
+        if facet in ("embodiment", "task", "license"):
+            rows = (
+                ListingTerm.objects.filter(kind=facet, listing__in=qs.values("pk"))
+                .values("value")
+                .annotate(count=Count("listing_id"))
+                .order_by("-count", "value")[:FACET_LIMIT]
+            )
+            facets[facet] = [{"value": r["value"], "count": r["count"]} for r in rows]
+        else:
+            rows = qs.exclude(**{facet: ""}).values(facet).annotate(count=Count("pk")).order_by("-count", facet)[:FACET_LIMIT]
+            facets[facet] = [{"value": r[facet], "count": r["count"]} for r in rows]
+    return facets
