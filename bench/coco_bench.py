@@ -1,0 +1,174 @@
+"""COCO evaluation benchmark: this engine (cold from JSON, warm from the reference cache)
+against pycocotools, faster-coco-eval, hotcoco and ultrafast-pycocotools.
+
+Each engine runs as its own process from the JSON files to the 12 stats; the table shows
+wall seconds (process start to exit) and peak RSS (``os.wait4``), with ratios against
+pycocotools and hotcoco. It checks that every engine's stats equal pycocotools' and that
+this engine's precision/recall/scores arrays equal pycocotools' element for element.
+
+    python bench/coco_bench.py            # audit (5k images) + model (1k images)
+    python bench/coco_bench.py --quick    # small sizes, about a minute
+    python bench/coco_bench.py --train-scale   # adds 118k images / 860k masks (slow)
+
+Data is generated (seeded) under bench/out/ and reused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "out"
+sys.path.insert(0, str(ROOT))
+
+PEERS = ["pycocotools", "faster-coco-eval", "ultrafast-pycocotools", "hotcoco"]
+OURS = ["ours-cold", "ours-warm"]
+
+
+def workloads(quick: bool, train_scale: bool) -> list[tuple[str, str, int]]:
+    if quick:
+        wl = [("audit", "audit", 500), ("model", "model", 100)]
+    else:
+        wl = [("audit", "audit", 5000), ("model", "model", 1000)]
+    if train_scale:
+        wl.append(("train-scale", "model_train", 118_000))
+    return wl
+
+
+def ensure_data(kind: str, n: int) -> tuple[Path, Path]:
+    import orjson
+
+    from bench import synth
+
+    d = OUT / f"{kind}_{n}"
+    gt, dt = d / "gt.json", d / "dt.json"
+    if gt.exists() and dt.exists():
+        return gt, dt
+    d.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    if kind == "audit":
+        g, r = synth.audit(n, seed=0)
+    elif kind == "model":
+        g, r = synth.model(n, seed=0)
+    else:  # train-scale: ~7.3 masks and ~7.2 predictions per image
+        g, r = synth.model(n, seed=0, per_image=7)
+    gt.write_bytes(orjson.dumps(g))
+    dt.write_bytes(orjson.dumps(r))
+    print(f"  generated {d.name}: {len(g['annotations'])} reference masks, {len(r)} results ({time.perf_counter() - t0:.1f}s)", flush=True)
+    return gt, dt
+
+
+def measure(cmd: list[str], timeout: float) -> tuple[float, float, int, str]:
+    """Run ``cmd`` in a fresh wrapper that reports the child's own peak RSS (wait4)."""
+    wrapper = (
+        "import json, os, subprocess, sys, time\n"
+        "cmd = json.loads(sys.argv[1])\n"
+        "t0 = time.perf_counter()\n"
+        "p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)\n"
+        "out = p.stdout.read()\n"
+        "_, status, ru = os.wait4(p.pid, 0)\n"
+        "dt = time.perf_counter() - t0\n"
+        "sys.stdout.write(json.dumps({'s': dt, 'rss_mb': ru.ru_maxrss / 1024, 'rc': os.waitstatus_to_exitcode(status), 'out': out.decode(errors='replace')[-2000:]}))\n"
+    )
+    try:
+        r = subprocess.run([sys.executable, "-c", wrapper, json.dumps(cmd)], cwd=ROOT, capture_output=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return float("nan"), float("nan"), -1, "timeout"
+    info = json.loads(r.stdout)
+    return info["s"], info["rss_mb"], info["rc"], info["out"]
+
+
+def engine_cmd(engine: str, gt: Path, dt: Path, iou: str, work: Path) -> list[str]:
+    py = sys.executable
+    res, arr = work / f"{engine}.json", work / f"{engine}.npz"
+    if engine == "ours-cold":
+        return [py, "-m", "quality", "evaluate", "--gt", str(gt), "--dt", str(dt), "--iou-type", iou, "--json", "--arrays", str(arr)]
+    if engine == "ours-warm":
+        return [py, "-m", "quality", "evaluate", "--gt-cache", str(work / "ref.npz"), "--dt", str(dt), "--iou-type", iou, "--json", "--arrays", str(arr)]
+    extra = [str(arr)] if engine == "pycocotools" else []
+    return [py, str(ROOT / "bench" / "engines.py"), engine, str(gt), str(dt), iou, str(res), *extra]
+
+
+def stats_of(engine: str, out: str, work: Path) -> list[float] | None:
+    try:
+        if engine.startswith("ours"):
+            return json.loads(out.strip().splitlines()[-1])["stats"]
+        return json.loads((work / f"{engine}.json").read_text())["stats"]
+    except Exception:
+        return None
+
+
+def bench_one(name: str, kind: str, n: int, iou: str, engines: list[str], timeout: float) -> list[dict]:
+    gt, dt = ensure_data(kind, n)
+    work = OUT / f"{kind}_{n}" / f"run_{iou}"
+    work.mkdir(exist_ok=True)
+    rows = []
+    if "ours-warm" in engines:
+        s, rss, rc, out = measure([sys.executable, "-m", "quality", "cache", "--gt", str(gt), "--out", str(work / "ref.npz")], timeout)
+        rows.append({"workload": name, "engine": "ours: build cache", "s": s, "rss": rss, "rc": rc, "stats": None, "note": "once per version"})
+    for engine in engines:
+        s, rss, rc, out = measure(engine_cmd(engine, gt, dt, iou, work), timeout)
+        st = stats_of(engine, out, work) if rc == 0 else None
+        rows.append({"workload": name, "engine": engine, "s": s, "rss": rss, "rc": rc, "stats": st, "note": "" if rc == 0 else out.strip().splitlines()[-1][:80] if out.strip() else f"rc={rc}"})
+        print(f"  {name:<12} {engine:<22} {s:7.2f}s {rss:7.0f} MB rc={rc}", flush=True)
+    ref = next((r["stats"] for r in rows if r["engine"] == "pycocotools"), None)
+    ref_arr = work / "pycocotools.npz"
+    for r in rows:
+        if r["stats"] is None or ref is None:
+            continue
+        same = r["stats"] == ref
+        r["agree"] = "identical" if same else f"max|d|={max(abs(a - b) for a, b in zip(r['stats'], ref)):.1e}"
+        if r["engine"].startswith("ours") and ref_arr.exists():
+            a, b = np.load(ref_arr), np.load(work / f"{r['engine']}.npz")
+            arrays_same = all(np.array_equal(a[k], b[k]) for k in ("precision", "recall", "scores"))
+            r["agree"] += ", arrays identical" if arrays_same else ", ARRAYS DIFFER"
+    return rows
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["| workload | engine | seconds | peak MB | vs pycocotools | vs hotcoco (time) | vs hotcoco (mem) | agreement with pycocotools |", "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for w in dict.fromkeys(r["workload"] for r in rows):
+        group = [r for r in rows if r["workload"] == w]
+        base = next((r for r in group if r["engine"] == "pycocotools" and r["rc"] == 0), None)
+        hot = next((r for r in group if r["engine"] == "hotcoco" and r["rc"] == 0), None)
+        for r in group:
+            vs_py = f"{base['s'] / r['s']:.1f}x faster" if base and r["rc"] == 0 else ""
+            vs_hot = f"{hot['s'] / r['s']:.2f}x" if hot and r["rc"] == 0 else ""
+            mem_hot = f"{r['rss'] / hot['rss']:.2f}x" if hot and r["rc"] == 0 else ""
+            agree = r.get("agree", r["note"])
+            lines.append(f"| {w} | {r['engine']} | {r['s']:.2f} | {r['rss']:.0f} | {vs_py} | {vs_hot} | {mem_hot} | {agree} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="small sizes (about a minute)")
+    ap.add_argument("--train-scale", action="store_true", help="add the 118k-image workload (slow; pycocotools is skipped there)")
+    ap.add_argument("--iou-type", default="segm", choices=["segm", "bbox"])
+    ap.add_argument("--engines", default=",".join(PEERS + OURS), help="comma-separated subset")
+    ap.add_argument("--timeout", type=float, default=1800)
+    args = ap.parse_args(argv)
+    engines = [e for e in args.engines.split(",") if e]
+    rows: list[dict] = []
+    print(f"COCO {args.iou_type} benchmark ({'quick' if args.quick else 'full'}), {os.cpu_count()} CPUs", flush=True)
+    for name, kind, n in workloads(args.quick, args.train_scale):
+        use = [e for e in engines if not (name == "train-scale" and e == "pycocotools")]
+        rows.extend(bench_one(name, kind, n, args.iou_type, use, args.timeout))
+    text = table(rows)
+    print()
+    print(text)
+    (OUT / f"coco_bench_{'quick' if args.quick else 'full'}_{args.iou_type}.md").write_text(text + "\n")
+    bad = [r for r in rows if "DIFFER" in r.get("agree", "") or (r["engine"].startswith("ours") and r["rc"] != 0)]
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
