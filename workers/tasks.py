@@ -1,4 +1,37 @@
-from celery import shared_task
+"""Worker tasks: they take ids and call services; every one is idempotent, so
+at-least-once delivery (acks_late + reject_on_worker_lost, a sweeper that re-sends lost
+work) does no second write."""
+
+from __future__ import annotations
+
+import logging
+import random
+import traceback
+
+from celery import Task, shared_task
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, transaction
+
+logger = logging.getLogger(__name__)
+
+# A database or broker that blinks is not the input's fault: such errors get a larger
+# retry budget than ordinary transient errors, so a short outage never fails a version.
+INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (OperationalError, InterfaceError)
+try:  # the broker's own connection errors
+    from kombu.exceptions import OperationalError as KombuOperationalError
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    INFRASTRUCTURE_ERRORS += (KombuOperationalError, RedisConnectionError)
+except ImportError:  # pragma: no cover - redis is a pinned dependency
+    pass
+INFRASTRUCTURE_EXTRA_RETRIES = 20
+
+
+def _permanent_errors() -> tuple[type[BaseException], ...]:
+    from marketplace.core.errors import DomainError
+    from quality.engine.errors import EngineInputError
+
+    return (DomainError, EngineInputError)
 
 
 @shared_task(name="workers.tasks.ping")
@@ -7,3 +40,97 @@ def ping(value: str = "pong") -> dict:
     import os
 
     return {"value": value, "pid": os.getpid()}
+
+
+@shared_task(name="workers.tasks.pipeline_advance", bind=True, max_retries=None)
+def pipeline_advance_task(self, version_id: int) -> str:
+    from workers.pipeline import pipeline_advance
+
+    try:
+        return pipeline_advance(version_id=version_id)
+    except INFRASTRUCTURE_ERRORS as exc:
+        # Bounded: the sweeper nudges every processing version anyway.
+        raise self.retry(exc=exc, countdown=min(2 ** self.request.retries, 30) + random.random(), max_retries=INFRASTRUCTURE_EXTRA_RETRIES) from exc
+
+
+class PipelineStepTask(Task):
+    """Retries transient errors with exponential backoff and jitter, at most
+    ``PIPELINE_MAX_RETRIES`` times; then the job and its version end as ``failed``."""
+
+    autoretry_for = (Exception,)
+    retry_backoff = True  # 1 s, 2 s, 4 s, ... (before jitter)
+    retry_backoff_max = settings.PIPELINE_RETRY_BACKOFF_MAX
+    retry_jitter = True
+    max_retries = settings.PIPELINE_MAX_RETRIES
+
+    def on_retry(self, exc, task_id, args, kwargs, einfo):
+        from workers.jobs import job_mark_retrying
+
+        try:
+            job_mark_retrying(job_id=args[0], error=_error_text(exc), countdown=min(2 ** (self.request.retries + 1), settings.PIPELINE_RETRY_BACKOFF_MAX))
+        except Exception:  # noqa: BLE001 - the sweeper repairs what cannot be written now
+            logger.warning("could not record the retry of job %s", args[0], exc_info=True)
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo):
+        from workers.jobs import job_finish
+        from workers.models import Job, JobState
+
+        try:
+            job_finish(job_id=args[0], state=JobState.FAILED, error=_error_text(exc), message=f"failed after {self.request.retries + 1} tries")
+            version_id = Job.objects.filter(pk=args[0]).values_list("version_id", flat=True).first()
+            if version_id:
+                pipeline_advance_task.delay(version_id)
+        except Exception:  # noqa: BLE001 - the sweeper gives up on it later instead
+            logger.warning("could not record the failure of job %s", args[0], exc_info=True)
+
+
+def _error_text(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    return text[:4000]
+
+
+@shared_task(name="workers.tasks.job_run", bind=True, base=PipelineStepTask)
+def job_run(self, job_id: int) -> dict:
+    """Run one pipeline step. A job already final (a redelivered message) does nothing."""
+    from workers.jobs import job_finish, job_mark_running, progress_callback, step_device
+    from workers.models import JobState
+    from workers.steps import step_execute
+
+    try:
+        job = job_mark_running(job_id=job_id, worker=self.request.hostname or "", device=step_device_safe(job_id))
+    except INFRASTRUCTURE_ERRORS as exc:
+        raise self.retry(exc=exc, countdown=min(2 ** self.request.retries, 30) + random.random(), max_retries=self.max_retries + INFRASTRUCTURE_EXTRA_RETRIES) from exc
+    if job is None:
+        return {"job": job_id, "skipped": "already final"}
+    try:
+        state, result, message = step_execute(job=job, progress=progress_callback(job_id), device=step_device(step=job.step))
+    except INFRASTRUCTURE_ERRORS as exc:
+        raise self.retry(exc=exc, countdown=min(2 ** self.request.retries, 30) + random.random(), max_retries=self.max_retries + INFRASTRUCTURE_EXTRA_RETRIES) from exc
+    except _permanent_errors() as exc:
+        # Bad input is not retried: the same input fails the same way.
+        state, result, message = JobState.FAILED_VALIDATION, {"error": _error_text(exc)}, str(exc)[:500]
+        job_finish(job_id=job_id, state=state, result=result, message=message, error=traceback.format_exc()[-4000:])
+        _advance_on_commit(job.version_id)
+        return {"job": job_id, "state": state}
+    job_finish(job_id=job_id, state=state, result=result, message=message)
+    _advance_on_commit(job.version_id)
+    return {"job": job_id, "state": state}
+
+
+def step_device_safe(job_id: int) -> str:
+    from workers.jobs import step_device
+    from workers.models import Job
+
+    step = Job.objects.filter(pk=job_id).values_list("step", flat=True).first()
+    return step_device(step=step) if step else ""
+
+
+def _advance_on_commit(version_id: int) -> None:
+    transaction.on_commit(lambda: pipeline_advance_task.delay(version_id))
+
+
+@shared_task(name="workers.tasks.sweep")
+def sweep_task() -> dict:
+    from workers.sweeper import pipeline_sweep
+
+    return pipeline_sweep()

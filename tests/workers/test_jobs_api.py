@@ -1,0 +1,94 @@
+"""The jobs endpoint (who sees what), the staff re-run, and the sweeper's decisions."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from datasets.states import VersionState
+from tests import factories
+from workers.models import Job, JobState, JobStep
+
+pytestmark = pytest.mark.django_db
+
+
+def _version_in(seller, state=VersionState.PROCESSING):
+    version = factories.make_version(seller=seller)
+    type(version).objects.filter(pk=version.pk).update(state=state)
+    version.refresh_from_db()
+    return version
+
+
+def test_seller_members_and_staff_see_the_jobs_others_get_404(seller, seller_b, buyer, moderator, api_client):
+    version = _version_in(seller)
+    Job.objects.create(version=version, step=JobStep.INGEST, state=JobState.RUNNING, progress=40, message="20/50")
+    url = f"/api/v1/versions/{version.pk}/jobs/"
+
+    body = seller.client.get(url).json()
+    assert body["state"] == VersionState.PROCESSING
+    assert [(j["step"], j["state"], j["progress"]) for j in body["jobs"]] == [("ingest", "running", 40)]
+    assert moderator.client.get(url).status_code == 200
+    assert seller_b.client.get(url).status_code == 404
+    assert buyer.client.get(url).status_code == 404
+    assert api_client.get(url).status_code == 401
+    assert seller.client.get("/api/v1/versions/999999/jobs/").status_code == 404
+
+
+def test_rerun_is_staff_only_and_returns_the_existing_job_for_the_same_key(seller, moderator, django_capture_on_commit_callbacks):
+    version = _version_in(seller, VersionState.IN_REVIEW)
+    url = f"/api/v1/versions/{version.pk}/jobs/checks/rerun/"
+    assert seller.client.post(url).status_code == 403
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        first = moderator.client.post(url)
+    assert first.status_code == 202 and first.json()["enqueued"] is True
+    assert len(callbacks) == 1  # the task is sent only once the row is committed
+    Job.objects.filter(pk=first.json()["id"]).update(state=JobState.SUCCEEDED)
+
+    again = moderator.client.post(url)
+    assert again.status_code == 200
+    assert again.json()["id"] == first.json()["id"] and again.json()["enqueued"] is False
+    assert Job.objects.filter(version=version, step="checks").count() == 1
+    assert moderator.client.post(f"/api/v1/versions/{version.pk}/jobs/nonsense/rerun/").status_code == 400
+
+
+def test_rerun_with_a_new_engine_version_makes_a_new_job(seller, moderator, monkeypatch, django_capture_on_commit_callbacks):
+    version = _version_in(seller, VersionState.IN_REVIEW)
+    url = f"/api/v1/versions/{version.pk}/jobs/quality_intrinsic/rerun/"
+    with django_capture_on_commit_callbacks(execute=False):
+        old = moderator.client.post(url).json()
+    Job.objects.filter(pk=old["id"]).update(state=JobState.SUCCEEDED)
+    # An engine upgrade changes the job key (the report key changes the same way).
+    monkeypatch.setattr("workers.jobs.engine_version_for", lambda step: "99.0-upgrade")
+    with django_capture_on_commit_callbacks(execute=False):
+        new = moderator.client.post(url)
+    assert new.status_code == 202 and new.json()["id"] != old["id"]
+    assert new.json()["engine_version"] == "99.0-upgrade"
+
+
+def test_sweeper_resends_stuck_jobs_and_gives_up_on_jobs_that_keep_dying(seller, settings, django_capture_on_commit_callbacks):
+    from workers.sweeper import pipeline_sweep
+
+    settings.PIPELINE_MAX_RETRIES = 2
+    version = _version_in(seller)
+    past = timezone.now() - timedelta(seconds=5)
+    stuck = Job.objects.create(version=version, step=JobStep.INGEST, state=JobState.RUNNING, attempts=1, deadline=past)
+    poison = Job.objects.create(version=version, step=JobStep.AUDIT_SAMPLE, state=JobState.RUNNING, attempts=3, deadline=past, error="killed")
+    fresh = Job.objects.create(version=version, step=JobStep.CHECKS, state=JobState.QUEUED, deadline=timezone.now() + timedelta(hours=1))
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        outcome = pipeline_sweep()
+    assert outcome["requeued"] == 1 and outcome["given_up"] == 1
+    stuck.refresh_from_db(), poison.refresh_from_db(), fresh.refresh_from_db()
+    assert stuck.state == JobState.QUEUED and stuck.deadline > timezone.now()
+    assert poison.state == JobState.FAILED and "gave up" in poison.message
+    assert fresh.state == JobState.QUEUED
+    assert callbacks  # re-sends and nudges go out on commit
+
+
+def test_beat_runs_the_sweeper():
+    from workers.celery import app
+
+    assert any(entry["task"] == "workers.tasks.sweep" for entry in app.conf.beat_schedule.values())
