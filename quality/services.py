@@ -107,14 +107,15 @@ def _gather_inputs(*, version: DatasetVersion, kind: str) -> _Inputs:
             return inputs
         # The auditor's reference makes the figures "verified"; a reference the seller
         # uploaded with the version makes them "self-declared".
+        # The reference comes from the platform's auditors (role "reference"), so the
+        # figures are "verified"; sellers cannot upload that role.
         reference = ds.version_audit_reference(version=version)
-        if reference is not None:
-            inputs.data["reference"] = reference
-            inputs.digests["audit_reference"] = _sha256(_canonical(reference))
-            inputs.verified = True
-        elif _coco(version=version, role="reference", inputs=inputs) is None:
+        if reference is None:
             inputs.missing = "no reference annotations (audit sample not annotated yet)"
             return inputs
+        inputs.data["reference"] = reference
+        inputs.digests["audit_reference"] = _role_digest(version=version, role="reference", parsed=reference)
+        inputs.verified = True
         sample = sorted(int(i) for i in (ds.version_audit_sample(version=version) or []))
         ref_ids = {int(img["id"]) for img in inputs.data["reference"].get("images", [])}
         image_ids = [i for i in sample if i in ref_ids] or sorted(ref_ids)
@@ -136,14 +137,14 @@ def _gather_inputs(*, version: DatasetVersion, kind: str) -> _Inputs:
         reference = ds.version_audit_reference(version=version)
         if reference is not None and isinstance(reference.get("annotations"), list):
             inputs.data["reference"] = reference
-            inputs.digests["audit_reference"] = _sha256(_canonical(reference))
+            inputs.digests["audit_reference"] = _role_digest(version=version, role="reference", parsed=reference)
             inputs.verified = True
     elif kind == ReportKind.PANOPTIC:
         pred = _coco(version=version, role="panoptic", inputs=inputs, name="pred")
         reference = ds.version_audit_reference(version=version)
         if reference is not None and reference.get("annotations") and "segments_info" in reference["annotations"][0]:
             inputs.data["gt"] = reference
-            inputs.digests["audit_reference"] = _sha256(_canonical(reference))
+            inputs.digests["audit_reference"] = _role_digest(version=version, role="reference", parsed=reference)
             inputs.verified = True
         if pred is None or "gt" not in inputs.data:
             inputs.missing = "no panoptic reference (audit sample not annotated yet)"

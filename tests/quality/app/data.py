@@ -1,0 +1,69 @@
+"""Small, seeded COCO data stored as a real version: DatasetFile rows + objects in the test S3."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+
+from datasets.models import AuditSample, DatasetFile, DatasetVersion
+from marketplace.core.storage import get_storage
+
+SIZE = 64
+
+
+def square(x: int, y: int, s: int) -> list[list[float]]:
+    return [[x, y, x + s, y, x + s, y + s, x, y + s]]
+
+
+def make_coco(*, n_images: int = 20, seed: int = 7, jitter: int = 0, val_folder: bool = False) -> dict:
+    """Two categories, 1-2 squares per image; ``jitter`` shifts every square (a second annotator)."""
+    rng = random.Random(seed)
+    images, annotations = [], []
+    ann_id = 1
+    for i in range(1, n_images + 1):
+        folder = "val" if val_folder and i % 4 == 0 else "train"
+        images.append({"id": i, "file_name": f"{folder}/img{i:03d}.png", "width": SIZE, "height": SIZE})
+        for k in range(1 + (i % 2)):
+            x, y, s = 4 + 28 * k, 6 + rng.randint(0, 8), 20
+            dx = jitter if (i + k) % 2 == 0 else 0
+            seg = square(x + dx, y, s)
+            annotations.append({"id": ann_id, "image_id": i, "category_id": 1 + k, "segmentation": seg, "area": float(s * s), "bbox": [x + dx, y, s, s], "iscrowd": 0})
+            ann_id += 1
+    categories = [{"id": 1, "name": "mug"}, {"id": 2, "name": "gripper"}]
+    return {"images": images, "annotations": annotations, "categories": categories}
+
+
+def put_file(*, version: DatasetVersion, role: str, path: str, data: dict, origin: str = "upload") -> DatasetFile:
+    raw = json.dumps(data).encode()
+    key = f"test/versions/{version.pk}/{role}/{hashlib.sha256(raw).hexdigest()[:12]}/{path}"
+    get_storage().put_bytes(key, raw, content_type="application/json")
+    return DatasetFile.objects.create(
+        version=version, role=role, path=path, size=len(raw), sha256=hashlib.sha256(raw).hexdigest(),
+        content_type="application/json", storage_key=key, origin=origin,
+    )
+
+
+def seed_version(version: DatasetVersion, *, reference: bool = True, second_pass: bool = False, val_folder: bool = False) -> dict:
+    """Annotations (+ auditor reference on a drawn sample, + a second pass) for ``version``."""
+    seller = make_coco(val_folder=val_folder)
+    put_file(version=version, role="annotations", path="annotations.json", data=seller)
+    sample = [2, 3, 5, 8, 13, 17]
+    AuditSample.objects.create(version=version, seed=version.pk, size=len(sample), image_ids=sample)
+    out = {"annotations": seller, "sample": sample}
+    if reference:
+        ref = make_coco(jitter=2)
+        ref["images"] = [img for img in ref["images"] if img["id"] in sample]
+        ref["annotations"] = [a for a in ref["annotations"] if a["image_id"] in sample]
+        put_file(version=version, role="reference", path="reference.json", data=ref, origin="audit")
+        out["reference"] = ref
+    if second_pass:
+        put_file(version=version, role="second_pass", path="second_pass.json", data=make_coco(jitter=1))
+    return out
+
+
+def set_state(version: DatasetVersion, state: str) -> DatasetVersion:
+    # Test setup only: the state machine itself is tested in tests/datasets.
+    DatasetVersion.objects.filter(pk=version.pk).update(state=state)
+    version.refresh_from_db()
+    return version

@@ -1,0 +1,117 @@
+"""Quality reports: stored once per (version, kind, engine version, inputs), artifacts in storage."""
+
+from __future__ import annotations
+
+import pytest
+
+from marketplace.core.storage import get_storage
+from quality import selectors, services
+from quality.engine import ENGINE_VERSION
+from quality.models import QualityReport, ReportStatus
+from tests import factories
+from tests.quality.app.data import put_file, seed_version
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def version(seller):
+    v = factories.make_version(seller=seller)
+    seed_version(v, second_pass=True)
+    return v
+
+
+def stored_keys(version_id: int) -> set[str]:
+    return set(get_storage().list_keys(f"versions/{version_id}/quality/"))
+
+
+def test_audit_report_is_verified_stored_once_with_artifacts(version):
+    steps = []
+    first = services.report_compute(version_id=version.pk, kind="audit", device="cpu", progress=lambda d, t: steps.append((d, t)))
+    assert first.status == ReportStatus.OK and first.engine_version == ENGINE_VERSION
+    assert steps[-1] == (4, 4)
+    mask_iou = first.summary["mask_iou"]
+    assert mask_iou["status"] == "verified" and 0.5 <= mask_iou["value"] <= 1
+    assert mask_iou["ci"][0] <= mask_iou["value"] <= mask_iou["ci"][1] and mask_iou["n"] > 0
+    assert first.summary["tier"] in ("rough", "standard", "fine", "premium")
+    keys = stored_keys(version.pk)
+    assert first.artifacts["report"] in keys and first.artifacts["plots"]
+    assert set(first.artifacts["plots"].values()) <= keys
+    prefix = f"versions/{version.pk}/quality/audit/{ENGINE_VERSION}/{first.inputs_checksum}/"
+    assert all(k.startswith(prefix) for k in keys)
+    png = get_storage().read_bytes(first.artifacts["plots"]["iou_histogram"])
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+    again = services.report_compute(version_id=version.pk, kind="audit", device="cpu")
+    assert again.pk == first.pk
+    assert QualityReport.objects.filter(version=version, kind="audit").count() == 1
+    assert stored_keys(version.pk) == keys  # nothing uploaded by the second call
+
+
+def test_new_inputs_make_a_new_report(version):
+    first = services.report_compute(version_id=version.pk, kind="intrinsic")
+    assert first.summary["n_images"] == 20
+    from tests.quality.app.data import make_coco
+
+    from datasets.models import DatasetFile
+
+    DatasetFile.objects.filter(version=version, role="annotations").delete()
+    put_file(version=version, role="annotations", path="annotations-v2.json", data=make_coco(n_images=10))
+    second = services.report_compute(version_id=version.pk, kind="intrinsic")
+    assert second.pk != first.pk and second.inputs_checksum != first.inputs_checksum
+    assert second.summary["n_images"] == 10
+    assert selectors.latest_reports(version=version)["intrinsic"].pk == second.pk
+
+
+def test_concurrent_duplicate_keeps_winner_and_deletes_loser_objects(version):
+    """Simulate the race: another worker's row for the same key lands while we compute."""
+    winner = services.report_compute(version_id=version.pk, kind="intrinsic")
+    winner_keys = stored_keys(version.pk)
+    key = {f: getattr(winner, f) for f in ("version_id", "kind", "engine_version", "inputs_checksum")}
+    # Hide the winner from the pre-check only: the loser computes, uploads, then hits the constraint.
+    original_filter = QualityReport.objects.filter
+    calls = {"n": 0}
+
+    def filter_once_empty(*args, **kwargs):
+        calls["n"] += 1
+        qs = original_filter(*args, **kwargs)
+        return qs.none() if calls["n"] == 1 else qs
+
+    QualityReport.objects.filter = filter_once_empty
+    try:
+        loser = services.report_compute(version_id=version.pk, kind="intrinsic")
+    finally:
+        QualityReport.objects.filter = original_filter
+    assert loser.pk == winner.pk
+    assert QualityReport.objects.filter(**key).count() == 1
+    assert stored_keys(version.pk) == winner_keys  # the loser's objects are gone
+
+
+def test_missing_inputs_give_a_no_input_report(seller):
+    version = factories.make_version(seller=seller)
+    seed_version(version, reference=False)
+    report = services.report_compute(version_id=version.pk, kind="audit")
+    assert report.status == ReportStatus.NO_INPUT and report.artifacts == {}
+    assert "mask_iou" not in selectors.version_quality_summary(version=version)
+
+
+def test_summary_and_applicable_kinds(version):
+    assert selectors.applicable_report_kinds(version=version) == ["intrinsic", "audit", "agreement"]
+    assert selectors.version_quality_summary(version=version) == {"tier": None, "engine_version": ENGINE_VERSION}
+    services.report_compute(version_id=version.pk, kind="audit")
+    services.report_compute(version_id=version.pk, kind="agreement")
+    summary = selectors.version_quality_summary(version=version)
+    assert summary["mask_iou"]["status"] == "verified"
+    assert summary["agreement"]["status"] == "self-declared"
+    assert {"ap", "ap50", "ap75"} <= summary.keys()
+    from quality.engine.tiers import tier_for
+
+    assert summary["tier"] == tier_for(summary["mask_iou"]["value"])
+    assert summary["engine_version"] == ENGINE_VERSION
+
+
+def test_unknown_kind_is_rejected(version):
+    from marketplace.core.errors import InvalidInput
+
+    with pytest.raises(InvalidInput):
+        services.report_compute(version_id=version.pk, kind="nonsense")
