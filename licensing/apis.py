@@ -1,0 +1,271 @@
+"""HTTP endpoints for licenses, provenance, checks, moderation, the audit log and the
+Croissant export. Views parse, call one service or selector, and serialize."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from licensing import selectors, services
+from licensing.croissant import listing_croissant
+from licensing.models import FieldStatus, LegalBasis
+from marketplace.core.pagination import CappedPageNumberPagination
+from marketplace.core.permissions import IsModerator
+
+
+class LicenseListApi(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    class OutputSerializer(serializers.Serializer):
+        spdx_id = serializers.CharField()
+        name = serializers.CharField()
+        url = serializers.CharField()
+        commercial_use = serializers.BooleanField()
+        derivatives = serializers.BooleanField()
+        share_alike = serializers.BooleanField()
+        attribution = serializers.BooleanField()
+        redistribution = serializers.BooleanField()
+
+    @extend_schema(responses={200: OutputSerializer(many=True)})
+    def get(self, request):
+        return Response(self.OutputSerializer(selectors.license_list(), many=True).data)
+
+
+class EffectiveTermsSerializer(serializers.Serializer):
+    commercial_use = serializers.BooleanField()
+    derivatives = serializers.BooleanField()
+    share_alike = serializers.BooleanField()
+    attribution = serializers.BooleanField()
+    redistribution = serializers.BooleanField()
+    annotation_license = serializers.CharField(allow_null=True)
+    licenses = serializers.ListField(child=serializers.DictField())
+    images = serializers.IntegerField()
+    images_without_license = serializers.IntegerField()
+    commercial_images = serializers.IntegerField()
+    unknown = serializers.ListField(child=serializers.DictField())
+    conflicts = serializers.ListField(child=serializers.DictField())
+
+
+class EffectiveTermsApi(APIView):
+    @extend_schema(responses={200: EffectiveTermsSerializer})
+    def get(self, request, version_id: int):
+        version = selectors.version_for_user(user=request.user, version_id=version_id)
+        return Response(EffectiveTermsSerializer(selectors.version_effective_terms(version=version)).data)
+
+
+class ProvenanceOutputSerializer(serializers.Serializer):
+    version = serializers.IntegerField()
+    state = serializers.CharField()
+    fields = serializers.DictField(child=serializers.DictField())
+    consent_records = serializers.ListField(child=serializers.DictField())
+    completeness = serializers.FloatField()
+    verified_share = serializers.FloatField()
+
+
+class ProvenanceApi(APIView):
+    class ConsentSerializer(serializers.Serializer):
+        session_id = serializers.CharField(max_length=200)
+        consent_id = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+        legal_basis = serializers.ChoiceField(choices=LegalBasis.choices)
+        document_file_id = serializers.IntegerField(required=False, allow_null=True, default=None)
+
+    class InputSerializer(serializers.Serializer):
+        # Values only: ``fields`` maps a provenance name to its value. Statuses are set
+        # through the moderation routes; a status sent here is refused by the value checks.
+        fields = serializers.DictField(required=False, default=dict)
+        consent_records = serializers.ListField(required=False, allow_null=True, default=None)
+
+        def validate(self, attrs):
+            unknown = set(self.initial_data) - {"fields", "consent_records"}
+            if unknown:
+                raise serializers.ValidationError({k: "not accepted here" for k in sorted(unknown)})
+            if attrs.get("consent_records") is not None:
+                consent = ProvenanceApi.ConsentSerializer(data=attrs["consent_records"], many=True)
+                consent.is_valid(raise_exception=True)
+                attrs["consent_records"] = [dict(c) for c in consent.validated_data]
+            return attrs
+
+    @extend_schema(responses={200: ProvenanceOutputSerializer})
+    def get(self, request, version_id: int):
+        version = selectors.version_for_user(user=request.user, version_id=version_id)
+        return Response(ProvenanceOutputSerializer(selectors.version_provenance(version=version)).data)
+
+    @extend_schema(request=InputSerializer, responses={200: ProvenanceOutputSerializer})
+    def put(self, request, version_id: int):
+        version = selectors.version_for_user(user=request.user, version_id=version_id)
+        version = selectors.version_for_seller(user=request.user, version_id=version.pk)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.provenance_update(version=version, actor=request.user, **data.validated_data)
+        return Response(ProvenanceOutputSerializer(selectors.version_provenance(version=version)).data)
+
+
+class CheckSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    status = serializers.CharField()
+    severity = serializers.CharField()
+    message = serializers.CharField()
+    evidence = serializers.JSONField()
+    created_at = serializers.DateTimeField(required=False)
+
+
+class ChecksApi(APIView):
+    @extend_schema(responses={200: CheckSerializer(many=True)})
+    def get(self, request, version_id: int):
+        version = selectors.version_for_user(user=request.user, version_id=version_id)
+        return Response(CheckSerializer(selectors.version_checks(version=version), many=True).data)
+
+
+# ---------------------------------------------------------------- moderation
+
+
+class ModerationQueueApi(APIView):
+    permission_classes = [IsModerator]
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        dataset = serializers.CharField(source="dataset.slug")
+        organization = serializers.CharField(source="dataset.owner.slug")
+        number = serializers.IntegerField()
+        state = serializers.CharField()
+        submitted_at = serializers.DateTimeField()
+
+    @extend_schema(responses={200: OutputSerializer(many=True)})
+    def get(self, request):
+        paginator = CappedPageNumberPagination()
+        page = paginator.paginate_queryset(selectors.moderation_queue(), request, view=self)
+        return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
+
+
+class ModerationDetailApi(APIView):
+    permission_classes = [IsModerator]
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        dataset = serializers.CharField()
+        organization = serializers.CharField()
+        number = serializers.IntegerField()
+        state = serializers.CharField()
+        submitted_at = serializers.DateTimeField(allow_null=True)
+        statistics = serializers.JSONField()
+        checks = CheckSerializer(many=True)
+        effective_terms = EffectiveTermsSerializer()
+        quality_summary = serializers.JSONField(allow_null=True)
+        provenance = ProvenanceOutputSerializer()
+
+    @extend_schema(responses={200: OutputSerializer})
+    def get(self, request, version_id: int):
+        version = selectors.version_for_moderation(version_id=version_id)
+        return Response(self.OutputSerializer(selectors.moderation_detail(version=version)).data)
+
+
+class ModerationFieldsApi(APIView):
+    permission_classes = [IsModerator]
+
+    class InputSerializer(serializers.Serializer):
+        class ReviewSerializer(serializers.Serializer):
+            name = serializers.CharField(max_length=64)
+            status = serializers.ChoiceField(choices=FieldStatus.choices)
+            note = serializers.CharField(required=False, allow_blank=True, default="")
+
+        fields = ReviewSerializer(many=True, allow_empty=False)
+
+    @extend_schema(request=InputSerializer, responses={200: ProvenanceOutputSerializer})
+    def post(self, request, version_id: int):
+        version = selectors.version_for_moderation(version_id=version_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.provenance_fields_review(version=version, actor=request.user, reviews=[dict(r) for r in data.validated_data["fields"]])
+        return Response(ProvenanceOutputSerializer(selectors.version_provenance(version=version)).data)
+
+
+class VersionStateSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    state = serializers.CharField()
+
+
+class ModerationDecisionApi(APIView):
+    permission_classes = [IsModerator]
+
+    class InputSerializer(serializers.Serializer):
+        decision = serializers.ChoiceField(choices=services.Decision.ALL)
+        reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
+
+    @extend_schema(request=InputSerializer, responses={200: VersionStateSerializer})
+    def post(self, request, version_id: int):
+        version = selectors.version_for_moderation(version_id=version_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        version = services.moderation_decide(version=version, actor=request.user, **data.validated_data)
+        return Response(VersionStateSerializer(version).data)
+
+
+class ReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
+
+
+class ModerationSuspendApi(APIView):
+    permission_classes = [IsModerator]
+
+    @extend_schema(request=ReasonSerializer, responses={200: VersionStateSerializer})
+    def post(self, request, version_id: int):
+        version = selectors.version_for_moderation(version_id=version_id)
+        data = ReasonSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return Response(VersionStateSerializer(services.version_suspend(version=version, actor=request.user, **data.validated_data)).data)
+
+
+class ModerationReinstateApi(APIView):
+    permission_classes = [IsModerator]
+
+    @extend_schema(request=ReasonSerializer, responses={200: VersionStateSerializer})
+    def post(self, request, version_id: int):
+        version = selectors.version_for_moderation(version_id=version_id)
+        data = ReasonSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return Response(VersionStateSerializer(services.version_reinstate(version=version, actor=request.user, **data.validated_data)).data)
+
+
+class AuditEventListApi(APIView):
+    class FilterSerializer(serializers.Serializer):
+        action = serializers.CharField(required=False)
+        object_type = serializers.CharField(required=False)
+        object_id = serializers.CharField(required=False)
+        actor_label = serializers.CharField(required=False)
+        organization = serializers.CharField(required=False)
+        since = serializers.DateTimeField(required=False)
+        until = serializers.DateTimeField(required=False)
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        actor = serializers.CharField(source="actor_label")
+        action = serializers.CharField()
+        object_type = serializers.CharField()
+        object_id = serializers.CharField()
+        organization = serializers.CharField(source="organization.slug", allow_null=True, default=None)
+        before = serializers.JSONField()
+        after = serializers.JSONField()
+        reason = serializers.CharField()
+        created_at = serializers.DateTimeField()
+
+    @extend_schema(parameters=[FilterSerializer], responses={200: OutputSerializer(many=True)})
+    def get(self, request):
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        qs = selectors.audit_events_for(user=request.user, filters=filters.validated_data).select_related("organization")
+        paginator = CappedPageNumberPagination()
+        page = paginator.paginate_queryset(qs, request, view=self)
+        return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
+
+
+class ListingCroissantApi(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses={200: dict})
+    def get(self, request, slug: str):
+        version = selectors.published_version_for_slug(slug=slug)
+        return Response(listing_croissant(version=version, base_url=request.build_absolute_uri("/")), content_type="application/ld+json")

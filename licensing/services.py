@@ -1,0 +1,286 @@
+"""Writes for licensing, provenance, checks and moderation. Each is atomic and records its
+audit event."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import Any
+
+from django.apps import apps
+from django.db import transaction
+from django.utils import timezone
+
+from datasets.models import DatasetVersion
+from datasets.services import version_transition
+from datasets.states import VersionState
+from licensing import checks as C
+from licensing.audit import audit_event_record
+from licensing.models import CheckResult, ConsentRecord, FieldStatus, ImageFingerprint, LegalBasis, ProvenanceField, ProvenanceRecord
+from licensing.provenance import BY_NAME, field_value_errors
+from licensing.selectors import version_effective_terms, version_quality_summary_or_none
+from marketplace.core.errors import Conflict, InvalidInput, field_error
+
+log = logging.getLogger(__name__)
+
+
+# ---------------------------------------------------------------- publish block
+
+
+def version_publish_check(*, version: DatasetVersion) -> dict[str, Any]:
+    """Refuse (Conflict ``terms_too_permissive``) a version whose declared annotation license
+    grants more than its inputs allow, or whose license cannot be resolved. Returns the
+    effective terms when publishable."""
+    terms = version_effective_terms(version=version)
+    if terms["annotation_license"] is None:
+        raise Conflict(
+            "The declared license is not in the catalogue.", code="unknown_license",
+            details=[field_error("annotation_license", f"{version.dataset.annotation_license!r} is not a known license", "unknown_license")],
+        )
+    for conflict in terms["conflicts"]:
+        if conflict["code"] == "declared_terms_too_permissive":
+            raise Conflict(
+                "The declared license grants more than the images' licenses allow.", code="terms_too_permissive",
+                details=[field_error(f"effective_terms.{t}", f"declared {terms['annotation_license']} is more permissive on {t}", "too_permissive") for t in conflict["terms"]],
+            )
+    return terms
+
+
+# ---------------------------------------------------------------- provenance
+
+
+def _record_for(version: DatasetVersion) -> ProvenanceRecord:
+    record, _ = ProvenanceRecord.objects.get_or_create(version=version)
+    return record
+
+
+@transaction.atomic
+def provenance_update(*, version: DatasetVersion, actor, fields: dict[str, Any], consent_records: list[dict] | None = None) -> ProvenanceRecord:
+    """The seller sets provenance values while the version is a draft. Values only: a field's
+    status is the moderators' (a changed value goes back to ``self-declared``)."""
+    locked = DatasetVersion.objects.select_for_update().select_related("dataset").get(pk=version.pk)
+    if locked.state != VersionState.DRAFT:
+        raise Conflict("Provenance can only be edited while the version is a draft.", code="version_frozen")
+    errors = [e for name, value in fields.items() for e in field_value_errors(name, value)]
+    if consent_records is not None:
+        errors += _consent_errors(locked, consent_records)
+    if errors:
+        raise InvalidInput("Invalid provenance.", code="invalid_provenance", details=errors)
+    record = _record_for(locked)
+    existing = {f.name: f for f in record.fields.all()}
+    before, after = {}, {}
+    for name, value in fields.items():
+        row = existing.get(name)
+        if row is None:
+            ProvenanceField.objects.create(record=record, name=name, value=value)
+        elif row.value != value:
+            before[name] = row.value
+            row.value, row.status, row.note, row.reviewed_by, row.reviewed_at = value, FieldStatus.SELF_DECLARED, "", None, None
+            row.save()
+        else:
+            continue
+        after[name] = value
+    if consent_records is not None:
+        before["consent_records"] = list(ConsentRecord.objects.filter(version=locked).values("session_id", "consent_id", "legal_basis", "document_file_id"))
+        ConsentRecord.objects.filter(version=locked).delete()
+        ConsentRecord.objects.bulk_create([ConsentRecord(version=locked, **c) for c in consent_records])
+        after["consent_records"] = consent_records
+    record.save(update_fields=["updated_at"])
+    audit_event_record(actor=actor, action="provenance.update", obj=locked, organization=locked.dataset.owner, before=before, after=after)
+    return record
+
+
+def _consent_errors(version: DatasetVersion, records: list[dict]) -> list[dict]:
+    errors, seen = [], set()
+    file_model = apps.get_model("datasets", "DatasetFile") if "datasetfile" in apps.all_models["datasets"] else None
+    for i, rec in enumerate(records):
+        loc = f"consent_records[{i}]"
+        if not isinstance(rec, dict) or not isinstance(rec.get("session_id"), str) or not rec["session_id"]:
+            errors.append(field_error(f"{loc}.session_id", "required", "required"))
+            continue
+        if rec["session_id"] in seen:
+            errors.append(field_error(f"{loc}.session_id", "duplicate session", "duplicate"))
+        seen.add(rec["session_id"])
+        if rec.get("legal_basis") not in LegalBasis.values:
+            errors.append(field_error(f"{loc}.legal_basis", f"one of {', '.join(LegalBasis.values)}", "invalid_choice"))
+        doc = rec.get("document_file_id")
+        if doc is not None:
+            ok = file_model is not None and file_model.objects.filter(pk=doc, version=version, role="provenance_docs").exists()
+            if not ok:
+                errors.append(field_error(f"{loc}.document_file_id", "not a provenance document of this version", "invalid_document"))
+    return errors
+
+
+@transaction.atomic
+def provenance_fields_review(*, version: DatasetVersion, actor, reviews: list[dict[str, str]]) -> list[ProvenanceField]:
+    """A moderator marks provenance fields ``verified`` or ``disputed`` (or back to
+    ``self-declared``), each with a note. One audit event per field."""
+    errors = []
+    for i, r in enumerate(reviews):
+        if r.get("name") not in BY_NAME:
+            errors.append(field_error(f"fields[{i}].name", "unknown provenance field", "unknown_field"))
+        if r.get("status") not in FieldStatus.values:
+            errors.append(field_error(f"fields[{i}].status", f"one of {', '.join(FieldStatus.values)}", "invalid_choice"))
+        if r.get("status") == FieldStatus.DISPUTED and not (r.get("note") or "").strip():
+            errors.append(field_error(f"fields[{i}].note", "a dispute needs a note", "required"))
+    if errors:
+        raise InvalidInput("Invalid review.", code="invalid_review", details=errors)
+    locked = DatasetVersion.objects.select_for_update().select_related("dataset").get(pk=version.pk)
+    record = _record_for(locked)
+    rows = []
+    for r in reviews:
+        row, _ = ProvenanceField.objects.get_or_create(record=record, name=r["name"])
+        before = {"status": row.status, "note": row.note}
+        row.status, row.note = r["status"], r.get("note") or ""
+        row.reviewed_by, row.reviewed_at = actor, timezone.now()
+        row.save()
+        audit_event_record(
+            actor=actor, action=f"provenance.field.{row.status}", obj=locked, organization=locked.dataset.owner,
+            before={"field": row.name, **before}, after={"field": row.name, "status": row.status, "note": row.note}, reason=row.note,
+        )
+        rows.append(row)
+    return rows
+
+
+# ---------------------------------------------------------------- checks
+
+
+def _version_images(version: DatasetVersion):
+    try:
+        selectors = importlib.import_module("datasets.selectors")
+    except ImportError:
+        return []
+    return list(selectors.version_files(version=version, role="images"))
+
+
+def image_fingerprints_compute(*, version: DatasetVersion) -> list[ImageFingerprint]:
+    """Perceptual hash and personal-metadata scan of every image of the version; computed
+    once per image (kept across runs)."""
+    from marketplace.core.storage import get_storage
+
+    storage = get_storage()
+    have = set(ImageFingerprint.objects.filter(version=version).values_list("file_id", flat=True))
+    new = []
+    for f in _version_images(version):
+        if f.pk in have:
+            continue
+        try:
+            bits, personal = C.image_inspect(storage.read_bytes(f.storage_key))
+        except Exception as exc:  # noqa: BLE001 - a broken image is ingest's finding, not ours
+            log.warning("cannot inspect %s: %s", f.path, exc)
+            continue
+        b = C.bands(bits)
+        new.append(ImageFingerprint(version=version, file_id=f.pk, path=f.path, phash=f"{bits:016x}", band0=b[0], band1=b[1], band2=b[2], band3=b[3], exif_personal=personal))
+    ImageFingerprint.objects.bulk_create(new, ignore_conflicts=True)
+    return list(ImageFingerprint.objects.filter(version=version))
+
+
+def near_duplicates(*, version: DatasetVersion, fingerprints: list[ImageFingerprint]) -> dict[str, dict]:
+    """Images of this version within NEAR_DUPLICATE_BITS of an image of another
+    organization's published version, grouped by listing slug."""
+    from django.db.models import Q
+
+    others = ImageFingerprint.objects.filter(version__state=VersionState.PUBLISHED).exclude(version__dataset__owner=version.dataset.owner_id)
+    found: dict[str, dict] = {}
+    for chunk_start in range(0, len(fingerprints), 500):
+        chunk = fingerprints[chunk_start : chunk_start + 500]
+        q = Q()
+        for i in range(4):
+            q |= Q(**{f"band{i}__in": {getattr(f, f"band{i}") for f in chunk}})
+        candidates = list(others.filter(q).values("phash", "path", "version__dataset__slug"))
+        for f in chunk:
+            mine = int(f.phash, 16)
+            for c in candidates:
+                if bin(mine ^ int(c["phash"], 16)).count("1") <= C.NEAR_DUPLICATE_BITS:
+                    slug = c["version__dataset__slug"]
+                    entry = found.setdefault(slug, {"listing": slug, "images": 0, "examples": []})
+                    entry["images"] += 1
+                    if len(entry["examples"]) < 10:
+                        entry["examples"].append({"path": f.path, "matches": c["path"]})
+                    break
+    return found
+
+
+def checks_run(*, version_id: int) -> list[CheckResult]:
+    """Run every provenance and license check for a version and replace its results
+    (idempotent). Image hashing happens outside the transaction: it reads storage."""
+    version = DatasetVersion.objects.select_related("dataset", "dataset__owner").get(pk=version_id)
+    fingerprints = image_fingerprints_compute(version=version)
+    fields = {f.name: f.value for f in ProvenanceField.objects.filter(record__version=version)}
+    ctx = C.CheckContext(
+        version=version,
+        fields=fields,
+        consent_sessions=set(ConsentRecord.objects.filter(version=version).values_list("session_id", flat=True)),
+        statistics=version.statistics or {},
+        effective_terms=version_effective_terms(version=version),
+        quality_summary=version_quality_summary_or_none(version=version),
+        fingerprints=fingerprints,
+        duplicates=near_duplicates(version=version, fingerprints=fingerprints) if fingerprints else {},
+    )
+    results = [check(ctx) for check in C.CHECKS]
+    with transaction.atomic():
+        CheckResult.objects.filter(version=version).delete()
+        rows = CheckResult.objects.bulk_create([CheckResult(version=version, **r) for r in results])
+    return rows
+
+
+# ---------------------------------------------------------------- moderation
+
+
+class Decision:
+    APPROVE = "approve"
+    REJECT = "reject"
+    REQUEST_CHANGES = "request_changes"
+    ALL = (APPROVE, REJECT, REQUEST_CHANGES)
+
+
+def _listing_sync(dataset) -> None:
+    from marketplace.listings.services import listing_sync
+
+    listing_sync(dataset=dataset)
+
+
+@transaction.atomic
+def moderation_decide(*, version: DatasetVersion, actor, decision: str, reason: str = "") -> DatasetVersion:
+    """Approve (publish, after the publish check), reject or request changes. Approving a
+    new version withdraws the dataset's previously published one."""
+    if decision not in Decision.ALL:
+        raise InvalidInput("Unknown decision.", code="invalid_decision", details=[field_error("decision", f"one of {', '.join(Decision.ALL)}", "invalid_choice")])
+    if decision != Decision.APPROVE and not reason.strip():
+        raise InvalidInput("A reason is required.", code="reason_required", details=[field_error("reason", "required", "required")])
+    locked = DatasetVersion.objects.select_for_update().select_related("dataset").get(pk=version.pk)
+    if locked.state != VersionState.IN_REVIEW:
+        raise Conflict(f"Only a version in review can be decided (this one is {locked.state}).", code="invalid_transition")
+    if decision == Decision.APPROVE:
+        version_publish_check(version=locked)
+        previous = DatasetVersion.objects.filter(dataset=locked.dataset, state=VersionState.PUBLISHED).exclude(pk=locked.pk).first()
+        if previous is not None:
+            version_transition(version=previous, to_state=VersionState.WITHDRAWN, actor=actor, reason=f"superseded by v{locked.number}", action="moderation.supersede")
+        to_state = VersionState.PUBLISHED
+    else:
+        to_state = VersionState.REJECTED if decision == Decision.REJECT else VersionState.CHANGES_REQUESTED
+    result = version_transition(version=locked, to_state=to_state, actor=actor, reason=reason, action=f"moderation.{decision}")
+    _listing_sync(locked.dataset)
+    return result
+
+
+@transaction.atomic
+def version_suspend(*, version: DatasetVersion, actor, reason: str) -> DatasetVersion:
+    if not reason.strip():
+        raise InvalidInput("A reason is required.", code="reason_required", details=[field_error("reason", "required", "required")])
+    result = version_transition(version=version, to_state=VersionState.SUSPENDED, actor=actor, reason=reason, action="moderation.suspend")
+    _listing_sync(version.dataset)
+    return result
+
+
+@transaction.atomic
+def version_reinstate(*, version: DatasetVersion, actor, reason: str = "") -> DatasetVersion:
+    locked = DatasetVersion.objects.select_for_update().get(pk=version.pk)
+    if locked.state != VersionState.SUSPENDED:
+        raise Conflict("Only a suspended version can be reinstated.", code="invalid_transition")
+    version_publish_check(version=locked)
+    result = version_transition(version=locked, to_state=VersionState.PUBLISHED, actor=actor, reason=reason, action="moderation.reinstate")
+    _listing_sync(version.dataset)
+    return result
+
+
