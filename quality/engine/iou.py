@@ -54,10 +54,10 @@ def mask_iou_cells_cpu(
     pg: np.ndarray,
     pair_cell_bounds: np.ndarray,
 ) -> np.ndarray:
-    """IoU of candidate pairs with pycocotools' C ``rleIou``, one call per cell.
+    """IoU of candidate pairs with pycocotools' C ``rleIou``, one call per group (cell or image).
 
-    ``cell_d[c]``/``cell_g[c]`` are (start, stop) ranges of the cell's detections/references
-    in ``dt_rles``/``gt_rles``; the pairs of cell ``c`` are
+    ``cell_d[c]``/``cell_g[c]`` are (start, stop) ranges of the group's detections/references
+    in ``dt_rles``/``gt_rles``; the pairs of group ``c`` are
     ``pd/pg[pair_cell_bounds[c]:pair_cell_bounds[c+1]]`` (global indices).
     """
     out = np.zeros(len(pd), dtype=np.float64)
