@@ -134,3 +134,20 @@ def sweep_task() -> dict:
     from workers.sweeper import pipeline_sweep
 
     return pipeline_sweep()
+
+
+@shared_task(name="workers.tasks.evaluation_shard", acks_late=True)
+def evaluation_shard_task(gt_key: str, dt_key: str, shard: int, num_shards: int, state_key: str, params: dict | None = None) -> str:
+    """One image shard of a sharded evaluation (queue ``quality``); idempotent: it rewrites
+    the same state object."""
+    from workers.jobs import step_device
+    from workers.sharding import evaluation_shard
+
+    return evaluation_shard(gt_key=gt_key, dt_key=dt_key, shard=shard, num_shards=num_shards, state_key=state_key, params=params, device=step_device(step="quality_audit"))
+
+
+@shared_task(name="workers.tasks.evaluation_merge", acks_late=True)
+def evaluation_merge_task(state_keys: list[str], out_key: str) -> str:
+    from workers.sharding import evaluation_merge
+
+    return evaluation_merge(state_keys=state_keys, out_key=out_key, device="cpu")
