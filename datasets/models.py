@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 
 from django.conf import settings
@@ -93,3 +94,118 @@ class DatasetVersion(models.Model):
     @property
     def is_frozen(self) -> bool:
         return self.state != VersionState.DRAFT
+
+
+class FileRole(models.TextChoices):
+    ANNOTATIONS = "annotations"
+    IMAGES = "images"
+    SECOND_PASS = "second_pass"
+    VIDEO = "video"
+    PANOPTIC = "panoptic"
+    PROVENANCE_DOCS = "provenance_docs"
+    REFERENCE = "reference"  # the auditor's reference annotations for the audit sample
+    PREVIEW = "preview"  # overlay PNGs written by ingest
+    CACHE = "cache"  # the engine's reference cache written by ingest
+
+
+# Roles a seller may upload; the others are written by the platform.
+SELLER_ROLES = (FileRole.ANNOTATIONS, FileRole.IMAGES, FileRole.SECOND_PASS, FileRole.VIDEO, FileRole.PANOPTIC, FileRole.PROVENANCE_DOCS)
+
+
+class FileOrigin(models.TextChoices):
+    UPLOAD = "upload"  # arrived through an upload session (verified by re-hashing)
+    INGEST = "ingest"  # written by an ingest run (extracted, preview, cache): deleted on re-run
+    AUDIT = "audit"  # reference annotations posted by an auditor
+
+
+class DatasetFile(models.Model):
+    """One object in storage that belongs to a version (the version's manifest)."""
+
+    version = models.ForeignKey(DatasetVersion, on_delete=models.CASCADE, related_name="files")
+    role = models.CharField(max_length=24, choices=FileRole.choices)
+    path = models.CharField(max_length=1024)
+    size = models.BigIntegerField(validators=[MinValueValidator(0)])
+    sha256 = models.CharField(max_length=64)
+    content_type = models.CharField(max_length=120, default="application/octet-stream")
+    storage_key = models.CharField(max_length=1200, unique=True)
+    origin = models.CharField(max_length=12, choices=FileOrigin.choices, default=FileOrigin.UPLOAD)
+    # For a file extracted from an archive: the archive it came from.
+    source = models.ForeignKey("self", on_delete=models.CASCADE, null=True, blank=True, related_name="extracted")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["version_id", "role", "path"]
+        constraints = [
+            models.UniqueConstraint(fields=["version", "path"], name="datasetfile_unique_path"),
+            models.CheckConstraint(condition=models.Q(size__gte=0), name="datasetfile_size_non_negative"),
+            models.CheckConstraint(condition=models.Q(role__in=FileRole.values), name="datasetfile_role_valid"),
+        ]
+        indexes = [models.Index(fields=["version", "role"])]
+
+    def __str__(self) -> str:
+        return f"{self.version_id}:{self.role}:{self.path}"
+
+
+class UploadState(models.TextChoices):
+    OPEN = "open"  # parts may arrive
+    VERIFYING = "verifying"  # complete was called; a worker assembles and re-hashes
+    COMPLETE = "complete"  # verified; its DatasetFile exists
+    REJECTED = "rejected"  # verification failed; nothing kept
+    ABORTED = "aborted"
+    EXPIRED = "expired"
+
+
+class UploadSession(models.Model):
+    """A resumable multipart upload of one file into a draft version."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    version = models.ForeignKey(DatasetVersion, on_delete=models.CASCADE, related_name="uploads")
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.PROTECT, related_name="+")
+    role = models.CharField(max_length=24, choices=FileRole.choices)
+    name = models.CharField(max_length=1024)
+    size = models.BigIntegerField(validators=[MinValueValidator(0)])
+    sha256 = models.CharField(max_length=64)
+    part_size = models.BigIntegerField()
+    part_count = models.PositiveIntegerField()
+    part_sha256 = models.JSONField(default=list, blank=True)  # hex per part when the client gave them
+    storage_key = models.CharField(max_length=1200, unique=True)
+    multipart_id = models.CharField(max_length=1024)
+    state = models.CharField(max_length=12, choices=UploadState.choices, default=UploadState.OPEN)
+    error = models.JSONField(default=dict, blank=True)
+    file = models.OneToOneField(DatasetFile, on_delete=models.SET_NULL, null=True, blank=True, related_name="upload")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(state__in=UploadState.values), name="upload_state_valid"),
+            models.CheckConstraint(condition=models.Q(size__gte=0) & models.Q(part_size__gt=0), name="upload_sizes_valid"),
+        ]
+        indexes = [models.Index(fields=["state", "expires_at"])]
+
+
+class AuditSample(models.Model):
+    """The platform-drawn audit sample of a version (the seller does not choose it)."""
+
+    version = models.ForeignKey(DatasetVersion, on_delete=models.CASCADE, related_name="audit_samples")
+    seed = models.BigIntegerField()
+    size = models.PositiveIntegerField()
+    image_ids = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["version", "seed", "size"], name="auditsample_unique_draw")]
+
+
+class VersionIngest(models.Model):
+    """What the last successful ingest of a version produced (format, cache, previews)."""
+
+    version = models.OneToOneField(DatasetVersion, on_delete=models.CASCADE, related_name="ingest")
+    format = models.CharField(max_length=24, blank=True)
+    reference_cache_key = models.CharField(max_length=1200, blank=True)
+    previews = models.JSONField(default=list, blank=True)  # storage keys of overlay PNGs
+    finished_at = models.DateTimeField(null=True, blank=True)

@@ -77,3 +77,483 @@ def version_transition(*, version: DatasetVersion, to_state: str, actor, reason:
     )
     version.state, version.state_changed_at = locked.state, locked.state_changed_at
     return locked
+
+
+# --------------------------------------------------------------------------------------
+# Everything below: dataset edits, submit, uploads, audit sample and reference.
+# --------------------------------------------------------------------------------------
+import hashlib  # noqa: E402
+import logging  # noqa: E402
+import math  # noqa: E402
+import mimetypes  # noqa: E402
+import random  # noqa: E402
+import re  # noqa: E402
+from datetime import timedelta  # noqa: E402
+from typing import Any, BinaryIO  # noqa: E402
+
+from django.db.models import Sum  # noqa: E402
+
+from datasets.limits import limits  # noqa: E402
+from datasets.models import (  # noqa: E402
+    SELLER_ROLES,
+    AuditSample,
+    DatasetFile,
+    FileOrigin,
+    FileRole,
+    UploadSession,
+    UploadState,
+)
+from marketplace.core.errors import InvalidInput, LimitExceeded  # noqa: E402
+from marketplace.core.storage import CHUNK, StorageError, get_storage  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+DATASET_EDITABLE = ("title", "summary", "description", "modality", "annotation_license", "price", "currency", "embodiments", "tasks", "scene_types")
+# Fields that describe what a buyer gets: frozen once any version has left draft, as a
+# published version's terms must not change under its buyers.
+DATASET_LOCKED_AFTER_SUBMIT = ("modality", "annotation_license")
+ANNOTATION_ROLES = (FileRole.ANNOTATIONS, FileRole.VIDEO, FileRole.PANOPTIC)
+
+
+def _listing_sync(dataset: Dataset) -> None:
+    try:
+        from marketplace.listings.services import listing_sync
+    except ImportError:  # the listings app is built in parallel; nothing to sync yet
+        return
+    listing_sync(dataset=dataset)
+
+
+@transaction.atomic
+def dataset_update(*, dataset: Dataset, actor, **fields: Any) -> Dataset:
+    locked = Dataset.objects.select_for_update().get(pk=dataset.pk)
+    unknown = sorted(set(fields) - set(DATASET_EDITABLE))
+    if unknown:
+        raise InvalidInput("These fields cannot be changed.", code="read_only_field", details=[field_error(f, "read-only", "read_only") for f in unknown])
+    if locked.versions.exclude(state=VersionState.DRAFT).exists():
+        frozen = [f for f in DATASET_LOCKED_AFTER_SUBMIT if f in fields and fields[f] != getattr(locked, f)]
+        if frozen:
+            raise Conflict("These fields are fixed once a version was submitted.", code="dataset_frozen", details=[field_error(f, "fixed after submit", "frozen") for f in frozen])
+    before = {f: str(getattr(locked, f)) for f in fields if f not in ("embodiments", "tasks", "scene_types")}
+    for name, value in fields.items():
+        if name in ("embodiments", "tasks", "scene_types"):
+            getattr(locked, name).set(value)
+        else:
+            setattr(locked, name, value)
+    locked.save()
+    after = {f: str(getattr(locked, f)) for f in before}
+    audit_event_record(actor=actor, action="dataset.update", obj=locked, organization=locked.owner, before=before, after=after)
+    transaction.on_commit(lambda: _listing_sync(locked))
+    return locked
+
+
+def _pipeline_start(version_id: int) -> None:
+    try:
+        from workers.pipeline import pipeline_start
+    except ImportError:  # the pipeline is written in parallel; until then ingest alone
+        from datasets.tasks import version_ingest_task
+
+        version_ingest_task.delay(version_id)
+        return
+    pipeline_start(version_id=version_id)
+
+
+@transaction.atomic
+def version_submit(*, version: DatasetVersion, actor) -> DatasetVersion:
+    """Freeze a complete draft and start the pipeline once the transaction commits."""
+    locked = DatasetVersion.objects.select_for_update().get(pk=version.pk)
+    if locked.state != VersionState.DRAFT:
+        raise Conflict(f"Only a draft can be submitted; this version is {locked.state}.", code="invalid_transition")
+    if locked.uploads.filter(state=UploadState.VERIFYING).exists():
+        raise Conflict("Some uploads are still being verified; submit when they are complete.", code="uploads_pending")
+    if not locked.files.filter(role__in=ANNOTATION_ROLES).exists():
+        raise Conflict("A version needs an annotation file (role annotations, video or panoptic) before it can be submitted.", code="incomplete_version", details=[field_error("files", "no annotation file", "missing")])
+    # Open uploads can no longer land in a frozen version: abort them now.
+    for upload in locked.uploads.filter(state=UploadState.OPEN):
+        _upload_abort_storage(upload)
+        upload.state = UploadState.ABORTED
+        upload.error = {"code": "version_submitted", "message": "The version was submitted before this upload completed."}
+        upload.save(update_fields=["state", "error", "updated_at"])
+    locked = version_transition(version=locked, to_state=VersionState.SUBMITTED, actor=actor, action="version.submit")
+    version_id = locked.pk
+    transaction.on_commit(lambda: _pipeline_start(version_id))
+    version.state = locked.state
+    return locked
+
+
+# uploads -------------------------------------------------------------------------------
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def validate_file_path(name: str, location: str = "name") -> str:
+    """A relative POSIX path without traversal, control characters or backslashes."""
+    parts = name.split("/")
+    if (
+        not name
+        or len(name) > 512
+        or name.startswith("/")
+        or "\\" in name
+        or any(ord(c) < 32 for c in name)
+        or any(p in ("", ".", "..") for p in parts)
+    ):
+        raise InvalidInput("The file name must be a relative path without '..', '\\' or control characters.", code="invalid_name", details=[field_error(location, "invalid path", "invalid_name")])
+    return name
+
+
+def _require_draft(version: DatasetVersion) -> None:
+    if version.state != VersionState.DRAFT:
+        raise Conflict(f"Files can only change while the version is a draft; it is {version.state}.", code="version_frozen")
+
+
+def _org_usage(org) -> int:
+    files = DatasetFile.objects.filter(version__dataset__owner=org).aggregate(n=Sum("size"))["n"] or 0
+    pending = UploadSession.objects.filter(organization=org, state__in=[UploadState.OPEN, UploadState.VERIFYING]).aggregate(n=Sum("size"))["n"] or 0
+    return int(files) + int(pending)
+
+
+def upload_plan(*, size: int, part_size: int | None) -> tuple[int, int]:
+    lim = limits()
+    if part_size is None:
+        part_size = max(lim.default_part_size, math.ceil(size / lim.max_parts)) if size else lim.default_part_size
+    if part_size < lim.min_part_size or part_size > lim.max_part_size:
+        raise InvalidInput(f"part_size must be between {lim.min_part_size} and {lim.max_part_size} bytes.", code="invalid_part_size", details=[field_error("part_size", "out of range", "invalid_part_size")])
+    count = max(1, math.ceil(size / part_size))
+    if count > lim.max_parts:
+        raise LimitExceeded(f"{count} parts exceed the maximum of {lim.max_parts}; use larger parts.", code="too_many_parts", details=[field_error("part_size", "too many parts", "too_many_parts")])
+    return part_size, count
+
+
+def upload_part_size(upload: UploadSession, number: int) -> int:
+    if number < upload.part_count:
+        return upload.part_size
+    return upload.size - upload.part_size * (upload.part_count - 1)
+
+
+@transaction.atomic
+def upload_start(*, version: DatasetVersion, actor, role: str, name: str, size: int, sha256: str, part_size: int | None = None, part_sha256: list[str] | None = None) -> UploadSession:
+    lim = limits()
+    locked = DatasetVersion.objects.select_for_update().select_related("dataset__owner").get(pk=version.pk)
+    _require_draft(locked)
+    if role not in SELLER_ROLES:
+        raise InvalidInput(f"role must be one of {', '.join(SELLER_ROLES)}.", code="invalid_role", details=[field_error("role", "not an upload role", "invalid_role")])
+    validate_file_path(name)
+    sha256 = sha256.lower()
+    if not _SHA256.match(sha256):
+        raise InvalidInput("sha256 must be 64 hex digits.", code="invalid_sha256", details=[field_error("sha256", "not a sha256 hex digest", "invalid_sha256")])
+    if size < 0:
+        raise InvalidInput("size must not be negative.", code="invalid_size", details=[field_error("size", "negative", "invalid_size")])
+    if size > lim.max_file_size:
+        raise LimitExceeded(f"The file is larger than the maximum of {lim.max_file_size} bytes.", code="file_too_large", details=[field_error("size", "too large", "file_too_large")])
+    part_size, part_count = upload_plan(size=size, part_size=part_size)
+    if part_sha256:
+        if len(part_sha256) != part_count or not all(isinstance(h, str) and _SHA256.match(h.lower()) for h in part_sha256):
+            raise InvalidInput(f"part_sha256 must list {part_count} sha256 hex digests.", code="invalid_part_sha256", details=[field_error("part_sha256", "wrong count or format", "invalid_part_sha256")])
+        part_sha256 = [h.lower() for h in part_sha256]
+    org = locked.dataset.owner
+    if _org_usage(org) + size > lim.org_quota:
+        raise LimitExceeded("This upload would exceed your organization's storage quota.", code="quota_exceeded", details=[field_error("size", f"quota is {lim.org_quota} bytes", "quota_exceeded")])
+    if locked.files.filter(path=name).exists() or locked.uploads.filter(name=name, state__in=[UploadState.OPEN, UploadState.VERIFYING]).exists():
+        raise Conflict("The version already has a file or an open upload by that name.", code="name_taken", details=[field_error("name", "taken", "name_taken")])
+    upload = UploadSession(
+        version=locked, organization=org, role=role, name=name, size=size, sha256=sha256, part_size=part_size, part_count=part_count,
+        part_sha256=part_sha256 or [], created_by=actor, expires_at=timezone.now() + timedelta(hours=lim.upload_ttl_hours),
+    )
+    upload.storage_key = f"versions/{locked.pk}/uploads/{upload.id.hex}/{name}"
+    upload.multipart_id = get_storage().multipart_start(upload.storage_key)
+    upload.save()
+    audit_event_record(actor=actor, action="upload.start", obj=locked, organization=org, after={"upload": str(upload.id), "role": role, "name": name, "size": size})
+    return upload
+
+
+def upload_put_part(*, upload: UploadSession, number: int, content_range: str | None, stream: BinaryIO, length: int | None) -> dict:
+    """Store one part sent through the API (local storage). Re-sending a part replaces it."""
+    storage = get_storage()
+    if storage.backend != "local":
+        raise Conflict("With S3 storage, send parts to their presigned URLs.", code="use_presigned_url")
+    if upload.state != UploadState.OPEN:
+        raise Conflict(f"This upload is {upload.state}.", code="upload_closed")
+    _require_draft(upload.version)
+    if not 1 <= number <= upload.part_count:
+        raise InvalidInput(f"Part numbers run from 1 to {upload.part_count}.", code="invalid_part_number", details=[field_error("n", "out of range", "invalid_part_number")])
+    expected = upload_part_size(upload, number)
+    start = (number - 1) * upload.part_size
+    want = f"bytes {start}-{start + expected - 1}/{upload.size}"
+    if (content_range or "").strip() != want:
+        raise InvalidInput(f"Content-Range must be {want!r} for part {number}.", code="invalid_content_range", details=[field_error("Content-Range", want, "invalid_content_range")])
+    if length is not None and length != expected:
+        raise InvalidInput(f"Part {number} must be {expected} bytes.", code="part_size_mismatch", details=[field_error(f"parts[{number}]", f"expected {expected} bytes", "part_size_mismatch")])
+    sha = upload.part_sha256[number - 1] if upload.part_sha256 else None
+    try:
+        part = storage.multipart_put_part(upload.storage_key, upload.multipart_id, number, stream, sha256_hex=sha)
+    except StorageError as exc:
+        raise InvalidInput(str(exc), code="part_sha256_mismatch" if "sha256" in str(exc) else "part_rejected", details=[field_error(f"parts[{number}]", str(exc), "part_sha256_mismatch")]) from None
+    return {"number": part.number, "size": part.size}
+
+
+def upload_parts_arrived(*, upload: UploadSession) -> list[dict]:
+    if upload.state != UploadState.OPEN:
+        return []
+    try:
+        parts = get_storage().multipart_parts(upload.storage_key, upload.multipart_id)
+    except (StorageError, Exception) as exc:  # noqa: BLE001 - a vanished multipart upload has no parts
+        log.info("multipart_parts failed for %s: %s", upload.pk, exc)
+        return []
+    return [{"number": p.number, "size": p.size} for p in parts]
+
+
+def upload_part_urls(*, upload: UploadSession, numbers: list[int]) -> dict[int, str | None]:
+    storage = get_storage()
+    ttl = limits().part_url_ttl
+    return {
+        n: storage.multipart_part_url(upload.storage_key, upload.multipart_id, n, ttl=ttl, sha256_hex=upload.part_sha256[n - 1] if upload.part_sha256 else None)
+        for n in numbers
+    }
+
+
+@transaction.atomic
+def upload_complete(*, upload: UploadSession, actor) -> UploadSession:
+    """Check that every part arrived with its size, then let a worker assemble and re-hash."""
+    locked = UploadSession.objects.select_for_update().select_related("version").get(pk=upload.pk)
+    if locked.state in (UploadState.VERIFYING, UploadState.COMPLETE):
+        return locked  # a repeated complete is harmless
+    if locked.state != UploadState.OPEN:
+        raise Conflict(f"This upload is {locked.state}.", code="upload_closed")
+    _require_draft(locked.version)
+    arrived = {p["number"]: p["size"] for p in upload_parts_arrived(upload=locked)}
+    missing = [n for n in range(1, locked.part_count + 1) if n not in arrived]
+    if missing:
+        raise Conflict(f"{len(missing)} part(s) have not arrived.", code="upload_incomplete", details=[field_error(f"parts[{n}]", "missing", "missing_part") for n in missing[:100]])
+    extra = sorted(n for n in arrived if n > locked.part_count)
+    wrong = [n for n in range(1, locked.part_count + 1) if arrived[n] != upload_part_size(locked, n)]
+    if extra or wrong:
+        details = [field_error(f"parts[{n}]", f"{arrived[n]} bytes, expected {upload_part_size(locked, n)}", "part_size_mismatch") for n in wrong[:100]]
+        details += [field_error(f"parts[{n}]", "beyond the declared part count", "unexpected_part") for n in extra[:100]]
+        raise Conflict("Some parts do not have their declared size; re-send them.", code="part_size_mismatch", details=details)
+    locked.state = UploadState.VERIFYING
+    locked.save(update_fields=["state", "updated_at"])
+    audit_event_record(actor=actor, action="upload.complete", obj=locked.version, organization=locked.organization, after={"upload": str(locked.pk)})
+    upload_id = str(locked.pk)
+
+    def enqueue() -> None:
+        from datasets.tasks import upload_verify_task
+
+        upload_verify_task.delay(upload_id)
+
+    transaction.on_commit(enqueue)
+    return locked
+
+
+def _upload_abort_storage(upload: UploadSession) -> None:
+    storage = get_storage()
+    try:
+        storage.multipart_abort(upload.storage_key, upload.multipart_id)
+    except Exception as exc:  # noqa: BLE001 - already gone is fine; log anything else
+        log.warning("abort of upload %s failed: %s", upload.pk, exc)
+
+
+def _upload_reject(upload: UploadSession, code: str, message: str, details: list | None = None) -> UploadSession:
+    storage = get_storage()
+    try:
+        storage.delete(upload.storage_key)
+    except Exception as exc:  # noqa: BLE001
+        log.warning("delete of rejected upload %s failed: %s", upload.pk, exc)
+    _upload_abort_storage(upload)
+    UploadSession.objects.filter(pk=upload.pk).update(state=UploadState.REJECTED, error={"code": code, "message": message, "details": details or []}, updated_at=timezone.now())
+    upload.refresh_from_db()
+    return upload
+
+
+def upload_verify(*, upload_id: str) -> UploadSession:
+    """Worker side of complete: assemble, re-hash the whole object and every part, and
+    only then record the DatasetFile. Idempotent (a finished upload is returned as is)."""
+    upload = UploadSession.objects.select_related("version").get(pk=upload_id)
+    if upload.state != UploadState.VERIFYING:
+        return upload
+    storage = get_storage()
+    try:
+        parts = storage.multipart_parts(upload.storage_key, upload.multipart_id)
+    except Exception:  # noqa: BLE001 - completed by an earlier, interrupted run
+        parts = None
+    if parts is not None:
+        parts = [p for p in parts if 1 <= p.number <= upload.part_count]
+        if len(parts) != upload.part_count:
+            return _upload_reject(upload, "upload_incomplete", "Parts disappeared before assembly.")
+        storage.multipart_complete(upload.storage_key, upload.multipart_id, parts)
+    elif not storage.exists(upload.storage_key):
+        return _upload_reject(upload, "upload_incomplete", "The uploaded object is missing.")
+    # Re-hash server-side, streaming: the client's checksums are claims, not facts.
+    whole = hashlib.sha256()
+    part_hash = hashlib.sha256()
+    part_no, in_part, total = 1, 0, 0
+    bad_parts: list[dict] = []
+
+    def close_part(n: int, digest: str) -> None:
+        if upload.part_sha256 and upload.part_sha256[n - 1] != digest:
+            bad_parts.append(field_error(f"parts[{n}]", "sha256 of the stored part differs from the declared one", "part_sha256_mismatch"))
+
+    with storage.open(upload.storage_key) as body:
+        while True:
+            chunk = body.read(CHUNK)
+            if not chunk:
+                break
+            whole.update(chunk)
+            total += len(chunk)
+            view = memoryview(chunk)
+            while len(view):
+                room = upload_part_size(upload, part_no) - in_part if part_no <= upload.part_count else len(view)
+                take = view[:room]
+                part_hash.update(take)
+                in_part += len(take)
+                view = view[len(take):]
+                if part_no <= upload.part_count and in_part == upload_part_size(upload, part_no):
+                    close_part(part_no, part_hash.hexdigest())
+                    part_no, in_part, part_hash = part_no + 1, 0, hashlib.sha256()
+    if total != upload.size:
+        return _upload_reject(upload, "size_mismatch", f"The object has {total} bytes; {upload.size} were declared.", [field_error("size", "differs", "size_mismatch")])
+    if bad_parts:
+        return _upload_reject(upload, "part_sha256_mismatch", f"{len(bad_parts)} part(s) do not match their declared sha256.", bad_parts)
+    if whole.hexdigest() != upload.sha256:
+        return _upload_reject(upload, "sha256_mismatch", "The sha256 of the uploaded file differs from the declared one.", [field_error("sha256", f"computed {whole.hexdigest()}", "sha256_mismatch")])
+    with transaction.atomic():
+        upload = UploadSession.objects.select_for_update().get(pk=upload.pk)
+        version = DatasetVersion.objects.select_for_update().select_related("dataset__owner").get(pk=upload.version_id)
+        if upload.state != UploadState.VERIFYING:
+            return upload
+        if version.state != VersionState.DRAFT:
+            return _upload_reject(upload, "version_frozen", "The version left draft before this upload was verified.")
+        if version.files.filter(path=upload.name).exists():
+            return _upload_reject(upload, "name_taken", "The version already has a file by that name.")
+        content_type = mimetypes.guess_type(upload.name)[0] or "application/octet-stream"
+        dfile = DatasetFile.objects.create(
+            version=version, role=upload.role, path=upload.name, size=upload.size, sha256=upload.sha256,
+            content_type=content_type, storage_key=upload.storage_key, origin=FileOrigin.UPLOAD,
+        )
+        upload.state = UploadState.COMPLETE
+        upload.file = dfile
+        upload.error = {}
+        upload.save(update_fields=["state", "file", "error", "updated_at"])
+        audit_event_record(actor=None, action="version.file_add", obj=version, organization=version.dataset.owner, after={"path": upload.name, "role": upload.role, "sha256": upload.sha256, "size": upload.size})
+    return upload
+
+
+@transaction.atomic
+def upload_abort(*, upload: UploadSession, actor) -> UploadSession:
+    locked = UploadSession.objects.select_for_update().get(pk=upload.pk)
+    if locked.state in (UploadState.ABORTED, UploadState.EXPIRED, UploadState.REJECTED):
+        return locked
+    if locked.state != UploadState.OPEN:
+        raise Conflict(f"This upload is {locked.state}.", code="upload_closed")
+    _upload_abort_storage(locked)
+    locked.state = UploadState.ABORTED
+    locked.save(update_fields=["state", "updated_at"])
+    audit_event_record(actor=actor, action="upload.abort", obj=locked.version, organization=locked.organization, after={"upload": str(locked.pk)})
+    return locked
+
+
+def uploads_expire_abandoned(*, now=None) -> int:
+    """Abort open uploads past their expiry in the store and mark them expired."""
+    now = now or timezone.now()
+    count = 0
+    for upload_id in UploadSession.objects.filter(state=UploadState.OPEN, expires_at__lt=now).values_list("pk", flat=True):
+        with transaction.atomic():
+            upload = UploadSession.objects.select_for_update(skip_locked=True).filter(pk=upload_id, state=UploadState.OPEN).first()
+            if upload is None:
+                continue
+            _upload_abort_storage(upload)
+            upload.state = UploadState.EXPIRED
+            upload.save(update_fields=["state", "updated_at"])
+            count += 1
+    return count
+
+
+# audit sample and reference -----------------------------------------------------------
+
+
+def audit_sample_draw(*, version: DatasetVersion, size: int | None = None, seed: int | None = None) -> list[int]:
+    """Draw (once) the audit sample: ``size`` image ids, stratified by category.
+
+    Seeded by the version id (and ``seed`` when given), so the same version and seed
+    always give the same sample; the draw is stored and returned as is afterwards.
+    Each image is put in the stratum of its rarest category (images without annotations
+    form their own stratum); strata get shares proportional to their size, at least one.
+    """
+    from datasets.selectors import version_image_categories
+
+    size = size or limits().audit_sample_size
+    seed_value = version.pk if seed is None else seed
+    existing = AuditSample.objects.filter(version=version, seed=seed_value, size=size).first()
+    if existing:
+        return list(existing.image_ids)
+    image_ids, image_cats, cat_counts = version_image_categories(version=version)
+    strata: dict[int, list[int]] = {}
+    for image_id in sorted(image_ids):
+        cats = image_cats.get(image_id)
+        key = min(cats, key=lambda c: (cat_counts[c], c)) if cats else -1
+        strata.setdefault(key, []).append(image_id)
+    rng = random.Random(f"audit:{version.pk}:{seed_value}")
+    total = len(image_ids)
+    chosen: list[int] = []
+    if total <= size:
+        chosen = sorted(image_ids)
+    else:
+        quotas = {k: max(1, round(size * len(v) / total)) for k, v in strata.items()}
+        # trim (largest strata first) or top up so the quotas add up to size exactly
+        while sum(quotas.values()) > size:
+            k = max(quotas, key=lambda k: (quotas[k], k))
+            quotas[k] -= 1
+        for k in sorted(strata):
+            members = list(strata[k])
+            rng.shuffle(members)
+            chosen.extend(members[: quotas[k]])
+            strata[k] = members[quotas[k]:]
+        rest = [i for k in sorted(strata) for i in strata[k]]
+        rng.shuffle(rest)
+        chosen.extend(rest[: size - len(chosen)])
+        chosen.sort()
+    try:
+        with transaction.atomic():
+            AuditSample.objects.create(version=version, seed=seed_value, size=size, image_ids=chosen)
+    except IntegrityError:  # drawn concurrently: the stored draw wins (it is the same)
+        return list(AuditSample.objects.get(version=version, seed=seed_value, size=size).image_ids)
+    return chosen
+
+
+AUDIT_REFERENCE_STATES = (VersionState.PROCESSING, VersionState.IN_REVIEW)
+
+
+def audit_reference_submit(*, version: DatasetVersion, actor, path) -> DatasetFile:
+    """Validate an auditor's reference COCO file (a local path) and store it as role
+    ``reference``, replacing an earlier one. Its images must be in the audit sample."""
+    from datasets.ingest.validate import validate_annotation_file
+
+    if version.state not in AUDIT_REFERENCE_STATES:
+        raise Conflict(f"References are taken while a version is processing or in review; it is {version.state}.", code="invalid_state")
+    sample = AuditSample.objects.filter(version=version).order_by("created_at").first()
+    if sample is None:
+        raise Conflict("This version has no audit sample yet.", code="no_audit_sample")
+    result = validate_annotation_file(path, check_image_files=None)
+    if not result.valid:
+        raise InvalidInput("The reference annotations are not valid.", code="invalid_reference", details=result.report["errors"][:100])
+    outside = sorted(set(result.image_ids) - set(sample.image_ids))
+    if outside:
+        raise InvalidInput(f"{len(outside)} reference image(s) are not in the audit sample.", code="not_in_sample", details=[field_error("images", f"image id {i} is not in the sample", "not_in_sample") for i in outside[:50]])
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(CHUNK), b""):
+            digest.update(chunk)
+            size += len(chunk)
+    sha = digest.hexdigest()
+    key = f"versions/{version.pk}/reference/{sha}.json"
+    storage = get_storage()
+    storage.put_file(key, path, content_type="application/json")
+    with transaction.atomic():
+        locked = DatasetVersion.objects.select_for_update().select_related("dataset__owner").get(pk=version.pk)
+        old = list(locked.files.filter(role=FileRole.REFERENCE))
+        old_keys = [f.storage_key for f in old if f.storage_key != key]
+        for f in old:
+            f.delete()
+        dfile = DatasetFile.objects.create(version=locked, role=FileRole.REFERENCE, path=f"reference/{sha[:16]}.json", size=size, sha256=sha, content_type="application/json", storage_key=key, origin=FileOrigin.AUDIT)
+        audit_event_record(actor=actor, action="version.audit_reference", obj=locked, organization=locked.dataset.owner, after={"sha256": sha, "images": len(result.image_ids), "sample_size": len(sample.image_ids)})
+        transaction.on_commit(lambda: [storage.delete(k) for k in old_keys])
+    return dfile

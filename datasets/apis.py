@@ -1,0 +1,343 @@
+"""Seller, auditor and staff endpoints for datasets, versions, uploads and audits.
+Views parse, call one service or selector, and serialize with explicit field lists."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+from rest_framework import serializers, status
+from rest_framework.parsers import JSONParser
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from datasets import selectors, services
+from datasets.models import Dataset, FileRole, Modality, UploadState, VocabularyKind, VocabularyTerm
+from marketplace.accounts.selectors import seller_organizations
+from marketplace.core.errors import InvalidInput, NotFound, field_error
+from marketplace.core.permissions import IsAuditor
+from marketplace.core.storage import get_storage
+
+
+def _terms(kind: str):
+    return serializers.SlugRelatedField(slug_field="slug", many=True, required=False, queryset=VocabularyTerm.objects.filter(kind=kind))
+
+
+class DatasetOutput(serializers.ModelSerializer):
+    owner = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    embodiments = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
+    tasks = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
+    scene_types = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
+
+    class Meta:
+        model = Dataset
+        fields = ["slug", "owner", "title", "summary", "description", "modality", "embodiments", "tasks", "scene_types", "annotation_license", "price", "currency", "created_at", "updated_at"]
+
+
+class DatasetListApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    class InputSerializer(serializers.Serializer):
+        slug = serializers.SlugField(max_length=80)
+        title = serializers.CharField(max_length=200)
+        summary = serializers.CharField(max_length=500, required=False, allow_blank=True)
+        description = serializers.CharField(required=False, allow_blank=True, max_length=20000)
+        modality = serializers.ChoiceField(choices=Modality.choices, required=False)
+        embodiments = _terms(VocabularyKind.EMBODIMENT)
+        tasks = _terms(VocabularyKind.TASK)
+        scene_types = _terms(VocabularyKind.SCENE)
+        annotation_license = serializers.CharField(max_length=64)
+        price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0, required=False)
+        currency = serializers.CharField(max_length=3, min_length=3, required=False)
+        organization = serializers.SlugField(required=False, help_text="seller organization slug (when the user sells for several)")
+
+    OutputSerializer = DatasetOutput
+
+    def get(self, request):
+        qs = selectors.datasets_for_seller(user=request.user)
+        return Response({"results": self.OutputSerializer(qs[:500], many=True).data})
+
+    def post(self, request):
+        s = self.InputSerializer(data=request.data)
+        s.is_valid(raise_exception=True)
+        data = dict(s.validated_data)
+        orgs = seller_organizations(user=request.user)
+        org_slug = data.pop("organization", None)
+        org = orgs.filter(slug=org_slug).first() if org_slug else orgs.order_by("pk").first()
+        if org is None:
+            raise NotFound("You are not a seller in that organization.", code="not_a_seller")
+        dataset = services.dataset_create(owner=org, actor=request.user, **data)
+        return Response(self.OutputSerializer(dataset).data, status=status.HTTP_201_CREATED)
+
+
+class DatasetDetailApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    class InputSerializer(serializers.Serializer):
+        title = serializers.CharField(max_length=200, required=False)
+        summary = serializers.CharField(max_length=500, required=False, allow_blank=True)
+        description = serializers.CharField(required=False, allow_blank=True, max_length=20000)
+        modality = serializers.ChoiceField(choices=Modality.choices, required=False)
+        embodiments = _terms(VocabularyKind.EMBODIMENT)
+        tasks = _terms(VocabularyKind.TASK)
+        scene_types = _terms(VocabularyKind.SCENE)
+        annotation_license = serializers.CharField(max_length=64, required=False)
+        price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0, required=False)
+        currency = serializers.CharField(max_length=3, min_length=3, required=False)
+
+    OutputSerializer = DatasetOutput
+
+    def get(self, request, slug: str):
+        return Response(self.OutputSerializer(selectors.dataset_for_seller(user=request.user, slug=slug)).data)
+
+    def patch(self, request, slug: str):
+        dataset = selectors.dataset_for_seller(user=request.user, slug=slug)
+        unknown = sorted(set(request.data) - set(self.InputSerializer().fields)) if isinstance(request.data, dict) else []
+        if unknown:  # server-owned fields (owner, slug, state, ...) are refused, not ignored
+            raise InvalidInput("These fields cannot be changed.", code="read_only_field", details=[field_error(f, "read-only", "read_only") for f in unknown])
+        s = self.InputSerializer(data=request.data, partial=True)
+        s.is_valid(raise_exception=True)
+        dataset = services.dataset_update(dataset=dataset, actor=request.user, **s.validated_data)
+        return Response(self.OutputSerializer(dataset).data)
+
+
+class VersionSummaryOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    number = serializers.IntegerField()
+    state = serializers.CharField()
+    notes = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    submitted_at = serializers.DateTimeField()
+    published_at = serializers.DateTimeField()
+
+
+class DatasetVersionsApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    class InputSerializer(serializers.Serializer):
+        notes = serializers.CharField(required=False, allow_blank=True, max_length=5000)
+
+    OutputSerializer = VersionSummaryOutput
+
+    def get(self, request, slug: str):
+        dataset = selectors.dataset_for_seller(user=request.user, slug=slug)
+        return Response({"results": self.OutputSerializer(dataset.versions.order_by("-number")[:500], many=True).data})
+
+    def post(self, request, slug: str):
+        dataset = selectors.dataset_for_seller(user=request.user, slug=slug)
+        s = self.InputSerializer(data=request.data)
+        s.is_valid(raise_exception=True)
+        version = services.version_create(dataset=dataset, actor=request.user, **s.validated_data)
+        return Response(self.OutputSerializer(version).data, status=status.HTTP_201_CREATED)
+
+
+class FileOutput(serializers.Serializer):
+    role = serializers.CharField()
+    path = serializers.CharField()
+    size = serializers.IntegerField()
+    sha256 = serializers.CharField()
+    content_type = serializers.CharField()
+    origin = serializers.CharField()
+
+
+class UploadOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    version = serializers.IntegerField(source="version_id")
+    role = serializers.CharField()
+    name = serializers.CharField()
+    size = serializers.IntegerField()
+    sha256 = serializers.CharField()
+    part_size = serializers.IntegerField()
+    part_count = serializers.IntegerField()
+    state = serializers.CharField()
+    error = serializers.JSONField()
+    expires_at = serializers.DateTimeField()
+    backend = serializers.SerializerMethodField()
+    parts = serializers.SerializerMethodField()
+
+    def get_backend(self, obj) -> str:
+        return get_storage().backend
+
+    def get_parts(self, obj) -> list[dict]:
+        """Every part with its expected size, whether it arrived, and (S3, not yet
+        arrived) a fresh presigned URL: a resuming client needs nothing else."""
+        if obj.state != UploadState.OPEN:
+            return []
+        arrived = {p["number"]: p["size"] for p in services.upload_parts_arrived(upload=obj)}
+        missing = [n for n in range(1, obj.part_count + 1) if arrived.get(n) != services.upload_part_size(obj, n)]
+        urls = services.upload_part_urls(upload=obj, numbers=missing)
+        return [
+            {"number": n, "size": services.upload_part_size(obj, n), "arrived": n not in urls, "url": urls.get(n)}
+            for n in range(1, obj.part_count + 1)
+        ]
+
+
+class VersionDetailApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        dataset = serializers.CharField(source="dataset.slug")
+        number = serializers.IntegerField()
+        state = serializers.CharField()
+        notes = serializers.CharField()
+        created_at = serializers.DateTimeField()
+        submitted_at = serializers.DateTimeField()
+        published_at = serializers.DateTimeField()
+        validation_report = serializers.JSONField()
+        statistics = serializers.JSONField()
+        manifest = serializers.SerializerMethodField()
+        uploads = serializers.SerializerMethodField()
+        previews = serializers.SerializerMethodField()
+        format = serializers.SerializerMethodField()
+
+        def get_manifest(self, obj) -> list[dict]:
+            qs = selectors.version_files(version=obj).exclude(role__in=[FileRole.CACHE, FileRole.PREVIEW])
+            return FileOutput(qs[:5000], many=True).data
+
+        def get_uploads(self, obj) -> list[dict]:
+            return [{"id": str(u.pk), "name": u.name, "role": u.role, "state": u.state, "error": u.error} for u in obj.uploads.exclude(state=UploadState.COMPLETE)[:200]]
+
+        def get_previews(self, obj) -> list[str]:
+            info = selectors.version_ingest_info(version=obj)
+            storage = get_storage()
+            return [storage.download_url(k, ttl=600, filename=k.rsplit("/", 1)[-1]) for k in (info.previews if info else [])]
+
+        def get_format(self, obj) -> str | None:
+            info = selectors.version_ingest_info(version=obj)
+            return info.format if info else None
+
+    def get(self, request, version_id: int):
+        version = selectors.version_for_user(user=request.user, version_id=version_id)
+        return Response(self.OutputSerializer(version).data)
+
+
+class VersionSubmitApi(APIView):
+    permission_classes = [IsAuthenticated]
+    OutputSerializer = VersionSummaryOutput
+
+    def post(self, request, version_id: int):
+        version = selectors.version_for_seller(user=request.user, version_id=version_id)
+        version = services.version_submit(version=version, actor=request.user)
+        return Response(self.OutputSerializer(version).data)
+
+
+class UploadStartApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    class InputSerializer(serializers.Serializer):
+        role = serializers.ChoiceField(choices=[(r.value, r.label) for r in (FileRole.ANNOTATIONS, FileRole.IMAGES, FileRole.SECOND_PASS, FileRole.VIDEO, FileRole.PANOPTIC, FileRole.PROVENANCE_DOCS)])
+        name = serializers.CharField(max_length=512)
+        size = serializers.IntegerField(min_value=0)
+        sha256 = serializers.CharField(min_length=64, max_length=64)
+        part_size = serializers.IntegerField(min_value=1, required=False)
+        part_sha256 = serializers.ListField(child=serializers.CharField(min_length=64, max_length=64), required=False, max_length=10_000)
+
+    OutputSerializer = UploadOutput
+
+    def post(self, request, version_id: int):
+        version = selectors.version_for_seller(user=request.user, version_id=version_id)
+        s = self.InputSerializer(data=request.data)
+        s.is_valid(raise_exception=True)
+        upload = services.upload_start(version=version, actor=request.user, **s.validated_data)
+        return Response(self.OutputSerializer(upload).data, status=status.HTTP_201_CREATED)
+
+
+class UploadDetailApi(APIView):
+    permission_classes = [IsAuthenticated]
+    OutputSerializer = UploadOutput
+
+    def get(self, request, upload_id):
+        return Response(self.OutputSerializer(selectors.upload_for_seller(user=request.user, upload_id=upload_id)).data)
+
+
+class UploadPartApi(APIView):
+    """Local storage: one part through the API, streamed to disk (never read whole)."""
+
+    permission_classes = [IsAuthenticated]
+    parser_classes = [JSONParser]  # the body is never parsed: it is streamed below
+
+    class OutputSerializer(serializers.Serializer):
+        number = serializers.IntegerField()
+        size = serializers.IntegerField()
+
+    def put(self, request, upload_id, n: int):
+        upload = selectors.upload_for_seller(user=request.user, upload_id=upload_id)
+        raw = request._request  # the WSGI request: a length-limited stream of the body
+        length = int(raw.META.get("CONTENT_LENGTH") or 0) or None
+        part = services.upload_put_part(upload=upload, number=n, content_range=raw.META.get("HTTP_CONTENT_RANGE"), stream=raw, length=length)
+        return Response(self.OutputSerializer(part).data)
+
+
+class UploadCompleteApi(APIView):
+    permission_classes = [IsAuthenticated]
+    OutputSerializer = UploadOutput
+
+    def post(self, request, upload_id):
+        upload = selectors.upload_for_seller(user=request.user, upload_id=upload_id)
+        upload = services.upload_complete(upload=upload, actor=request.user)
+        return Response(self.OutputSerializer(upload).data, status=status.HTTP_202_ACCEPTED)
+
+
+class UploadAbortApi(APIView):
+    permission_classes = [IsAuthenticated]
+    OutputSerializer = UploadOutput
+
+    def post(self, request, upload_id):
+        upload = selectors.upload_for_seller(user=request.user, upload_id=upload_id)
+        return Response(self.OutputSerializer(services.upload_abort(upload=upload, actor=request.user)).data)
+
+
+class AuditSamplesApi(APIView):
+    permission_classes = [IsAuditor]
+
+    class OutputSerializer(serializers.Serializer):
+        version = serializers.IntegerField(source="id")
+        dataset = serializers.CharField(source="dataset.slug")
+        number = serializers.IntegerField()
+        state = serializers.CharField()
+        submitted_at = serializers.DateTimeField()
+
+    def get(self, request):
+        return Response({"results": self.OutputSerializer(selectors.audit_samples_pending()[:500], many=True).data})
+
+
+class AuditSampleApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    class OutputSerializer(serializers.Serializer):
+        version = serializers.IntegerField()
+        image_ids = serializers.ListField(child=serializers.IntegerField())
+        images = serializers.ListField(child=serializers.DictField())
+
+    def get(self, request, version_id: int):
+        version = selectors.version_for_auditing(user=request.user, version_id=version_id)
+        images = selectors.audit_sample_files(version=version)
+        return Response(self.OutputSerializer({"version": version.pk, "image_ids": [i["image_id"] for i in images], "images": images}).data)
+
+
+class AuditReferenceApi(APIView):
+    """The reference COCO JSON as the request body (bounded by the request size limit),
+    validated exactly like a seller's annotation file and stored as role ``reference``."""
+
+    permission_classes = [IsAuditor]
+
+    class OutputSerializer(serializers.Serializer):
+        path = serializers.CharField()
+        sha256 = serializers.CharField()
+        size = serializers.IntegerField()
+
+    def post(self, request, version_id: int):
+        version = selectors.version_for_auditing(user=request.user, version_id=version_id, moderators=False)
+        body = request.body
+        fd, path = tempfile.mkstemp(suffix=".json")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(body)
+            dfile = services.audit_reference_submit(version=version, actor=request.user, path=path)
+        finally:
+            os.unlink(path)
+        return Response(self.OutputSerializer(dfile).data, status=status.HTTP_201_CREATED)
+
+

@@ -1,0 +1,162 @@
+"""Reads for datasets, versions, files, uploads and audit samples, with object-level
+permission filtering: whoever may not see an object gets NotFound (404), never 403."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from datasets.models import AuditSample, Dataset, DatasetFile, DatasetVersion, FileRole, UploadSession, VersionIngest
+from datasets.states import VersionState
+from marketplace.accounts.selectors import seller_organizations
+from marketplace.core.errors import NotFound
+from marketplace.core.permissions import is_auditor, is_moderator, is_staff_member
+from marketplace.core.storage import get_storage
+
+
+def datasets_for_seller(*, user) -> QuerySet[Dataset]:
+    """The datasets of the organizations the user sells for."""
+    return Dataset.objects.filter(owner__in=seller_organizations(user=user)).select_related("owner").prefetch_related("embodiments", "tasks", "scene_types")
+
+
+def dataset_for_seller(*, user, slug: str) -> Dataset:
+    dataset = datasets_for_seller(user=user).filter(slug=slug).first()
+    if dataset is None:
+        raise NotFound("No such dataset.")
+    return dataset
+
+
+def version_for_user(*, user, version_id: int) -> DatasetVersion:
+    """A version for its seller organization's members and platform staff; 404 for others."""
+    qs = DatasetVersion.objects.select_related("dataset__owner")
+    if not is_staff_member(user):
+        qs = qs.filter(dataset__owner__in=seller_organizations(user=user))
+    version = qs.filter(pk=version_id).first()
+    if version is None:
+        raise NotFound("No such version.")
+    return version
+
+
+def version_for_seller(*, user, version_id: int) -> DatasetVersion:
+    """A version the user may change (seller member of the owner); 404 for everyone else."""
+    version = DatasetVersion.objects.select_related("dataset__owner").filter(pk=version_id, dataset__owner__in=seller_organizations(user=user)).first()
+    if version is None:
+        raise NotFound("No such version.")
+    return version
+
+
+def version_for_auditing(*, user, version_id: int, moderators: bool = True) -> DatasetVersion:
+    if not (is_auditor(user) or (moderators and is_moderator(user))):
+        raise NotFound("No such version.")
+    version = DatasetVersion.objects.select_related("dataset__owner").filter(pk=version_id).exclude(state=VersionState.DRAFT).first()
+    if version is None:
+        raise NotFound("No such version.")
+    return version
+
+
+def upload_for_seller(*, user, upload_id: str) -> UploadSession:
+    try:
+        upload = UploadSession.objects.select_related("version__dataset").filter(pk=upload_id, organization__in=seller_organizations(user=user)).first()
+    except Exception:  # noqa: BLE001 - a malformed uuid is simply not found
+        upload = None
+    if upload is None:
+        raise NotFound("No such upload.")
+    return upload
+
+
+def version_files(*, version: DatasetVersion, role: str | None = None) -> QuerySet[DatasetFile]:
+    qs = DatasetFile.objects.filter(version=version)
+    return qs.filter(role=role) if role else qs
+
+
+def _open_json_file(dfile: DatasetFile):
+    return get_storage().open(dfile.storage_key)
+
+
+def version_coco(*, version: DatasetVersion, role: str = "annotations") -> dict | None:
+    """The parsed COCO dict of that role (the first such file by path). Loads it whole:
+    for evaluation inputs (reference, sample-sized), not for streaming validation."""
+    import orjson
+
+    dfile = version_files(version=version, role=role).filter(content_type="application/json").order_by("path").first() or version_files(version=version, role=role).filter(path__endswith=".json").order_by("path").first()
+    if dfile is None:
+        return None
+    return orjson.loads(get_storage().read_bytes(dfile.storage_key))
+
+
+def version_audit_sample(*, version: DatasetVersion) -> list[int]:
+    sample = AuditSample.objects.filter(version=version).order_by("created_at").first()
+    return list(sample.image_ids) if sample else []
+
+
+def version_audit_reference(*, version: DatasetVersion) -> dict | None:
+    return version_coco(version=version, role=FileRole.REFERENCE)
+
+
+def version_reference_cache_key(*, version: DatasetVersion) -> str | None:
+    ingest = VersionIngest.objects.filter(version=version).first()
+    return (ingest.reference_cache_key or None) if ingest else None
+
+
+def version_ingest_info(*, version: DatasetVersion) -> VersionIngest | None:
+    return VersionIngest.objects.filter(version=version).first()
+
+
+def audit_samples_pending() -> QuerySet[DatasetVersion]:
+    """Versions with a drawn sample and no reference yet, still in the pipeline."""
+    has_sample = AuditSample.objects.filter(version=OuterRef("pk"))
+    has_reference = DatasetFile.objects.filter(version=OuterRef("pk"), role=FileRole.REFERENCE)
+    return (
+        DatasetVersion.objects.filter(Exists(has_sample), ~Exists(has_reference), state__in=[VersionState.PROCESSING, VersionState.IN_REVIEW])
+        .select_related("dataset")
+        .order_by("submitted_at", "pk")
+    )
+
+
+def version_image_categories(*, version: DatasetVersion) -> tuple[list[int], dict[int, set[int]], dict[int, int]]:
+    """Image ids, each image's category ids and images per category, streamed from the
+    version's annotation file (ijson: memory grows with images, not with the file)."""
+    import ijson
+
+    dfile = version_files(version=version, role=FileRole.ANNOTATIONS).order_by("path").first()
+    if dfile is None:
+        return [], {}, {}
+    storage = get_storage()
+    with storage.open(dfile.storage_key) as fh:
+        image_ids = [int(i) for i in ijson.items(fh, "images.item.id")]
+    image_cats: dict[int, set[int]] = {}
+    with storage.open(dfile.storage_key) as fh:
+        for ann in ijson.items(fh, "annotations.item"):
+            image_cats.setdefault(int(ann["image_id"]), set()).add(int(ann["category_id"]))
+    cat_counts: dict[int, int] = {}
+    for cats in image_cats.values():
+        for c in cats:
+            cat_counts[c] = cat_counts.get(c, 0) + 1
+    return image_ids, image_cats, cat_counts
+
+
+def audit_sample_files(*, version: DatasetVersion, ttl: int = 600) -> list[dict[str, Any]]:
+    """The sample's images with short-lived download URLs."""
+    import ijson
+
+    sample = set(version_audit_sample(version=version))
+    if not sample:
+        return []
+    dfile = version_files(version=version, role=FileRole.ANNOTATIONS).order_by("path").first()
+    storage = get_storage()
+    names: dict[int, str] = {}
+    with storage.open(dfile.storage_key) as fh:
+        for img in ijson.items(fh, "images.item"):
+            if int(img["id"]) in sample:
+                names[int(img["id"])] = img.get("file_name", "")
+    image_files = {f.path: f for f in version_files(version=version, role=FileRole.IMAGES).filter(Q(source__isnull=False) | ~Q(path__regex=r"\.(zip|tar|tgz|tar\.gz)$"))}
+    by_base: dict[str, DatasetFile] = {}
+    for path, f in image_files.items():
+        by_base.setdefault(path.rsplit("/", 1)[-1], f)
+    out = []
+    for image_id in sorted(sample):
+        name = names.get(image_id, "")
+        f = image_files.get(name) or by_base.get(name.rsplit("/", 1)[-1])
+        out.append({"image_id": image_id, "file_name": name, "url": storage.download_url(f.storage_key, ttl=ttl, filename=name.rsplit("/", 1)[-1]) if f else None})
+    return out
