@@ -239,7 +239,7 @@ def order_create(*, listing: Listing, buyer, user, license: str, version_number:
 
     with transaction.atomic():
         Organization.objects.select_for_update().get(pk=buyer.pk)
-        locked = Listing.objects.select_for_update().select_related("version", "dataset").get(pk=listing.pk)
+        locked = Listing.objects.select_for_update(of=("self",)).select_related("version", "dataset").get(pk=listing.pk)
         if not locked.is_public or locked.version is None or locked.version.state != VersionState.PUBLISHED:
             raise NotFound("No such listing.", code="not_found")
         if version_number != locked.version_number:
