@@ -1,0 +1,159 @@
+"""Buyer evaluations: the public split, limits and errors (in-process), and the whole job
+through a real worker process."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from quality import services
+from quality.models import BuyerEvaluation, EvaluationSplit
+from tests import factories
+from tests.quality.app.data import make_coco, seed_version, set_state
+from tests.quality.app.evaldata import results_for
+
+
+def published_listing(seller, *, val_folder: bool = False):
+    version = factories.make_version(seller=seller)
+    data = seed_version(version, val_folder=val_folder)
+    set_state(version, "published")
+    return version, data
+
+
+def url(version) -> str:
+    return f"/api/v1/listings/{version.dataset.slug}/evaluations/"
+
+
+@pytest.mark.django_db
+def test_split_is_seeded_ten_percent_outside_the_audit_sample(seller):
+    version, data = published_listing(seller)
+    split = services.evaluation_split_get(version=version)
+    assert split.rule == "seeded" and len(split.image_ids) == 2  # ceil(10 % of 14)
+    assert not set(split.image_ids) & set(data["sample"])
+    assert services.evaluation_split_get(version=version).pk == split.pk
+    again, _ = services.split_image_ids(coco=data["annotations"], audit_sample=data["sample"], seed=version.pk)
+    assert again == split.image_ids  # deterministic
+    assert split.category_ids == [1, 2]
+
+
+@pytest.mark.django_db
+def test_split_prefers_the_sellers_val_folder(seller):
+    version, _ = published_listing(seller, val_folder=True)
+    split = services.evaluation_split_get(version=version)
+    assert split.rule == "folder" and split.image_ids == [4, 8, 12, 16, 20]
+
+
+@pytest.mark.django_db
+def test_results_outside_the_split_are_400_with_location(seller, buyer):
+    version, data = published_listing(seller)
+    split = services.evaluation_split_get(version=version)
+    results = results_for(data["annotations"], split.image_ids)
+    outside = next(i for i in range(1, 21) if i not in split.image_ids)
+    results[1]["image_id"] = outside
+    results[0]["category_id"] = 99
+    resp = buyer.client.post(url(version), results, format="json")
+    assert resp.status_code == 400
+    body = resp.json()
+    assert body["code"] == "results_outside_split"
+    locations = {d["location"] for d in body["details"]}
+    assert {"[1].image_id", "[0].category_id"} <= locations
+    assert BuyerEvaluation.objects.count() == 0
+
+    assert buyer.client.post(url(version), {"not": "a list"}, format="json").status_code == 400
+    assert buyer.client.post(url(version), [], format="json").status_code == 400
+
+
+@pytest.mark.django_db
+def test_size_limit_gives_413(seller, buyer, settings):
+    version, data = published_listing(seller)
+    split = services.evaluation_split_get(version=version)
+    settings.QUALITY_EVALUATION_MAX_BYTES = 200
+    resp = buyer.client.post(url(version), results_for(data["annotations"], split.image_ids), format="json")
+    assert resp.status_code == 413 and resp.json()["code"] == "results_too_large"
+    assert BuyerEvaluation.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_detection_count_limit_gives_413(seller, buyer, monkeypatch):
+    version, data = published_listing(seller)
+    split = services.evaluation_split_get(version=version)
+    monkeypatch.setattr(services, "MAX_DETECTIONS", 1)
+    resp = buyer.client.post(url(version), results_for(data["annotations"], split.image_ids), format="json")
+    assert resp.status_code == 413 and resp.json()["code"] == "too_many_detections"
+
+
+@pytest.mark.django_db
+def test_rate_limit_gives_429(seller, buyer, settings):
+    version, _ = published_listing(seller)
+    settings.QUALITY_EVALUATION_RATE = "2/hour"
+    codes = [buyer.client.post(url(version), [{"image_id": -1}], format="json").status_code for _ in range(3)]
+    assert codes == [400, 400, 429]
+
+
+@pytest.mark.django_db
+def test_who_may_post(seller, seller_b, buyer, api_client):
+    version, data = published_listing(seller)
+    split = services.evaluation_split_get(version=version)
+    results = results_for(data["annotations"], split.image_ids)
+    assert api_client.post(url(version), results, format="json").status_code == 401
+    assert seller_b.client.post(url(version), results, format="json").status_code == 403  # not a buyer
+    draft = factories.make_version(seller=seller)
+    seed_version(draft)
+    assert buyer.client.post(url(draft), results, format="json").status_code == 404  # not published
+    assert buyer.client.post("/api/v1/listings/no-such-listing/evaluations/", results, format="json").status_code == 404
+
+
+@pytest.mark.worker
+def test_buyer_evaluation_end_to_end_through_a_real_worker(celery_worker, seller, buyer):
+    version, data = published_listing(seller)
+    split = services.evaluation_split_get(version=version)
+    results = results_for(data["annotations"], split.image_ids)  # the split's own masks: perfect
+    resp = buyer.client.post(url(version), results, format="json")
+    assert resp.status_code == 202, resp.content
+    body = resp.json()
+    assert set(body) == {"id", "status"} and body["status"] == "queued"
+
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        job = buyer.client.get(f"/api/v1/evaluations/{body['id']}/").json()
+        if job["status"] in ("done", "failed"):
+            break
+        time.sleep(0.5)
+    assert job["status"] == "done", job
+    report = job["report"]
+    assert report["stats"]["AP"] == pytest.approx(1.0) and report["stats"]["AP50"] == pytest.approx(1.0)
+    assert len(report["stats_list"]) == 12
+    assert {c["category_id"] for c in report["per_category_ap"]} == {1, 2}
+    assert report["split"] == {"rule": "seeded", "images": len(split.image_ids)}
+
+    # Only the requesting buyer organization sees the job.
+    other_buyer = factories.make_buyer(username="buyer-b")
+    assert other_buyer.client.get(f"/api/v1/evaluations/{body['id']}/").status_code == 404
+    assert seller.client.get(f"/api/v1/evaluations/{body['id']}/").status_code == 404
+
+    # Wrong masks for the split's images: a real, lower AP through the same worker.
+    shifted = results_for(make_coco(jitter=6), split.image_ids)
+    resp = buyer.client.post(url(version), shifted, format="json")
+    eid = resp.json()["id"]
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and BuyerEvaluation.objects.get(pk=eid).state not in ("done", "failed"):
+        time.sleep(0.5)
+    worse = buyer.client.get(f"/api/v1/evaluations/{eid}/").json()
+    assert worse["status"] == "done" and worse["report"]["stats"]["AP"] < 1.0
+    assert EvaluationSplit.objects.filter(version=version).count() == 1
+
+
+@pytest.mark.worker
+def test_report_task_twice_through_a_real_worker_stores_one_report(celery_worker, seller):
+    from quality.models import QualityReport
+    from quality.tasks import report_compute_task
+
+    version = factories.make_version(seller=seller)
+    seed_version(version)
+    first = report_compute_task.delay(version.pk, "intrinsic")
+    second = report_compute_task.delay(version.pk, "intrinsic")
+    assert first.get(timeout=90) == second.get(timeout=90)
+    assert QualityReport.objects.filter(version=version, kind="intrinsic").count() == 1
+    third = report_compute_task.delay(version.pk, "intrinsic").get(timeout=90)
+    assert third == first.get()
