@@ -1,0 +1,100 @@
+"""The provenance record: the seller edits values while draft; statuses are the moderators'."""
+
+import pytest
+
+from datasets.states import VersionState
+from licensing.models import AuditEvent, FieldStatus
+from licensing.selectors import provenance_completeness
+from tests.licensing.conftest import make_version, move
+
+pytestmark = pytest.mark.django_db
+
+GOOD = {
+    "rai:dataCollection": "Teleoperated pick-and-place in two labs",
+    "rai:dataCollectionType": "teleoperation",
+    "rai:dataCollectionTimeFrame": {"start": "2024-01-01", "end": "2024-03-31"},
+    "locations": ["DE", "US"],
+    "human_subjects": False,
+    "rai:dataAnnotationPlatform": ["CVAT 2.11"],
+    "rai:dataAnnotationProtocol": ["two-hour training, guideline v3"],
+    "rai:annotationsPerItem": 2,
+    "rai:dataAnnotationAnalysis": ["10% double annotation, disagreements adjudicated"],
+    "rai:dataUseCases": ["grasp-point segmentation"],
+    "rai:dataLimitations": ["indoor only"],
+    "rai:machineAnnotationTools": [{"name": "SAM", "version": "2.1", "proposed_share": 0.8, "reviewed_share": 1.0}],
+    "declared_agreement": 0.82,
+}
+
+
+def url(v):
+    return f"/api/v1/versions/{v.pk}/provenance/"
+
+
+def test_seller_sets_fields_while_draft_with_rai_names(seller):
+    v = make_version(seller)
+    resp = seller.client.put(url(v), {"fields": GOOD, "consent_records": [{"session_id": "s1", "legal_basis": "consent"}]}, format="json")
+    assert resp.status_code == 200, resp.json()
+    body = resp.json()
+    assert body["fields"]["rai:dataCollection"] == {**body["fields"]["rai:dataCollection"], "value": GOOD["rai:dataCollection"], "status": "self-declared"}
+    assert body["consent_records"] == [{"session_id": "s1", "consent_id": "", "legal_basis": "consent", "document_file_id": None}]
+    assert 0 < body["completeness"] < 1 and body["verified_share"] == 0
+    assert AuditEvent.objects.filter(action="provenance.update", object_id=str(v.pk)).exists()
+
+
+def test_seller_cannot_set_status(seller):
+    v = make_version(seller)
+    # A status sent next to the values is refused, and one inside a value does not validate.
+    resp = seller.client.put(url(v), {"fields": {"locations": ["DE"]}, "status": {"locations": "verified"}}, format="json")
+    assert resp.status_code == 400
+    resp = seller.client.put(url(v), {"fields": {"locations": {"value": ["DE"], "status": "verified"}}}, format="json")
+    assert resp.status_code == 400
+    seller.client.put(url(v), {"fields": {"locations": ["DE"]}}, format="json")
+    assert seller.client.get(url(v)).json()["fields"]["locations"]["status"] == "self-declared"
+    # Nor through the moderation route.
+    resp = seller.client.post(f"/api/v1/moderation/versions/{v.pk}/fields/", {"fields": [{"name": "locations", "status": "verified"}]}, format="json")
+    assert resp.status_code == 403
+    assert provenance_completeness(version=v)["verified_share"] == 0
+
+
+def test_invalid_values_are_refused_with_locations(seller):
+    v = make_version(seller)
+    resp = seller.client.put(url(v), {"fields": {"locations": ["Germany"], "nonsense": 1, "declared_agreement": 1.5}}, format="json")
+    assert resp.status_code == 400
+    locations = {d["location"] for d in resp.json()["details"]}
+    assert {"fields.locations", "fields.nonsense", "fields.declared_agreement"} <= locations
+
+
+def test_seller_cannot_edit_after_submission_or_others_versions(seller, seller_b):
+    v = make_version(seller)
+    assert seller_b.client.put(url(v), {"fields": {"locations": ["DE"]}}, format="json").status_code == 404
+    assert seller_b.client.get(url(v)).status_code == 404
+    move(v, VersionState.SUBMITTED, seller.user)
+    resp = seller.client.put(url(v), {"fields": {"locations": ["DE"]}}, format="json")
+    assert resp.status_code == 409 and resp.json()["code"] == "version_frozen"
+
+
+def test_moderator_verifies_and_disputes_fields_with_audit(seller, moderator):
+    v = make_version(seller)
+    seller.client.put(url(v), {"fields": GOOD}, format="json")
+    move(v, VersionState.IN_REVIEW, seller.user)
+    resp = moderator.client.post(
+        f"/api/v1/moderation/versions/{v.pk}/fields/",
+        {"fields": [{"name": "locations", "status": "verified", "note": "matches logs"}, {"name": "declared_agreement", "status": "disputed", "note": "measured 0.70"}]},
+        format="json",
+    )
+    assert resp.status_code == 200, resp.json()
+    fields = resp.json()["fields"]
+    assert fields["locations"]["status"] == FieldStatus.VERIFIED and fields["declared_agreement"]["status"] == FieldStatus.DISPUTED
+    assert fields["declared_agreement"]["note"] == "measured 0.70"
+    assert resp.json()["verified_share"] > 0
+    assert AuditEvent.objects.filter(action="provenance.field.verified", actor=moderator.user).count() == 1
+    assert AuditEvent.objects.filter(action="provenance.field.disputed", reason="measured 0.70").count() == 1
+    resp = moderator.client.post(f"/api/v1/moderation/versions/{v.pk}/fields/", {"fields": [{"name": "locations", "status": "disputed"}]}, format="json")
+    assert resp.status_code == 400  # a dispute needs a note
+
+
+def test_consent_document_must_be_a_provenance_doc_of_the_version(seller):
+    v = make_version(seller)
+    resp = seller.client.put(url(v), {"consent_records": [{"session_id": "s1", "legal_basis": "consent", "document_file_id": 999999}]}, format="json")
+    assert resp.status_code == 400
+    assert resp.json()["details"][0]["location"] == "consent_records[0].document_file_id"
