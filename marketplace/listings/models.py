@@ -87,7 +87,7 @@ class Listing(models.Model):
         ordering = ["-published_at", "pk"]
         indexes = [
             models.Index(fields=["is_public", "-published_at"], name="listing_public_published"),
-            models.Index(fields=["is_public", "mask_iou"], name="listing_public_mask_iou"),
+            models.Index(fields=["is_public", "-mask_iou_verified", "-mask_iou"], name="listing_public_mask_iou"),
             models.Index(fields=["is_public", "price"], name="listing_public_price"),
             models.Index(fields=["is_public", "quality_adjusted_cost"], name="listing_public_qac"),
             models.Index(fields=["is_public", "frames"], name="listing_public_frames"),

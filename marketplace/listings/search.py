@@ -258,7 +258,8 @@ def listing_search(*, filters: ListingFilters) -> QuerySet[Listing]:
         ordering = "-published_at"  # no query: relevance is recency
     order = {
         "-published_at": [F("published_at").desc(nulls_last=True), "pk"],
-        "-mask_iou": [F("mask_iou").desc(nulls_last=True), F("published_at").desc(nulls_last=True), "pk"],
+        # Quality: verified figures first (a self-declared 0.95 does not outrank a verified 0.94).
+        "-mask_iou": ["-mask_iou_verified", F("mask_iou").desc(nulls_last=True), F("published_at").desc(nulls_last=True), "pk"],
         "price": ["price", F("published_at").desc(nulls_last=True), "pk"],
         "quality_adjusted_cost": [F("quality_adjusted_cost").asc(nulls_last=True), "price", "pk"],
     }[ordering]

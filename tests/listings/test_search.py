@@ -1,0 +1,190 @@
+"""Search: every filter, every ordering, facets, validation and pinned query counts on a seeded catalogue."""
+
+import pytest
+
+from tests.listings.catalogue import VISIBLE
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/v1/listings/"
+
+
+def slugs(resp) -> list[str]:
+    assert resp.status_code == 200, resp.content
+    return [r["slug"] for r in resp.json()["results"]]
+
+
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ("", set(VISIBLE)),
+        ("min_mask_iou=0.9", {"kitchen-grasp", "lab-benchtop"}),  # home-folding's 0.95 is self-declared
+        ("min_ap=0.65", {"lab-benchtop"}),
+        ("min_ap50=0.75", {"kitchen-grasp"}),
+        ("min_ap75=0.6", {"kitchen-grasp"}),
+        ("min_agreement=0.8", {"home-folding"}),
+        ("min_temporal_iou=0.5", {"warehouse-pick"}),
+        ("tier=fine&tier=premium", {"kitchen-grasp", "lab-benchtop"}),
+        ("tier=standard", {"warehouse-pick"}),
+        ("verified_only=true", {"kitchen-grasp", "warehouse-pick", "lab-benchtop"}),
+        ("embodiment=humanoid", {"home-folding"}),
+        ("embodiment=humanoid&embodiment=mobile-manipulator", {"home-folding", "warehouse-pick"}),
+        ("task=picking", {"warehouse-pick", "lab-benchtop"}),
+        ("scene=kitchen", {"kitchen-grasp"}),
+        ("scene=kitchen&scene=lab", {"kitchen-grasp", "lab-benchtop"}),
+        ("category=mug", {"kitchen-grasp", "home-folding"}),
+        ("category=box&category=pipette", {"warehouse-pick", "lab-benchtop"}),
+        ("modality=video", {"warehouse-pick"}),
+        ("modality=video&modality=panoptic", {"warehouse-pick", "lab-benchtop"}),
+        ("has_tracks=true", {"warehouse-pick"}),
+        ("has_tracks=false", {"kitchen-grasp", "home-folding", "lab-benchtop"}),
+        ("commercial_use=true", {"kitchen-grasp", "home-folding", "lab-benchtop"}),
+        ("commercial_use=false", {"warehouse-pick"}),
+        ("derivatives=false", {"warehouse-pick"}),
+        ("derivatives=true", {"kitchen-grasp", "home-folding", "lab-benchtop"}),
+        ("no_share_alike=true", {"kitchen-grasp", "warehouse-pick", "lab-benchtop"}),
+        ("price_min=500&price_max=1000", {"kitchen-grasp", "warehouse-pick"}),
+        ("price_max=0", {"home-folding"}),
+        ("frames_min=1000&frames_max=5000", {"kitchen-grasp", "warehouse-pick"}),
+        ("frames_min=6000", {"lab-benchtop"}),
+        ("q=warehouse", {"warehouse-pick"}),
+        ("q=towel", {"home-folding"}),  # category names are searchable
+        ("q=zebra", set()),  # hidden listings never match
+        ("task=grasping&embodiment=arm&commercial_use=true&price_max=1000", {"kitchen-grasp", "home-folding"}),
+    ],
+)
+def test_filter(api_client, catalogue, query, expected):
+    assert set(slugs(api_client.get(f"{URL}?{query}"))) == expected
+
+
+def test_seller_filter(api_client, catalogue):
+    assert set(slugs(api_client.get(URL, {"seller": catalogue.seller_b.org.slug}))) == {"warehouse-pick", "lab-benchtop"}
+
+
+@pytest.mark.parametrize(
+    "ordering, expected",
+    [
+        ("-published_at", ["lab-benchtop", "home-folding", "warehouse-pick", "kitchen-grasp"]),
+        ("relevance", ["lab-benchtop", "home-folding", "warehouse-pick", "kitchen-grasp"]),  # no q: newest first
+        ("-mask_iou", ["lab-benchtop", "kitchen-grasp", "warehouse-pick", "home-folding"]),  # verified first
+        ("price", ["home-folding", "warehouse-pick", "kitchen-grasp", "lab-benchtop"]),
+        ("quality_adjusted_cost", ["home-folding", "warehouse-pick", "lab-benchtop", "kitchen-grasp"]),
+    ],
+)
+def test_ordering(api_client, catalogue, ordering, expected):
+    assert slugs(api_client.get(URL, {"ordering": ordering})) == expected
+
+
+def test_relevance_ranks_title_matches_first(api_client, catalogue):
+    # "grasping" is in kitchen-grasp's title (weight A) and only in home-folding's tasks (weight C).
+    assert slugs(api_client.get(URL, {"q": "grasping", "ordering": "relevance"})) == ["kitchen-grasp", "home-folding"]
+
+
+def test_quality_adjusted_cost_can_be_recomputed_from_its_inputs(api_client, catalogue):
+    results = {r["slug"]: r for r in api_client.get(URL).json()["results"]}
+    for slug in ("kitchen-grasp", "warehouse-pick", "lab-benchtop"):
+        r = results[slug]
+        inputs = r["quality_adjusted_cost_inputs"]
+        p = inputs["params"]
+        weight = max(
+            p["floor"],
+            inputs["verified_mask_iou"] ** p["iou_exponent"]
+            * (p["provenance_base"] + (1 - p["provenance_base"]) * inputs["provenance_completeness"]),
+        )
+        assert r["quality_adjusted_cost"] == pytest.approx(float(r["price"]) / r["frames"] / weight)
+    assert results["kitchen-grasp"]["quality_adjusted_cost"] == pytest.approx(1.0 / (0.91**2 * 0.5))
+    assert results["home-folding"]["quality_adjusted_cost"] == 0  # free
+    assert results["home-folding"]["quality_adjusted_cost_inputs"]["verified_mask_iou"] is None  # self-declared does not count
+
+
+def test_figures_carry_their_status(api_client, catalogue):
+    results = {r["slug"]: r for r in api_client.get(URL).json()["results"]}
+    assert results["home-folding"]["quality"]["mask_iou"]["status"] == "self-declared"
+    assert results["home-folding"]["tier"] == ""
+    assert results["kitchen-grasp"]["quality"]["mask_iou"]["status"] == "verified"
+    assert results["kitchen-grasp"]["tier"] == "fine"
+
+
+def facet(body, name) -> dict:
+    return {f["value"]: f["count"] for f in body["facets"][name]}
+
+
+def test_facets_without_filters(api_client, catalogue):
+    body = api_client.get(URL).json()
+    assert body["count"] == 4
+    assert facet(body, "embodiment") == {"arm": 3, "humanoid": 1, "mobile-manipulator": 1}
+    assert facet(body, "task") == {"grasping": 2, "picking": 2, "folding": 1}
+    assert facet(body, "license") == {"CC-BY-4.0": 1, "CC-BY-NC-ND-4.0": 1, "CC-BY-SA-4.0": 1, "CC0-1.0": 1}
+    assert facet(body, "tier") == {"fine": 1, "standard": 1, "premium": 1}
+    assert facet(body, "modality") == {"images": 2, "video": 1, "panoptic": 1}
+
+
+def test_facets_are_disjunctive_under_filters(api_client, catalogue):
+    body = api_client.get(URL, {"modality": "video"}).json()
+    assert body["count"] == 1
+    # Its own facet ignores the modality filter, so the alternatives stay visible ...
+    assert facet(body, "modality") == {"images": 2, "video": 1, "panoptic": 1}
+    # ... every other facet is computed under it.
+    assert facet(body, "task") == {"picking": 1}
+    assert facet(body, "embodiment") == {"mobile-manipulator": 1}
+    assert facet(body, "license") == {"CC-BY-NC-ND-4.0": 1}
+    body = api_client.get(URL, {"embodiment": "humanoid", "commercial_use": "true"}).json()
+    assert facet(body, "embodiment") == {"arm": 3, "humanoid": 1}  # commercial_use applies, embodiment does not
+    assert facet(body, "task") == {"grasping": 1, "folding": 1}
+    assert facet(body, "tier") == {}
+    body = api_client.get(URL, {"embodiment": "humanoid", "commercial_use": "false"}).json()
+    assert facet(body, "embodiment") == {"mobile-manipulator": 1}
+
+
+@pytest.mark.parametrize(
+    "query, location",
+    [
+        ("min_mask_iou=1.5", "min_mask_iou"),
+        ("min_ap=abc", "min_ap"),
+        ("tier=gold", "tier"),
+        ("embodiment=octopus", "embodiment"),
+        ("task=juggling", "task"),
+        ("scene=moon", "scene"),
+        ("modality=lidar", "modality"),
+        ("has_tracks=maybe", "has_tracks"),
+        ("price_min=10&price_max=5", "price_min"),
+        ("price_min=-1", "price_min"),
+        ("frames_min=100&frames_max=10", "frames_min"),
+        ("frames_max=1.5", "frames_max"),
+        ("ordering=-price", "ordering"),
+        ("colour=red", "colour"),
+    ],
+)
+def test_invalid_filters_answer_400_with_the_field(api_client, catalogue, query, location):
+    resp = api_client.get(f"{URL}?{query}")
+    assert resp.status_code == 400
+    body = resp.json()
+    assert body["code"] == "invalid_filter"
+    assert location in [d["location"] for d in body["details"]]
+
+
+def test_pagination(api_client, catalogue):
+    body = api_client.get(URL, {"page_size": 3, "ordering": "price"}).json()
+    assert body["count"] == 4 and len(body["results"]) == 3 and body["next"] and body["previous"] is None
+    body2 = api_client.get(body["next"]).json()
+    assert [r["slug"] for r in body2["results"]] == ["lab-benchtop"]
+
+
+def test_search_query_count_is_pinned(api_client, catalogue, django_assert_num_queries):
+    # count + page + one query per facet (5); a vocabulary filter adds one validation query.
+    with django_assert_num_queries(7):
+        assert (
+            api_client.get(URL, {"ordering": "quality_adjusted_cost", "min_mask_iou": "0.5", "commercial_use": "true"}).status_code == 200
+        )
+    with django_assert_num_queries(8):
+        assert api_client.get(URL, {"embodiment": ["arm", "humanoid"], "task": "grasping", "q": "set"}).status_code == 200
+
+
+def test_detail_query_count_is_pinned(api_client, catalogue, django_assert_num_queries):
+    with django_assert_num_queries(1):
+        resp = api_client.get(f"{URL}kitchen-grasp/")
+    assert resp.status_code == 200
+    body = resp.json()
+    assert body["slug"] == "kitchen-grasp" and body["version"] == 1
+    assert body["terms"]["commercial_use"] is True
+    assert [c["name"] for c in body["categories"]] == ["mug", "bowl"]
