@@ -1,0 +1,173 @@
+"""The objects the authorization matrix and the fuzzer act on, created through the apps'
+own services: for each seller organization (A, B) one dataset per version state (draft,
+in review, published, suspended), their listings, an upload into each draft, orders and
+entitlements of "buyer with entitlement", quality reports, pipeline jobs and buyer
+evaluations.
+
+Every object carries *markers*: unique strings (its title, its slug) that must never
+appear in a response to someone who may not see it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.utils import timezone
+
+from tests import factories
+
+ROLES = ("anonymous", "seller_a", "seller_b", "buyer_ent", "buyer_none", "auditor", "moderator")
+STATES = ("draft", "in_review", "published", "suspended")
+STAFF_ROLES = ("auditor", "moderator")
+# draft -> ... -> each state, through the real state machine.
+PATHS = {
+    "draft": [],
+    "in_review": ["submitted", "processing", "in_review"],
+    "published": ["submitted", "processing", "in_review", "published"],
+    "suspended": ["submitted", "processing", "in_review", "published", "suspended"],
+}
+
+
+@dataclass
+class Obj:
+    kind: str
+    label: str
+    owner: str  # the role whose organization owns it
+    state: str  # the state of the dataset version it belongs to
+    params: dict  # every URL keyword this object can fill
+    markers: tuple[str, ...] = ()
+    entitled: tuple[str, ...] = ()  # roles holding a live entitlement to it
+    row: object = None
+
+    def __repr__(self) -> str:
+        return f"<{self.kind} {self.label}>"
+
+
+@dataclass
+class Scenario:
+    actors: dict  # role -> factories.Actor (anonymous: an Actor with no user)
+    objects: dict[str, list[Obj]] = field(default_factory=dict)
+
+    def add(self, obj: Obj) -> Obj:
+        self.objects.setdefault(obj.kind, []).append(obj)
+        return obj
+
+    def of(self, kind: str) -> list[Obj]:
+        return self.objects.get(kind, [])
+
+    def get(self, kind: str, label: str) -> Obj:
+        return next(o for o in self.of(kind) if o.label == label)
+
+    def may_see(self, role: str, obj: Obj) -> bool:
+        """Whether ``role`` may learn that ``obj`` exists and what it is called."""
+        if role in STAFF_ROLES:
+            return True
+        return obj.owner == role or obj.state == "published" or role in obj.entitled
+
+    def all_markers(self) -> list[tuple[Obj, str]]:
+        return [(o, m) for objs in self.objects.values() for o in objs for m in o.markers]
+
+
+def _optional(module: str, name: str):
+    import importlib
+
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        return None
+
+
+def build() -> Scenario:
+    from datasets import services as ds
+    from datasets.models import DatasetVersion
+    from marketplace.listings import services as ls
+
+    actors = {
+        "anonymous": factories.Actor(user=None, org=None, token="", client=factories.APIClient()),
+        "seller_a": factories.make_seller(username="sec-seller-a"),
+        "seller_b": factories.make_seller(username="sec-seller-b"),
+        "buyer_ent": factories.make_buyer(username="sec-buyer-ent"),
+        "buyer_none": factories.make_buyer(username="sec-buyer-none"),
+        "auditor": factories.make_auditor(username="sec-auditor"),
+        "moderator": factories.make_moderator(username="sec-moderator"),
+    }
+    sc = Scenario(actors=actors)
+    staff = actors["moderator"].user
+    tag = secrets.token_hex(3)
+
+    for owner in ("seller_a", "seller_b"):
+        seller = actors[owner]
+        for state in STATES:
+            short = f"{owner[-1]}-{state.replace('_', '')}"
+            slug = f"sec-{short}-{tag}"
+            title = f"Secret title zq{short}{tag}"
+            dataset = factories.make_dataset(seller=seller, slug=slug, title=title, summary=f"summary zq{short}{tag}s", price="10.00")
+            version = ds.version_create(dataset=dataset, actor=seller.user, notes=f"notes zq{short}{tag}n")
+            if state == "draft" and hasattr(ds, "upload_start"):
+                upload = ds.upload_start(version=version, actor=seller.user, role="annotations", name="annotations.json", size=1234, sha256=hashlib.sha256(b"x").hexdigest())
+                sc.add(Obj("upload", short, owner, state, {"id": upload.pk, "upload_id": upload.pk, "pk": upload.pk, "n": 1}, (title,), row=upload))
+            for to in PATHS[state]:
+                ds.version_transition(version=version, to_state=to, actor=staff, reason="scenario")
+            version.refresh_from_db()
+            ls.listing_sync(dataset=dataset)
+            markers = (title, slug)
+            params = {"slug": slug, "dataset_slug": slug, "version_id": version.pk, "id": version.pk, "pk": version.pk, "number": version.number, "kind": "intrinsic", "step": "ingest"}
+            sc.add(Obj("dataset", short, owner, state, params, markers, row=dataset))
+            sc.add(Obj("version", short, owner, state, params, markers, row=version))
+
+    # Buyer with entitlement: orders (paid) for A's published version, and for A's
+    # suspended one before its suspension (bought, then taken down).
+    buyer = actors["buyer_ent"]
+    for label in ("a-published", "a-suspended"):
+        vobj = sc.get("version", label)
+        version: DatasetVersion = vobj.row
+        if label == "a-suspended":
+            ds.version_transition(version=version, to_state="published", actor=staff, reason="scenario: reinstate to sell")
+            ls.listing_sync(dataset=version.dataset)
+        listing = version.dataset.listing
+        order, _ = ls.order_create(listing=listing, buyer=buyer.org, user=buyer.user, license=version.dataset.annotation_license, version_number=version.number, idempotency_key=f"sec-{label}")
+        order = ls.order_mark_paid(order=order, actor=staff, reason="scenario")
+        if label == "a-suspended":
+            ds.version_transition(version=version, to_state="suspended", actor=staff, reason="scenario")
+            ls.listing_sync(dataset=version.dataset)
+        ent = order.entitlement
+        for kind in ("dataset", "version"):
+            sc.get(kind, label).entitled = ("buyer_ent",)
+        sc.add(Obj("order", label, "buyer_ent", vobj.state, {"order_id": order.pk, "id": order.pk, "pk": order.pk}, (), ("buyer_ent",), row=order))
+        sc.add(Obj("entitlement", label, "buyer_ent", vobj.state, {"entitlement_id": ent.pk, "id": ent.pk, "pk": ent.pk}, (), ("buyer_ent",), row=ent))
+    # A pending (unpaid) order of the buyer without entitlement.
+    other = actors["buyer_none"]
+    version = sc.get("version", "b-published").row
+    order, _ = ls.order_create(listing=version.dataset.listing, buyer=other.org, user=other.user, license=version.dataset.annotation_license, version_number=version.number, idempotency_key="sec-pending")
+    sc.add(Obj("order", "b-published-pending", "buyer_none", "published", {"order_id": order.pk, "id": order.pk, "pk": order.pk}, (), row=order))
+
+    _quality_and_jobs(sc)
+    return sc
+
+
+def _quality_and_jobs(sc: Scenario) -> None:
+    """Rows written by workers in real life (reports, jobs, evaluations): created here directly,
+    as running the pipeline for sixteen versions would cost minutes."""
+    from quality.models import BuyerEvaluation, EvaluationSplit, QualityReport
+    from workers.models import Job
+
+    for vobj in sc.of("version"):
+        QualityReport.objects.create(version=vobj.row, kind="intrinsic", engine_version="test", inputs_checksum="0" * 64, summary={"images": 1}, artifacts={})
+        Job.objects.create(version=vobj.row, step="ingest", state="succeeded", finished_at=timezone.now())
+    for label in ("a-published", "b-published"):
+        EvaluationSplit.objects.create(version=sc.get("version", label).row, rule="seeded", image_ids=[1], category_ids=[1])
+    version = sc.get("version", "a-published").row
+    for role in ("buyer_ent", "buyer_none"):
+        actor = sc.actors[role]
+        ev = BuyerEvaluation.objects.create(dataset=version.dataset, version=version, organization=actor.org, user=actor.user, results_key=f"evaluations/sec-{role}.json", results_sha256="0" * 64)
+        sc.add(Obj("evaluation", f"{role}-a-published", role, "published", {"evaluation_id": ev.pk, "id": ev.pk, "pk": ev.pk}, (), row=ev))
+
+
+def build_in_transaction():
+    """Build inside an atomic block the caller rolls back (module-scoped fixtures)."""
+    atomic = transaction.atomic()
+    atomic.__enter__()
+    return atomic, build()
