@@ -168,7 +168,7 @@ class UploadOutput(serializers.Serializer):
         missing = [n for n in range(1, obj.part_count + 1) if arrived.get(n) != services.upload_part_size(obj, n)]
         urls = services.upload_part_urls(upload=obj, numbers=missing)
         return [
-            {"number": n, "size": services.upload_part_size(obj, n), "arrived": n not in urls, "url": urls.get(n)}
+            {"number": n, "size": services.upload_part_size(obj, n), "arrived": n not in urls, "url": urls.get(n), "headers": services.upload_part_headers(upload=obj, number=n)}
             for n in range(1, obj.part_count + 1)
         ]
 

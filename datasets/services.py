@@ -82,6 +82,7 @@ def version_transition(*, version: DatasetVersion, to_state: str, actor, reason:
 # --------------------------------------------------------------------------------------
 # Everything below: dataset edits, submit, uploads, audit sample and reference.
 # --------------------------------------------------------------------------------------
+import base64  # noqa: E402
 import hashlib  # noqa: E402
 import logging  # noqa: E402
 import math  # noqa: E402
@@ -308,6 +309,15 @@ def upload_part_urls(*, upload: UploadSession, numbers: list[int]) -> dict[int, 
         n: storage.multipart_part_url(upload.storage_key, upload.multipart_id, n, ttl=ttl, sha256_hex=upload.part_sha256[n - 1] if upload.part_sha256 else None)
         for n in numbers
     }
+
+
+def upload_part_headers(*, upload: UploadSession, number: int) -> dict[str, str]:
+    """Headers the client must send with a part: the signed-in checksum (S3 checks the
+    bytes against it) and a neutral content type."""
+    headers = {"Content-Type": "application/octet-stream"}
+    if upload.part_sha256:
+        headers["x-amz-checksum-sha256"] = base64.b64encode(bytes.fromhex(upload.part_sha256[number - 1])).decode()
+    return headers
 
 
 @transaction.atomic
