@@ -23,7 +23,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from datasets.models import Dataset, DatasetVersion
+from datasets.models import DatasetVersion
 from datasets.states import VersionState
 from marketplace.core.errors import Forbidden, InvalidInput, LimitExceeded, NotFound, field_error
 from marketplace.core.storage import get_storage
@@ -489,9 +489,9 @@ def evaluation_create(*, user, slug: str, results: Any, organization_id: int | N
 
 
 def _ap_report(result: Any, *, category_names: dict[int, str]) -> dict[str, Any]:
-    from quality.engine.audit import ap_figures
-
     import numpy as np
+
+    from quality.engine.audit import ap_figures
 
     cat_ids = [int(c) for c in result.params.cat_ids]
     figs = ap_figures(np.asarray(result.precision), result.params.iou_thrs, cat_ids)

@@ -157,3 +157,24 @@ def test_report_task_twice_through_a_real_worker_stores_one_report(celery_worker
     assert QualityReport.objects.filter(version=version, kind="intrinsic").count() == 1
     third = report_compute_task.delay(version.pk, "intrinsic").get(timeout=90)
     assert third == first.get()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_results_the_engine_refuses_end_as_failed_with_the_reason(seller, buyer):
+    """An RLE whose size does not match its image passes the split check but not the engine:
+    the job ends ``failed`` with the engine's code and location (in-process run of the task body)."""
+    from quality.tasks import evaluation_run_task
+
+    version, data = published_listing(seller)
+    split = services.evaluation_split_get(version=version)
+    results = results_for(data["annotations"], split.image_ids)
+    results[0]["segmentation"] = {"size": [10, 10], "counts": results[0]["segmentation"]["counts"]}
+    resp = buyer.client.post(url(version), results, format="json")
+    assert resp.status_code == 202
+    eid = resp.json()["id"]
+    assert evaluation_run_task.apply(args=[eid]).get() == "failed"
+    job = buyer.client.get(f"/api/v1/evaluations/{eid}/").json()
+    assert job["status"] == "failed" and job["report"] == {}
+    assert job["error"]["code"] != "evaluation_failed", job["error"]  # the engine's own code, not the generic one
+    # Idempotent: running the finished job again changes nothing.
+    assert evaluation_run_task.apply(args=[eid]).get() == "failed"

@@ -51,9 +51,8 @@ def test_audit_report_is_verified_stored_once_with_artifacts(version):
 def test_new_inputs_make_a_new_report(version):
     first = services.report_compute(version_id=version.pk, kind="intrinsic")
     assert first.summary["n_images"] == 20
-    from tests.quality.app.data import make_coco
-
     from datasets.models import DatasetFile
+    from tests.quality.app.data import make_coco
 
     DatasetFile.objects.filter(version=version, role="annotations").delete()
     put_file(version=version, role="annotations", path="annotations-v2.json", data=make_coco(n_images=10))
