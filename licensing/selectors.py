@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 
 from datasets.models import DatasetVersion
 from datasets.states import VersionState
-from licensing.catalogue import OBLIGATIONS, PERMISSIONS, TERMS, Resolver
+from licensing.catalogue import OBLIGATIONS, PERMISSIONS, TERMS, Resolver, catalogue_load
 from licensing.models import AuditEvent, CheckResult, ConsentRecord, FieldStatus, License, ProvenanceField
 from licensing.provenance import FIELDS, is_filled
 from marketplace.accounts.selectors import organizations_for, seller_organizations
@@ -19,11 +19,20 @@ from marketplace.core.permissions import is_staff_member
 # ---------------------------------------------------------------- catalogue
 
 
+def catalogue_ensure() -> None:
+    """The catalogue is reference data shipped with the code and loaded by a migration; a
+    database flushed since (tests on transactional databases) gets it back here."""
+    if not License.objects.exists():
+        catalogue_load(License)
+
+
 def license_list() -> QuerySet[License]:
+    catalogue_ensure()
     return License.objects.all()
 
 
 def license_resolver() -> Resolver:
+    catalogue_ensure()
     return Resolver(list(License.objects.values("spdx_id", "name", "url", "aliases")))
 
 
