@@ -178,3 +178,14 @@ def test_results_the_engine_refuses_end_as_failed_with_the_reason(seller, buyer)
     assert job["error"]["code"] != "evaluation_failed", job["error"]  # the engine's own code, not the generic one
     # Idempotent: running the finished job again changes nothing.
     assert evaluation_run_task.apply(args=[eid]).get() == "failed"
+
+
+@pytest.mark.django_db
+def test_bodies_above_the_global_10mb_cap_reach_the_evaluation_limit(seller, buyer, settings):
+    """The evaluation's own cap (50 MB by default) applies, not DATA_UPLOAD_MAX_MEMORY_SIZE."""
+    version, _ = published_listing(seller)
+    padding = "x" * 1000
+    results = [{"image_id": -1, "category_id": 1, "score": 1.0, "segmentation": [[0, 0, 1, 0, 1, 1]], "note": padding} for _ in range(11_000)]
+    resp = buyer.client.post(url(version), results, format="json")
+    assert resp.status_code == 400 and resp.json()["code"] == "results_outside_split"
+    assert resp.json()["details"][0]["location"] == "[0].image_id"
