@@ -136,7 +136,7 @@ def _extract_zip(archive: Path, dest: Path, budget: _Budget) -> list[Extracted]:
             mode = info.external_attr >> 16
             if stat.S_ISLNK(mode):
                 raise ArchiveError("symlink", where, "symbolic links are not allowed in archives")
-            if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            if stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):  # 0: no type recorded (plain file)
                 raise ArchiveError("special_file", where, "device files, FIFOs and sockets are not allowed in archives")
             rel = _safe_name(info.filename, where)
             if info.is_dir():
