@@ -21,6 +21,7 @@ def walk(patterns, prefix=""):
 
 def concrete(route: str) -> str:
     route = route.lstrip("^").rstrip("$").replace("\\Z", "").replace("\\", "")
+    route = re.sub(r"<uuid:[^>]+>", "00000000-0000-4000-8000-000000000000", route)
     route = re.sub(r"<(?:int:)?[^>]*(?:id|pk|n|number)>", "1", route)
     route = re.sub(r"<[^>]+>", "x", route)
     route = re.sub(r"\(\?P<[^>]+>[^)]*\)", "1", route)
