@@ -395,8 +395,11 @@ def _validate_sections(path: str, fmt: str, report: Report, result: ValidationRe
             without_license += 1
         elif lic in licenses:
             licenses[lic]["images"] += 1
-        else:
+        elif licenses:
             report.error("dangling_license_id", f"{loc}.license", f"license id {lic!r} is not in licenses")
+        else:  # no licenses section at all: the id means nothing; counted as without license
+            without_license += 1
+            report.warn("unknown_license_id", f"{loc}.license", "the file has no licenses section")
         if report.full:
             return {}
     result.image_ids = list(dims)
