@@ -331,9 +331,11 @@ def entitlement_revoke(*, entitlement, actor, reason: str = ""):
     return locked
 
 
-@transaction.atomic
 def download_urls_issue(*, entitlement, user, files: list) -> list[dict[str, Any]]:
-    """Presigned (S3) or signed (local) URLs for the given manifest rows, one DownloadLog row each."""
+    """Presigned (S3) or signed (local) URLs for the given manifest rows, one DownloadLog row each.
+
+    No transaction of its own: the log is one multi-row INSERT (atomic by itself), written
+    before the URLs leave the server."""
     storage = get_storage()
     ttl = int(settings.PRESIGNED_URL_TTL_SECONDS)
     expires_at = timezone.now() + timedelta(seconds=ttl)
