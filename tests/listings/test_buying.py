@@ -87,10 +87,7 @@ def test_buyer_flow_end_to_end(catalogue, files, buyer, staff):
     entries = manifest.json()["results"]
     assert sorted(e["path"] for e in entries) == ["annotations/train.json", "images/0001.png", "images/0002.png"]
     for entry in entries:
-        if isinstance(get_storage(), S3Storage):
-            body = fetch(entry["url"])
-        else:
-            body = b"".join(buyer.client.get(entry["url"]).streaming_content)
+        body = fetch(entry["url"]) if isinstance(get_storage(), S3Storage) else b"".join(buyer.client.get(entry["url"]).streaming_content)
         assert hashlib.sha256(body).hexdigest() == entry["sha256"]
         assert len(body) == entry["size"]
     assert DownloadLog.objects.filter(entitlement_id=ents[0]["id"], user=buyer.user).count() == 3
