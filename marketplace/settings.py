@@ -167,6 +167,8 @@ if CONFIG.embedded_broker:
     _broker_dir = CONFIG.var_dir / "broker"
     for _sub in ("queue", "processed"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
+    if CELERY_RESULT_BACKEND.startswith("file://"):  # celery's file backend needs the folder to exist
+        (CONFIG.var_dir / "celery-results").mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
