@@ -234,6 +234,9 @@ class _Detections:
     area: np.ndarray | None  # float64 box areas (bbox branch) or None (mask areas)
     segs: list  # raw segmentations (None where absent)
     branch: str  # 'bbox' or 'segm', as COCO.loadRes decides from the first result
+    # int64 [N, 2] RLE sizes when every segmentation is a compressed RLE dict (str or bytes
+    # counts): those dicts go to pycocotools' C functions as they are, no conversion
+    rle_hw: np.ndarray | None = None
 
 
 def _load_detections(dt: Any, ref: ReferenceCache) -> _Detections:
@@ -279,12 +282,13 @@ def _load_detections(dt: Any, ref: ReferenceCache) -> _Detections:
     else:
         area = None
         bbox = np.full((n, 4), np.nan)
-        for i, a in enumerate(dt):
-            if "bbox" in a:
-                bbox[i] = _numbers([a["bbox"]], "bbox", f"{where}[{i}]", (4,))[0]
-        if any(s is None for s in segs):
+        for i in [i for i, a in enumerate(dt) if "bbox" in a]:
+            bbox[i] = _numbers([dt[i]["bbox"]], "bbox", f"{where}[{i}]", (4,))[0]
+        rle_hw = masks.compressed_sizes(segs)
+        if rle_hw is None and any(s is None for s in segs):
             i = next(i for i, s in enumerate(segs) if s is None)
             raise EngineInputError("missing_field", "missing 'segmentation'", location=f"{where}[{i}]")
+        return _Detections(img, cat, score, bbox, area, segs, branch, rle_hw)
     return _Detections(img, cat, score, bbox, area, segs, branch)
 
 
@@ -439,14 +443,24 @@ def _build_flat(ref, dets, p: EvalParams, img_ids, cat_ids, device, shard, num_s
     if iou_type == "segm":
         ref.ensure_masks()
         sub_img = ref.image_index(dets.img[d_idx])
-        d_rles = masks.to_rles(
-            [dets.segs[i] for i in d_idx],
-            ref.img_heights[sub_img].tolist(),
-            ref.img_widths[sub_img].tolist(),
-            locations=_ResLoc(d_idx),
-            image_keys=sub_img.tolist(),
-        )
-        d_box = masks.rle_boxes(d_rles)
+        if dets.rle_hw is not None:
+            _check_rle_sizes(dets, d_idx, ref.img_heights[sub_img], ref.img_widths[sub_img])
+            d_rles = [dets.segs[i] for i in d_idx.tolist()]
+        else:
+            d_rles = masks.to_rles(
+                [dets.segs[i] for i in d_idx],
+                ref.img_heights[sub_img].tolist(),
+                ref.img_widths[sub_img].tolist(),
+                locations=_ResLoc(d_idx),
+                image_keys=sub_img.tolist(),
+            )
+        # boxes only where a reference shares the cell (they only prefilter pairs)
+        d_box = np.zeros((len(d_idx), 4))
+        with_ref = np.flatnonzero(np.isin(d_cell, g_cell))
+        if len(with_ref) == len(d_idx):
+            d_box = masks.rle_boxes(d_rles)
+        elif len(with_ref):
+            d_box[with_ref] = masks.rle_boxes([d_rles[i] for i in with_ref.tolist()])
         d_area = dets.area[d_idx] if dets.branch == "bbox" else masks.rle_areas(d_rles).astype(np.float64)
         g_box = ref.rle_box[g_idx]
     else:
@@ -516,6 +530,19 @@ def _build_flat(ref, dets, p: EvalParams, img_ids, cat_ids, device, shard, num_s
     )
 
 
+def _check_rle_sizes(dets: _Detections, d_idx: np.ndarray, hs: np.ndarray, ws: np.ndarray) -> None:
+    hw = dets.rle_hw[d_idx]
+    bad = np.flatnonzero((hw[:, 0] != hs) | (hw[:, 1] != ws))
+    if bad.size:
+        j = int(bad[0])
+        i = int(d_idx[j])
+        raise EngineInputError(
+            "rle_size_mismatch",
+            f"RLE size {list(dets.segs[i]['size'])} does not match the image's [height, width] [{int(hs[j])}, {int(ws[j])}]",
+            location=f"results[{i}].segmentation",
+        )
+
+
 class _ResLoc:
     def __init__(self, idx: np.ndarray) -> None:
         self.idx = idx
@@ -547,27 +574,32 @@ def _mask_ious(ref, g_idx, d_rles, d_area, g_crowd, d_cell, g_cell, pd, pg, devi
         from quality.engine.iou import mask_iou_cells_cpu
 
         # One C call per image, not per cell: pycocotools' iou() has ~100 us of Python
-        # pre-processing per call, more than the C work of a whole image. Cells are
-        # img_pos * K + k, so an image's detections and references are contiguous; the
-        # extra cross-category IoUs are computed and dropped.
+        # pre-processing per call. Only the masks that take part in a candidate pair go in
+        # (the C code decodes and boxes every mask it is given). Cells are img_pos * K + k,
+        # so an image's pairs are contiguous.
         Kc = max(int(ref_k), 1)
-        d_cell = d_cell // Kc
-        g_cell = g_cell // Kc
-        pc = d_cell[pd]
+        pc = d_cell[pd] // Kc
         bounds = np.r_[0, np.flatnonzero(pc[1:] != pc[:-1]) + 1, len(pd)]
+        ud = np.unique(pd)
+        ug = np.unique(pg)
         cells = pc[bounds[:-1]]
-        d0 = np.searchsorted(d_cell, cells, "left")
-        d1 = np.searchsorted(d_cell, cells, "right")
-        g0 = np.searchsorted(g_cell, cells, "left")
-        g1 = np.searchsorted(g_cell, cells, "right")
-        g_rles: list = [None] * len(g_cell)
-        # references of every cell that has pairs (the C call takes whole cells)
-        cnt = g1 - g0
-        need = np.repeat(g0, cnt) + (np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt))
-        for j, r in zip(need.tolist(), ref.rles(g_idx[need])):
-            g_rles[j] = r
+        ud_img = d_cell[ud] // Kc
+        ug_img = g_cell[ug] // Kc
+        d0 = np.searchsorted(ud_img, cells, "left")
+        d1 = np.searchsorted(ud_img, cells, "right")
+        g0 = np.searchsorted(ug_img, cells, "left")
+        g1 = np.searchsorted(ug_img, cells, "right")
+        d_sel = [d_rles[i] for i in ud.tolist()]
+        g_sel = ref.rles(g_idx[ug])
         return mask_iou_cells_cpu(
-            d_rles, g_rles, g_crowd, list(zip(d0.tolist(), d1.tolist())), list(zip(g0.tolist(), g1.tolist())), pd, pg, bounds
+            d_sel,
+            g_sel,
+            g_crowd[ug],
+            list(zip(d0.tolist(), d1.tolist())),
+            list(zip(g0.tolist(), g1.tolist())),
+            np.searchsorted(ud, pd),
+            np.searchsorted(ug, pg),
+            bounds,
         )
     from quality.engine.iou import mask_iou_pairs_torch
 

@@ -194,6 +194,25 @@ def _rasterize_polygons(items, segmentations, heights, widths, image_keys, out, 
         start = end
 
 
+def compressed_sizes(segmentations: Sequence[Any]) -> np.ndarray | None:
+    """int64 [N, 2] sizes when every item is a compressed RLE dict (``counts`` str or bytes,
+    ``size`` two integers); None otherwise (then :func:`to_rles` checks item by item)."""
+    try:
+        counts = [s["counts"] for s in segmentations]
+        sizes = [s["size"] for s in segmentations]
+    except (TypeError, KeyError, IndexError):
+        return None
+    if not all(type(c) is str or type(c) is bytes for c in counts):
+        return None
+    try:
+        hw = np.asarray(sizes)
+    except (TypeError, ValueError):
+        return None
+    if hw.dtype.kind not in "iu" or hw.shape != (len(counts), 2):
+        return None
+    return hw.astype(np.int64)
+
+
 def box_polygon(bb: Sequence[float]) -> list[list[float]]:
     """The polygon ``COCO.loadRes`` gives a box-only result (same float arithmetic)."""
     x1, x2, y1, y2 = [bb[0], bb[0] + bb[2], bb[1], bb[1] + bb[3]]
@@ -220,7 +239,7 @@ def rle_areas(rles: Sequence[RLE]) -> np.ndarray:
 
 def pack_counts(rles: Sequence[RLE]) -> tuple[bytes, np.ndarray]:
     """Concatenate compressed counts: (blob, offsets int64 [N+1])."""
-    parts = [r["counts"] for r in rles]
+    parts = [r["counts"] if isinstance(r["counts"], bytes) else r["counts"].encode() for r in rles]
     lens = np.fromiter((len(p) for p in parts), dtype=np.int64, count=len(parts))
     offsets = np.zeros(len(parts) + 1, dtype=np.int64)
     np.cumsum(lens, out=offsets[1:])
