@@ -35,11 +35,17 @@ def generate(path: Path, images: int, per_image: float, seed: int = 0) -> int:
     rng = random.Random(seed)
     n_ann = 0
     with open(path, "w") as out:
-        out.write('{"info": {"description": "synthetic"}, "licenses": [{"id": 1, "name": "CC BY 4.0", "url": "https://creativecommons.org/licenses/by/4.0/"}],\n"images": [')
+        out.write(
+            '{"info": {"description": "synthetic"}, "licenses": [{"id": 1, "name": "CC BY 4.0", "url": "https://creativecommons.org/licenses/by/4.0/"}],\n"images": ['
+        )
         for i in range(1, images + 1):
             w, h = rng.choice([(640, 480), (480, 640), (640, 427), (500, 375)])
             out.write(("," if i > 1 else "") + json.dumps({"id": i, "file_name": f"{i:012d}.jpg", "width": w, "height": h, "license": 1}))
-        out.write('],\n"categories": [' + ",".join(json.dumps({"id": c, "name": f"class{c}", "supercategory": "thing"}) for c in range(1, 81)) + '],\n"annotations": [')
+        out.write(
+            '],\n"categories": ['
+            + ",".join(json.dumps({"id": c, "name": f"class{c}", "supercategory": "thing"}) for c in range(1, 81))
+            + '],\n"annotations": ['
+        )
         rng2 = random.Random(seed + 1)
         for i in range(1, images + 1):
             w, h = 640, 480
@@ -55,7 +61,15 @@ def generate(path: Path, images: int, per_image: float, seed: int = 0) -> int:
                     a = 2 * math.pi * v / nv
                     rr = r * rng2.uniform(0.6, 1.0)
                     pts += [round(cx + rr * math.cos(a), 2), round(cy + rr * math.sin(a), 2)]
-                ann = {"id": n_ann, "image_id": i, "category_id": rng2.randint(1, 80), "segmentation": [pts], "area": round(3.0 * r * r, 2), "bbox": [round(cx - r, 2), round(cy - r, 2), round(2 * r, 2), round(2 * r, 2)], "iscrowd": 0}
+                ann = {
+                    "id": n_ann,
+                    "image_id": i,
+                    "category_id": rng2.randint(1, 80),
+                    "segmentation": [pts],
+                    "area": round(3.0 * r * r, 2),
+                    "bbox": [round(cx - r, 2), round(cy - r, 2), round(2 * r, 2), round(2 * r, 2)],
+                    "iscrowd": 0,
+                }
                 out.write(("," if n_ann > 1 else "") + json.dumps(ann, separators=(",", ":")))
         out.write("]}\n")
     return n_ann
@@ -109,10 +123,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(args.keep) if args.keep else Path(tmp) / "train.json"
         t = time.perf_counter()
-        if not path.exists():
-            n = generate(path, images, args.per_image)
-        else:
-            n = None
+        n = generate(path, images, args.per_image) if not path.exists() else None
         gen = time.perf_counter() - t
         result = {"images": images, "annotations": n, "file_bytes": path.stat().st_size, "generate_seconds": round(gen, 1)}
         result["ingest"] = measure(INGEST, str(path), str(Path(tmp) / "cache.npz"))

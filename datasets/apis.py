@@ -32,7 +32,22 @@ class DatasetOutput(serializers.ModelSerializer):
 
     class Meta:
         model = Dataset
-        fields = ["slug", "owner", "title", "summary", "description", "modality", "embodiments", "tasks", "scene_types", "annotation_license", "price", "currency", "created_at", "updated_at"]
+        fields = [
+            "slug",
+            "owner",
+            "title",
+            "summary",
+            "description",
+            "modality",
+            "embodiments",
+            "tasks",
+            "scene_types",
+            "annotation_license",
+            "price",
+            "currency",
+            "created_at",
+            "updated_at",
+        ]
 
 
 class DatasetListApi(APIView):
@@ -95,7 +110,11 @@ class DatasetDetailApi(APIView):
         dataset = selectors.dataset_for_seller(user=request.user, slug=slug)
         unknown = sorted(set(request.data) - set(self.InputSerializer().fields)) if isinstance(request.data, dict) else []
         if unknown:  # server-owned fields (owner, slug, state, ...) are refused, not ignored
-            raise InvalidInput("These fields cannot be changed.", code="read_only_field", details=[field_error(f, "read-only", "read_only") for f in unknown])
+            raise InvalidInput(
+                "These fields cannot be changed.",
+                code="read_only_field",
+                details=[field_error(f, "read-only", "read_only") for f in unknown],
+            )
         s = self.InputSerializer(data=request.data, partial=True)
         s.is_valid(raise_exception=True)
         dataset = services.dataset_update(dataset=dataset, actor=request.user, **s.validated_data)
@@ -168,7 +187,13 @@ class UploadOutput(serializers.Serializer):
         missing = [n for n in range(1, obj.part_count + 1) if arrived.get(n) != services.upload_part_size(obj, n)]
         urls = services.upload_part_urls(upload=obj, numbers=missing)
         return [
-            {"number": n, "size": services.upload_part_size(obj, n), "arrived": n not in urls, "url": urls.get(n), "headers": services.upload_part_headers(upload=obj, number=n)}
+            {
+                "number": n,
+                "size": services.upload_part_size(obj, n),
+                "arrived": n not in urls,
+                "url": urls.get(n),
+                "headers": services.upload_part_headers(upload=obj, number=n),
+            }
             for n in range(1, obj.part_count + 1)
         ]
 
@@ -197,7 +222,10 @@ class VersionDetailApi(APIView):
             return FileOutput(qs[:5000], many=True).data
 
         def get_uploads(self, obj) -> list[dict]:
-            return [{"id": str(u.pk), "name": u.name, "role": u.role, "state": u.state, "error": u.error} for u in obj.uploads.exclude(state=UploadState.COMPLETE)[:200]]
+            return [
+                {"id": str(u.pk), "name": u.name, "role": u.role, "state": u.state, "error": u.error}
+                for u in obj.uploads.exclude(state=UploadState.COMPLETE)[:200]
+            ]
 
         def get_previews(self, obj) -> list[str]:
             info = selectors.version_ingest_info(version=obj)
@@ -227,7 +255,19 @@ class UploadStartApi(APIView):
     permission_classes = [IsAuthenticated]
 
     class InputSerializer(serializers.Serializer):
-        role = serializers.ChoiceField(choices=[(r.value, r.label) for r in (FileRole.ANNOTATIONS, FileRole.IMAGES, FileRole.SECOND_PASS, FileRole.VIDEO, FileRole.PANOPTIC, FileRole.PROVENANCE_DOCS)])
+        role = serializers.ChoiceField(
+            choices=[
+                (r.value, r.label)
+                for r in (
+                    FileRole.ANNOTATIONS,
+                    FileRole.IMAGES,
+                    FileRole.SECOND_PASS,
+                    FileRole.VIDEO,
+                    FileRole.PANOPTIC,
+                    FileRole.PROVENANCE_DOCS,
+                )
+            ]
+        )
         name = serializers.CharField(max_length=512)
         size = serializers.IntegerField(min_value=0)
         sha256 = serializers.CharField(min_length=64, max_length=64)
@@ -266,7 +306,9 @@ class UploadPartApi(APIView):
         upload = selectors.upload_for_seller(user=request.user, upload_id=upload_id)
         raw = request._request  # the WSGI request: a length-limited stream of the body
         length = int(raw.META.get("CONTENT_LENGTH") or 0) or None
-        part = services.upload_put_part(upload=upload, number=n, content_range=raw.META.get("HTTP_CONTENT_RANGE"), stream=raw, length=length)
+        part = services.upload_put_part(
+            upload=upload, number=n, content_range=raw.META.get("HTTP_CONTENT_RANGE"), stream=raw, length=length
+        )
         return Response(self.OutputSerializer(part).data)
 
 
@@ -339,5 +381,3 @@ class AuditReferenceApi(APIView):
         finally:
             os.unlink(path)
         return Response(self.OutputSerializer(dfile).data, status=status.HTTP_201_CREATED)
-
-

@@ -43,7 +43,12 @@ class Api:
 
     def call(self, method: str, path: str, body: dict | None = None) -> dict:
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.base + path, data=data, method=method, headers={"Authorization": f"Token {self.token}", "Content-Type": "application/json", "Accept": "application/json"})
+        req = urllib.request.Request(
+            self.base + path,
+            data=data,
+            method=method,
+            headers={"Authorization": f"Token {self.token}", "Content-Type": "application/json", "Accept": "application/json"},
+        )
         for attempt in range(5):
             try:
                 with urllib.request.urlopen(req, timeout=60) as resp:
@@ -93,7 +98,11 @@ class Progress:
             frac = self.done / self.total
             rate = self.done / max(time.monotonic() - self.start, 1e-6) / 1e6
             bar = "#" * int(frac * 30)
-            sys.stderr.write(f"\r[{bar:<30}] {frac * 100:5.1f}% {self.done / 1e6:8.1f}/{self.total / 1e6:.1f} MB {rate:6.1f} MB/s {note}\n" if note else f"\r[{bar:<30}] {frac * 100:5.1f}% {self.done / 1e6:8.1f}/{self.total / 1e6:.1f} MB {rate:6.1f} MB/s")
+            sys.stderr.write(
+                f"\r[{bar:<30}] {frac * 100:5.1f}% {self.done / 1e6:8.1f}/{self.total / 1e6:.1f} MB {rate:6.1f} MB/s {note}\n"
+                if note
+                else f"\r[{bar:<30}] {frac * 100:5.1f}% {self.done / 1e6:8.1f}/{self.total / 1e6:.1f} MB {rate:6.1f} MB/s"
+            )
             sys.stderr.flush()
 
 
@@ -158,7 +167,11 @@ def upload_file(api: Api, version: dict, path: Path, name: str, role: str, *, pa
     else:
         upload = None
     if upload is None:
-        upload = api.call("POST", f"versions/{version['id']}/uploads/", {"role": role, "name": name, "size": size, "sha256": sha, "part_size": part_size, "part_sha256": part_shas})
+        upload = api.call(
+            "POST",
+            f"versions/{version['id']}/uploads/",
+            {"role": role, "name": name, "size": size, "sha256": sha, "part_size": part_size, "part_sha256": part_shas},
+        )
     if upload["state"] == "open":
         todo = [p for p in upload["parts"] if not p["arrived"]]
         progress.add(sum(p["size"] for p in upload["parts"] if p["arrived"]))

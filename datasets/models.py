@@ -46,9 +46,15 @@ class Dataset(models.Model):
     summary = models.CharField(max_length=500, blank=True)
     description = models.TextField(blank=True)
     modality = models.CharField(max_length=16, choices=Modality.choices, default=Modality.IMAGES)
-    embodiments = models.ManyToManyField(VocabularyTerm, related_name="datasets_by_embodiment", blank=True, limit_choices_to={"kind": VocabularyKind.EMBODIMENT})
-    tasks = models.ManyToManyField(VocabularyTerm, related_name="datasets_by_task", blank=True, limit_choices_to={"kind": VocabularyKind.TASK})
-    scene_types = models.ManyToManyField(VocabularyTerm, related_name="datasets_by_scene", blank=True, limit_choices_to={"kind": VocabularyKind.SCENE})
+    embodiments = models.ManyToManyField(
+        VocabularyTerm, related_name="datasets_by_embodiment", blank=True, limit_choices_to={"kind": VocabularyKind.EMBODIMENT}
+    )
+    tasks = models.ManyToManyField(
+        VocabularyTerm, related_name="datasets_by_task", blank=True, limit_choices_to={"kind": VocabularyKind.TASK}
+    )
+    scene_types = models.ManyToManyField(
+        VocabularyTerm, related_name="datasets_by_scene", blank=True, limit_choices_to={"kind": VocabularyKind.SCENE}
+    )
     annotation_license = models.CharField(max_length=64, help_text="SPDX id or LicenseRef- id from the license catalogue")
     price = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"), validators=[MinValueValidator(Decimal("0"))])
     currency = models.CharField(max_length=3, default="USD")

@@ -17,7 +17,11 @@ from marketplace.core.storage import get_storage
 
 def datasets_for_seller(*, user) -> QuerySet[Dataset]:
     """The datasets of the organizations the user sells for."""
-    return Dataset.objects.filter(owner__in=seller_organizations(user=user)).select_related("owner").prefetch_related("embodiments", "tasks", "scene_types")
+    return (
+        Dataset.objects.filter(owner__in=seller_organizations(user=user))
+        .select_related("owner")
+        .prefetch_related("embodiments", "tasks", "scene_types")
+    )
 
 
 def dataset_for_seller(*, user, slug: str) -> Dataset:
@@ -40,7 +44,11 @@ def version_for_user(*, user, version_id: int) -> DatasetVersion:
 
 def version_for_seller(*, user, version_id: int) -> DatasetVersion:
     """A version the user may change (seller member of the owner); 404 for everyone else."""
-    version = DatasetVersion.objects.select_related("dataset__owner").filter(pk=version_id, dataset__owner__in=seller_organizations(user=user)).first()
+    version = (
+        DatasetVersion.objects.select_related("dataset__owner")
+        .filter(pk=version_id, dataset__owner__in=seller_organizations(user=user))
+        .first()
+    )
     if version is None:
         raise NotFound("No such version.")
     return version
@@ -57,7 +65,11 @@ def version_for_auditing(*, user, version_id: int, moderators: bool = True) -> D
 
 def upload_for_seller(*, user, upload_id: str) -> UploadSession:
     try:
-        upload = UploadSession.objects.select_related("version__dataset").filter(pk=upload_id, organization__in=seller_organizations(user=user)).first()
+        upload = (
+            UploadSession.objects.select_related("version__dataset")
+            .filter(pk=upload_id, organization__in=seller_organizations(user=user))
+            .first()
+        )
     except Exception:  # noqa: BLE001 - a malformed uuid is simply not found
         upload = None
     if upload is None:
@@ -79,7 +91,10 @@ def version_coco(*, version: DatasetVersion, role: str = "annotations") -> dict 
     for evaluation inputs (reference, sample-sized), not for streaming validation."""
     import orjson
 
-    dfile = version_files(version=version, role=role).filter(content_type="application/json").order_by("path").first() or version_files(version=version, role=role).filter(path__endswith=".json").order_by("path").first()
+    dfile = (
+        version_files(version=version, role=role).filter(content_type="application/json").order_by("path").first()
+        or version_files(version=version, role=role).filter(path__endswith=".json").order_by("path").first()
+    )
     if dfile is None:
         return None
     return orjson.loads(get_storage().read_bytes(dfile.storage_key))
@@ -108,7 +123,9 @@ def audit_samples_pending() -> QuerySet[DatasetVersion]:
     has_sample = AuditSample.objects.filter(version=OuterRef("pk"))
     has_reference = DatasetFile.objects.filter(version=OuterRef("pk"), role=FileRole.REFERENCE)
     return (
-        DatasetVersion.objects.filter(Exists(has_sample), ~Exists(has_reference), state__in=[VersionState.PROCESSING, VersionState.IN_REVIEW])
+        DatasetVersion.objects.filter(
+            Exists(has_sample), ~Exists(has_reference), state__in=[VersionState.PROCESSING, VersionState.IN_REVIEW]
+        )
         .select_related("dataset")
         .order_by("submitted_at", "pk")
     )
@@ -150,7 +167,12 @@ def audit_sample_files(*, version: DatasetVersion, ttl: int = 600) -> list[dict[
         for img in ijson.items(fh, "images.item"):
             if int(img["id"]) in sample:
                 names[int(img["id"])] = img.get("file_name", "")
-    image_files = {f.path: f for f in version_files(version=version, role=FileRole.IMAGES).filter(Q(source__isnull=False) | ~Q(path__regex=r"\.(zip|tar|tgz|tar\.gz)$"))}
+    image_files = {
+        f.path: f
+        for f in version_files(version=version, role=FileRole.IMAGES).filter(
+            Q(source__isnull=False) | ~Q(path__regex=r"\.(zip|tar|tgz|tar\.gz)$")
+        )
+    }
     by_base: dict[str, DatasetFile] = {}
     for path, f in image_files.items():
         by_base.setdefault(path.rsplit("/", 1)[-1], f)
@@ -158,5 +180,11 @@ def audit_sample_files(*, version: DatasetVersion, ttl: int = 600) -> list[dict[
     for image_id in sorted(sample):
         name = names.get(image_id, "")
         f = image_files.get(name) or by_base.get(name.rsplit("/", 1)[-1])
-        out.append({"image_id": image_id, "file_name": name, "url": storage.download_url(f.storage_key, ttl=ttl, filename=name.rsplit("/", 1)[-1]) if f else None})
+        out.append(
+            {
+                "image_id": image_id,
+                "file_name": name,
+                "url": storage.download_url(f.storage_key, ttl=ttl, filename=name.rsplit("/", 1)[-1]) if f else None,
+            }
+        )
     return out

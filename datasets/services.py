@@ -16,7 +16,9 @@ def dataset_create(*, owner, actor, slug: str, title: str, annotation_license: s
     m2m = {name: fields.pop(name) for name in ("embodiments", "tasks", "scene_types") if name in fields}
     try:
         with transaction.atomic():
-            dataset = Dataset.objects.create(owner=owner, created_by=actor, slug=slug, title=title, annotation_license=annotation_license, **fields)
+            dataset = Dataset.objects.create(
+                owner=owner, created_by=actor, slug=slug, title=title, annotation_license=annotation_license, **fields
+            )
             for name, terms in m2m.items():
                 getattr(dataset, name).set(terms)
             audit_event_record(actor=actor, action="dataset.create", obj=dataset, organization=owner, after={"slug": slug, "title": title})
@@ -33,7 +35,9 @@ def version_create(*, dataset: Dataset, actor, notes: str = "") -> DatasetVersio
         raise Conflict("This dataset already has an open draft version.", code="draft_exists")
     number = (dataset.versions.aggregate(n=Max("number"))["n"] or 0) + 1
     version = DatasetVersion.objects.create(dataset=dataset, number=number, notes=notes, created_by=actor)
-    audit_event_record(actor=actor, action="version.create", obj=version, organization=dataset.owner, after={"number": number, "state": version.state})
+    audit_event_record(
+        actor=actor, action="version.create", obj=version, organization=dataset.owner, after={"number": number, "state": version.state}
+    )
     return version
 
 
@@ -109,7 +113,18 @@ from marketplace.core.storage import CHUNK, StorageError, get_storage  # noqa: E
 
 log = logging.getLogger(__name__)
 
-DATASET_EDITABLE = ("title", "summary", "description", "modality", "annotation_license", "price", "currency", "embodiments", "tasks", "scene_types")
+DATASET_EDITABLE = (
+    "title",
+    "summary",
+    "description",
+    "modality",
+    "annotation_license",
+    "price",
+    "currency",
+    "embodiments",
+    "tasks",
+    "scene_types",
+)
 # Fields that describe what a buyer gets: frozen once any version has left draft, as a
 # published version's terms must not change under its buyers.
 DATASET_LOCKED_AFTER_SUBMIT = ("modality", "annotation_license")
@@ -129,11 +144,17 @@ def dataset_update(*, dataset: Dataset, actor, **fields: Any) -> Dataset:
     locked = Dataset.objects.select_for_update().get(pk=dataset.pk)
     unknown = sorted(set(fields) - set(DATASET_EDITABLE))
     if unknown:
-        raise InvalidInput("These fields cannot be changed.", code="read_only_field", details=[field_error(f, "read-only", "read_only") for f in unknown])
+        raise InvalidInput(
+            "These fields cannot be changed.", code="read_only_field", details=[field_error(f, "read-only", "read_only") for f in unknown]
+        )
     if locked.versions.exclude(state=VersionState.DRAFT).exists():
         frozen = [f for f in DATASET_LOCKED_AFTER_SUBMIT if f in fields and fields[f] != getattr(locked, f)]
         if frozen:
-            raise Conflict("These fields are fixed once a version was submitted.", code="dataset_frozen", details=[field_error(f, "fixed after submit", "frozen") for f in frozen])
+            raise Conflict(
+                "These fields are fixed once a version was submitted.",
+                code="dataset_frozen",
+                details=[field_error(f, "fixed after submit", "frozen") for f in frozen],
+            )
     before = {f: str(getattr(locked, f)) for f in fields if f not in ("embodiments", "tasks", "scene_types")}
     for name, value in fields.items():
         if name in ("embodiments", "tasks", "scene_types"):
@@ -167,7 +188,11 @@ def version_submit(*, version: DatasetVersion, actor) -> DatasetVersion:
     if locked.uploads.filter(state=UploadState.VERIFYING).exists():
         raise Conflict("Some uploads are still being verified; submit when they are complete.", code="uploads_pending")
     if not locked.files.filter(role__in=ANNOTATION_ROLES).exists():
-        raise Conflict("A version needs an annotation file (role annotations, video or panoptic) before it can be submitted.", code="incomplete_version", details=[field_error("files", "no annotation file", "missing")])
+        raise Conflict(
+            "A version needs an annotation file (role annotations, video or panoptic) before it can be submitted.",
+            code="incomplete_version",
+            details=[field_error("files", "no annotation file", "missing")],
+        )
     # Open uploads can no longer land in a frozen version: abort them now.
     for upload in locked.uploads.filter(state=UploadState.OPEN):
         _upload_abort_storage(upload)
@@ -197,7 +222,11 @@ def validate_file_path(name: str, location: str = "name") -> str:
         or any(ord(c) < 32 for c in name)
         or any(p in ("", ".", "..") for p in parts)
     ):
-        raise InvalidInput("The file name must be a relative path without '..', '\\' or control characters.", code="invalid_name", details=[field_error(location, "invalid path", "invalid_name")])
+        raise InvalidInput(
+            "The file name must be a relative path without '..', '\\' or control characters.",
+            code="invalid_name",
+            details=[field_error(location, "invalid path", "invalid_name")],
+        )
     return name
 
 
@@ -208,7 +237,10 @@ def _require_draft(version: DatasetVersion) -> None:
 
 def _org_usage(org) -> int:
     files = DatasetFile.objects.filter(version__dataset__owner=org).aggregate(n=Sum("size"))["n"] or 0
-    pending = UploadSession.objects.filter(organization=org, state__in=[UploadState.OPEN, UploadState.VERIFYING]).aggregate(n=Sum("size"))["n"] or 0
+    pending = (
+        UploadSession.objects.filter(organization=org, state__in=[UploadState.OPEN, UploadState.VERIFYING]).aggregate(n=Sum("size"))["n"]
+        or 0
+    )
     return int(files) + int(pending)
 
 
@@ -217,10 +249,18 @@ def upload_plan(*, size: int, part_size: int | None) -> tuple[int, int]:
     if part_size is None:
         part_size = max(lim.default_part_size, math.ceil(size / lim.max_parts)) if size else lim.default_part_size
     if part_size < lim.min_part_size or part_size > lim.max_part_size:
-        raise InvalidInput(f"part_size must be between {lim.min_part_size} and {lim.max_part_size} bytes.", code="invalid_part_size", details=[field_error("part_size", "out of range", "invalid_part_size")])
+        raise InvalidInput(
+            f"part_size must be between {lim.min_part_size} and {lim.max_part_size} bytes.",
+            code="invalid_part_size",
+            details=[field_error("part_size", "out of range", "invalid_part_size")],
+        )
     count = max(1, math.ceil(size / part_size))
     if count > lim.max_parts:
-        raise LimitExceeded(f"{count} parts exceed the maximum of {lim.max_parts}; use larger parts.", code="too_many_parts", details=[field_error("part_size", "too many parts", "too_many_parts")])
+        raise LimitExceeded(
+            f"{count} parts exceed the maximum of {lim.max_parts}; use larger parts.",
+            code="too_many_parts",
+            details=[field_error("part_size", "too many parts", "too_many_parts")],
+        )
     return part_size, count
 
 
@@ -231,38 +271,90 @@ def upload_part_size(upload: UploadSession, number: int) -> int:
 
 
 @transaction.atomic
-def upload_start(*, version: DatasetVersion, actor, role: str, name: str, size: int, sha256: str, part_size: int | None = None, part_sha256: list[str] | None = None) -> UploadSession:
+def upload_start(
+    *,
+    version: DatasetVersion,
+    actor,
+    role: str,
+    name: str,
+    size: int,
+    sha256: str,
+    part_size: int | None = None,
+    part_sha256: list[str] | None = None,
+) -> UploadSession:
     lim = limits()
     locked = DatasetVersion.objects.select_for_update().select_related("dataset__owner").get(pk=version.pk)
     _require_draft(locked)
     if role not in SELLER_ROLES:
-        raise InvalidInput(f"role must be one of {', '.join(SELLER_ROLES)}.", code="invalid_role", details=[field_error("role", "not an upload role", "invalid_role")])
+        raise InvalidInput(
+            f"role must be one of {', '.join(SELLER_ROLES)}.",
+            code="invalid_role",
+            details=[field_error("role", "not an upload role", "invalid_role")],
+        )
     validate_file_path(name)
     sha256 = sha256.lower()
     if not _SHA256.match(sha256):
-        raise InvalidInput("sha256 must be 64 hex digits.", code="invalid_sha256", details=[field_error("sha256", "not a sha256 hex digest", "invalid_sha256")])
+        raise InvalidInput(
+            "sha256 must be 64 hex digits.",
+            code="invalid_sha256",
+            details=[field_error("sha256", "not a sha256 hex digest", "invalid_sha256")],
+        )
     if size < 0:
         raise InvalidInput("size must not be negative.", code="invalid_size", details=[field_error("size", "negative", "invalid_size")])
     if size > lim.max_file_size:
-        raise LimitExceeded(f"The file is larger than the maximum of {lim.max_file_size} bytes.", code="file_too_large", details=[field_error("size", "too large", "file_too_large")])
+        raise LimitExceeded(
+            f"The file is larger than the maximum of {lim.max_file_size} bytes.",
+            code="file_too_large",
+            details=[field_error("size", "too large", "file_too_large")],
+        )
     part_size, part_count = upload_plan(size=size, part_size=part_size)
     if part_sha256:
         if len(part_sha256) != part_count or not all(isinstance(h, str) and _SHA256.match(h.lower()) for h in part_sha256):
-            raise InvalidInput(f"part_sha256 must list {part_count} sha256 hex digests.", code="invalid_part_sha256", details=[field_error("part_sha256", "wrong count or format", "invalid_part_sha256")])
+            raise InvalidInput(
+                f"part_sha256 must list {part_count} sha256 hex digests.",
+                code="invalid_part_sha256",
+                details=[field_error("part_sha256", "wrong count or format", "invalid_part_sha256")],
+            )
         part_sha256 = [h.lower() for h in part_sha256]
     org = locked.dataset.owner
     if _org_usage(org) + size > lim.org_quota:
-        raise LimitExceeded("This upload would exceed your organization's storage quota.", code="quota_exceeded", details=[field_error("size", f"quota is {lim.org_quota} bytes", "quota_exceeded")])
-    if locked.files.filter(path=name).exists() or locked.uploads.filter(name=name, state__in=[UploadState.OPEN, UploadState.VERIFYING]).exists():
-        raise Conflict("The version already has a file or an open upload by that name.", code="name_taken", details=[field_error("name", "taken", "name_taken")])
+        raise LimitExceeded(
+            "This upload would exceed your organization's storage quota.",
+            code="quota_exceeded",
+            details=[field_error("size", f"quota is {lim.org_quota} bytes", "quota_exceeded")],
+        )
+    if (
+        locked.files.filter(path=name).exists()
+        or locked.uploads.filter(name=name, state__in=[UploadState.OPEN, UploadState.VERIFYING]).exists()
+    ):
+        raise Conflict(
+            "The version already has a file or an open upload by that name.",
+            code="name_taken",
+            details=[field_error("name", "taken", "name_taken")],
+        )
     upload = UploadSession(
-        version=locked, organization=org, role=role, name=name, size=size, sha256=sha256, part_size=part_size, part_count=part_count,
-        part_sha256=part_sha256 or [], created_by=actor, expires_at=timezone.now() + timedelta(hours=lim.upload_ttl_hours),
+        version=locked,
+        organization=org,
+        role=role,
+        name=name,
+        size=size,
+        sha256=sha256,
+        part_size=part_size,
+        part_count=part_count,
+        part_sha256=part_sha256 or [],
+        created_by=actor,
+        expires_at=timezone.now() + timedelta(hours=lim.upload_ttl_hours),
     )
     upload.storage_key = f"versions/{locked.pk}/uploads/{upload.id.hex}/{name}"
     upload.multipart_id = get_storage().multipart_start(upload.storage_key)
     upload.save()
-    audit_event_record(actor=actor, action="upload.start", obj=locked, organization=org, after={"upload": str(upload.id), "role": role, "name": name, "size": size})
+    audit_event_record(
+        actor=actor,
+        action="upload.start",
+        obj=locked,
+        organization=org,
+        after={"upload": str(upload.id), "role": role, "name": name, "size": size},
+    )
     return upload
 
 
@@ -275,19 +367,35 @@ def upload_put_part(*, upload: UploadSession, number: int, content_range: str | 
         raise Conflict(f"This upload is {upload.state}.", code="upload_closed")
     _require_draft(upload.version)
     if not 1 <= number <= upload.part_count:
-        raise InvalidInput(f"Part numbers run from 1 to {upload.part_count}.", code="invalid_part_number", details=[field_error("n", "out of range", "invalid_part_number")])
+        raise InvalidInput(
+            f"Part numbers run from 1 to {upload.part_count}.",
+            code="invalid_part_number",
+            details=[field_error("n", "out of range", "invalid_part_number")],
+        )
     expected = upload_part_size(upload, number)
     start = (number - 1) * upload.part_size
     want = f"bytes {start}-{start + expected - 1}/{upload.size}"
     if (content_range or "").strip() != want:
-        raise InvalidInput(f"Content-Range must be {want!r} for part {number}.", code="invalid_content_range", details=[field_error("Content-Range", want, "invalid_content_range")])
+        raise InvalidInput(
+            f"Content-Range must be {want!r} for part {number}.",
+            code="invalid_content_range",
+            details=[field_error("Content-Range", want, "invalid_content_range")],
+        )
     if length is not None and length != expected:
-        raise InvalidInput(f"Part {number} must be {expected} bytes.", code="part_size_mismatch", details=[field_error(f"parts[{number}]", f"expected {expected} bytes", "part_size_mismatch")])
+        raise InvalidInput(
+            f"Part {number} must be {expected} bytes.",
+            code="part_size_mismatch",
+            details=[field_error(f"parts[{number}]", f"expected {expected} bytes", "part_size_mismatch")],
+        )
     sha = upload.part_sha256[number - 1] if upload.part_sha256 else None
     try:
         part = storage.multipart_put_part(upload.storage_key, upload.multipart_id, number, stream, sha256_hex=sha)
     except StorageError as exc:
-        raise InvalidInput(str(exc), code="part_sha256_mismatch" if "sha256" in str(exc) else "part_rejected", details=[field_error(f"parts[{number}]", str(exc), "part_sha256_mismatch")]) from None
+        raise InvalidInput(
+            str(exc),
+            code="part_sha256_mismatch" if "sha256" in str(exc) else "part_rejected",
+            details=[field_error(f"parts[{number}]", str(exc), "part_sha256_mismatch")],
+        ) from None
     return {"number": part.number, "size": part.size}
 
 
@@ -306,7 +414,9 @@ def upload_part_urls(*, upload: UploadSession, numbers: list[int]) -> dict[int, 
     storage = get_storage()
     ttl = limits().part_url_ttl
     return {
-        n: storage.multipart_part_url(upload.storage_key, upload.multipart_id, n, ttl=ttl, sha256_hex=upload.part_sha256[n - 1] if upload.part_sha256 else None)
+        n: storage.multipart_part_url(
+            upload.storage_key, upload.multipart_id, n, ttl=ttl, sha256_hex=upload.part_sha256[n - 1] if upload.part_sha256 else None
+        )
         for n in numbers
     }
 
@@ -332,16 +442,25 @@ def upload_complete(*, upload: UploadSession, actor) -> UploadSession:
     arrived = {p["number"]: p["size"] for p in upload_parts_arrived(upload=locked)}
     missing = [n for n in range(1, locked.part_count + 1) if n not in arrived]
     if missing:
-        raise Conflict(f"{len(missing)} part(s) have not arrived.", code="upload_incomplete", details=[field_error(f"parts[{n}]", "missing", "missing_part") for n in missing[:100]])
+        raise Conflict(
+            f"{len(missing)} part(s) have not arrived.",
+            code="upload_incomplete",
+            details=[field_error(f"parts[{n}]", "missing", "missing_part") for n in missing[:100]],
+        )
     extra = sorted(n for n in arrived if n > locked.part_count)
     wrong = [n for n in range(1, locked.part_count + 1) if arrived[n] != upload_part_size(locked, n)]
     if extra or wrong:
-        details = [field_error(f"parts[{n}]", f"{arrived[n]} bytes, expected {upload_part_size(locked, n)}", "part_size_mismatch") for n in wrong[:100]]
+        details = [
+            field_error(f"parts[{n}]", f"{arrived[n]} bytes, expected {upload_part_size(locked, n)}", "part_size_mismatch")
+            for n in wrong[:100]
+        ]
         details += [field_error(f"parts[{n}]", "beyond the declared part count", "unexpected_part") for n in extra[:100]]
         raise Conflict("Some parts do not have their declared size; re-send them.", code="part_size_mismatch", details=details)
     locked.state = UploadState.VERIFYING
     locked.save(update_fields=["state", "updated_at"])
-    audit_event_record(actor=actor, action="upload.complete", obj=locked.version, organization=locked.organization, after={"upload": str(locked.pk)})
+    audit_event_record(
+        actor=actor, action="upload.complete", obj=locked.version, organization=locked.organization, after={"upload": str(locked.pk)}
+    )
     upload_id = str(locked.pk)
 
     def enqueue() -> None:
@@ -368,7 +487,9 @@ def _upload_reject(upload: UploadSession, code: str, message: str, details: list
     except Exception as exc:  # noqa: BLE001
         log.warning("delete of rejected upload %s failed: %s", upload.pk, exc)
     _upload_abort_storage(upload)
-    UploadSession.objects.filter(pk=upload.pk).update(state=UploadState.REJECTED, error={"code": code, "message": message, "details": details or []}, updated_at=timezone.now())
+    UploadSession.objects.filter(pk=upload.pk).update(
+        state=UploadState.REJECTED, error={"code": code, "message": message, "details": details or []}, updated_at=timezone.now()
+    )
     upload.refresh_from_db()
     return upload
 
@@ -414,16 +535,26 @@ def upload_verify(*, upload_id: str) -> UploadSession:
                 take = view[:room]
                 part_hash.update(take)
                 in_part += len(take)
-                view = view[len(take):]
+                view = view[len(take) :]
                 if part_no <= upload.part_count and in_part == upload_part_size(upload, part_no):
                     close_part(part_no, part_hash.hexdigest())
                     part_no, in_part, part_hash = part_no + 1, 0, hashlib.sha256()
     if total != upload.size:
-        return _upload_reject(upload, "size_mismatch", f"The object has {total} bytes; {upload.size} were declared.", [field_error("size", "differs", "size_mismatch")])
+        return _upload_reject(
+            upload,
+            "size_mismatch",
+            f"The object has {total} bytes; {upload.size} were declared.",
+            [field_error("size", "differs", "size_mismatch")],
+        )
     if bad_parts:
         return _upload_reject(upload, "part_sha256_mismatch", f"{len(bad_parts)} part(s) do not match their declared sha256.", bad_parts)
     if whole.hexdigest() != upload.sha256:
-        return _upload_reject(upload, "sha256_mismatch", "The sha256 of the uploaded file differs from the declared one.", [field_error("sha256", f"computed {whole.hexdigest()}", "sha256_mismatch")])
+        return _upload_reject(
+            upload,
+            "sha256_mismatch",
+            "The sha256 of the uploaded file differs from the declared one.",
+            [field_error("sha256", f"computed {whole.hexdigest()}", "sha256_mismatch")],
+        )
     with transaction.atomic():
         upload = UploadSession.objects.select_for_update().get(pk=upload.pk)
         version = DatasetVersion.objects.select_for_update().select_related("dataset__owner").get(pk=upload.version_id)
@@ -435,14 +566,26 @@ def upload_verify(*, upload_id: str) -> UploadSession:
             return _upload_reject(upload, "name_taken", "The version already has a file by that name.")
         content_type = mimetypes.guess_type(upload.name)[0] or "application/octet-stream"
         dfile = DatasetFile.objects.create(
-            version=version, role=upload.role, path=upload.name, size=upload.size, sha256=upload.sha256,
-            content_type=content_type, storage_key=upload.storage_key, origin=FileOrigin.UPLOAD,
+            version=version,
+            role=upload.role,
+            path=upload.name,
+            size=upload.size,
+            sha256=upload.sha256,
+            content_type=content_type,
+            storage_key=upload.storage_key,
+            origin=FileOrigin.UPLOAD,
         )
         upload.state = UploadState.COMPLETE
         upload.file = dfile
         upload.error = {}
         upload.save(update_fields=["state", "file", "error", "updated_at"])
-        audit_event_record(actor=None, action="version.file_add", obj=version, organization=version.dataset.owner, after={"path": upload.name, "role": upload.role, "sha256": upload.sha256, "size": upload.size})
+        audit_event_record(
+            actor=None,
+            action="version.file_add",
+            obj=version,
+            organization=version.dataset.owner,
+            after={"path": upload.name, "role": upload.role, "sha256": upload.sha256, "size": upload.size},
+        )
     return upload
 
 
@@ -456,7 +599,9 @@ def upload_abort(*, upload: UploadSession, actor) -> UploadSession:
     _upload_abort_storage(locked)
     locked.state = UploadState.ABORTED
     locked.save(update_fields=["state", "updated_at"])
-    audit_event_record(actor=actor, action="upload.abort", obj=locked.version, organization=locked.organization, after={"upload": str(locked.pk)})
+    audit_event_record(
+        actor=actor, action="upload.abort", obj=locked.version, organization=locked.organization, after={"upload": str(locked.pk)}
+    )
     return locked
 
 
@@ -515,7 +660,7 @@ def audit_sample_draw(*, version: DatasetVersion, size: int | None = None, seed:
             members = list(strata[k])
             rng.shuffle(members)
             chosen.extend(members[: quotas[k]])
-            strata[k] = members[quotas[k]:]
+            strata[k] = members[quotas[k] :]
         rest = [i for k in sorted(strata) for i in strata[k]]
         rng.shuffle(rest)
         chosen.extend(rest[: size - len(chosen)])
@@ -546,7 +691,11 @@ def audit_reference_submit(*, version: DatasetVersion, actor, path) -> DatasetFi
         raise InvalidInput("The reference annotations are not valid.", code="invalid_reference", details=result.report["errors"][:100])
     outside = sorted(set(result.image_ids) - set(sample.image_ids))
     if outside:
-        raise InvalidInput(f"{len(outside)} reference image(s) are not in the audit sample.", code="not_in_sample", details=[field_error("images", f"image id {i} is not in the sample", "not_in_sample") for i in outside[:50]])
+        raise InvalidInput(
+            f"{len(outside)} reference image(s) are not in the audit sample.",
+            code="not_in_sample",
+            details=[field_error("images", f"image id {i} is not in the sample", "not_in_sample") for i in outside[:50]],
+        )
     digest = hashlib.sha256()
     size = 0
     with open(path, "rb") as fh:
@@ -563,7 +712,22 @@ def audit_reference_submit(*, version: DatasetVersion, actor, path) -> DatasetFi
         old_keys = [f.storage_key for f in old if f.storage_key != key]
         for f in old:
             f.delete()
-        dfile = DatasetFile.objects.create(version=locked, role=FileRole.REFERENCE, path=f"reference/{sha[:16]}.json", size=size, sha256=sha, content_type="application/json", storage_key=key, origin=FileOrigin.AUDIT)
-        audit_event_record(actor=actor, action="version.audit_reference", obj=locked, organization=locked.dataset.owner, after={"sha256": sha, "images": len(result.image_ids), "sample_size": len(sample.image_ids)})
+        dfile = DatasetFile.objects.create(
+            version=locked,
+            role=FileRole.REFERENCE,
+            path=f"reference/{sha[:16]}.json",
+            size=size,
+            sha256=sha,
+            content_type="application/json",
+            storage_key=key,
+            origin=FileOrigin.AUDIT,
+        )
+        audit_event_record(
+            actor=actor,
+            action="version.audit_reference",
+            obj=locked,
+            organization=locked.dataset.owner,
+            after={"sha256": sha, "images": len(result.image_ids), "sample_size": len(sample.image_ids)},
+        )
         transaction.on_commit(lambda: [storage.delete(k) for k in old_keys])
     return dfile

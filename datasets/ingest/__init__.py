@@ -167,7 +167,19 @@ def _run(version: DatasetVersion, scratch: Path, progress: Callable[[int, int], 
         key = f"{prefix}files/{source.pk}/{path}"
         content_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
         storage.put_file(key, local, content_type=content_type)
-        rows.append(DatasetFile(version=version, role=source.role, path=path, size=size, sha256=_sha256_file(local), content_type=content_type, storage_key=key, origin=FileOrigin.INGEST, source=source))
+        rows.append(
+            DatasetFile(
+                version=version,
+                role=source.role,
+                path=path,
+                size=size,
+                sha256=_sha256_file(local),
+                content_type=content_type,
+                storage_key=key,
+                origin=FileOrigin.INGEST,
+                source=source,
+            )
+        )
     step += 1
     progress(step, total_steps)
     cache_key = ""
@@ -177,7 +189,18 @@ def _run(version: DatasetVersion, scratch: Path, progress: Callable[[int, int], 
         cache_obj, cache_path = build_cache(local, result, scratch / "reference.npz")
         cache_key = f"{prefix}cache/reference.npz"
         storage.put_file(cache_key, cache_path, content_type="application/octet-stream")
-        rows.append(DatasetFile(version=version, role=FileRole.CACHE, path="_ingest/cache/reference.npz", size=cache_path.stat().st_size, sha256=_sha256_file(cache_path), content_type="application/octet-stream", storage_key=cache_key, origin=FileOrigin.INGEST))
+        rows.append(
+            DatasetFile(
+                version=version,
+                role=FileRole.CACHE,
+                path="_ingest/cache/reference.npz",
+                size=cache_path.stat().st_size,
+                sha256=_sha256_file(cache_path),
+                content_type="application/octet-stream",
+                storage_key=cache_key,
+                origin=FileOrigin.INGEST,
+            )
+        )
     step += 1
     progress(step, total_steps)
     previews: list[str] = []
@@ -185,18 +208,33 @@ def _run(version: DatasetVersion, scratch: Path, progress: Callable[[int, int], 
         from datasets.ingest.previews import render_previews
 
         local_images = {p: loc for p, loc, _s, _src in extracted}
-        for name, png in render_previews(cache=cache_obj, images=result.images, local_images=local_images, count=lim.preview_count, out_dir=scratch / "previews"):
+        for name, png in render_previews(
+            cache=cache_obj, images=result.images, local_images=local_images, count=lim.preview_count, out_dir=scratch / "previews"
+        ):
             key = f"{prefix}previews/{name}"
             storage.put_file(key, png, content_type="image/png")
             previews.append(key)
-            rows.append(DatasetFile(version=version, role=FileRole.PREVIEW, path=f"_ingest/previews/{name}", size=png.stat().st_size, sha256=_sha256_file(png), content_type="image/png", storage_key=key, origin=FileOrigin.INGEST))
+            rows.append(
+                DatasetFile(
+                    version=version,
+                    role=FileRole.PREVIEW,
+                    path=f"_ingest/previews/{name}",
+                    size=png.stat().st_size,
+                    sha256=_sha256_file(png),
+                    content_type="image/png",
+                    storage_key=key,
+                    origin=FileOrigin.INGEST,
+                )
+            )
     stats = dict(result.statistics)
     with transaction.atomic():
         locked = DatasetVersion.objects.select_for_update().get(pk=version.pk)
         if locked.state != VersionState.PROCESSING:
             raise RuntimeError(f"version {version.pk} left processing during ingest")
         DatasetFile.objects.bulk_create(rows, batch_size=2000)
-        VersionIngest.objects.create(version=locked, format=result.format or "", reference_cache_key=cache_key, previews=previews, finished_at=timezone.now())
+        VersionIngest.objects.create(
+            version=locked, format=result.format or "", reference_cache_key=cache_key, previews=previews, finished_at=timezone.now()
+        )
         locked.validation_report = report
         locked.statistics = stats
         locked.save(update_fields=["validation_report", "statistics"])
@@ -213,7 +251,13 @@ def _fail(version: DatasetVersion, report: dict) -> str:
         locked.validation_report = report
         locked.statistics = {}
         locked.save(update_fields=["validation_report", "statistics"])
-        version_transition(version=locked, to_state=VersionState.FAILED_VALIDATION, actor=None, reason=f"{report['error_count']} validation error(s)", action="version.failed_validation")
+        version_transition(
+            version=locked,
+            to_state=VersionState.FAILED_VALIDATION,
+            actor=None,
+            reason=f"{report['error_count']} validation error(s)",
+            action="version.failed_validation",
+        )
     return "invalid"
 
 
@@ -227,6 +271,8 @@ def build_cache(json_path: Path, result: ValidationResult, out: Path):
 
     images = [{"id": i["id"], "height": i["height"], "width": i["width"]} for i in result.images]
     with open(json_path, "rb") as fh:
-        cache = build_reference_cache(images=images, categories=result.categories, annotations=ijson.items(fh, "annotations.item", use_float=True), with_masks=True)
+        cache = build_reference_cache(
+            images=images, categories=result.categories, annotations=ijson.items(fh, "annotations.item", use_float=True), with_masks=True
+        )
     cache.save(out)
     return cache, out

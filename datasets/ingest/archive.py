@@ -76,7 +76,11 @@ class _Budget:
         if declared > self.lim.archive_max_member:
             raise ArchiveError("file_too_large", where, f"a member of {declared} bytes exceeds {self.lim.archive_max_member}")
         if compressed is not None and declared > 1024 * 1024 and declared / max(compressed, 1) > self.lim.archive_max_ratio:
-            raise ArchiveError("compression_ratio", where, f"compression ratio {declared / max(compressed, 1):.0f} exceeds {self.lim.archive_max_ratio:g} (zip bomb)")
+            raise ArchiveError(
+                "compression_ratio",
+                where,
+                f"compression ratio {declared / max(compressed, 1):.0f} exceeds {self.lim.archive_max_ratio:g} (zip bomb)",
+            )
 
     def written(self, where: str, n: int) -> None:
         self.total += n

@@ -7,7 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-PALETTE = np.array([[230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200], [245, 130, 48], [145, 30, 180], [70, 240, 240], [240, 50, 230]], dtype=np.float32)
+PALETTE = np.array(
+    [[230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200], [245, 130, 48], [145, 30, 180], [70, 240, 240], [240, 50, 230]],
+    dtype=np.float32,
+)
 
 
 def render_previews(*, cache, images: list[dict], local_images: dict[str, Path], count: int, out_dir: Path) -> Iterator[tuple[str, Path]]:

@@ -217,7 +217,9 @@ def _check_polygons(segm: list, h: int, w: int, loc: str, report: Report) -> Non
             continue
         # one pixel of slack: polygons on the border are commonly drawn at x = width
         if lo_x < -1 or lo_y < -1 or hi_x > w + 1 or hi_y > h + 1:
-            report.error("mask_outside_image", ploc, f"the polygon reaches outside the {w}x{h} image (x {lo_x:g}..{hi_x:g}, y {lo_y:g}..{hi_y:g})")
+            report.error(
+                "mask_outside_image", ploc, f"the polygon reaches outside the {w}x{h} image (x {lo_x:g}..{hi_x:g}, y {lo_y:g}..{hi_y:g})"
+            )
 
 
 def _check_rle(segm: dict, h: int, w: int, loc: str, report: Report) -> None:
@@ -372,7 +374,11 @@ def _validate_sections(path: str, fmt: str, report: Report, result: ValidationRe
         if video:
             names = img.get("file_names")
             if not (isinstance(names, list) and names and all(isinstance(n, str) for n in names)):
-                report.error("missing_field" if names is None else "wrong_type", f"{loc}.file_names", "file_names must be a non-empty list of strings")
+                report.error(
+                    "missing_field" if names is None else "wrong_type",
+                    f"{loc}.file_names",
+                    "file_names must be a non-empty list of strings",
+                )
                 names = []
             video_frames[iid] = len(names)
             frames += len(names)
@@ -385,11 +391,17 @@ def _validate_sections(path: str, fmt: str, report: Report, result: ValidationRe
             else:
                 file_names = [name]
             frames += 1
-            result.images.append({"id": iid, "height": h if ok else 0, "width": w if ok else 0, "file_name": name if isinstance(name, str) else ""})
+            result.images.append(
+                {"id": iid, "height": h if ok else 0, "width": w if ok else 0, "file_name": name if isinstance(name, str) else ""}
+            )
         if check_image_files is not None:
             for k, name in enumerate(file_names):
                 if not check_image_files(name):
-                    report.error("image_file_missing", f"{loc}.file_names[{k}]" if video else f"{loc}.file_name", f"{name!r} is referenced but was not uploaded")
+                    report.error(
+                        "image_file_missing",
+                        f"{loc}.file_names[{k}]" if video else f"{loc}.file_name",
+                        f"{name!r} is referenced but was not uploaded",
+                    )
         lic = img.get("license")
         if lic is None:
             without_license += 1
@@ -434,7 +446,9 @@ def _validate_sections(path: str, fmt: str, report: Report, result: ValidationRe
             report.error("missing_field" if owner is None else "wrong_type", f"{loc}.{owner_key}", f"{owner_key} must be an integer")
             continue
         if owner not in dims:
-            report.error("dangling_image_id" if not video else "dangling_video_id", f"{loc}.{owner_key}", f"{owner_key} {owner} is not in {section}")
+            report.error(
+                "dangling_image_id" if not video else "dangling_video_id", f"{loc}.{owner_key}", f"{owner_key} {owner} is not in {section}"
+            )
             continue
         cid = ann.get("category_id")
         if not _is_int(cid):
@@ -447,10 +461,18 @@ def _validate_sections(path: str, fmt: str, report: Report, result: ValidationRe
         if video:
             segs = ann.get("segmentations")
             if not isinstance(segs, list):
-                report.error("missing_field" if segs is None else "wrong_type", f"{loc}.segmentations", "segmentations must be a list (one entry per frame)")
+                report.error(
+                    "missing_field" if segs is None else "wrong_type",
+                    f"{loc}.segmentations",
+                    "segmentations must be a list (one entry per frame)",
+                )
             else:
                 if len(segs) != video_frames.get(owner, 0):
-                    report.error("frame_count_mismatch", f"{loc}.segmentations", f"{len(segs)} entries for a video of {video_frames.get(owner, 0)} frames")
+                    report.error(
+                        "frame_count_mismatch",
+                        f"{loc}.segmentations",
+                        f"{len(segs)} entries for a video of {video_frames.get(owner, 0)} frames",
+                    )
                 for f, s in enumerate(segs):
                     if s is not None:
                         _check_segmentation(s, h, w, f"{loc}.segmentations[{f}]", report)
@@ -487,7 +509,11 @@ def _validate_sections(path: str, fmt: str, report: Report, result: ValidationRe
         "videos": len(dims) if video else None,
         "instances": instances,
         "categories": [{"id": cid, "name": name, "count": per_cat.get(cid, 0)} for cid, name in categories.items()],
-        "instances_per_image": {"mean": (sum(counts) / len(counts)) if counts else 0.0, "max": max(counts) if counts else 0, "histogram": hist},
+        "instances_per_image": {
+            "mean": (sum(counts) / len(counts)) if counts else 0.0,
+            "max": max(counts) if counts else 0,
+            "histogram": hist,
+        },
         "area_histogram": {"edges": AREA_EDGES, "counts": area_counts},
         "images_without_annotations": sum(1 for c in counts if c == 0),
         "licenses": list(licenses.values()),

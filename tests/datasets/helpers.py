@@ -26,7 +26,17 @@ def coco(n_images: int = 3, w: int = 32, h: int = 24, cats: int = 2) -> dict:
     for i in range(1, n_images + 1):
         for k in range(2):
             x = 2 + 4 * k
-            anns.append({"id": len(anns) + 1, "image_id": i, "category_id": 1 + (i + k) % cats, "segmentation": [[x, 2, x + 8, 2, x + 8, 12, x, 12]], "area": 80.0, "bbox": [x, 2, 8, 10], "iscrowd": 0})
+            anns.append(
+                {
+                    "id": len(anns) + 1,
+                    "image_id": i,
+                    "category_id": 1 + (i + k) % cats,
+                    "segmentation": [[x, 2, x + 8, 2, x + 8, 12, x, 12]],
+                    "area": 80.0,
+                    "bbox": [x, 2, 8, 10],
+                    "iscrowd": 0,
+                }
+            )
     return {
         "licenses": [{"id": 1, "name": "CC BY 4.0", "url": "https://creativecommons.org/licenses/by/4.0/"}],
         "images": images,
@@ -45,7 +55,16 @@ def add_file(version, *, role: str, path: str, data: bytes) -> DatasetFile:
 
     key = f"versions/{version.pk}/uploads/test/{path}"
     get_storage().put_bytes(key, data)
-    return DatasetFile.objects.create(version=version, role=role, path=path, size=len(data), sha256=sha(data), storage_key=key, origin=FileOrigin.UPLOAD, content_type="application/json" if path.endswith(".json") else "application/octet-stream")
+    return DatasetFile.objects.create(
+        version=version,
+        role=role,
+        path=path,
+        size=len(data),
+        sha256=sha(data),
+        storage_key=key,
+        origin=FileOrigin.UPLOAD,
+        content_type="application/json" if path.endswith(".json") else "application/octet-stream",
+    )
 
 
 def put_url(url: str, data: bytes, headers: dict | None = None) -> int:

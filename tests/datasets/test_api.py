@@ -9,7 +9,9 @@ pytestmark = pytest.mark.django_db
 
 
 def test_seller_creates_dataset_and_version_and_sees_only_own(seller, seller_b):
-    r = seller.client.post("/api/v1/datasets/", {"slug": "arm-picks", "title": "Arm picks", "annotation_license": "CC-BY-4.0"}, format="json")
+    r = seller.client.post(
+        "/api/v1/datasets/", {"slug": "arm-picks", "title": "Arm picks", "annotation_license": "CC-BY-4.0"}, format="json"
+    )
     assert r.status_code == 201, r.content
     assert r.json()["owner"] == seller.org.slug
     make_dataset(seller=seller_b, slug="other")
@@ -59,5 +61,7 @@ def test_submit_requires_annotations_then_freezes(seller, seller_b, django_captu
         r = seller.client.post(f"/api/v1/versions/{version.pk}/submit/")
     assert r.status_code == 200 and r.json()["state"] == "submitted"
     assert len(callbacks) == 1  # the pipeline starts only on commit
-    r = seller.client.post(f"/api/v1/versions/{version.pk}/uploads/", {"role": "annotations", "name": "x.json", "size": 10, "sha256": "a" * 64}, format="json")
+    r = seller.client.post(
+        f"/api/v1/versions/{version.pk}/uploads/", {"role": "annotations", "name": "x.json", "size": 10, "sha256": "a" * 64}, format="json"
+    )
     assert r.status_code == 409 and r.json()["code"] == "version_frozen"

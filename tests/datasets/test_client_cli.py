@@ -21,7 +21,9 @@ PART = 5 * 1024 * 1024
 
 def _client(live_server, seller, *args):
     env = dict(os.environ, MARKET_API_URL=live_server.url, MARKET_TOKEN=seller.token, PYTHONUNBUFFERED="1")
-    return subprocess.Popen([sys.executable, "-m", "datasets.client", *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "datasets.client", *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 @pytest.mark.timeout(300)
@@ -57,7 +59,12 @@ def test_cli_upload_killed_and_resumed(live_server, celery_worker, tmp_path):
     assert UploadSession.objects.filter(name="zz-frames.zip").count() == 1  # resumed, not restarted
     f = DatasetFile.objects.get(path="zz-frames.zip")
     assert f.sha256 == sha(big)
-    assert set(DatasetFile.objects.filter(version=f.version).values_list("path", flat=True)) == {"instances.json", "img1.png", "img2.png", "zz-frames.zip"}
+    assert set(DatasetFile.objects.filter(version=f.version).values_list("path", flat=True)) == {
+        "instances.json",
+        "img1.png",
+        "img2.png",
+        "zz-frames.zip",
+    }
     proc = _client(live_server, seller, "status", "--dataset", "cli-set", "--json")
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err

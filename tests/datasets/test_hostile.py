@@ -68,8 +68,16 @@ CASES = {
     "tar_path_escape": (lambda p, t: _tar(p, lambda tf: _add(tf, "a/../../evil.png", b"x")), "path_escape", "a/../../evil.png"),
     "tar_absolute": (lambda p, t: _tar(p, lambda tf: _add(tf, "/tmp/evil.png", b"x")), "absolute_path", "/tmp/evil.png"),
     "tar_symlink": (lambda p, t: _tar(p, lambda tf: _add(tf, "s.png", type=tarfile.SYMTYPE, linkname="/etc/passwd")), "symlink", "s.png"),
-    "tar_hardlink": (lambda p, t: _tar(p, lambda tf: (_add(tf, "a.png", b"x"), _add(tf, "h.png", type=tarfile.LNKTYPE, linkname="a.png"))), "hardlink", "h.png"),
-    "tar_device": (lambda p, t: _tar(p, lambda tf: _add(tf, "dev.png", type=tarfile.CHRTYPE, devmajor=1, devminor=3)), "special_file", "dev.png"),
+    "tar_hardlink": (
+        lambda p, t: _tar(p, lambda tf: (_add(tf, "a.png", b"x"), _add(tf, "h.png", type=tarfile.LNKTYPE, linkname="a.png"))),
+        "hardlink",
+        "h.png",
+    ),
+    "tar_device": (
+        lambda p, t: _tar(p, lambda tf: _add(tf, "dev.png", type=tarfile.CHRTYPE, devmajor=1, devminor=3)),
+        "special_file",
+        "dev.png",
+    ),
     "tar_fifo": (lambda p, t: _tar(p, lambda tf: _add(tf, "fifo.png", type=tarfile.FIFOTYPE)), "special_file", "fifo.png"),
     "tar_bomb": (lambda p, t: _tar(p, lambda tf: _add(tf, "big.png", b"\0" * (80 * 1024 * 1024))), "compression_ratio", "big.png"),
 }
@@ -130,17 +138,49 @@ JSON_CASES = {
     "wrong_type_section": (_mut(lambda d: d.__setitem__("images", {"a": 1})), "wrong_type", "images"),
     "wrong_type_id": (_mut(lambda d: d["annotations"][2].__setitem__("id", "7")), "wrong_type", "annotations[2].id"),
     "dangling_image": (_mut(lambda d: d["annotations"][3].__setitem__("image_id", 99)), "dangling_image_id", "annotations[3].image_id"),
-    "dangling_category": (_mut(lambda d: d["annotations"][1].__setitem__("category_id", 42)), "dangling_category_id", "annotations[1].category_id"),
+    "dangling_category": (
+        _mut(lambda d: d["annotations"][1].__setitem__("category_id", 42)),
+        "dangling_category_id",
+        "annotations[1].category_id",
+    ),
     "duplicate_image_id": (_mut(lambda d: d["images"][1].__setitem__("id", 1)), "duplicate_id", "images[1].id"),
     "duplicate_annotation_id": (_mut(lambda d: d["annotations"][4].__setitem__("id", 1)), "duplicate_id", "annotations[4].id"),
-    "odd_polygon": (_mut(lambda d: d["annotations"][0].__setitem__("segmentation", [[1, 1, 5, 1, 5, 5, 9]])), "polygon_odd_length", "annotations[0].segmentation[0]"),
-    "short_polygon": (_mut(lambda d: d["annotations"][5].__setitem__("segmentation", [[1, 1, 5, 5, 1, 9, 2, 2], [1, 1, 5, 5]])), "polygon_too_short", "annotations[5].segmentation[1]"),
-    "nan": ('{"images": [{"id": 1, "width": 4, "height": 4, "file_name": "a.png"}], "categories": [], "annotations": [{"id": 1, "segmentation": [[1, 2, NaN, 4, 5, 6]]}]}', "non_finite_number", "annotations[0].segmentation[0][2]"),
-    "infinity": ('{"images": [], "categories": [], "annotations": [{"id": 1, "area": Infinity}]}', "non_finite_number", "annotations[0].area"),
+    "odd_polygon": (
+        _mut(lambda d: d["annotations"][0].__setitem__("segmentation", [[1, 1, 5, 1, 5, 5, 9]])),
+        "polygon_odd_length",
+        "annotations[0].segmentation[0]",
+    ),
+    "short_polygon": (
+        _mut(lambda d: d["annotations"][5].__setitem__("segmentation", [[1, 1, 5, 5, 1, 9, 2, 2], [1, 1, 5, 5]])),
+        "polygon_too_short",
+        "annotations[5].segmentation[1]",
+    ),
+    "nan": (
+        '{"images": [{"id": 1, "width": 4, "height": 4, "file_name": "a.png"}], "categories": [], "annotations": [{"id": 1, "segmentation": [[1, 2, NaN, 4, 5, 6]]}]}',
+        "non_finite_number",
+        "annotations[0].segmentation[0][2]",
+    ),
+    "infinity": (
+        '{"images": [], "categories": [], "annotations": [{"id": 1, "area": Infinity}]}',
+        "non_finite_number",
+        "annotations[0].area",
+    ),
     "overflow": (_mut(lambda d: d["annotations"][0].__setitem__("area", 1e999)), "non_finite_number", "annotations[0].area"),
-    "rle_size": (_mut(lambda d: d["annotations"][2].__setitem__("segmentation", {"size": [10, 10], "counts": "abc"})), "rle_size_mismatch", "annotations[2].segmentation.size"),
-    "rle_outside": (_mut(lambda d: d["annotations"][2].__setitem__("segmentation", {"size": [24, 32], "counts": [10, 800]})), "mask_outside_image", "annotations[2].segmentation.counts"),
-    "polygon_outside": (_mut(lambda d: d["annotations"][1].__setitem__("segmentation", [[1, 1, 50, 1, 50, 5]])), "mask_outside_image", "annotations[1].segmentation[0]"),
+    "rle_size": (
+        _mut(lambda d: d["annotations"][2].__setitem__("segmentation", {"size": [10, 10], "counts": "abc"})),
+        "rle_size_mismatch",
+        "annotations[2].segmentation.size",
+    ),
+    "rle_outside": (
+        _mut(lambda d: d["annotations"][2].__setitem__("segmentation", {"size": [24, 32], "counts": [10, 800]})),
+        "mask_outside_image",
+        "annotations[2].segmentation.counts",
+    ),
+    "polygon_outside": (
+        _mut(lambda d: d["annotations"][1].__setitem__("segmentation", [[1, 1, 50, 1, 50, 5]])),
+        "mask_outside_image",
+        "annotations[1].segmentation[0]",
+    ),
     "deep_nesting": ('{"images": ' + "[" * 5000 + "]" * 5000 + "}", "too_deep", None),
     "invalid_json": ('{"images": [1, 2,', "invalid_json", None),
 }
@@ -186,13 +226,23 @@ def test_valid_file_statistics(tmp_path):
 
 
 def test_format_detection(tmp_path):
-    ytvis = {"videos": [{"id": 1, "width": 8, "height": 8, "file_names": ["a.jpg", "b.jpg"]}], "categories": [{"id": 1, "name": "x"}], "annotations": [{"id": 1, "video_id": 1, "category_id": 1, "segmentations": [None, {"size": [8, 8], "counts": [0, 64]}]}]}
+    ytvis = {
+        "videos": [{"id": 1, "width": 8, "height": 8, "file_names": ["a.jpg", "b.jpg"]}],
+        "categories": [{"id": 1, "name": "x"}],
+        "annotations": [{"id": 1, "video_id": 1, "category_id": 1, "segmentations": [None, {"size": [8, 8], "counts": [0, 64]}]}],
+    }
     r = validate_annotation_file(_write(tmp_path, ytvis), lim=LIM)
     assert r.valid and r.format == "youtube_vis" and r.statistics["frames"] == 2 and r.statistics["has_tracks"]
     d = coco()
     for a in d["annotations"]:
         a["track_id"] = a["id"] % 3
     assert validate_annotation_file(_write(tmp_path, d), lim=LIM).format == "coco_video"
-    pan = {"images": [{"id": 1, "width": 8, "height": 8, "file_name": "a.jpg"}], "categories": [{"id": 1, "name": "x", "isthing": 1}], "annotations": [{"image_id": 1, "file_name": "a.png", "segments_info": [{"id": 5, "category_id": 1, "area": 3, "bbox": [0, 0, 1, 3]}]}]}
+    pan = {
+        "images": [{"id": 1, "width": 8, "height": 8, "file_name": "a.jpg"}],
+        "categories": [{"id": 1, "name": "x", "isthing": 1}],
+        "annotations": [
+            {"image_id": 1, "file_name": "a.png", "segments_info": [{"id": 5, "category_id": 1, "area": 3, "bbox": [0, 0, 1, 3]}]}
+        ],
+    }
     r = validate_annotation_file(_write(tmp_path, pan), lim=LIM)
     assert r.valid and r.format == "coco_panoptic", r.report

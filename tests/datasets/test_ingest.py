@@ -67,7 +67,12 @@ def test_valid_version_ingests(seller):
         ({"imgs/img1.png": png_bytes(), "imgs/img2.png": png_bytes()}, None, "image_file_missing", "images[2].file_name"),
         ({"../img1.png": png_bytes()}, None, "path_escape", "../img1.png"),
         ({f"imgs/img{i}.png": png_bytes() for i in (1, 2)} | {"imgs/img3.png": b"not an image"}, None, "not_an_image", "imgs/img3.png"),
-        ({f"imgs/img{i}.png": png_bytes() for i in (1, 2, 3)}, lambda d: d["annotations"][0].__setitem__("segmentation", [[1, 2, 3, 4]]), "polygon_too_short", "annotations[0].segmentation[0]"),
+        (
+            {f"imgs/img{i}.png": png_bytes() for i in (1, 2, 3)},
+            lambda d: d["annotations"][0].__setitem__("segmentation", [[1, 2, 3, 4]]),
+            "polygon_too_short",
+            "annotations[0].segmentation[0]",
+        ),
     ],
 )
 def test_invalid_version_fails_validation_and_writes_nothing(seller, images, mutate, code, location):

@@ -125,7 +125,12 @@ def test_other_seller_cannot_touch_upload(seller, seller_b):
     up, _ = _start(seller.client, version, b"x" * 100)
     for method, path in (("get", ""), ("post", "complete/"), ("post", "abort/")):
         assert getattr(seller_b.client, method)(f"/api/v1/uploads/{up['id']}/{path}").status_code == 404
-    assert seller_b.client.post(f"/api/v1/versions/{version.pk}/uploads/", {"role": "images", "name": "x", "size": 1, "sha256": "a" * 64}, format="json").status_code == 404
+    assert (
+        seller_b.client.post(
+            f"/api/v1/versions/{version.pk}/uploads/", {"role": "images", "name": "x", "size": 1, "sha256": "a" * 64}, format="json"
+        ).status_code
+        == 404
+    )
 
 
 def test_abort_and_expiry(seller):

@@ -9,7 +9,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _run(path, *extra):
-    return subprocess.run([sys.executable, "-m", "datasets", "validate", str(path), *extra], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "datasets", "validate", str(path), *extra], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_validate_cli_exit_codes(tmp_path):
