@@ -49,3 +49,14 @@ def test_entitlement_active_false_without_entitlement():
     seller, buyer = make_seller(), make_buyer()
     version = make_version(seller=seller)
     assert entitlement_active(user=buyer.user, version=version) is False
+
+
+def test_listings_sync_command_rebuilds(capsys):
+    from django.core.management import call_command
+
+    seller = make_seller()
+    version = make_version(seller=seller)
+    _publish(version, seller.user)
+    call_command("listings_sync")
+    assert Listing.objects.get(slug=version.dataset.slug).is_public
+    assert "1 public" in capsys.readouterr().out
