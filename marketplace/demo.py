@@ -161,6 +161,7 @@ def auditor_reference_upload(*, version, auditor_user, reference: dict) -> None:
     from datasets.services import audit_reference_submit
     from workers.pipeline import pipeline_resume
 
+    version.refresh_from_db()
     sample = version_audit_sample(version=version)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "reference.json"
@@ -224,27 +225,35 @@ def seed_demo(*, log: Callable[[str], None] = print, timeout: float = 600) -> di
     log(f"users {', '.join(DEMO_USERS)} (password {DEMO_PASSWORD}); organizations {seller_org.slug}, {buyer_org.slug}")
 
     pending = []
+    active_states = (VersionState.SUBMITTED, VersionState.PROCESSING, VersionState.IN_REVIEW)
     for spec in DEMO_DATASETS:
         dataset = Dataset.objects.filter(owner=seller_org, slug=spec.slug).first()
         if dataset is not None and dataset.versions.filter(state=VersionState.PUBLISHED).exists():
             log(f"{spec.slug}: already published")
             continue
-        reference: dict = {}
-        with transaction.atomic():
-            version = dataset_submit_generated(seller_user=users["demo-seller"], org=seller_org, spec=spec, ref_out=reference)
-        log(f"{spec.slug}: v{version.number} submitted ({spec.images} images)")
+        # A version left on its way by an interrupted seed goes on; no second one is made.
+        version = dataset.versions.filter(state__in=active_states).order_by("-number").first() if dataset else None
+        reference, _, _ = star_dataset(images=spec.images, seed=spec.seed, noise=spec.noise)
+        if version is None:
+            with transaction.atomic():
+                version = dataset_submit_generated(seller_user=users["demo-seller"], org=seller_org, spec=spec)
+            log(f"{spec.slug}: v{version.number} submitted ({spec.images} images)")
         pending.append((spec, version, reference))
 
+    from datasets.selectors import version_audit_reference
+
     for spec, version, reference in pending:
-        wait_for(lambda v=version: sample_drawn(v.pk) or version_state(v.pk) in (VersionState.FAILED, VersionState.FAILED_VALIDATION), timeout=timeout, what=f"{spec.slug}: ingest and the audit sample (is a worker running?)")
-        if version_state(version.pk) != VersionState.PROCESSING:
-            raise RuntimeError(f"{spec.slug}: the pipeline ended in {version_state(version.pk)}")
-        auditor_reference_upload(version=version, auditor_user=users["demo-auditor"], reference=reference)
-        log(f"{spec.slug}: auditor's reference uploaded for the sample")
+        wait_for(lambda v=version: sample_drawn(v.pk) or version_state(v.pk) not in (VersionState.SUBMITTED, VersionState.PROCESSING), timeout=timeout, what=f"{spec.slug}: ingest and the audit sample (is a worker running?)")
+        state = version_state(version.pk)
+        if state == VersionState.PROCESSING and version_audit_reference(version=version) is None:
+            auditor_reference_upload(version=version, auditor_user=users["demo-auditor"], reference=reference)
+            log(f"{spec.slug}: auditor's reference uploaded for the sample")
+        elif state not in (VersionState.PROCESSING, VersionState.IN_REVIEW):
+            raise RuntimeError(f"{spec.slug}: the pipeline ended in {state} (see GET /api/v1/versions/{version.pk}/jobs/)")
     for spec, version, _ in pending:
         state = wait_for(lambda v=version: (s := version_state(v.pk)) not in (VersionState.SUBMITTED, VersionState.PROCESSING) and s, timeout=timeout, what=f"{spec.slug}: quality reports and checks")
         if state != VersionState.IN_REVIEW:
-            raise RuntimeError(f"{spec.slug}: the pipeline ended in {state}")
+            raise RuntimeError(f"{spec.slug}: the pipeline ended in {state} (see GET /api/v1/versions/{version.pk}/jobs/)")
         version.refresh_from_db()
         moderation_decide(version=version, actor=users["demo-moderator"], decision="approve", reason="demo")
         log(f"{spec.slug}: approved and published")

@@ -67,10 +67,7 @@ def input_checksum(*, version, step: str) -> str:
     # Files the platform writes (ingest output) are results, not inputs: leaving them out
     # keeps a step's key the same before and after ingest ran.
     files = version_files(version=version).exclude(origin="ingest").exclude(role="images")
-    if roles is not None:
-        files = files.filter(role__in=roles)
-    else:
-        files = files.exclude(role="reference")
+    files = files.filter(role__in=roles) if roles is not None else files.exclude(role="reference")
     digest = hashlib.sha256()
     for role, path, sha in files.order_by("role", "path").values_list("role", "path", "sha256"):
         digest.update(f"{role}\0{path}\0{sha}\n".encode())

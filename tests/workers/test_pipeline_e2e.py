@@ -62,12 +62,13 @@ def test_submit_to_in_review_with_every_report_once_and_jobs_with_progress(worke
 
 
 def test_poison_input_ends_failed_after_the_configured_tries_with_the_error_visible(worker_factory, seller):
+    import json
+
     from datasets.models import DatasetFile
+    from datasets.services import version_create, version_submit
     from marketplace.core.storage import get_storage
     from marketplace.demo import images_zip, star_dataset, upload_bytes
     from tests.factories import make_dataset
-    from datasets.services import version_create, version_submit
-    import json
 
     worker_factory(extra_env=WORKER_ENV)
     _, coco, pngs = star_dataset(images=4, seed=9, noise=0.1)
