@@ -65,3 +65,9 @@ def test_submit_requires_annotations_then_freezes(seller, seller_b, django_captu
         f"/api/v1/versions/{version.pk}/uploads/", {"role": "annotations", "name": "x.json", "size": 10, "sha256": "a" * 64}, format="json"
     )
     assert r.status_code == 409 and r.json()["code"] == "version_frozen"
+
+
+def test_vocabulary_seeded_and_usable(seller):
+    r = seller.client.post("/api/v1/datasets/", {"slug": "franka", "title": "F", "annotation_license": "CC-BY-4.0", "embodiments": ["franka-panda"], "scene_types": ["kitchen"]}, format="json")
+    assert r.status_code == 201, r.content
+    assert r.json()["embodiments"] == ["franka-panda"] and r.json()["scene_types"] == ["kitchen"]
