@@ -815,16 +815,18 @@ def _accumulate(st: EvalState, device: str = "cpu") -> EvalResult:
             else:
                 mm, ii, ss_all = mk[:, :, sel], ik[:, :, sel], score_k[sel]
             nd = ss_all.shape[0]
-            tps = mm & ~ii
-            fps = ~mm & ~ii
-            tp_sum = np.cumsum(tps, axis=2).astype(dtype=float)
-            fp_sum = np.cumsum(fps, axis=2).astype(dtype=float)
-            for a in range(A):
+            a_use = [a for a in range(A) if int(st.npig[k, a]) != 0]
+            if not a_use:
+                continue
+            if len(a_use) < A:
+                mm, ii = mm[a_use], ii[a_use]
+            # integer counts as float64, exactly pycocotools' cumsum(...).astype(float)
+            tp_sum = np.cumsum(mm & ~ii, axis=2, dtype=np.float64)
+            fp_sum = np.cumsum(~(mm | ii), axis=2, dtype=np.float64)
+            for j, a in enumerate(a_use):
                 npig = int(st.npig[k, a])
-                if npig == 0:
-                    continue
-                tp = tp_sum[a]
-                fp = fp_sum[a]
+                tp = tp_sum[j]
+                fp = fp_sum[j]
                 rc = tp / npig
                 pr = tp / (fp + tp + eps)
                 if nd:
@@ -832,15 +834,16 @@ def _accumulate(st: EvalState, device: str = "cpu") -> EvalResult:
                     pr = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]
                 else:
                     recall[:, k, a, m] = 0
+                    precision[:, :, k, a, m] = 0
+                    scores[:, :, k, a, m] = 0
+                    continue
+                inds = np.empty((T, R), dtype=np.int64)
                 for t in range(T):
-                    inds = np.searchsorted(rc[t], rec_thrs, side="left")
-                    ok = inds < nd
-                    q = np.zeros(R)
-                    s = np.zeros(R)
-                    q[ok] = pr[t, inds[ok]]
-                    s[ok] = ss_all[inds[ok]]
-                    precision[t, :, k, a, m] = q
-                    scores[t, :, k, a, m] = s
+                    inds[t] = np.searchsorted(rc[t], rec_thrs, side="left")
+                ok = inds < nd
+                ic = np.where(ok, inds, 0)
+                precision[:, :, k, a, m] = np.where(ok, np.take_along_axis(pr, ic, axis=1), 0.0)
+                scores[:, :, k, a, m] = np.where(ok, ss_all[ic], 0.0)
     res = EvalResult(
         precision=precision,
         recall=recall,
