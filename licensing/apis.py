@@ -3,6 +3,7 @@ Croissant export. Views parse, call one service or selector, and serialize."""
 
 from __future__ import annotations
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
@@ -14,6 +15,7 @@ from licensing.croissant import listing_croissant
 from licensing.models import FieldStatus, LegalBasis
 from marketplace.core.pagination import CappedPageNumberPagination
 from marketplace.core.permissions import IsModerator
+from marketplace.core.schema import paginated
 
 
 class LicenseListApi(APIView):
@@ -252,7 +254,7 @@ class AuditEventListApi(APIView):
         reason = serializers.CharField()
         created_at = serializers.DateTimeField()
 
-    @extend_schema(parameters=[FilterSerializer], responses={200: OutputSerializer(many=True)})
+    @extend_schema(parameters=[FilterSerializer], responses={200: paginated(OutputSerializer, "AuditEventPage")})
     def get(self, request):
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
@@ -265,7 +267,7 @@ class AuditEventListApi(APIView):
 class ListingCroissantApi(APIView):
     permission_classes = [AllowAny]
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses={(200, "application/ld+json"): OpenApiTypes.OBJECT})
     def get(self, request, slug: str):
         version = selectors.published_version_for_slug(slug=slug)
         return Response(listing_croissant(version=version, base_url=request.build_absolute_uri("/")), content_type="application/ld+json")

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import BaseParser
@@ -43,7 +43,7 @@ class ReportListApi(APIView):
         seconds = serializers.FloatField()
         created_at = serializers.DateTimeField()
 
-    @extend_schema(responses={200: OutputSerializer(many=True)})
+    @extend_schema(responses={200: inline_serializer("ReportListPage", {"results": OutputSerializer(many=True)})})
     def get(self, request, version_id: int):
         reports = selectors.report_list(user=request.user, version_id=version_id)
         return Response({"results": self.OutputSerializer(reports, many=True).data})

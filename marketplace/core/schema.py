@@ -27,3 +27,20 @@ class HashedTokenScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema):
         return {"type": "apiKey", "in": "header", "name": "Authorization", "description": "`Token <token>` from POST /api/v1/auth/login/"}
+
+
+def paginated(serializer_class, name: str, **extra_fields):
+    """The schema of one page as CappedPageNumberPagination answers it (count, next,
+    previous, results), for APIViews that paginate by hand (drf-spectacular only wraps
+    GenericAPIView lists by itself)."""
+    from drf_spectacular.utils import inline_serializer
+    from rest_framework import serializers
+
+    fields = {
+        "count": serializers.IntegerField(),
+        "next": serializers.URLField(allow_null=True),
+        "previous": serializers.URLField(allow_null=True),
+        "results": serializer_class(many=True),
+        **extra_fields,
+    }
+    return inline_serializer(name=name, fields=fields)

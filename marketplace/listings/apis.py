@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 
 from marketplace.core.errors import InvalidInput, field_error
 from marketplace.core.pagination import CappedPageNumberPagination
+from marketplace.core.schema import paginated
 from marketplace.core.storage import get_storage
 from marketplace.listings import search, selectors, services
 
@@ -63,7 +64,7 @@ class ListingSearchApi(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter(name, str, many=name in search.MULTI) for name in sorted(search.KNOWN_PARAMS - {"page", "page_size"})],
-        responses={200: OutputSerializer(many=True)},
+        responses={200: paginated(ListingOutputSerializer, "ListingSearchPage", facets=serializers.DictField())},
     )
     def get(self, request):
         filters = search.listing_filters_parse(request.query_params)
@@ -160,7 +161,7 @@ class OrderCreateApi(APIView):
 class OrderListApi(APIView):
     OutputSerializer = OrderOutputSerializer
 
-    @extend_schema(responses={200: OutputSerializer(many=True)})
+    @extend_schema(responses={200: paginated(OrderOutputSerializer, "OrderPage")})
     def get(self, request):
         paginator = CappedPageNumberPagination()
         page = paginator.paginate_queryset(selectors.orders_for_buyer(user=request.user), request, view=self)
@@ -199,7 +200,7 @@ class EntitlementOutputSerializer(serializers.Serializer):
 class EntitlementListApi(APIView):
     OutputSerializer = EntitlementOutputSerializer
 
-    @extend_schema(responses={200: OutputSerializer(many=True)})
+    @extend_schema(responses={200: paginated(EntitlementOutputSerializer, "EntitlementPage")})
     def get(self, request):
         paginator = CappedPageNumberPagination()
         page = paginator.paginate_queryset(selectors.entitlements_for_buyer(user=request.user), request, view=self)
@@ -233,7 +234,7 @@ class EntitlementFilesApi(APIView):
         url = serializers.CharField()
         expires_at = serializers.DateTimeField()
 
-    @extend_schema(responses={200: OutputSerializer(many=True)})
+    @extend_schema(responses={200: paginated(OutputSerializer, "EntitlementFilesPage")})
     def get(self, request, entitlement_id: int):
         entitlement = selectors.entitlement_live_for_buyer(user=request.user, entitlement_id=entitlement_id)
         paginator = CappedPageNumberPagination()
