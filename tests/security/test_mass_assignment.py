@@ -154,7 +154,6 @@ def test_order_price_state_and_buyer_are_the_servers(scenario):
 
 
 def test_mark_paid_keeps_the_order_price(scenario):
-    from marketplace.listings.models import Order
 
     staff = scenario.actors["moderator"]
     order = scenario.get("order", "b-published-pending").row
