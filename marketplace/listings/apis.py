@@ -70,7 +70,7 @@ class ListingSearchApi(APIView):
         filters = search.listing_filters_parse(request.query_params)
         paginator = self.Pagination()
         page = paginator.paginate_queryset(search.listing_search(filters=filters), request, view=self)
-        facets = search.listing_facets(filters=filters)
+        facets = search.listing_facets_cached(filters=filters)
         return Response(
             {
                 "count": paginator.page.paginator.count,

@@ -19,10 +19,13 @@ Semantics (documented for the README):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import hashlib
+from dataclasses import asdict, dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 
@@ -284,4 +287,35 @@ def listing_facets(*, filters: ListingFilters) -> dict[str, list[dict[str, Any]]
         else:
             rows = qs.exclude(**{facet: ""}).values(facet).annotate(count=Count("pk")).order_by("-count", facet)[:FACET_LIMIT]
             facets[facet] = [{"value": r[facet], "count": r["count"]} for r in rows]
+    return facets
+
+
+GENERATION_KEY = "listings:generation"
+
+
+def catalogue_generation_bump() -> None:
+    """Called (on commit) whenever a listing changes: cached facets of older generations are never read again."""
+    if not cache.add(GENERATION_KEY, 1, timeout=None):
+        try:
+            cache.incr(GENERATION_KEY)
+        except ValueError:  # evicted between add and incr
+            cache.add(GENERATION_KEY, 1, timeout=None)
+
+
+def listing_facets_cached(*, filters: ListingFilters) -> dict[str, list[dict[str, Any]]]:
+    """Facets, cached per (catalogue generation, filters) for LISTINGS_FACET_CACHE_SECONDS (default 60; 0 = off).
+
+    Exact for the current catalogue: listing_sync bumps the generation, so a cached entry
+    never outlives a change to any listing.
+    """
+    ttl = int(getattr(settings, "LISTINGS_FACET_CACHE_SECONDS", 60))
+    if ttl <= 0:
+        return listing_facets(filters=filters)
+    generation = cache.get(GENERATION_KEY) or 0
+    digest = hashlib.sha256(repr(sorted(asdict(filters).items())).encode()).hexdigest()
+    key = f"listings:facets:{generation}:{digest}"
+    facets = cache.get(key)
+    if facets is None:
+        facets = listing_facets(filters=filters)
+        cache.set(key, facets, ttl)
     return facets

@@ -19,6 +19,7 @@ from marketplace.core.errors import Conflict, InvalidInput, NotFound, field_erro
 from marketplace.core.storage import get_storage
 from marketplace.listings.models import OPEN_ORDER_STATES, DownloadLog, Entitlement, Listing, ListingTerm, Order, OrderState, TermKind
 from marketplace.listings.pricing import quality_adjusted_cost
+from marketplace.listings.search import catalogue_generation_bump
 
 logger = logging.getLogger(__name__)
 
@@ -156,6 +157,13 @@ def listing_fields_from_version(*, dataset: Dataset, version: DatasetVersion) ->
     return fields, multi
 
 
+def _generation_bump() -> None:
+    # Now (this transaction's own later reads) and again on commit: facets another request
+    # cached from the pre-commit catalogue in between are invalidated as well.
+    catalogue_generation_bump()
+    transaction.on_commit(catalogue_generation_bump)
+
+
 @transaction.atomic
 def listing_sync(*, dataset: Dataset) -> Listing | None:
     """(Re)build the dataset's listing from its published version; hide it when none is published.
@@ -170,6 +178,7 @@ def listing_sync(*, dataset: Dataset) -> Listing | None:
         if listing is not None and listing.is_public:
             listing.is_public = False
             listing.save(update_fields=["is_public", "synced_at"])
+            _generation_bump()
         return listing
 
     fields, multi = listing_fields_from_version(dataset=dataset, version=version)
@@ -184,6 +193,7 @@ def listing_sync(*, dataset: Dataset) -> Listing | None:
         [ListingTerm(listing=listing, kind=kind, value=value) for kind, values in multi.items() for value in values]
     )
     listing_search_vector_refresh(listing_ids=[listing.pk])
+    _generation_bump()
     return listing
 
 

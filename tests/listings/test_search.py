@@ -188,3 +188,19 @@ def test_detail_query_count_is_pinned(api_client, catalogue, django_assert_num_q
     assert body["slug"] == "kitchen-grasp" and body["version"] == 1
     assert body["terms"]["commercial_use"] is True
     assert [c["name"] for c in body["categories"]] == ["mug", "bowl"]
+
+
+def test_facets_are_cached_per_catalogue_generation(api_client, catalogue, moderator, django_assert_num_queries):
+    from datasets.services import version_transition
+    from datasets.states import VersionState
+    from marketplace.listings.services import listing_sync
+
+    assert api_client.get(URL).status_code == 200
+    with django_assert_num_queries(2):  # count + page; facets come from the cache
+        body = api_client.get(URL).json()
+    assert facet(body, "modality")["panoptic"] == 1
+    listing = catalogue.listings["lab-benchtop"]
+    version_transition(version=listing.version, to_state=VersionState.SUSPENDED, actor=moderator.user)
+    listing_sync(dataset=listing.dataset)  # bumps the generation: no stale facets
+    body = api_client.get(URL).json()
+    assert "panoptic" not in facet(body, "modality") and body["count"] == 3
