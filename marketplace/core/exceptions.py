@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.http import Http404
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from marketplace.core.errors import DomainError
+from marketplace.core.errors import DomainError, InvalidInput, LimitExceeded, field_error
 
 
 def _flatten(detail: Any, location: str = "") -> list[dict[str, str]]:
@@ -33,6 +35,20 @@ def _flatten(detail: Any, location: str = "") -> list[dict[str, str]]:
 
 
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
+    # Django's request limits (DATA_UPLOAD_MAX_MEMORY_SIZE / _NUMBER_FIELDS) raise these
+    # while DRF parses; unhandled they would become Django's HTML 400 page.
+    if isinstance(exc, RequestDataTooBig):
+        exc = LimitExceeded(
+            f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.",
+            code="body_too_large",
+            details=[field_error("body", f"at most {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes", "body_too_large")],
+        )
+    elif isinstance(exc, TooManyFieldsSent):
+        exc = InvalidInput(
+            f"The request has more than {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} fields.",
+            code="too_many_fields",
+            details=[field_error("query", f"at most {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} fields", "too_many_fields")],
+        )
     if isinstance(exc, DomainError):
         return Response(exc.to_dict(), status=exc.status_code)
     if isinstance(exc, Http404):
