@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test lint bench bench-full load install install-dev demo-reset
+.PHONY: run test lint bench bench-full load fuzz install install-dev demo-reset
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,3 +39,14 @@ bench: $(VENV)/.dev
 
 bench-full: $(VENV)/.dev
 	$(PY) bench/run.py --train-scale --search
+
+## load: gunicorn on 127.0.0.1, buyers searching/downloading and sellers uploading for
+## LOAD_SECONDS (default 30); prints throughput, p50/p95/p99, error rate, gunicorn RSS.
+LOAD_SECONDS ?= 30
+load: $(VENV)/.dev
+	$(PY) load/run.py --seconds $(LOAD_SECONDS)
+
+## fuzz: the schemathesis run of tests/security with many examples per operation and role.
+FUZZ_EXAMPLES ?= 50
+fuzz: $(VENV)/.dev
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/security/test_fuzz_schema.py -q --timeout 3600
