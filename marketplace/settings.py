@@ -165,7 +165,7 @@ CELERY_BROKER_URL = CONFIG.broker_url
 CELERY_RESULT_BACKEND = CONFIG.result_backend
 if CONFIG.embedded_broker:
     _broker_dir = CONFIG.var_dir / "broker"
-    for _sub in ("queue", "processed"):
+    for _sub in ("queue", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     if CELERY_RESULT_BACKEND.startswith("file://"):  # celery's file backend needs the folder to exist
         (CONFIG.var_dir / "celery-results").mkdir(parents=True, exist_ok=True)
@@ -173,6 +173,7 @@ if CONFIG.embedded_broker:
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),  # kombu's default is ./control
         "store_processed": False,
     }
 else:
