@@ -355,6 +355,10 @@ def evaluate_shard(
     device = resolve_device(device)
     ref = load_reference(gt, with_masks=False)
     dets = _load_detections(dt, ref)
+    return _shard_state(ref, dets, params, device, shard, num_shards)
+
+
+def _shard_state(ref, dets, params: EvalParams, device: str, shard: int, num_shards: int) -> EvalState:
     img_ids, cat_ids = _resolve_ids(params, ref)
     rp = EvalParams(**{**{f.name: getattr(params, f.name) for f in fields(params)}})
     rp.img_ids = img_ids.tolist()
@@ -362,6 +366,81 @@ def evaluate_shard(
     rp.max_dets = tuple(sorted(params.max_dets))
     flat = _build_flat(ref, dets, rp, img_ids, cat_ids, device, shard, num_shards)
     return _state_from_flat(rp, flat)
+
+
+_FORK_MIN_DETS = 20_000  # below this, forking costs more than it saves
+
+
+def evaluate_forked(gt: Any, dt: Any, *, params: EvalParams | None = None, device: str = "cpu", workers: int = 2) -> EvalResult:
+    """:func:`evaluate` with the work after parsing split over ``workers`` forked processes.
+
+    The inputs are parsed (and the reference rasterized) once; each process evaluates the
+    image shard ``shard::workers`` (sharing the parsed inputs copy-on-write) and the states
+    are merged with the exact shard merge, so the result equals :func:`evaluate`'s. Falls
+    back to one process where fork is unavailable, for small inputs, and on any error (the
+    single run then raises exactly the error :func:`evaluate` raises). For command-line use:
+    forking a multi-threaded server process is not safe.
+    """
+    import gc
+    import pickle
+
+    from quality.engine.iou import resolve_device
+
+    params = params or EvalParams()
+    params.validate()
+    device = resolve_device(device)
+    ref = load_reference(gt, with_masks=False)
+    dets = _load_detections(dt, ref)
+    if workers < 2 or device != "cpu" or not hasattr(os, "fork") or len(dets.img) < _FORK_MIN_DETS:
+        return _shard_state(ref, dets, params, device, 0, 1).result(device)
+    if params.iou_type == "segm":
+        ref.ensure_masks()
+    gc.collect()
+    gc.freeze()  # keep the collector from touching (and so copying) the shared objects
+    children = []
+    try:
+        for w in range(1, workers):
+            r, wfd = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # child
+                os.close(r)
+                code = 0
+                try:
+                    payload = pickle.dumps(_shard_state(ref, dets, params, device, w, workers), protocol=5)
+                except BaseException:
+                    payload, code = b"", 1
+                try:
+                    with os.fdopen(wfd, "wb") as f:
+                        f.write(payload)
+                finally:
+                    os._exit(code)
+            os.close(wfd)
+            children.append((pid, r))
+        failed = False
+        try:
+            states = [_shard_state(ref, dets, params, device, 0, workers)]
+        except EngineInputError:
+            failed, states = True, []
+        for pid, r in children:
+            with os.fdopen(r, "rb") as f:
+                data = f.read()
+            _, status = os.waitpid(pid, 0)
+            if os.waitstatus_to_exitcode(status) != 0 or not data:
+                failed = True
+            elif not failed:
+                states.append(pickle.loads(data))
+        children = []
+    finally:
+        for pid, r in children:  # only on an unexpected error in this process
+            try:
+                os.close(r)
+                os.waitpid(pid, 0)
+            except OSError:
+                pass
+        gc.unfreeze()
+    if failed:
+        return _shard_state(ref, dets, params, device, 0, 1).result(device)
+    return states[0].merge(*states[1:]).result(device)
 
 
 def _device_name(device: str) -> str:
