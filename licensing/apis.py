@@ -136,7 +136,7 @@ class ModerationQueueApi(APIView):
         state = serializers.CharField()
         submitted_at = serializers.DateTimeField()
 
-    @extend_schema(responses={200: OutputSerializer(many=True)})
+    @extend_schema(responses={200: paginated(OutputSerializer, "ModerationQueuePage")})
     def get(self, request):
         paginator = CappedPageNumberPagination()
         page = paginator.paginate_queryset(selectors.moderation_queue(), request, view=self)
