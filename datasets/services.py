@@ -730,4 +730,14 @@ def audit_reference_submit(*, version: DatasetVersion, actor, path) -> DatasetFi
             after={"sha256": sha, "images": len(result.image_ids), "sample_size": len(sample.image_ids)},
         )
         transaction.on_commit(lambda: [storage.delete(k) for k in old_keys])
+        # The pipeline waits in `processing` for this reference: let it go on now rather
+        # than at the sweeper's next pass.
+        version_id = locked.pk
+        transaction.on_commit(lambda: _pipeline_resume(version_id))
     return dfile
+
+
+def _pipeline_resume(version_id: int) -> None:
+    from workers.pipeline import pipeline_resume
+
+    pipeline_resume(version_id=version_id)

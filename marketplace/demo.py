@@ -159,15 +159,13 @@ def auditor_reference_upload(*, version, auditor_user, reference: dict) -> None:
 
     from datasets.selectors import version_audit_sample
     from datasets.services import audit_reference_submit
-    from workers.pipeline import pipeline_resume
 
     version.refresh_from_db()
     sample = version_audit_sample(version=version)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "reference.json"
         path.write_text(json.dumps(reference_for_sample(reference=reference, sample=sample)))
-        audit_reference_submit(version=version, actor=auditor_user, path=path)
-    pipeline_resume(version_id=version.pk)
+        audit_reference_submit(version=version, actor=auditor_user, path=path)  # resumes the pipeline on commit
 
 
 def wait_for(predicate: Callable[[], object], *, timeout: float, what: str, interval: float = 0.5):
