@@ -221,9 +221,12 @@ def box_polygon(bb: Sequence[float]) -> list[list[float]]:
 
 def rle_boxes(rles: Sequence[RLE]) -> np.ndarray:
     """Boxes [x, y, w, h] (float64 [N, 4]) of masks, as pycocotools' ``rleToBbox``."""
-    if len(rles) == 0:
-        return np.zeros((0, 4), dtype=np.float64)
-    return np.asarray(_mask.toBbox(list(rles)), dtype=np.float64).reshape(-1, 4)
+    rles = list(rles)
+    out = np.zeros((len(rles), 4), dtype=np.float64)
+    # in chunks: toBbox decodes all the masks it is given at once (4 bytes per run)
+    for s in range(0, len(rles), 4096):
+        out[s : s + 4096] = np.asarray(_mask.toBbox(rles[s : s + 4096]), dtype=np.float64).reshape(-1, 4)
+    return out
 
 
 def rle_areas(rles: Sequence[RLE]) -> np.ndarray:
