@@ -13,6 +13,18 @@ measurement runs in its own subprocess and reports its own peak RSS (ru_maxrss):
 
 Prints one JSON object; exits 1 when the ingest path is not below both 1.5 GB and the
 pycocotools figure.
+
+    python bench/ingest_bench.py --upload-gb 5 [--part-mb 16]
+
+Upload benchmark instead (opt-in; needs PostgreSQL and Redis from ``DATABASE_URL`` /
+``CELERY_BROKER_URL``): a file of that size (sparse, a random block per part, deleted
+after) goes through presigned multipart to an S3-compatible endpoint (moto's server on
+loopback). The API server (gunicorn), a worker (queue ``ingest``) and moto run as
+processes; ``python -m datasets.client upload`` is SIGKILLed at half the bytes and re-run
+(it resumes with the parts that arrived). The RSS of the API and worker process trees is
+sampled every 0.25 s. Exits 1 unless the upload completed with the server's re-hashed
+sha256 equal to the file's and the API's peak RSS stayed under 100 MB above its idle
+figure (it never holds a part).
 """
 
 from __future__ import annotations
@@ -112,13 +124,306 @@ def measure(code: str, *args: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+UPLOAD_SETUP = """
+import os, sys, json
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marketplace.settings")
+import django; django.setup()
+from marketplace.core.storage import get_storage
+get_storage().ensure_bucket()
+from tests.factories import make_seller
+a = make_seller(username=sys.argv[1])
+print(json.dumps({"token": a.token}))
+"""
+
+UPLOAD_CHECK = """
+import os, sys, json
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marketplace.settings")
+import django; django.setup()
+from datasets.models import DatasetFile, UploadSession
+from marketplace.core.storage import get_storage
+f = DatasetFile.objects.get(version__dataset__slug=sys.argv[1], path="images.tar")
+u = UploadSession.objects.get(file=f)
+print(json.dumps({"sha256": f.sha256, "size": f.size, "state": u.state, "stored_size": get_storage().size(f.storage_key),
+                  "uploads": UploadSession.objects.filter(version__dataset__slug=sys.argv[1], name="images.tar").count()}))
+"""
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_port(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args[:4]} exited with {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"port {port} did not open")
+
+
+def _tree_rss(pid: int) -> int:
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        total = proc.memory_info().rss
+        for child in proc.children(recursive=True):
+            try:
+                total += child.memory_info().rss
+            except psutil.Error:
+                pass
+        return total
+    except psutil.Error:
+        return 0
+
+
+def _sparse_file(path: Path, size: int, part: int, seed: int = 0) -> None:
+    """A file of ``size`` bytes that costs almost no disk: holes, plus 4 KiB of random
+    bytes at the start of every part (so no two parts are alike)."""
+    rng = random.Random(seed)
+    with open(path, "wb") as fh:
+        fh.truncate(size)
+        for off in range(0, size, part):
+            fh.seek(off)
+            fh.write(rng.randbytes(min(4096, size - off)))
+
+
+def _sha256_file(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(8 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def upload_bench(gb: float, part_mb: int) -> dict:
+    import re
+    import shutil
+    import signal
+    import threading
+
+    size, part = int(gb * 1024**3), part_mb * 1024**2
+    work = Path(tempfile.mkdtemp(prefix="upload-bench-", dir=ROOT / "var"))
+    free = shutil.disk_usage(work).free
+    if free < 2.5 * size:  # moto keeps the parts and then the object on disk; the file is sparse
+        shutil.rmtree(work)
+        raise SystemExit(f"{free / 1e9:.1f} GB free under var/; {2.5 * size / 1e9:.1f} GB needed")
+    procs: list[subprocess.Popen] = []
+    logs = work / "logs"
+    logs.mkdir()
+
+    def spawn(name: str, cmd: list[str], env: dict) -> subprocess.Popen:
+        log = open(logs / f"{name}.log", "wb")  # noqa: SIM115 - lives as long as the process
+        p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        procs.append(p)
+        return p
+
+    try:
+        s3_port, api_port = _free_port(), _free_port()
+        (work / "moto-tmp").mkdir()
+        moto = spawn(
+            "moto",
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(s3_port)],
+            dict(os.environ, TMPDIR=str(work / "moto-tmp")),
+        )
+        env = dict(
+            os.environ,
+            PYTHONPATH=str(ROOT),
+            MARKET_PROFILE="dev",
+            DEBUG="false",
+            MARKET_VAR_DIR=str(work / "var"),
+            AWS_S3_ENDPOINT_URL=f"http://127.0.0.1:{s3_port}",
+            AWS_STORAGE_BUCKET_NAME="bench-uploads",
+            AWS_ACCESS_KEY_ID="testing",
+            AWS_SECRET_ACCESS_KEY="testing",
+            AWS_S3_REGION_NAME="us-east-1",
+            THROTTLE_USER="100000/min",
+            THROTTLE_AUTH="100000/min",
+            THROTTLE_ANON="100000/min",
+        )
+        if not env.get("DATABASE_URL", "").startswith("postgres") or not env.get("CELERY_BROKER_URL", "").startswith("redis"):
+            raise SystemExit("--upload-gb needs DATABASE_URL (PostgreSQL) and CELERY_BROKER_URL (Redis)")
+        _wait_port(s3_port, moto)
+        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+        user = f"bench{int(time.time())}"
+        token = json.loads(
+            subprocess.run(
+                [sys.executable, "-c", UPLOAD_SETUP, user], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+            ).stdout.splitlines()[-1]
+        )["token"]
+        api = spawn(
+            "api",
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "marketplace.wsgi",
+                "-b",
+                f"127.0.0.1:{api_port}",
+                "-w",
+                "2",
+                "--threads",
+                "4",
+                "--timeout",
+                "300",
+            ],
+            env,
+        )
+        worker = spawn(
+            "worker",
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "workers",
+                "worker",
+                "-Q",
+                "ingest,default",
+                "-c",
+                "1",
+                "-n",
+                f"{user}@%h",
+                "--without-gossip",
+                "--without-mingle",
+                "-l",
+                "INFO",
+            ],
+            env,
+        )
+        _wait_port(api_port, api)
+        deadline = time.monotonic() + 60
+        while b"ready." not in (logs / "worker.log").read_bytes():
+            if worker.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError((logs / "worker.log").read_text()[-2000:])
+            time.sleep(0.2)
+
+        data = work / "data"
+        data.mkdir()
+        (data / "annotations.json").write_text(json.dumps({"images": [], "annotations": [], "categories": [{"id": 1, "name": "a"}]}))
+        t = time.perf_counter()
+        # The client finds images by suffix; the bytes need not be a real archive (no ingest).
+        _sparse_file(data / "images.tar", size, part)
+        expected_sha = _sha256_file(data / "images.tar")
+        prep = time.perf_counter() - t
+
+        samples = {"api": [], "worker": [], "moto": []}
+        stop = threading.Event()
+
+        def sample() -> None:
+            while not stop.is_set():
+                samples["api"].append(_tree_rss(api.pid))
+                samples["worker"].append(_tree_rss(worker.pid))
+                samples["moto"].append(_tree_rss(moto.pid))
+                stop.wait(0.25)
+
+        idle_api, idle_worker = _tree_rss(api.pid), _tree_rss(worker.pid)
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        slug = f"upload-bench-{user}"
+        client = [
+            sys.executable,
+            "-m",
+            "datasets.client",
+            "--api",
+            f"http://127.0.0.1:{api_port}",
+            "--token",
+            token,
+            "upload",
+            str(data),
+            "--dataset",
+            slug,
+            "--part-size",
+            str(part),
+            "--workers",
+            "4",
+        ]
+        t0 = time.perf_counter()
+        first = subprocess.Popen(client, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        killed_at, api_at_kill = None, 0
+        for line in first.stderr:
+            m = re.search(r"(\d+\.\d)%", line)
+            if m and "images.tar" in line and float(m.group(1)) >= 50.0:
+                first.send_signal(signal.SIGKILL)
+                killed_at = float(m.group(1))
+                api_at_kill = _tree_rss(api.pid)
+                break
+        first.wait()
+        t_first = time.perf_counter() - t0
+        second = subprocess.run(client, cwd=ROOT, env=env, capture_output=True, text=True)
+        seconds = time.perf_counter() - t0
+        stop.set()
+        sampler.join()
+        if second.returncode != 0:
+            raise RuntimeError(f"resumed client failed: {second.stderr[-3000:]}")
+        api_at_end = _tree_rss(api.pid)
+        resent = len(re.findall(r"images\.tar: part \d+/", second.stderr))
+        check = json.loads(
+            subprocess.run(
+                [sys.executable, "-c", UPLOAD_CHECK, slug], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+            ).stdout.splitlines()[-1]
+        )
+        mb = 1024**2
+        result = {
+            "upload_bytes": size,
+            "part_size": part,
+            "parts": -(-size // part),
+            "prepare_seconds": round(prep, 1),
+            "killed_at_percent": killed_at,
+            "first_run_seconds": round(t_first, 1),
+            "parts_sent_after_resume": resent,
+            "seconds": round(seconds, 1),
+            "api_idle_rss_mb": round(idle_api / mb, 1),
+            "api_peak_rss_mb": round(max(samples["api"]) / mb, 1),
+            "api_rss_at_kill_mb": round(api_at_kill / mb, 1),
+            "api_rss_at_end_mb": round(api_at_end / mb, 1),
+            "worker_idle_rss_mb": round(idle_worker / mb, 1),
+            "worker_peak_rss_mb": round(max(samples["worker"]) / mb, 1),
+            "s3_endpoint_peak_rss_mb": round(max(samples["moto"]) / mb, 1),
+            "upload_state": check["state"],
+            "stored_size": check["stored_size"],
+            "sha256_verified": check["state"] == "complete" and check["sha256"] == expected_sha and check["stored_size"] == size,
+            "upload_sessions": check["uploads"],
+        }
+        result["ok"] = bool(result["sha256_verified"] and killed_at is not None and max(samples["api"]) - idle_api < 100 * mb)
+        return result
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--images", type=int, default=118_287)
     ap.add_argument("--per-image", type=float, default=7.3)
     ap.add_argument("--quick", action="store_true", help="5,000 images (CI smoke run)")
     ap.add_argument("--keep", help="write the generated file here and keep it")
+    ap.add_argument("--upload-gb", type=float, help="run the upload benchmark instead, at this size (GiB)")
+    ap.add_argument("--part-mb", type=int, default=16)
     args = ap.parse_args()
+    if args.upload_gb:
+        result = upload_bench(args.upload_gb, args.part_mb)
+        print(json.dumps(result, indent=2))
+        return 0 if result["ok"] else 1
     images = 5_000 if args.quick else args.images
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(args.keep) if args.keep else Path(tmp) / "train.json"
