@@ -67,7 +67,9 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         if not isinstance(code, str):
             code = getattr(exc, "default_code", "error")
         body = {"code": code, "message": str(detail), "details": []}
-        if isinstance(exc, drf.Throttled) and exc.wait is not None:
-            body["details"] = [{"location": "request", "message": f"retry after {int(exc.wait)} s", "code": "throttled"}]
+        if isinstance(exc, drf.Throttled):
+            # DRF gives no wait when the history is already past the limit: say so anyway.
+            hint = f"retry after {int(exc.wait)} s" if exc.wait is not None else "retry later"
+            body["details"] = [{"location": "request", "message": hint, "code": "throttled"}]
     response.data = body
     return response
