@@ -17,6 +17,17 @@ CHROMIUM_FLAGS = (
 )
 
 
+def settle(check, timeout: float = 15.0):
+    """Wait until ``check()`` holds: a click returns before the server has answered."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("the admin's answer did not arrive in time")
+        time.sleep(0.1)
+
+
 @pytest.fixture
 def browser():
     from selenium import webdriver
@@ -58,7 +69,7 @@ def test_moderator_verifies_and_approves_in_the_admin(live_server, browser):
     Select(browser.find_element(By.NAME, "status")).select_by_value("disputed")
     browser.find_element(By.NAME, "note").send_keys("logs show only US")
     browser.find_element(By.NAME, "_save").click()
-    field.refresh_from_db()
+    settle(lambda: (field.refresh_from_db(), field.status)[1] == "disputed")
     assert field.status == "disputed" and field.note == "logs show only US"
     assert AuditEvent.objects.filter(action="provenance.field.disputed", actor=moderator.user, reason="logs show only US").exists()
 
@@ -68,7 +79,7 @@ def test_moderator_verifies_and_approves_in_the_admin(live_server, browser):
     browser.find_element(By.CSS_SELECTOR, f"input[name=_selected_action][value='{other.pk}']").click()
     Select(browser.find_element(By.NAME, "action")).select_by_value("mark_verified")
     browser.find_element(By.NAME, "index").click()
-    other.refresh_from_db()
+    settle(lambda: (other.refresh_from_db(), other.status)[1] == "verified")
     assert other.status == "verified"
     assert AuditEvent.objects.filter(action="provenance.field.verified", actor=moderator.user).exists()
 
@@ -79,7 +90,7 @@ def test_moderator_verifies_and_approves_in_the_admin(live_server, browser):
     Select(browser.find_element(By.NAME, "decision")).select_by_value("approve")
     browser.find_element(By.NAME, "reason").send_keys("provenance consistent")
     browser.find_element(By.NAME, "_save").click()
-    assert "approve recorded" in browser.page_source
+    settle(lambda: "approve recorded" in browser.page_source)
     v.refresh_from_db()
     assert v.state == VersionState.PUBLISHED
     assert AuditEvent.objects.filter(action="moderation.approve", actor=moderator.user, reason="provenance consistent").exists()
