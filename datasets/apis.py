@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import tempfile
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAuthenticated
@@ -18,6 +20,11 @@ from marketplace.accounts.selectors import seller_organizations
 from marketplace.core.errors import InvalidInput, NotFound, field_error
 from marketplace.core.permissions import IsAuditor
 from marketplace.core.storage import get_storage
+
+
+def _results(serializer_class, name: str):
+    """Schema of the ``{"results": [...]}`` bodies these lists answer (capped, unpaged)."""
+    return inline_serializer(name=name, fields={"results": serializer_class(many=True)})
 
 
 def _terms(kind: str):
@@ -69,10 +76,12 @@ class DatasetListApi(APIView):
 
     OutputSerializer = DatasetOutput
 
+    @extend_schema(operation_id="datasets_list", responses={200: _results(DatasetOutput, "DatasetList")})
     def get(self, request):
         qs = selectors.datasets_for_seller(user=request.user)
         return Response({"results": self.OutputSerializer(qs[:500], many=True).data})
 
+    @extend_schema(request=InputSerializer, responses={201: DatasetOutput})
     def post(self, request):
         s = self.InputSerializer(data=request.data)
         s.is_valid(raise_exception=True)
@@ -103,9 +112,11 @@ class DatasetDetailApi(APIView):
 
     OutputSerializer = DatasetOutput
 
+    @extend_schema(responses={200: DatasetOutput})
     def get(self, request, slug: str):
         return Response(self.OutputSerializer(selectors.dataset_for_seller(user=request.user, slug=slug)).data)
 
+    @extend_schema(request=InputSerializer, responses={200: DatasetOutput})
     def patch(self, request, slug: str):
         dataset = selectors.dataset_for_seller(user=request.user, slug=slug)
         unknown = sorted(set(request.data) - set(self.InputSerializer().fields)) if isinstance(request.data, dict) else []
@@ -139,10 +150,12 @@ class DatasetVersionsApi(APIView):
 
     OutputSerializer = VersionSummaryOutput
 
+    @extend_schema(operation_id="datasets_versions_list", responses={200: _results(VersionSummaryOutput, "VersionList")})
     def get(self, request, slug: str):
         dataset = selectors.dataset_for_seller(user=request.user, slug=slug)
         return Response({"results": self.OutputSerializer(dataset.versions.order_by("-number")[:500], many=True).data})
 
+    @extend_schema(request=InputSerializer, responses={201: VersionSummaryOutput})
     def post(self, request, slug: str):
         dataset = selectors.dataset_for_seller(user=request.user, slug=slug)
         s = self.InputSerializer(data=request.data)
@@ -236,6 +249,7 @@ class VersionDetailApi(APIView):
             info = selectors.version_ingest_info(version=obj)
             return info.format if info else None
 
+    @extend_schema(responses={200: OutputSerializer})
     def get(self, request, version_id: int):
         version = selectors.version_for_user(user=request.user, version_id=version_id)
         return Response(self.OutputSerializer(version).data)
@@ -245,6 +259,7 @@ class VersionSubmitApi(APIView):
     permission_classes = [IsAuthenticated]
     OutputSerializer = VersionSummaryOutput
 
+    @extend_schema(request=None, responses={200: VersionSummaryOutput})
     def post(self, request, version_id: int):
         version = selectors.version_for_seller(user=request.user, version_id=version_id)
         version = services.version_submit(version=version, actor=request.user)
@@ -276,6 +291,7 @@ class UploadStartApi(APIView):
 
     OutputSerializer = UploadOutput
 
+    @extend_schema(request=InputSerializer, responses={201: UploadOutput})
     def post(self, request, version_id: int):
         version = selectors.version_for_seller(user=request.user, version_id=version_id)
         s = self.InputSerializer(data=request.data)
@@ -288,6 +304,7 @@ class UploadDetailApi(APIView):
     permission_classes = [IsAuthenticated]
     OutputSerializer = UploadOutput
 
+    @extend_schema(parameters=[OpenApiParameter("upload_id", OpenApiTypes.UUID, OpenApiParameter.PATH)], responses={200: UploadOutput})
     def get(self, request, upload_id):
         return Response(self.OutputSerializer(selectors.upload_for_seller(user=request.user, upload_id=upload_id)).data)
 
@@ -302,10 +319,16 @@ class UploadPartApi(APIView):
         number = serializers.IntegerField()
         size = serializers.IntegerField()
 
+    @extend_schema(
+        parameters=[OpenApiParameter("upload_id", OpenApiTypes.UUID, OpenApiParameter.PATH), OpenApiParameter("Content-Range", str, OpenApiParameter.HEADER)],
+        request={"application/octet-stream": OpenApiTypes.BINARY},
+        responses={200: OutputSerializer},
+    )
     def put(self, request, upload_id, n: int):
         upload = selectors.upload_for_seller(user=request.user, upload_id=upload_id)
         raw = request._request  # the WSGI request: a length-limited stream of the body
-        length = int(raw.META.get("CONTENT_LENGTH") or 0) or None
+        declared = raw.META.get("CONTENT_LENGTH")
+        length = int(declared) if declared and declared.isdigit() else None
         part = services.upload_put_part(
             upload=upload, number=n, content_range=raw.META.get("HTTP_CONTENT_RANGE"), stream=raw, length=length
         )
@@ -316,6 +339,7 @@ class UploadCompleteApi(APIView):
     permission_classes = [IsAuthenticated]
     OutputSerializer = UploadOutput
 
+    @extend_schema(parameters=[OpenApiParameter("upload_id", OpenApiTypes.UUID, OpenApiParameter.PATH)], request=None, responses={202: UploadOutput})
     def post(self, request, upload_id):
         upload = selectors.upload_for_seller(user=request.user, upload_id=upload_id)
         upload = services.upload_complete(upload=upload, actor=request.user)
@@ -326,6 +350,7 @@ class UploadAbortApi(APIView):
     permission_classes = [IsAuthenticated]
     OutputSerializer = UploadOutput
 
+    @extend_schema(parameters=[OpenApiParameter("upload_id", OpenApiTypes.UUID, OpenApiParameter.PATH)], request=None, responses={200: UploadOutput})
     def post(self, request, upload_id):
         upload = selectors.upload_for_seller(user=request.user, upload_id=upload_id)
         return Response(self.OutputSerializer(services.upload_abort(upload=upload, actor=request.user)).data)
@@ -341,6 +366,7 @@ class AuditSamplesApi(APIView):
         state = serializers.CharField()
         submitted_at = serializers.DateTimeField()
 
+    @extend_schema(responses={200: _results(OutputSerializer, "AuditSamplesPending")})
     def get(self, request):
         return Response({"results": self.OutputSerializer(selectors.audit_samples_pending()[:500], many=True).data})
 
@@ -353,6 +379,7 @@ class AuditSampleApi(APIView):
         image_ids = serializers.ListField(child=serializers.IntegerField())
         images = serializers.ListField(child=serializers.DictField())
 
+    @extend_schema(responses={200: OutputSerializer})
     def get(self, request, version_id: int):
         version = selectors.version_for_auditing(user=request.user, version_id=version_id)
         images = selectors.audit_sample_files(version=version)
@@ -370,6 +397,7 @@ class AuditReferenceApi(APIView):
         sha256 = serializers.CharField()
         size = serializers.IntegerField()
 
+    @extend_schema(request={"application/json": OpenApiTypes.OBJECT}, responses={201: OutputSerializer})
     def post(self, request, version_id: int):
         version = selectors.version_for_auditing(user=request.user, version_id=version_id, moderators=False)
         body = request.body

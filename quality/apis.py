@@ -43,7 +43,7 @@ class ReportListApi(APIView):
         seconds = serializers.FloatField()
         created_at = serializers.DateTimeField()
 
-    @extend_schema(responses={200: inline_serializer("ReportListPage", {"results": OutputSerializer(many=True)})})
+    @extend_schema(operation_id="versions_quality_list", responses={200: inline_serializer("ReportListPage", {"results": OutputSerializer(many=True)})})
     def get(self, request, version_id: int):
         reports = selectors.report_list(user=request.user, version_id=version_id)
         return Response({"results": self.OutputSerializer(reports, many=True).data})

@@ -63,6 +63,7 @@ class ListingSearchApi(APIView):
     OutputSerializer = ListingOutputSerializer
 
     @extend_schema(
+        operation_id="listings_search",
         parameters=[OpenApiParameter(name, str, many=name in search.MULTI) for name in sorted(search.KNOWN_PARAMS - {"page", "page_size"})],
         responses={200: paginated(ListingOutputSerializer, "ListingSearchPage", facets=serializers.DictField())},
     )
