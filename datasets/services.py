@@ -381,7 +381,15 @@ def upload_put_part(*, upload: UploadSession, number: int, content_range: str | 
             code="invalid_content_range",
             details=[field_error("Content-Range", want, "invalid_content_range")],
         )
-    if length is not None and length != expected:
+    if length is None:
+        # Without a Content-Length the WSGI body reads as empty: storing it would replace
+        # a part that already arrived with nothing.
+        raise InvalidInput(
+            "A part needs a Content-Length header (chunked transfer is not accepted).",
+            code="length_required",
+            details=[field_error("Content-Length", "missing", "length_required")],
+        )
+    if length != expected:
         raise InvalidInput(
             f"Part {number} must be {expected} bytes.",
             code="part_size_mismatch",

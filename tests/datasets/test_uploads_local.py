@@ -221,3 +221,21 @@ def test_abort_removes_the_parts_folder(seller, seller_b, local_store):
     r = seller.client.post(f"/api/v1/uploads/{up['id']}/complete/")
     assert r.status_code == 409 and r.json()["code"] == "upload_closed"
     assert _state(version) == ("draft", 0)
+
+
+def test_part_without_content_length_does_not_replace_an_arrived_part(seller, local_store):
+    version = make_version(seller=seller)
+    data = os.urandom(PART + 10)
+    up, parts = _start(seller.client, version, data, part_sha=False)
+    assert _put(seller.client, up, 1, parts[0]).status_code == 200
+    # A chunked (no Content-Length) re-send: the WSGI body reads as empty.
+    r = seller.client.put(
+        f"/api/v1/uploads/{up['id']}/parts/1/",
+        data=parts[0],
+        content_type="application/octet-stream",
+        CONTENT_LENGTH="",
+        HTTP_CONTENT_RANGE=f"bytes 0-{PART - 1}/{len(data)}",
+    )
+    assert r.status_code == 400 and r.json()["code"] == "length_required"
+    assert _arrived(seller.client, up) == {1: True, 2: False}
+    assert (_parts_dir(local_store, up) / "00001").stat().st_size == PART
