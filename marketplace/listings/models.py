@@ -80,6 +80,11 @@ class Listing(models.Model):
     # PostgreSQL full-text search (GIN index created in migration 0002, PostgreSQL only).
     search_vector = SearchVectorField(null=True, blank=True, editable=False)
     search_text = models.TextField(blank=True, editable=False)  # SQLite fallback (icontains)
+    # "kind=value" keys of the embodiment, task, scene and license terms, space-separated
+    # (slugs and SPDX ids hold no spaces). A copy of those ListingTerm rows kept inside the
+    # covering index below, so filters and facets on them never touch the wide heap rows
+    # nor join ListingTerm (categories, unbounded in number, stay in ListingTerm only).
+    facet_keys = models.TextField(blank=True, editable=False)
 
     synced_at = models.DateTimeField(auto_now=True)
 
@@ -95,6 +100,20 @@ class Listing(models.Model):
             models.Index(fields=["is_public", "tier"], name="listing_public_tier"),
             models.Index(fields=["is_public", "modality"], name="listing_public_modality"),
             models.Index(fields=["is_public", "seller_slug"], name="listing_public_seller"),
+            # Covering index of public listings: counts and facets at 100k listings are
+            # index-only scans over it (a listing row is ~3 kB of display JSON and text;
+            # this index holds ~200 bytes per listing). PostgreSQL only (ignored elsewhere).
+            models.Index(
+                fields=["id"],
+                include=[
+                    "version_id", "tier", "modality", "mask_iou", "mask_iou_verified", "ap", "ap_verified", "ap50",
+                    "ap50_verified", "ap75", "ap75_verified", "agreement", "agreement_verified", "temporal_iou",
+                    "temporal_iou_verified", "commercial_use", "derivatives", "share_alike", "has_tracks", "frames",
+                    "price", "seller_slug", "published_at", "quality_adjusted_cost", "facet_keys",
+                ],
+                condition=models.Q(is_public=True),
+                name="listing_public_facts",
+            ),
         ]
         constraints = [
             models.CheckConstraint(
@@ -203,3 +222,11 @@ class DownloadLog(models.Model):
     class Meta:
         ordering = ["-issued_at", "-pk"]
         indexes = [models.Index(fields=["entitlement", "-issued_at"], name="download_log_entitlement")]
+
+
+# Term kinds copied into Listing.facet_keys (see there).
+FACET_KEY_KINDS = ("embodiment", "task", "scene", "license")
+
+
+def facet_keys_text(multi: dict[str, list[str]]) -> str:
+    return " ".join(f"{kind}={value}" for kind in FACET_KEY_KINDS for value in multi.get(kind, []) if value and " " not in value)

@@ -27,11 +27,11 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
+from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet
 
 from datasets.models import Modality, VocabularyKind, VocabularyTerm
 from marketplace.core.errors import InvalidInput, field_error
-from marketplace.listings.models import Listing, ListingTerm, TermKind
+from marketplace.listings.models import FACET_KEY_KINDS, Listing, ListingTerm, TermKind
 from marketplace.listings.selectors import listings_public
 
 MIN_FIGURES = ("mask_iou", "ap", "ap50", "ap75", "agreement", "temporal_iou")
@@ -180,7 +180,15 @@ def listing_filters_parse(params) -> ListingFilters:
     return f
 
 
-def _has_term(kind: str, values: list[str]) -> Exists:
+def _has_term(kind: str, values: list[str]) -> Any:
+    if connection.vendor == "postgresql" and kind in FACET_KEY_KINDS:
+        # The keys copied into the covering index (Listing.facet_keys): no ListingTerm probe per listing.
+        from django.contrib.postgres.fields import ArrayField
+        from django.contrib.postgres.fields.array import ArrayOverlap
+        from django.db.models import Func, TextField, Value
+
+        keys = Func(F("facet_keys"), Value(" "), function="string_to_array", output_field=ArrayField(TextField()))
+        return ArrayOverlap(keys, Value([f"{kind}={v}" for v in values], output_field=ArrayField(TextField())))
     return Exists(ListingTerm.objects.filter(listing=OuterRef("pk"), kind=kind, value__in=values))
 
 
@@ -270,7 +278,65 @@ def listing_search(*, filters: ListingFilters) -> QuerySet[Listing]:
 
 
 def listing_facets(*, filters: ListingFilters) -> dict[str, list[dict[str, Any]]]:
-    """Facet counts (disjunctive: each facet ignores its own filter), one query per facet."""
+    """Facet counts (disjunctive: each facet ignores its own filter)."""
+    if connection.vendor == "postgresql":
+        return _facets_one_query(filters)
+    return _facets_per_facet(filters)
+
+
+def _facets_one_query(filters: ListingFilters) -> dict[str, list[dict[str, Any]]]:
+    """Every facet in one pass over the covering index (PostgreSQL).
+
+    The rows matching every filter *but* the faceted ones (embodiment, task, tier, modality)
+    are read once, each with one boolean per faceted filter; a facet then counts the rows
+    that pass every faceted filter except its own (conditional aggregation), and the
+    multi-valued facets unnest the row's facet_keys instead of joining ListingTerm.
+    Same counts as one query per facet (_facets_per_facet), which SQLite still uses.
+    """
+    conditions = _conditions(filters)
+    own = [f for f in ("embodiment", "task", "tier", "modality") if f in conditions]
+    base = _apply(listings_public(), {k: v for k, v in conditions.items() if k not in own})
+    flags = {f"f_{f}": ExpressionWrapper(conditions[f], output_field=BooleanField()) for f in own}
+    base = base.annotate(**flags).values("tier", "modality", "facet_keys", *flags).order_by()
+    sql, params = base.query.sql_with_params()
+
+    def passes(leave_out: str | None) -> str:
+        wanted = [f"f_{f}" for f in own if f != leave_out]
+        return " AND ".join(f"b.{w}" for w in wanted) or "TRUE"
+
+    key_pass = " ".join(f"WHEN starts_with(k.key, '{f}=') THEN {passes(f)}" for f in ("embodiment", "task"))
+    query = f"""
+        WITH b AS MATERIALIZED ({sql})
+        SELECT 0, b.tier, b.modality, count(*) FILTER (WHERE {passes("tier")}), count(*) FILTER (WHERE {passes("modality")})
+        FROM b GROUP BY b.tier, b.modality
+        UNION ALL
+        SELECT 1, k.key, NULL, count(*) FILTER (WHERE CASE {key_pass} ELSE {passes(None)} END), 0
+        FROM b CROSS JOIN LATERAL unnest(string_to_array(b.facet_keys, ' ')) AS k(key)
+        GROUP BY k.key
+    """
+    totals: dict[str, dict[str, int]] = {facet: {} for facet in FACETS}
+    with connection.cursor() as cur:
+        cur.execute(query, params)
+        for part, first, modality, count, count_b in cur.fetchall():
+            if part == 0:  # (tier, modality) groups: the tier count and the modality count of each
+                if first:
+                    totals["tier"][first] = totals["tier"].get(first, 0) + count
+                if modality:
+                    totals["modality"][modality] = totals["modality"].get(modality, 0) + count_b
+            else:
+                kind, _, value = first.partition("=")
+                if kind in totals:
+                    totals[kind][value] = count
+    return {
+        facet: [
+            {"value": v, "count": c} for v, c in sorted(((v, c) for v, c in values.items() if c), key=lambda r: (-r[1], r[0]))[:FACET_LIMIT]
+        ]
+        for facet, values in totals.items()
+    }
+
+
+def _facets_per_facet(filters: ListingFilters) -> dict[str, list[dict[str, Any]]]:
+    """One query per facet (the portable path)."""
     conditions = _conditions(filters)
     base = listings_public()
     facets: dict[str, list[dict[str, Any]]] = {}

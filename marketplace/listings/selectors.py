@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
+from datasets.models import DatasetVersion
 from datasets.states import VersionState
 from marketplace.accounts.models import Organization
 from marketplace.accounts.selectors import buyer_organizations
@@ -15,9 +16,22 @@ from marketplace.listings.models import Entitlement, Listing, Order
 DOWNLOADABLE_STATES = (VersionState.PUBLISHED, VersionState.WITHDRAWN)
 
 
+# Every state but published: a public listing whose version moved to one of these (before
+# listing_sync ran) is hidden at once.
+_HIDDEN_STATES = tuple(s for s in VersionState.values if s != VersionState.PUBLISHED)
+
+
 def listings_public() -> QuerySet[Listing]:
-    """Listings buyers may see: a published version, nothing else (no drafts, rejected, suspended)."""
-    return Listing.objects.filter(is_public=True, version__state=VersionState.PUBLISHED)
+    """Listings buyers may see: a published version, nothing else (no drafts, rejected, suspended).
+
+    Written as "is public and its version is not among the unpublished ones" rather than a join
+    on the version's state: PostgreSQL answers the subquery once from the state index (a hashed
+    set, empty in the steady state) instead of joining every matching listing to its version.
+    Same rows, as a public listing always has a version (constraint listing_public_has_version).
+    """
+    return Listing.objects.filter(is_public=True).exclude(
+        version_id__in=DatasetVersion.objects.filter(state__in=_HIDDEN_STATES).values("pk")
+    )
 
 
 def live_entitlements(*, user) -> QuerySet[Entitlement]:

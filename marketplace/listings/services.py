@@ -17,7 +17,7 @@ from licensing.audit import audit_event_record
 from marketplace.accounts.models import Organization
 from marketplace.core.errors import Conflict, InvalidInput, NotFound, field_error
 from marketplace.core.storage import get_storage
-from marketplace.listings.models import OPEN_ORDER_STATES, DownloadLog, Entitlement, Listing, ListingTerm, Order, OrderState, TermKind
+from marketplace.listings.models import OPEN_ORDER_STATES, facet_keys_text, DownloadLog, Entitlement, Listing, ListingTerm, Order, OrderState, TermKind
 from marketplace.listings.pricing import quality_adjusted_cost
 from marketplace.listings.search import catalogue_generation_bump
 
@@ -154,6 +154,7 @@ def listing_fields_from_version(*, dataset: Dataset, version: DatasetVersion) ->
         TermKind.CATEGORY: sorted({c["name"] for c in categories}),
         TermKind.LICENSE: sorted(set(licenses)),
     }
+    fields["facet_keys"] = facet_keys_text(multi)
     return fields, multi
 
 
