@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
@@ -58,7 +60,7 @@ class ListingSearchApi(APIView):
     permission_classes = [AllowAny]
 
     class Pagination(CappedPageNumberPagination):
-        pass
+        django_paginator_class = search.ListingPaginator
 
     OutputSerializer = ListingOutputSerializer
 
@@ -69,9 +71,10 @@ class ListingSearchApi(APIView):
     )
     def get(self, request):
         filters = search.listing_filters_parse(request.query_params)
+        facets, count = search.listing_facets_and_count(filters=filters)
         paginator = self.Pagination()
+        paginator.django_paginator_class = functools.partial(search.ListingPaginator, known_count=count)
         page = paginator.paginate_queryset(search.listing_search(filters=filters), request, view=self)
-        facets = search.listing_facets_cached(filters=filters)
         return Response(
             {
                 "count": paginator.page.paginator.count,

@@ -27,6 +27,7 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
+from django.core.paginator import Paginator
 from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet
 
 from datasets.models import Modality, VocabularyKind, VocabularyTerm
@@ -257,7 +258,8 @@ def _apply(qs: QuerySet[Listing], conditions: dict[str, Any], *, leave_out: str 
 def listing_search(*, filters: ListingFilters) -> QuerySet[Listing]:
     """Public listings matching the filters, in the requested order."""
     conditions = _conditions(filters)
-    qs = _apply(listings_public(), conditions)
+    # The result page does not show these (the detail does): not read for every page.
+    qs = _apply(listings_public(), conditions).defer("search_vector", "search_text", "description", "terms", "previews", "facet_keys")
     _, query = _text_condition(filters.q)
     ordering = filters.ordering
     if ordering == "relevance":
@@ -277,14 +279,37 @@ def listing_search(*, filters: ListingFilters) -> QuerySet[Listing]:
     return qs.order_by(*order)
 
 
+class ListingPaginator(Paginator):
+    """Finds the page's ids first, then fetches only those rows (a "late row lookup").
+
+    The id query filters and sorts over the narrow covering index (listing_public_facts)
+    without reading the ~3 kB listing rows of every match; the outer query then reads the
+    page's 20 rows by primary key. Same rows, same order, still one query.
+    """
+
+    def __init__(self, *args: Any, known_count: int | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if known_count is not None:  # counted by the facets query already: no COUNT(*) query
+            self.__dict__["count"] = known_count
+
+    def page(self, number):
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        top = bottom + self.per_page
+        if top + self.orphans >= self.count:
+            top = self.count
+        qs = self.object_list
+        return self._get_page(qs.filter(pk__in=qs.values("pk")[bottom:top]), number, self)
+
+
 def listing_facets(*, filters: ListingFilters) -> dict[str, list[dict[str, Any]]]:
     """Facet counts (disjunctive: each facet ignores its own filter)."""
     if connection.vendor == "postgresql":
-        return _facets_one_query(filters)
+        return _facets_one_query(filters)[0]
     return _facets_per_facet(filters)
 
 
-def _facets_one_query(filters: ListingFilters) -> dict[str, list[dict[str, Any]]]:
+def _facets_one_query(filters: ListingFilters) -> tuple[dict[str, list[dict[str, Any]]], int]:
     """Every facet in one pass over the covering index (PostgreSQL).
 
     The rows matching every filter *but* the faceted ones (embodiment, task, tier, modality)
@@ -292,6 +317,8 @@ def _facets_one_query(filters: ListingFilters) -> dict[str, list[dict[str, Any]]
     that pass every faceted filter except its own (conditional aggregation), and the
     multi-valued facets unnest the row's facet_keys instead of joining ListingTerm.
     Same counts as one query per facet (_facets_per_facet), which SQLite still uses.
+    Also returns the number of listings matching every filter (the result count), which
+    the same pass gives for free.
     """
     conditions = _conditions(filters)
     own = [f for f in ("embodiment", "task", "tier", "modality") if f in conditions]
@@ -304,21 +331,28 @@ def _facets_one_query(filters: ListingFilters) -> dict[str, list[dict[str, Any]]
         wanted = [f"f_{f}" for f in own if f != leave_out]
         return " AND ".join(f"b.{w}" for w in wanted) or "TRUE"
 
+    # A row failing both the embodiment and the task facet's conditions counts in no term
+    # facet (the license facet needs every condition): its keys are not unnested at all.
+    any_pass = " OR ".join(f"({passes(f)})" for f in ("embodiment", "task"))
     key_pass = " ".join(f"WHEN starts_with(k.key, '{f}=') THEN {passes(f)}" for f in ("embodiment", "task"))
     query = f"""
         WITH b AS MATERIALIZED ({sql})
-        SELECT 0, b.tier, b.modality, count(*) FILTER (WHERE {passes("tier")}), count(*) FILTER (WHERE {passes("modality")})
+        SELECT 0, b.tier, b.modality, count(*) FILTER (WHERE {passes("tier")}), count(*) FILTER (WHERE {passes("modality")}),
+               count(*) FILTER (WHERE {passes(None)})
         FROM b GROUP BY b.tier, b.modality
         UNION ALL
-        SELECT 1, k.key, NULL, count(*) FILTER (WHERE CASE {key_pass} ELSE {passes(None)} END), 0
+        SELECT 1, k.key, NULL, count(*) FILTER (WHERE CASE {key_pass} ELSE {passes(None)} END), 0, 0
         FROM b CROSS JOIN LATERAL unnest(string_to_array(b.facet_keys, ' ')) AS k(key)
+        WHERE {any_pass}
         GROUP BY k.key
     """
     totals: dict[str, dict[str, int]] = {facet: {} for facet in FACETS}
+    matching = 0
     with connection.cursor() as cur:
         cur.execute(query, params)
-        for part, first, modality, count, count_b in cur.fetchall():
+        for part, first, modality, count, count_b, count_all in cur.fetchall():
             if part == 0:  # (tier, modality) groups: the tier count and the modality count of each
+                matching += count_all
                 if first:
                     totals["tier"][first] = totals["tier"].get(first, 0) + count
                 if modality:
@@ -327,12 +361,13 @@ def _facets_one_query(filters: ListingFilters) -> dict[str, list[dict[str, Any]]
                 kind, _, value = first.partition("=")
                 if kind in totals:
                     totals[kind][value] = count
-    return {
+    facets = {
         facet: [
             {"value": v, "count": c} for v, c in sorted(((v, c) for v, c in values.items() if c), key=lambda r: (-r[1], r[0]))[:FACET_LIMIT]
         ]
         for facet, values in totals.items()
     }
+    return facets, matching
 
 
 def _facets_per_facet(filters: ListingFilters) -> dict[str, list[dict[str, Any]]]:
@@ -368,6 +403,34 @@ def catalogue_generation_bump() -> None:
             cache.add(GENERATION_KEY, 1, timeout=None)
 
 
+def listing_facets_and_count(*, filters: ListingFilters) -> tuple[dict[str, list[dict[str, Any]]], int | None]:
+    """Facets (cached as listing_facets_cached does) and, when they were computed now on
+    PostgreSQL, the number of matching listings (None otherwise: the caller counts).
+
+    The count itself is never cached: results and count always agree with the live catalogue.
+    """
+    ttl = int(getattr(settings, "LISTINGS_FACET_CACHE_SECONDS", 60))
+    key = None
+    if ttl > 0:
+        key = _facets_cache_key(filters)
+        facets = cache.get(key)
+        if facets is not None:
+            return facets, None
+    if connection.vendor == "postgresql":
+        facets, count = _facets_one_query(filters)
+    else:
+        facets, count = _facets_per_facet(filters), None
+    if key is not None:
+        cache.set(key, facets, ttl)
+    return facets, count
+
+
+def _facets_cache_key(filters: ListingFilters) -> str:
+    generation = cache.get(GENERATION_KEY) or 0
+    digest = hashlib.sha256(repr(sorted(asdict(filters).items())).encode()).hexdigest()
+    return f"listings:facets:{generation}:{digest}"
+
+
 def listing_facets_cached(*, filters: ListingFilters) -> dict[str, list[dict[str, Any]]]:
     """Facets, cached per (catalogue generation, filters) for LISTINGS_FACET_CACHE_SECONDS (default 60; 0 = off).
 
@@ -377,9 +440,7 @@ def listing_facets_cached(*, filters: ListingFilters) -> dict[str, list[dict[str
     ttl = int(getattr(settings, "LISTINGS_FACET_CACHE_SECONDS", 60))
     if ttl <= 0:
         return listing_facets(filters=filters)
-    generation = cache.get(GENERATION_KEY) or 0
-    digest = hashlib.sha256(repr(sorted(asdict(filters).items())).encode()).hexdigest()
-    key = f"listings:facets:{generation}:{digest}"
+    key = _facets_cache_key(filters)
     facets = cache.get(key)
     if facets is None:
         facets = listing_facets(filters=filters)
