@@ -138,8 +138,8 @@ class VersionSummaryOutput(serializers.Serializer):
     state = serializers.CharField()
     notes = serializers.CharField()
     created_at = serializers.DateTimeField()
-    submitted_at = serializers.DateTimeField()
-    published_at = serializers.DateTimeField()
+    submitted_at = serializers.DateTimeField(allow_null=True)
+    published_at = serializers.DateTimeField(allow_null=True)
 
 
 class DatasetVersionsApi(APIView):
@@ -183,8 +183,8 @@ class UploadOutput(serializers.Serializer):
     part_size = serializers.IntegerField()
     part_count = serializers.IntegerField()
     state = serializers.CharField()
-    error = serializers.JSONField()
-    expires_at = serializers.DateTimeField()
+    error = serializers.JSONField(allow_null=True)
+    expires_at = serializers.DateTimeField(allow_null=True)
     backend = serializers.SerializerMethodField()
     parts = serializers.SerializerMethodField()
 
@@ -221,8 +221,8 @@ class VersionDetailApi(APIView):
         state = serializers.CharField()
         notes = serializers.CharField()
         created_at = serializers.DateTimeField()
-        submitted_at = serializers.DateTimeField()
-        published_at = serializers.DateTimeField()
+        submitted_at = serializers.DateTimeField(allow_null=True)
+        published_at = serializers.DateTimeField(allow_null=True)
         validation_report = serializers.JSONField()
         statistics = serializers.JSONField()
         manifest = serializers.SerializerMethodField()
@@ -320,7 +320,10 @@ class UploadPartApi(APIView):
         size = serializers.IntegerField()
 
     @extend_schema(
-        parameters=[OpenApiParameter("upload_id", OpenApiTypes.UUID, OpenApiParameter.PATH), OpenApiParameter("Content-Range", str, OpenApiParameter.HEADER)],
+        parameters=[
+            OpenApiParameter("upload_id", OpenApiTypes.UUID, OpenApiParameter.PATH),
+            OpenApiParameter("Content-Range", str, OpenApiParameter.HEADER),
+        ],
         request={"application/octet-stream": OpenApiTypes.BINARY},
         responses={200: OutputSerializer},
     )
@@ -339,7 +342,9 @@ class UploadCompleteApi(APIView):
     permission_classes = [IsAuthenticated]
     OutputSerializer = UploadOutput
 
-    @extend_schema(parameters=[OpenApiParameter("upload_id", OpenApiTypes.UUID, OpenApiParameter.PATH)], request=None, responses={202: UploadOutput})
+    @extend_schema(
+        parameters=[OpenApiParameter("upload_id", OpenApiTypes.UUID, OpenApiParameter.PATH)], request=None, responses={202: UploadOutput}
+    )
     def post(self, request, upload_id):
         upload = selectors.upload_for_seller(user=request.user, upload_id=upload_id)
         upload = services.upload_complete(upload=upload, actor=request.user)
@@ -350,7 +355,9 @@ class UploadAbortApi(APIView):
     permission_classes = [IsAuthenticated]
     OutputSerializer = UploadOutput
 
-    @extend_schema(parameters=[OpenApiParameter("upload_id", OpenApiTypes.UUID, OpenApiParameter.PATH)], request=None, responses={200: UploadOutput})
+    @extend_schema(
+        parameters=[OpenApiParameter("upload_id", OpenApiTypes.UUID, OpenApiParameter.PATH)], request=None, responses={200: UploadOutput}
+    )
     def post(self, request, upload_id):
         upload = selectors.upload_for_seller(user=request.user, upload_id=upload_id)
         return Response(self.OutputSerializer(services.upload_abort(upload=upload, actor=request.user)).data)
@@ -364,7 +371,7 @@ class AuditSamplesApi(APIView):
         dataset = serializers.CharField(source="dataset.slug")
         number = serializers.IntegerField()
         state = serializers.CharField()
-        submitted_at = serializers.DateTimeField()
+        submitted_at = serializers.DateTimeField(allow_null=True)
 
     @extend_schema(responses={200: _results(OutputSerializer, "AuditSamplesPending")})
     def get(self, request):
