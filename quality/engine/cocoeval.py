@@ -254,7 +254,7 @@ def _load_detections(dt: Any, ref: ReferenceCache) -> _Detections:
     first = dt[0]
     if not isinstance(first, Mapping):
         raise EngineInputError("malformed", "expected an object", location="results[0]")
-    if "bbox" in first and not first["bbox"] == []:
+    if "bbox" in first and not first["bbox"] == []:  # noqa: SIM201 - pycocotools' own test, kept verbatim
         branch = "bbox"
     elif "segmentation" in first:
         branch = "segm"
@@ -518,7 +518,7 @@ def _build_flat(ref, dets, p: EvalParams, img_ids, cat_ids, device, shard, num_s
 
     # detection geometry
     iou_type = p.iou_type
-    d_rles = g_rles = None
+    d_rles = None
     if iou_type == "segm":
         ref.ensure_masks()
         sub_img = ref.image_index(dets.img[d_idx])
@@ -945,7 +945,7 @@ def _summarize(res: EvalResult) -> list[tuple[str, float]]:
         title = "Average Precision" if ap == 1 else "Average Recall"
         type_str = "(AP)" if ap == 1 else "(AR)"
         thrs = np.asarray(p.iou_thrs)
-        iou_str = "{:0.2f}:{:0.2f}".format(thrs[0], thrs[-1]) if iou_thr is None else "{:0.2f}".format(iou_thr)
+        iou_str = f"{thrs[0]:0.2f}:{thrs[-1]:0.2f}" if iou_thr is None else f"{iou_thr:0.2f}"
         aind = [i for i, lbl in enumerate(p.area_rng_lbl) if lbl == area]
         mind = [i for i, m in enumerate(md) if m == max_dets]
         if ap == 1:

@@ -166,7 +166,7 @@ def mask_iou_pairs_torch(
         a_s = t_dfs[d_idx] + shift_d
         a_e = t_dfe[d_idx] + shift_d
 
-        def cover(x: "torch.Tensor", pair: "torch.Tensor") -> "torch.Tensor":
+        def cover(x: torch.Tensor, pair: torch.Tensor) -> torch.Tensor:
             k = torch.searchsorted(b_s, x, right=True) - 1
             kc = k.clamp(min=0)
             valid = (k >= 0) & (g_pair[kc] == pair) if len(b_s) else torch.zeros_like(x, dtype=torch.bool)
