@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--iou-type", default="segm", choices=["segm", "bbox"])
     ap.add_argument("--engines", default=",".join(PEERS + OURS), help="comma-separated subset")
     ap.add_argument("--timeout", type=float, default=1800)
-    args = ap.parse_args(argv)
+    args, _unknown = ap.parse_known_args(argv)  # bench/run.py passes every option to every script
     engines = [e for e in args.engines.split(",") if e]
     rows: list[dict] = []
     print(f"COCO {args.iou_type} benchmark ({'quick' if args.quick else 'full'}), {os.cpu_count()} CPUs", flush=True)

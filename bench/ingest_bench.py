@@ -419,7 +419,7 @@ def main() -> int:
     ap.add_argument("--keep", help="write the generated file here and keep it")
     ap.add_argument("--upload-gb", type=float, help="run the upload benchmark instead, at this size (GiB)")
     ap.add_argument("--part-mb", type=int, default=16)
-    args = ap.parse_args()
+    args, _unknown = ap.parse_known_args()  # bench/run.py passes every option to every script
     if args.upload_gb:
         result = upload_bench(args.upload_gb, args.part_mb)
         print(json.dumps(result, indent=2))
