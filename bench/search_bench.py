@@ -128,7 +128,7 @@ def seed(n: int, rebuild: bool) -> None:
 
     from datasets.models import Dataset, DatasetVersion
     from marketplace.accounts.models import Organization
-    from marketplace.listings.models import Listing, ListingTerm, facet_keys_text
+    from marketplace.listings.models import Listing, ListingTerm, facet_group_fields, facet_keys_text
     from marketplace.listings.pricing import quality_adjusted_cost
     from marketplace.listings.services import listing_search_vector_refresh
 
@@ -234,6 +234,7 @@ def seed(n: int, rebuild: bool) -> None:
                         quality={"mask_iou": {"value": iou, "status": "verified" if verified else "self-declared"}},
                         search_text=" ".join(emb + tasks + scenes + cats),
                         facet_keys=facet_keys_text({"embodiment": emb, "task": tasks, "scene": scenes, "license": [lic]}),
+                        **facet_group_fields({"embodiment": emb, "task": tasks, "license": [lic]}),
                     )
                 )
                 terms_spec.append(

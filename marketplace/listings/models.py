@@ -85,6 +85,12 @@ class Listing(models.Model):
     # covering index below, so filters and facets on them never touch the wide heap rows
     # nor join ListingTerm (categories, unbounded in number, stay in ListingTerm only).
     facet_keys = models.TextField(blank=True, editable=False)
+    # The listing's embodiment / task / license values, sorted and space-separated: facets
+    # GROUP BY these strings (few distinct combinations) and split each group's string in
+    # Python, instead of unnesting every matching listing's values in SQL (~4x faster at 100k).
+    facet_embodiments = models.TextField(blank=True, editable=False)
+    facet_tasks = models.TextField(blank=True, editable=False)
+    facet_licenses = models.TextField(blank=True, editable=False)
 
     synced_at = models.DateTimeField(auto_now=True)
 
@@ -106,10 +112,34 @@ class Listing(models.Model):
             models.Index(
                 fields=["id"],
                 include=[
-                    "version_id", "tier", "modality", "mask_iou", "mask_iou_verified", "ap", "ap_verified", "ap50",
-                    "ap50_verified", "ap75", "ap75_verified", "agreement", "agreement_verified", "temporal_iou",
-                    "temporal_iou_verified", "commercial_use", "derivatives", "share_alike", "has_tracks", "frames",
-                    "price", "seller_slug", "published_at", "quality_adjusted_cost", "facet_keys",
+                    "version_id",
+                    "tier",
+                    "modality",
+                    "mask_iou",
+                    "mask_iou_verified",
+                    "ap",
+                    "ap_verified",
+                    "ap50",
+                    "ap50_verified",
+                    "ap75",
+                    "ap75_verified",
+                    "agreement",
+                    "agreement_verified",
+                    "temporal_iou",
+                    "temporal_iou_verified",
+                    "commercial_use",
+                    "derivatives",
+                    "share_alike",
+                    "has_tracks",
+                    "frames",
+                    "price",
+                    "seller_slug",
+                    "published_at",
+                    "quality_adjusted_cost",
+                    "facet_keys",
+                    "facet_embodiments",
+                    "facet_tasks",
+                    "facet_licenses",
                 ],
                 condition=models.Q(is_public=True),
                 name="listing_public_facts",
@@ -230,3 +260,12 @@ FACET_KEY_KINDS = ("embodiment", "task", "scene", "license")
 
 def facet_keys_text(multi: dict[str, list[str]]) -> str:
     return " ".join(f"{kind}={value}" for kind in FACET_KEY_KINDS for value in multi.get(kind, []) if value and " " not in value)
+
+
+def facet_group_fields(multi: dict[str, list[str]]) -> dict[str, str]:
+    """Listing.facet_embodiments / facet_tasks / facet_licenses from the listing's terms."""
+
+    def joined(kind: str) -> str:
+        return " ".join(sorted({v for v in multi.get(kind, []) if v and " " not in v}))
+
+    return {"facet_embodiments": joined("embodiment"), "facet_tasks": joined("task"), "facet_licenses": joined("license")}

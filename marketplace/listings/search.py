@@ -26,8 +26,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection
 from django.core.paginator import Paginator
+from django.db import connection
 from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet
 
 from datasets.models import Modality, VocabularyKind, VocabularyTerm
@@ -314,8 +314,10 @@ def _facets_one_query(filters: ListingFilters) -> tuple[dict[str, list[dict[str,
 
     The rows matching every filter *but* the faceted ones (embodiment, task, tier, modality)
     are read once, each with one boolean per faceted filter; a facet then counts the rows
-    that pass every faceted filter except its own (conditional aggregation), and the
-    multi-valued facets unnest the row's facet_keys instead of joining ListingTerm.
+    that pass every faceted filter except its own (conditional aggregation). The
+    multi-valued facets group by the row's value strings (facet_embodiments, ...: few
+    distinct combinations) and each group's count is added to each of its values here,
+    instead of joining ListingTerm or unnesting every row's values in SQL.
     Same counts as one query per facet (_facets_per_facet), which SQLite still uses.
     Also returns the number of listings matching every filter (the result count), which
     the same pass gives for free.
@@ -324,43 +326,45 @@ def _facets_one_query(filters: ListingFilters) -> tuple[dict[str, list[dict[str,
     own = [f for f in ("embodiment", "task", "tier", "modality") if f in conditions]
     base = _apply(listings_public(), {k: v for k, v in conditions.items() if k not in own})
     flags = {f"f_{f}": ExpressionWrapper(conditions[f], output_field=BooleanField()) for f in own}
-    base = base.annotate(**flags).values("tier", "modality", "facet_keys", *flags).order_by()
+    base = base.annotate(**flags).values("tier", "modality", "facet_embodiments", "facet_tasks", "facet_licenses", *flags).order_by()
     sql, params = base.query.sql_with_params()
 
     def passes(leave_out: str | None) -> str:
         wanted = [f"f_{f}" for f in own if f != leave_out]
         return " AND ".join(f"b.{w}" for w in wanted) or "TRUE"
 
-    # A row failing both the embodiment and the task facet's conditions counts in no term
-    # facet (the license facet needs every condition): its keys are not unnested at all.
-    any_pass = " OR ".join(f"({passes(f)})" for f in ("embodiment", "task"))
-    key_pass = " ".join(f"WHEN starts_with(k.key, '{f}=') THEN {passes(f)}" for f in ("embodiment", "task"))
+    # One scan, four groupings; GROUPING() tells which grouping a row belongs to.
     query = f"""
-        WITH b AS MATERIALIZED ({sql})
-        SELECT 0, b.tier, b.modality, count(*) FILTER (WHERE {passes("tier")}), count(*) FILTER (WHERE {passes("modality")}),
+        SELECT GROUPING(b.tier, b.modality, b.facet_embodiments, b.facet_tasks, b.facet_licenses),
+               b.tier, b.modality, b.facet_embodiments, b.facet_tasks, b.facet_licenses,
+               count(*) FILTER (WHERE {passes("tier")}), count(*) FILTER (WHERE {passes("modality")}),
+               count(*) FILTER (WHERE {passes("embodiment")}), count(*) FILTER (WHERE {passes("task")}),
                count(*) FILTER (WHERE {passes(None)})
-        FROM b GROUP BY b.tier, b.modality
-        UNION ALL
-        SELECT 1, k.key, NULL, count(*) FILTER (WHERE CASE {key_pass} ELSE {passes(None)} END), 0, 0
-        FROM b CROSS JOIN LATERAL unnest(string_to_array(b.facet_keys, ' ')) AS k(key)
-        WHERE {any_pass}
-        GROUP BY k.key
+        FROM ({sql}) AS b
+        GROUP BY GROUPING SETS ((b.tier, b.modality), (b.facet_embodiments), (b.facet_tasks), (b.facet_licenses))
     """
     totals: dict[str, dict[str, int]] = {facet: {} for facet in FACETS}
+
+    def add(facet: str, values: str, count: int) -> None:
+        for value in values.split():
+            totals[facet][value] = totals[facet].get(value, 0) + count
+
     matching = 0
     with connection.cursor() as cur:
         cur.execute(query, params)
-        for part, first, modality, count, count_b, count_all in cur.fetchall():
-            if part == 0:  # (tier, modality) groups: the tier count and the modality count of each
-                matching += count_all
-                if first:
-                    totals["tier"][first] = totals["tier"].get(first, 0) + count
+        for grouping, tier, modality, embodiments, tasks, licenses, c_tier, c_modality, c_emb, c_task, c_all in cur.fetchall():
+            if grouping == 0b00111:  # (tier, modality)
+                matching += c_all
+                if tier:
+                    totals["tier"][tier] = totals["tier"].get(tier, 0) + c_tier
                 if modality:
-                    totals["modality"][modality] = totals["modality"].get(modality, 0) + count_b
-            else:
-                kind, _, value = first.partition("=")
-                if kind in totals:
-                    totals[kind][value] = count
+                    totals["modality"][modality] = totals["modality"].get(modality, 0) + c_modality
+            elif grouping == 0b11011:
+                add("embodiment", embodiments, c_emb)
+            elif grouping == 0b11101:
+                add("task", tasks, c_task)
+            elif grouping == 0b11110:
+                add("license", licenses, c_all)
     facets = {
         facet: [
             {"value": v, "count": c} for v, c in sorted(((v, c) for v, c in values.items() if c), key=lambda r: (-r[1], r[0]))[:FACET_LIMIT]

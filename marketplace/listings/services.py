@@ -17,7 +17,18 @@ from licensing.audit import audit_event_record
 from marketplace.accounts.models import Organization
 from marketplace.core.errors import Conflict, InvalidInput, NotFound, field_error
 from marketplace.core.storage import get_storage
-from marketplace.listings.models import OPEN_ORDER_STATES, facet_keys_text, DownloadLog, Entitlement, Listing, ListingTerm, Order, OrderState, TermKind
+from marketplace.listings.models import (
+    OPEN_ORDER_STATES,
+    DownloadLog,
+    Entitlement,
+    Listing,
+    ListingTerm,
+    Order,
+    OrderState,
+    TermKind,
+    facet_group_fields,
+    facet_keys_text,
+)
 from marketplace.listings.pricing import quality_adjusted_cost
 from marketplace.listings.search import catalogue_generation_bump
 
@@ -155,6 +166,7 @@ def listing_fields_from_version(*, dataset: Dataset, version: DatasetVersion) ->
         TermKind.LICENSE: sorted(set(licenses)),
     }
     fields["facet_keys"] = facet_keys_text(multi)
+    fields.update(facet_group_fields(multi))
     return fields, multi
 
 
