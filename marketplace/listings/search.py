@@ -28,7 +28,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.db import connection
-from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet
+from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet, TextField
 
 from datasets.models import Modality, VocabularyKind, VocabularyTerm
 from marketplace.core.errors import InvalidInput, field_error
@@ -183,13 +183,18 @@ def listing_filters_parse(params) -> ListingFilters:
 
 def _has_term(kind: str, values: list[str]) -> Any:
     if connection.vendor == "postgresql" and kind in FACET_KEY_KINDS:
-        # The keys copied into the covering index (Listing.facet_keys): no ListingTerm probe per listing.
-        from django.contrib.postgres.fields import ArrayField
-        from django.contrib.postgres.fields.array import ArrayOverlap
-        from django.db.models import Func, TextField, Value
+        # Read from the keys copied into the covering index (Listing.facet_keys), no ListingTerm
+        # probe per listing: ' kind=value ' occurs in ' <keys> ' (keys hold no spaces). A
+        # substring test is about twice as fast per row as splitting the keys into an array.
+        from django.db.models import Value
+        from django.db.models.functions import Concat, StrIndex
+        from django.db.models.lookups import GreaterThan
 
-        keys = Func(F("facet_keys"), Value(" "), function="string_to_array", output_field=ArrayField(TextField()))
-        return ArrayOverlap(keys, Value([f"{kind}={v}" for v in values], output_field=ArrayField(TextField())))
+        padded = Concat(Value(" "), F("facet_keys"), Value(" "), output_field=TextField())
+        cond = Q()
+        for value in values:
+            cond |= Q(GreaterThan(StrIndex(padded, Value(f" {kind}={value} ")), 0))
+        return cond
     return Exists(ListingTerm.objects.filter(listing=OuterRef("pk"), kind=kind, value__in=values))
 
 
