@@ -35,12 +35,63 @@ class DemoSpec:
     seed: int
     noise: float
     price: str
+    embodiments: tuple[str, ...] = ()
+    tasks: tuple[str, ...] = ()
+    scenes: tuple[str, ...] = ()
 
+
+# What a seller declares (Croissant RAI names); self-declared until a moderator verifies.
+DEMO_PROVENANCE = {
+    "rai:dataCollection": "Synthetic star-shaped parts rendered for the demo",
+    "rai:dataCollectionType": "scripted",
+    "rai:dataCollectionTimeFrame": {"start": "2026-01-01", "end": "2026-01-31"},
+    "locations": ["US"],
+    "human_subjects": False,
+    "rai:dataAnnotationPlatform": ["generated"],
+    "rai:dataAnnotationProtocol": ["masks drawn from the generating polygons, then perturbed"],
+    "rai:annotationsPerItem": 1,
+    "rai:dataAnnotationAnalysis": ["platform audit on a drawn sample"],
+    "rai:dataUseCases": ["trying the marketplace"],
+    "rai:dataLimitations": ["synthetic shapes, not real objects"],
+}
 
 DEMO_DATASETS = (
-    DemoSpec("bin-picking-stars", "Bin picking: parts in clutter", "Instance masks of parts in a bin, top-down camera.", 30, 1, 0.08, "250.00"),
-    DemoSpec("assembly-line-stars", "Assembly line: small parts", "Bolts, grippers and cables on a conveyor.", 24, 2, 0.18, "120.00"),
-    DemoSpec("warehouse-stars", "Warehouse shelves", "Objects on shelves seen from a mobile robot.", 20, 3, 0.30, "80.00"),
+    DemoSpec(
+        "bin-picking-stars",
+        "Bin picking: parts in clutter",
+        "Instance masks of parts in a bin, top-down camera.",
+        30,
+        1,
+        0.08,
+        "250.00",
+        ("franka-panda", "ur5"),
+        ("pick-and-place", "grasping"),
+        ("factory",),
+    ),
+    DemoSpec(
+        "assembly-line-stars",
+        "Assembly line: small parts",
+        "Bolts, grippers and cables on a conveyor.",
+        24,
+        2,
+        0.18,
+        "120.00",
+        ("kuka-iiwa",),
+        ("insertion", "sorting"),
+        ("factory",),
+    ),
+    DemoSpec(
+        "warehouse-stars",
+        "Warehouse shelves",
+        "Objects on shelves seen from a mobile robot.",
+        20,
+        3,
+        0.30,
+        "80.00",
+        ("mobile-manipulator", "stretch"),
+        ("pick-and-place", "navigation"),
+        ("warehouse", "retail"),
+    ),
 )
 
 
@@ -58,7 +109,15 @@ def _ann(ann_id: int, image_id: int, cat: int, poly: list[float]) -> dict:
     bbox = [min(xs), min(ys), round(max(xs) - min(xs), 2), round(max(ys) - min(ys), 2)]
     # shoelace area, as COCO stores polygon areas
     area = abs(sum(xs[i] * ys[i - 1] - xs[i - 1] * ys[i] for i in range(len(xs)))) / 2
-    return {"id": ann_id, "image_id": image_id, "category_id": cat, "segmentation": [poly], "area": round(area, 2), "bbox": bbox, "iscrowd": 0}
+    return {
+        "id": ann_id,
+        "image_id": image_id,
+        "category_id": cat,
+        "segmentation": [poly],
+        "area": round(area, 2),
+        "bbox": bbox,
+        "iscrowd": 0,
+    }
 
 
 def star_dataset(*, images: int, seed: int, noise: float, size: int = 96) -> tuple[dict, dict, dict[str, bytes]]:
@@ -67,7 +126,13 @@ def star_dataset(*, images: int, seed: int, noise: float, size: int = 96) -> tup
 
     rng = random.Random(seed)
     ref = {"info": {"description": "demo reference"}, "licenses": LICENSES, "images": [], "annotations": [], "categories": CATEGORIES}
-    seller = {"info": {"description": "demo seller annotations"}, "licenses": LICENSES, "images": [], "annotations": [], "categories": CATEGORIES}
+    seller = {
+        "info": {"description": "demo seller annotations"},
+        "licenses": LICENSES,
+        "images": [],
+        "annotations": [],
+        "categories": CATEGORIES,
+    }
     pngs: dict[str, bytes] = {}
     ann_id = 1
     for image_id in range(1, images + 1):
@@ -113,7 +178,13 @@ def upload_bytes(*, version, actor, role: str, name: str, data: bytes):
     for number in range(1, upload.part_count + 1):
         chunk = data[(number - 1) * upload.part_size : number * upload.part_size]
         if storage.backend == "local":
-            upload_put_part(upload=upload, number=number, content_range=f"bytes {(number - 1) * upload.part_size}-{(number - 1) * upload.part_size + len(chunk) - 1}/{len(data)}", stream=io.BytesIO(chunk), length=len(chunk))
+            upload_put_part(
+                upload=upload,
+                number=number,
+                content_range=f"bytes {(number - 1) * upload.part_size}-{(number - 1) * upload.part_size + len(chunk) - 1}/{len(data)}",
+                stream=io.BytesIO(chunk),
+                length=len(chunk),
+            )
         else:
             from datasets.services import upload_part_headers, upload_part_urls
 
@@ -131,14 +202,28 @@ def upload_bytes(*, version, actor, role: str, name: str, data: bytes):
 def dataset_submit_generated(*, seller_user, org, spec: DemoSpec, ref_out: dict | None = None):
     """Create the dataset and a version, upload images + annotations, submit. Returns the
     version; ``ref_out`` receives the clean reference COCO for the auditor's step."""
-    from datasets.models import Dataset
+    from datasets.models import Dataset, VocabularyKind, VocabularyTerm
     from datasets.services import dataset_create, version_create, version_submit
+    from licensing.services import provenance_update
+
+    def terms(kind: str, slugs: tuple[str, ...]):
+        return list(VocabularyTerm.objects.filter(kind=kind, slug__in=slugs))
 
     ref, seller_coco, pngs = star_dataset(images=spec.images, seed=spec.seed, noise=spec.noise)
     dataset = Dataset.objects.filter(owner=org, slug=spec.slug).first() or dataset_create(
-        owner=org, actor=seller_user, slug=spec.slug, title=spec.title, annotation_license="CC-BY-4.0", summary=spec.summary, price=spec.price
+        owner=org,
+        actor=seller_user,
+        slug=spec.slug,
+        title=spec.title,
+        annotation_license="CC-BY-4.0",
+        summary=spec.summary,
+        price=spec.price,
+        embodiments=terms(VocabularyKind.EMBODIMENT, spec.embodiments),
+        tasks=terms(VocabularyKind.TASK, spec.tasks),
+        scene_types=terms(VocabularyKind.SCENE, spec.scenes),
     )
     version = version_create(dataset=dataset, actor=seller_user, notes="generated demo data")
+    provenance_update(version=version, actor=seller_user, fields=DEMO_PROVENANCE)
     upload_bytes(version=version, actor=seller_user, role="images", name="images.zip", data=images_zip(pngs))
     upload_bytes(version=version, actor=seller_user, role="annotations", name="annotations.json", data=json.dumps(seller_coco).encode())
     version_submit(version=version, actor=seller_user)
@@ -149,7 +234,11 @@ def dataset_submit_generated(*, seller_user, org, spec: DemoSpec, ref_out: dict 
 
 def reference_for_sample(*, reference: dict, sample: list[int]) -> dict:
     keep = set(sample)
-    return {**reference, "images": [i for i in reference["images"] if i["id"] in keep], "annotations": [a for a in reference["annotations"] if a["image_id"] in keep]}
+    return {
+        **reference,
+        "images": [i for i in reference["images"] if i["id"] in keep],
+        "annotations": [a for a in reference["annotations"] if a["image_id"] in keep],
+    }
 
 
 def auditor_reference_upload(*, version, auditor_user, reference: dict) -> None:
@@ -216,8 +305,14 @@ def seed_demo(*, log: Callable[[str], None] = print, timeout: float = 600) -> di
         users[username] = user
     staff_group_add(user=users["demo-auditor"], group_name="auditor")
     staff_group_add(user=users["demo-moderator"], group_name="moderator")
-    seller_org = Organization.objects.filter(slug="demo-robotics").first() or organization_create(name="Demo Robotics", slug="demo-robotics")
-    buyer_org = Organization.objects.filter(slug="demo-buyer-lab").first() or organization_create(name="Demo Buyer Lab", slug="demo-buyer-lab")
+    # Platform staff: they use the admin (moderation queue) and mark B2B orders paid.
+    User.objects.filter(username__in=["demo-auditor", "demo-moderator"]).update(is_staff=True)
+    seller_org = Organization.objects.filter(slug="demo-robotics").first() or organization_create(
+        name="Demo Robotics", slug="demo-robotics"
+    )
+    buyer_org = Organization.objects.filter(slug="demo-buyer-lab").first() or organization_create(
+        name="Demo Buyer Lab", slug="demo-buyer-lab"
+    )
     membership_add(organization=seller_org, user=users["demo-seller"], role=OrganizationRole.SELLER)
     membership_add(organization=buyer_org, user=users["demo-buyer"], role=OrganizationRole.BUYER)
     log(f"users {', '.join(DEMO_USERS)} (password {DEMO_PASSWORD}); organizations {seller_org.slug}, {buyer_org.slug}")
@@ -241,7 +336,11 @@ def seed_demo(*, log: Callable[[str], None] = print, timeout: float = 600) -> di
     from datasets.selectors import version_audit_reference
 
     for spec, version, reference in pending:
-        wait_for(lambda v=version: sample_drawn(v.pk) or version_state(v.pk) not in (VersionState.SUBMITTED, VersionState.PROCESSING), timeout=timeout, what=f"{spec.slug}: ingest and the audit sample (is a worker running?)")
+        wait_for(
+            lambda v=version: sample_drawn(v.pk) or version_state(v.pk) not in (VersionState.SUBMITTED, VersionState.PROCESSING),
+            timeout=timeout,
+            what=f"{spec.slug}: ingest and the audit sample (is a worker running?)",
+        )
         state = version_state(version.pk)
         if state == VersionState.PROCESSING and version_audit_reference(version=version) is None:
             auditor_reference_upload(version=version, auditor_user=users["demo-auditor"], reference=reference)
@@ -249,7 +348,11 @@ def seed_demo(*, log: Callable[[str], None] = print, timeout: float = 600) -> di
         elif state not in (VersionState.PROCESSING, VersionState.IN_REVIEW):
             raise RuntimeError(f"{spec.slug}: the pipeline ended in {state} (see GET /api/v1/versions/{version.pk}/jobs/)")
     for spec, version, _ in pending:
-        state = wait_for(lambda v=version: (s := version_state(v.pk)) not in (VersionState.SUBMITTED, VersionState.PROCESSING) and s, timeout=timeout, what=f"{spec.slug}: quality reports and checks")
+        state = wait_for(
+            lambda v=version: (s := version_state(v.pk)) not in (VersionState.SUBMITTED, VersionState.PROCESSING) and s,
+            timeout=timeout,
+            what=f"{spec.slug}: quality reports and checks",
+        )
         if state != VersionState.IN_REVIEW:
             raise RuntimeError(f"{spec.slug}: the pipeline ended in {state} (see GET /api/v1/versions/{version.pk}/jobs/)")
         version.refresh_from_db()
