@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +16,6 @@ from pycocotools import mask as mask_utils
 ROOT = Path(__file__).resolve().parents[3]
 FIXTURES = ROOT / "tests" / "fixtures"
 
-HAVE_CLI_COCO = importlib.util.find_spec("quality.engine.cli_coco") is not None
-if not HAVE_CLI_COCO:  # the COCO verbs land separately; the report verbs do not need them
-    sys.modules["quality.engine.cli_coco"] = types.SimpleNamespace(register=lambda sub: None)
 
 from quality.engine.cli import main  # noqa: E402
 
@@ -161,7 +156,6 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
     assert code == 2 and "file_not_found" in err
 
 
-@pytest.mark.skipif(not HAVE_CLI_COCO, reason="python -m quality needs the COCO verbs module too")
 def test_python_m_quality_panoptic_in_a_fresh_process():
     root = FIXTURES / "panoptic" / "case_2"
     proc = subprocess.run(
