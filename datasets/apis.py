@@ -192,23 +192,7 @@ class UploadOutput(serializers.Serializer):
         return get_storage().backend
 
     def get_parts(self, obj) -> list[dict]:
-        """Every part with its expected size, whether it arrived, and (S3, not yet
-        arrived) a fresh presigned URL: a resuming client needs nothing else."""
-        if obj.state != UploadState.OPEN:
-            return []
-        arrived = {p["number"]: p["size"] for p in services.upload_parts_arrived(upload=obj)}
-        missing = [n for n in range(1, obj.part_count + 1) if arrived.get(n) != services.upload_part_size(obj, n)]
-        urls = services.upload_part_urls(upload=obj, numbers=missing)
-        return [
-            {
-                "number": n,
-                "size": services.upload_part_size(obj, n),
-                "arrived": n not in urls,
-                "url": urls.get(n),
-                "headers": services.upload_part_headers(upload=obj, number=n),
-            }
-            for n in range(1, obj.part_count + 1)
-        ]
+        return selectors.upload_parts_status(upload=obj)
 
 
 class VersionDetailApi(APIView):

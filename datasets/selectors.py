@@ -77,6 +77,31 @@ def upload_for_seller(*, user, upload_id: str) -> UploadSession:
     return upload
 
 
+def upload_parts_status(*, upload: UploadSession) -> list[dict[str, Any]]:
+    """Every part with its expected size, whether it arrived, and (S3, not yet arrived) a
+    fresh presigned URL with the headers it needs: a resuming client needs nothing else.
+    Closed uploads have no parts to send."""
+    from datasets import services
+    from datasets.models import UploadState
+
+    if upload.state != UploadState.OPEN:
+        return []
+    numbers = range(1, upload.part_count + 1)
+    arrived = {p["number"]: p["size"] for p in services.upload_parts_arrived(upload=upload)}
+    missing = [n for n in numbers if arrived.get(n) != services.upload_part_size(upload, n)]
+    urls = services.upload_part_urls(upload=upload, numbers=missing)
+    return [
+        {
+            "number": n,
+            "size": services.upload_part_size(upload, n),
+            "arrived": n not in urls,
+            "url": urls.get(n),
+            "headers": services.upload_part_headers(upload=upload, number=n),
+        }
+        for n in numbers
+    ]
+
+
 def version_files(*, version: DatasetVersion, role: str | None = None) -> QuerySet[DatasetFile]:
     qs = DatasetFile.objects.filter(version=version)
     return qs.filter(role=role) if role else qs
