@@ -10,6 +10,10 @@ COPY requirements.txt .
 # The CPU build of torch: API nodes and CPU workers never touch a GPU.
 RUN pip install --no-cache-dir --extra-index-url https://download.pytorch.org/whl/cpu -r requirements.txt
 COPY . .
+# The quality engine's C kernels; the compiler leaves the image in the same layer.
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && python -m quality.engine._native.build --force \
+    && apt-get purge -y gcc libc6-dev && apt-get autoremove -y && rm -rf /var/lib/apt/lists/*
 RUN SECRET_KEY=build-only-collectstatic-key-000000000000000000000000 MARKET_PROFILE=dev \
     python manage.py collectstatic --no-input
 RUN useradd --create-home market && chown -R market /app
@@ -28,6 +32,9 @@ COPY requirements.txt .
 # Same pin as the API image; on this base pip resolves torch's CUDA build.
 RUN pip install --no-cache-dir -r requirements.txt
 COPY . .
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev python3-dev \
+    && python -m quality.engine._native.build --force \
+    && apt-get purge -y gcc libc6-dev python3-dev && apt-get autoremove -y && rm -rf /var/lib/apt/lists/*
 RUN useradd --create-home market && chown -R market /app
 USER market
 CMD ["celery", "-A", "workers", "worker", "-Q", "quality", "--concurrency", "1", "-l", "INFO"]

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from quality.engine import masks
+from quality.engine import masks, native
 from quality.engine.errors import EngineInputError
 
 CACHE_FORMAT = 1
@@ -134,6 +134,13 @@ class ReferenceCache:
         stops = o[idx + 1].tolist()
         return [{"size": [h, w], "counts": blob[a:b]} for h, w, a, b in zip(hs, ws, starts, stops)]
 
+    def strings(self, kernels) -> masks.MaskStrings:
+        """Every annotation's mask as a compressed string in ``rle_blob`` (no copy)."""
+        self.ensure_masks()
+        return masks.MaskStrings(
+            self.rle_blob, self.rle_offsets[:-1], self.rle_offsets[1:], False, self.rle_area, self.rle_box
+        )
+
     def ensure_masks(self) -> None:
         if self.rle_blob is not None:
             return
@@ -152,8 +159,10 @@ class ReferenceCache:
 
     def _set_rles(self, rles: list[dict]) -> None:
         self.rle_blob, self.rle_offsets = masks.pack_counts(rles)
-        self.rle_box = masks.rle_boxes(rles)
-        self.rle_area = masks.rle_areas(rles)
+        img_pos = self.image_index(self.ann_image_ids)
+        self.rle_box, self.rle_area = _boxes_areas(
+            rles, self.rle_blob, self.rle_offsets, self.img_heights[img_pos], self.img_widths[img_pos], _LazyLoc("annotations", ".segmentation")
+        )
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the cache (with masks) to ``path`` (an uncompressed npz)."""
@@ -372,10 +381,11 @@ def build_reference_cache(
         if with_masks:
             rles = masks.to_rles(segs, hs[img_pos].tolist(), ws[img_pos].tolist(), _LazyLoc("annotations", ".segmentation", offset), img_pos.tolist())
             blob, o = masks.pack_counts(rles)
+            box, area = _boxes_areas(rles, blob, o, hs[img_pos], ws[img_pos], _LazyLoc("annotations", ".segmentation", offset))
             blobs.append(blob)
             offs.append(o[1:] + sum(len(b) for b in blobs[:-1]))
-            boxes.append(masks.rle_boxes(rles))
-            areas.append(masks.rle_areas(rles))
+            boxes.append(box)
+            areas.append(area)
         else:
             segs_all.extend(segs)
         parts.append(f)
@@ -400,3 +410,20 @@ def build_reference_cache(
         ref._segmentations = segs_all
     return ref
 
+
+
+def _boxes_areas(rles, blob, char_off, hs, ws, where) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes and areas of masks (pycocotools' toBbox/area), rejecting compressed strings whose
+    runs do not cover the image."""
+    kernels = native.kernels()
+    if kernels is None:
+        masks.check_coverage(rles, where)
+        return masks.rle_boxes(rles), masks.rle_areas(rles)
+    m = masks.mask_strings(kernels, blob, char_off[:-1], char_off[1:], False, hs, ws)
+    hs = np.asarray(hs, dtype=np.int64)
+    ws = np.asarray(ws, dtype=np.int64)
+    bad = np.flatnonzero(m.covered != hs * ws)
+    if bad.size:
+        i = int(bad[0])
+        raise masks.coverage_error(int(m.covered[i]), int(hs[i]), int(ws[i]), where[i])
+    return m.box, m.area

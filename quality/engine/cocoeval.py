@@ -24,6 +24,7 @@ per (area, threshold, detection) replaces ``evalImgs``.
 
 from __future__ import annotations
 
+import mmap
 import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -32,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from quality.engine import masks
+from quality.engine import masks, native
 from quality.engine.cache import ReferenceCache, _field, _int_ids, load_reference, read_json
 from quality.engine.errors import EngineInputError
 
@@ -237,9 +238,71 @@ class _Detections:
     # int64 [N, 2] RLE sizes when every segmentation is a compressed RLE dict (str or bytes
     # counts): those dicts go to pycocotools' C functions as they are, no conversion
     rle_hw: np.ndarray | None = None
+    # parsed by the compiled reader: segs is None; the compressed strings stay where they lie
+    # in the file's bytes (rle_blob[rle_start[i]:rle_stop[i]], JSON-escaped) and rle_hw holds
+    # their sizes (-1 rows: no segmentation)
+    rle_blob: bytes | mmap.mmap | None = None
+    rle_start: np.ndarray | None = None
+    rle_stop: np.ndarray | None = None
+
+    def segmentation_size(self, i: int) -> list[int]:
+        return [int(x) for x in self.rle_hw[i]] if self.segs is None else list(self.segs[i]["size"])
 
 
-def _load_detections(dt: Any, ref: ReferenceCache) -> _Detections:
+def _parse_results_native(path: Any, iou_type: str | None) -> _Detections | None:
+    """Read a results file with the compiled reader; None when it declines (then the
+    generic path parses it and reports any error with its location)."""
+    kernels = native.kernels()
+    if kernels is None or not isinstance(path, (str, os.PathLike)):
+        return None
+    try:
+        with open(path, "rb") as f:
+            # mapped, not read: the counts strings are decoded where they lie in the page
+            # cache, and memory does not hold a second copy of the file
+            data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if os.fstat(f.fileno()).st_size else b""
+    except (OSError, ValueError):
+        return None  # the generic path raises the right error
+    r = kernels.parse_results(data)
+    if r is None:
+        return None
+    n = r["n"]
+    branch = "bbox" if r["first_bbox"] else "segm"
+    if branch == "segm" and r["n_seg"] != n:
+        return None  # a result without segmentation: the generic path names it
+    if branch == "bbox" and (r["n_bbox"] != n or (iou_type != "bbox" and r["n_seg"] != n)):
+        return None  # missing boxes, or box-only results to rasterize as polygons
+    bbox = np.frombuffer(r["bbox"], dtype=np.float64).reshape(n, 4).copy()
+    return _Detections(
+        img=np.frombuffer(r["image_id"], dtype=np.int64),
+        cat=np.frombuffer(r["category_id"], dtype=np.int64),
+        score=np.frombuffer(r["score"], dtype=np.float64),
+        bbox=bbox,
+        area=bbox[:, 2] * bbox[:, 3] if branch == "bbox" else None,
+        segs=None,
+        branch=branch,
+        rle_hw=np.frombuffer(r["size"], dtype=np.int64).reshape(n, 2),
+        rle_blob=data,
+        rle_start=np.frombuffer(r["counts_start"], dtype=np.int64),
+        rle_stop=np.frombuffer(r["counts_stop"], dtype=np.int64),
+    )
+
+
+def _check_detection_ids(img: np.ndarray, cat: np.ndarray, ref: ReferenceCache, where: str) -> None:
+    pos = ref.image_index(img)
+    if (pos < 0).any():
+        i = int(np.flatnonzero(pos < 0)[0])
+        raise EngineInputError("unknown_image", f"image_id {int(img[i])} is not in the reference", location=f"{where}[{i}]")
+    known = np.isin(cat, ref.cat_ids)
+    if not known.all():
+        i = int(np.flatnonzero(~known)[0])
+        raise EngineInputError("unknown_category", f"category_id {int(cat[i])} is not in the reference", location=f"{where}[{i}]")
+
+
+def _load_detections(dt: Any, ref: ReferenceCache, iou_type: str | None = None) -> _Detections:
+    fast = _parse_results_native(dt, iou_type)
+    if fast is not None:
+        _check_detection_ids(fast.img, fast.cat, ref, "results")
+        return fast
     if isinstance(dt, (str, os.PathLike)):
         dt = read_json(dt)
     if isinstance(dt, Mapping) and "annotations" in dt:
@@ -262,14 +325,7 @@ def _load_detections(dt: Any, ref: ReferenceCache) -> _Detections:
         raise EngineInputError("malformed", "results need 'segmentation' or 'bbox'", location="results[0]")
     img = _int_ids(_field(dt, "image_id", where), "image_id", where)
     cat = _int_ids(_field(dt, "category_id", where), "category_id", where)
-    pos = ref.image_index(img)
-    if (pos < 0).any():
-        i = int(np.flatnonzero(pos < 0)[0])
-        raise EngineInputError("unknown_image", f"image_id {int(img[i])} is not in the reference", location=f"{where}[{i}]")
-    known = np.isin(cat, ref.cat_ids)
-    if not known.all():
-        i = int(np.flatnonzero(~known)[0])
-        raise EngineInputError("unknown_category", f"category_id {int(cat[i])} is not in the reference", location=f"{where}[{i}]")
+    _check_detection_ids(img, cat, ref, where)
     from quality.engine.cache import _numbers
 
     score = _numbers(_field(dt, "score", where), "score", where).reshape(n)
@@ -354,7 +410,7 @@ def evaluate_shard(
     params.validate()
     device = resolve_device(device)
     ref = load_reference(gt, with_masks=False)
-    dets = _load_detections(dt, ref)
+    dets = _load_detections(dt, ref, params.iou_type)
     return _shard_state(ref, dets, params, device, shard, num_shards)
 
 
@@ -390,7 +446,7 @@ def evaluate_forked(gt: Any, dt: Any, *, params: EvalParams | None = None, devic
     params.validate()
     device = resolve_device(device)
     ref = load_reference(gt, with_masks=False)
-    dets = _load_detections(dt, ref)
+    dets = _load_detections(dt, ref, params.iou_type)
     if workers < 2 or device != "cpu" or not hasattr(os, "fork") or len(dets.img) < _FORK_MIN_DETS:
         return _shard_state(ref, dets, params, device, 0, 1).result(device)
     if params.iou_type == "segm":
@@ -519,7 +575,14 @@ def _build_flat(ref, dets, p: EvalParams, img_ids, cat_ids, device, shard, num_s
     # detection geometry
     iou_type = p.iou_type
     d_rles = None
-    if iou_type == "segm":
+    kernels = native.kernels()
+    if iou_type == "segm" and kernels is not None:
+        ref.ensure_masks()
+        d_rles = _det_masks(kernels, dets, d_idx, ref)  # decoded runs, boxes and areas in one C pass
+        d_box = d_rles.box
+        d_area = dets.area[d_idx] if dets.branch == "bbox" else d_rles.area.astype(np.float64)
+        g_box = ref.rle_box[g_idx]
+    elif iou_type == "segm":
         ref.ensure_masks()
         sub_img = ref.image_index(dets.img[d_idx])
         if dets.rle_hw is not None:
@@ -533,6 +596,8 @@ def _build_flat(ref, dets, p: EvalParams, img_ids, cat_ids, device, shard, num_s
                 locations=_ResLoc(d_idx),
                 image_keys=sub_img.tolist(),
             )
+        if dets.rle_hw is not None:  # compressed strings from the file: runs must cover the image
+            masks.check_coverage(d_rles, _ResLoc(d_idx))
         # boxes only where a reference shares the cell (they only prefilter pairs)
         d_box = np.zeros((len(d_idx), 4))
         with_ref = np.flatnonzero(np.isin(d_cell, g_cell))
@@ -544,30 +609,15 @@ def _build_flat(ref, dets, p: EvalParams, img_ids, cat_ids, device, shard, num_s
         g_box = ref.rle_box[g_idx]
     else:
         d_box = dets.bbox[d_idx]
-        if np.isnan(d_box).any():  # segm-branch results without bbox: box of the mask
-            miss = np.flatnonzero(np.isnan(d_box).any(axis=1))
-            sub_img = ref.image_index(dets.img[d_idx[miss]])
-            rl = masks.to_rles(
-                [dets.segs[d_idx[j]] for j in miss],
-                ref.img_heights[sub_img].tolist(),
-                ref.img_widths[sub_img].tolist(),
-                locations=_ResLoc(d_idx[miss]),
-                image_keys=sub_img.tolist(),
-            )
-            d_box = d_box.copy()
-            d_box[miss] = masks.rle_boxes(rl)
-        if dets.branch == "bbox":
-            d_area = dets.area[d_idx]
+        if dets.segs is None:  # compiled reader; box-branch results carry boxes and areas
+            if dets.branch == "bbox":
+                d_area = dets.area[d_idx]
+            else:  # segm-branch results: the mask's area, and its box where none is given
+                dm = _det_masks(kernels, dets, d_idx, ref)
+                d_box = np.where(np.isnan(d_box).any(axis=1, keepdims=True), dm.box, d_box)
+                d_area = dm.area.astype(np.float64)
         else:
-            sub_img = ref.image_index(dets.img[d_idx])
-            rl = masks.to_rles(
-                [dets.segs[i] for i in d_idx],
-                ref.img_heights[sub_img].tolist(),
-                ref.img_widths[sub_img].tolist(),
-                locations=_ResLoc(d_idx),
-                image_keys=sub_img.tolist(),
-            )
-            d_area = masks.rle_areas(rl).astype(np.float64)
+            d_box, d_area = _boxes_areas_generic(dets, d_idx, d_box, ref)
         g_box = ref.ann_bbox[g_idx]
         if np.isnan(g_box).any():
             j = int(g_idx[np.flatnonzero(np.isnan(g_box).any(axis=1))[0]])
@@ -609,6 +659,61 @@ def _build_flat(ref, dets, p: EvalParams, img_ids, cat_ids, device, shard, num_s
     )
 
 
+def _boxes_areas_generic(dets: _Detections, d_idx: np.ndarray, d_box: np.ndarray, ref) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes (where missing) and areas of parsed results for bbox evaluation, via pycocotools."""
+    if np.isnan(d_box).any():  # segm-branch results without bbox: box of the mask
+        miss = np.flatnonzero(np.isnan(d_box).any(axis=1))
+        sub_img = ref.image_index(dets.img[d_idx[miss]])
+        rl = masks.to_rles(
+            [dets.segs[d_idx[j]] for j in miss],
+            ref.img_heights[sub_img].tolist(),
+            ref.img_widths[sub_img].tolist(),
+            locations=_ResLoc(d_idx[miss]),
+            image_keys=sub_img.tolist(),
+        )
+        d_box = d_box.copy()
+        d_box[miss] = masks.rle_boxes(rl)
+    if dets.branch == "bbox":
+        d_area = dets.area[d_idx]
+    else:
+        sub_img = ref.image_index(dets.img[d_idx])
+        rl = masks.to_rles(
+            [dets.segs[i] for i in d_idx],
+            ref.img_heights[sub_img].tolist(),
+            ref.img_widths[sub_img].tolist(),
+            locations=_ResLoc(d_idx),
+            image_keys=sub_img.tolist(),
+        )
+        d_area = masks.rle_areas(rl).astype(np.float64)
+    return d_box, d_area
+
+
+def _det_masks(kernels, dets: _Detections, idx: np.ndarray, ref) -> masks.MaskStrings:
+    """The masks of detections ``idx`` as compressed strings with boxes and areas (compiled
+    kernels), after checking that each string has its image's size and its runs cover
+    exactly that many pixels."""
+    sub_img = ref.image_index(dets.img[idx])
+    hs, ws = ref.img_heights[sub_img], ref.img_widths[sub_img]
+    if dets.segs is None:  # the compiled reader: strings where they lie in the file
+        _check_rle_sizes(dets, idx, hs, ws)
+        m = masks.mask_strings(kernels, dets.rle_blob, dets.rle_start[idx], dets.rle_stop[idx], True, hs, ws)
+    else:
+        if dets.rle_hw is not None:  # compressed RLE dicts
+            _check_rle_sizes(dets, idx, hs, ws)
+            rles = [dets.segs[i] for i in idx.tolist()]
+        else:
+            rles = masks.to_rles(
+                [dets.segs[i] for i in idx], hs.tolist(), ws.tolist(), locations=_ResLoc(idx), image_keys=sub_img.tolist()
+            )
+        blob, char_off = masks.pack_counts(rles)
+        m = masks.mask_strings(kernels, blob, char_off[:-1], char_off[1:], False, hs, ws)
+    bad = np.flatnonzero(m.covered != hs * ws)
+    if bad.size:
+        j = int(bad[0])
+        raise masks.coverage_error(int(m.covered[j]), int(hs[j]), int(ws[j]), f"results[{int(idx[j])}].segmentation")
+    return m
+
+
 def _check_rle_sizes(dets: _Detections, d_idx: np.ndarray, hs: np.ndarray, ws: np.ndarray) -> None:
     hw = dets.rle_hw[d_idx]
     bad = np.flatnonzero((hw[:, 0] != hs) | (hw[:, 1] != ws))
@@ -617,7 +722,7 @@ def _check_rle_sizes(dets: _Detections, d_idx: np.ndarray, hs: np.ndarray, ws: n
         i = int(d_idx[j])
         raise EngineInputError(
             "rle_size_mismatch",
-            f"RLE size {list(dets.segs[i]['size'])} does not match the image's [height, width] [{int(hs[j])}, {int(ws[j])}]",
+            f"RLE size {dets.segmentation_size(i)} does not match the image's [height, width] [{int(hs[j])}, {int(ws[j])}]",
             location=f"results[{i}].segmentation",
         )
 
@@ -647,6 +752,8 @@ def _cell_pairs(d_cell: np.ndarray, g_cell: np.ndarray) -> tuple[np.ndarray, np.
 def _mask_ious(ref, g_idx, d_rles, d_area, g_crowd, d_cell, g_cell, pd, pg, device, ref_k) -> np.ndarray:
     if len(pd) == 0:
         return np.zeros(0)
+    if isinstance(d_rles, masks.MaskStrings):
+        return _mask_ious_strings(ref, g_idx, d_rles, g_crowd, pd, pg, device)
     # only references that take part in a pair need their RLE
     g_need = np.unique(pg)
     if device == "cpu":
@@ -693,6 +800,34 @@ def _mask_ious(ref, g_idx, d_rles, d_area, g_crowd, d_cell, g_cell, pd, pg, devi
     g_area_px = ref.rle_area[g_idx[g_need]]
     d_area_px = masks.rle_areas([d_rles[i] for i in d_need.tolist()])
     return mask_iou_pairs_torch(dc, gc, d_area_px, g_area_px, g_crowd[g_need], dmap[pd], gmap[pg], device=tdev)
+
+
+def _mask_ious_strings(ref, g_idx, d: masks.MaskStrings, g_crowd, pd, pg, device) -> np.ndarray:
+    """Pair IoUs from compressed strings: the compiled kernel (decoding on the fly) on the CPU,
+    the torch kernel on decoded runs otherwise."""
+    kernels = native.kernels()
+    g = ref.strings(kernels).take(g_idx)
+    pd = np.ascontiguousarray(pd, dtype=np.int64)
+    pg = np.ascontiguousarray(pg, dtype=np.int64)
+    if device == "cpu":
+        out = np.empty(len(pd), dtype=np.float64)
+        kernels.pair_ious(
+            d.blob, d.start, d.stop, d.escaped, g.blob, g.start, g.stop, g.escaped,
+            pd, pg, d.area, g.area, np.ascontiguousarray(g_crowd, dtype=np.uint8), out,
+        )
+        return out
+    from quality.engine.iou import mask_iou_pairs_torch
+
+    tdev = "cpu" if device == "torch-cpu" else device
+    d_need, g_need = np.unique(pd), np.unique(pg)
+    dmap = np.full(len(d.start), -1, np.int64)
+    dmap[d_need] = np.arange(len(d_need))
+    gmap = np.full(len(g_idx), -1, np.int64)
+    gmap[g_need] = np.arange(len(g_need))
+    dn, gn = d.take(d_need), g.take(g_need)
+    return mask_iou_pairs_torch(
+        masks.torch_counts(kernels, dn), masks.torch_counts(kernels, gn), dn.area, gn.area, g_crowd[g_need], dmap[pd], gmap[pg], device=tdev
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -800,9 +935,12 @@ def _state_from_flat(p: EvalParams, f: _Flat) -> EvalState:
     ignored = np.zeros((A, T, N), dtype=bool)
     npig = np.zeros((f.K, A), dtype=np.int64)
     d_pos_id = f.d_id > 0
+    nk = native.kernels()
     for a, (lo, hi) in enumerate(p.area_rng):
         g_ig = f.g_ignore | (f.g_area < lo) | (f.g_area > hi)
         npig[:, a] = np.bincount(f.g_kpos[~g_ig], minlength=f.K)[: f.K]
+        if nk is not None:
+            continue  # the compiled kernel matches all area ranges below
         match_g = _match(f, g_ig, thr_eff, d_pos_id)
         has = match_g >= 0
         mg = np.where(has, match_g, 0)
@@ -812,6 +950,27 @@ def _state_from_flat(p: EvalParams, f: _Flat) -> EvalState:
         ig |= ~real & out[None, :]
         matched[a] = real
         ignored[a] = ig
+    if nk is not None:
+        # the same greedy rule, one detection at a time; a detection's pairs are
+        # pg/piou[pair_start[d]:pair_start[d + 1]] (pairs are sorted by (pd, pg))
+        def arr(x, dtype=np.float64):
+            return np.ascontiguousarray(x, dtype=dtype)
+
+        nk.match(
+            arr(np.asarray(p.area_rng, dtype=np.float64).reshape(A, 2)),
+            arr(thr_eff),
+            arr(f.d_area),
+            arr(d_pos_id, bool),
+            arr(np.searchsorted(f.pd, np.arange(N + 1)), np.int64),
+            arr(f.pg, np.int64),
+            arr(f.piou),
+            arr(f.g_area),
+            arr(f.g_ignore, bool),
+            arr(f.g_crowd, bool),
+            arr(f.g_id != 0, bool),
+            matched,
+            ignored,
+        )
     return EvalState(
         params=p,
         det_kpos=f.d_kpos,
@@ -879,50 +1038,70 @@ def _accumulate(st: EvalState, device: str = "cpu") -> EvalResult:
     order = np.lexsort((st.det_rank, st.det_img_pos, -st.det_score, st.det_kpos))
     kpos = st.det_kpos[order]
     kb = np.searchsorted(kpos, np.arange(K + 1))
-    for k in range(K):
-        if not (st.npig[k] > 0).any():
-            continue
-        sl = order[kb[k] : kb[k + 1]]
-        rank_k = st.det_rank[sl]
-        score_k = st.det_score[sl]
-        mk = st.matched[:, :, sl]
-        ik = st.ignored[:, :, sl]
-        for m, max_det in enumerate(p.max_dets):
-            sel = rank_k < max_det
-            if sel.all():
-                mm, ii, ss_all = mk, ik, score_k
-            else:
-                mm, ii, ss_all = mk[:, :, sel], ik[:, :, sel], score_k[sel]
-            nd = ss_all.shape[0]
-            a_use = [a for a in range(A) if int(st.npig[k, a]) != 0]
-            if not a_use:
+    nk = native.kernels()
+    if nk is not None:
+        # the same loops compiled; the order array replaces permuting [A, T, N]
+        nk.accumulate(
+            T,
+            A,
+            np.ascontiguousarray(order, dtype=np.int64),
+            np.ascontiguousarray(kb, dtype=np.int64),
+            np.ascontiguousarray(st.det_rank, dtype=np.int64),
+            np.ascontiguousarray(st.det_score, dtype=np.float64),
+            np.ascontiguousarray(st.matched, dtype=bool),
+            np.ascontiguousarray(st.ignored, dtype=bool),
+            np.ascontiguousarray(st.npig, dtype=np.int64),
+            np.asarray(p.max_dets, dtype=np.int64),
+            np.ascontiguousarray(rec_thrs, dtype=np.float64),
+            precision,
+            recall,
+            scores,
+        )
+    else:
+        for k in range(K):
+            if not (st.npig[k] > 0).any():
                 continue
-            if len(a_use) < A:
-                mm, ii = mm[a_use], ii[a_use]
-            # integer counts as float64, exactly pycocotools' cumsum(...).astype(float)
-            tp_sum = np.cumsum(mm & ~ii, axis=2, dtype=np.float64)
-            fp_sum = np.cumsum(~(mm | ii), axis=2, dtype=np.float64)
-            for j, a in enumerate(a_use):
-                npig = int(st.npig[k, a])
-                tp = tp_sum[j]
-                fp = fp_sum[j]
-                rc = tp / npig
-                pr = tp / (fp + tp + eps)
-                if nd:
-                    recall[:, k, a, m] = rc[:, -1]
-                    pr = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]
+            sl = order[kb[k] : kb[k + 1]]
+            rank_k = st.det_rank[sl]
+            score_k = st.det_score[sl]
+            mk = st.matched[:, :, sl]
+            ik = st.ignored[:, :, sl]
+            for m, max_det in enumerate(p.max_dets):
+                sel = rank_k < max_det
+                if sel.all():
+                    mm, ii, ss_all = mk, ik, score_k
                 else:
-                    recall[:, k, a, m] = 0
-                    precision[:, :, k, a, m] = 0
-                    scores[:, :, k, a, m] = 0
+                    mm, ii, ss_all = mk[:, :, sel], ik[:, :, sel], score_k[sel]
+                nd = ss_all.shape[0]
+                a_use = [a for a in range(A) if int(st.npig[k, a]) != 0]
+                if not a_use:
                     continue
-                inds = np.empty((T, R), dtype=np.int64)
-                for t in range(T):
-                    inds[t] = np.searchsorted(rc[t], rec_thrs, side="left")
-                ok = inds < nd
-                ic = np.where(ok, inds, 0)
-                precision[:, :, k, a, m] = np.where(ok, np.take_along_axis(pr, ic, axis=1), 0.0)
-                scores[:, :, k, a, m] = np.where(ok, ss_all[ic], 0.0)
+                if len(a_use) < A:
+                    mm, ii = mm[a_use], ii[a_use]
+                # integer counts as float64, exactly pycocotools' cumsum(...).astype(float)
+                tp_sum = np.cumsum(mm & ~ii, axis=2, dtype=np.float64)
+                fp_sum = np.cumsum(~(mm | ii), axis=2, dtype=np.float64)
+                for j, a in enumerate(a_use):
+                    npig = int(st.npig[k, a])
+                    tp = tp_sum[j]
+                    fp = fp_sum[j]
+                    rc = tp / npig
+                    pr = tp / (fp + tp + eps)
+                    if nd:
+                        recall[:, k, a, m] = rc[:, -1]
+                        pr = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]
+                    else:
+                        recall[:, k, a, m] = 0
+                        precision[:, :, k, a, m] = 0
+                        scores[:, :, k, a, m] = 0
+                        continue
+                    inds = np.empty((T, R), dtype=np.int64)
+                    for t in range(T):
+                        inds[t] = np.searchsorted(rc[t], rec_thrs, side="left")
+                    ok = inds < nd
+                    ic = np.where(ok, inds, 0)
+                    precision[:, :, k, a, m] = np.where(ok, np.take_along_axis(pr, ic, axis=1), 0.0)
+                    scores[:, :, k, a, m] = np.where(ok, ss_all[ic], 0.0)
     res = EvalResult(
         precision=precision,
         recall=recall,

@@ -16,12 +16,14 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from numbers import Real
 from typing import Any
 
 import numpy as np
 from pycocotools import _mask
 
+from quality.engine import native
 from quality.engine.errors import EngineInputError
 
 RLE = dict  # {"size": [h, w], "counts": bytes}
@@ -110,7 +112,23 @@ def to_rles(
     out: list[RLE | None] = [None] * n
     loc = (lambda i: locations[i]) if locations is not None else (lambda i: f"segmentation[{i}]")
     poly_items: list[int] = []
-    for i, segm in enumerate(segmentations):
+    todo: Sequence[int] = range(n)
+    kernels = native.kernels()
+    if kernels is not None and n and isinstance(segmentations, list):
+        # The compiled port of frPoly + merge takes every plain polygon list in one call;
+        # what it declines (RLEs, box mode, anything malformed) goes down the loop below.
+        hs = np.asarray(heights, dtype=np.int64)
+        ws = np.asarray(widths, dtype=np.int64)
+        if hs.shape == ws.shape == (n,):
+            hl, wl = hs.tolist(), ws.tolist()
+            todo = []
+            for i, s in enumerate(kernels.rasterize(segmentations, hs, ws)):
+                if s is None:
+                    todo.append(i)
+                else:
+                    out[i] = {"size": [hl[i], wl[i]], "counts": s}
+    for i in todo:
+        segm = segmentations[i]
         h = int(heights[i])
         w = int(widths[i])
         if isinstance(segm, list):
@@ -146,6 +164,22 @@ def _fast_polygon_ok(segm: list) -> bool:
 
 
 def _rasterize_polygons(items, segmentations, heights, widths, image_keys, out, loc) -> None:
+    kernels = native.kernels()
+    if kernels is not None:
+        # The compiled port of frPoly + merge takes every plain polygon list at once; what it
+        # declines (box mode, anything malformed) goes down the checked path below.
+        hs = np.fromiter((int(heights[i]) for i in items), dtype=np.int64, count=len(items))
+        ws = np.fromiter((int(widths[i]) for i in items), dtype=np.int64, count=len(items))
+        strings = kernels.rasterize([segmentations[i] for i in items], hs, ws)
+        rest = []
+        for i, s, h, w in zip(items, strings, hs.tolist(), ws.tolist()):
+            if s is None:
+                rest.append(i)
+            else:
+                out[i] = {"size": [h, w], "counts": s}
+        if not rest:
+            return
+        items = rest
     # Validate all coordinates in bulk (finite numbers, even lengths >= 4); fall back to the
     # per-item checker for a precise message.
     polys_per_item = [segmentations[i] for i in items]
@@ -308,3 +342,89 @@ def decode_counts_blob(blob: bytes, char_off: np.ndarray) -> tuple[np.ndarray, n
             offs = (cs - v)[base]
             counts[idx] = cs - offs
     return counts, voff
+
+
+# --------------------------------------------------------------------------------------
+# Compressed strings in bulk (compiled kernels)
+
+
+@dataclass
+class MaskStrings:
+    """Many masks as compressed RLE strings lying in one buffer, with boxes and areas.
+
+    Mask ``i`` is ``blob[start[i]:stop[i]]``; ``escaped`` when those bytes are a JSON
+    string's content as it lies in a results file (``\\`` for a backslash). ``box`` is
+    pycocotools' ``toBbox``, ``area`` its ``area``, ``covered`` the sum of the runs (``h * w``
+    for a well-formed mask, -1 when the string ends inside a value).
+    """
+
+    blob: bytes
+    start: np.ndarray
+    stop: np.ndarray
+    escaped: bool
+    area: np.ndarray
+    box: np.ndarray
+    covered: np.ndarray | None = None  # None: known to be well formed (a reference cache)
+
+    def take(self, index: np.ndarray) -> MaskStrings:
+        covered = None if self.covered is None else self.covered[index]
+        return MaskStrings(self.blob, self.start[index], self.stop[index], self.escaped, self.area[index], self.box[index], covered)
+
+
+def mask_strings(kernels, blob: bytes, start: np.ndarray, stop: np.ndarray, escaped: bool, heights, widths) -> MaskStrings:
+    """Boxes, areas and coverage of compressed strings in one C pass (the runs are not kept)."""
+    start = np.ascontiguousarray(start, dtype=np.int64)
+    stop = np.ascontiguousarray(stop, dtype=np.int64)
+    n = len(start)
+    area = np.empty(n, dtype=np.int64)
+    box = np.empty((n, 4), dtype=np.float64)
+    covered = np.empty(n, dtype=np.int64)
+    kernels.box_area(blob, start, stop, escaped, np.ascontiguousarray(heights, dtype=np.int64), np.ascontiguousarray(widths, dtype=np.int64), area, box, covered)
+    return MaskStrings(blob, start, stop, escaped, area, box, covered)
+
+
+def torch_counts(kernels, m: MaskStrings) -> tuple[np.ndarray, np.ndarray]:
+    """``(counts int64, offsets [N+1])``: the runs of every mask, the form the torch kernel reads."""
+    runs = np.empty(len(m.start), dtype=np.int64)
+    kernels.count_runs(m.blob, m.start, m.stop, m.escaped, runs)
+    if (runs < 0).any():
+        raise ValueError("malformed RLE string")
+    offsets = np.zeros(len(runs) + 1, dtype=np.int64)
+    np.cumsum(runs, out=offsets[1:])
+    counts = np.empty(int(offsets[-1]), dtype=np.uint32)
+    n = len(runs)
+    hs = np.ones(n, dtype=np.int64)  # boxes are not wanted here; any height decodes the runs
+    kernels.decode(m.blob, m.start, m.stop, m.escaped, hs, hs, offsets, counts, np.empty(n, np.int64), np.empty((n, 4)), np.empty(n, np.int64))
+    return counts.astype(np.int64), offsets
+
+
+def coverage_error(covered: int, h: int, w: int, where: str) -> EngineInputError:
+    """The error for a compressed RLE whose runs do not cover its ``h x w`` image."""
+    if covered < 0:
+        return EngineInputError("malformed_rle", "RLE counts string ends inside a value", location=where)
+    return EngineInputError("rle_size_mismatch", f"RLE counts cover {covered} pixels, the image has {h * w}", location=where)
+
+
+def check_coverage(rles: Sequence[RLE], where: Sequence[str] | Any) -> None:
+    """Reject compressed RLEs whose runs do not cover ``h * w`` pixels (the Python path's
+    twin of the ``covered`` check; pycocotools' rleIou would loop forever on them)."""
+    if not rles:
+        return
+    blob, char_off = pack_counts(rles)
+    c = np.frombuffer(blob, dtype=np.uint8).astype(np.int64) - 48
+    ends_inside = np.zeros(len(rles), dtype=bool)
+    nonempty = char_off[1:] > char_off[:-1]
+    last = c[char_off[1:][nonempty] - 1] if c.size else np.zeros(0, np.int64)
+    ends_inside[nonempty] = (last & 0x20) != 0
+    if ends_inside.any():
+        i = int(np.flatnonzero(ends_inside)[0])
+        raise coverage_error(-1, 0, 0, where[i])
+    counts, voff = decode_counts_blob(blob, char_off)
+    runs = np.r_[counts.astype(np.uint32).astype(np.int64), 0]  # uint as in rleFrString; pad: reduceat needs idx < len
+    sums = np.add.reduceat(runs, voff[:-1])
+    sums = np.where(voff[1:] > voff[:-1], sums, 0)
+    hw = np.array([r["size"] for r in rles], dtype=np.int64).reshape(-1, 2)
+    bad = np.flatnonzero(sums != hw[:, 0] * hw[:, 1])
+    if bad.size:
+        i = int(bad[0])
+        raise coverage_error(int(sums[i]), int(hw[i, 0]), int(hw[i, 1]), where[i])

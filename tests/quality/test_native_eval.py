@@ -9,6 +9,7 @@ images without detections. With the kernels on, pycocotools' COCOeval still agre
 from __future__ import annotations
 
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -184,11 +185,16 @@ def test_kernels_match_pycocotools(seed, iou_type):
 # the build, and the kernels' own checks
 
 
-def test_kernels_are_built_in_ci():
-    if os.environ.get("CI", "").lower() != "true":
-        pytest.skip("only CI guarantees a compiler (the build runs before the tests there)")
+def test_kernels_are_built_where_a_compiler_exists():
+    # `make test` builds them first; CI must have them (the build fails loudly there).
+    if os.environ.get("CI", "").lower() != "true" and shutil.which("cc") is None:
+        pytest.skip("no C compiler here: the engine runs its Python path")
+    if os.environ.get("QUALITY_NATIVE") == "0":
+        pytest.skip("QUALITY_NATIVE=0 turns the kernels off on purpose")
     assert native.available()
-    assert hasattr(native.kernels(), "match") and hasattr(native.kernels(), "accumulate")
+    k = native.kernels()
+    for name in ("match", "accumulate", "parse_results", "box_area", "pair_ious", "rasterize", "decode", "count_runs"):
+        assert hasattr(k, name), name
 
 
 def _match_args(N=3, G=2, A=2, T=2):

@@ -1,0 +1,315 @@
+"""The compiled RLE kernels (``quality/engine/_native/rle.c``) against pycocotools and orjson.
+
+Each kernel is compared with the reference it ports on seeded random inputs, element for
+element: rasterization with ``annToRLE``, boxes/areas with ``toBbox``/``area``, pair IoUs
+with ``iou``, and the results reader with orjson (including the rule that it never accepts
+a file orjson rejects). The end-to-end parity with COCOeval runs in test_cocoeval_parity.py
+with the kernels on (the default) and in test_native_eval.py with them off.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import orjson
+import pytest
+from pycocotools import mask as mask_utils
+
+from quality.engine import masks, native
+from quality.engine.cocoeval import evaluate
+from quality.engine.errors import EngineInputError
+
+K = native.kernels()
+pytestmark = pytest.mark.skipif(K is None, reason="the compiled kernels are not built (test_native_eval checks they are in CI)")
+
+
+def _ann_to_rle(segm, h, w):
+    return mask_utils.merge(mask_utils.frPyObjects(segm, h, w))
+
+
+def _random_polygons(rng, n):
+    items = []
+    for i in range(n):
+        h, w = int(rng.integers(1, 120)), int(rng.integers(1, 120))
+        polys = []
+        for _ in range(int(rng.integers(1, 4))):
+            k = int(rng.integers(3, 14))
+            if i % 7 == 0:  # coordinates outside the image, negative ones included
+                xy = rng.uniform(-30, max(w, h) + 30, 2 * k)
+            elif i % 7 == 1:  # on the pixel grid, collinear runs
+                xy = rng.integers(0, max(w, h), 2 * k).astype(float)
+            else:
+                cx, cy, r = rng.uniform(0, w), rng.uniform(0, h), rng.uniform(0.2, max(w, h) / 2)
+                ang = np.sort(rng.uniform(0, 2 * np.pi, k))
+                xy = np.stack([cx + r * np.cos(ang), cy + r * np.sin(ang)], 1).ravel()
+            poly = [round(float(v), int(rng.integers(0, 4))) for v in xy]
+            if i % 5 == 0:
+                poly = [int(v) if float(v).is_integer() else v for v in poly]  # ints and floats mixed
+            polys.append(poly)
+        items.append((polys, h, w))
+    return items
+
+
+def test_rasterize_equals_ann_to_rle_on_random_polygons():
+    rng = np.random.default_rng(7)
+    items = _random_polygons(rng, 1500)
+    got = K.rasterize([s for s, _, _ in items], np.array([h for _, h, _ in items]), np.array([w for _, _, w in items]))
+    expected = [_ann_to_rle(s, h, w)["counts"] for s, h, w in items]
+    assert got == expected
+
+
+@pytest.mark.parametrize(
+    "segm",
+    [
+        [[2, 3, 8, 9]],  # 4 numbers: box mode, pycocotools' frBbox path
+        [[1, 2, 3]],
+        [[1, 2, "x", 4, 5, 6]],
+        [[1, 2, float("nan"), 4, 5, 6]],
+        [[1, 2, True, 4, 5, 6]],
+        [],
+        {"size": [10, 10], "counts": "PPYo0"},
+        [(1, 2, 3, 4, 5, 6)],
+    ],
+)
+def test_rasterize_declines_what_the_checked_path_must_see(segm):
+    assert K.rasterize([segm], np.array([10]), np.array([10])) == [None]
+
+
+def test_to_rles_gives_the_same_strings_with_and_without_the_kernels():
+    rng = np.random.default_rng(8)
+    items = _random_polygons(rng, 300) + [([[2, 3, 8, 9]], 20, 20)]
+    segs = [s for s, _, _ in items]
+    hs, ws = [h for _, h, _ in items], [w for _, _, w in items]
+    fast = masks.to_rles(segs, hs, ws)
+    with native.disabled():
+        slow = masks.to_rles(segs, hs, ws)
+    assert [r["counts"] for r in fast] == [r["counts"] for r in slow]
+
+
+def _random_masks(rng, n):
+    rles = []
+    for i in range(n):
+        h, w = int(rng.integers(1, 50)), int(rng.integers(1, 50))
+        kind = i % 5
+        if kind == 0:
+            m = (rng.random((h, w)) < rng.random()).astype(np.uint8)
+        elif kind == 1:
+            m = np.zeros((h, w), np.uint8)
+            y0, x0 = int(rng.integers(0, h)), int(rng.integers(0, w))
+            m[y0 : y0 + int(rng.integers(0, h + 1)), x0 : x0 + int(rng.integers(0, w + 1))] = 1
+        elif kind == 2:
+            m = np.full((h, w), i % 2, np.uint8)  # empty and full
+        elif kind == 3:
+            m = np.zeros((h, w), np.uint8)
+            m.flat[rng.integers(0, h * w, 3)] = 1
+        else:  # runs that cross columns: a band in column-major order
+            flat = np.zeros(h * w, np.uint8)
+            a = int(rng.integers(0, h * w))
+            flat[a : a + int(rng.integers(1, 3 * h))] = 1
+            m = flat.reshape(w, h).T
+        rles.append(mask_utils.encode(np.asfortranarray(m)))
+    return rles
+
+
+def _json_content_bounds(data: bytes, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Start/stop of the first n JSON strings' content in data (for the escaped form)."""
+    starts, stops, p = [], [], 0
+    for _ in range(n):
+        q = data.index(b'"', p) + 1
+        e = q
+        while data[e : e + 1] != b'"':
+            e += 2 if data[e : e + 1] == b"\\" else 1
+        starts.append(q)
+        stops.append(e)
+        p = e + 1
+    return np.array(starts), np.array(stops)
+
+
+def test_boxes_areas_and_pair_ious_equal_pycocotools():
+    rng = np.random.default_rng(9)
+    rles = _random_masks(rng, 2500)
+    blob, off = masks.pack_counts(rles)
+    hs = np.array([r["size"][0] for r in rles])
+    ws = np.array([r["size"][1] for r in rles])
+    got = masks.mask_strings(K, blob, off[:-1], off[1:], False, hs, ws)
+    areas = np.concatenate([mask_utils.area(rles[s : s + 255]) for s in range(0, len(rles), 255)])
+    assert np.array_equal(got.box, mask_utils.toBbox(rles))
+    assert np.array_equal(got.area, areas.astype(np.int64))
+    assert np.array_equal(got.covered, hs * ws)
+    # the same strings as they lie in a JSON file (backslashes escaped)
+    data = json.dumps([r["counts"].decode() for r in rles]).encode()
+    assert b"\\\\" in data
+    st, sp = _json_content_bounds(data, len(rles))
+    esc = masks.mask_strings(K, data, st, sp, True, hs, ws)
+    assert np.array_equal(esc.box, got.box) and np.array_equal(esc.area, got.area)
+    # pairs of equal-size masks, crowd and not
+    by_size: dict = {}
+    for i, r in enumerate(rles):
+        by_size.setdefault(tuple(r["size"]), []).append(i)
+    pd, pg = [], []
+    for group in by_size.values():
+        for a in group[:8]:
+            for b in group[:8]:
+                pd.append(a)
+                pg.append(b)
+    pd, pg = np.array(pd), np.array(pg)
+    crowd = (np.arange(len(rles)) % 3 == 0).astype(np.uint8)
+    out = np.empty(len(pd))
+    K.pair_ious(data, st, sp, True, blob, off[:-1], off[1:], False, pd, pg, got.area, got.area, crowd, out)
+    expected = np.array([mask_utils.iou([rles[a]], [rles[b]], [int(crowd[b])])[0, 0] for a, b in zip(pd, pg)])
+    assert np.array_equal(out, expected)
+
+
+def test_malformed_strings_are_marked_not_read_past():
+    blob = b"PP" + b"a"  # 'a' - 48 = 49: continuation bit set at the very end
+    got = masks.mask_strings(K, blob, np.array([0, 0]), np.array([2, 3]), False, np.array([10, 10]), np.array([10, 10]))
+    assert got.covered[1] == -1
+    with pytest.raises(ValueError):
+        K.box_area(blob, np.array([0]), np.array([99]), False, np.array([1]), np.array([1]), np.empty(1, np.int64), np.empty((1, 4)), np.empty(1, np.int64))
+
+
+# --------------------------------------------------------------------------------------
+# results reader
+
+
+def _results(rng, n, *, with_bbox=False):
+    rles = _random_masks(rng, n)
+    out = []
+    for i, r in enumerate(rles):
+        res = {"image_id": int(rng.integers(1, 50)), "category_id": int(rng.integers(1, 5)), "segmentation": {"size": r["size"], "counts": r["counts"].decode()}, "score": float(rng.random())}
+        if i % 3 == 0:
+            res["score"] = round(res["score"], 2)
+        if i % 11 == 0:
+            res["extra"] = {"note": "x\\ny", "list": [1, 2.5e-3, None, True, False], "u": "\\u00e9"}
+        if with_bbox or i % 4 == 0:
+            res["bbox"] = [float(v) for v in mask_utils.toBbox(r)]
+        out.append(res)
+    return out
+
+
+def _parsed(r):
+    n = r["n"]
+    return {
+        "image_id": np.frombuffer(r["image_id"], np.int64),
+        "category_id": np.frombuffer(r["category_id"], np.int64),
+        "score": np.frombuffer(r["score"], np.float64),
+        "bbox": np.frombuffer(r["bbox"], np.float64).reshape(n, 4),
+        "size": np.frombuffer(r["size"], np.int64).reshape(n, 2),
+        "start": np.frombuffer(r["counts_start"], np.int64),
+        "stop": np.frombuffer(r["counts_stop"], np.int64),
+    }
+
+
+@pytest.mark.parametrize("dumps", [orjson.dumps, lambda x: json.dumps(x, indent=1).encode()], ids=["orjson", "json-indented"])
+def test_parse_results_equals_orjson(dumps):
+    rng = np.random.default_rng(10)
+    res = _results(rng, 400)
+    data = dumps(res)
+    r = K.parse_results(data)
+    assert r is not None and r["n"] == len(res) and r["first_bbox"] == 1
+    p = _parsed(r)
+    ref = orjson.loads(data)
+    assert p["image_id"].tolist() == [a["image_id"] for a in ref]
+    assert p["category_id"].tolist() == [a["category_id"] for a in ref]
+    assert p["score"].tolist() == [a["score"] for a in ref]
+    assert p["size"].tolist() == [a["segmentation"]["size"] for a in ref]
+    for i, a in enumerate(ref):
+        raw = data[p["start"][i] : p["stop"][i]]
+        assert orjson.loads(b'"' + raw + b'"') == a["segmentation"]["counts"]
+        if "bbox" in a:
+            assert p["bbox"][i].tolist() == a["bbox"]
+        else:
+            assert np.isnan(p["bbox"][i]).all()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b'[{"image_id": 1, "category_id": 1, "score": 0.5, "segmentation": [[1, 2, 3, 4, 5, 6]]}]',  # polygon
+        b'[{"image_id": 1, "category_id": 1, "score": 0.5, "segmentation": {"size": [2, 2], "counts": [0, 4]}}]',
+        b'[{"image_id": 1.0, "category_id": 1, "score": 0.5, "bbox": [0, 0, 1, 1]}]',  # float id
+        b'[{"image_id": 1, "image_id": 2, "category_id": 1, "score": 0.5, "bbox": [0, 0, 1, 1]}]',  # duplicate key
+        b'[{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1]}]',  # no score
+        b'[{"image_id": 1, "category_id": 1, "score": 1e999, "bbox": [0, 0, 1, 1]}]',
+        b'[{"image_id": 1, "category_id": 1, "score": 0.5, "bbox": [0, 0, 1]}]',
+        b'[{"image_id": 1, "category_id": 1, "score": 0.5, "bbox": [0, 0, 1, 1]},]',  # trailing comma
+        b'[{"image_id": 01, "category_id": 1, "score": 0.5, "bbox": [0, 0, 1, 1]}]',
+        b'[{"image_id": 1, "category_id": 1, "score": 0.5, "bbox": [0, 0, 1, 1]}] x',
+        b'[{"image_id": 1, "category_id": 1, "score": NaN, "bbox": [0, 0, 1, 1]}]',
+        b'[{"image_id": 1, "category_id": 1, "score": 0.5, "bbox": [0, 0, 1, 1], "n\xc3\xa9": 1}]',  # non-ASCII
+        b'[{"image_id": 1, "category_id": 1, "score": 0.5, "segmentation": {"size": [2, 2], "counts": "a\\nb"}}]',
+        b'{"annotations": []}',
+        b"[]",
+        b"",
+    ],
+)
+def test_parse_results_declines_anything_unusual(text):
+    assert K.parse_results(text) is None
+
+
+def test_parse_results_never_accepts_what_orjson_rejects():
+    rng = np.random.default_rng(11)
+    base = orjson.dumps(_results(rng, 3))
+    alphabet = b' {}[]:,"\\0123456789.-eE+tfnulx'
+    accepted = 0
+    for _ in range(4000):
+        data = bytearray(base)
+        for _ in range(int(rng.integers(1, 4))):
+            i = int(rng.integers(0, len(data)))
+            op = int(rng.integers(0, 3))
+            if op == 0:
+                data[i] = alphabet[int(rng.integers(0, len(alphabet)))]
+            elif op == 1:
+                del data[i]
+            else:
+                data.insert(i, alphabet[int(rng.integers(0, len(alphabet)))])
+        r = K.parse_results(bytes(data))
+        if r is None:
+            continue
+        accepted += 1
+        ref = orjson.loads(bytes(data))  # raises if the reader accepted invalid JSON
+        p = _parsed(r)
+        assert p["image_id"].tolist() == [a["image_id"] for a in ref]
+        assert p["score"].tolist() == [float(a["score"]) for a in ref]
+    assert accepted > 50  # the mutations do leave many files valid
+
+
+def _write(tmp_path, gt, dt):
+    g, d = tmp_path / "gt.json", tmp_path / "dt.json"
+    g.write_bytes(orjson.dumps(gt))
+    d.write_bytes(orjson.dumps(dt))
+    return g, d
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["kernels", "python"])
+@pytest.mark.parametrize(
+    "counts,code",
+    [("PPYo0a", "malformed_rle"), ("0j1", "rle_size_mismatch")],
+    ids=["ends-inside-a-value", "covers-too-few-pixels"],
+)
+def test_results_whose_runs_do_not_cover_the_image_are_rejected_with_where(tmp_path, fast, counts, code):
+    gt = {
+        "images": [{"id": 1, "height": 10, "width": 10}],
+        "categories": [{"id": 1, "name": "a"}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "area": 16.0, "bbox": [1, 1, 4, 4], "iscrowd": 0, "segmentation": [[1, 1, 5, 1, 5, 5, 1, 5]]}],
+    }
+    ok = mask_utils.encode(np.asfortranarray(np.pad(np.ones((4, 4), np.uint8), ((1, 5), (1, 5)))))["counts"].decode()
+    dt = [
+        {"image_id": 1, "category_id": 1, "score": 0.9, "segmentation": {"size": [10, 10], "counts": ok}},
+        {"image_id": 1, "category_id": 1, "score": 0.8, "segmentation": {"size": [10, 10], "counts": counts}},
+    ]
+    g, d = _write(tmp_path, gt, dt)
+    ctx = native.disabled() if not fast else _null()
+    with ctx, pytest.raises(EngineInputError) as exc:
+        evaluate(str(g), str(d))
+    assert exc.value.code == code
+    assert exc.value.location == "results[1].segmentation"
+
+
+class _null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
