@@ -158,6 +158,9 @@ def main(argv: list[str] | None = None) -> int:
     args, _unknown = ap.parse_known_args(argv)  # bench/run.py passes every option to every script
     engines = [e for e in args.engines.split(",") if e]
     rows: list[dict] = []
+    # The peers run from site-packages, byte-compiled when pip installed them; give this
+    # engine the same footing (PYTHONDONTWRITEBYTECODE would otherwise recompile each run).
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "quality")], check=True)
     print(f"COCO {args.iou_type} benchmark ({'quick' if args.quick else 'full'}), {os.cpu_count()} CPUs", flush=True)
     for name, kind, n in workloads(args.quick, args.train_scale):
         use = [e for e in engines if not (name == "train-scale" and e == "pycocotools")]

@@ -1011,25 +1011,12 @@ static int read_double(Cur *c, double *out) {
     return endp == buf + len && isfinite(*out);
 }
 
-/* A string of printable ASCII; escapes allowed only when out is NULL (skipping). The
- * unescaped bytes are appended to out. */
-static int read_string(Cur *c, Bytes *out) {
+/* Skip a string of printable ASCII (non-ASCII bytes and surrogate escapes are left to
+ * orjson, which checks them). */
+static int skip_string(Cur *c) {
     ws(c);
     if (c->p >= c->end || *c->p != '"') return 0;
-    c->p++;
-    const unsigned char *p = c->p, *e = c->end;
-    if (out) {
-        /* fast path: up to the next quote, nothing to unescape */
-        const unsigned char *q = memchr(p, '"', (size_t)(e - p));
-        if (!q) return 0;
-        int bad = 0;
-        for (const unsigned char *r = p; r < q; r++) bad |= (*r < 0x20) | (*r >= 0x80) | (*r == '\\');
-        if (!bad) {
-            if (bytes_put(out, p, (size_t)(q - p)) < 0) return 0;
-            c->p = q + 1;
-            return 1;
-        }
-    }
+    const unsigned char *p = c->p + 1, *e = c->end;
     while (p < e) {
         unsigned char ch = *p;
         if (ch == '"') {
@@ -1040,32 +1027,18 @@ static int read_string(Cur *c, Bytes *out) {
         if (ch == '\\') {
             if (p + 1 >= e) return 0;
             unsigned char x = p[1];
-            if (x == '\\' || x == '"' || x == '/') {
-                if (out && bytes_put(out, &x, 1) < 0) return 0;
+            if (x == '\\' || x == '"' || x == '/' || x == 'b' || x == 'f' || x == 'n' || x == 'r' || x == 't') {
                 p += 2;
                 continue;
             }
-            if (out) return 0;
-            if (x == 'b' || x == 'f' || x == 'n' || x == 'r' || x == 't') { p += 2; continue; }
-            if (x == 'u') {
-                if (p + 6 > e) return 0;
-                for (int k = 2; k < 6; k++)
-                    if (!((p[k] >= '0' && p[k] <= '9') || (p[k] >= 'a' && p[k] <= 'f') || (p[k] >= 'A' && p[k] <= 'F'))) return 0;
-                /* surrogates need pairing rules: leave those to orjson */
-                if ((p[2] == 'd' || p[2] == 'D') && p[3] >= '8') return 0;
-                p += 6;
-                continue;
-            }
-            return 0;
+            if (x != 'u' || p + 6 > e) return 0;
+            for (int k = 2; k < 6; k++)
+                if (!((p[k] >= '0' && p[k] <= '9') || (p[k] >= 'a' && p[k] <= 'f') || (p[k] >= 'A' && p[k] <= 'F'))) return 0;
+            if ((p[2] == 'd' || p[2] == 'D') && p[3] >= '8') return 0; /* surrogates: orjson's rules */
+            p += 6;
+            continue;
         }
-        if (out) {
-            /* copy a run of plain characters at once */
-            const unsigned char *q = p;
-            while (q < e && *q != '"' && *q != '\\' && *q >= 0x20 && *q < 0x80) q++;
-            if (bytes_put(out, p, (size_t)(q - p)) < 0) return 0;
-            p = q;
-        } else
-            p++;
+        p++;
     }
     return 0;
 }
@@ -1136,12 +1109,12 @@ static int skip_value(Cur *c, int depth) {
     ws(c);
     if (c->p >= c->end) return 0;
     unsigned char ch = *c->p;
-    if (ch == '"') return read_string(c, NULL);
+    if (ch == '"') return skip_string(c);
     if (ch == '{') {
         c->p++;
         if (lit(c, '}')) return 1;
         for (;;) {
-            if (!read_string(c, NULL) || !lit(c, ':') || !skip_value(c, depth + 1)) return 0;
+            if (!skip_string(c) || !lit(c, ':') || !skip_value(c, depth + 1)) return 0;
             if (lit(c, ',')) continue;
             return lit(c, '}');
         }
