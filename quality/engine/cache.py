@@ -10,6 +10,11 @@ File format: one uncompressed ``.npz`` (numpy's zip of ``.npy`` arrays; ``np.loa
 ``allow_pickle=False``), keys as the dataclass fields, plus ``format`` (int). Loading is a
 few memory copies; nothing is re-parsed or re-rasterized.
 
+A JSON path is read by the compiled reader (``_native/coco_gt.c``) when the kernels are
+built: flat arrays, no Python object per annotation, masks rasterized from the flat
+geometry (at once, or on demand when built without masks). It declines anything unusual;
+the orjson path below then reads the file and raises the precise error.
+
 Streaming ingest: ``build_reference_cache(images=..., categories=..., annotations=...)``
 takes the images and categories as sequences and the annotations as any iterable (e.g.
 ``ijson.items(f, "annotations.item")``); annotations are processed in chunks of
@@ -107,6 +112,8 @@ class ReferenceCache:
     rle_area: np.ndarray | None = None  # int64 [N], pixels of the mask
     # not saved: the raw segmentations when built without masks (rasterized on demand)
     _segmentations: list | None = None
+    # not saved: the same as flat arrays, when the compiled reader read the file
+    _geometry: _Geometry | None = None
 
     @property
     def has_masks(self) -> bool:
@@ -144,6 +151,15 @@ class ReferenceCache:
     def ensure_masks(self) -> None:
         if self.rle_blob is not None:
             return
+        if self._geometry is not None:
+            kernels = native.kernels()
+            if kernels is not None and not (self._geometry.kind == 3).any():
+                self._encode_geometry(kernels)
+                return
+            # switched off since the file was read, or segmentations missing: the Python
+            # path, on the same segmentations (it raises the error)
+            self._segmentations = self._geometry.segmentations()
+            self._geometry = None
         if self._segmentations is None:
             raise EngineInputError("no_masks", "this reference was built without segmentations")
         img_pos = self.image_index(self.ann_image_ids)
@@ -156,6 +172,19 @@ class ReferenceCache:
         )
         self._set_rles(rles)
         self._segmentations = None
+
+    def _encode_geometry(self, kernels) -> None:
+        """Rasterize the compiled reader's geometry (the strings of masks.to_rles)."""
+        g = self._geometry
+        img_pos = self.image_index(self.ann_image_ids)
+        hs = self.img_heights[img_pos]
+        ws = self.img_widths[img_pos]
+        offsets = np.empty(len(g.kind) + 1, dtype=np.int64)
+        blob = kernels.encode_masks(g.kind, g.seg_lo, g.seg_hi, hs, ws, g.poly_end, g.coords, g.chars, g.ucounts, offsets)
+        # compressed strings whose runs do not cover the image: the same error as _set_rles
+        box, area = _boxes_areas(None, blob, offsets, hs, ws, _LazyLoc("annotations", ".segmentation"))
+        self.rle_blob, self.rle_offsets, self.rle_box, self.rle_area = blob, offsets, box, area
+        self._geometry = None
 
     def _set_rles(self, rles: list[dict]) -> None:
         self.rle_blob, self.rle_offsets = masks.pack_counts(rles)
@@ -244,6 +273,128 @@ class _LazyLoc:
         return f"{self.prefix}[{self.offset + i}]{self.suffix}"
 
 
+@dataclass
+class _Geometry:
+    """Segmentations as the compiled reader leaves them (see coco_gt.c's parse_coco)."""
+
+    kind: np.ndarray  # uint8 [N]: 0 polygons, 1 compressed string, 2 uncompressed counts, 3 none
+    seg_lo: np.ndarray  # int64 [N]: first polygon / char / count (kind 3: 0 None, 1 [])
+    seg_hi: np.ndarray  # int64 [N]
+    poly_end: np.ndarray  # int64 [P]: end of each polygon in coords
+    coords: np.ndarray  # float64
+    chars: bytes  # compressed counts strings
+    ucounts: np.ndarray  # uint32
+    rle_size: np.ndarray  # int64 [N, 2], -1 for polygons
+
+    def segmentations(self) -> list:
+        """The segmentations as orjson would give them (coordinates as floats)."""
+        out: list = []
+        starts = np.concatenate(([0], self.poly_end[:-1])).tolist()
+        ends = self.poly_end.tolist()
+        for k, lo, hi, (h, w) in zip(self.kind.tolist(), self.seg_lo.tolist(), self.seg_hi.tolist(), self.rle_size.tolist()):
+            if k == 0:
+                out.append([self.coords[starts[q] : ends[q]].tolist() for q in range(lo, hi)])
+            elif k == 1:
+                out.append({"size": [h, w], "counts": self.chars[lo:hi].decode()})
+            elif k == 3:
+                out.append([] if lo else None)
+            else:
+                out.append({"size": [h, w], "counts": self.ucounts[lo:hi].tolist()})
+        return out
+
+
+def _load_reference_native(path: str, with_masks: bool) -> ReferenceCache | None:
+    """Read a reference JSON file with the compiled reader; None when it declines or the file
+    has anything the checks below reject (then the generic path parses it and raises the
+    error with its location). Same arrays as the generic path, no Python object per
+    annotation; masks are rasterized from the flat geometry (now, or in ensure_masks)."""
+    import mmap
+
+    import orjson
+
+    kernels = native.kernels()
+    parse = getattr(kernels, "parse_coco", None)
+    if parse is None:
+        return None
+    try:
+        with open(path, "rb") as f:
+            # mapped, not read: memory does not hold a second copy of the file
+            data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if os.fstat(f.fileno()).st_size else b""
+    except (OSError, ValueError):
+        return None
+    try:
+        r = parse(data)
+        if r is None:
+            return None
+        a, b = r["categories"]
+        categories_value = orjson.loads(data[a:b]) if a >= 0 else []
+    except orjson.JSONDecodeError:
+        return None
+    finally:
+        if isinstance(data, mmap.mmap):
+            data.close()
+    n = r["n_annotations"]
+    i64 = lambda k: np.frombuffer(r[k], dtype=np.int64).copy()  # noqa: E731
+    try:
+        categories = list(categories_value or [])
+        img_ids, hs, ws = i64("img_id"), i64("img_height"), i64("img_width")
+        unique_check(img_ids, "image id", "images")
+        cat_ids = _int_ids(_field(categories, "id", "categories"), "category id", "categories")
+        unique_check(cat_ids, "category id", "categories")
+        ann_ids = i64("id")
+        unique_check(ann_ids, "annotation id", "annotations")
+    except (EngineInputError, TypeError, ValueError, KeyError):
+        return None
+    if len(hs) and (hs.min() < 0 or ws.min() < 0 or hs.max() > 0xFFFFFFFF or ws.max() > 0xFFFFFFFF):
+        return None
+    ref = ReferenceCache(
+        img_ids=img_ids,
+        img_heights=hs,
+        img_widths=ws,
+        cat_ids=cat_ids,
+        categories_json=orjson.dumps(categories),
+        ann_ids=ann_ids,
+        ann_image_ids=i64("image_id"),
+        ann_category_ids=i64("category_id"),
+        ann_area=np.frombuffer(r["area"], dtype=np.float64).copy(),
+        ann_iscrowd=np.frombuffer(r["iscrowd"], dtype=np.uint8).astype(bool),
+        ann_ignore=np.frombuffer(r["ignore"], dtype=np.uint8).astype(bool),
+        ann_bbox=np.frombuffer(r["bbox"], dtype=np.float64).reshape(n, 4).copy(),
+    )
+    img_pos = ref.image_index(ref.ann_image_ids)
+    if n and (img_pos.min() < 0 or not np.isin(ref.ann_category_ids, cat_ids).all()):
+        return None  # unknown image or category
+    g = _Geometry(
+        kind=np.frombuffer(r["kind"], dtype=np.uint8),
+        seg_lo=np.frombuffer(r["seg_lo"], dtype=np.int64),
+        seg_hi=np.frombuffer(r["seg_hi"], dtype=np.int64),
+        poly_end=np.frombuffer(r["poly_end"], dtype=np.int64),
+        coords=np.frombuffer(r["coords"], dtype=np.float64),
+        chars=r["chars"],
+        ucounts=np.frombuffer(r["ucounts"], dtype=np.uint32),
+        rle_size=np.frombuffer(r["rle_size"], dtype=np.int64).reshape(n, 2),
+    )
+    # masks._check_rle's errors (an RLE's size is not its image's, uncompressed counts that
+    # do not cover it): the generic path raises them where it does
+    rle = (g.kind == 1) | (g.kind == 2)
+    if rle.any():
+        h, w = hs[img_pos[rle]], ws[img_pos[rle]]
+        size = g.rle_size[rle]
+        rle_sum = np.frombuffer(r["rle_sum"], dtype=np.int64)[rle]
+        counts = g.kind[rle] == 2
+        if (size[:, 0] != h).any() or (size[:, 1] != w).any() or (counts & (rle_sum != h * w)).any():
+            return None
+    ref._geometry = g
+    if with_masks:
+        if (g.kind == 3).any():
+            return None  # missing segmentations: the generic path names the first
+        try:
+            ref._encode_geometry(kernels)
+        except EngineInputError:
+            return None  # the generic path raises it, in its own order
+    return ref
+
+
 def read_json(path: str | os.PathLike) -> Any:
     import orjson
 
@@ -305,6 +456,9 @@ def load_reference(gt: Any, *, with_masks: bool) -> ReferenceCache:
             raise EngineInputError("unreadable_file", exc.strerror or str(exc), location=p) from None
         if magic == b"PK":
             return ReferenceCache.load(p)
+        ref = _load_reference_native(p, with_masks)
+        if ref is not None:
+            return ref
         gt = read_json(p)
     if not isinstance(gt, Mapping) or "images" not in gt or "annotations" not in gt:
         raise EngineInputError("malformed", "reference must be a COCO object with images and annotations")

@@ -21,8 +21,8 @@ import sysconfig
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SOURCES = ["module.c", "rle.c", "evalcore.c"]
-HEADERS = ["native.h"]
+SOURCES = ["module.c", "rle.c", "evalcore.c", "coco_gt.c"]
+HEADERS = ["native.h", "rle_core.h"]
 CFLAGS = ["-O2", "-std=c11", "-fPIC", "-shared", "-ffp-contract=off", "-fno-strict-aliasing", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"]
 
 

@@ -1,0 +1,491 @@
+/* A reader for COCO reference (ground-truth) files that never builds a Python object per
+ * image or annotation, and the rasterization of what it read.
+ *
+ * parse_coco reads the common shape of a reference file:
+ *   {"images": [{"id": int, "height": int, "width": int, ...}, ...],
+ *    "categories": [...],                      (its byte range only: Python loads it)
+ *    "annotations": [{"id": int, "image_id": int, "category_id": int, "area": number,
+ *                     "iscrowd": int|bool, "ignore": int|bool, "bbox": [4 numbers]|null,
+ *                     "segmentation": polygons | {"size": [h, w], "counts": "..." | [ints]},
+ *                     ...}, ...],
+ *    ...}
+ * into flat arrays, in any key order. Anything unusual (missing fields, integers written as
+ * floats, huge numbers, duplicate keys, box-mode or malformed polygons, non-ASCII bytes,
+ * invalid JSON) makes it give up and return None: the caller then parses with orjson and
+ * reports the error with its location. It never accepts a file orjson rejects, and its
+ * numbers are orjson's (integers exactly, then converted to double as numpy converts a
+ * Python int; other numbers with strtod, correctly rounded like orjson).
+ *
+ * encode_masks turns the geometry into compressed RLE strings exactly as masks.to_rles +
+ * pack_counts: rleFrPoly of each polygon at the image's size merged (rleMerge) when there are
+ * several, compressed strings copied, uncompressed counts through rleToString.
+ */
+#include "rle_core.h"
+
+/* SEG_NONE: no segmentation (missing or null: seg_lo 0) or an empty polygon list (seg_lo 1);
+ * fine for box evaluations, an error (raised by the Python path) when masks are wanted. */
+enum { SEG_POLY = 0, SEG_STRING = 1, SEG_COUNTS = 2, SEG_NONE = 3 };
+
+typedef struct {
+    const unsigned char *base;
+    /* images */
+    Bytes img_id, img_h, img_w;
+    int64_t n_img;
+    /* annotations */
+    Bytes id, image_id, category_id, area, crowd, ignore, bbox, kind, seg_lo, seg_hi, rle_hw, rle_sum;
+    int64_t n_ann;
+    /* geometry */
+    Bytes poly_end;  /* i64: end of each polygon in coords */
+    Bytes coords;    /* f64 */
+    Bytes chars;     /* compressed counts, unescaped */
+    Bytes ucounts;   /* u32 */
+    int64_t n_poly, n_coords, n_ucounts;
+    int64_t cat_a, cat_b;
+} Gt;
+
+static const double POW10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                  1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* A number as orjson + numpy read it: an integer token (at most 18 characters, so it fits
+ * int64) exactly and then converted to double (correctly rounded, as float(int)); others
+ * correctly rounded too (like orjson): a decimal without exponent whose digits make an
+ * integer below 2^53 with at most 22 of them after the point is that integer divided by a
+ * power of ten, both exact doubles, so the one IEEE division rounds correctly (Clinger's
+ * fast path); anything else goes to strtod. Non-finite values are declined. */
+static int read_number(Cur *c, double *out) {
+    const unsigned char *s;
+    size_t len;
+    int is_int;
+    if (!number_token(c, &s, &len, &is_int)) return 0;
+    int neg = *s == '-';
+    if (is_int) {
+        if (len > 18) return 0;
+        int64_t v = 0;
+        for (size_t i = neg; i < len; i++) v = v * 10 + (s[i] - '0');
+        *out = (double)(neg ? -v : v); /* "-0" is the int 0: 0.0, not -0.0 */
+        return 1;
+    }
+    if (len <= 21) { /* at most 19 digits: the mantissa fits uint64 */
+        uint64_t mant = 0;
+        int frac = -1; /* digits after the point, -1 before it */
+        size_t i = neg;
+        for (; i < len; i++) {
+            unsigned char ch = s[i];
+            if (ch == '.') { frac = 0; continue; }
+            if (ch == 'e' || ch == 'E') break;
+            mant = mant * 10 + (ch - '0');
+            if (frac >= 0) frac++;
+        }
+        if (i == len && frac >= 0 && frac <= 22 && mant < (1ULL << 53)) {
+            double v = (double)mant / POW10[frac];
+            *out = neg ? -v : v; /* "-0.0" is -0.0, as orjson */
+            return 1;
+        }
+    }
+    char buf[64];
+    if (len >= sizeof buf) return 0;
+    memcpy(buf, s, len);
+    buf[len] = 0;
+    char *endp;
+    *out = strtod(buf, &endp);
+    return endp == buf + len && isfinite(*out);
+}
+
+/* iscrowd / ignore: an integer (any non-zero is true) or true / false. */
+static int read_flag(Cur *c, unsigned char *out) {
+    ws(c);
+    if (c->p >= c->end) return 0;
+    if (*c->p == 't') {
+        if (c->end - c->p >= 4 && !memcmp(c->p, "true", 4)) { c->p += 4; *out = 1; return 1; }
+        return 0;
+    }
+    if (*c->p == 'f') {
+        if (c->end - c->p >= 5 && !memcmp(c->p, "false", 5)) { c->p += 5; *out = 0; return 1; }
+        return 0;
+    }
+    int64_t v;
+    if (!read_int(c, &v)) return 0;
+    *out = v != 0;
+    return 1;
+}
+
+static int put_i64(Bytes *b, int64_t v) { return bytes_put(b, &v, 8); }
+
+static int parse_images(Cur *c, Gt *G) {
+    if (!lit(c, '[')) return 0;
+    if (lit(c, ']')) return 1;
+    for (;;) {
+        if (!lit(c, '{')) return 0;
+        int64_t id = 0, h = 0, w = 0;
+        int got_id = 0, got_h = 0, got_w = 0;
+        if (!lit(c, '}'))
+            for (;;) {
+                const unsigned char *ks;
+                size_t klen;
+                if (!read_key(c, &ks, &klen)) return 0;
+                if (KEY_IS(ks, klen, "id")) {
+                    if (got_id++ || !read_int(c, &id)) return 0;
+                } else if (KEY_IS(ks, klen, "height")) {
+                    if (got_h++ || !read_int(c, &h)) return 0;
+                } else if (KEY_IS(ks, klen, "width")) {
+                    if (got_w++ || !read_int(c, &w)) return 0;
+                } else if (!skip_value(c, 0))
+                    return 0;
+                if (lit(c, ',')) continue;
+                if (!lit(c, '}')) return 0;
+                break;
+            }
+        if (!got_id || !got_h || !got_w) return 0;
+        if (put_i64(&G->img_id, id) < 0 || put_i64(&G->img_h, h) < 0 || put_i64(&G->img_w, w) < 0) return 0;
+        G->n_img++;
+        if (lit(c, ',')) continue;
+        return lit(c, ']');
+    }
+}
+
+/* A polygon list: [[x, y, ...], ...]; each polygon an even number (>= 4) of numbers, the
+ * first more than 4 (4 numbers make pycocotools read the list as boxes). */
+static int parse_polygons(Cur *c, Gt *G, int64_t *lo, int64_t *hi) {
+    if (!lit(c, '[')) return 0;
+    *lo = G->n_poly;
+    for (;;) {
+        if (!lit(c, '[')) return 0;
+        int64_t k = 0;
+        if (!lit(c, ']'))
+            for (;;) {
+                double v;
+                if (!read_number(c, &v) || bytes_put(&G->coords, &v, 8) < 0) return 0;
+                k++;
+                if (lit(c, ',')) continue;
+                if (!lit(c, ']')) return 0;
+                break;
+            }
+        if (k < 4 || k % 2 || (G->n_poly == *lo && k == 4)) return 0;
+        G->n_coords += k;
+        if (put_i64(&G->poly_end, G->n_coords) < 0) return 0;
+        G->n_poly++;
+        if (lit(c, ',')) continue;
+        if (!lit(c, ']')) return 0;
+        *hi = G->n_poly;
+        return 1;
+    }
+}
+
+/* An RLE: {"size": [h, w], "counts": "..." | [non-negative ints below 2^32]}. */
+static int parse_rle(Cur *c, Gt *G, int *kind, int64_t *lo, int64_t *hi, int64_t *h, int64_t *w, int64_t *sum) {
+    if (!lit(c, '{')) return 0;
+    int got_size = 0, got_counts = 0;
+    if (lit(c, '}')) return 0;
+    for (;;) {
+        const unsigned char *ks;
+        size_t klen;
+        if (!read_key(c, &ks, &klen)) return 0;
+        if (KEY_IS(ks, klen, "size")) {
+            if (got_size++ || !lit(c, '[') || !read_int(c, h) || !lit(c, ',') || !read_int(c, w) || !lit(c, ']')) return 0;
+        } else if (KEY_IS(ks, klen, "counts")) {
+            if (got_counts++) return 0;
+            ws(c);
+            if (c->p < c->end && *c->p == '"') {
+                int64_t s, e;
+                if (!read_counts(c, G->base, &s, &e)) return 0;
+                *kind = SEG_STRING;
+                *lo = (int64_t)G->chars.n;
+                if (bytes_reserve(&G->chars, (size_t)(e - s)) < 0) return 0;
+                for (int64_t p = s; p < e; p++) {
+                    if (G->base[p] == '\\') p++; /* \\ \" \/: the byte itself */
+                    G->chars.p[G->chars.n++] = (char)G->base[p];
+                }
+                *hi = (int64_t)G->chars.n;
+            } else {
+                if (!lit(c, '[')) return 0;
+                *kind = SEG_COUNTS;
+                *lo = G->n_ucounts;
+                *sum = 0;
+                if (lit(c, ']')) return 0; /* empty counts: left to the Python path */
+                for (;;) {
+                    int64_t v;
+                    if (!read_int(c, &v) || v < 0 || v > 0xFFFFFFFFLL) return 0;
+                    uint u = (uint)v;
+                    if (bytes_put(&G->ucounts, &u, 4) < 0) return 0;
+                    G->n_ucounts++;
+                    *sum += v;
+                    if (lit(c, ',')) continue;
+                    if (!lit(c, ']')) return 0;
+                    break;
+                }
+                *hi = G->n_ucounts;
+            }
+        } else
+            return 0;
+        if (lit(c, ',')) continue;
+        if (!lit(c, '}')) return 0;
+        return got_size && got_counts;
+    }
+}
+
+static int parse_annotations(Cur *c, Gt *G) {
+    if (!lit(c, '[')) return 0;
+    if (lit(c, ']')) return 1;
+    for (;;) {
+        if (!lit(c, '{')) return 0;
+        int64_t id = 0, img = 0, cat = 0, lo = 0, hi = 0, h = -1, w = -1, sum = -1;
+        double area = 0, bb[4] = {NAN, NAN, NAN, NAN};
+        unsigned char crowd = 0, ignore = 0, kind = 0;
+        int got_id = 0, got_img = 0, got_cat = 0, got_area = 0, got_crowd = 0, got_ignore = 0, got_bbox = 0, got_seg = 0;
+        if (!lit(c, '}'))
+            for (;;) {
+                const unsigned char *ks;
+                size_t klen;
+                if (!read_key(c, &ks, &klen)) return 0;
+                if (KEY_IS(ks, klen, "id")) {
+                    if (got_id++ || !read_int(c, &id)) return 0;
+                } else if (KEY_IS(ks, klen, "image_id")) {
+                    if (got_img++ || !read_int(c, &img)) return 0;
+                } else if (KEY_IS(ks, klen, "category_id")) {
+                    if (got_cat++ || !read_int(c, &cat)) return 0;
+                } else if (KEY_IS(ks, klen, "area")) {
+                    if (got_area++ || !read_number(c, &area)) return 0;
+                } else if (KEY_IS(ks, klen, "iscrowd")) {
+                    if (got_crowd++ || !read_flag(c, &crowd)) return 0;
+                } else if (KEY_IS(ks, klen, "ignore")) {
+                    if (got_ignore++ || !read_flag(c, &ignore)) return 0;
+                } else if (KEY_IS(ks, klen, "bbox")) {
+                    if (got_bbox++) return 0;
+                    ws(c);
+                    if (c->end - c->p >= 4 && !memcmp(c->p, "null", 4)) {
+                        c->p += 4; /* a.get("bbox") is None: no box */
+                    } else {
+                        if (!lit(c, '[')) return 0;
+                        for (int k = 0; k < 4; k++)
+                            if ((k && !lit(c, ',')) || !read_number(c, &bb[k])) return 0;
+                        if (!lit(c, ']')) return 0;
+                    }
+                } else if (KEY_IS(ks, klen, "segmentation")) {
+                    if (got_seg++) return 0;
+                    ws(c);
+                    if (c->end - c->p >= 4 && !memcmp(c->p, "null", 4)) {
+                        c->p += 4;
+                        kind = SEG_NONE;
+                    } else if (c->p < c->end && *c->p == '[') {
+                        Cur peek = *c;
+                        peek.p++;
+                        if (lit(&peek, ']')) { /* [] */
+                            *c = peek;
+                            kind = SEG_NONE;
+                            lo = 1;
+                        } else {
+                            kind = SEG_POLY;
+                            if (!parse_polygons(c, G, &lo, &hi)) return 0;
+                        }
+                    } else {
+                        int k = 0;
+                        if (!parse_rle(c, G, &k, &lo, &hi, &h, &w, &sum)) return 0;
+                        kind = (unsigned char)k;
+                    }
+                } else if (!skip_value(c, 0))
+                    return 0;
+                if (lit(c, ',')) continue;
+                if (!lit(c, '}')) return 0;
+                break;
+            }
+        if (!got_id || !got_img || !got_cat || !got_area) return 0;
+        if (!got_seg) kind = SEG_NONE;
+        int64_t hw[2] = {h, w};
+        if (put_i64(&G->id, id) < 0 || put_i64(&G->image_id, img) < 0 || put_i64(&G->category_id, cat) < 0 ||
+            bytes_put(&G->area, &area, 8) < 0 || bytes_put(&G->crowd, &crowd, 1) < 0 || bytes_put(&G->ignore, &ignore, 1) < 0 ||
+            bytes_put(&G->bbox, bb, 32) < 0 || bytes_put(&G->kind, &kind, 1) < 0 || put_i64(&G->seg_lo, lo) < 0 ||
+            put_i64(&G->seg_hi, hi) < 0 || bytes_put(&G->rle_hw, hw, 16) < 0 || put_i64(&G->rle_sum, sum) < 0)
+            return 0;
+        G->n_ann++;
+        if (lit(c, ',')) continue;
+        return lit(c, ']');
+    }
+}
+
+static int parse_coco(Cur *c, Gt *G) {
+    if (!lit(c, '{')) return 0;
+    int got_images = 0, got_anns = 0, got_cats = 0;
+    if (lit(c, '}')) return 0;
+    for (;;) {
+        const unsigned char *ks;
+        size_t klen;
+        if (!read_key(c, &ks, &klen)) return 0;
+        if (KEY_IS(ks, klen, "images")) {
+            if (got_images++ || !parse_images(c, G)) return 0;
+        } else if (KEY_IS(ks, klen, "annotations")) {
+            if (got_anns++ || !parse_annotations(c, G)) return 0;
+        } else if (KEY_IS(ks, klen, "categories")) {
+            if (got_cats++) return 0;
+            ws(c);
+            G->cat_a = (int64_t)(c->p - G->base);
+            if (!skip_value(c, 0)) return 0;
+            G->cat_b = (int64_t)(c->p - G->base);
+        } else if (!skip_value(c, 0))
+            return 0;
+        if (lit(c, ',')) continue;
+        if (!lit(c, '}')) return 0;
+        break;
+    }
+    ws(c);
+    return c->p == c->end && got_images && got_anns;
+}
+
+static void gt_free(Gt *G) {
+    Bytes *all[] = {&G->img_id, &G->img_h, &G->img_w, &G->id, &G->image_id, &G->category_id, &G->area, &G->crowd, &G->ignore,
+                    &G->bbox, &G->kind, &G->seg_lo, &G->seg_hi, &G->rle_hw, &G->rle_sum, &G->poly_end, &G->coords, &G->chars,
+                    &G->ucounts};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
+        free(all[i]->p);
+        all[i]->p = NULL;
+    }
+}
+
+/* Move a Bytes into a bytes object (freeing it at once, so the two copies do not pile up). */
+static PyObject *take(Bytes *b) {
+    PyObject *o = bytes_obj(b);
+    free(b->p);
+    b->p = NULL;
+    b->n = b->cap = 0;
+    return o;
+}
+
+/* parse_coco(data) -> None | dict: n_images, n_annotations, categories (start, stop) of the
+ * categories value in data ((-1, -1) when absent), and the bytes of
+ *   img_id, img_height, img_width i64[n_images];
+ *   id, image_id, category_id i64[n]; area f64[n]; iscrowd, ignore u8[n] (0/1);
+ *   bbox f64[n,4] (NaN when absent or null); kind u8[n] (0 polygons, 1 compressed string,
+ *   2 uncompressed counts, 3 none); seg_lo, seg_hi i64[n] (the annotation's polygons, chars
+ *   or ucounts; for kind 3, seg_lo 0: missing or null, 1: []); rle_size i64[n,2] (-1 for polygons); rle_sum i64[n] (sum of uncompressed
+ *   counts, -1 otherwise); poly_end i64[n_polys] (end of each polygon in coords);
+ *   coords f64; chars (compressed counts, unescaped); ucounts u32. */
+static PyObject *py_parse_coco(PyObject *self, PyObject *args) {
+    Py_buffer data;
+    if (!PyArg_ParseTuple(args, "y*", &data)) return NULL;
+    Gt G = {0};
+    G.base = (const unsigned char *)data.buf;
+    G.cat_a = G.cat_b = -1;
+    Cur c = {(const unsigned char *)data.buf, (const unsigned char *)data.buf + data.len};
+    int ok;
+    Py_BEGIN_ALLOW_THREADS
+    ok = parse_coco(&c, &G);
+    Py_END_ALLOW_THREADS
+    PyObject *ret = NULL;
+    if (!ok) {
+        ret = Py_None;
+        Py_INCREF(ret);
+    } else {
+        ret = PyDict_New();
+        struct {
+            const char *name;
+            Bytes *b;
+        } items[] = {{"img_id", &G.img_id}, {"img_height", &G.img_h}, {"img_width", &G.img_w}, {"id", &G.id},
+                     {"image_id", &G.image_id}, {"category_id", &G.category_id}, {"area", &G.area}, {"iscrowd", &G.crowd},
+                     {"ignore", &G.ignore}, {"bbox", &G.bbox}, {"kind", &G.kind}, {"seg_lo", &G.seg_lo}, {"seg_hi", &G.seg_hi},
+                     {"rle_size", &G.rle_hw}, {"rle_sum", &G.rle_sum}, {"poly_end", &G.poly_end}, {"coords", &G.coords},
+                     {"chars", &G.chars}, {"ucounts", &G.ucounts}};
+        PyObject *v = NULL;
+        if (!ret) goto fail;
+#define SET(key, expr)                                                 \
+    do {                                                               \
+        v = (expr);                                                    \
+        if (!v || PyDict_SetItemString(ret, key, v) < 0) goto fail;    \
+        Py_CLEAR(v);                                                   \
+    } while (0)
+        SET("n_images", PyLong_FromLongLong(G.n_img));
+        SET("n_annotations", PyLong_FromLongLong(G.n_ann));
+        SET("categories", Py_BuildValue("(LL)", (long long)G.cat_a, (long long)G.cat_b));
+        for (size_t i = 0; i < sizeof items / sizeof *items; i++) SET(items[i].name, take(items[i].b));
+#undef SET
+        goto done;
+    fail:
+        Py_XDECREF(v);
+        Py_CLEAR(ret);
+    }
+done:
+    gt_free(&G);
+    PyBuffer_Release(&data);
+    return ret;
+}
+
+/* encode_masks(kind u8[N], seg_lo i64[N], seg_hi i64[N], heights i64[N], widths i64[N],
+ *              poly_end i64[P], coords f64[C], chars bytes, ucounts u32[U], offsets i64[N+1] out)
+ *   -> bytes: the compressed RLE strings of every annotation, concatenated; offsets[i] is
+ * where string i starts (masks.pack_counts). Heights and widths are the image's. */
+static PyObject *py_encode_masks(PyObject *self, PyObject *args) {
+    Py_buffer kb, lob, hib, hb, wb, peb, cb, chb, ub, ob;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*y*y*w*", &kb, &lob, &hib, &hb, &wb, &peb, &cb, &chb, &ub, &ob)) return NULL;
+    PyObject *ret = NULL;
+    PolyScratch S = {0};
+    uint *acc = NULL, *one = NULL, *tmp = NULL;
+    size_t cacc = 0, cone = 0, ctmp = 0;
+    Bytes out = {0};
+    Py_ssize_t n = kb.len, P = peb.len / 8, C = cb.len / 8, U = ub.len / 4;
+    if (nb_check(&lob, n, 8, "seg_lo") < 0 || nb_check(&hib, n, 8, "seg_hi") < 0 || nb_check(&hb, n, 8, "heights") < 0 ||
+        nb_check(&wb, n, 8, "widths") < 0 || nb_check(&peb, P, 8, "poly_end") < 0 || nb_check(&cb, C, 8, "coords") < 0 ||
+        nb_check(&ub, U, 4, "ucounts") < 0 || nb_check(&ob, n + 1, 8, "offsets") < 0)
+        goto done;
+    const unsigned char *kind = kb.buf;
+    const int64_t *lo = lob.buf, *hi = hib.buf, *hs = hb.buf, *wsz = wb.buf, *pe = peb.buf;
+    const double *coords = cb.buf;
+    const unsigned char *chars = chb.buf;
+    const uint *uc = ub.buf;
+    int64_t *off = ob.buf;
+    for (Py_ssize_t q = 0; q < P; q++) {
+        int64_t a = q ? pe[q - 1] : 0;
+        if (pe[q] < a || pe[q] > C || (pe[q] - a) < 4 || (pe[q] - a) % 2) {
+            PyErr_Format(PyExc_ValueError, "polygon %zd malformed", q);
+            goto done;
+        }
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t limit = kind[i] == SEG_POLY ? P : kind[i] == SEG_STRING ? chb.len : kind[i] == SEG_COUNTS ? U : -1;
+        if (limit < 0 || lo[i] < 0 || hi[i] < lo[i] || hi[i] > limit || (kind[i] == SEG_POLY && hi[i] == lo[i]) || hs[i] < 0 ||
+            wsz[i] < 0 || hs[i] > 0xFFFFFFFFLL || wsz[i] > 0xFFFFFFFFLL) {
+            PyErr_Format(PyExc_ValueError, "segmentation %zd out of range", i);
+            goto done;
+        }
+    }
+    int err = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n && !err; i++) {
+        off[i] = (int64_t)out.n;
+        if (kind[i] == SEG_STRING) {
+            if (bytes_put(&out, chars + lo[i], (size_t)(hi[i] - lo[i])) < 0) err = 1;
+        } else if (kind[i] == SEG_COUNTS) {
+            if (string_encode(uc + lo[i], hi[i] - lo[i], &out) < 0) err = 1;
+        } else {
+            int64_t macc = 0;
+            for (int64_t q = lo[i]; q < hi[i]; q++) {
+                int64_t a = q ? pe[q - 1] : 0;
+                int64_t m = fr_poly(&S, coords + a, (pe[q] - a) / 2, (size_t)hs[i], (size_t)wsz[i], q == lo[i] ? &acc : &one,
+                                    q == lo[i] ? &cacc : &cone);
+                if (m < 0) { err = 1; break; }
+                if (q == lo[i]) macc = m;
+                else {
+                    int64_t mm = merge_union(acc, macc, one, m, &tmp, &ctmp);
+                    if (mm < 0) { err = 1; break; }
+                    uint *t = acc; acc = tmp; tmp = t;
+                    size_t tc = cacc; cacc = ctmp; ctmp = tc;
+                    macc = mm;
+                }
+            }
+            if (!err && string_encode(acc, macc, &out) < 0) err = 1;
+        }
+    }
+    off[n] = (int64_t)out.n;
+    Py_END_ALLOW_THREADS
+    if (err) PyErr_NoMemory();
+    else ret = bytes_obj(&out);
+done:
+    free(S.x); free(S.y); free(S.u); free(S.v); free(S.cnt); free(S.yb); free(S.a); free(S.b);
+    free(acc); free(one); free(tmp); free(out.p);
+    PyBuffer_Release(&kb); PyBuffer_Release(&lob); PyBuffer_Release(&hib); PyBuffer_Release(&hb); PyBuffer_Release(&wb);
+    PyBuffer_Release(&peb); PyBuffer_Release(&cb); PyBuffer_Release(&chb); PyBuffer_Release(&ub); PyBuffer_Release(&ob);
+    return ret;
+}
+
+PyMethodDef coco_gt_methods[] = {
+    {"parse_coco", py_parse_coco, METH_VARARGS, "Parse a COCO reference file into flat arrays (None: use the generic path)."},
+    {"encode_masks", py_encode_masks, METH_VARARGS, "Compressed RLE strings of parsed reference geometry (COCO.annToRLE)."},
+    {NULL, NULL, 0, NULL},
+};

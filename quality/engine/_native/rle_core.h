@@ -1,0 +1,572 @@
+/* Shared by rle.c and coco_gt.c: growable buffers, rleToString, rleFrPoly/rleMerge ports and
+ * the strict JSON cursor of the compiled readers (see rle.c for the exactness notes). */
+#ifndef QUALITY_RLE_CORE_H
+#define QUALITY_RLE_CORE_H
+#include "native.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef uint32_t uint;
+
+/* ------------------------------------------------------------------------------------ */
+/* Growable arrays (scratch and outputs). */
+
+typedef struct {
+    char *p;
+    size_t n, cap;
+} Bytes;
+
+static inline int bytes_reserve(Bytes *b, size_t extra) {
+    if (b->n + extra <= b->cap) return 0;
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->n + extra) cap *= 2;
+    char *p = realloc(b->p, cap);
+    if (!p) return -1;
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+
+static inline int bytes_put(Bytes *b, const void *src, size_t len) {
+    if (bytes_reserve(b, len) < 0) return -1;
+    memcpy(b->p + b->n, src, len);
+    b->n += len;
+    return 0;
+}
+
+static inline void *grow(void *p, size_t *cap, size_t need, size_t item) {
+    if (need <= *cap) return p;
+    size_t c = *cap ? *cap : 256;
+    while (c < need) c *= 2;
+    void *q = realloc(p, c * item);
+    if (!q) return NULL;
+    *cap = c;
+    return q;
+}
+
+/* rleToString of cnts[0:m], appended to out. */
+static inline int string_encode(const uint *cnts, int64_t m, Bytes *out) {
+    if (bytes_reserve(out, (size_t)m * 7 + 1) < 0) return -1;
+    for (int64_t i = 0; i < m; i++) {
+        long x = (long)cnts[i];
+        if (i > 2) x -= (long)cnts[i - 2];
+        int more = 1;
+        while (more) {
+            char c = x & 0x1f;
+            x >>= 5;
+            more = (c & 0x10) ? x != -1 : x != 0;
+            if (more) c |= 0x20;
+            c += 48;
+            out->p[out->n++] = c;
+        }
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Polygon rasterization (rleFrPoly) and union (rleMerge). */
+
+typedef struct {
+    int *x, *y, *u, *v, *cnt, *yb;
+    uint *a, *b;
+    size_t cx, cy, cu, cv, ca, cb, ccnt, cyb;
+} PolyScratch;
+
+static inline int uint_compare(const void *a, const void *b) {
+    uint c = *((const uint *)a), d = *((const uint *)b);
+    return c > d ? 1 : c < d ? -1 : 0;
+}
+
+static inline int umax_i(int a, int b) { return a > b ? a : b; }
+
+/* Ascending sort of uints: quicksort with insertion sort for short ranges (qsort's
+ * callback per comparison dominated rasterization). Equal values are indistinguishable,
+ * so any correct sort gives maskApi.c's result. Deep recursion falls back to qsort. */
+static inline void sort_uint(uint *a, int64_t n, int depth) {
+    while (n > 16) {
+        if (depth-- == 0) { qsort(a, n, sizeof(uint), uint_compare); return; }
+        uint x = a[0], y = a[n / 2], z = a[n - 1];
+        uint pivot = x < y ? (y < z ? y : (x < z ? z : x)) : (x < z ? x : (y < z ? z : y));
+        int64_t i = 0, j = n - 1;
+        for (;;) {
+            while (a[i] < pivot) i++;
+            while (a[j] > pivot) j--;
+            if (i >= j) break;
+            uint t = a[i]; a[i] = a[j]; a[j] = t;
+            i++;
+            j--;
+        }
+        /* a[0..j] <= pivot <= a[j+1..n-1]; recurse on the smaller side */
+        if (j + 1 < n - j - 1) { sort_uint(a, j + 1, depth); a += j + 1; n -= j + 1; }
+        else { sort_uint(a + j + 1, n - j - 1, depth); n = j + 1; }
+    }
+    for (int64_t i = 1; i < n; i++) {
+        uint v = a[i];
+        int64_t j = i;
+        while (j > 0 && a[j - 1] > v) { a[j] = a[j - 1]; j--; }
+        a[j] = v;
+    }
+}
+
+/* Grow the scratch arrays x, y to n ints (0 on success). */
+static inline int scratch_xy(PolyScratch *S, size_t n) {
+    if (!(S->x = grow(S->x, &S->cx, n, sizeof(int)))) return -1;
+    if (!(S->y = grow(S->y, &S->cy, n, sizeof(int)))) return -1;
+    return 0;
+}
+
+/* rleFrPoly into out (grown as needed); returns the number of runs or -1 (no memory).
+ * h and w are size_t as in maskApi.c, so that `xd > w-1` and `yd > h` compare alike. */
+static inline int64_t fr_poly(PolyScratch *S, const double *xy, int64_t k, size_t h, size_t w, uint **out, size_t *out_cap) {
+    int64_t j, m = 0;
+    double scale = 5;
+    int *x, *y, *u, *v;
+    if (scratch_xy(S, (size_t)k + 1) < 0) return -1;
+    x = S->x;
+    y = S->y;
+    for (j = 0; j < k; j++) x[j] = (int)(scale * xy[j * 2 + 0] + .5);
+    x[k] = x[0];
+    for (j = 0; j < k; j++) y[j] = (int)(scale * xy[j * 2 + 1] + .5);
+    y[k] = y[0];
+    for (j = 0; j < k; j++) m += umax_i(abs(x[j] - x[j + 1]), abs(y[j] - y[j + 1])) + 1;
+    /* Note: for 0 <= ux < 2^30, xd = (ux + .5) / 5 - .5 is computed to within 2^-20 of the
+     * real (ux - 2) / 5, whose fraction is a multiple of 0.2, so it is an integer (and the
+     * point kept) only when (ux - 2) % 5 == 0; other columns skip the double arithmetic.
+     *
+     * Walk the densely upsampled boundary point by point (maskApi.c stores it in u/v and
+     * then scans consecutive pairs; streaming the scan gives the same points in the same
+     * order without the two arrays). Each y-boundary crossing becomes one (x, y). */
+    int *bx = x, *by = y; /* the integer polygon; crossings go to u/v */
+    if (!(S->u = grow(S->u, &S->cu, (size_t)m + 1, sizeof(int)))) return -1;
+    if (!(S->v = grow(S->v, &S->cv, (size_t)m + 1, sizeof(int)))) return -1;
+    u = S->u;
+    v = S->v;
+    int64_t nout = 0;
+    int pu = 0, pv = 0, have_prev = 0;
+    double xd, yd;
+    /* One boundary point (cu, cv) after (pu, pv): maskApi.c's y-boundary test. */
+#define EMIT(cu_, cv_, pv_)                                                      \
+    do {                                                                         \
+        xd = (double)((cu_) < pu ? (cu_) : (cu_) - 1);                           \
+        xd = (xd + .5) / scale - .5;                                             \
+        if (!(floor(xd) != xd || xd < 0 || xd > w - 1)) {                        \
+            yd = (double)((cv_) < (pv_) ? (cv_) : (pv_));                        \
+            yd = (yd + .5) / scale - .5;                                         \
+            if (yd < 0) yd = 0;                                                  \
+            else if (yd > h) yd = h;                                             \
+            yd = ceil(yd);                                                       \
+            u[nout] = (int)xd;                                                   \
+            v[nout] = (int)yd;                                                   \
+            nout++;                                                              \
+        }                                                                        \
+    } while (0)
+    /* EMIT for a point whose ux = min(cu, pu) or cu - 1 is known to be 5q + 2 with |ux| and
+     * |v| below 2^30: then xd = q exactly, and ceil(yd) with yd = (yv + .5) / 5 - .5 is the
+     * integer ceil((yv - 2) / 5) (the real value is a multiple of 0.2, the double within
+     * 2^-20 of it, as in the note above); the clamps compare the same way. */
+#define EMIT_FAST(ux_, cv_, pv_)                                                 \
+    do {                                                                         \
+        int ux__ = (ux_);                                                        \
+        if (ux__ >= 2 && (size_t)((ux__ - 2) / 5) <= w - 1) {                    \
+            int yv__ = (cv_) < (pv_) ? (cv_) : (pv_), num__ = yv__ - 2;          \
+            u[nout] = (ux__ - 2) / 5;                                            \
+            v[nout] = num__ <= 0 ? 0 : (size_t)num__ > 5 * h ? (int)h : (num__ + 4) / 5; \
+            nout++;                                                              \
+        }                                                                        \
+    } while (0)
+    /* xd is an integer only for ux = 5q + 2 (see the note above): skip the rest cheaply */
+#define MAY_EMIT(cu_) (have_prev && (cu_) != pu && !((ux_ = (cu_) < pu ? (cu_) : (cu_) - 1) >= 0 && ux_ < (1 << 30) && (ux_ - 2) % 5 != 0))
+    int ux_;
+    for (j = 0; j < k; j++) {
+        int xs = bx[j], xe = bx[j + 1], ys = by[j], ye = by[j + 1], dx, dy, t, d;
+        int flip;
+        double s;
+        dx = abs(xe - xs);
+        dy = abs(ys - ye);
+        flip = (dx >= dy && xs > xe) || (dx < dy && ys > ye);
+        if (flip) { t = xs; xs = xe; xe = t; t = ys; ys = ye; ye = t; }
+        s = dx >= dy ? (double)(ye - ys) / dx : (double)(xe - xs) / dy;
+        if (dx >= dy) {
+            /* u moves one column per step, so after the first point the test passes only
+             * every fifth step (ux = 5q + 2): visit those steps alone. v, a double
+             * expression, is evaluated with maskApi.c's expression for the points visited
+             * and their predecessors. Huge coordinates take every step. */
+            t = flip ? dx : 0;
+            int cu = t + xs;
+            if (MAY_EMIT(cu)) {
+                int cv = (int)(ys + s * t + .5);
+                EMIT(cu, cv, pv);
+            }
+            pu = cu;
+            have_prev = 1;
+            int tl = flip ? 0 : dx; /* t of the segment's last point */
+            if (dx > 0 && xs > -(1 << 29) && xs + dx < (1 << 29) && abs(ys) < (1 << 29) && abs(ye) < (1 << 29)) {
+                int r = flip ? ((dx + xs - 2) % 5 + 5) % 5 : ((3 - xs) % 5 + 5) % 5;
+                for (d = r == 0 ? 5 : r; d <= dx; d += 5) {
+                    t = flip ? dx - d : d;
+                    cu = t + xs;
+                    int cv = (int)(ys + s * t + .5);
+                    int pv_ = (int)(ys + s * (flip ? t + 1 : t - 1) + .5);
+                    EMIT_FAST(flip ? cu : cu - 1, cv, pv_);
+                }
+            } else {
+                for (d = 1; d <= dx; d++) {
+                    t = flip ? dx - d : d;
+                    cu = t + xs;
+                    if (MAY_EMIT(cu)) {
+                        int cv = (int)(ys + s * t + .5);
+                        int pv_ = (int)(ys + s * (flip ? t + 1 : t - 1) + .5);
+                        EMIT(cu, cv, pv_);
+                    }
+                    pu = cu;
+                }
+            }
+            pu = tl + xs;
+            pv = (int)(ys + s * tl + .5);
+        } else if (abs(xs) < (1 << 29) && abs(xe) < (1 << 29) && abs(ys) < (1 << 29) && abs(ye) < (1 << 29)) {
+            /* v moves one row per step and u rarely changes; u(d) = (int)(xs + s*t + .5) is
+             * monotone in d (IEEE multiply, add and truncation are monotone), so the steps
+             * where it changes, the only ones the test can keep, are found by a short linear
+             * probe and then galloping, evaluating maskApi.c's expression at each probe. */
+#define U_AT(d_) ((int)(xs + s * (flip ? dy - (d_) : (d_)) + .5))
+            int dcur = 0, ucur = U_AT(0);
+            t = flip ? dy : 0;
+            if (MAY_EMIT(ucur)) EMIT(ucur, t + ys, pv);
+            have_prev = 1;
+            int ulast = U_AT(dy);
+            while (ucur != ulast) {
+                int lo = dcur, hi = -1; /* u(lo) == ucur; find the first d > lo with u != ucur */
+                for (int p = 1; p <= 4 && lo + p <= dy; p++)
+                    if (U_AT(lo + p) != ucur) { hi = lo + p; break; }
+                if (hi < 0) {
+                    int step = 8;
+                    lo += 4;
+                    for (;;) {
+                        int probe = lo + step > dy ? dy : lo + step;
+                        if (U_AT(probe) != ucur) { hi = probe; break; }
+                        lo = probe;
+                        step *= 2;
+                    }
+                    while (hi - lo > 1) { /* u(lo) == ucur, u(hi) != ucur */
+                        int mid = lo + (hi - lo) / 2;
+                        if (U_AT(mid) != ucur) hi = mid;
+                        else lo = mid;
+                    }
+                }
+                int cu = U_AT(hi);
+                t = flip ? dy - hi : hi;
+                int pv_ = (flip ? t + 1 : t - 1) + ys;
+                int ux = cu < ucur ? cu : cu - 1;
+                if ((ux - 2) % 5 == 0) EMIT_FAST(ux, t + ys, pv_);
+                ucur = cu;
+                dcur = hi;
+            }
+#undef U_AT
+            pu = ulast;
+            pv = (flip ? 0 : dy) + ys;
+            have_prev = 1;
+        } else {
+            for (d = 0; d <= dy; d++) {
+                t = flip ? dy - d : d;
+                int cv = t + ys, cu = (int)(xs + s * t + .5);
+                if (MAY_EMIT(cu)) EMIT(cu, cv, pv);
+                pu = cu;
+                pv = cv;
+                have_prev = 1;
+            }
+        }
+    }
+#undef EMIT
+#undef EMIT_FAST
+#undef MAY_EMIT
+    m = nout;
+    x = u;
+    y = v;
+    /* rle encoding from the boundary points */
+    k = m;
+    if (!(S->a = grow(S->a, &S->ca, (size_t)k + 1, sizeof(uint)))) return -1;
+    if (!(S->b = grow(S->b, &S->cb, (size_t)k + 1, sizeof(uint)))) return -1;
+    uint *a = S->a, *b = S->b;
+    /* maskApi.c sorts the values x*h + y (and h*w, the largest, last). A polygon's crossings
+     * cover few columns, so sort by column with a counting sort and by row inside each
+     * (lexicographic (x, y) order is the order of x*h + y, as 0 <= y <= h); the same sorted
+     * values. Wide ranges or products past int take the comparison sort. */
+    int xmin = 0, xmax = 0;
+    for (j = 0; j < k; j++) {
+        if (j == 0 || x[j] < xmin) xmin = x[j];
+        if (j == 0 || x[j] > xmax) xmax = x[j];
+    }
+    int64_t range = (int64_t)xmax - xmin + 1;
+    if (k > 16 && range <= 4 * k + 64 && ((int64_t)xmax + 1) * (int64_t)h < 2147483647LL) {
+        if (!(S->cnt = grow(S->cnt, &S->ccnt, (size_t)range + 1, sizeof(int)))) return -1;
+        if (!(S->yb = grow(S->yb, &S->cyb, (size_t)k + 1, sizeof(int)))) return -1;
+        int *cnt = S->cnt, *yb = S->yb;
+        memset(cnt, 0, sizeof(int) * (range + 1));
+        for (j = 0; j < k; j++) cnt[x[j] - xmin + 1]++;
+        for (int64_t c = 0; c < range; c++) cnt[c + 1] += cnt[c];
+        for (j = 0; j < k; j++) yb[cnt[x[j] - xmin]++] = y[j]; /* cnt[c] ends as the start of c+1 */
+        int64_t pos = 0;
+        for (int64_t c = 0; c < range; c++) {
+            int64_t end = cnt[c];
+            for (int64_t i = pos + 1; i < end; i++) { /* rows inside one column: a few */
+                int vv = yb[i];
+                int64_t q = i;
+                while (q > pos && yb[q - 1] > vv) { yb[q] = yb[q - 1]; q--; }
+                yb[q] = vv;
+            }
+            int xc = (int)(xmin + c);
+            for (int64_t i = pos; i < end; i++) a[i] = (uint)(xc * (int)(h) + yb[i]);
+            pos = end;
+        }
+        a[k++] = (uint)(h * w);
+    } else {
+        for (j = 0; j < k; j++) a[j] = (uint)(x[j] * (int)(h) + y[j]);
+        a[k++] = (uint)(h * w);
+        sort_uint(a, k, 64);
+    }
+    uint p = 0;
+    for (j = 0; j < k; j++) { uint t = a[j]; a[j] -= p; p = t; }
+    j = m = 0;
+    b[m++] = a[j++];
+    while (j < k)
+        if (a[j] > 0) b[m++] = a[j++];
+        else { j++; if (j < k) b[m - 1] += a[j++]; }
+    if (!(*out = grow(*out, out_cap, (size_t)m, sizeof(uint)))) return -1;
+    memcpy(*out, b, m * sizeof(uint));
+    return m;
+}
+
+/* rleMerge(intersect=0) of A (na runs) and B into out; returns runs or -1. */
+static inline int64_t merge_union(const uint *A, int64_t na, const uint *B, int64_t nb, uint **out, size_t *out_cap) {
+    if (!(*out = grow(*out, out_cap, (size_t)(na + nb + 1), sizeof(uint)))) return -1;
+    uint *cnts = *out;
+    uint c, ca, cb, cc, ct;
+    int v, va, vb, vp;
+    int64_t a = 1, b = 1, m = 0;
+    ca = A[0];
+    cb = B[0];
+    v = va = vb = 0;
+    cc = 0;
+    ct = 1;
+    while (ct > 0) {
+        c = ca < cb ? ca : cb;
+        cc += c;
+        ct = 0;
+        ca -= c;
+        if (!ca && a < na) { ca = A[a++]; va = !va; }
+        ct += ca;
+        cb -= c;
+        if (!cb && b < nb) { cb = B[b++]; vb = !vb; }
+        ct += cb;
+        vp = v;
+        v = va || vb;
+        if (v != vp || ct == 0) { cnts[m++] = cc; cc = 0; }
+    }
+    return m;
+}
+
+
+/* ------------------------------------------------------------------------------------ */
+/* Strict JSON cursor (the compiled readers). Everything it accepts orjson accepts, with
+ * the same values; anything unusual makes the caller give up. */
+
+typedef struct {
+    const unsigned char *p, *end;
+} Cur;
+
+static inline void ws(Cur *c) {
+    while (c->p < c->end && (*c->p == ' ' || *c->p == '\n' || *c->p == '\r' || *c->p == '\t')) c->p++;
+}
+
+static inline int lit(Cur *c, char ch) {
+    ws(c);
+    if (c->p < c->end && *c->p == (unsigned char)ch) { c->p++; return 1; }
+    return 0;
+}
+
+static inline int is_digit(unsigned char ch) { return ch >= '0' && ch <= '9'; }
+
+/* A JSON number token; *is_int when it has no fraction/exponent. Returns 0 when invalid. */
+static inline int number_token(Cur *c, const unsigned char **s, size_t *len, int *is_int) {
+    ws(c);
+    const unsigned char *p = c->p, *e = c->end;
+    *s = p;
+    *is_int = 1;
+    if (p < e && *p == '-') p++;
+    if (p >= e || !is_digit(*p)) return 0;
+    if (*p == '0') p++;
+    else while (p < e && is_digit(*p)) p++;
+    if (p < e && *p == '.') {
+        *is_int = 0;
+        p++;
+        if (p >= e || !is_digit(*p)) return 0;
+        while (p < e && is_digit(*p)) p++;
+    }
+    if (p < e && (*p == 'e' || *p == 'E')) {
+        *is_int = 0;
+        p++;
+        if (p < e && (*p == '+' || *p == '-')) p++;
+        if (p >= e || !is_digit(*p)) return 0;
+        while (p < e && is_digit(*p)) p++;
+    }
+    *len = (size_t)(p - *s);
+    c->p = p;
+    return 1;
+}
+
+static inline int read_int(Cur *c, int64_t *out) {
+    const unsigned char *s;
+    size_t len;
+    int is_int;
+    if (!number_token(c, &s, &len, &is_int) || !is_int || len > 18) return 0;
+    int neg = *s == '-';
+    int64_t v = 0;
+    for (size_t i = neg; i < len; i++) v = v * 10 + (s[i] - '0');
+    *out = neg ? -v : v;
+    return 1;
+}
+
+static inline int read_double(Cur *c, double *out) {
+    const unsigned char *s;
+    size_t len;
+    int is_int;
+    char buf[64];
+    if (!number_token(c, &s, &len, &is_int) || len >= sizeof buf) return 0;
+    memcpy(buf, s, len);
+    buf[len] = 0;
+    char *endp;
+    *out = strtod(buf, &endp);  /* correctly rounded, as orjson */
+    return endp == buf + len && isfinite(*out);
+}
+
+/* Skip a string of printable ASCII (non-ASCII bytes and surrogate escapes are left to
+ * orjson, which checks them). */
+static inline int skip_string(Cur *c) {
+    ws(c);
+    if (c->p >= c->end || *c->p != '"') return 0;
+    const unsigned char *p = c->p + 1, *e = c->end;
+    while (p < e) {
+        unsigned char ch = *p;
+        if (ch == '"') {
+            c->p = p + 1;
+            return 1;
+        }
+        if (ch < 0x20 || ch >= 0x80) return 0;
+        if (ch == '\\') {
+            if (p + 1 >= e) return 0;
+            unsigned char x = p[1];
+            if (x == '\\' || x == '"' || x == '/' || x == 'b' || x == 'f' || x == 'n' || x == 'r' || x == 't') {
+                p += 2;
+                continue;
+            }
+            if (x != 'u' || p + 6 > e) return 0;
+            for (int k = 2; k < 6; k++)
+                if (!((p[k] >= '0' && p[k] <= '9') || (p[k] >= 'a' && p[k] <= 'f') || (p[k] >= 'A' && p[k] <= 'F'))) return 0;
+            if ((p[2] == 'd' || p[2] == 'D') && p[3] >= '8') return 0; /* surrogates: orjson's rules */
+            p += 6;
+            continue;
+        }
+        p++;
+    }
+    return 0;
+}
+
+/* A counts string, left where it lies in the file: [*start, *stop) is its JSON content.
+ * Printable ASCII; the only escapes accepted are \\ \" \/ (a backslash then the byte itself),
+ * which the string kernels undo with their `escaped` flag. */
+static inline int read_counts(Cur *c, const unsigned char *base, int64_t *start, int64_t *stop) {
+    ws(c);
+    if (c->p >= c->end || *c->p != '"') return 0;
+    const unsigned char *p = c->p + 1, *e = c->end;
+    *start = (int64_t)(p - base);
+    for (;;) {
+        const unsigned char *q = memchr(p, '"', (size_t)(e - p));
+        if (!q) return 0;
+        int bad = 0, bs = 0;
+        for (const unsigned char *r = p; r < q; r++) {
+            bad |= (*r < 0x20) | (*r >= 0x80);
+            bs |= *r == '\\';
+        }
+        if (bad) return 0;
+        if (!bs) {
+            *stop = (int64_t)(q - base);
+            c->p = q + 1;
+            return 1;
+        }
+        /* escapes: walk them; a quote after a backslash is content, keep looking */
+        const unsigned char *r = p;
+        while (r < q) {
+            if (*r == '\\') {
+                if (r + 1 >= e) return 0;
+                unsigned char x = r[1];
+                if (x != '\\' && x != '"' && x != '/') return 0;
+                r += 2;
+            } else
+                r++;
+        }
+        if (r == q) {
+            *stop = (int64_t)(q - base);
+            c->p = q + 1;
+            return 1;
+        }
+        p = q + 1; /* the quote was escaped (r jumped over it) */
+    }
+}
+
+/* Compare the next key (no escapes) with a name; *klen bytes of key at *ks. */
+static inline int read_key(Cur *c, const unsigned char **ks, size_t *klen) {
+    ws(c);
+    if (c->p >= c->end || *c->p != '"') return 0;
+    const unsigned char *p = c->p + 1;
+    const unsigned char *q = p;
+    while (q < c->end && *q != '"') {
+        if (*q == '\\' || *q < 0x20 || *q >= 0x80) return 0;
+        q++;
+    }
+    if (q >= c->end) return 0;
+    *ks = p;
+    *klen = (size_t)(q - p);
+    c->p = q + 1;
+    return lit(c, ':');
+}
+
+#define KEY_IS(ks, klen, name) ((klen) == sizeof(name) - 1 && memcmp((ks), (name), sizeof(name) - 1) == 0)
+
+static inline int skip_value(Cur *c, int depth) {
+    if (depth > 64) return 0;
+    ws(c);
+    if (c->p >= c->end) return 0;
+    unsigned char ch = *c->p;
+    if (ch == '"') return skip_string(c);
+    if (ch == '{') {
+        c->p++;
+        if (lit(c, '}')) return 1;
+        for (;;) {
+            if (!skip_string(c) || !lit(c, ':') || !skip_value(c, depth + 1)) return 0;
+            if (lit(c, ',')) continue;
+            return lit(c, '}');
+        }
+    }
+    if (ch == '[') {
+        c->p++;
+        if (lit(c, ']')) return 1;
+        for (;;) {
+            if (!skip_value(c, depth + 1)) return 0;
+            if (lit(c, ',')) continue;
+            return lit(c, ']');
+        }
+    }
+    if (ch == 't') { if (c->end - c->p >= 4 && !memcmp(c->p, "true", 4)) { c->p += 4; return 1; } return 0; }
+    if (ch == 'f') { if (c->end - c->p >= 5 && !memcmp(c->p, "false", 5)) { c->p += 5; return 1; } return 0; }
+    if (ch == 'n') { if (c->end - c->p >= 4 && !memcmp(c->p, "null", 4)) { c->p += 4; return 1; } return 0; }
+    const unsigned char *s;
+    size_t len;
+    int is_int;
+    return number_token(c, &s, &len, &is_int);
+}
+
+static inline PyObject *bytes_obj(Bytes *b) { return PyBytes_FromStringAndSize(b->p ? b->p : "", (Py_ssize_t)b->n); }
+
+#endif

@@ -1,0 +1,365 @@
+"""The compiled reference reader (coco_gt.c): same cache as the Python path, array for array;
+declines what it does not take, and then the Python path raises its precise error."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import orjson
+import pytest
+from pycocotools import mask as mask_utils
+
+from quality.engine import native
+from quality.engine.cache import _load_reference_native, build_reference_cache, load_reference
+from quality.engine.cocoeval import EvalParams, evaluate
+from quality.engine.errors import EngineInputError
+from tests.quality.engine.coco_parity_helpers import assert_same_arrays, pycoco_eval, random_case
+
+K = native.kernels()
+pytestmark = pytest.mark.skipif(K is None or not hasattr(K, "parse_coco"), reason="compiled kernels not built or switched off")
+
+FIELDS = ["img_ids", "img_heights", "img_widths", "cat_ids", "ann_ids", "ann_image_ids", "ann_category_ids", "ann_area", "ann_iscrowd", "ann_ignore", "ann_bbox", "rle_offsets", "rle_box", "rle_area"]
+
+
+def assert_same_cache(a, b) -> None:
+    for k in FIELDS:
+        x, y = getattr(a, k), getattr(b, k)
+        assert x.dtype == y.dtype and x.shape == y.shape, k
+        assert x.tobytes() == y.tobytes(), k  # bytes: NaN boxes and -0.0 included
+    assert a.rle_blob == b.rle_blob
+    assert a.categories_json == b.categories_json
+
+
+def _mask(rng, h, w):
+    m = np.zeros((h, w), dtype=np.uint8, order="F")
+    for _ in range(int(rng.integers(1, 4))):
+        y0, x0 = int(rng.integers(0, h)), int(rng.integers(0, w))
+        m[y0 : y0 + int(rng.integers(1, h)), x0 : x0 + int(rng.integers(1, w))] = 1
+    m[rng.random((h, w)) < 0.05] ^= 1
+    return m
+
+
+def _pick(rng, seq):
+    return seq[int(rng.integers(len(seq)))]
+
+
+def synthetic_reference(seed: int, *, anns_first: bool = False) -> dict:
+    """Polygons (several per annotation, ints and floats, some outside the image), compressed
+    and uncompressed RLE crowds, boxes missing or null, flags as ints or bools, extra keys."""
+    rng = np.random.default_rng(seed)
+    images, anns = [], []
+    for i in range(8):
+        images.append({"id": 3 * i + int(rng.integers(1, 3)), "file_name": f"{i:06d}.jpg", "height": int(rng.integers(8, 60)), "width": int(rng.integers(8, 60)), "meta": {"k": [1, 2.5, None, True]}})
+    cats = [{"supercategory": "s", "id": k, "name": f"c{k}", "keypoints": []} for k in (1, 2, 5)]
+    aid = 100
+    for img in images:
+        h, w = img["height"], img["width"]
+        for _ in range(int(rng.integers(0, 8))):
+            kind = _pick(rng, ["poly", "poly", "poly", "string", "counts"])
+            a: dict = {"id": aid, "image_id": img["id"], "category_id": _pick(rng, [1, 2, 5])}
+            aid += int(rng.integers(1, 4))
+            if kind == "poly":
+                segm = []
+                for _ in range(int(rng.integers(1, 4))):
+                    k = int(rng.integers(3, 9))
+                    xy = rng.uniform(-3, max(h, w) + 3, 2 * k)
+                    segm.append([int(v) if rng.random() < 0.3 else float(round(v, int(rng.integers(0, 6)))) for v in xy])
+                a["segmentation"] = segm
+                a["iscrowd"] = _pick(rng, [0, False, None])
+            else:
+                rle = mask_utils.encode(_mask(rng, h, w))
+                if kind == "string":
+                    a["segmentation"] = {"size": [h, w], "counts": rle["counts"].decode()}
+                else:
+                    from quality.engine.masks import rle_counts
+
+                    counts, _ = rle_counts([rle])
+                    a["segmentation"] = {"counts": counts.tolist(), "size": [h, w]}
+                a["iscrowd"] = _pick(rng, [1, True, 7])
+            if a["iscrowd"] is None:
+                del a["iscrowd"]
+            a["area"] = float(rng.uniform(0, h * w)) if rng.random() < 0.7 else int(rng.integers(0, h * w))
+            r = rng.random()
+            if r < 0.6:
+                a["bbox"] = [float(round(v, 2)) for v in rng.uniform(0, 20, 4)]
+            elif r < 0.75:
+                a["bbox"] = [int(v) for v in rng.integers(0, 20, 4)]
+            elif r < 0.85:
+                a["bbox"] = None
+            if rng.random() < 0.3:
+                a["ignore"] = _pick(rng, [0, 1, True, False])
+            if rng.random() < 0.3:
+                a["attributes"] = {"occluded": False, "notes": "a \"quoted\" \\ \u0007 \t text", "list": [[], {}, -0.0, 1e-7]}
+            keys = list(a)
+            rng.shuffle(keys)
+            anns.append({k: a[k] for k in keys})
+    gt = {"info": {"year": 2024, "v": [1, {"a": None}]}, "licenses": []}
+    if anns_first:
+        gt["annotations"] = anns
+        gt["images"] = images
+    else:
+        gt["images"] = images
+        gt["annotations"] = anns
+    gt["categories"] = cats
+    return gt
+
+
+def _write(tmp_path, gt, name="gt.json") -> str:
+    p = tmp_path / name
+    p.write_bytes(gt if isinstance(gt, bytes) else orjson.dumps(gt))
+    return str(p)
+
+
+def _python(path, with_masks=True):
+    with native.disabled():
+        ref = load_reference(path, with_masks=with_masks)
+        ref.ensure_masks()
+    return ref
+
+
+@pytest.mark.parametrize("anns_first", [False, True], ids=["images-first", "annotations-first"])
+@pytest.mark.parametrize("seed", range(6))
+def test_native_cache_equals_the_python_one(tmp_path, seed, anns_first):
+    gt = synthetic_reference(seed, anns_first=anns_first)
+    path = _write(tmp_path, gt)
+    assert _load_reference_native(path, True) is not None  # the compiled reader took it
+    expected = _python(path)
+    assert_same_cache(build_reference_cache(path), expected)
+    lazy = load_reference(path, with_masks=False)
+    assert lazy._geometry is not None and lazy.rle_blob is None  # bbox evaluations never rasterize
+    lazy.ensure_masks()
+    assert_same_cache(lazy, expected)
+    # switched off between reading and rasterizing: the Python path on the same segmentations
+    lazy = load_reference(path, with_masks=False)
+    with native.disabled():
+        lazy.ensure_masks()
+    assert_same_cache(lazy, expected)
+
+
+def test_backslashes_in_compressed_counts_are_unescaped(tmp_path):
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        rle = mask_utils.encode(_mask(rng, 40, 50))
+        if b"\\" in rle["counts"]:
+            break
+    else:
+        pytest.skip("no counts string with a backslash")
+    gt = {"images": [{"id": 1, "height": 40, "width": 50}], "categories": [{"id": 1}], "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "area": 3, "iscrowd": 1, "segmentation": {"size": [40, 50], "counts": rle["counts"].decode()}}]}
+    text = orjson.dumps(gt)
+    assert b"\\\\" in text
+    path = _write(tmp_path, text)
+    ref = build_reference_cache(path)
+    assert ref.rle_blob == rle["counts"]
+    # an escaped slash where a plain one would do: the same string
+    if b"/" in rle["counts"]:
+        path = _write(tmp_path, text.replace(b"/", b"\\/"), "escaped.json")
+        assert build_reference_cache(path).rle_blob == rle["counts"]
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("iou_type", ["segm", "bbox"])
+def test_evaluate_from_the_native_reader_matches_pycocotools(tmp_path, seed, iou_type):
+    gt, dt = random_case(900 + seed, n_images=12)
+    path = _write(tmp_path, gt)
+    assert _load_reference_native(path, False) is not None
+    ev = pycoco_eval(gt, dt, iou_type)
+    assert_same_arrays(ev, evaluate(path, dt, params=EvalParams(iou_type=iou_type)))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_evaluate_synthetic_reference_matches_pycocotools(tmp_path, seed):
+    gt = synthetic_reference(50 + seed)
+    for a in gt["annotations"]:
+        a.setdefault("iscrowd", 0)  # pycocotools needs it
+    rng = np.random.default_rng(seed)
+    dt = []
+    hw = {i["id"]: (i["height"], i["width"]) for i in gt["images"]}
+    for a in gt["annotations"]:
+        if isinstance(a["segmentation"], list) and rng.random() < 0.8:
+            h, w = hw[a["image_id"]]
+            polys = [[float(v) + float(rng.uniform(-2, 2)) for v in p] for p in a["segmentation"]]
+            rle = mask_utils.merge(mask_utils.frPyObjects(polys, h, w))
+            segm = {"size": [h, w], "counts": rle["counts"].decode()}
+            dt.append({"image_id": a["image_id"], "category_id": a["category_id"], "score": float(rng.integers(1, 5)) / 4, "segmentation": segm})
+    path = _write(tmp_path, gt)
+    ev = pycoco_eval(gt, dt, "segm")
+    assert_same_arrays(ev, evaluate(path, dt))
+
+
+def _base() -> dict:
+    return {
+        "images": [{"id": 1, "height": 20, "width": 30}, {"id": 2, "height": 10, "width": 10}],
+        "categories": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}],
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": 1, "area": 4.0, "bbox": [1, 1, 2, 2], "segmentation": [[1, 1, 3, 1, 3, 3, 1, 3]]},
+            {"id": 2, "image_id": 2, "category_id": 2, "area": 4.0, "iscrowd": 1, "segmentation": {"size": [10, 10], "counts": [11, 2, 8, 2, 77]}},
+        ],
+    }
+
+
+def _edit(fn):
+    gt = _base()
+    fn(gt)
+    return orjson.dumps(gt)
+
+
+def _raw(old: bytes, new: bytes) -> bytes:
+    text = orjson.dumps(_base())
+    assert old in text
+    return text.replace(old, new, 1)
+
+
+A = "annotations"
+_COUNTS = mask_utils.frPyObjects({"size": [10, 10], "counts": [11, 2, 8, 2, 77]}, 10, 10)["counts"]
+DECLINED = {
+    # errors: the Python path raises them, the same with the kernels on
+    "missing-id": (_edit(lambda g: g[A][1].pop("id")), "missing_field", "annotations[1]"),
+    "float-id": (_raw(b'"id":2,"image_id"', b'"id":2.0,"image_id"'), "bad_id", "annotations[1]"),
+    "string-id": (_edit(lambda g: g[A][0].update(id="x")), "bad_id", "annotations[0]"),
+    "huge-id": (_raw(b'"id":2,"image_id"', b'"id":123456789012345678901234,"image_id"'), "bad_id", "annotations[1]"),
+    "duplicate-annotation-id": (_edit(lambda g: g[A][1].update(id=1)), "duplicate_id", "annotations[1]"),
+    "duplicate-image-id": (_edit(lambda g: g["images"][1].update(id=1)), "duplicate_id", "images[1]"),
+    "duplicate-category-id": (_edit(lambda g: g["categories"][1].update(id=1)), "duplicate_id", "categories[1]"),
+    "negative-size": (_edit(lambda g: g["images"][1].update(height=-1)), "bad_number", "images"),
+    "unknown-image": (_edit(lambda g: g[A][1].update(image_id=9)), "unknown_image", "annotations[1]"),
+    "unknown-category": (_edit(lambda g: g[A][1].update(category_id=9)), "unknown_category", "annotations[1]"),
+    "missing-area": (_edit(lambda g: g[A][0].pop("area")), "missing_field", "annotations[0]"),
+    "short-bbox": (_edit(lambda g: g[A][0].update(bbox=[1, 2, 3])), "bad_number", "annotations[0][0]"),
+    "odd-polygon": (_edit(lambda g: g[A][0].update(segmentation=[[1, 1, 3, 1, 3, 3, 1, 3], [1, 2, 3]])), "malformed_polygon", "annotations[0].segmentation[1]"),
+    "short-polygon": (_edit(lambda g: g[A][0].update(segmentation=[[1, 1, 3, 1, 3, 3, 1, 3], [1, 2]])), "malformed_polygon", "annotations[0].segmentation[1]"),
+    "bool-coordinate": (_edit(lambda g: g[A][0].update(segmentation=[[1, 1, 3, True, 3, 3, 1, 3]])), None, None),
+    "empty-polygon-list": (_edit(lambda g: g[A][0].update(segmentation=[])), "malformed_polygon", "annotations[0].segmentation"),
+    "rle-size-mismatch": (_edit(lambda g: g[A][1]["segmentation"].update(size=[10, 11])), "rle_size_mismatch", "annotations[1].segmentation"),
+    "counts-sum-mismatch": (_edit(lambda g: g[A][1]["segmentation"].update(counts=[11, 2, 8, 2, 70])), "rle_size_mismatch", "annotations[1].segmentation"),
+    "negative-count": (_edit(lambda g: g[A][1]["segmentation"].update(counts=[11, 2, 8, -2, 81])), "malformed_rle", "annotations[1].segmentation"),
+    "string-too-short": (_edit(lambda g: g[A][1].update(segmentation={"size": [10, 10], "counts": "0j1"})), "rle_size_mismatch", "annotations[1].segmentation"),
+    "string-ends-inside": (_edit(lambda g: g[A][1].update(segmentation={"size": [10, 10], "counts": "PPYo0a"})), "malformed_rle", "annotations[1].segmentation"),
+    "segmentation-missing": (_edit(lambda g: g[A][1].pop("segmentation")), "missing_field", "annotations[1]"),
+    "segmentation-null": (_edit(lambda g: g[A][1].update(segmentation=None)), "malformed_segmentation", "annotations[1].segmentation"),
+    "infinite-area": (_raw(b'"area":4.0', b'"area":1e400'), "invalid_json", None),
+    "trailing-comma": (_raw(b"77]}}]}", b"77]}},]}"), "invalid_json", None),
+    "not-an-object": (b"[1, 2]", "malformed", None),
+    "no-images": (_edit(lambda g: g.pop("images")), "malformed", None),
+    "empty-file": (b"", "invalid_json", None),
+    # not errors: the Python path builds the cache, the same
+    "string-area": (_edit(lambda g: g[A][1].update(area="4")), None, None),  # numpy reads "4"
+    "string-coordinate": (_edit(lambda g: g[A][0].update(segmentation=[[1, 1, 3, "1", 3, 3, 1, 3]])), None, None),
+    "box-mode": (_edit(lambda g: g[A][0].update(segmentation=[[1, 1, 5, 6]])), None, None),
+    "duplicate-key": (_raw(b'"area":4.0', b'"area":3.0,"area":4.0'), None, None),
+    "non-ascii-name": (_edit(lambda g: g["categories"][0].update(name="caf\u00e9")), None, None),
+    "unicode-escape-in-counts": (_raw(b'"counts":[11,2,8,2,77]', b'"counts":"\\u00' + _COUNTS[:1].hex().encode() + _COUNTS[1:] + b'"'), None, None),
+    "null-iscrowd": (_edit(lambda g: g[A][1].update(iscrowd=None)), None, None),
+    "float-iscrowd": (_edit(lambda g: g[A][1].update(iscrowd=1.0)), None, None),
+    "float-size": (_raw(b'"height":20', b'"height":20.0'), "bad_id", "images[0]"),
+    "big-int-area": (_raw(b'"area":4.0', b'"area":1234567890123456789'), None, None),
+    "bool-bbox": (_edit(lambda g: g[A][0].update(bbox=[True, 1, 2, 2])), None, None),
+    "deep-extra": (_raw(b'"area":4.0', b'"area":4.0,"extra":' + b"[" * 70 + b"]" * 70), None, None),
+}
+
+
+def _outcome(fn):
+    try:
+        return ("ok", fn())
+    except EngineInputError as exc:
+        return ("error", exc.code, exc.location)
+
+
+@pytest.mark.parametrize("name", list(DECLINED))
+def test_declined_files_take_the_python_path(tmp_path, name):
+    data, code, location = DECLINED[name]
+    path = _write(tmp_path, data)
+    assert _load_reference_native(path, True) is None
+    with native.disabled():
+        eager_py = _outcome(lambda: build_reference_cache(path))
+    eager = _outcome(lambda: build_reference_cache(path))
+    if code is None:
+        assert eager_py[0] == eager[0] == "ok", (eager_py, eager)
+        assert_same_cache(eager[1], eager_py[1])
+    else:
+        assert eager_py == eager
+        assert eager[:2] == ("error", code) and (location is None or eager[2] == location)
+
+
+@pytest.mark.parametrize("name", list(DECLINED))
+def test_lazy_loading_raises_where_the_python_path_does(tmp_path, name):
+    """with_masks=False (evaluate's path): errors of the masks are raised at ensure_masks."""
+    data, _, _ = DECLINED[name]
+    path = _write(tmp_path, data)
+
+    def run():
+        ref = _outcome(lambda: load_reference(path, with_masks=False))
+        if ref[0] != "ok":
+            return ("load",) + ref[1:]
+        r = _outcome(ref[1].ensure_masks)
+        return ("masks",) + r[1:] if r[0] != "ok" else ("ok",)
+
+    with native.disabled():
+        expected = run()
+    assert run() == expected
+
+
+def test_missing_segmentations_are_fine_for_boxes(tmp_path):
+    gt = _base()
+    for a in gt[A]:
+        del a["segmentation"]
+    gt[A][0]["segmentation"] = []
+    path = _write(tmp_path, gt)
+    ref = load_reference(path, with_masks=False)
+    assert ref._geometry is not None  # read by the compiled reader
+    with native.disabled():
+        py = load_reference(path, with_masks=False)
+    for k in FIELDS[:11]:
+        assert getattr(ref, k).tobytes() == getattr(py, k).tobytes()
+    with pytest.raises(EngineInputError) as exc:
+        ref.ensure_masks()
+    assert (exc.value.code, exc.value.location) == ("malformed_polygon", "annotations[0].segmentation")
+
+
+def test_parse_coco_never_accepts_what_orjson_rejects():
+    gt = synthetic_reference(7)
+    gt["images"] = gt["images"][:2]
+    keep = {i["id"] for i in gt["images"]}
+    gt[A] = [a for a in gt[A] if a["image_id"] in keep][:4]
+    base = orjson.dumps(gt)
+    rng = np.random.default_rng(12)
+    alphabet = b' {}[]:,"\\0123456789.-eE+tfnulx'
+    accepted = 0
+    for _ in range(3000):
+        data = bytearray(base)
+        for _ in range(int(rng.integers(1, 4))):
+            i = int(rng.integers(0, len(data)))
+            op = int(rng.integers(0, 3))
+            if op == 0:
+                data[i] = alphabet[int(rng.integers(0, len(alphabet)))]
+            elif op == 1:
+                del data[i]
+            else:
+                data.insert(i, alphabet[int(rng.integers(0, len(alphabet)))])
+        r = K.parse_coco(bytes(data))
+        if r is None:
+            continue
+        accepted += 1
+        ref = orjson.loads(bytes(data))  # raises if the reader accepted invalid JSON
+        anns = ref[A]
+        assert np.frombuffer(r["id"], np.int64).tolist() == [a["id"] for a in anns]
+        area = np.asarray([a["area"] for a in anns], dtype=np.float64)
+        assert np.frombuffer(r["area"], np.float64).tobytes() == area.tobytes()
+        assert np.frombuffer(r["img_id"], np.int64).tolist() == [i["id"] for i in ref["images"]]
+        a, b = r["categories"]
+        assert (orjson.loads(bytes(data)[a:b]) if a >= 0 else None) == ref.get("categories")
+    assert accepted > 50
+
+
+def test_parse_coco_values_are_orjsons():
+    vals = ["0.1", "-0.0", "-0", "3", "1e5", "1E-3", "123456789012345.6", "9007199254740993.0", "0.30000000000000004", "5e-324", "1.7976931348623157e308", "0.000000000000000000001", "2.675", "-12.5e+2"]
+    rng = np.random.default_rng(5)
+    vals += [repr(float(v)) for v in rng.uniform(-1e4, 1e4, 2000)]
+    vals += [f"{v:.{int(rng.integers(0, 12))}f}" for v in rng.uniform(-1e4, 1e4, 2000)]
+    gt = copy.deepcopy(_base())
+    text = orjson.dumps(gt).replace(b'"area":4.0,"bbox"', b'"area":AREA,"bbox"', 1)
+    for v in vals:
+        r = K.parse_coco(text.replace(b"AREA", v.encode()))
+        assert r is not None, v
+        got = np.frombuffer(r["area"], np.float64)[0]
+        assert np.float64(orjson.loads(v)).tobytes() == got.tobytes(), v
