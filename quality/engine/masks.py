@@ -28,6 +28,10 @@ from quality.engine.errors import EngineInputError
 
 RLE = dict  # {"size": [h, w], "counts": bytes}
 
+# Polygon coordinates beyond this many pixels are bad input: pycocotools' rasterizer walks
+# every (5x upsampled) boundary point and its int arithmetic overflows far before 2^31 / 5.
+MAX_COORDINATE = 1e6
+
 
 def _is_number(x: Any) -> bool:
     return isinstance(x, Real) and not isinstance(x, bool)
@@ -63,6 +67,10 @@ def _check_polygons(segm: list, where: str) -> bool:
                 )
             if not math.isfinite(v):
                 raise EngineInputError("non_finite", "coordinate is not finite", location=f"{where}[{j}]")
+            if abs(v) > MAX_COORDINATE:
+                raise EngineInputError(
+                    "coordinate_out_of_range", f"coordinate {v!r} is beyond ±{MAX_COORDINATE:g} pixels", location=f"{where}[{j}]"
+                )
     return box_mode
 
 
@@ -192,7 +200,7 @@ def _rasterize_polygons(items, segmentations, heights, widths, image_keys, out, 
             dtype=np.float64,
             count=int(lens.sum()),
         )
-        ok = bool(np.isfinite(flat).all()) and bool(((lens >= 4) & (lens % 2 == 0)).all())
+        ok = bool((np.abs(flat) <= MAX_COORDINATE).all()) and bool(((lens >= 4) & (lens % 2 == 0)).all())
     except (TypeError, ValueError):
         ok = False
     if not ok:

@@ -154,7 +154,7 @@ static int parse_polygons(Cur *c, Gt *G, int64_t *lo, int64_t *hi) {
         if (!lit(c, ']'))
             for (;;) {
                 double v;
-                if (!read_number(c, &v) || bytes_put(&G->coords, &v, 8) < 0) return 0;
+                if (!read_number(c, &v) || !(fabs(v) <= MAX_COORDINATE) || bytes_put(&G->coords, &v, 8) < 0) return 0;
                 k++;
                 if (lit(c, ',')) continue;
                 if (!lit(c, ']')) return 0;

@@ -7,6 +7,10 @@
 /* Bumped whenever a function's signature changes; native.py refuses a stale build. */
 #define NATIVE_ABI 1
 
+/* Polygon coordinates beyond this many pixels are bad input (masks.MAX_COORDINATE): the
+ * rasterizer walks every scaled boundary point, and its int arithmetic would overflow. */
+#define MAX_COORDINATE 1e6
+
 extern PyMethodDef rle_methods[];
 extern PyMethodDef evalcore_methods[];
 extern PyMethodDef coco_gt_methods[];

@@ -484,15 +484,16 @@ done:
     return ret;
 }
 
-/* Is o a JSON-like number pycocotools would read (float or int, not bool)? Fills *d. */
+/* Is o a number pycocotools would read (float or int, not bool) within MAX_COORDINATE?
+ * Fills *d. */
 static int as_double(PyObject *o, double *d) {
-    if (PyFloat_Check(o)) { *d = PyFloat_AS_DOUBLE(o); return isfinite(*d); }
-    if (PyLong_Check(o) && !PyBool_Check(o)) {
+    if (PyFloat_Check(o)) *d = PyFloat_AS_DOUBLE(o);
+    else if (PyLong_Check(o) && !PyBool_Check(o)) {
         *d = PyLong_AsDouble(o);
         if (*d == -1.0 && PyErr_Occurred()) { PyErr_Clear(); return 0; }
-        return isfinite(*d);
-    }
-    return 0;
+    } else
+        return 0;
+    return fabs(*d) <= MAX_COORDINATE; /* false for NaN and infinities too */
 }
 
 /* rasterize(segmentations list, heights i64[N], widths i64[N]) -> list of (bytes | None)

@@ -438,6 +438,7 @@ static inline int read_double(Cur *c, double *out) {
     buf[len] = 0;
     char *endp;
     *out = strtod(buf, &endp);  /* correctly rounded, as orjson */
+    if (is_int && *out == 0) *out = 0.0; /* "-0" is orjson's int 0, so +0.0, not -0.0 */
     return endp == buf + len && isfinite(*out);
 }
 

@@ -313,3 +313,19 @@ class _null:
 
     def __exit__(self, *exc):
         return False
+
+
+def test_integer_minus_zero_reads_as_orjson_does():
+    r = K.parse_results(b'[{"image_id": 1, "category_id": 1, "score": -0, "bbox": [0, 0, 1, 1]}]')
+    score = np.frombuffer(r["score"], np.float64)[0]
+    assert score == 0.0 and not np.signbit(score) and not np.signbit(float(orjson.loads(b"-0")))
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["kernels", "python"])
+def test_coordinates_beyond_a_million_pixels_are_bad_input(fast):
+    segs = [[[0, 0, 10, 0, 3e21, 10]], [[0, 0, 10, 0, 10, 10]]]
+    ctx = native.disabled() if not fast else _null()
+    with ctx, pytest.raises(EngineInputError) as exc:
+        masks.to_rles(segs, [20, 20], [20, 20], locations=["annotations[0].segmentation", "annotations[1].segmentation"])
+    assert exc.value.code == "coordinate_out_of_range"
+    assert exc.value.location.startswith("annotations[0].segmentation")
