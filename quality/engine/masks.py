@@ -400,9 +400,7 @@ def torch_counts(kernels, m: MaskStrings) -> tuple[np.ndarray, np.ndarray]:
     offsets = np.zeros(len(runs) + 1, dtype=np.int64)
     np.cumsum(runs, out=offsets[1:])
     counts = np.empty(int(offsets[-1]), dtype=np.uint32)
-    n = len(runs)
-    hs = np.ones(n, dtype=np.int64)  # boxes are not wanted here; any height decodes the runs
-    kernels.decode(m.blob, m.start, m.stop, m.escaped, hs, hs, offsets, counts, np.empty(n, np.int64), np.empty((n, 4)), np.empty(n, np.int64))
+    kernels.decode(m.blob, m.start, m.stop, m.escaped, offsets, counts)
     return counts.astype(np.int64), offsets
 
 

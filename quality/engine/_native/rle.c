@@ -33,92 +33,46 @@ static int64_t string_runs(const unsigned char *s, int64_t len, int escaped) {
     return open ? -1 : m;
 }
 
+/* One value of rleFrString's coding at s[*p], before the delta from the run two back;
+ * returns 0 when the string ends inside the value. */
+static inline int next_value(const unsigned char *s, int64_t len, int escaped, int64_t *p, long *out) {
+    long x = 0;
+    int k = 0, more = 1;
+    while (more) {
+        if (*p >= len) return 0;
+        if (escaped && s[*p] == '\\' && ++*p >= len) return 0;
+        signed char c = (signed char)(s[*p] - 48);
+        x |= (long)(c & 0x1f) << (5 * k);
+        more = c & 0x20;
+        ++*p;
+        k++;
+        if (!more && (c & 0x10)) x |= (long)(~0UL << (5 * k)); /* sign-extend */
+    }
+    *out = x;
+    return 1;
+}
+
 /* Decode into cnts (room for cap runs); returns the runs decoded, or -1 when the string holds
  * more than cap runs or ends inside a value. */
 static int64_t string_decode(const unsigned char *s, int64_t len, int escaped, uint *cnts, int64_t cap) {
     int64_t m = 0, p = 0;
     while (p < len) {
-        if (m >= cap) return -1;
-        long x = 0;
-        int k = 0, more = 1;
-        while (more) {
-            if (p >= len) return -1;
-            if (escaped && s[p] == '\\' && ++p >= len) return -1;
-            signed char c = (signed char)(s[p] - 48);
-            x |= (long)(c & 0x1f) << (5 * k);
-            more = c & 0x20;
-            p++;
-            k++;
-            if (!more && (c & 0x10)) x |= (long)(~0UL << (5 * k)); /* sign-extend */
-        }
+        long x;
+        if (m >= cap || !next_value(s, len, escaped, &p, &x)) return -1;
         if (m > 2) x += (long)cnts[m - 2];
         cnts[m++] = (uint)x;
     }
     return m;
 }
 
-
-/* rleToBbox for one mask; area as rleArea.
+/* Box (rleToBbox), area (rleArea) and covered pixels of one string in one decoding pass,
+ * keeping no runs; returns -1 when the string ends inside a value.
  *
  * maskApi.c finds the (x, y) of each run's end pixel with a division and a modulo by h; here
  * the position is advanced run by run (a division only for runs longer than a column), which
- * gives the same pixels for well-formed masks. Anything odd (a pixel index before 0 or past
- * 2^32) takes maskApi.c's own arithmetic. */
-static void counts_box_area(const uint *cnts, int64_t m0, uint h, uint w, double *bb, int64_t *area) {
-    int64_t a = 0;
-    for (int64_t j = 1; j < m0; j += 2) a += cnts[j];
-    *area = a;
-    int64_t m = (m0 / 2) * 2;
-    uint xs = w, ys = h, xe = 0, ye = 0, xp = 0;
-    if (m == 0 || h == 0) {
-        bb[0] = bb[1] = bb[2] = bb[3] = 0;
-        return;
-    }
-    uint64_t cc = 0;     /* pixels before the next run */
-    uint64_t px = 0, py = 0; /* (column, row) of pixel cc */
-    for (int64_t j = 0; j < m; j++) {
-        uint len = cnts[j];
-        cc += len;
-        if (len < h) {
-            py += len;
-            if (py >= h) { py -= h; px++; }
-        } else {
-            px += len / h;
-            py += len % h;
-            if (py >= h) { py -= h; px++; }
-        }
-        uint x, y;
-        if (cc > 0xFFFFFFFFull || (j % 2 && cc == 0)) { /* maskApi.c's uint arithmetic */
-            uint t = (uint)cc - (uint)(j % 2);
-            y = t % h;
-            x = (t - y) / h;
-        } else if (j % 2 == 0) {
-            x = (uint)px;
-            y = (uint)py;
-        } else if (py > 0) { /* the run's last pixel: one before cc */
-            x = (uint)px;
-            y = (uint)py - 1;
-        } else {
-            x = (uint)px - 1;
-            y = h - 1;
-        }
-        if (j % 2 == 0) xp = x;
-        else if (xp < x) { ys = 0; ye = h - 1; }
-        xs = xs < x ? xs : x;
-        xe = xe > x ? xe : x;
-        ys = ys < y ? ys : y;
-        ye = ye > y ? ye : y;
-    }
-    bb[0] = xs;
-    bb[2] = xe - xs + 1;
-    bb[1] = ys;
-    bb[3] = ye - ys + 1;
-}
-
-/* string_decode + counts_box_area in one pass, keeping no runs: box, area and covered of one
- * string; returns -1 when the string ends inside a value. The box follows counts_box_area
- * run by run; a background run's pixel only counts once the foreground run after it exists
- * (maskApi.c drops a trailing odd run). */
+ * gives the same pixels for well-formed masks; anything odd (a pixel index before 0 or past
+ * 2^32) takes maskApi.c's own arithmetic. A background run's pixel only counts once the
+ * foreground run after it exists (maskApi.c drops a trailing odd run). */
 static int decode_box_area(const unsigned char *s, int64_t len, int escaped, uint h, uint w, double *bb, int64_t *area_out,
                            int64_t *covered) {
     int64_t m = 0, p = 0, area = 0, sum = 0;
@@ -127,18 +81,8 @@ static int decode_box_area(const unsigned char *s, int64_t len, int escaped, uin
     uint xs = w, ys = h, xe = 0, ye = 0, xp = 0, bgx = 0, bgy = 0;
     int fg_seen = 0;
     while (p < len) {
-        long x = 0;
-        int k = 0, more = 1;
-        while (more) {
-            if (p >= len) return -1;
-            if (escaped && s[p] == '\\' && ++p >= len) return -1;
-            signed char c = (signed char)(s[p] - 48);
-            x |= (long)(c & 0x1f) << (5 * k);
-            more = c & 0x20;
-            p++;
-            k++;
-            if (!more && (c & 0x10)) x |= (long)(~0UL << (5 * k));
-        }
+        long x;
+        if (!next_value(s, len, escaped, &p, &x)) return -1;
         if (m > 2) x += (long)prev2;
         uint run = (uint)x;
         prev2 = prev1;
@@ -249,45 +193,31 @@ done:
     return ret;
 }
 
-/* decode(blob, start, stop, escaped, heights i64[N], widths i64[N], run_off i64[N+1],
- *        counts u32[run_off[N]] out, area i64[N] out, box f64[N,4] out, covered i64[N] out)
- * run_off from count_runs (malformed strings given as empty). covered[i] is the sum of the
- * runs (h*w for a well-formed mask). */
+/* decode(blob, start, stop, escaped, run_off i64[N+1], counts u32[run_off[N]] out) -> None
+ * The runs of every string (for the torch kernel); run_off from count_runs. */
 static PyObject *py_decode(PyObject *self, PyObject *args) {
     Strings S;
-    Py_buffer hb, wb, rob, cb, ab, bb, covb;
-    if (!PyArg_ParseTuple(args, "y*y*y*py*y*y*w*w*w*w*", &S.blob, &S.start, &S.stop, &S.escaped, &hb, &wb, &rob, &cb, &ab, &bb, &covb))
-        return NULL;
+    Py_buffer rob, cb;
+    if (!PyArg_ParseTuple(args, "y*y*y*py*w*", &S.blob, &S.start, &S.stop, &S.escaped, &rob, &cb)) return NULL;
     PyObject *ret = NULL;
     Py_ssize_t mismatch = -1;
     if (strings_check(&S) < 0) goto done;
     Py_ssize_t n = S.n;
-    if (nb_check(&hb, n, 8, "heights") < 0 || nb_check(&wb, n, 8, "widths") < 0 || nb_check(&rob, n + 1, 8, "run_off") < 0 ||
-        nb_check(&ab, n, 8, "area") < 0 || nb_check(&bb, n * 4, 8, "box") < 0 || nb_check(&covb, n, 8, "covered") < 0)
-        goto done;
-    const int64_t *ro = rob.buf, *hs = hb.buf, *ws = wb.buf;
+    if (nb_check(&rob, n + 1, 8, "run_off") < 0) goto done;
+    const int64_t *ro = rob.buf;
     if (nb_check(&cb, ro[n], 4, "counts") < 0) goto done;
     for (Py_ssize_t i = 0; i < n; i++)
-        if (ro[i + 1] < ro[i] || ro[i + 1] > ro[n]) {
+        if (ro[i] < 0 || ro[i + 1] < ro[i] || ro[i + 1] > ro[n]) {
             PyErr_SetString(PyExc_ValueError, "run_off out of range");
             goto done;
         }
     uint *counts = cb.buf;
-    int64_t *area = ab.buf, *cov = covb.buf;
-    double *box = bb.buf;
     Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t i = 0; i < n; i++) {
-        uint *c = counts + ro[i];
-        int64_t m = ro[i + 1] - ro[i];
-        if (string_decode(STR(S, i), STRLEN(S, i), S.escaped, c, m) != m) {
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (string_decode(STR(S, i), STRLEN(S, i), S.escaped, counts + ro[i], ro[i + 1] - ro[i]) != ro[i + 1] - ro[i]) {
             mismatch = i;
             break;
         }
-        int64_t sum = 0;
-        for (int64_t j = 0; j < m; j++) sum += c[j];
-        cov[i] = sum;
-        counts_box_area(c, m, (uint)hs[i], (uint)ws[i], box + 4 * i, area + i);
-    }
     Py_END_ALLOW_THREADS
     if (mismatch >= 0) {
         PyErr_Format(PyExc_ValueError, "run_off does not match string %zd", mismatch);
@@ -297,13 +227,8 @@ static PyObject *py_decode(PyObject *self, PyObject *args) {
     Py_INCREF(ret);
 done:
     strings_release(&S);
-    PyBuffer_Release(&hb);
-    PyBuffer_Release(&wb);
     PyBuffer_Release(&rob);
     PyBuffer_Release(&cb);
-    PyBuffer_Release(&ab);
-    PyBuffer_Release(&bb);
-    PyBuffer_Release(&covb);
     return ret;
 }
 
@@ -628,11 +553,11 @@ static int parse_results(Cur *c, Parsed *R) {
             } else if (KEY_IS(ks, klen, "category_id")) {
                 if (got_cat++ || !read_int(c, &cat)) return 0;
             } else if (KEY_IS(ks, klen, "score")) {
-                if (got_score++ || !read_double(c, &score)) return 0;
+                if (got_score++ || !read_number(c, &score)) return 0;
             } else if (KEY_IS(ks, klen, "bbox")) {
                 if (got_bbox++ || !lit(c, '[')) return 0;
                 for (int k = 0; k < 4; k++)
-                    if ((k && !lit(c, ',')) || !read_double(c, &bb[k])) return 0;
+                    if ((k && !lit(c, ',')) || !read_number(c, &bb[k])) return 0;
                 if (!lit(c, ']')) return 0;
             } else if (KEY_IS(ks, klen, "segmentation")) {
                 if (got_seg++ || !parse_segmentation(c, R, &h, &w, &cs, &ce)) return 0;
@@ -690,7 +615,7 @@ static PyObject *py_parse_results(PyObject *self, PyObject *args) {
 
 PyMethodDef rle_methods[] = {
     {"count_runs", py_count_runs, METH_VARARGS, "Runs per compressed RLE string (-1: malformed)."},
-    {"decode", py_decode, METH_VARARGS, "Decode compressed RLE strings: counts, area, box, covered pixels."},
+    {"decode", py_decode, METH_VARARGS, "Decode compressed RLE strings into their runs."},
     {"box_area", py_box_area, METH_VARARGS, "Box, area and covered pixels of compressed RLE strings."},
     {"pair_ious", py_pair_ious, METH_VARARGS, "rleIou of (detection, reference) pairs."},
     {"rasterize", py_rasterize, METH_VARARGS, "COCO.annToRLE of polygon segmentations, as compressed strings."},

@@ -428,19 +428,54 @@ static inline int read_int(Cur *c, int64_t *out) {
     return 1;
 }
 
-static inline int read_double(Cur *c, double *out) {
+static const double POW10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                  1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* A number as orjson + numpy read it: an integer token (at most 18 characters, so it fits
+ * int64) exactly and then converted to double (correctly rounded, as float(int)); others
+ * correctly rounded too (like orjson): a decimal without exponent whose digits make an
+ * integer below 2^53 with at most 22 of them after the point is that integer divided by a
+ * power of ten, both exact doubles, so the one IEEE division rounds correctly (Clinger's
+ * fast path); anything else goes to strtod. Non-finite values are declined. */
+static inline int read_number(Cur *c, double *out) {
     const unsigned char *s;
     size_t len;
     int is_int;
+    if (!number_token(c, &s, &len, &is_int)) return 0;
+    int neg = *s == '-';
+    if (is_int) {
+        if (len > 18) return 0;
+        int64_t v = 0;
+        for (size_t i = neg; i < len; i++) v = v * 10 + (s[i] - '0');
+        *out = (double)(neg ? -v : v); /* "-0" is the int 0: 0.0, not -0.0 */
+        return 1;
+    }
+    if (len <= 21) { /* at most 19 digits: the mantissa fits uint64 */
+        uint64_t mant = 0;
+        int frac = -1; /* digits after the point, -1 before it */
+        size_t i = neg;
+        for (; i < len; i++) {
+            unsigned char ch = s[i];
+            if (ch == '.') { frac = 0; continue; }
+            if (ch == 'e' || ch == 'E') break;
+            mant = mant * 10 + (ch - '0');
+            if (frac >= 0) frac++;
+        }
+        if (i == len && frac >= 0 && frac <= 22 && mant < (1ULL << 53)) {
+            double v = (double)mant / POW10[frac];
+            *out = neg ? -v : v; /* "-0.0" is -0.0, as orjson */
+            return 1;
+        }
+    }
     char buf[64];
-    if (!number_token(c, &s, &len, &is_int) || len >= sizeof buf) return 0;
+    if (len >= sizeof buf) return 0;
     memcpy(buf, s, len);
     buf[len] = 0;
     char *endp;
-    *out = strtod(buf, &endp);  /* correctly rounded, as orjson */
-    if (is_int && *out == 0) *out = 0.0; /* "-0" is orjson's int 0, so +0.0, not -0.0 */
+    *out = strtod(buf, &endp);
     return endp == buf + len && isfinite(*out);
 }
+
 
 /* Skip a string of printable ASCII (non-ASCII bytes and surrogate escapes are left to
  * orjson, which checks them). */
