@@ -2,9 +2,10 @@
 
 Every kernel has a numpy/pycocotools twin in the Python code with identical results; the
 compiled one is the fast path. :func:`kernels` returns the module or None: None when the
-library was not built (no compiler), was built from other sources (ABI mismatch), or
-``QUALITY_NATIVE=0`` is set. Tests run both paths: :func:`disabled` turns the fast path off
-for a block.
+library was not built (no compiler when the package was installed), was built for another
+interface (ABI) or from other sources than those beside it (a C file changed since the
+last ``pip install``), or ``QUALITY_NATIVE=0`` is set; :func:`status` says which. Tests run
+both paths: :func:`disabled` turns the fast path off for a block.
 """
 
 from __future__ import annotations
@@ -14,31 +15,46 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import ModuleType
 
+from quality.engine._native.sources import source_sha256
+
 ABI = 1  # must equal NATIVE_ABI in _native/native.h
 
 _UNSET = object()
 _cached: object = _UNSET
+_reason = ""
 _forced_off = 0
 
 
-def _load() -> ModuleType | None:
+def _load() -> tuple[ModuleType | None, str]:
     if os.environ.get("QUALITY_NATIVE", "1") == "0":
-        return None
+        return None, "off: QUALITY_NATIVE=0"
     try:
         from quality.engine._native import _kernels
-    except ImportError:
-        return None
-    return _kernels if getattr(_kernels, "ABI", None) == ABI else None
+    except ImportError as exc:  # the optional extension: absent where no compiler was found at install time
+        return None, f"off: the kernels are not built ({exc}); install the package with a C compiler (make native)"
+    if getattr(_kernels, "ABI", None) != ABI:
+        return None, f"off: {_kernels.__file__} has ABI {getattr(_kernels, 'ABI', None)}, this code needs {ABI}; rebuild (make native)"
+    if getattr(_kernels, "SOURCE_SHA256", None) != source_sha256():
+        return None, f"off: {_kernels.__file__} was built from other sources than those beside it; rebuild (make native)"
+    return _kernels, f"on: {_kernels.__file__}"
 
 
 def kernels() -> ModuleType | None:
     """The compiled module, or None (use the Python path)."""
-    global _cached
+    global _cached, _reason
     if _forced_off:
         return None
     if _cached is _UNSET:
-        _cached = _load()
+        _cached, _reason = _load()
     return _cached  # type: ignore[return-value]
+
+
+def status() -> str:
+    """One line: "on: <library>" or "off: <why>" (ignores :func:`disabled`)."""
+    global _cached, _reason
+    if _cached is _UNSET:
+        _cached, _reason = _load()
+    return _reason
 
 
 def available() -> bool:

@@ -191,7 +191,7 @@ def test_kernels_are_built_where_a_compiler_exists():
         pytest.skip("no C compiler here: the engine runs its Python path")
     if os.environ.get("QUALITY_NATIVE") == "0":
         pytest.skip("QUALITY_NATIVE=0 turns the kernels off on purpose")
-    assert native.available()
+    assert native.available(), native.status()
     k = native.kernels()
     for name in ("match", "accumulate", "parse_results", "box_area", "pair_ious", "rasterize", "decode", "count_runs"):
         assert hasattr(k, name), name

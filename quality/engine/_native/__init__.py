@@ -1,1 +1,1 @@
-"""Compiled kernels of the quality engine (C, built by ``build.py``); see ``native.py``."""
+"""Compiled kernels of the quality engine (C, compiled by the package build, ``setup.py``); see ``native.py``."""

@@ -14,6 +14,12 @@
 
 #include "native.h"
 
+/* The fingerprint of the sources this library was compiled from (sources.py; setup.py
+ * passes it). native.py loads the library only when it equals that of the sources beside it. */
+#ifndef NATIVE_SOURCE_SHA256
+#error "NATIVE_SOURCE_SHA256 is undefined: build the kernels with pip install (setup.py)"
+#endif
+
 static PyMethodDef all_methods[64];
 
 static struct PyModuleDef native_module = {
@@ -33,7 +39,8 @@ PyMODINIT_FUNC PyInit__kernels(void) {
         }
     all_methods[n] = (PyMethodDef){NULL, NULL, 0, NULL};
     PyObject *mod = PyModule_Create(&native_module);
-    if (mod && PyModule_AddIntConstant(mod, "ABI", NATIVE_ABI) < 0) {
+    if (mod && (PyModule_AddIntConstant(mod, "ABI", NATIVE_ABI) < 0 ||
+                PyModule_AddStringConstant(mod, "SOURCE_SHA256", NATIVE_SOURCE_SHA256) < 0)) {
         Py_DECREF(mod);
         return NULL;
     }

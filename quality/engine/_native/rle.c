@@ -3,7 +3,7 @@
  *
  * Exactness: rasterization, merging, box and string coding are line-for-line ports of
  * pycocotools' maskApi.c (rleFrPoly, rleMerge, rleToBbox, rleToString, rleFrString), with
- * the same integer and double arithmetic, compiled without FP contraction (build.py). The
+ * the same integer and double arithmetic, compiled without FP contraction (setup.py). The
  * IoU of a pair is pycocotools' rleIou: i / u with u = area(d) + area(g) - i, or area(d)
  * for a crowd reference, 0 when i == 0. A pair whose boxes do not overlap has i == 0, so
  * skipping rleIou's box pre-check changes nothing.
