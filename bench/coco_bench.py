@@ -10,7 +10,10 @@ this engine's precision/recall/scores arrays equal pycocotools' element for elem
     python bench/coco_bench.py --quick    # small sizes, about a minute
     python bench/coco_bench.py --train-scale   # adds 118k images / 860k masks (slow)
 
-Data is generated (seeded) under bench/out/ and reused.
+Data is generated (seeded) under bench/out/ and reused. The engine is the installed
+``quality`` package (``pip install .`` or ``-e .``; ``make bench`` installs it): its
+processes run outside the checkout, and the first line says which copy ran and whether
+its C kernels were on.
 """
 
 from __future__ import annotations
@@ -24,10 +27,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+import synth
 
-ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "bench" / "out"
-sys.path.insert(0, str(ROOT))
+import quality
+from quality.engine import native
+
+OUT = Path(__file__).resolve().parent / "out"
+ENGINE_DIR = Path(quality.__file__).resolve().parent
 
 PEERS = ["pycocotools", "faster-coco-eval", "ultrafast-pycocotools", "hotcoco"]
 OURS = ["ours-cold", "ours-warm"]
@@ -45,8 +51,6 @@ def workloads(quick: bool, train_scale: bool) -> list[tuple[str, str, int]]:
 
 def ensure_data(kind: str, n: int) -> tuple[Path, Path]:
     import orjson
-
-    from bench import synth
 
     d = OUT / f"{kind}_{n}"
     gt, dt = d / "gt.json", d / "dt.json"
@@ -79,7 +83,8 @@ def measure(cmd: list[str], timeout: float) -> tuple[float, float, int, str]:
         "sys.stdout.write(json.dumps({'s': dt, 'rss_mb': ru.ru_maxrss / 1024, 'rc': os.waitstatus_to_exitcode(status), 'out': out.decode(errors='replace')[-2000:]}))\n"
     )
     try:
-        r = subprocess.run([sys.executable, "-c", wrapper, json.dumps(cmd)], cwd=ROOT, capture_output=True, timeout=timeout)
+        # cwd: outside the checkout, so that `-m quality` is the installed package
+        r = subprocess.run([sys.executable, "-c", wrapper, json.dumps(cmd)], cwd=OUT, capture_output=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return float("nan"), float("nan"), -1, "timeout"
     info = json.loads(r.stdout)
@@ -94,7 +99,7 @@ def engine_cmd(engine: str, gt: Path, dt: Path, iou: str, work: Path) -> list[st
     if engine == "ours-warm":
         return [py, "-m", "quality", "evaluate", "--gt-cache", str(work / "ref.npz"), "--dt", str(dt), "--iou-type", iou, "--json", "--arrays", str(arr)]
     extra = [str(arr)] if engine == "pycocotools" else []
-    return [py, str(ROOT / "bench" / "engines.py"), engine, str(gt), str(dt), iou, str(res), *extra]
+    return [py, str(Path(__file__).resolve().parent / "engines.py"), engine, str(gt), str(dt), iou, str(res), *extra]
 
 
 def stats_of(engine: str, out: str, work: Path) -> list[float] | None:
@@ -166,8 +171,10 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict] = []
     # The peers run from site-packages, byte-compiled when pip installed them; give this
     # engine the same footing (PYTHONDONTWRITEBYTECODE would otherwise recompile each run).
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "quality")], check=True)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ENGINE_DIR)], check=True)
+    OUT.mkdir(parents=True, exist_ok=True)
     print(f"COCO {args.iou_type} benchmark ({'quick' if args.quick else 'full'}), {os.cpu_count()} CPUs", flush=True)
+    print(f"engine: {ENGINE_DIR}; C kernels {native.status()}", flush=True)
     for name, kind, n in workloads(args.quick, args.train_scale):
         use = [e for e in engines if not (name == "train-scale" and e == "pycocotools")]
         rows.extend(bench_one(name, kind, n, args.iou_type, use, args.timeout))

@@ -25,6 +25,10 @@ processes; ``python -m datasets.client upload`` is SIGKILLed at half the bytes a
 sampled every 0.25 s. Exits 1 unless the upload completed with the server's re-hashed
 sha256 equal to the file's and the API's peak RSS stayed under 100 MB above its idle
 figure (it never holds a part).
+
+The project's code is the installed package (``make bench`` installs it): every process
+runs with its working directory under ``var/bench`` of the checkout, so the checkout's
+folders never shadow it; only the test factories come from the checkout's ``tests/``.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+RUN_DIR = ROOT / "var" / "bench"  # the working directory of every process this bench starts
 LIMIT = 1.5 * 1024**3
 
 
@@ -119,8 +124,8 @@ print(json.dumps({"seconds": time.perf_counter() - t, "annotations": len(c.anns)
 
 
 def measure(code: str, *args: str) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    out = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    out = subprocess.run([sys.executable, "-c", code, *args], cwd=RUN_DIR, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -130,6 +135,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marketplace.settings")
 import django; django.setup()
 from marketplace.core.storage import get_storage
 get_storage().ensure_bucket()
+sys.path.append(sys.argv[2])  # the checkout, after the installed packages: only for tests/
 from tests.factories import make_seller
 a = make_seller(username=sys.argv[1])
 print(json.dumps({"token": a.token}))
@@ -215,7 +221,8 @@ def upload_bench(gb: float, part_mb: int) -> dict:
     import threading
 
     size, part = int(gb * 1024**3), part_mb * 1024**2
-    work = Path(tempfile.mkdtemp(prefix="upload-bench-", dir=ROOT / "var"))
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="upload-bench-", dir=RUN_DIR))
     free = shutil.disk_usage(work).free
     if free < 2.5 * size:  # moto keeps the parts and then the object on disk; the file is sparse
         shutil.rmtree(work)
@@ -226,7 +233,7 @@ def upload_bench(gb: float, part_mb: int) -> dict:
 
     def spawn(name: str, cmd: list[str], env: dict) -> subprocess.Popen:
         log = open(logs / f"{name}.log", "wb")  # noqa: SIM115 - lives as long as the process
-        p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        p = subprocess.Popen(cmd, cwd=RUN_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         procs.append(p)
         return p
 
@@ -240,7 +247,7 @@ def upload_bench(gb: float, part_mb: int) -> dict:
         )
         env = dict(
             os.environ,
-            PYTHONPATH=str(ROOT),
+            DJANGO_SETTINGS_MODULE="marketplace.settings",
             MARKET_PROFILE="dev",
             DEBUG="false",
             MARKET_VAR_DIR=str(work / "var"),
@@ -256,11 +263,11 @@ def upload_bench(gb: float, part_mb: int) -> dict:
         if not env.get("DATABASE_URL", "").startswith("postgres") or not env.get("CELERY_BROKER_URL", "").startswith("redis"):
             raise SystemExit("--upload-gb needs DATABASE_URL (PostgreSQL) and CELERY_BROKER_URL (Redis)")
         _wait_port(s3_port, moto)
-        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+        subprocess.run([sys.executable, "-m", "django", "migrate", "--noinput", "-v", "0"], cwd=RUN_DIR, env=env, check=True)
         user = f"bench{int(time.time())}"
         token = json.loads(
             subprocess.run(
-                [sys.executable, "-c", UPLOAD_SETUP, user], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+                [sys.executable, "-c", UPLOAD_SETUP, user, str(ROOT)], cwd=RUN_DIR, env=env, check=True, capture_output=True, text=True
             ).stdout.splitlines()[-1]
         )["token"]
         api = spawn(
@@ -351,7 +358,7 @@ def upload_bench(gb: float, part_mb: int) -> dict:
             "4",
         ]
         t0 = time.perf_counter()
-        first = subprocess.Popen(client, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        first = subprocess.Popen(client, cwd=RUN_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         killed_at, api_at_kill = None, 0
         for line in first.stderr:
             m = re.search(r"(\d+\.\d)%", line)
@@ -362,7 +369,7 @@ def upload_bench(gb: float, part_mb: int) -> dict:
                 break
         first.wait()
         t_first = time.perf_counter() - t0
-        second = subprocess.run(client, cwd=ROOT, env=env, capture_output=True, text=True)
+        second = subprocess.run(client, cwd=RUN_DIR, env=env, capture_output=True, text=True)
         seconds = time.perf_counter() - t0
         stop.set()
         sampler.join()
@@ -372,7 +379,7 @@ def upload_bench(gb: float, part_mb: int) -> dict:
         resent = len(re.findall(r"images\.tar: part \d+/", second.stderr))
         check = json.loads(
             subprocess.run(
-                [sys.executable, "-c", UPLOAD_CHECK, slug], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+                [sys.executable, "-c", UPLOAD_CHECK, slug], cwd=RUN_DIR, env=env, check=True, capture_output=True, text=True
             ).stdout.splitlines()[-1]
         )
         mb = 1024**2

@@ -30,7 +30,9 @@ from decimal import Decimal
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+# The project's code is the installed package (make bench installs it); gunicorn runs in
+# this folder, not in the checkout, so the checkout's folders never shadow it.
+VAR = ROOT / "var" / "bench-search"
 
 EMBODIMENTS = ["arm", "mobile-manipulator", "humanoid", "quadruped", "drone", "gripper", "bimanual", "agv"]
 TASKS = ["grasping", "picking", "placing", "folding", "pouring", "navigation", "assembly", "sorting", "wiping", "opening"]
@@ -99,7 +101,7 @@ def bench_env(args) -> dict[str, str]:
         DEBUG="false",
         THROTTLE_ANON="100000000/min",
         THROTTLE_USER="100000000/min",
-        MARKET_VAR_DIR=str(ROOT / "var" / "bench-search"),
+        MARKET_VAR_DIR=str(VAR),
     )
     return env | {"_DB_NAME": name, "_ADMIN_URL": base}
 
@@ -338,6 +340,7 @@ def main() -> int:
     connections.close_all()
 
     port = free_port()
+    VAR.mkdir(parents=True, exist_ok=True)
     server = subprocess.Popen(
         [
             sys.executable,
@@ -353,7 +356,7 @@ def main() -> int:
             "--log-level",
             "warning",
         ],
-        cwd=ROOT,
+        cwd=VAR,
         env={k: v for k, v in env.items() if not k.startswith("_")},
     )
     try:

@@ -17,6 +17,13 @@ PROFILES = ("dev", "test", "production")
 QUALITY_DEVICES = ("auto", "cpu", "cuda")
 
 
+def default_var_dir() -> Path:
+    """``var/`` of the checkout when the code runs from one (``manage.py`` beside the apps,
+    as with ``pip install -e .``); ``./var`` in the working directory when it runs from an
+    installed package, never a folder inside site-packages."""
+    return BASE_DIR / "var" if (BASE_DIR / "manage.py").is_file() else Path.cwd() / "var"
+
+
 class ConfigError(RuntimeError):
     """A configuration value is missing or malformed; the message names the variable."""
 
@@ -118,7 +125,7 @@ def load(env: dict[str, str] | None = None) -> Config:
     if not secret_key:
         secret_key = "dev-only-insecure-key-not-for-production-use-0123456789abcdef"
 
-    var_dir = Path(env.get("MARKET_VAR_DIR") or BASE_DIR / "var").resolve()
+    var_dir = Path(env.get("MARKET_VAR_DIR") or default_var_dir()).resolve()
     database_url = _url(
         env,
         "DATABASE_URL",
