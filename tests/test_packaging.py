@@ -33,7 +33,7 @@ APPS = ("marketplace", "datasets", "quality", "licensing", "workers")
 KERNELS = "quality/engine/_native/_kernels" + sysconfig.get_config_var("EXT_SUFFIX")
 CI = os.environ.get("CI", "").lower() == "true"
 # Left out of the copy the wheel is built from: what a checkout accumulates by being used.
-NOT_SOURCES_AT_TOP = {".git", ".venv", "var", "build", ".pytest_cache", ".ruff_cache"}
+NOT_SOURCES_AT_TOP = {".git", ".venv", "var", "media", "build", ".pytest_cache", ".ruff_cache"}
 
 
 def _copy_sources(dest: Path) -> Path:
