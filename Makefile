@@ -21,41 +21,43 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt
 ## the quality engine's C kernels (quality/engine/_native); a changed kernel source or
 ## build file reinstalls. Without a C compiler the install still succeeds and the engine
 ## runs its Python path (same numbers, slower); with CI=true a failed kernel build fails.
-## The last line says whether the kernels are on.
+## The last line says whether the kernels are on. The stamp names this checkout, so a venv
+## copied from another checkout installs this one.
 NATIVE_SOURCES := $(wildcard quality/engine/_native/*.c quality/engine/_native/*.h) quality/engine/_native/sources.py
-$(VENV)/.package: $(VENV)/.runtime pyproject.toml setup.py $(NATIVE_SOURCES)
+PACKAGE := $(VENV)/.package$(subst /,_,$(CURDIR))
+$(PACKAGE): $(VENV)/.runtime pyproject.toml setup.py $(NATIVE_SOURCES)
 	$(PY) -m pip install -q -e .
 	@$(PY) -c 'from quality.engine import native; print("quality engine kernels:", native.status())'
 	touch $@
 
-install: $(VENV)/.package
-install-dev: $(VENV)/.dev $(VENV)/.package
-native: $(VENV)/.package
+install: $(PACKAGE)
+install-dev: $(VENV)/.dev $(PACKAGE)
+native: $(PACKAGE)
 
 ## run: the service with embedded defaults (SQLite, filesystem broker, local storage),
 ## a real worker process and the seeded demo, on 127.0.0.1:$(PORT). Ctrl-C stops both.
-run: $(VENV)/.package
+run: $(PACKAGE)
 	$(PY) manage.py migrate --no-input
 	PORT=$(PORT) $(PY) manage.py run_embedded --seed-demo
 
 ## test: the whole suite (PostgreSQL, Redis and an S3 endpoint when reachable; see README).
-test: $(VENV)/.dev $(VENV)/.package
+test: $(VENV)/.dev $(PACKAGE)
 	$(PY) -m pytest
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
 
 ## bench: the engine against its peers, ingest memory, search latency (bench/run.py).
-bench: $(VENV)/.dev $(VENV)/.package
+bench: $(VENV)/.dev $(PACKAGE)
 	$(PY) bench/run.py
 
-bench-full: $(VENV)/.dev $(VENV)/.package
+bench-full: $(VENV)/.dev $(PACKAGE)
 	$(PY) bench/run.py --train-scale --search
 
 ## load: gunicorn on 127.0.0.1, buyers searching/downloading and sellers uploading for
 ## LOAD_SECONDS (default 30); prints throughput, p50/p95/p99, error rate, gunicorn RSS.
 LOAD_SECONDS ?= 30
-load: $(VENV)/.dev $(VENV)/.package
+load: $(VENV)/.dev $(PACKAGE)
 	$(PY) load/run.py --seconds $(LOAD_SECONDS)
 
 ## fuzz: the schemathesis run of tests/security with many examples per operation and role.
