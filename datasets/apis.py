@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 
 from datasets import selectors, services
 from datasets.models import Dataset, FileRole, Modality, UploadState, VocabularyKind, VocabularyTerm
+from datasets.selectors import VersionAccess
 from marketplace.accounts.selectors import seller_organizations
 from marketplace.core.errors import InvalidInput, NotFound, field_error
 from marketplace.core.permissions import IsAuditor
@@ -192,7 +193,12 @@ class UploadOutput(serializers.Serializer):
         return get_storage().backend
 
     def get_parts(self, obj) -> list[dict]:
-        return selectors.upload_parts_status(upload=obj)
+        return self.context.get("parts", [])
+
+
+def upload_body(upload) -> dict:
+    """An upload as the client sees it, with its parts' plan (fresh presigned URLs on S3)."""
+    return UploadOutput(upload, context={"parts": services.upload_parts_plan(upload=upload)}).data
 
 
 class VersionDetailApi(APIView):
@@ -235,7 +241,7 @@ class VersionDetailApi(APIView):
 
     @extend_schema(responses={200: OutputSerializer})
     def get(self, request, version_id: int):
-        version = selectors.version_for_user(user=request.user, version_id=version_id)
+        version = selectors.version_visible(user=request.user, version_id=version_id, access=VersionAccess.INTERNALS)
         return Response(self.OutputSerializer(version).data)
 
 
@@ -245,7 +251,7 @@ class VersionSubmitApi(APIView):
 
     @extend_schema(request=None, responses={200: VersionSummaryOutput})
     def post(self, request, version_id: int):
-        version = selectors.version_for_seller(user=request.user, version_id=version_id)
+        version = selectors.version_visible(user=request.user, version_id=version_id, access=VersionAccess.CHANGE)
         version = services.version_submit(version=version, actor=request.user)
         return Response(self.OutputSerializer(version).data)
 
@@ -277,11 +283,11 @@ class UploadStartApi(APIView):
 
     @extend_schema(request=InputSerializer, responses={201: UploadOutput})
     def post(self, request, version_id: int):
-        version = selectors.version_for_seller(user=request.user, version_id=version_id)
+        version = selectors.version_visible(user=request.user, version_id=version_id, access=VersionAccess.CHANGE)
         s = self.InputSerializer(data=request.data)
         s.is_valid(raise_exception=True)
         upload = services.upload_start(version=version, actor=request.user, **s.validated_data)
-        return Response(self.OutputSerializer(upload).data, status=status.HTTP_201_CREATED)
+        return Response(upload_body(upload), status=status.HTTP_201_CREATED)
 
 
 class UploadDetailApi(APIView):
@@ -290,7 +296,7 @@ class UploadDetailApi(APIView):
 
     @extend_schema(parameters=[OpenApiParameter("upload_id", OpenApiTypes.UUID, OpenApiParameter.PATH)], responses={200: UploadOutput})
     def get(self, request, upload_id):
-        return Response(self.OutputSerializer(selectors.upload_for_seller(user=request.user, upload_id=upload_id)).data)
+        return Response(upload_body(selectors.upload_for_seller(user=request.user, upload_id=upload_id)))
 
 
 class UploadPartApi(APIView):
@@ -332,7 +338,7 @@ class UploadCompleteApi(APIView):
     def post(self, request, upload_id):
         upload = selectors.upload_for_seller(user=request.user, upload_id=upload_id)
         upload = services.upload_complete(upload=upload, actor=request.user)
-        return Response(self.OutputSerializer(upload).data, status=status.HTTP_202_ACCEPTED)
+        return Response(upload_body(upload), status=status.HTTP_202_ACCEPTED)
 
 
 class UploadAbortApi(APIView):
@@ -344,7 +350,7 @@ class UploadAbortApi(APIView):
     )
     def post(self, request, upload_id):
         upload = selectors.upload_for_seller(user=request.user, upload_id=upload_id)
-        return Response(self.OutputSerializer(services.upload_abort(upload=upload, actor=request.user)).data)
+        return Response(upload_body(services.upload_abort(upload=upload, actor=request.user)))
 
 
 class AuditSamplesApi(APIView):
@@ -372,7 +378,7 @@ class AuditSampleApi(APIView):
 
     @extend_schema(responses={200: OutputSerializer})
     def get(self, request, version_id: int):
-        version = selectors.version_for_auditing(user=request.user, version_id=version_id)
+        version = selectors.version_visible(user=request.user, version_id=version_id, access=VersionAccess.AUDIT)
         images = selectors.audit_sample_files(version=version)
         return Response(self.OutputSerializer({"version": version.pk, "image_ids": [i["image_id"] for i in images], "images": images}).data)
 
@@ -390,7 +396,7 @@ class AuditReferenceApi(APIView):
 
     @extend_schema(request={"application/json": OpenApiTypes.OBJECT}, responses={201: OutputSerializer})
     def post(self, request, version_id: int):
-        version = selectors.version_for_auditing(user=request.user, version_id=version_id, moderators=False)
+        version = selectors.version_visible(user=request.user, version_id=version_id, access=VersionAccess.REFERENCE)
         body = request.body
         fd, path = tempfile.mkstemp(suffix=".json")
         try:

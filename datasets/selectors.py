@@ -3,13 +3,15 @@ permission filtering: whoever may not see an object gets NotFound (404), never 4
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from datasets.models import AuditSample, Dataset, DatasetFile, DatasetVersion, FileRole, UploadSession, VersionIngest
 from datasets.states import VersionState
-from marketplace.accounts.selectors import seller_organizations
+from marketplace.accounts.models import OrganizationRole
+from marketplace.accounts.selectors import organizations_for, seller_organizations
 from marketplace.core.errors import NotFound
 from marketplace.core.permissions import is_auditor, is_moderator, is_staff_member
 from marketplace.core.storage import get_storage
@@ -31,35 +33,62 @@ def dataset_for_seller(*, user, slug: str) -> Dataset:
     return dataset
 
 
-def version_for_user(*, user, version_id: int) -> DatasetVersion:
-    """A version for its seller organization's members and platform staff; 404 for others."""
-    qs = DatasetVersion.objects.select_related("dataset__owner")
-    if not is_staff_member(user):
-        qs = qs.filter(dataset__owner__in=seller_organizations(user=user))
-    version = qs.filter(pk=version_id).first()
-    if version is None:
-        raise NotFound("No such version.")
+class VersionAccess(StrEnum):
+    """What a caller wants to do with a version. :func:`version_visible` holds the one rule
+    per purpose; every app asks it, so "who may see this version" has one answer."""
+
+    # The public evidence (quality reports, checks, effective terms, provenance): anyone
+    # once published; members of the owning organization and platform staff always.
+    EVIDENCE = "evidence"
+    # The seller's working view (validation report, manifest, uploads, pipeline jobs):
+    # members of the owning organization and platform staff.
+    INTERNALS = "internals"
+    # Changing it (uploads, provenance, submit): seller members of the owning organization.
+    CHANGE = "change"
+    # Reading the audit sample: auditors and moderators, never a draft.
+    AUDIT = "audit"
+    # Posting the auditor's reference: auditors, never a draft.
+    REFERENCE = "reference"
+    # Deciding on it: moderators, any state.
+    MODERATE = "moderate"
+
+
+def version_allows(*, user, version: DatasetVersion, access: VersionAccess) -> bool:
+    """Whether ``user`` may act on ``version`` for ``access`` (the rule table)."""
+    if access == VersionAccess.EVIDENCE:
+        return version.state == VersionState.PUBLISHED or is_staff_member(user) or _member(user, version)
+    if access == VersionAccess.INTERNALS:
+        return is_staff_member(user) or _member(user, version)
+    if access == VersionAccess.CHANGE:
+        return _member(user, version, role=OrganizationRole.SELLER)
+    if access == VersionAccess.AUDIT:
+        return (is_auditor(user) or is_moderator(user)) and version.state != VersionState.DRAFT
+    if access == VersionAccess.REFERENCE:
+        return is_auditor(user) and version.state != VersionState.DRAFT
+    if access == VersionAccess.MODERATE:
+        return is_moderator(user)
+    raise ValueError(f"unknown access {access!r}")
+
+
+def _member(user, version: DatasetVersion, *, role: str | None = None) -> bool:
+    return organizations_for(user=user, role=role).filter(pk=version.dataset.owner_id).exists()
+
+
+def version_visible(*, user, version_id: int, access: VersionAccess) -> DatasetVersion:
+    """The version if ``user`` may act on it for ``access``; otherwise NotFound (404, never
+    403: ids of hidden versions do not leak)."""
+    version = DatasetVersion.objects.select_related("dataset__owner").filter(pk=version_id).first()
+    if version is None or not version_allows(user=user, version=version, access=access):
+        raise NotFound("No such version.", code="version_not_found")
     return version
 
 
-def version_for_seller(*, user, version_id: int) -> DatasetVersion:
-    """A version the user may change (seller member of the owner); 404 for everyone else."""
-    version = (
-        DatasetVersion.objects.select_related("dataset__owner")
-        .filter(pk=version_id, dataset__owner__in=seller_organizations(user=user))
-        .first()
-    )
+def version_published_for_slug(*, slug: str) -> DatasetVersion:
+    """The published version of the dataset ``slug`` (the one its listing sells), else
+    NotFound."""
+    version = DatasetVersion.objects.select_related("dataset", "dataset__owner").filter(dataset__slug=slug, state=VersionState.PUBLISHED).first()
     if version is None:
-        raise NotFound("No such version.")
-    return version
-
-
-def version_for_auditing(*, user, version_id: int, moderators: bool = True) -> DatasetVersion:
-    if not (is_auditor(user) or (moderators and is_moderator(user))):
-        raise NotFound("No such version.")
-    version = DatasetVersion.objects.select_related("dataset__owner").filter(pk=version_id).exclude(state=VersionState.DRAFT).first()
-    if version is None:
-        raise NotFound("No such version.")
+        raise NotFound("No such listing.", code="listing_not_found")
     return version
 
 
@@ -75,31 +104,6 @@ def upload_for_seller(*, user, upload_id: str) -> UploadSession:
     if upload is None:
         raise NotFound("No such upload.")
     return upload
-
-
-def upload_parts_status(*, upload: UploadSession) -> list[dict[str, Any]]:
-    """Every part with its expected size, whether it arrived, and (S3, not yet arrived) a
-    fresh presigned URL with the headers it needs: a resuming client needs nothing else.
-    Closed uploads have no parts to send."""
-    from datasets import services
-    from datasets.models import UploadState
-
-    if upload.state != UploadState.OPEN:
-        return []
-    numbers = range(1, upload.part_count + 1)
-    arrived = {p["number"]: p["size"] for p in services.upload_parts_arrived(upload=upload)}
-    missing = [n for n in numbers if arrived.get(n) != services.upload_part_size(upload, n)]
-    urls = services.upload_part_urls(upload=upload, numbers=missing)
-    return [
-        {
-            "number": n,
-            "size": services.upload_part_size(upload, n),
-            "arrived": n not in urls,
-            "url": urls.get(n),
-            "headers": services.upload_part_headers(upload=upload, number=n),
-        }
-        for n in numbers
-    ]
 
 
 def version_files(*, version: DatasetVersion, role: str | None = None) -> QuerySet[DatasetFile]:

@@ -9,7 +9,7 @@ from django.contrib import admin, messages
 
 from datasets.states import VersionState
 from licensing import services
-from licensing.models import AuditEvent, FieldStatus, License, ModeratedVersion, ProvenanceField
+from licensing.models import FieldStatus, License, ModeratedVersion, ProvenanceField
 from marketplace.core.errors import DomainError
 from marketplace.core.permissions import is_moderator
 
@@ -29,29 +29,6 @@ class LicenseAdmin(ModeratorOnly, admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False  # the catalogue is data (licensing/data/licenses.json)
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
-@admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "actor_label", "action", "object_type", "object_id", "organization", "reason"]
-    list_filter = ["action", "object_type"]
-    search_fields = ["actor_label", "action", "object_id", "reason"]
-    readonly_fields = [f.name for f in AuditEvent._meta.fields]
-
-    def has_module_permission(self, request) -> bool:
-        return request.user.is_active and request.user.is_staff
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return request.user.is_active and request.user.is_staff
-
-    def has_add_permission(self, request) -> bool:
-        return False
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False

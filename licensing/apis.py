@@ -1,4 +1,4 @@
-"""HTTP endpoints for licenses, provenance, checks, moderation, the audit log and the
+"""HTTP endpoints for licenses, provenance, checks, moderation and the Croissant export.
 Croissant export. Views parse, call one service or selector, and serialize."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from datasets.selectors import VersionAccess, version_published_for_slug, version_visible
 from licensing import selectors, services
 from licensing.croissant import listing_croissant
 from licensing.models import FieldStatus, LegalBasis
@@ -55,7 +56,7 @@ class EffectiveTermsSerializer(serializers.Serializer):
 class EffectiveTermsApi(APIView):
     @extend_schema(responses={200: EffectiveTermsSerializer})
     def get(self, request, version_id: int):
-        version = selectors.version_for_user(user=request.user, version_id=version_id)
+        version = version_visible(user=request.user, version_id=version_id, access=VersionAccess.EVIDENCE)
         return Response(EffectiveTermsSerializer(selectors.version_effective_terms(version=version)).data)
 
 
@@ -93,13 +94,12 @@ class ProvenanceApi(APIView):
 
     @extend_schema(responses={200: ProvenanceOutputSerializer})
     def get(self, request, version_id: int):
-        version = selectors.version_for_user(user=request.user, version_id=version_id)
+        version = version_visible(user=request.user, version_id=version_id, access=VersionAccess.EVIDENCE)
         return Response(ProvenanceOutputSerializer(selectors.version_provenance(version=version)).data)
 
     @extend_schema(request=InputSerializer, responses={200: ProvenanceOutputSerializer})
     def put(self, request, version_id: int):
-        version = selectors.version_for_user(user=request.user, version_id=version_id)
-        version = selectors.version_for_seller(user=request.user, version_id=version.pk)
+        version = version_visible(user=request.user, version_id=version_id, access=VersionAccess.CHANGE)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.provenance_update(version=version, actor=request.user, **data.validated_data)
@@ -118,7 +118,7 @@ class CheckSerializer(serializers.Serializer):
 class ChecksApi(APIView):
     @extend_schema(responses={200: CheckSerializer(many=True)})
     def get(self, request, version_id: int):
-        version = selectors.version_for_user(user=request.user, version_id=version_id)
+        version = version_visible(user=request.user, version_id=version_id, access=VersionAccess.EVIDENCE)
         return Response(CheckSerializer(selectors.version_checks(version=version), many=True).data)
 
 
@@ -161,7 +161,7 @@ class ModerationDetailApi(APIView):
 
     @extend_schema(responses={200: OutputSerializer})
     def get(self, request, version_id: int):
-        version = selectors.version_for_moderation(version_id=version_id)
+        version = version_visible(user=request.user, version_id=version_id, access=VersionAccess.MODERATE)
         return Response(self.OutputSerializer(selectors.moderation_detail(version=version)).data)
 
 
@@ -178,7 +178,7 @@ class ModerationFieldsApi(APIView):
 
     @extend_schema(request=InputSerializer, responses={200: ProvenanceOutputSerializer})
     def post(self, request, version_id: int):
-        version = selectors.version_for_moderation(version_id=version_id)
+        version = version_visible(user=request.user, version_id=version_id, access=VersionAccess.MODERATE)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.provenance_fields_review(version=version, actor=request.user, reviews=[dict(r) for r in data.validated_data["fields"]])
@@ -199,7 +199,7 @@ class ModerationDecisionApi(APIView):
 
     @extend_schema(request=InputSerializer, responses={200: VersionStateSerializer})
     def post(self, request, version_id: int):
-        version = selectors.version_for_moderation(version_id=version_id)
+        version = version_visible(user=request.user, version_id=version_id, access=VersionAccess.MODERATE)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         version = services.moderation_decide(version=version, actor=request.user, **data.validated_data)
@@ -215,7 +215,7 @@ class ModerationSuspendApi(APIView):
 
     @extend_schema(request=ReasonSerializer, responses={200: VersionStateSerializer})
     def post(self, request, version_id: int):
-        version = selectors.version_for_moderation(version_id=version_id)
+        version = version_visible(user=request.user, version_id=version_id, access=VersionAccess.MODERATE)
         data = ReasonSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         return Response(VersionStateSerializer(services.version_suspend(version=version, actor=request.user, **data.validated_data)).data)
@@ -226,42 +226,10 @@ class ModerationReinstateApi(APIView):
 
     @extend_schema(request=ReasonSerializer, responses={200: VersionStateSerializer})
     def post(self, request, version_id: int):
-        version = selectors.version_for_moderation(version_id=version_id)
+        version = version_visible(user=request.user, version_id=version_id, access=VersionAccess.MODERATE)
         data = ReasonSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         return Response(VersionStateSerializer(services.version_reinstate(version=version, actor=request.user, **data.validated_data)).data)
-
-
-class AuditEventListApi(APIView):
-    class FilterSerializer(serializers.Serializer):
-        action = serializers.CharField(required=False)
-        object_type = serializers.CharField(required=False)
-        object_id = serializers.CharField(required=False)
-        actor_label = serializers.CharField(required=False)
-        organization = serializers.CharField(required=False)
-        since = serializers.DateTimeField(required=False)
-        until = serializers.DateTimeField(required=False)
-
-    class OutputSerializer(serializers.Serializer):
-        id = serializers.IntegerField()
-        actor = serializers.CharField(source="actor_label")
-        action = serializers.CharField()
-        object_type = serializers.CharField()
-        object_id = serializers.CharField()
-        organization = serializers.CharField(source="organization.slug", allow_null=True, default=None)
-        before = serializers.JSONField()
-        after = serializers.JSONField()
-        reason = serializers.CharField()
-        created_at = serializers.DateTimeField()
-
-    @extend_schema(parameters=[FilterSerializer], responses={200: paginated(OutputSerializer, "AuditEventPage")})
-    def get(self, request):
-        filters = self.FilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
-        qs = selectors.audit_events_for(user=request.user, filters=filters.validated_data).select_related("organization")
-        paginator = CappedPageNumberPagination()
-        page = paginator.paginate_queryset(qs, request, view=self)
-        return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
 
 
 class ListingCroissantApi(APIView):
@@ -269,5 +237,5 @@ class ListingCroissantApi(APIView):
 
     @extend_schema(responses={(200, "application/ld+json"): OpenApiTypes.OBJECT})
     def get(self, request, slug: str):
-        version = selectors.published_version_for_slug(slug=slug)
+        version = version_published_for_slug(slug=slug)
         return Response(listing_croissant(version=version, base_url=request.build_absolute_uri("/")), content_type="application/ld+json")

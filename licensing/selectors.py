@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from django.db.models import QuerySet
@@ -10,11 +9,9 @@ from django.db.models import QuerySet
 from datasets.models import DatasetVersion
 from datasets.states import VersionState
 from licensing.catalogue import OBLIGATIONS, PERMISSIONS, TERMS, Resolver, catalogue_load
-from licensing.models import AuditEvent, CheckResult, ConsentRecord, FieldStatus, License, ProvenanceField
+from licensing.models import CheckResult, ConsentRecord, FieldStatus, License, ProvenanceField
 from licensing.provenance import FIELDS, is_filled
-from marketplace.accounts.selectors import organizations_for, seller_organizations
-from marketplace.core.errors import NotFound
-from marketplace.core.permissions import is_staff_member
+from quality.selectors import version_quality_summary
 
 # ---------------------------------------------------------------- catalogue
 
@@ -39,38 +36,6 @@ def license_resolver() -> Resolver:
 def license_terms(*, spdx_id: str) -> dict | None:
     lic = License.objects.filter(spdx_id=spdx_id).values("spdx_id", *TERMS).first()
     return lic
-
-
-# ---------------------------------------------------------------- object access
-
-
-def version_for_user(*, user, version_id: int) -> DatasetVersion:
-    """The version if ``user`` may see it: platform staff, members of the owning
-    organization, or anyone when it is published. Otherwise 404 (never 403, so ids do not
-    leak)."""
-    version = DatasetVersion.objects.select_related("dataset", "dataset__owner").filter(pk=version_id).first()
-    if version is None:
-        raise NotFound("No such version.")
-    if is_staff_member(user) or version.state == VersionState.PUBLISHED:
-        return version
-    if organizations_for(user=user).filter(pk=version.dataset.owner_id).exists():
-        return version
-    raise NotFound("No such version.")
-
-
-def version_for_seller(*, user, version_id: int) -> DatasetVersion:
-    """The version if ``user`` is a seller of the owning organization, else 404."""
-    version = DatasetVersion.objects.select_related("dataset").filter(pk=version_id).first()
-    if version is None or not seller_organizations(user=user).filter(pk=version.dataset.owner_id).exists():
-        raise NotFound("No such version.")
-    return version
-
-
-def version_for_moderation(*, version_id: int) -> DatasetVersion:
-    version = DatasetVersion.objects.select_related("dataset", "dataset__owner").filter(pk=version_id).first()
-    if version is None:
-        raise NotFound("No such version.")
-    return version
 
 
 # ---------------------------------------------------------------- effective terms
@@ -188,16 +153,6 @@ def version_checks(*, version: DatasetVersion) -> QuerySet[CheckResult]:
     return CheckResult.objects.filter(version=version)
 
 
-def version_quality_summary_or_none(*, version: DatasetVersion) -> dict | None:
-    """The quality app's summary when that app provides it (it is built in parallel)."""
-    try:
-        selectors = importlib.import_module("quality.selectors")
-    except ImportError:
-        return None
-    summary = getattr(selectors, "version_quality_summary", None)
-    return summary(version=version) if summary else None
-
-
 # ---------------------------------------------------------------- moderation
 
 
@@ -219,39 +174,6 @@ def moderation_detail(*, version: DatasetVersion) -> dict[str, Any]:
             for c in version_checks(version=version)
         ],
         "effective_terms": version_effective_terms(version=version),
-        "quality_summary": version_quality_summary_or_none(version=version),
+        "quality_summary": version_quality_summary(version=version),
         "provenance": version_provenance(version=version),
     }
-
-
-# ---------------------------------------------------------------- audit log
-
-
-def audit_events_for(*, user, filters: dict[str, Any]) -> QuerySet[AuditEvent]:
-    """Staff see every event; anyone else only the events of the organizations they sell
-    for."""
-    qs = AuditEvent.objects.all()
-    if not is_staff_member(user):
-        qs = qs.filter(organization__in=seller_organizations(user=user))
-    for key in ("action", "object_type", "object_id", "actor_label"):
-        if filters.get(key):
-            qs = qs.filter(**{key: filters[key]})
-    if filters.get("organization"):
-        qs = qs.filter(organization__slug=filters["organization"])
-    if filters.get("since"):
-        qs = qs.filter(created_at__gte=filters["since"])
-    if filters.get("until"):
-        qs = qs.filter(created_at__lt=filters["until"])
-    return qs
-
-
-def published_version_for_slug(*, slug: str) -> DatasetVersion:
-    version = (
-        DatasetVersion.objects.select_related("dataset", "dataset__owner")
-        .filter(dataset__slug=slug, state=VersionState.PUBLISHED)
-        .first()
-    )
-    if version is None:
-        raise NotFound("No such listing.")
-    return version
-

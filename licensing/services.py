@@ -3,23 +3,26 @@ audit event."""
 
 from __future__ import annotations
 
-import importlib
 import logging
 from typing import Any
 
-from django.apps import apps
 from django.db import transaction
 from django.utils import timezone
 
-from datasets.models import DatasetVersion
+from datasets.models import DatasetVersion, FileRole
+from datasets.selectors import version_files
 from datasets.services import version_transition
 from datasets.states import VersionState
 from licensing import checks as C
-from licensing.audit import audit_event_record
+from licensing.events import ChecksCompleted, ProvenanceReviewed
 from licensing.models import CheckResult, ConsentRecord, FieldStatus, ImageFingerprint, LegalBasis, ProvenanceField, ProvenanceRecord
 from licensing.provenance import BY_NAME, field_value_errors
-from licensing.selectors import version_effective_terms, version_quality_summary_or_none
+from licensing.selectors import version_effective_terms
+from marketplace.audit.services import audit_event_record
 from marketplace.core.errors import Conflict, InvalidInput, field_error
+from marketplace.core.events import publish
+from marketplace.core.storage import get_storage
+from quality.selectors import version_quality_summary
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +95,7 @@ def provenance_update(*, version: DatasetVersion, actor, fields: dict[str, Any],
 
 def _consent_errors(version: DatasetVersion, records: list[dict]) -> list[dict]:
     errors, seen = [], set()
-    file_model = apps.get_model("datasets", "DatasetFile") if "datasetfile" in apps.all_models["datasets"] else None
+    documents = set(version_files(version=version, role=FileRole.PROVENANCE_DOCS).values_list("pk", flat=True))
     for i, rec in enumerate(records):
         loc = f"consent_records[{i}]"
         if not isinstance(rec, dict) or not isinstance(rec.get("session_id"), str) or not rec["session_id"]:
@@ -104,10 +107,8 @@ def _consent_errors(version: DatasetVersion, records: list[dict]) -> list[dict]:
         if rec.get("legal_basis") not in LegalBasis.values:
             errors.append(field_error(f"{loc}.legal_basis", f"one of {', '.join(LegalBasis.values)}", "invalid_choice"))
         doc = rec.get("document_file_id")
-        if doc is not None:
-            ok = file_model is not None and file_model.objects.filter(pk=doc, version=version, role="provenance_docs").exists()
-            if not ok:
-                errors.append(field_error(f"{loc}.document_file_id", "not a provenance document of this version", "invalid_document"))
+        if doc is not None and doc not in documents:
+            errors.append(field_error(f"{loc}.document_file_id", "not a provenance document of this version", "invalid_document"))
     return errors
 
 
@@ -139,29 +140,20 @@ def provenance_fields_review(*, version: DatasetVersion, actor, reviews: list[di
             before={"field": row.name, **before}, after={"field": row.name, "status": row.status, "note": row.note}, reason=row.note,
         )
         rows.append(row)
+    publish(ProvenanceReviewed(version_id=locked.pk))
     return rows
 
 
 # ---------------------------------------------------------------- checks
 
 
-def _version_images(version: DatasetVersion):
-    try:
-        selectors = importlib.import_module("datasets.selectors")
-    except ImportError:
-        return []
-    return list(selectors.version_files(version=version, role="images"))
-
-
 def image_fingerprints_compute(*, version: DatasetVersion) -> list[ImageFingerprint]:
     """Perceptual hash and personal-metadata scan of every image of the version; computed
     once per image (kept across runs)."""
-    from marketplace.core.storage import get_storage
-
     storage = get_storage()
     have = set(ImageFingerprint.objects.filter(version=version).values_list("file_id", flat=True))
     new = []
-    for f in _version_images(version):
+    for f in version_files(version=version, role=FileRole.IMAGES):
         if f.pk in have:
             continue
         try:
@@ -213,7 +205,7 @@ def checks_run(*, version_id: int) -> list[CheckResult]:
         consent_sessions=set(ConsentRecord.objects.filter(version=version).values_list("session_id", flat=True)),
         statistics=version.statistics or {},
         effective_terms=version_effective_terms(version=version),
-        quality_summary=version_quality_summary_or_none(version=version),
+        quality_summary=version_quality_summary(version=version),
         fingerprints=fingerprints,
         duplicates=near_duplicates(version=version, fingerprints=fingerprints) if fingerprints else {},
     )
@@ -221,6 +213,7 @@ def checks_run(*, version_id: int) -> list[CheckResult]:
     with transaction.atomic():
         CheckResult.objects.filter(version=version).delete()
         rows = CheckResult.objects.bulk_create([CheckResult(version=version, **r) for r in results])
+        publish(ChecksCompleted(version_id=version.pk))
     return rows
 
 
@@ -232,12 +225,6 @@ class Decision:
     REJECT = "reject"
     REQUEST_CHANGES = "request_changes"
     ALL = (APPROVE, REJECT, REQUEST_CHANGES)
-
-
-def _listing_sync(dataset) -> None:
-    from marketplace.listings.services import listing_sync
-
-    listing_sync(dataset=dataset)
 
 
 @transaction.atomic
@@ -259,18 +246,14 @@ def moderation_decide(*, version: DatasetVersion, actor, decision: str, reason: 
         to_state = VersionState.PUBLISHED
     else:
         to_state = VersionState.REJECTED if decision == Decision.REJECT else VersionState.CHANGES_REQUESTED
-    result = version_transition(version=locked, to_state=to_state, actor=actor, reason=reason, action=f"moderation.{decision}")
-    _listing_sync(locked.dataset)
-    return result
+    return version_transition(version=locked, to_state=to_state, actor=actor, reason=reason, action=f"moderation.{decision}")
 
 
 @transaction.atomic
 def version_suspend(*, version: DatasetVersion, actor, reason: str) -> DatasetVersion:
     if not reason.strip():
         raise InvalidInput("A reason is required.", code="reason_required", details=[field_error("reason", "required", "required")])
-    result = version_transition(version=version, to_state=VersionState.SUSPENDED, actor=actor, reason=reason, action="moderation.suspend")
-    _listing_sync(version.dataset)
-    return result
+    return version_transition(version=version, to_state=VersionState.SUSPENDED, actor=actor, reason=reason, action="moderation.suspend")
 
 
 @transaction.atomic
@@ -279,8 +262,6 @@ def version_reinstate(*, version: DatasetVersion, actor, reason: str = "") -> Da
     if locked.state != VersionState.SUSPENDED:
         raise Conflict("Only a suspended version can be reinstated.", code="invalid_transition")
     version_publish_check(version=locked)
-    result = version_transition(version=locked, to_state=VersionState.PUBLISHED, actor=actor, reason=reason, action="moderation.reinstate")
-    _listing_sync(version.dataset)
-    return result
+    return version_transition(version=locked, to_state=VersionState.PUBLISHED, actor=actor, reason=reason, action="moderation.reinstate")
 
 

@@ -13,6 +13,5 @@ urlpatterns = [
     path("moderation/versions/<int:version_id>/decision/", apis.ModerationDecisionApi.as_view(), name="moderation-decision"),
     path("moderation/versions/<int:version_id>/suspend/", apis.ModerationSuspendApi.as_view(), name="moderation-suspend"),
     path("moderation/versions/<int:version_id>/reinstate/", apis.ModerationReinstateApi.as_view(), name="moderation-reinstate"),
-    path("audit-events/", apis.AuditEventListApi.as_view(), name="audit-event-list"),
     path("listings/<slug:slug>/croissant.json", apis.ListingCroissantApi.as_view(), name="listing-croissant"),
 ]

@@ -15,10 +15,37 @@ import io
 import json
 import math
 import random
+import tempfile
 import time
+import urllib.request
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from PIL import Image, ImageDraw
+
+from datasets.models import Dataset, DatasetVersion, VocabularyKind, VocabularyTerm
+from datasets.selectors import version_audit_reference, version_audit_sample
+from datasets.services import (
+    audit_reference_submit,
+    dataset_create,
+    upload_complete,
+    upload_put_part,
+    upload_start,
+    upload_verify,
+    version_create,
+    version_submit,
+)
+from datasets.states import VersionState
+from licensing.services import moderation_decide, provenance_update
+from marketplace.accounts.models import Organization, OrganizationRole
+from marketplace.accounts.services import membership_add, organization_create, staff_group_add
+from marketplace.core.storage import get_storage
+from workers.models import Job, JobState, JobStep
 
 DEMO_PASSWORD = "demo-password-123"
 DEMO_USERS = ("demo-seller", "demo-buyer", "demo-auditor", "demo-moderator")
@@ -122,7 +149,6 @@ def _ann(ann_id: int, image_id: int, cat: int, poly: list[float]) -> dict:
 
 def star_dataset(*, images: int, seed: int, noise: float, size: int = 96) -> tuple[dict, dict, dict[str, bytes]]:
     """(reference COCO, seller COCO, {file name: PNG bytes}); deterministic for a seed."""
-    from PIL import Image, ImageDraw
 
     rng = random.Random(seed)
     ref = {"info": {"description": "demo reference"}, "licenses": LICENSES, "images": [], "annotations": [], "categories": CATEGORIES}
@@ -168,10 +194,6 @@ def images_zip(pngs: dict[str, bytes]) -> bytes:
 def upload_bytes(*, version, actor, role: str, name: str, data: bytes):
     """Upload a file through the real upload services (parts to the store, then the
     re-hashing verification), as a client would; returns the finished UploadSession."""
-    import urllib.request
-
-    from datasets.services import upload_complete, upload_put_part, upload_start, upload_verify
-    from marketplace.core.storage import get_storage
 
     upload = upload_start(version=version, actor=actor, role=role, name=name, size=len(data), sha256=hashlib.sha256(data).hexdigest())
     storage = get_storage()
@@ -202,9 +224,6 @@ def upload_bytes(*, version, actor, role: str, name: str, data: bytes):
 def dataset_submit_generated(*, seller_user, org, spec: DemoSpec, ref_out: dict | None = None):
     """Create the dataset and a version, upload images + annotations, submit. Returns the
     version; ``ref_out`` receives the clean reference COCO for the auditor's step."""
-    from datasets.models import Dataset, VocabularyKind, VocabularyTerm
-    from datasets.services import dataset_create, version_create, version_submit
-    from licensing.services import provenance_update
 
     def terms(kind: str, slugs: tuple[str, ...]):
         return list(VocabularyTerm.objects.filter(kind=kind, slug__in=slugs))
@@ -243,11 +262,6 @@ def reference_for_sample(*, reference: dict, sample: list[int]) -> dict:
 
 def auditor_reference_upload(*, version, auditor_user, reference: dict) -> None:
     """The auditor's step: references for the drawn sample, then the pipeline goes on."""
-    import tempfile
-    from pathlib import Path
-
-    from datasets.selectors import version_audit_sample
-    from datasets.services import audit_reference_submit
 
     version.refresh_from_db()
     sample = version_audit_sample(version=version)
@@ -268,29 +282,16 @@ def wait_for(predicate: Callable[[], object], *, timeout: float, what: str, inte
 
 
 def sample_drawn(version_id: int) -> bool:
-    from workers.models import Job, JobState, JobStep
-
     return Job.objects.filter(version_id=version_id, step=JobStep.AUDIT_SAMPLE, state=JobState.SUCCEEDED).exists()
 
 
 def version_state(version_id: int) -> str:
-    from datasets.models import DatasetVersion
-
     return DatasetVersion.objects.values_list("state", flat=True).get(pk=version_id)
 
 
 def seed_demo(*, log: Callable[[str], None] = print, timeout: float = 600) -> dict:
     """Create the demo users and organizations and publish the generated datasets through
     the real pipeline (a worker must be running). Idempotent: published datasets are kept."""
-    from django.conf import settings
-    from django.contrib.auth import get_user_model
-    from django.db import transaction
-
-    from datasets.models import Dataset
-    from datasets.states import VersionState
-    from licensing.services import moderation_decide
-    from marketplace.accounts.models import Organization, OrganizationRole
-    from marketplace.accounts.services import membership_add, organization_create, staff_group_add
 
     if settings.PROFILE == "production":
         raise RuntimeError("seed_demo refuses to run with MARKET_PROFILE=production")
@@ -332,8 +333,6 @@ def seed_demo(*, log: Callable[[str], None] = print, timeout: float = 600) -> di
                 version = dataset_submit_generated(seller_user=users["demo-seller"], org=seller_org, spec=spec)
             log(f"{spec.slug}: v{version.number} submitted ({spec.images} images)")
         pending.append((spec, version, reference))
-
-    from datasets.selectors import version_audit_reference
 
     for spec, version, reference in pending:
         wait_for(

@@ -27,11 +27,13 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "marketplace.accounts",
+    "marketplace.audit",
     "datasets",
     "licensing",
     "quality",
     "marketplace.listings",
     "workers",
+    "marketplace",  # the project: management commands, and the reactions between the apps
 ]
 
 MIDDLEWARE = [
@@ -160,8 +162,19 @@ PIPELINE_AUDIT_REQUIRED = CONFIG.pipeline_audit_required
 PIPELINE_SHARD_IMAGES = CONFIG.pipeline_shard_images
 TOKEN_TTL_HOURS = CONFIG.token_ttl_hours
 
+# Domain events (marketplace/core/events.py): in the test profile a failing reaction fails
+# the test that caused it; elsewhere it is logged and the reconciliations repair its effect.
+EVENTS_RAISE_HANDLER_ERRORS = PROFILE == "test"
+
 # Celery (workers/celery.py reads the CELERY_ namespace).
 CELERY_BROKER_URL = CONFIG.broker_url
+# Beat (run it once per deployment): the sweeper re-sends pipeline work stuck past its
+# deadline (a dead worker, a broker that lost its queues) and aborts abandoned uploads;
+# the listings reconciliation repairs listings a lost reaction left wrong.
+CELERY_BEAT_SCHEDULE = {
+    "pipeline-sweep": {"task": "workers.tasks.sweep", "schedule": 60.0, "options": {"queue": "default", "expires": 55}},
+    "listings-reconcile": {"task": "marketplace.listings.tasks.listings_reconcile", "schedule": 300.0, "options": {"queue": "default", "expires": 290}},
+}
 CELERY_RESULT_BACKEND = CONFIG.result_backend
 if CONFIG.embedded_broker:
     _broker_dir = CONFIG.var_dir / "broker"

@@ -1,7 +1,8 @@
 """Writes of the quality app: computing and storing quality reports, and buyer evaluations.
 
-Inputs come from ``datasets.selectors`` (the contract names in contracts.md); figures come
-from ``quality.engine`` only: this module never computes a metric itself.
+What each report kind reads and how the engine computes it is its adapter's business
+(``quality.kinds``); figures come from ``quality.engine`` only: this module never computes
+a metric itself.
 """
 
 from __future__ import annotations
@@ -15,241 +16,32 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from datasets.models import DatasetVersion
-from datasets.states import VersionState
+from datasets.models import DatasetVersion, FileRole
+from datasets.selectors import version_audit_sample, version_coco, version_published_for_slug, version_reference_cache_key
+from marketplace.accounts.selectors import buyer_organizations
 from marketplace.core.errors import Forbidden, InvalidInput, LimitExceeded, NotFound, field_error
+from marketplace.core.events import publish
 from marketplace.core.storage import get_storage
 from quality.engine import ENGINE_VERSION
+from quality.engine.audit import ap_figures
+from quality.engine.cocoeval import EvalParams, evaluate
 from quality.engine.errors import EngineInputError
-from quality.models import BuyerEvaluation, EvaluationSplit, EvaluationState, QualityReport, ReportKind, ReportStatus
-from quality.selectors import SELF_DECLARED, VERIFIED
+from quality.events import QualityReportStored
+from quality.kinds import ADAPTERS, sha256_hex
+from quality.models import BuyerEvaluation, EvaluationSplit, EvaluationState, QualityReport, ReportStatus
+from quality.tasks import evaluation_run_task
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None] | None
-
-# Bootstrap draws for the headline intervals; AP intervals cost one evaluation per draw,
-# so they get fewer. Both are part of the inputs checksum.
-N_BOOT = 1000
-N_BOOT_AP = 200
-
-
-def _datasets_selectors():
-    # Imported late: the datasets app's selectors are written by another team member and the
-    # quality app must import (and list its reports) without them.
-    from datasets import selectors
-
-    return selectors
-
-
-def _canonical(obj: Any) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str).encode()
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-# ---------------------------------------------------------------- inputs
-
-
-@dataclass
-class _Inputs:
-    """What one report kind needs: parsed inputs, their digests, and the engine parameters."""
-
-    data: dict[str, Any] = field(default_factory=dict)
-    digests: dict[str, str] = field(default_factory=dict)
-    params: dict[str, Any] = field(default_factory=dict)
-    verified: bool = False
-    missing: str | None = None  # why the kind cannot be computed yet
-
-    def checksum(self) -> str:
-        return _sha256(_canonical({"inputs": sorted(self.digests.items()), "params": self.params}))
-
-
-def _role_digest(*, version: DatasetVersion, role: str, parsed: Any) -> str:
-    """The sha256 of a role's file(s) as ingest recorded them, else of the parsed content."""
-    try:
-        shas = sorted(_datasets_selectors().version_files(version=version, role=role).values_list("sha256", flat=True))
-    except Exception:  # noqa: BLE001 - no file rows (yet): fall back on the content itself
-        shas = []
-    if shas:
-        return _sha256(",".join(shas).encode())
-    return _sha256(_canonical(parsed))
-
-
-def _coco(*, version: DatasetVersion, role: str, inputs: _Inputs, name: str | None = None) -> dict | None:
-    data = _datasets_selectors().version_coco(version=version, role=role)
-    if data is not None:
-        inputs.data[name or role] = data
-        inputs.digests[name or role] = _role_digest(version=version, role=role, parsed=data)
-    return data
-
-
-def _gather_inputs(*, version: DatasetVersion, kind: str) -> _Inputs:
-    ds = _datasets_selectors()
-    inputs = _Inputs(params={"kind": kind, "seed": version.pk})
-    if kind == ReportKind.INTRINSIC:
-        if _coco(version=version, role="annotations", inputs=inputs) is None:
-            inputs.missing = "no annotations file"
-    elif kind == ReportKind.AUDIT:
-        inputs.params |= {"n_boot": N_BOOT, "n_boot_ap": N_BOOT_AP}
-        if _coco(version=version, role="annotations", inputs=inputs) is None:
-            inputs.missing = "no annotations file"
-            return inputs
-        # The auditor's reference makes the figures "verified"; a reference the seller
-        # uploaded with the version makes them "self-declared".
-        # The reference comes from the platform's auditors (role "reference"), so the
-        # figures are "verified"; sellers cannot upload that role.
-        reference = ds.version_audit_reference(version=version)
-        if reference is None:
-            inputs.missing = "no reference annotations (audit sample not annotated yet)"
-            return inputs
-        inputs.data["reference"] = reference
-        inputs.digests["audit_reference"] = _role_digest(version=version, role="reference", parsed=reference)
-        inputs.verified = True
-        sample = sorted(int(i) for i in (ds.version_audit_sample(version=version) or []))
-        ref_ids = {int(img["id"]) for img in inputs.data["reference"].get("images", [])}
-        image_ids = [i for i in sample if i in ref_ids] or sorted(ref_ids)
-        inputs.data["image_ids"] = image_ids
-        inputs.params["image_ids_sha256"] = _sha256(_canonical(image_ids))
-    elif kind == ReportKind.AGREEMENT:
-        first = _coco(version=version, role="annotations", inputs=inputs)
-        second = _coco(version=version, role="second_pass", inputs=inputs)
-        inputs.params |= {"n_boot": N_BOOT}
-        if first is None or second is None:
-            inputs.missing = "no second annotation pass"
-    elif kind == ReportKind.TEMPORAL:
-        subject = _coco(version=version, role="video", inputs=inputs, name="subject")
-        if subject is None:
-            subject = _coco(version=version, role="annotations", inputs=inputs, name="subject")
-        if subject is None:
-            inputs.missing = "no video annotations"
-            return inputs
-        reference = ds.version_audit_reference(version=version)
-        if reference is not None and isinstance(reference.get("annotations"), list):
-            inputs.data["reference"] = reference
-            inputs.digests["audit_reference"] = _role_digest(version=version, role="reference", parsed=reference)
-            inputs.verified = True
-    elif kind == ReportKind.PANOPTIC:
-        pred = _coco(version=version, role="panoptic", inputs=inputs, name="pred")
-        reference = ds.version_audit_reference(version=version)
-        if reference is not None and reference.get("annotations") and "segments_info" in reference["annotations"][0]:
-            inputs.data["gt"] = reference
-            inputs.digests["audit_reference"] = _role_digest(version=version, role="reference", parsed=reference)
-            inputs.verified = True
-        if pred is None or "gt" not in inputs.data:
-            inputs.missing = "no panoptic reference (audit sample not annotated yet)"
-    else:
-        raise InvalidInput(f"Unknown report kind {kind!r}.", code="invalid_kind", details=[field_error("kind", "unknown report kind")])
-    return inputs
-
-
-def _download_pngs(*, version: DatasetVersion, file_names: Iterable[str], dest: Path) -> None:
-    """Fetch the panoptic PNGs named in a panoptic JSON from the version's files (by base name)."""
-    wanted = {Path(n).name for n in file_names}
-    storage = get_storage()
-    dest.mkdir(parents=True, exist_ok=True)
-    for row in _datasets_selectors().version_files(version=version):
-        name = Path(row.path).name
-        if name in wanted:
-            (dest / name).write_bytes(storage.read_bytes(row.storage_key))
-
-
-# ---------------------------------------------------------------- engine runs
-
-
-def _figure(report: Any, key: str, *, value_key: str | None = None, n: int, status: str) -> dict[str, Any] | None:
-    value = getattr(report, value_key or key, None)
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    ci = (getattr(report, "intervals", {}) or {}).get(value_key or key)
-    return {
-        "value": float(value),
-        "ci": [ci.low, ci.high] if ci is not None else None,
-        "n": int(n),
-        "status": status,
-    }
-
-
-def _run_engine(*, version: DatasetVersion, kind: str, inputs: _Inputs, device: str, plots_dir: Path) -> tuple[dict, dict]:
-    """Run the engine for ``kind``; returns (full report dict, summary) and writes PNGs to plots_dir."""
-    from quality.engine import plots
-
-    status = VERIFIED if inputs.verified else SELF_DECLARED
-    d = inputs.data
-    if kind == ReportKind.INTRINSIC:
-        from quality.engine.intrinsic import intrinsic_checks
-
-        report = intrinsic_checks(d["annotations"])
-        plots.write_intrinsic_plots(report, plots_dir)
-        summary = {
-            "n_images": report.n_images,
-            "n_annotations": report.n_annotations,
-            "findings": {f.code: f.count for f in report.findings},
-        }
-    elif kind == ReportKind.AUDIT:
-        from quality.engine.audit import audit_compare
-
-        report = audit_compare(
-            d["reference"], d["annotations"], seed=version.pk, n_boot=N_BOOT, n_boot_ap=N_BOOT_AP, image_ids=d["image_ids"], device=device
-        )
-        report.verified = inputs.verified
-        plots.write_audit_plots(report, d["reference"], d["annotations"], plots_dir)
-        summary = {
-            key: fig
-            for key in ("mask_iou", "boundary_iou", "instance_recall", "instance_precision")
-            if (fig := _figure(report, key, n=report.n_matched if key in ("mask_iou", "boundary_iou") else report.n_images, status=status))
-        }
-        summary |= {key: fig for key in ("ap", "ap50", "ap75", "ap95") if (fig := _figure(report, key, n=report.n_images, status=status))}
-        summary |= {"tier": report.tier, "verified": inputs.verified, "n_images": report.n_images}
-    elif kind == ReportKind.AGREEMENT:
-        from quality.engine.agreement import agreement_compare
-
-        report = agreement_compare(d["annotations"], d["second_pass"], seed=version.pk, n_boot=N_BOOT)
-        plots.write_agreement_plots(report, d["annotations"], d["second_pass"], plots_dir)
-        summary = {key: fig for key in ("agreement",) if (fig := _figure(report, "mean_iou", n=report.n_matched, status=status))}
-        summary |= {
-            "unmatched_rate": report.unmatched_rate,
-            "kappa": report.kappa,
-            "inconsistent_labeling": report.inconsistent_labeling,
-        }
-    elif kind == ReportKind.TEMPORAL:
-        from quality.engine.temporal import temporal_consistency
-
-        report = temporal_consistency(d["subject"], reference=d.get("reference"))
-        report.verified = inputs.verified
-        plots.write_temporal_plots(report, plots_dir)
-        summary = {key: fig for key in ("temporal_iou",) if (fig := _figure(report, "temporal_iou", n=report.n_frame_pairs, status=status))}
-        summary |= {
-            "id_switches": report.id_switches,
-            "fragmentations": report.fragmentations,
-            "st_iou": report.st_iou,
-            "video_ap": report.video_ap.stats[0] if report.video_ap else None,
-        }
-    elif kind == ReportKind.PANOPTIC:
-        from quality.engine.panoptic import panoptic_quality
-
-        gt_dir, pred_dir = plots_dir.parent / "gt", plots_dir.parent / "pred"
-        _download_pngs(version=version, file_names=[a["file_name"] for a in d["gt"]["annotations"]], dest=gt_dir)
-        _download_pngs(version=version, file_names=[a["file_name"] for a in d["pred"]["annotations"]], dest=pred_dir)
-        report = panoptic_quality(d["gt"], d["pred"], gt_dir=gt_dir, pred_dir=pred_dir)
-        report.verified = inputs.verified
-        plots.write_panoptic_plots(report, plots_dir)
-        summary = {
-            key: {"value": getattr(report.all, key), "ci": None, "n": report.n_images, "status": status} for key in ("pq", "sq", "rq")
-        }
-    else:  # pragma: no cover - _gather_inputs rejects unknown kinds first
-        raise InvalidInput(f"Unknown report kind {kind!r}.", code="invalid_kind")
-    return report.to_dict(), summary
 
 
 # ---------------------------------------------------------------- report_compute
@@ -295,7 +87,8 @@ def report_compute(*, version_id: int, kind: str, device: str | None = None, pro
     exist yet give a ``no_input`` row (its checksum changes when they arrive).
     Engine input errors raise InvalidInput (a poison input, not worth a retry).
     """
-    if kind not in ReportKind.values:
+    adapter = ADAPTERS.get(kind)
+    if adapter is None:
         raise InvalidInput(f"Unknown report kind {kind!r}.", code="invalid_kind", details=[field_error("kind", "unknown report kind")])
     version = DatasetVersion.objects.select_related("dataset").filter(pk=version_id).first()
     if version is None:
@@ -304,7 +97,7 @@ def report_compute(*, version_id: int, kind: str, device: str | None = None, pro
     steps = 4
     if progress:
         progress(0, steps)
-    inputs = _gather_inputs(version=version, kind=kind)
+    inputs = adapter.gather(version=version)
     checksum = inputs.checksum()
     key = {"version": version, "kind": kind, "engine_version": ENGINE_VERSION, "inputs_checksum": checksum}
     existing = QualityReport.objects.filter(**key).first()
@@ -326,7 +119,7 @@ def report_compute(*, version_id: int, kind: str, device: str | None = None, pro
             plots_dir = Path(tmp) / "plots"
             plots_dir.mkdir()
             try:
-                full, summary = _run_engine(version=version, kind=kind, inputs=inputs, device=device, plots_dir=plots_dir)
+                full, summary = adapter.run(version=version, inputs=inputs, device=device, plots_dir=plots_dir)
             except EngineInputError as exc:
                 raise InvalidInput(exc.message, code=exc.code, details=[field_error(exc.location or kind, exc.message, exc.code)]) from exc
             if progress:
@@ -346,6 +139,7 @@ def report_compute(*, version_id: int, kind: str, device: str | None = None, pro
                 **key, status=status, summary=summary, artifacts=artifacts, device=device if status == ReportStatus.OK else "",
                 seconds=round(time.monotonic() - started, 3),
             )
+            publish(QualityReportStored(version_id=version.pk, kind=kind))
     except IntegrityError:
         _delete_objects(_artifact_keys(artifacts))
         report = QualityReport.objects.get(**key)
@@ -355,13 +149,6 @@ def report_compute(*, version_id: int, kind: str, device: str | None = None, pro
     if progress:
         progress(steps, steps)
     return report
-
-
-def report_compute_enqueue(*, version_id: int, kind: str) -> None:
-    """Enqueue the report's task once the surrounding transaction commits."""
-    from quality.tasks import report_compute_task
-
-    transaction.on_commit(lambda: report_compute_task.delay(version_id, kind))
 
 
 # ---------------------------------------------------------------- buyer evaluation
@@ -399,23 +186,15 @@ def split_image_ids(*, coco: dict, audit_sample: Iterable[int], seed: int) -> tu
     return sorted(pool[: max(1, math.ceil(len(pool) * SPLIT_FRACTION))]), "seeded"
 
 
-def _published_version(*, slug: str) -> DatasetVersion:
-    version = DatasetVersion.objects.select_related("dataset").filter(dataset__slug=slug, state=VersionState.PUBLISHED).first()
-    if version is None:
-        raise NotFound("Listing not found.", code="listing_not_found")
-    return version
-
-
 def evaluation_split_get(*, version: DatasetVersion) -> EvaluationSplit:
     """The version's public evaluation split, computed once and stored (idempotent)."""
     split = EvaluationSplit.objects.filter(version=version).first()
     if split is not None:
         return split
-    ds = _datasets_selectors()
-    coco = ds.version_coco(version=version, role="annotations")
+    coco = version_coco(version=version, role=FileRole.ANNOTATIONS)
     if coco is None:
         raise NotFound("This listing has no evaluation split.", code="no_evaluation_split")
-    image_ids, rule = split_image_ids(coco=coco, audit_sample=ds.version_audit_sample(version=version) or [], seed=version.pk)
+    image_ids, rule = split_image_ids(coco=coco, audit_sample=version_audit_sample(version=version), seed=version.pk)
     category_ids = sorted(int(c["id"]) for c in coco.get("categories", []))
     try:
         with transaction.atomic():
@@ -462,17 +241,15 @@ def evaluation_create(*, user, slug: str, results: Any, organization_id: int | N
     The caller must be a member of a buyer organization (``organization_id`` picks one when
     the user has several). The results are stored in object storage, not in the database.
     """
-    from marketplace.accounts.selectors import buyer_organizations
-
     orgs = buyer_organizations(user=user)
     org = (orgs.filter(pk=organization_id) if organization_id else orgs.order_by("pk")).first()
     if org is None:
         raise Forbidden("Only members of a buyer organization can evaluate a listing.", code="not_a_buyer")
-    version = _published_version(slug=slug)
+    version = version_published_for_slug(slug=slug)
     split = evaluation_split_get(version=version)
     n = _validate_results(results, split=split)
     payload = json.dumps(results, separators=(",", ":")).encode()
-    sha = _sha256(payload)
+    sha = sha256_hex(payload)
     key = f"evaluations/{version.pk}/{org.pk}/{uuid.uuid4().hex}/results.json"
     get_storage().put_bytes(key, payload, content_type="application/json")
     try:
@@ -482,17 +259,11 @@ def evaluation_create(*, user, slug: str, results: Any, organization_id: int | N
     except Exception:
         _delete_objects([key])
         raise
-    from quality.tasks import evaluation_run_task
-
     transaction.on_commit(lambda: evaluation_run_task.delay(evaluation.pk))
     return evaluation
 
 
 def _ap_report(result: Any, *, category_names: dict[int, str]) -> dict[str, Any]:
-    import numpy as np
-
-    from quality.engine.audit import ap_figures
-
     cat_ids = [int(c) for c in result.params.cat_ids]
     figs = ap_figures(np.asarray(result.precision), result.params.iou_thrs, cat_ids)
     names = ["AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"]
@@ -509,8 +280,6 @@ def _ap_report(result: Any, *, category_names: dict[int, str]) -> dict[str, Any]
 def evaluation_run(*, evaluation_id: int, device: str | None = None) -> BuyerEvaluation:
     """Score a buyer evaluation with the engine's COCO evaluator. Idempotent: a finished
     evaluation is returned as is; a ``running`` one (a worker died) is run again."""
-    from quality.engine.cocoeval import EvalParams, evaluate
-
     with transaction.atomic():
         evaluation = BuyerEvaluation.objects.select_for_update().select_related("version").filter(pk=evaluation_id).first()
         if evaluation is None:
@@ -523,17 +292,16 @@ def evaluation_run(*, evaluation_id: int, device: str | None = None) -> BuyerEva
     device = device or settings.QUALITY_DEVICE
     started = time.monotonic()
     version = evaluation.version
-    ds = _datasets_selectors()
     split = evaluation_split_get(version=version)
     storage = get_storage()
     try:
         results = json.loads(storage.read_bytes(evaluation.results_key))
-        coco = ds.version_coco(version=version, role="annotations") or {}
+        coco = version_coco(version=version, role=FileRole.ANNOTATIONS) or {}
         names = {int(c["id"]): str(c.get("name", c["id"])) for c in coco.get("categories", [])}
         params = EvalParams(img_ids=list(split.image_ids), cat_ids=list(split.category_ids))
         with tempfile.TemporaryDirectory(prefix="evaluation-") as tmp:
             gt: Any = coco
-            cache_key = ds.version_reference_cache_key(version=version) if hasattr(ds, "version_reference_cache_key") else None
+            cache_key = version_reference_cache_key(version=version)
             if cache_key:
                 # The reference cache holds the pre-rasterized masks: evaluating against it
                 # skips re-decoding the annotations for every buyer.

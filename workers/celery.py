@@ -36,10 +36,5 @@ app.conf.update(
     result_expires=24 * 3600,
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,
-    # The sweeper re-sends work stuck past its deadline (a dead worker, a broker restart
-    # that lost its queues) and aborts abandoned uploads. Run beat once per deployment.
-    beat_schedule={
-        "pipeline-sweep": {"task": "workers.tasks.sweep", "schedule": 60.0, "options": {"queue": "default", "expires": 55}},
-    },
 )
 app.autodiscover_tasks()

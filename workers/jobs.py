@@ -13,6 +13,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from datasets.selectors import version_files
+from quality.engine import ENGINE_VERSION
+from quality.engine.iou import resolve_device
 from workers.models import Job, JobState, JobStep
 
 logger = logging.getLogger(__name__)
@@ -46,11 +49,7 @@ STEP_ROLES: dict[str, tuple[str, ...] | None] = {
 
 
 def engine_version_for(step: str) -> str:
-    if step in STEP_KIND:
-        from quality.engine import ENGINE_VERSION
-
-        return ENGINE_VERSION
-    return ""
+    return ENGINE_VERSION if step in STEP_KIND else ""
 
 
 def input_checksum(*, version, step: str) -> str:
@@ -59,10 +58,6 @@ def input_checksum(*, version, step: str) -> str:
     Images are excluded: their checksums are part of the manifest the annotations refer
     to, and hashing thousands of rows per step buys nothing.
     """
-    try:
-        from datasets.selectors import version_files
-    except ImportError:
-        return ""
     roles = STEP_ROLES.get(step)
     # Files the platform writes (ingest output) are results, not inputs: leaving them out
     # keeps a step's key the same before and after ingest ran.
@@ -179,6 +174,4 @@ def step_device(*, step: str) -> str:
     when this worker sees a GPU); other steps are CPU work."""
     if step not in STEP_KIND:
         return "cpu"
-    from quality.engine.iou import resolve_device
-
     return resolve_device(settings.QUALITY_DEVICE)

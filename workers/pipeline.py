@@ -23,6 +23,11 @@ import logging
 from django.conf import settings
 from django.db import transaction
 
+from datasets.models import DatasetVersion
+from datasets.selectors import version_audit_reference
+from datasets.services import version_transition
+from datasets.states import VersionState
+from quality.selectors import applicable_report_kinds
 from workers.jobs import QUALITY_STEPS, job_enqueue, job_for_step, step_deadline
 from workers.models import Job, JobState, JobStep
 
@@ -48,9 +53,6 @@ def pipeline_resume(*, version_id: int) -> None:
 
 
 def _version_fail(*, version, job: Job) -> None:
-    from datasets.services import version_transition
-    from datasets.states import VersionState
-
     if job.state == JobState.FAILED_VALIDATION:
         version_transition(version=version, to_state=VersionState.FAILED_VALIDATION, actor=None, reason=f"{job.step}: {job.message}"[:500])
     else:
@@ -78,8 +80,6 @@ def _stage(*, version, steps: list[str]) -> str:
 
 def _quality_steps(*, version) -> tuple[list[str], bool]:
     """The quality steps due now, and whether the audit still waits for its reference."""
-    from quality.selectors import applicable_report_kinds
-
     kinds = applicable_report_kinds(version=version)
     waiting = False
     steps = []
@@ -94,8 +94,6 @@ def _quality_steps(*, version) -> tuple[list[str], bool]:
 
 
 def _has_reference(*, version) -> bool:
-    from datasets.selectors import version_audit_reference
-
     return version_audit_reference(version=version) is not None
 
 
@@ -112,10 +110,6 @@ def _mark_audit_waiting(*, version) -> None:
 @transaction.atomic
 def pipeline_advance(*, version_id: int) -> str:
     """Move the version's pipeline forward as far as it can go now; returns the version state."""
-    from datasets.models import DatasetVersion
-    from datasets.services import version_transition
-    from datasets.states import VersionState
-
     version = DatasetVersion.objects.select_for_update().select_related("dataset").get(pk=version_id)
     if version.state == VersionState.SUBMITTED:
         version = version_transition(version=version, to_state=VersionState.PROCESSING, actor=None, reason="pipeline started")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from licensing.audit import audit_event_record
+from datasets.models import DatasetVersion
+from marketplace.audit.services import audit_event_record
 from marketplace.core.errors import InvalidInput, NotFound, field_error
 from workers.jobs import job_enqueue, job_for_step
 from workers.models import Job, JobState, JobStep
@@ -19,8 +20,6 @@ def job_rerun(*, version_id: int, step: str, actor) -> tuple[Job, bool]:
     the same engine the existing succeeded job is returned and nothing runs. A failed job
     is reset and sent again. Returns (job, enqueued).
     """
-    from datasets.models import DatasetVersion
-
     if step not in JobStep.values:
         raise InvalidInput("Unknown step.", code="unknown_step", details=[field_error("step", f"one of {', '.join(JobStep.values)}", "invalid_choice")])
     version = DatasetVersion.objects.select_for_update().select_related("dataset").filter(pk=version_id).first()

@@ -16,6 +16,9 @@ from typing import Any
 import numpy as np
 from celery import chord
 
+from marketplace.core.storage import get_storage
+from quality.engine.cocoeval import EvalParams, EvalState, evaluate_shard, merge_shards
+
 STATE_ARRAYS = ("det_kpos", "det_img_pos", "det_rank", "det_score", "matched", "ignored", "npig")
 
 
@@ -27,8 +30,6 @@ def state_dumps(state) -> bytes:
 
 
 def state_loads(data: bytes):
-    from quality.engine.cocoeval import EvalParams, EvalState
-
     with np.load(io.BytesIO(data), allow_pickle=False) as npz:
         params = EvalParams.from_dict(json.loads(npz["params"].tobytes().decode()))
         return EvalState(params=params, **{name: npz[name] for name in STATE_ARRAYS})
@@ -48,9 +49,6 @@ def evaluation_sharded(*, gt_key: str, dt_key: str, num_shards: int, out_key: st
 
 
 def evaluation_shard(*, gt_key: str, dt_key: str, shard: int, num_shards: int, state_key: str, params: dict | None, device: str) -> str:
-    from marketplace.core.storage import get_storage
-    from quality.engine.cocoeval import EvalParams, evaluate_shard
-
     storage = get_storage()
     gt = json.loads(storage.read_bytes(gt_key))
     dt = json.loads(storage.read_bytes(dt_key))
@@ -60,9 +58,6 @@ def evaluation_shard(*, gt_key: str, dt_key: str, shard: int, num_shards: int, s
 
 
 def evaluation_merge(*, state_keys: list[str], out_key: str, device: str) -> str:
-    from marketplace.core.storage import get_storage
-    from quality.engine.cocoeval import merge_shards
-
     storage = get_storage()
     states = [state_loads(storage.read_bytes(key)) for key in sorted(state_keys)]
     result = merge_shards(states, device=device)

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from datasets.ingest import version_ingest
+from datasets.services import audit_sample_draw
+from licensing.services import checks_run
+from quality.services import report_compute
 from workers.jobs import STEP_KIND
 from workers.models import Job, JobState, JobStep
 
@@ -16,20 +20,14 @@ def step_execute(*, job: Job, progress: Callable[[int, int], None], device: str)
     step = job.step
     version_id = job.version_id
     if step == JobStep.INGEST:
-        from datasets.ingest import version_ingest
-
         outcome = version_ingest(version_id=version_id, progress=progress)
         if outcome == "invalid":
             return JobState.FAILED_VALIDATION, {"outcome": outcome}, "the input did not validate: see the version's validation report"
         return JobState.SUCCEEDED, {"outcome": outcome}, "ingested"
     if step == JobStep.AUDIT_SAMPLE:
-        from datasets.services import audit_sample_draw
-
         image_ids = audit_sample_draw(version=job.version)
         return JobState.SUCCEEDED, {"images": len(image_ids)}, f"{len(image_ids)} images drawn for the audit"
     if step in STEP_KIND:
-        from quality.services import report_compute
-
         report = report_compute(version_id=version_id, kind=STEP_KIND[step], device=device, progress=progress)
         return (
             JobState.SUCCEEDED,
@@ -37,8 +35,6 @@ def step_execute(*, job: Job, progress: Callable[[int, int], None], device: str)
             f"report {report.kind} ({report.status})",
         )
     if step == JobStep.CHECKS:
-        from licensing.services import checks_run
-
         results = checks_run(version_id=version_id)
         return JobState.SUCCEEDED, {"checks": len(results)}, f"{len(results)} checks run"
     raise ValueError(f"unknown step {step!r}")

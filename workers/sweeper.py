@@ -10,17 +10,17 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from datasets.models import DatasetVersion
+from datasets.services import uploads_expire_abandoned
+from datasets.states import VersionState
+from workers.jobs import job_finish
 from workers.models import ACTIVE_STATES, Job, JobState
+from workers.pipeline import job_requeue, pipeline_start
 
 logger = logging.getLogger(__name__)
 
 
 def pipeline_sweep() -> dict:
-    from datasets.models import DatasetVersion
-    from datasets.states import VersionState
-    from workers.jobs import job_finish
-    from workers.pipeline import job_requeue, pipeline_start
-
     now = timezone.now()
     requeued = given_up = 0
     for job_id in list(Job.objects.filter(state__in=ACTIVE_STATES, deadline__lt=now).values_list("pk", flat=True)):
@@ -46,14 +46,7 @@ def pipeline_sweep() -> dict:
 
     expired = 0
     try:
-        from datasets.services import uploads_expire_abandoned
-    except ImportError:
-        uploads_expire_abandoned = None
-    if uploads_expire_abandoned is not None:
-        try:
-            expired = uploads_expire_abandoned() or 0
-        except Exception:  # noqa: BLE001 - the job sweep above must not be undone by this
-            logger.warning("expiring abandoned uploads failed", exc_info=True)
-    if not isinstance(expired, int):
-        expired = len(expired) if hasattr(expired, "__len__") else 0
+        expired = uploads_expire_abandoned()
+    except Exception:  # noqa: BLE001 - the job sweep above must not be undone by this
+        logger.warning("expiring abandoned uploads failed", exc_info=True)
     return {"requeued": requeued, "given_up": given_up, "nudged": nudged, "uploads_expired": expired}

@@ -11,27 +11,22 @@ import traceback
 from celery import Task, shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
+from kombu.exceptions import OperationalError as KombuOperationalError
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from marketplace.core.errors import DomainError
+from quality.engine.errors import EngineInputError
 
 logger = logging.getLogger(__name__)
 
 # A database or broker that blinks is not the input's fault: such errors get a larger
 # retry budget than ordinary transient errors, so a short outage never fails a version.
-INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (OperationalError, InterfaceError)
-try:  # the broker's own connection errors
-    from kombu.exceptions import OperationalError as KombuOperationalError
-    from redis.exceptions import ConnectionError as RedisConnectionError
-
-    INFRASTRUCTURE_ERRORS += (KombuOperationalError, RedisConnectionError)
-except ImportError:  # pragma: no cover - redis is a pinned dependency
-    pass
+INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (OperationalError, InterfaceError, KombuOperationalError, RedisConnectionError)
 INFRASTRUCTURE_EXTRA_RETRIES = 20
 
 
-def _permanent_errors() -> tuple[type[BaseException], ...]:
-    from marketplace.core.errors import DomainError
-    from quality.engine.errors import EngineInputError
-
-    return (DomainError, EngineInputError)
+# Bad input fails the same way every time: not worth a retry.
+PERMANENT_ERRORS: tuple[type[BaseException], ...] = (DomainError, EngineInputError)
 
 
 @shared_task(name="workers.tasks.ping")
@@ -106,7 +101,7 @@ def job_run(self, job_id: int) -> dict:
         state, result, message = step_execute(job=job, progress=progress_callback(job_id), device=step_device(step=job.step))
     except INFRASTRUCTURE_ERRORS as exc:
         raise self.retry(exc=exc, countdown=min(2 ** self.request.retries, 30) + random.random(), max_retries=self.max_retries + INFRASTRUCTURE_EXTRA_RETRIES) from exc
-    except _permanent_errors() as exc:
+    except PERMANENT_ERRORS as exc:
         # Bad input is not retried: the same input fails the same way.
         state, result, message = JobState.FAILED_VALIDATION, {"error": _error_text(exc)}, str(exc)[:500]
         job_finish(job_id=job_id, state=state, result=result, message=message, error=traceback.format_exc()[-4000:])

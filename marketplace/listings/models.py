@@ -18,7 +18,7 @@ from django.db import models
 
 
 class Listing(models.Model):
-    # Listing slug == dataset slug (contracts.md).
+    # A listing's slug is its dataset's slug.
     dataset = models.OneToOneField("datasets.Dataset", on_delete=models.CASCADE, related_name="listing")
     slug = models.SlugField(max_length=80, unique=True)
     # The published version shown; null while none is published (the listing is hidden).
@@ -93,6 +93,8 @@ class Listing(models.Model):
     facet_licenses = models.TextField(blank=True, editable=False)
 
     synced_at = models.DateTimeField(auto_now=True)
+    # When the reconciliation last compared this row with its sources (oldest go first).
+    checked_at = models.DateTimeField(null=True, blank=True, db_index=True)
 
     class Meta:
         ordering = ["-published_at", "pk"]

@@ -34,10 +34,12 @@ from datasets.models import Modality, VocabularyKind, VocabularyTerm
 from marketplace.core.errors import InvalidInput, field_error
 from marketplace.listings.models import FACET_KEY_KINDS, Listing, ListingTerm, TermKind
 from marketplace.listings.selectors import listings_public
+from quality.engine.tiers import Tier
+from quality.figures import LISTING_FIGURES
 
-MIN_FIGURES = ("mask_iou", "ap", "ap50", "ap75", "agreement", "temporal_iou")
+MIN_FIGURES = LISTING_FIGURES
 ORDERINGS = ("relevance", "-published_at", "-mask_iou", "price", "quality_adjusted_cost")
-TIERS = ("rough", "standard", "fine", "premium")
+TIERS = tuple(Tier)
 FACETS = ("embodiment", "task", "license", "tier", "modality")
 MULTI = ("embodiment", "task", "scene", "category", "modality", "tier", "seller")
 BOOLS = ("verified_only", "has_tracks", "commercial_use", "derivatives", "no_share_alike")

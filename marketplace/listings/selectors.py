@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from datasets.models import DatasetVersion
+from datasets.selectors import version_files
 from datasets.states import VersionState
 from marketplace.accounts.models import Organization
 from marketplace.accounts.selectors import buyer_organizations
@@ -114,15 +115,4 @@ BUYER_FILE_ROLES = ("annotations", "images", "second_pass", "video", "panoptic")
 
 
 def entitlement_manifest(*, entitlement: Entitlement):
-    version_files = _version_files()
-    if version_files is None:
-        return []
     return version_files(version=entitlement.version).filter(role__in=BUYER_FILE_ROLES).order_by("role", "path", "pk")
-
-
-def _version_files():
-    try:
-        from datasets.selectors import version_files
-    except ImportError:  # the ingest app has not built it yet
-        return None
-    return version_files

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from datasets.models import Dataset, DatasetVersion
+from datasets.selectors import version_files
 from datasets.states import VersionState
-from licensing.audit import audit_event_record
+from licensing.selectors import provenance_completeness, version_effective_terms
 from marketplace.accounts.models import Organization
+from marketplace.audit.services import audit_event_record
 from marketplace.core.errors import Conflict, InvalidInput, NotFound, field_error
 from marketplace.core.storage import get_storage
 from marketplace.listings.models import (
@@ -31,24 +33,10 @@ from marketplace.listings.models import (
 )
 from marketplace.listings.pricing import quality_adjusted_cost
 from marketplace.listings.search import catalogue_generation_bump
+from quality.figures import LISTING_FIGURES
+from quality.selectors import version_quality_summary
 
 logger = logging.getLogger(__name__)
-
-QUALITY_FIGURES = ("mask_iou", "ap", "ap50", "ap75", "agreement", "temporal_iou")
-
-
-def _optional(module: str, name: str):
-    """A function of another app, or None while that app has not built it yet (contracts.md)."""
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
-        return None
-
-
-def _call_optional(module: str, name: str, **kwargs) -> Any:
-    fn = _optional(module, name)
-    return fn(**kwargs) if fn else None
-
 
 def _terms_list(queryset) -> list[dict[str, str]]:
     return [{"slug": t.slug, "name": t.name} for t in queryset.order_by("slug")]
@@ -62,9 +50,6 @@ def _previews(version: DatasetVersion) -> list[dict[str, str]]:
             for p in stats_previews
             if isinstance(p, dict) and p.get("storage_key")
         ][:12]
-    version_files = _optional("datasets.selectors", "version_files")
-    if version_files is None:
-        return []
     return [{"path": f.path, "storage_key": f.storage_key} for f in version_files(version=version, role="preview").order_by("path")[:12]]
 
 
@@ -93,11 +78,11 @@ def listing_search_vector_refresh(*, listing_ids: list[int] | None = None) -> No
 
 
 def listing_fields_from_version(*, dataset: Dataset, version: DatasetVersion) -> tuple[dict[str, Any], dict[str, list[str]]]:
-    """The listing's columns and its filterable multi-value terms, from the version and the other apps' selectors."""
+    """The listing's columns and its filterable multi-value terms, from the version and the lower apps' selectors."""
     stats = version.statistics if isinstance(version.statistics, dict) else {}
-    quality = _call_optional("quality.selectors", "version_quality_summary", version=version) or {}
-    terms = _call_optional("licensing.selectors", "version_effective_terms", version=version) or {}
-    provenance = _call_optional("licensing.selectors", "provenance_completeness", version=version) or {}
+    quality = version_quality_summary(version=version)
+    terms = version_effective_terms(version=version)
+    provenance = provenance_completeness(version=version)
 
     embodiments = _terms_list(dataset.embodiments.all())
     tasks = _terms_list(dataset.tasks.all())
@@ -144,7 +129,7 @@ def listing_fields_from_version(*, dataset: Dataset, version: DatasetVersion) ->
         "terms": terms,
         "previews": _previews(version),
     }
-    for figure in QUALITY_FIGURES:
+    for figure in LISTING_FIGURES:
         entry = quality.get(figure) if isinstance(quality.get(figure), dict) else None
         fields[figure] = float(entry["value"]) if entry and entry.get("value") is not None else None
         fields[f"{figure}_verified"] = bool(entry and entry.get("status") == "verified")
@@ -208,6 +193,65 @@ def listing_sync(*, dataset: Dataset) -> Listing | None:
     listing_search_vector_refresh(listing_ids=[listing.pk])
     _generation_bump()
     return listing
+
+
+def listing_sync_by_id(*, dataset_id: int) -> Listing | None:
+    return listing_sync(dataset=Dataset.objects.get(pk=dataset_id))
+
+
+# Columns the reconciliation does not compare: bookkeeping, and the tsvector (derived in SQL).
+_UNCOMPARED = frozenset({"synced_at", "checked_at", "search_vector"})
+
+
+def _listing_disagrees(listing: Listing, fields: dict[str, Any], multi: dict[str, list[str]]) -> list[str]:
+    """The listing's columns (and term kinds) that differ from what its sources give now."""
+    differ = [name for name, value in fields.items() if name not in _UNCOMPARED and getattr(listing, name) != value]
+    stored: dict[str, set[str]] = {}
+    for kind, value in ListingTerm.objects.filter(listing=listing).values_list("kind", "value"):
+        stored.setdefault(kind, set()).add(value)
+    differ += [f"terms.{kind}" for kind, values in multi.items() if set(values) != stored.get(kind, set())]
+    return differ
+
+
+def listings_reconcile(*, batch: int = 500) -> dict[str, int]:
+    """Repair what a lost reaction left wrong; run periodically (beat) and safe at any time.
+
+    1. Every dataset whose listing disagrees with its published version is synced: a
+       published version without a public listing, a public listing whose version is not
+       the published one. One query finds them all.
+    2. The ``batch`` public listings compared longest ago are rebuilt from their sources and
+       compared column by column; those that differ (a figure, the terms, a vocabulary) are
+       synced. Over successive runs every listing is compared.
+    """
+    published = DatasetVersion.objects.filter(state=VersionState.PUBLISHED)
+    wrong = set(
+        published.exclude(dataset__listing__is_public=True, dataset__listing__version_id=F("pk")).values_list("dataset_id", flat=True)
+    )
+    wrong |= set(
+        Listing.objects.filter(is_public=True).exclude(version_id__in=published.values("pk")).values_list("dataset_id", flat=True)
+    )
+    for dataset_id in sorted(wrong):
+        listing_sync_by_id(dataset_id=dataset_id)
+
+    repaired = 0
+    now = timezone.now()
+    stale = list(
+        Listing.objects.filter(is_public=True)
+        .exclude(dataset_id__in=wrong)
+        .select_related("dataset", "version")
+        .order_by(F("checked_at").asc(nulls_first=True), "pk")[:batch]
+    )
+    for listing in stale:
+        if listing.version is None or listing.version.state != VersionState.PUBLISHED:
+            continue
+        fields, multi = listing_fields_from_version(dataset=listing.dataset, version=listing.version)
+        differ = _listing_disagrees(listing, fields, multi)
+        if differ:
+            logger.warning("listing %s disagreed with its sources on %s; re-synced", listing.slug, ", ".join(differ[:10]))
+            listing_sync(dataset=listing.dataset)
+            repaired += 1
+        Listing.objects.filter(pk=listing.pk).update(checked_at=now)
+    return {"resynced": len(wrong), "compared": len(stale), "repaired": repaired}
 
 
 # Orders and entitlements --------------------------------------------------------------

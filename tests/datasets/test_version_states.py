@@ -2,7 +2,7 @@ import pytest
 
 from datasets.services import version_transition
 from datasets.states import TRANSITIONS, VersionState
-from licensing.models import AuditEvent
+from marketplace.audit.models import AuditEvent
 from marketplace.core.errors import Conflict
 from tests.factories import make_version
 
@@ -43,7 +43,7 @@ def test_one_published_version_per_dataset(seller):
 
 
 def test_audit_events_are_append_only(seller):
-    from licensing.models import AppendOnlyError
+    from marketplace.audit.models import AppendOnlyError
 
     make_version(seller=seller)
     event = AuditEvent.objects.first()
@@ -65,4 +65,4 @@ def test_database_refuses_audit_rewrites_on_postgresql(seller):
         pytest.skip("the trigger exists on PostgreSQL only")
     make_version(seller=seller)
     with pytest.raises(Exception, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("UPDATE licensing_auditevent SET reason = 'x'")
+        cursor.execute("UPDATE audit_auditevent SET reason = 'x'")

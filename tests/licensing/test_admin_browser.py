@@ -5,8 +5,9 @@ import shutil
 import pytest
 
 from datasets.states import VersionState
-from licensing.models import AuditEvent, ProvenanceField
+from licensing.models import ProvenanceField
 from licensing.services import provenance_update
+from marketplace.audit.models import AuditEvent
 from tests import factories
 from tests.licensing.conftest import make_version, move, stats
 from tests.licensing.test_provenance import GOOD

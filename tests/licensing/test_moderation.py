@@ -4,7 +4,7 @@ import pytest
 from django.db import connection, transaction
 
 from datasets.states import VersionState
-from licensing.models import AppendOnlyError, AuditEvent
+from marketplace.audit.models import AppendOnlyError, AuditEvent
 from tests.licensing.conftest import make_version, stats
 
 pytestmark = pytest.mark.django_db
@@ -16,7 +16,8 @@ def routes(vid):
     return ["/api/v1/moderation/queue/", base, base + "fields/", base + "decision/", base + "suspend/", base + "reinstate/"]
 
 
-def test_moderator_works_the_queue_end_to_end(seller, moderator):
+def test_moderator_works_the_queue_end_to_end(seller, moderator, django_capture_on_commit_callbacks):
+    """The listing follows each decision (its re-sync is a reaction delivered after commit)."""
     from marketplace.listings.models import Listing
 
     v = make_version(seller, license="CC-BY-4.0", statistics=stats(("by-2", 3)), state=VersionState.IN_REVIEW)
@@ -28,14 +29,17 @@ def test_moderator_works_the_queue_end_to_end(seller, moderator):
     assert detail["effective_terms"]["commercial_use"] is True
     resp = c.post(f"/api/v1/moderation/versions/{v.pk}/fields/", {"fields": [{"name": "locations", "status": "disputed", "note": "no evidence"}]}, format="json")
     assert resp.status_code == 200
-    resp = c.post(f"/api/v1/moderation/versions/{v.pk}/decision/", {"decision": "approve", "reason": "looks right"}, format="json")
+    with django_capture_on_commit_callbacks(execute=True):
+        resp = c.post(f"/api/v1/moderation/versions/{v.pk}/decision/", {"decision": "approve", "reason": "looks right"}, format="json")
     assert resp.status_code == 200 and resp.json()["state"] == "published"
     assert Listing.objects.get(dataset=v.dataset).is_public
     assert c.get("/api/v1/moderation/queue/").json()["results"] == []
     assert c.post(f"/api/v1/moderation/versions/{v.pk}/suspend/", {"reason": ""}, format="json").status_code == 400
-    resp = c.post(f"/api/v1/moderation/versions/{v.pk}/suspend/", {"reason": "DMCA notice"}, format="json")
+    with django_capture_on_commit_callbacks(execute=True):
+        resp = c.post(f"/api/v1/moderation/versions/{v.pk}/suspend/", {"reason": "DMCA notice"}, format="json")
     assert resp.json()["state"] == "suspended" and not Listing.objects.get(dataset=v.dataset).is_public
-    resp = c.post(f"/api/v1/moderation/versions/{v.pk}/reinstate/", {"reason": "notice withdrawn"}, format="json")
+    with django_capture_on_commit_callbacks(execute=True):
+        resp = c.post(f"/api/v1/moderation/versions/{v.pk}/reinstate/", {"reason": "notice withdrawn"}, format="json")
     assert resp.json()["state"] == "published" and Listing.objects.get(dataset=v.dataset).is_public
     actions = set(AuditEvent.objects.filter(actor=moderator.user).values_list("action", flat=True))
     assert {"provenance.field.disputed", "moderation.approve", "moderation.suspend", "moderation.reinstate"} <= actions
@@ -108,7 +112,7 @@ def test_audit_events_cannot_be_changed_or_deleted(seller):
         AuditEvent.objects.filter(pk=event.pk).update(reason="tampered")
     with pytest.raises(AppendOnlyError):
         AuditEvent.objects.all().delete()
-    for sql in ("UPDATE licensing_auditevent SET reason = 'tampered' WHERE id = %s", "DELETE FROM licensing_auditevent WHERE id = %s"):
+    for sql in ("UPDATE audit_auditevent SET reason = 'tampered' WHERE id = %s", "DELETE FROM audit_auditevent WHERE id = %s"):
         with pytest.raises(Exception, match="append-only"), transaction.atomic(), connection.cursor() as cur:
             cur.execute(sql, [event.pk])
     event.refresh_from_db()

@@ -3,8 +3,9 @@
 import pytest
 
 from datasets.states import VersionState
-from licensing.models import AuditEvent, FieldStatus
+from licensing.models import FieldStatus
 from licensing.selectors import provenance_completeness
+from marketplace.audit.models import AuditEvent
 from tests.licensing.conftest import make_version, move
 
 pytestmark = pytest.mark.django_db

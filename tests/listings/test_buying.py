@@ -11,7 +11,7 @@ import pytest
 from django.test import override_settings
 
 from datasets.models import DatasetFile
-from licensing.models import AuditEvent
+from marketplace.audit.models import AuditEvent
 from marketplace.core.storage import LocalStorage, S3Storage, get_storage
 from marketplace.listings.models import DownloadLog, Entitlement, Order
 from marketplace.listings.selectors import entitlement_active

@@ -1,212 +1,30 @@
-"""Writes for datasets and versions. Each is atomic and records its audit event."""
+"""Writes for uploads: resumable, checksummed, straight to object storage (presigned
+multipart on S3, parts through the API on local storage), verified by a worker before a
+file joins the version."""
 
 from __future__ import annotations
 
-from django.db import IntegrityError, transaction
-from django.db.models import Max
+import base64
+import hashlib
+import logging
+import math
+import mimetypes
+import re
+from datetime import timedelta
+from typing import Any, BinaryIO
+
+from django.db import transaction
+from django.db.models import Sum
 from django.utils import timezone
 
-from datasets.models import Dataset, DatasetVersion
-from datasets.states import VersionState, can_transition
-from licensing.audit import audit_event_record
-from marketplace.core.errors import Conflict, field_error
-
-
-def dataset_create(*, owner, actor, slug: str, title: str, annotation_license: str, **fields) -> Dataset:
-    m2m = {name: fields.pop(name) for name in ("embodiments", "tasks", "scene_types") if name in fields}
-    try:
-        with transaction.atomic():
-            dataset = Dataset.objects.create(
-                owner=owner, created_by=actor, slug=slug, title=title, annotation_license=annotation_license, **fields
-            )
-            for name, terms in m2m.items():
-                getattr(dataset, name).set(terms)
-            audit_event_record(actor=actor, action="dataset.create", obj=dataset, organization=owner, after={"slug": slug, "title": title})
-    except IntegrityError:
-        raise Conflict("A dataset with that slug exists.", code="slug_taken", details=[field_error("slug", "taken")]) from None
-    return dataset
-
-
-@transaction.atomic
-def version_create(*, dataset: Dataset, actor, notes: str = "") -> DatasetVersion:
-    """A new draft version. At most one draft is open per dataset at a time."""
-    Dataset.objects.select_for_update().get(pk=dataset.pk)  # serialise numbering per dataset
-    if dataset.versions.filter(state=VersionState.DRAFT).exists():
-        raise Conflict("This dataset already has an open draft version.", code="draft_exists")
-    number = (dataset.versions.aggregate(n=Max("number"))["n"] or 0) + 1
-    version = DatasetVersion.objects.create(dataset=dataset, number=number, notes=notes, created_by=actor)
-    audit_event_record(
-        actor=actor, action="version.create", obj=version, organization=dataset.owner, after={"number": number, "state": version.state}
-    )
-    return version
-
-
-@transaction.atomic
-def version_transition(*, version: DatasetVersion, to_state: str, actor, reason: str = "", action: str | None = None) -> DatasetVersion:
-    """Move a version along its life cycle, under a row lock, with an audit event.
-
-    Raises :class:`Conflict` (code ``invalid_transition``) for a transition that does
-    not exist. Re-applying the state a version is already in is a no-op, so a task
-    delivered twice does not fail or write twice.
-    """
-    locked = DatasetVersion.objects.select_for_update().select_related("dataset").get(pk=version.pk)
-    if locked.state == to_state:
-        return locked
-    if not can_transition(locked.state, to_state):
-        raise Conflict(
-            f"A version in state {locked.state!r} cannot move to {to_state!r}.",
-            code="invalid_transition",
-            details=[field_error("state", f"{locked.state} -> {to_state} is not allowed")],
-        )
-    before = locked.state
-    now = timezone.now()
-    locked.state = to_state
-    locked.state_changed_at = now
-    update = ["state", "state_changed_at"]
-    if to_state == VersionState.SUBMITTED:
-        locked.submitted_at = now
-        update.append("submitted_at")
-    if to_state == VersionState.PUBLISHED and locked.published_at is None:
-        locked.published_at = now
-        update.append("published_at")
-    locked.save(update_fields=update)
-    audit_event_record(
-        actor=actor,
-        action=action or f"version.{to_state}",
-        obj=locked,
-        organization=locked.dataset.owner,
-        before={"state": before},
-        after={"state": to_state},
-        reason=reason,
-    )
-    version.state, version.state_changed_at = locked.state, locked.state_changed_at
-    return locked
-
-
-# --------------------------------------------------------------------------------------
-# Everything below: dataset edits, submit, uploads, audit sample and reference.
-# --------------------------------------------------------------------------------------
-import base64  # noqa: E402
-import hashlib  # noqa: E402
-import logging  # noqa: E402
-import math  # noqa: E402
-import mimetypes  # noqa: E402
-import random  # noqa: E402
-import re  # noqa: E402
-from datetime import timedelta  # noqa: E402
-from typing import Any, BinaryIO  # noqa: E402
-
-from django.db.models import Sum  # noqa: E402
-
-from datasets.limits import limits  # noqa: E402
-from datasets.models import (  # noqa: E402
-    SELLER_ROLES,
-    AuditSample,
-    DatasetFile,
-    FileOrigin,
-    FileRole,
-    UploadSession,
-    UploadState,
-)
-from marketplace.core.errors import InvalidInput, LimitExceeded  # noqa: E402
-from marketplace.core.storage import CHUNK, StorageError, get_storage  # noqa: E402
+from datasets.limits import limits
+from datasets.models import SELLER_ROLES, DatasetFile, DatasetVersion, FileOrigin, UploadSession, UploadState
+from datasets.states import VersionState
+from marketplace.audit.services import audit_event_record
+from marketplace.core.errors import Conflict, InvalidInput, LimitExceeded, field_error
+from marketplace.core.storage import CHUNK, StorageError, get_storage
 
 log = logging.getLogger(__name__)
-
-DATASET_EDITABLE = (
-    "title",
-    "summary",
-    "description",
-    "modality",
-    "annotation_license",
-    "price",
-    "currency",
-    "embodiments",
-    "tasks",
-    "scene_types",
-)
-# Fields that describe what a buyer gets: frozen once any version has left draft, as a
-# published version's terms must not change under its buyers.
-DATASET_LOCKED_AFTER_SUBMIT = ("modality", "annotation_license")
-ANNOTATION_ROLES = (FileRole.ANNOTATIONS, FileRole.VIDEO, FileRole.PANOPTIC)
-
-
-def _listing_sync(dataset: Dataset) -> None:
-    try:
-        from marketplace.listings.services import listing_sync
-    except ImportError:  # the listings app is built in parallel; nothing to sync yet
-        return
-    listing_sync(dataset=dataset)
-
-
-@transaction.atomic
-def dataset_update(*, dataset: Dataset, actor, **fields: Any) -> Dataset:
-    locked = Dataset.objects.select_for_update().get(pk=dataset.pk)
-    unknown = sorted(set(fields) - set(DATASET_EDITABLE))
-    if unknown:
-        raise InvalidInput(
-            "These fields cannot be changed.", code="read_only_field", details=[field_error(f, "read-only", "read_only") for f in unknown]
-        )
-    if locked.versions.exclude(state=VersionState.DRAFT).exists():
-        frozen = [f for f in DATASET_LOCKED_AFTER_SUBMIT if f in fields and fields[f] != getattr(locked, f)]
-        if frozen:
-            raise Conflict(
-                "These fields are fixed once a version was submitted.",
-                code="dataset_frozen",
-                details=[field_error(f, "fixed after submit", "frozen") for f in frozen],
-            )
-    before = {f: str(getattr(locked, f)) for f in fields if f not in ("embodiments", "tasks", "scene_types")}
-    for name, value in fields.items():
-        if name in ("embodiments", "tasks", "scene_types"):
-            getattr(locked, name).set(value)
-        else:
-            setattr(locked, name, value)
-    locked.save()
-    after = {f: str(getattr(locked, f)) for f in before}
-    audit_event_record(actor=actor, action="dataset.update", obj=locked, organization=locked.owner, before=before, after=after)
-    transaction.on_commit(lambda: _listing_sync(locked))
-    return locked
-
-
-def _pipeline_start(version_id: int) -> None:
-    try:
-        from workers.pipeline import pipeline_start
-    except ImportError:  # the pipeline is written in parallel; until then ingest alone
-        from datasets.tasks import version_ingest_task
-
-        version_ingest_task.delay(version_id)
-        return
-    pipeline_start(version_id=version_id)
-
-
-@transaction.atomic
-def version_submit(*, version: DatasetVersion, actor) -> DatasetVersion:
-    """Freeze a complete draft and start the pipeline once the transaction commits."""
-    locked = DatasetVersion.objects.select_for_update().get(pk=version.pk)
-    if locked.state != VersionState.DRAFT:
-        raise Conflict(f"Only a draft can be submitted; this version is {locked.state}.", code="invalid_transition")
-    if locked.uploads.filter(state=UploadState.VERIFYING).exists():
-        raise Conflict("Some uploads are still being verified; submit when they are complete.", code="uploads_pending")
-    if not locked.files.filter(role__in=ANNOTATION_ROLES).exists():
-        raise Conflict(
-            "A version needs an annotation file (role annotations, video or panoptic) before it can be submitted.",
-            code="incomplete_version",
-            details=[field_error("files", "no annotation file", "missing")],
-        )
-    # Open uploads can no longer land in a frozen version: abort them now.
-    for upload in locked.uploads.filter(state=UploadState.OPEN):
-        _upload_abort_storage(upload)
-        upload.state = UploadState.ABORTED
-        upload.error = {"code": "version_submitted", "message": "The version was submitted before this upload completed."}
-        upload.save(update_fields=["state", "error", "updated_at"])
-    locked = version_transition(version=locked, to_state=VersionState.SUBMITTED, actor=actor, action="version.submit")
-    version_id = locked.pk
-    transaction.on_commit(lambda: _pipeline_start(version_id))
-    version.state = locked.state
-    return locked
-
-
-# uploads -------------------------------------------------------------------------------
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -429,6 +247,28 @@ def upload_part_urls(*, upload: UploadSession, numbers: list[int]) -> dict[int, 
     }
 
 
+def upload_parts_plan(*, upload: UploadSession) -> list[dict[str, Any]]:
+    """Every part with its expected size, whether it arrived, and (S3, not yet arrived) a
+    fresh presigned URL with the headers it needs: a resuming client needs nothing else.
+    Closed uploads have no parts to send. Issues presigned URLs, hence a service."""
+    if upload.state != UploadState.OPEN:
+        return []
+    numbers = range(1, upload.part_count + 1)
+    arrived = {p["number"]: p["size"] for p in upload_parts_arrived(upload=upload)}
+    missing = [n for n in numbers if arrived.get(n) != upload_part_size(upload, n)]
+    urls = upload_part_urls(upload=upload, numbers=missing)
+    return [
+        {
+            "number": n,
+            "size": upload_part_size(upload, n),
+            "arrived": n not in urls,
+            "url": urls.get(n),
+            "headers": upload_part_headers(upload=upload, number=n),
+        }
+        for n in numbers
+    ]
+
+
 def upload_part_headers(*, upload: UploadSession, number: int) -> dict[str, str]:
     """Headers the client must send with a part: the signed-in checksum (S3 checks the
     bytes against it) and a neutral content type."""
@@ -480,7 +320,7 @@ def upload_complete(*, upload: UploadSession, actor) -> UploadSession:
     return locked
 
 
-def _upload_abort_storage(upload: UploadSession) -> None:
+def upload_abort_storage(upload: UploadSession) -> None:
     storage = get_storage()
     try:
         storage.multipart_abort(upload.storage_key, upload.multipart_id)
@@ -494,7 +334,7 @@ def _upload_reject(upload: UploadSession, code: str, message: str, details: list
         storage.delete(upload.storage_key)
     except Exception as exc:  # noqa: BLE001
         log.warning("delete of rejected upload %s failed: %s", upload.pk, exc)
-    _upload_abort_storage(upload)
+    upload_abort_storage(upload)
     UploadSession.objects.filter(pk=upload.pk).update(
         state=UploadState.REJECTED, error={"code": code, "message": message, "details": details or []}, updated_at=timezone.now()
     )
@@ -604,7 +444,7 @@ def upload_abort(*, upload: UploadSession, actor) -> UploadSession:
         return locked
     if locked.state != UploadState.OPEN:
         raise Conflict(f"This upload is {locked.state}.", code="upload_closed")
-    _upload_abort_storage(locked)
+    upload_abort_storage(locked)
     locked.state = UploadState.ABORTED
     locked.save(update_fields=["state", "updated_at"])
     audit_event_record(
@@ -622,130 +462,8 @@ def uploads_expire_abandoned(*, now=None) -> int:
             upload = UploadSession.objects.select_for_update(skip_locked=True).filter(pk=upload_id, state=UploadState.OPEN).first()
             if upload is None:
                 continue
-            _upload_abort_storage(upload)
+            upload_abort_storage(upload)
             upload.state = UploadState.EXPIRED
             upload.save(update_fields=["state", "updated_at"])
             count += 1
     return count
-
-
-# audit sample and reference -----------------------------------------------------------
-
-
-def audit_sample_draw(*, version: DatasetVersion, size: int | None = None, seed: int | None = None) -> list[int]:
-    """Draw (once) the audit sample: ``size`` image ids, stratified by category.
-
-    Seeded by the version id (and ``seed`` when given), so the same version and seed
-    always give the same sample; the draw is stored and returned as is afterwards.
-    Each image is put in the stratum of its rarest category (images without annotations
-    form their own stratum); strata get shares proportional to their size, at least one.
-    """
-    from datasets.selectors import version_image_categories
-
-    size = size or limits().audit_sample_size
-    seed_value = version.pk if seed is None else seed
-    existing = AuditSample.objects.filter(version=version, seed=seed_value, size=size).first()
-    if existing:
-        return list(existing.image_ids)
-    image_ids, image_cats, cat_counts = version_image_categories(version=version)
-    strata: dict[int, list[int]] = {}
-    for image_id in sorted(image_ids):
-        cats = image_cats.get(image_id)
-        key = min(cats, key=lambda c: (cat_counts[c], c)) if cats else -1
-        strata.setdefault(key, []).append(image_id)
-    rng = random.Random(f"audit:{version.pk}:{seed_value}")
-    total = len(image_ids)
-    chosen: list[int] = []
-    if total <= size:
-        chosen = sorted(image_ids)
-    else:
-        quotas = {k: max(1, round(size * len(v) / total)) for k, v in strata.items()}
-        # trim (largest strata first) or top up so the quotas add up to size exactly
-        while sum(quotas.values()) > size:
-            k = max(quotas, key=lambda k: (quotas[k], k))
-            quotas[k] -= 1
-        for k in sorted(strata):
-            members = list(strata[k])
-            rng.shuffle(members)
-            chosen.extend(members[: quotas[k]])
-            strata[k] = members[quotas[k] :]
-        rest = [i for k in sorted(strata) for i in strata[k]]
-        rng.shuffle(rest)
-        chosen.extend(rest[: size - len(chosen)])
-        chosen.sort()
-    try:
-        with transaction.atomic():
-            AuditSample.objects.create(version=version, seed=seed_value, size=size, image_ids=chosen)
-    except IntegrityError:  # drawn concurrently: the stored draw wins (it is the same)
-        return list(AuditSample.objects.get(version=version, seed=seed_value, size=size).image_ids)
-    return chosen
-
-
-AUDIT_REFERENCE_STATES = (VersionState.PROCESSING, VersionState.IN_REVIEW)
-
-
-def audit_reference_submit(*, version: DatasetVersion, actor, path) -> DatasetFile:
-    """Validate an auditor's reference COCO file (a local path) and store it as role
-    ``reference``, replacing an earlier one. Its images must be in the audit sample."""
-    from datasets.ingest.validate import validate_annotation_file
-
-    if version.state not in AUDIT_REFERENCE_STATES:
-        raise Conflict(f"References are taken while a version is processing or in review; it is {version.state}.", code="invalid_state")
-    sample = AuditSample.objects.filter(version=version).order_by("created_at").first()
-    if sample is None:
-        raise Conflict("This version has no audit sample yet.", code="no_audit_sample")
-    result = validate_annotation_file(path, check_image_files=None)
-    if not result.valid:
-        raise InvalidInput("The reference annotations are not valid.", code="invalid_reference", details=result.report["errors"][:100])
-    outside = sorted(set(result.image_ids) - set(sample.image_ids))
-    if outside:
-        raise InvalidInput(
-            f"{len(outside)} reference image(s) are not in the audit sample.",
-            code="not_in_sample",
-            details=[field_error("images", f"image id {i} is not in the sample", "not_in_sample") for i in outside[:50]],
-        )
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(CHUNK), b""):
-            digest.update(chunk)
-            size += len(chunk)
-    sha = digest.hexdigest()
-    key = f"versions/{version.pk}/reference/{sha}.json"
-    storage = get_storage()
-    storage.put_file(key, path, content_type="application/json")
-    with transaction.atomic():
-        locked = DatasetVersion.objects.select_for_update().select_related("dataset__owner").get(pk=version.pk)
-        old = list(locked.files.filter(role=FileRole.REFERENCE))
-        old_keys = [f.storage_key for f in old if f.storage_key != key]
-        for f in old:
-            f.delete()
-        dfile = DatasetFile.objects.create(
-            version=locked,
-            role=FileRole.REFERENCE,
-            path=f"reference/{sha[:16]}.json",
-            size=size,
-            sha256=sha,
-            content_type="application/json",
-            storage_key=key,
-            origin=FileOrigin.AUDIT,
-        )
-        audit_event_record(
-            actor=actor,
-            action="version.audit_reference",
-            obj=locked,
-            organization=locked.dataset.owner,
-            after={"sha256": sha, "images": len(result.image_ids), "sample_size": len(sample.image_ids)},
-        )
-        transaction.on_commit(lambda: [storage.delete(k) for k in old_keys])
-        # The pipeline waits in `processing` for this reference: let it go on now rather
-        # than at the sweeper's next pass.
-        version_id = locked.pk
-        transaction.on_commit(lambda: _pipeline_resume(version_id))
-    return dfile
-
-
-def _pipeline_resume(version_id: int) -> None:
-    from workers.pipeline import pipeline_resume
-
-    pipeline_resume(version_id=version_id)

@@ -1,5 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from marketplace.demo import seed_demo
+
 
 class Command(BaseCommand):
     help = "Seed the demo (users, organizations, generated datasets sent through the real pipeline). Needs a running worker; refused in production."
@@ -8,8 +10,6 @@ class Command(BaseCommand):
         parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for each pipeline stage")
 
     def handle(self, *args, **options):
-        from marketplace.demo import seed_demo
-
         try:
             result = seed_demo(log=lambda line: self.stdout.write(line), timeout=options["timeout"])
         except (RuntimeError, TimeoutError) as exc:

@@ -1,11 +1,12 @@
-"""Writing to the audit log. Every service that changes a version, a provenance field,
-a license or an entitlement calls :func:`audit_event_record` inside its transaction."""
+"""Writing to the audit log. Every service that changes a version, a provenance field, a
+license, an order or an entitlement calls :func:`audit_event_record` inside its
+transaction, so the event commits or rolls back with the change it describes."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from licensing.models import AuditEvent
+from marketplace.audit.models import AuditEvent
 
 
 def audit_event_record(

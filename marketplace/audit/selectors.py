@@ -1,0 +1,34 @@
+"""Reads of the audit log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+
+from marketplace.accounts.selectors import seller_organizations
+from marketplace.audit.models import AuditEvent
+from marketplace.core.permissions import is_staff_member
+
+
+def audit_events_for(*, user, filters: dict[str, Any]) -> QuerySet[AuditEvent]:
+    """Staff see every event; anyone else only the events of the organizations they sell
+    for."""
+    qs = AuditEvent.objects.all()
+    if not is_staff_member(user):
+        qs = qs.filter(organization__in=seller_organizations(user=user))
+    for key in ("action", "object_type", "object_id", "actor_label"):
+        if filters.get(key):
+            qs = qs.filter(**{key: filters[key]})
+    if filters.get("organization"):
+        qs = qs.filter(organization__slug=filters["organization"])
+    if filters.get("since"):
+        qs = qs.filter(created_at__gte=filters["since"])
+    if filters.get("until"):
+        qs = qs.filter(created_at__lt=filters["until"])
+    return qs
+
+
+def object_audit_events(*, obj) -> QuerySet[AuditEvent]:
+    """The events recorded about one object, newest first."""
+    return AuditEvent.objects.filter(object_type=obj._meta.label_lower, object_id=str(obj.pk))

@@ -1,0 +1,29 @@
+"""How the store front follows what it shows: every handler re-syncs a dataset's listing
+from its published version (``listing_sync`` is idempotent). Wired to the events in
+``marketplace/reactions.py``."""
+
+from __future__ import annotations
+
+from datasets.events import DatasetChanged, VersionStateChanged
+from datasets.models import DatasetVersion
+from datasets.states import VersionState
+from licensing.events import ChecksCompleted, ProvenanceReviewed
+from marketplace.listings.services import listing_sync_by_id
+from quality.events import QualityReportStored
+
+
+def on_dataset_changed(event: DatasetChanged) -> None:
+    listing_sync_by_id(dataset_id=event.dataset_id)
+
+
+def on_version_state_changed(event: VersionStateChanged) -> None:
+    """A version entered or left ``published``: the listing shows it, or hides."""
+    if VersionState.PUBLISHED in (event.before, event.after):
+        listing_sync_by_id(dataset_id=event.dataset_id)
+
+
+def on_version_evidence_changed(event: QualityReportStored | ProvenanceReviewed | ChecksCompleted) -> None:
+    """New figures, reviewed provenance or new check results of a published version."""
+    version = DatasetVersion.objects.filter(pk=event.version_id, state=VersionState.PUBLISHED).only("dataset_id").first()
+    if version is not None:
+        listing_sync_by_id(dataset_id=version.dataset_id)

@@ -1,0 +1,35 @@
+"""Every reaction in the system, in one table: when a lower app publishes an event (after
+its transaction commits), these handlers of the higher apps run. Read this module to see
+what follows from what; add a reaction here, nowhere else.
+
+Lost reactions are repaired by the periodic reconciliations: the sweeper
+(``workers.sweeper``) nudges versions stuck in the pipeline, ``listings_reconcile``
+re-syncs listings that disagree with their sources.
+"""
+
+from __future__ import annotations
+
+from datasets.events import AuditReferenceSubmitted, DatasetChanged, VersionStateChanged
+from licensing.events import ChecksCompleted, ProvenanceReviewed
+from marketplace.core.events import DomainEvent, Handler, subscribe
+from marketplace.listings import reactions as listings
+from quality.events import QualityReportStored
+from workers import reactions as pipeline
+
+REACTIONS: tuple[tuple[type[DomainEvent], Handler], ...] = (
+    # The pipeline: a submitted version starts it; the auditor's reference lets it go on.
+    (VersionStateChanged, pipeline.on_version_state_changed),
+    (AuditReferenceSubmitted, pipeline.on_audit_reference_submitted),
+    # The store front: a listing follows its dataset, its published version and the evidence.
+    (DatasetChanged, listings.on_dataset_changed),
+    (VersionStateChanged, listings.on_version_state_changed),
+    (QualityReportStored, listings.on_version_evidence_changed),
+    (ProvenanceReviewed, listings.on_version_evidence_changed),
+    (ChecksCompleted, listings.on_version_evidence_changed),
+)
+
+
+def connect() -> None:
+    """Subscribe every handler above (at start-up, from the project's AppConfig)."""
+    for event_type, handler in REACTIONS:
+        subscribe(event_type, handler)

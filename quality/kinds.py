@@ -1,0 +1,263 @@
+"""One adapter per report kind: what the kind reads from a version, and how the engine
+turns that into a full report and its headline figures.
+
+A new report kind is a new :class:`ReportKindAdapter` subclass registered in ``ADAPTERS``
+(and a ``ReportKind`` value); ``report_compute`` needs no change. The adapters never
+compute a metric themselves: figures come from ``quality.engine`` only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from datasets.models import DatasetVersion, FileRole
+from datasets.selectors import version_audit_reference, version_audit_sample, version_coco, version_files
+from marketplace.core.storage import get_storage
+from quality.engine import plots
+from quality.engine.agreement import agreement_compare
+from quality.engine.audit import audit_compare
+from quality.engine.intrinsic import intrinsic_checks
+from quality.engine.panoptic import panoptic_quality
+from quality.engine.temporal import temporal_consistency
+from quality.figures import SELF_DECLARED, VERIFIED
+from quality.models import ReportKind
+
+# Bootstrap draws for the headline intervals; AP intervals cost one evaluation per draw,
+# so they get fewer. Both are part of the inputs checksum.
+N_BOOT = 1000
+N_BOOT_AP = 200
+
+
+def canonical_json(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass
+class ReportInputs:
+    """What one report kind needs: parsed inputs, their digests, and the engine parameters."""
+
+    data: dict[str, Any] = field(default_factory=dict)
+    digests: dict[str, str] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    verified: bool = False
+    missing: str | None = None  # why the kind cannot be computed yet
+
+    def checksum(self) -> str:
+        return sha256_hex(canonical_json({"inputs": sorted(self.digests.items()), "params": self.params}))
+
+    @property
+    def status(self) -> str:
+        return VERIFIED if self.verified else SELF_DECLARED
+
+    def add_role(self, *, version: DatasetVersion, role: str, name: str | None = None) -> dict | None:
+        """Parse the version's file of ``role`` into ``data[name or role]`` and record its digest."""
+        parsed = version_coco(version=version, role=role)
+        if parsed is not None:
+            self.data[name or role] = parsed
+            self.digests[name or role] = role_digest(version=version, role=role, parsed=parsed)
+        return parsed
+
+    def add_reference(self, *, version: DatasetVersion, reference: dict) -> None:
+        """The auditor's reference: figures computed against it are ``verified``."""
+        self.data["reference"] = reference
+        self.digests["audit_reference"] = role_digest(version=version, role=FileRole.REFERENCE, parsed=reference)
+        self.verified = True
+
+
+def role_digest(*, version: DatasetVersion, role: str, parsed: Any) -> str:
+    """The sha256 of a role's file(s) as ingest recorded them, else of the parsed content."""
+    shas = sorted(version_files(version=version, role=role).values_list("sha256", flat=True))
+    if shas:
+        return sha256_hex(",".join(shas).encode())
+    return sha256_hex(canonical_json(parsed))
+
+
+def figure(report: Any, key: str, *, value_key: str | None = None, n: int, status: str) -> dict[str, Any] | None:
+    """A headline figure as every response shows it: value, 95 % interval, sample size, kind."""
+    value = getattr(report, value_key or key, None)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    ci = (getattr(report, "intervals", {}) or {}).get(value_key or key)
+    return {"value": float(value), "ci": [ci.low, ci.high] if ci is not None else None, "n": int(n), "status": status}
+
+
+class ReportKindAdapter(ABC):
+    """Base of the adapters. ``gather`` reads the version (no engine work); ``run`` calls the
+    engine on what ``gather`` found and writes the plots; it is only called when
+    ``inputs.missing`` is None."""
+
+    kind: ClassVar[ReportKind]
+
+    @abstractmethod
+    def gather(self, *, version: DatasetVersion) -> ReportInputs: ...
+
+    @abstractmethod
+    def run(self, *, version: DatasetVersion, inputs: ReportInputs, device: str, plots_dir: Path) -> tuple[dict, dict]: ...
+
+    def new_inputs(self, *, version: DatasetVersion) -> ReportInputs:
+        return ReportInputs(params={"kind": self.kind.value, "seed": version.pk})
+
+
+class IntrinsicAdapter(ReportKindAdapter):
+    """Checks of the seller's own masks that need no reference."""
+
+    kind = ReportKind.INTRINSIC
+
+    def gather(self, *, version):
+        inputs = self.new_inputs(version=version)
+        if inputs.add_role(version=version, role=FileRole.ANNOTATIONS) is None:
+            inputs.missing = "no annotations file"
+        return inputs
+
+    def run(self, *, version, inputs, device, plots_dir):
+        report = intrinsic_checks(inputs.data["annotations"])
+        plots.write_intrinsic_plots(report, plots_dir)
+        summary = {"n_images": report.n_images, "n_annotations": report.n_annotations, "findings": {f.code: f.count for f in report.findings}}
+        return report.to_dict(), summary
+
+
+class AuditAdapter(ReportKindAdapter):
+    """The seller's masks against the auditor's reference on the drawn sample: verified."""
+
+    kind = ReportKind.AUDIT
+
+    def gather(self, *, version):
+        inputs = self.new_inputs(version=version)
+        inputs.params |= {"n_boot": N_BOOT, "n_boot_ap": N_BOOT_AP}
+        if inputs.add_role(version=version, role=FileRole.ANNOTATIONS) is None:
+            inputs.missing = "no annotations file"
+            return inputs
+        reference = version_audit_reference(version=version)
+        if reference is None:
+            inputs.missing = "no reference annotations (audit sample not annotated yet)"
+            return inputs
+        inputs.add_reference(version=version, reference=reference)
+        sample = sorted(int(i) for i in version_audit_sample(version=version))
+        ref_ids = {int(img["id"]) for img in reference.get("images", [])}
+        image_ids = [i for i in sample if i in ref_ids] or sorted(ref_ids)
+        inputs.data["image_ids"] = image_ids
+        inputs.params["image_ids_sha256"] = sha256_hex(canonical_json(image_ids))
+        return inputs
+
+    def run(self, *, version, inputs, device, plots_dir):
+        d, status = inputs.data, inputs.status
+        report = audit_compare(d["reference"], d["annotations"], seed=version.pk, n_boot=N_BOOT, n_boot_ap=N_BOOT_AP, image_ids=d["image_ids"], device=device)
+        report.verified = inputs.verified
+        plots.write_audit_plots(report, d["reference"], d["annotations"], plots_dir)
+        summary = {
+            key: fig
+            for key in ("mask_iou", "boundary_iou", "instance_recall", "instance_precision")
+            if (fig := figure(report, key, n=report.n_matched if key in ("mask_iou", "boundary_iou") else report.n_images, status=status))
+        }
+        summary |= {key: fig for key in ("ap", "ap50", "ap75", "ap95") if (fig := figure(report, key, n=report.n_images, status=status))}
+        summary |= {"tier": report.tier, "verified": inputs.verified, "n_images": report.n_images}
+        return report.to_dict(), summary
+
+
+class AgreementAdapter(ReportKindAdapter):
+    """The seller's second annotation pass against the first on the same images."""
+
+    kind = ReportKind.AGREEMENT
+
+    def gather(self, *, version):
+        inputs = self.new_inputs(version=version)
+        inputs.params |= {"n_boot": N_BOOT}
+        first = inputs.add_role(version=version, role=FileRole.ANNOTATIONS)
+        second = inputs.add_role(version=version, role=FileRole.SECOND_PASS)
+        if first is None or second is None:
+            inputs.missing = "no second annotation pass"
+        return inputs
+
+    def run(self, *, version, inputs, device, plots_dir):
+        d = inputs.data
+        report = agreement_compare(d["annotations"], d["second_pass"], seed=version.pk, n_boot=N_BOOT)
+        plots.write_agreement_plots(report, d["annotations"], d["second_pass"], plots_dir)
+        summary = {key: fig for key in ("agreement",) if (fig := figure(report, "mean_iou", n=report.n_matched, status=inputs.status))}
+        summary |= {"unmatched_rate": report.unmatched_rate, "kappa": report.kappa, "inconsistent_labeling": report.inconsistent_labeling}
+        return report.to_dict(), summary
+
+
+class TemporalAdapter(ReportKindAdapter):
+    """Stability of the seller's tracks over time, and against reference tracks when present."""
+
+    kind = ReportKind.TEMPORAL
+
+    def gather(self, *, version):
+        inputs = self.new_inputs(version=version)
+        subject = inputs.add_role(version=version, role=FileRole.VIDEO, name="subject")
+        if subject is None:
+            subject = inputs.add_role(version=version, role=FileRole.ANNOTATIONS, name="subject")
+        if subject is None:
+            inputs.missing = "no video annotations"
+            return inputs
+        reference = version_audit_reference(version=version)
+        if reference is not None and isinstance(reference.get("annotations"), list):
+            inputs.add_reference(version=version, reference=reference)
+        return inputs
+
+    def run(self, *, version, inputs, device, plots_dir):
+        d = inputs.data
+        report = temporal_consistency(d["subject"], reference=d.get("reference"))
+        report.verified = inputs.verified
+        plots.write_temporal_plots(report, plots_dir)
+        summary = {key: fig for key in ("temporal_iou",) if (fig := figure(report, "temporal_iou", n=report.n_frame_pairs, status=inputs.status))}
+        summary |= {
+            "id_switches": report.id_switches,
+            "fragmentations": report.fragmentations,
+            "st_iou": report.st_iou,
+            "video_ap": report.video_ap.stats[0] if report.video_ap else None,
+        }
+        return report.to_dict(), summary
+
+
+class PanopticAdapter(ReportKindAdapter):
+    """Panoptic quality (PQ/SQ/RQ) of the seller's segments against the reference."""
+
+    kind = ReportKind.PANOPTIC
+
+    def gather(self, *, version):
+        inputs = self.new_inputs(version=version)
+        pred = inputs.add_role(version=version, role=FileRole.PANOPTIC, name="pred")
+        reference = version_audit_reference(version=version)
+        if reference is not None and reference.get("annotations") and "segments_info" in reference["annotations"][0]:
+            inputs.add_reference(version=version, reference=reference)
+        if pred is None or "reference" not in inputs.data:
+            inputs.missing = "no panoptic reference (audit sample not annotated yet)"
+        return inputs
+
+    def run(self, *, version, inputs, device, plots_dir):
+        d = inputs.data
+        gt_dir, pred_dir = plots_dir.parent / "gt", plots_dir.parent / "pred"
+        _download_pngs(version=version, file_names=[a["file_name"] for a in d["reference"]["annotations"]], dest=gt_dir)
+        _download_pngs(version=version, file_names=[a["file_name"] for a in d["pred"]["annotations"]], dest=pred_dir)
+        report = panoptic_quality(d["reference"], d["pred"], gt_dir=gt_dir, pred_dir=pred_dir)
+        report.verified = inputs.verified
+        plots.write_panoptic_plots(report, plots_dir)
+        summary = {key: {"value": getattr(report.all, key), "ci": None, "n": report.n_images, "status": inputs.status} for key in ("pq", "sq", "rq")}
+        return report.to_dict(), summary
+
+
+def _download_pngs(*, version: DatasetVersion, file_names: list[str], dest: Path) -> None:
+    """Fetch the panoptic PNGs named in a panoptic JSON from the version's files (by base name)."""
+    wanted = {Path(n).name for n in file_names}
+    storage = get_storage()
+    dest.mkdir(parents=True, exist_ok=True)
+    for row in version_files(version=version):
+        name = Path(row.path).name
+        if name in wanted:
+            (dest / name).write_bytes(storage.read_bytes(row.storage_key))
+
+
+ADAPTERS: dict[str, ReportKindAdapter] = {
+    adapter.kind.value: adapter for adapter in (IntrinsicAdapter(), AuditAdapter(), AgreementAdapter(), TemporalAdapter(), PanopticAdapter())
+}
