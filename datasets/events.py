@@ -25,6 +25,13 @@ class VersionStateChanged(DomainEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class VersionSubmitted(DomainEvent):
+    """A seller froze a draft and submitted it: the pipeline's work begins."""
+
+    version_id: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class AuditReferenceSubmitted(DomainEvent):
     """The auditor's reference for a version's audit sample was stored."""
 

@@ -34,6 +34,8 @@ from datasets.services import (
     audit_reference_submit,
     dataset_create,
     upload_complete,
+    upload_part_headers,
+    upload_part_urls,
     upload_put_part,
     upload_start,
     upload_verify,
@@ -208,8 +210,6 @@ def upload_bytes(*, version, actor, role: str, name: str, data: bytes):
                 length=len(chunk),
             )
         else:
-            from datasets.services import upload_part_headers, upload_part_urls
-
             url = upload_part_urls(upload=upload, numbers=[number])[number]
             request = urllib.request.Request(url, data=chunk, method="PUT", headers=upload_part_headers(upload=upload, number=number))
             with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - our presigned store URL

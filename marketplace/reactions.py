@@ -9,7 +9,7 @@ re-syncs listings that disagree with their sources.
 
 from __future__ import annotations
 
-from datasets.events import AuditReferenceSubmitted, DatasetChanged, VersionStateChanged
+from datasets.events import AuditReferenceSubmitted, DatasetChanged, VersionStateChanged, VersionSubmitted
 from licensing.events import ChecksCompleted, ProvenanceReviewed
 from marketplace.core.events import DomainEvent, Handler, subscribe
 from marketplace.listings import reactions as listings
@@ -18,7 +18,7 @@ from workers import reactions as pipeline
 
 REACTIONS: tuple[tuple[type[DomainEvent], Handler], ...] = (
     # The pipeline: a submitted version starts it; the auditor's reference lets it go on.
-    (VersionStateChanged, pipeline.on_version_state_changed),
+    (VersionSubmitted, pipeline.on_version_submitted),
     (AuditReferenceSubmitted, pipeline.on_audit_reference_submitted),
     # The store front: a listing follows its dataset, its published version and the evidence.
     (DatasetChanged, listings.on_dataset_changed),

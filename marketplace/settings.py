@@ -96,7 +96,7 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = True  # serve app static files without collectstatic in dev/test
 
-# Request limits (security.md, API4): bodies are small JSON; file bytes go to storage.
+# Request limits (OWASP API4: bounded resources): bodies are small JSON; file bytes go to storage.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024

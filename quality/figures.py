@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from quality.models import ReportKind
 
-# Every figure says which of these it is (product.md).
+# Every figure says which of these it is.
 VERIFIED = "verified"  # against the platform's reference masks (an auditor's)
 SELF_DECLARED = "self-declared"  # typed in, or computed against a reference the seller supplied
 

@@ -29,7 +29,7 @@ QUALITY_STEPS = {
 }
 STEP_KIND = {step.value: kind for kind, step in QUALITY_STEPS.items()}
 
-# The queue each step runs on (architecture.md: ingest on CPU workers, quality on GPU workers).
+# The queue each step runs on (ingest on CPU workers, quality on GPU workers).
 STEP_QUEUE = {JobStep.INGEST: "ingest", JobStep.AUDIT_SAMPLE: "default", JobStep.CHECKS: "default"} | {
     step: "quality" for step in QUALITY_STEPS.values()
 }

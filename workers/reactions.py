@@ -3,14 +3,12 @@ when the auditor's reference arrives. Wired to the events in ``marketplace/react
 
 from __future__ import annotations
 
-from datasets.events import AuditReferenceSubmitted, VersionStateChanged
-from datasets.states import VersionState
+from datasets.events import AuditReferenceSubmitted, VersionSubmitted
 from workers.pipeline import pipeline_resume, pipeline_start
 
 
-def on_version_state_changed(event: VersionStateChanged) -> None:
-    if event.after == VersionState.SUBMITTED:
-        pipeline_start(version_id=event.version_id)
+def on_version_submitted(event: VersionSubmitted) -> None:
+    pipeline_start(version_id=event.version_id)
 
 
 def on_audit_reference_submitted(event: AuditReferenceSubmitted) -> None:

@@ -16,6 +16,12 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from marketplace.core.errors import DomainError
 from quality.engine.errors import EngineInputError
+from workers.jobs import job_finish, job_mark_retrying, job_mark_running, progress_callback, step_device
+from workers.models import Job, JobState
+from workers.pipeline import pipeline_advance
+from workers.sharding import evaluation_merge, evaluation_shard
+from workers.steps import step_execute
+from workers.sweeper import pipeline_sweep
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +45,6 @@ def ping(value: str = "pong") -> dict:
 
 @shared_task(name="workers.tasks.pipeline_advance", bind=True, max_retries=None)
 def pipeline_advance_task(self, version_id: int) -> str:
-    from workers.pipeline import pipeline_advance
-
     try:
         return pipeline_advance(version_id=version_id)
     except INFRASTRUCTURE_ERRORS as exc:
@@ -59,7 +63,6 @@ class PipelineStepTask(Task):
     max_retries = settings.PIPELINE_MAX_RETRIES
 
     def on_retry(self, exc, task_id, args, kwargs, einfo):
-        from workers.jobs import job_mark_retrying
 
         try:
             job_mark_retrying(job_id=args[0], error=_error_text(exc), countdown=min(2 ** (self.request.retries + 1), settings.PIPELINE_RETRY_BACKOFF_MAX))
@@ -67,8 +70,6 @@ class PipelineStepTask(Task):
             logger.warning("could not record the retry of job %s", args[0], exc_info=True)
 
     def on_failure(self, exc, task_id, args, kwargs, einfo):
-        from workers.jobs import job_finish
-        from workers.models import Job, JobState
 
         try:
             job_finish(job_id=args[0], state=JobState.FAILED, error=_error_text(exc), message=f"failed after {self.request.retries + 1} tries")
@@ -87,10 +88,6 @@ def _error_text(exc: BaseException) -> str:
 @shared_task(name="workers.tasks.job_run", bind=True, base=PipelineStepTask)
 def job_run(self, job_id: int) -> dict:
     """Run one pipeline step. A job already final (a redelivered message) does nothing."""
-    from workers.jobs import job_finish, job_mark_running, progress_callback, step_device
-    from workers.models import JobState
-    from workers.steps import step_execute
-
     try:
         job = job_mark_running(job_id=job_id, worker=self.request.hostname or "", device=step_device_safe(job_id))
     except INFRASTRUCTURE_ERRORS as exc:
@@ -113,9 +110,6 @@ def job_run(self, job_id: int) -> dict:
 
 
 def step_device_safe(job_id: int) -> str:
-    from workers.jobs import step_device
-    from workers.models import Job
-
     step = Job.objects.filter(pk=job_id).values_list("step", flat=True).first()
     return step_device(step=step) if step else ""
 
@@ -126,8 +120,6 @@ def _advance_on_commit(version_id: int) -> None:
 
 @shared_task(name="workers.tasks.sweep")
 def sweep_task() -> dict:
-    from workers.sweeper import pipeline_sweep
-
     return pipeline_sweep()
 
 
@@ -135,14 +127,10 @@ def sweep_task() -> dict:
 def evaluation_shard_task(gt_key: str, dt_key: str, shard: int, num_shards: int, state_key: str, params: dict | None = None) -> str:
     """One image shard of a sharded evaluation (queue ``quality``); idempotent: it rewrites
     the same state object."""
-    from workers.jobs import step_device
-    from workers.sharding import evaluation_shard
 
     return evaluation_shard(gt_key=gt_key, dt_key=dt_key, shard=shard, num_shards=num_shards, state_key=state_key, params=params, device=step_device(step="quality_audit"))
 
 
 @shared_task(name="workers.tasks.evaluation_merge", acks_late=True)
 def evaluation_merge_task(state_keys: list[str], out_key: str) -> str:
-    from workers.sharding import evaluation_merge
-
     return evaluation_merge(state_keys=state_keys, out_key=out_key, device="cpu")

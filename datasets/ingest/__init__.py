@@ -29,6 +29,7 @@ from datasets.limits import limits
 from datasets.models import DatasetFile, DatasetVersion, FileOrigin, FileRole, VersionIngest
 from datasets.states import VersionState
 from marketplace.core.storage import CHUNK, get_storage
+from quality.engine.cache import build_reference_cache
 
 log = logging.getLogger(__name__)
 VALIDATED_ROLES = (FileRole.ANNOTATIONS, FileRole.SECOND_PASS, FileRole.VIDEO, FileRole.PANOPTIC)
@@ -266,8 +267,6 @@ def build_cache(json_path: Path, result: ValidationResult, out: Path):
     engine's ``build_reference_cache`` takes an iterable): memory holds the compact RLE
     strings, not the parsed polygons."""
     import ijson
-
-    from quality.engine.cache import build_reference_cache
 
     images = [{"id": i["id"], "height": i["height"], "width": i["width"]} for i in result.images]
     with open(json_path, "rb") as fh:

@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from datasets.events import DatasetChanged, VersionStateChanged
+from datasets.events import DatasetChanged, VersionStateChanged, VersionSubmitted
 from datasets.models import Dataset, DatasetVersion, FileRole, UploadState
 from datasets.services.uploads import upload_abort_storage
 from datasets.states import VersionState, can_transition
@@ -141,7 +141,7 @@ def dataset_update(*, dataset: Dataset, actor, **fields: Any) -> Dataset:
 
 @transaction.atomic
 def version_submit(*, version: DatasetVersion, actor) -> DatasetVersion:
-    """Freeze a complete draft. The pipeline starts from the ``submitted`` state change, after commit."""
+    """Freeze a complete draft. The pipeline starts from the ``VersionSubmitted`` event, after commit."""
     locked = DatasetVersion.objects.select_for_update().get(pk=version.pk)
     if locked.state != VersionState.DRAFT:
         raise Conflict(f"Only a draft can be submitted; this version is {locked.state}.", code="invalid_transition")
@@ -160,5 +160,6 @@ def version_submit(*, version: DatasetVersion, actor) -> DatasetVersion:
         upload.error = {"code": "version_submitted", "message": "The version was submitted before this upload completed."}
         upload.save(update_fields=["state", "error", "updated_at"])
     locked = version_transition(version=locked, to_state=VersionState.SUBMITTED, actor=actor, action="version.submit")
+    publish(VersionSubmitted(version_id=locked.pk))
     version.state = locked.state
     return locked

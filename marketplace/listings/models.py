@@ -242,7 +242,7 @@ class Entitlement(models.Model):
 
 
 class DownloadLog(models.Model):
-    """One row per presigned/signed URL issued (security.md: every issue is logged)."""
+    """One row per presigned/signed URL issued (every issue is logged)."""
 
     entitlement = models.ForeignKey(Entitlement, on_delete=models.PROTECT, related_name="downloads")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")

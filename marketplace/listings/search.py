@@ -5,7 +5,7 @@ Semantics (documented for the README):
 * Repeatable filters (``embodiment``, ``task``, ``scene``, ``category``, ``modality``,
   ``tier``, ``seller``) mean *any of* the values; different filters combine with AND.
 * ``min_<figure>`` compares the **verified** figure only: a self-declared figure never
-  satisfies a minimum (product.md: "minimum verified mask_iou ..."). ``verified_only=true``
+  satisfies a minimum. ``verified_only=true``
   keeps listings whose mask IoU is verified (audited against a reference).
 * ``commercial_use=true`` / ``derivatives=true`` keep listings whose effective terms allow
   it (``false`` keeps those that do not); ``no_share_alike=true`` drops share-alike ones.

@@ -1,4 +1,4 @@
-"""Agreement: a second annotation pass against the first on the same images (product.md).
+"""Agreement: a second annotation pass against the first on the same images.
 
 Same matching as the audit (Hungarian per image and category, a match at IoU >= 0.5)
 for ``mean_iou`` and ``unmatched_rate``. Cohen's kappa compares the classes the two

@@ -1,4 +1,4 @@
-"""Audit comparison: seller masks against reference masks on the audit sample (product.md).
+"""Audit comparison: seller masks against reference masks on the audit sample.
 
 Matching is one-to-one per image and category maximising IoU (:mod:`quality.engine.matching`);
 a pair counts as matched at IoU >= 0.5. COCO mask AP comes from the engine's COCO

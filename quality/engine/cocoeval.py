@@ -9,7 +9,7 @@ Public face:
 - :func:`evaluate_shard` / :func:`merge_shards` and :class:`EvalState`: evaluate image
   shards separately and merge to exactly the single-run arrays.
 
-How it stays identical to pycocotools (see ``shared/design/performance.md``): detections are
+How it stays identical to pycocotools: detections are
 stably sorted by -score per (image, category) and cut at ``max(max_dets)``; references are
 ordered with ignored ones last; matching walks detections in that order with pycocotools'
 rule (start at ``min(t, 1 - 1e-10)``, accept ``>=``, last of equal IoUs wins, a real match

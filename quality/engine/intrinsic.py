@@ -1,4 +1,4 @@
-"""Intrinsic checks of a COCO annotation file: findings that need no reference (product.md).
+"""Intrinsic checks of a COCO annotation file: findings that need no reference.
 
 Each finding has a stable ``code``, a ``count`` and up to ``max_examples`` example ids
 (annotation ids; image ids for ``image_without_annotations``). Every code is always

@@ -3,7 +3,7 @@
 Per image (and per category unless told otherwise), the Hungarian algorithm
 (``scipy.optimize.linear_sum_assignment``) pairs instances so that the sum of mask IoUs
 is largest. Pairs with IoU 0 are dropped; callers count a pair as a match at their own
-threshold (0.5 in product.md). Crowd annotations (``iscrowd=1``) mark regions, not
+threshold (0.5). Crowd annotations (``iscrowd=1``) mark regions, not
 instances, and take no part in matching.
 
 Also here: reading COCO JSON and turning any COCO segmentation (polygons, uncompressed

@@ -98,7 +98,7 @@ class AuditImageRow(_Report):
 
 @dataclass(kw_only=True)
 class AuditReport(_Report):
-    """Seller masks against reference masks on the audit sample (product.md, "Audit vs reference").
+    """Seller masks against reference masks on the audit sample.
 
     ``mask_iou`` and ``median_iou`` are over matched pairs with IoU >= 0.5 (``n_matched``);
     recall and precision count those pairs against all reference and seller instances.
@@ -137,7 +137,7 @@ class AuditReport(_Report):
 
 @dataclass(kw_only=True)
 class AgreementReport(_Report):
-    """A second annotation pass against the first on the same images (product.md, "Agreement").
+    """A second annotation pass against the first on the same images.
 
     ``mean_iou`` is over pairs matched per image and category with IoU >= 0.5;
     ``unmatched_rate`` = instances of either pass left without such a partner over all
@@ -221,7 +221,7 @@ class Finding(_Report):
 
 @dataclass(kw_only=True)
 class IntrinsicReport(_Report):
-    """Checks that need no reference (product.md, "Intrinsic checks"). ``examples`` are annotation
+    """Checks that need no reference. ``examples`` are annotation
     ids, or image ids for ``image_without_annotations``."""
 
     engine_version: str = ENGINE_VERSION
@@ -268,7 +268,7 @@ class VideoAP(_Report):
 
 @dataclass(kw_only=True)
 class TemporalReport(_Report):
-    """Temporal consistency of video tracks (product.md, "Temporal consistency").
+    """Temporal consistency of video tracks.
 
     Without reference tracks: ``temporal_iou`` (mean IoU between consecutive annotated
     frames of a track), gaps (frames missing inside a track's span) and jumps (consecutive

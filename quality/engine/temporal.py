@@ -1,4 +1,4 @@
-"""Temporal consistency of video tracks (product.md, "Temporal consistency").
+"""Temporal consistency of video tracks.
 
 Inputs: YouTube-VIS JSON (videos with per-frame ``segmentations``; results lists too), or
 COCO JSON whose images carry ``video_id`` and a frame index (``frame_id``, ``frame_index``

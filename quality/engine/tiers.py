@@ -1,4 +1,4 @@
-"""Quality tiers from verified ``mask_iou`` (product.md): rough < 0.80 <= standard < 0.85 <= fine < 0.92 <= premium."""
+"""Quality tiers from verified ``mask_iou``: rough < 0.80 <= standard < 0.85 <= fine < 0.92 <= premium."""
 
 from __future__ import annotations
 

@@ -71,15 +71,6 @@ class Scenario:
         return [(o, m) for objs in self.objects.values() for o in objs for m in o.markers]
 
 
-def _optional(module: str, name: str):
-    import importlib
-
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
-        return None
-
-
 def build() -> Scenario:
     from datasets import services as ds
     from datasets.models import DatasetVersion
@@ -106,7 +97,7 @@ def build() -> Scenario:
             title = f"Secret title zq{short}{tag}"
             dataset = factories.make_dataset(seller=seller, slug=slug, title=title, summary=f"summary zq{short}{tag}s", price="10.00")
             version = ds.version_create(dataset=dataset, actor=seller.user, notes=f"notes zq{short}{tag}n")
-            if state == "draft" and hasattr(ds, "upload_start"):
+            if state == "draft":
                 upload = ds.upload_start(version=version, actor=seller.user, role="annotations", name="annotations.json", size=1234, sha256=hashlib.sha256(b"x").hexdigest())
                 sc.add(Obj("upload", short, owner, state, {"id": upload.pk, "upload_id": upload.pk, "pk": upload.pk, "n": 1}, (title,), row=upload))
             for to in PATHS[state]:
