@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from datasets import selectors, services
+from datasets.errors import DatasetErrorCode
 from datasets.models import Dataset, FileRole, Modality, UploadState, VocabularyKind, VocabularyTerm
 from datasets.selectors import VersionAccess
 from marketplace.accounts.selectors import seller_organizations
@@ -91,7 +92,7 @@ class DatasetListApi(APIView):
         org_slug = data.pop("organization", None)
         org = orgs.filter(slug=org_slug).first() if org_slug else orgs.order_by("pk").first()
         if org is None:
-            raise NotFound("You are not a seller in that organization.", code="not_a_seller")
+            raise NotFound("You are not a seller in that organization.", code=DatasetErrorCode.NOT_A_SELLER)
         dataset = services.dataset_create(owner=org, actor=request.user, **data)
         return Response(self.OutputSerializer(dataset).data, status=status.HTTP_201_CREATED)
 
@@ -124,7 +125,7 @@ class DatasetDetailApi(APIView):
         if unknown:  # server-owned fields (owner, slug, state, ...) are refused, not ignored
             raise InvalidInput(
                 "These fields cannot be changed.",
-                code="read_only_field",
+                code=DatasetErrorCode.READ_ONLY_FIELD,
                 details=[field_error(f, "read-only", "read_only") for f in unknown],
             )
         s = self.InputSerializer(data=request.data, partial=True)

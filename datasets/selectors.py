@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
+from datasets.errors import DatasetErrorCode
 from datasets.models import AuditSample, Dataset, DatasetFile, DatasetVersion, FileRole, UploadSession, VersionIngest
 from datasets.states import VersionState
 from marketplace.accounts.models import OrganizationRole
@@ -79,7 +80,7 @@ def version_visible(*, user, version_id: int, access: VersionAccess) -> DatasetV
     403: ids of hidden versions do not leak)."""
     version = DatasetVersion.objects.select_related("dataset__owner").filter(pk=version_id).first()
     if version is None or not version_allows(user=user, version=version, access=access):
-        raise NotFound("No such version.", code="version_not_found")
+        raise NotFound("No such version.", code=DatasetErrorCode.VERSION_NOT_FOUND)
     return version
 
 
@@ -88,7 +89,7 @@ def version_published_for_slug(*, slug: str) -> DatasetVersion:
     NotFound."""
     version = DatasetVersion.objects.select_related("dataset", "dataset__owner").filter(dataset__slug=slug, state=VersionState.PUBLISHED).first()
     if version is None:
-        raise NotFound("No such listing.", code="listing_not_found")
+        raise NotFound("No such listing.", code=DatasetErrorCode.LISTING_NOT_FOUND)
     return version
 
 

@@ -14,6 +14,7 @@ from datasets.selectors import version_files
 from datasets.services import version_transition
 from datasets.states import VersionState
 from licensing import checks as C
+from licensing.errors import LicensingErrorCode
 from licensing.events import ChecksCompleted, ProvenanceReviewed
 from licensing.models import CheckResult, ConsentRecord, FieldStatus, ImageFingerprint, LegalBasis, ProvenanceField, ProvenanceRecord
 from licensing.provenance import BY_NAME, field_value_errors
@@ -37,13 +38,13 @@ def version_publish_check(*, version: DatasetVersion) -> dict[str, Any]:
     terms = version_effective_terms(version=version)
     if terms["annotation_license"] is None:
         raise Conflict(
-            "The declared license is not in the catalogue.", code="unknown_license",
+            "The declared license is not in the catalogue.", code=LicensingErrorCode.UNKNOWN_LICENSE,
             details=[field_error("annotation_license", f"{version.dataset.annotation_license!r} is not a known license", "unknown_license")],
         )
     for conflict in terms["conflicts"]:
         if conflict["code"] == "declared_terms_too_permissive":
             raise Conflict(
-                "The declared license grants more than the images' licenses allow.", code="terms_too_permissive",
+                "The declared license grants more than the images' licenses allow.", code=LicensingErrorCode.TERMS_TOO_PERMISSIVE,
                 details=[field_error(f"effective_terms.{t}", f"declared {terms['annotation_license']} is more permissive on {t}", "too_permissive") for t in conflict["terms"]],
             )
     return terms
@@ -63,12 +64,12 @@ def provenance_update(*, version: DatasetVersion, actor, fields: dict[str, Any],
     status is the moderators' (a changed value goes back to ``self-declared``)."""
     locked = DatasetVersion.objects.select_for_update().select_related("dataset").get(pk=version.pk)
     if locked.state != VersionState.DRAFT:
-        raise Conflict("Provenance can only be edited while the version is a draft.", code="version_frozen")
+        raise Conflict("Provenance can only be edited while the version is a draft.", code=LicensingErrorCode.VERSION_FROZEN)
     errors = [e for name, value in fields.items() for e in field_value_errors(name, value)]
     if consent_records is not None:
         errors += _consent_errors(locked, consent_records)
     if errors:
-        raise InvalidInput("Invalid provenance.", code="invalid_provenance", details=errors)
+        raise InvalidInput("Invalid provenance.", code=LicensingErrorCode.INVALID_PROVENANCE, details=errors)
     record = _record_for(locked)
     existing = {f.name: f for f in record.fields.all()}
     before, after = {}, {}
@@ -125,7 +126,7 @@ def provenance_fields_review(*, version: DatasetVersion, actor, reviews: list[di
         if r.get("status") == FieldStatus.DISPUTED and not (r.get("note") or "").strip():
             errors.append(field_error(f"fields[{i}].note", "a dispute needs a note", "required"))
     if errors:
-        raise InvalidInput("Invalid review.", code="invalid_review", details=errors)
+        raise InvalidInput("Invalid review.", code=LicensingErrorCode.INVALID_REVIEW, details=errors)
     locked = DatasetVersion.objects.select_for_update().select_related("dataset").get(pk=version.pk)
     record = _record_for(locked)
     rows = []
@@ -232,12 +233,12 @@ def moderation_decide(*, version: DatasetVersion, actor, decision: str, reason: 
     """Approve (publish, after the publish check), reject or request changes. Approving a
     new version withdraws the dataset's previously published one."""
     if decision not in Decision.ALL:
-        raise InvalidInput("Unknown decision.", code="invalid_decision", details=[field_error("decision", f"one of {', '.join(Decision.ALL)}", "invalid_choice")])
+        raise InvalidInput("Unknown decision.", code=LicensingErrorCode.INVALID_DECISION, details=[field_error("decision", f"one of {', '.join(Decision.ALL)}", "invalid_choice")])
     if decision != Decision.APPROVE and not reason.strip():
-        raise InvalidInput("A reason is required.", code="reason_required", details=[field_error("reason", "required", "required")])
+        raise InvalidInput("A reason is required.", code=LicensingErrorCode.REASON_REQUIRED, details=[field_error("reason", "required", "required")])
     locked = DatasetVersion.objects.select_for_update().select_related("dataset").get(pk=version.pk)
     if locked.state != VersionState.IN_REVIEW:
-        raise Conflict(f"Only a version in review can be decided (this one is {locked.state}).", code="invalid_transition")
+        raise Conflict(f"Only a version in review can be decided (this one is {locked.state}).", code=LicensingErrorCode.INVALID_TRANSITION)
     if decision == Decision.APPROVE:
         version_publish_check(version=locked)
         previous = DatasetVersion.objects.filter(dataset=locked.dataset, state=VersionState.PUBLISHED).exclude(pk=locked.pk).first()
@@ -252,7 +253,7 @@ def moderation_decide(*, version: DatasetVersion, actor, decision: str, reason: 
 @transaction.atomic
 def version_suspend(*, version: DatasetVersion, actor, reason: str) -> DatasetVersion:
     if not reason.strip():
-        raise InvalidInput("A reason is required.", code="reason_required", details=[field_error("reason", "required", "required")])
+        raise InvalidInput("A reason is required.", code=LicensingErrorCode.REASON_REQUIRED, details=[field_error("reason", "required", "required")])
     return version_transition(version=version, to_state=VersionState.SUSPENDED, actor=actor, reason=reason, action="moderation.suspend")
 
 
@@ -260,7 +261,7 @@ def version_suspend(*, version: DatasetVersion, actor, reason: str) -> DatasetVe
 def version_reinstate(*, version: DatasetVersion, actor, reason: str = "") -> DatasetVersion:
     locked = DatasetVersion.objects.select_for_update().get(pk=version.pk)
     if locked.state != VersionState.SUSPENDED:
-        raise Conflict("Only a suspended version can be reinstated.", code="invalid_transition")
+        raise Conflict("Only a suspended version can be reinstated.", code=LicensingErrorCode.INVALID_TRANSITION)
     version_publish_check(version=locked)
     return version_transition(version=locked, to_state=VersionState.PUBLISHED, actor=actor, reason=reason, action="moderation.reinstate")
 

@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 from marketplace.core.errors import LimitExceeded, field_error
 from marketplace.core.storage import get_storage
 from quality import selectors, services
+from quality.errors import QualityErrorCode
 
 ARTIFACT_URL_TTL = 300  # seconds: artifact links are short-lived
 
@@ -96,7 +97,7 @@ class LimitedJSONParser(BaseParser):
         request = (parser_context or {}).get("request")
         declared = int(request.META.get("CONTENT_LENGTH") or 0) if request is not None else 0
         too_big = LimitExceeded(
-            f"Results may be at most {limit} bytes.", code="results_too_large", details=[field_error("body", f"limit is {limit} bytes", "too_large")]
+            f"Results may be at most {limit} bytes.", code=QualityErrorCode.RESULTS_TOO_LARGE, details=[field_error("body", f"limit is {limit} bytes", "too_large")]
         )
         if declared > limit:
             raise too_big

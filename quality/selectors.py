@@ -11,6 +11,7 @@ from datasets.selectors import VersionAccess, version_files, version_visible
 from marketplace.accounts.selectors import buyer_organizations
 from marketplace.core.errors import NotFound
 from quality.engine import ENGINE_VERSION
+from quality.errors import QualityErrorCode
 from quality.figures import SUMMARY_FIGURES, VERIFIED
 from quality.models import BuyerEvaluation, QualityReport, ReportKind, ReportStatus
 
@@ -83,10 +84,10 @@ def report_get(*, user, version_id: int, kind: str) -> QualityReport:
     """The newest report of ``kind`` for the version, or NotFound."""
     version = version_visible(user=user, version_id=version_id, access=VersionAccess.EVIDENCE)
     if kind not in ReportKind.values:
-        raise NotFound("No such report kind.", code="report_not_found")
+        raise NotFound("No such report kind.", code=QualityErrorCode.REPORT_NOT_FOUND)
     report = QualityReport.objects.filter(version=version, kind=kind).order_by("-created_at", "-pk").first()
     if report is None:
-        raise NotFound("No report of this kind yet.", code="report_not_found")
+        raise NotFound("No report of this kind yet.", code=QualityErrorCode.REPORT_NOT_FOUND)
     return report
 
 
@@ -94,5 +95,5 @@ def evaluation_get(*, user, evaluation_id: int) -> BuyerEvaluation:
     """A buyer evaluation, visible only to members of the buyer organization that posted it."""
     evaluation = BuyerEvaluation.objects.filter(pk=evaluation_id, organization__in=buyer_organizations(user=user)).first()
     if evaluation is None:
-        raise NotFound("Evaluation not found.", code="evaluation_not_found")
+        raise NotFound("Evaluation not found.", code=QualityErrorCode.EVALUATION_NOT_FOUND)
     return evaluation

@@ -34,6 +34,7 @@ from quality.engine import ENGINE_VERSION
 from quality.engine.audit import ap_figures
 from quality.engine.cocoeval import EvalParams, evaluate
 from quality.engine.errors import EngineInputError
+from quality.errors import QualityErrorCode
 from quality.events import QualityReportStored
 from quality.kinds import ADAPTERS, sha256_hex
 from quality.models import BuyerEvaluation, EvaluationSplit, EvaluationState, QualityReport, ReportStatus
@@ -89,10 +90,10 @@ def report_compute(*, version_id: int, kind: str, device: str | None = None, pro
     """
     adapter = ADAPTERS.get(kind)
     if adapter is None:
-        raise InvalidInput(f"Unknown report kind {kind!r}.", code="invalid_kind", details=[field_error("kind", "unknown report kind")])
+        raise InvalidInput(f"Unknown report kind {kind!r}.", code=QualityErrorCode.INVALID_KIND, details=[field_error("kind", "unknown report kind")])
     version = DatasetVersion.objects.select_related("dataset").filter(pk=version_id).first()
     if version is None:
-        raise NotFound("Version not found.", code="version_not_found")
+        raise NotFound("Version not found.", code=QualityErrorCode.VERSION_NOT_FOUND)
     device = device or settings.QUALITY_DEVICE
     steps = 4
     if progress:
@@ -193,7 +194,7 @@ def evaluation_split_get(*, version: DatasetVersion) -> EvaluationSplit:
         return split
     coco = version_coco(version=version, role=FileRole.ANNOTATIONS)
     if coco is None:
-        raise NotFound("This listing has no evaluation split.", code="no_evaluation_split")
+        raise NotFound("This listing has no evaluation split.", code=QualityErrorCode.NO_EVALUATION_SPLIT)
     image_ids, rule = split_image_ids(coco=coco, audit_sample=version_audit_sample(version=version), seed=version.pk)
     category_ids = sorted(int(c["id"]) for c in coco.get("categories", []))
     try:
@@ -206,11 +207,11 @@ def evaluation_split_get(*, version: DatasetVersion) -> EvaluationSplit:
 def _validate_results(results: Any, *, split: EvaluationSplit) -> int:
     """Check the results list against the split; raise InvalidInput listing the bad entries."""
     if not isinstance(results, list):
-        raise InvalidInput("Results must be a JSON list of COCO detections.", code="invalid_results", details=[field_error("", "expected a list")])
+        raise InvalidInput("Results must be a JSON list of COCO detections.", code=QualityErrorCode.INVALID_RESULTS, details=[field_error("", "expected a list")])
     if len(results) > MAX_DETECTIONS:
-        raise LimitExceeded(f"At most {MAX_DETECTIONS} detections per evaluation.", code="too_many_detections", details=[field_error("", f"{len(results)} detections")])
+        raise LimitExceeded(f"At most {MAX_DETECTIONS} detections per evaluation.", code=QualityErrorCode.TOO_MANY_DETECTIONS, details=[field_error("", f"{len(results)} detections")])
     if not results:
-        raise InvalidInput("Results are empty.", code="invalid_results", details=[field_error("", "at least one detection is needed")])
+        raise InvalidInput("Results are empty.", code=QualityErrorCode.INVALID_RESULTS, details=[field_error("", "at least one detection is needed")])
     images, cats = set(split.image_ids), set(split.category_ids)
     errors: list[dict[str, str]] = []
     for i, det in enumerate(results):
@@ -230,7 +231,7 @@ def _validate_results(results: Any, *, split: EvaluationSplit) -> int:
         if not (isinstance(seg, dict) and "counts" in seg and "size" in seg) and not (isinstance(seg, list) and seg):
             errors.append(field_error(f"[{i}].segmentation", "an RLE object or a polygon list is required", "invalid"))
     if errors:
-        raise InvalidInput("Some results do not fit the listing's public evaluation split.", code="results_outside_split", details=errors)
+        raise InvalidInput("Some results do not fit the listing's public evaluation split.", code=QualityErrorCode.RESULTS_OUTSIDE_SPLIT, details=errors)
     return len(results)
 
 
@@ -244,7 +245,7 @@ def evaluation_create(*, user, slug: str, results: Any, organization_id: int | N
     orgs = buyer_organizations(user=user)
     org = (orgs.filter(pk=organization_id) if organization_id else orgs.order_by("pk")).first()
     if org is None:
-        raise Forbidden("Only members of a buyer organization can evaluate a listing.", code="not_a_buyer")
+        raise Forbidden("Only members of a buyer organization can evaluate a listing.", code=QualityErrorCode.NOT_A_BUYER)
     version = version_published_for_slug(slug=slug)
     split = evaluation_split_get(version=version)
     n = _validate_results(results, split=split)
@@ -283,7 +284,7 @@ def evaluation_run(*, evaluation_id: int, device: str | None = None) -> BuyerEva
     with transaction.atomic():
         evaluation = BuyerEvaluation.objects.select_for_update().select_related("version").filter(pk=evaluation_id).first()
         if evaluation is None:
-            raise NotFound("Evaluation not found.", code="evaluation_not_found")
+            raise NotFound("Evaluation not found.", code=QualityErrorCode.EVALUATION_NOT_FOUND)
         if evaluation.state in (EvaluationState.DONE, EvaluationState.FAILED):
             return evaluation
         evaluation.state, evaluation.started_at = EvaluationState.RUNNING, timezone.now()

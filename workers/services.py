@@ -7,6 +7,7 @@ from django.db import transaction
 from datasets.models import DatasetVersion
 from marketplace.audit.services import audit_event_record
 from marketplace.core.errors import InvalidInput, NotFound, field_error
+from workers.errors import PipelineErrorCode
 from workers.jobs import job_enqueue, job_for_step
 from workers.models import Job, JobState, JobStep
 
@@ -21,10 +22,10 @@ def job_rerun(*, version_id: int, step: str, actor) -> tuple[Job, bool]:
     is reset and sent again. Returns (job, enqueued).
     """
     if step not in JobStep.values:
-        raise InvalidInput("Unknown step.", code="unknown_step", details=[field_error("step", f"one of {', '.join(JobStep.values)}", "invalid_choice")])
+        raise InvalidInput("Unknown step.", code=PipelineErrorCode.UNKNOWN_STEP, details=[field_error("step", f"one of {', '.join(JobStep.values)}", "invalid_choice")])
     version = DatasetVersion.objects.select_for_update().select_related("dataset").filter(pk=version_id).first()
     if version is None:
-        raise NotFound("Version not found.", code="version_not_found")
+        raise NotFound("Version not found.", code=PipelineErrorCode.VERSION_NOT_FOUND)
     job, created = job_for_step(version=version, step=step)
     if not created and job.state == JobState.SUCCEEDED:
         return job, False

@@ -8,6 +8,7 @@ import random
 
 from django.db import IntegrityError, transaction
 
+from datasets.errors import DatasetErrorCode
 from datasets.events import AuditReferenceSubmitted
 from datasets.ingest.validate import validate_annotation_file
 from datasets.limits import limits
@@ -74,18 +75,18 @@ def audit_reference_submit(*, version: DatasetVersion, actor, path) -> DatasetFi
     """Validate an auditor's reference COCO file (a local path) and store it as role
     ``reference``, replacing an earlier one. Its images must be in the audit sample."""
     if version.state not in AUDIT_REFERENCE_STATES:
-        raise Conflict(f"References are taken while a version is processing or in review; it is {version.state}.", code="invalid_state")
+        raise Conflict(f"References are taken while a version is processing or in review; it is {version.state}.", code=DatasetErrorCode.INVALID_STATE)
     sample = AuditSample.objects.filter(version=version).order_by("created_at").first()
     if sample is None:
-        raise Conflict("This version has no audit sample yet.", code="no_audit_sample")
+        raise Conflict("This version has no audit sample yet.", code=DatasetErrorCode.NO_AUDIT_SAMPLE)
     result = validate_annotation_file(path, check_image_files=None)
     if not result.valid:
-        raise InvalidInput("The reference annotations are not valid.", code="invalid_reference", details=result.report["errors"][:100])
+        raise InvalidInput("The reference annotations are not valid.", code=DatasetErrorCode.INVALID_REFERENCE, details=result.report["errors"][:100])
     outside = sorted(set(result.image_ids) - set(sample.image_ids))
     if outside:
         raise InvalidInput(
             f"{len(outside)} reference image(s) are not in the audit sample.",
-            code="not_in_sample",
+            code=DatasetErrorCode.NOT_IN_SAMPLE,
             details=[field_error("images", f"image id {i} is not in the sample", "not_in_sample") for i in outside[:50]],
         )
     digest = hashlib.sha256()

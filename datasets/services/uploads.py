@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from datasets.errors import DatasetErrorCode
 from datasets.limits import limits
 from datasets.models import SELLER_ROLES, DatasetFile, DatasetVersion, FileOrigin, UploadSession, UploadState
 from datasets.states import VersionState
@@ -42,7 +43,7 @@ def validate_file_path(name: str, location: str = "name") -> str:
     ):
         raise InvalidInput(
             "The file name must be a relative path without '..', '\\' or control characters.",
-            code="invalid_name",
+            code=DatasetErrorCode.INVALID_NAME,
             details=[field_error(location, "invalid path", "invalid_name")],
         )
     return name
@@ -50,7 +51,7 @@ def validate_file_path(name: str, location: str = "name") -> str:
 
 def _require_draft(version: DatasetVersion) -> None:
     if version.state != VersionState.DRAFT:
-        raise Conflict(f"Files can only change while the version is a draft; it is {version.state}.", code="version_frozen")
+        raise Conflict(f"Files can only change while the version is a draft; it is {version.state}.", code=DatasetErrorCode.VERSION_FROZEN)
 
 
 def _org_usage(org) -> int:
@@ -69,14 +70,14 @@ def upload_plan(*, size: int, part_size: int | None) -> tuple[int, int]:
     if part_size < lim.min_part_size or part_size > lim.max_part_size:
         raise InvalidInput(
             f"part_size must be between {lim.min_part_size} and {lim.max_part_size} bytes.",
-            code="invalid_part_size",
+            code=DatasetErrorCode.INVALID_PART_SIZE,
             details=[field_error("part_size", "out of range", "invalid_part_size")],
         )
     count = max(1, math.ceil(size / part_size))
     if count > lim.max_parts:
         raise LimitExceeded(
             f"{count} parts exceed the maximum of {lim.max_parts}; use larger parts.",
-            code="too_many_parts",
+            code=DatasetErrorCode.TOO_MANY_PARTS,
             details=[field_error("part_size", "too many parts", "too_many_parts")],
         )
     return part_size, count
@@ -106,7 +107,7 @@ def upload_start(
     if role not in SELLER_ROLES:
         raise InvalidInput(
             f"role must be one of {', '.join(SELLER_ROLES)}.",
-            code="invalid_role",
+            code=DatasetErrorCode.INVALID_ROLE,
             details=[field_error("role", "not an upload role", "invalid_role")],
         )
     validate_file_path(name)
@@ -118,11 +119,11 @@ def upload_start(
             details=[field_error("sha256", "not a sha256 hex digest", "invalid_sha256")],
         )
     if size < 0:
-        raise InvalidInput("size must not be negative.", code="invalid_size", details=[field_error("size", "negative", "invalid_size")])
+        raise InvalidInput("size must not be negative.", code=DatasetErrorCode.INVALID_SIZE, details=[field_error("size", "negative", "invalid_size")])
     if size > lim.max_file_size:
         raise LimitExceeded(
             f"The file is larger than the maximum of {lim.max_file_size} bytes.",
-            code="file_too_large",
+            code=DatasetErrorCode.FILE_TOO_LARGE,
             details=[field_error("size", "too large", "file_too_large")],
         )
     part_size, part_count = upload_plan(size=size, part_size=part_size)
@@ -138,7 +139,7 @@ def upload_start(
     if _org_usage(org) + size > lim.org_quota:
         raise LimitExceeded(
             "This upload would exceed your organization's storage quota.",
-            code="quota_exceeded",
+            code=DatasetErrorCode.QUOTA_EXCEEDED,
             details=[field_error("size", f"quota is {lim.org_quota} bytes", "quota_exceeded")],
         )
     if (
@@ -147,7 +148,7 @@ def upload_start(
     ):
         raise Conflict(
             "The version already has a file or an open upload by that name.",
-            code="name_taken",
+            code=DatasetErrorCode.NAME_TAKEN,
             details=[field_error("name", "taken", "name_taken")],
         )
     upload = UploadSession(
@@ -180,14 +181,14 @@ def upload_put_part(*, upload: UploadSession, number: int, content_range: str | 
     """Store one part sent through the API (local storage). Re-sending a part replaces it."""
     storage = get_storage()
     if storage.backend != "local":
-        raise Conflict("With S3 storage, send parts to their presigned URLs.", code="use_presigned_url")
+        raise Conflict("With S3 storage, send parts to their presigned URLs.", code=DatasetErrorCode.USE_PRESIGNED_URL)
     if upload.state != UploadState.OPEN:
-        raise Conflict(f"This upload is {upload.state}.", code="upload_closed")
+        raise Conflict(f"This upload is {upload.state}.", code=DatasetErrorCode.UPLOAD_CLOSED)
     _require_draft(upload.version)
     if not 1 <= number <= upload.part_count:
         raise InvalidInput(
             f"Part numbers run from 1 to {upload.part_count}.",
-            code="invalid_part_number",
+            code=DatasetErrorCode.INVALID_PART_NUMBER,
             details=[field_error("n", "out of range", "invalid_part_number")],
         )
     expected = upload_part_size(upload, number)
@@ -196,7 +197,7 @@ def upload_put_part(*, upload: UploadSession, number: int, content_range: str | 
     if (content_range or "").strip() != want:
         raise InvalidInput(
             f"Content-Range must be {want!r} for part {number}.",
-            code="invalid_content_range",
+            code=DatasetErrorCode.INVALID_CONTENT_RANGE,
             details=[field_error("Content-Range", want, "invalid_content_range")],
         )
     if length is None:
@@ -204,13 +205,13 @@ def upload_put_part(*, upload: UploadSession, number: int, content_range: str | 
         # a part that already arrived with nothing.
         raise InvalidInput(
             "A part needs a Content-Length header (chunked transfer is not accepted).",
-            code="length_required",
+            code=DatasetErrorCode.LENGTH_REQUIRED,
             details=[field_error("Content-Length", "missing", "length_required")],
         )
     if length != expected:
         raise InvalidInput(
             f"Part {number} must be {expected} bytes.",
-            code="part_size_mismatch",
+            code=DatasetErrorCode.PART_SIZE_MISMATCH,
             details=[field_error(f"parts[{number}]", f"expected {expected} bytes", "part_size_mismatch")],
         )
     sha = upload.part_sha256[number - 1] if upload.part_sha256 else None
@@ -285,14 +286,14 @@ def upload_complete(*, upload: UploadSession, actor) -> UploadSession:
     if locked.state in (UploadState.VERIFYING, UploadState.COMPLETE):
         return locked  # a repeated complete is harmless
     if locked.state != UploadState.OPEN:
-        raise Conflict(f"This upload is {locked.state}.", code="upload_closed")
+        raise Conflict(f"This upload is {locked.state}.", code=DatasetErrorCode.UPLOAD_CLOSED)
     _require_draft(locked.version)
     arrived = {p["number"]: p["size"] for p in upload_parts_arrived(upload=locked)}
     missing = [n for n in range(1, locked.part_count + 1) if n not in arrived]
     if missing:
         raise Conflict(
             f"{len(missing)} part(s) have not arrived.",
-            code="upload_incomplete",
+            code=DatasetErrorCode.UPLOAD_INCOMPLETE,
             details=[field_error(f"parts[{n}]", "missing", "missing_part") for n in missing[:100]],
         )
     extra = sorted(n for n in arrived if n > locked.part_count)
@@ -303,7 +304,7 @@ def upload_complete(*, upload: UploadSession, actor) -> UploadSession:
             for n in wrong[:100]
         ]
         details += [field_error(f"parts[{n}]", "beyond the declared part count", "unexpected_part") for n in extra[:100]]
-        raise Conflict("Some parts do not have their declared size; re-send them.", code="part_size_mismatch", details=details)
+        raise Conflict("Some parts do not have their declared size; re-send them.", code=DatasetErrorCode.PART_SIZE_MISMATCH, details=details)
     locked.state = UploadState.VERIFYING
     locked.save(update_fields=["state", "updated_at"])
     audit_event_record(
@@ -443,7 +444,7 @@ def upload_abort(*, upload: UploadSession, actor) -> UploadSession:
     if locked.state in (UploadState.ABORTED, UploadState.EXPIRED, UploadState.REJECTED):
         return locked
     if locked.state != UploadState.OPEN:
-        raise Conflict(f"This upload is {locked.state}.", code="upload_closed")
+        raise Conflict(f"This upload is {locked.state}.", code=DatasetErrorCode.UPLOAD_CLOSED)
     upload_abort_storage(locked)
     locked.state = UploadState.ABORTED
     locked.save(update_fields=["state", "updated_at"])

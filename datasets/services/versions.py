@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from datasets.errors import DatasetErrorCode
 from datasets.events import DatasetChanged, VersionStateChanged, VersionSubmitted
 from datasets.models import Dataset, DatasetVersion, FileRole, UploadState
 from datasets.services.uploads import upload_abort_storage
@@ -49,7 +50,7 @@ def dataset_create(*, owner, actor, slug: str, title: str, annotation_license: s
                 getattr(dataset, name).set(terms)
             audit_event_record(actor=actor, action="dataset.create", obj=dataset, organization=owner, after={"slug": slug, "title": title})
     except IntegrityError:
-        raise Conflict("A dataset with that slug exists.", code="slug_taken", details=[field_error("slug", "taken")]) from None
+        raise Conflict("A dataset with that slug exists.", code=DatasetErrorCode.SLUG_TAKEN, details=[field_error("slug", "taken")]) from None
     return dataset
 
 
@@ -58,7 +59,7 @@ def version_create(*, dataset: Dataset, actor, notes: str = "") -> DatasetVersio
     """A new draft version. At most one draft is open per dataset at a time."""
     Dataset.objects.select_for_update().get(pk=dataset.pk)  # serialise numbering per dataset
     if dataset.versions.filter(state=VersionState.DRAFT).exists():
-        raise Conflict("This dataset already has an open draft version.", code="draft_exists")
+        raise Conflict("This dataset already has an open draft version.", code=DatasetErrorCode.DRAFT_EXISTS)
     number = (dataset.versions.aggregate(n=Max("number"))["n"] or 0) + 1
     version = DatasetVersion.objects.create(dataset=dataset, number=number, notes=notes, created_by=actor)
     audit_event_record(
@@ -81,7 +82,7 @@ def version_transition(*, version: DatasetVersion, to_state: str, actor, reason:
     if not can_transition(locked.state, to_state):
         raise Conflict(
             f"A version in state {locked.state!r} cannot move to {to_state!r}.",
-            code="invalid_transition",
+            code=DatasetErrorCode.INVALID_TRANSITION,
             details=[field_error("state", f"{locked.state} -> {to_state} is not allowed")],
         )
     before = locked.state
@@ -116,14 +117,14 @@ def dataset_update(*, dataset: Dataset, actor, **fields: Any) -> Dataset:
     unknown = sorted(set(fields) - set(DATASET_EDITABLE))
     if unknown:
         raise InvalidInput(
-            "These fields cannot be changed.", code="read_only_field", details=[field_error(f, "read-only", "read_only") for f in unknown]
+            "These fields cannot be changed.", code=DatasetErrorCode.READ_ONLY_FIELD, details=[field_error(f, "read-only", "read_only") for f in unknown]
         )
     if locked.versions.exclude(state=VersionState.DRAFT).exists():
         frozen = [f for f in DATASET_LOCKED_AFTER_SUBMIT if f in fields and fields[f] != getattr(locked, f)]
         if frozen:
             raise Conflict(
                 "These fields are fixed once a version was submitted.",
-                code="dataset_frozen",
+                code=DatasetErrorCode.DATASET_FROZEN,
                 details=[field_error(f, "fixed after submit", "frozen") for f in frozen],
             )
     before = {f: str(getattr(locked, f)) for f in fields if f not in ("embodiments", "tasks", "scene_types")}
@@ -144,13 +145,13 @@ def version_submit(*, version: DatasetVersion, actor) -> DatasetVersion:
     """Freeze a complete draft. The pipeline starts from the ``VersionSubmitted`` event, after commit."""
     locked = DatasetVersion.objects.select_for_update().get(pk=version.pk)
     if locked.state != VersionState.DRAFT:
-        raise Conflict(f"Only a draft can be submitted; this version is {locked.state}.", code="invalid_transition")
+        raise Conflict(f"Only a draft can be submitted; this version is {locked.state}.", code=DatasetErrorCode.INVALID_TRANSITION)
     if locked.uploads.filter(state=UploadState.VERIFYING).exists():
-        raise Conflict("Some uploads are still being verified; submit when they are complete.", code="uploads_pending")
+        raise Conflict("Some uploads are still being verified; submit when they are complete.", code=DatasetErrorCode.UPLOADS_PENDING)
     if not locked.files.filter(role__in=ANNOTATION_ROLES).exists():
         raise Conflict(
             "A version needs an annotation file (role annotations, video or panoptic) before it can be submitted.",
-            code="incomplete_version",
+            code=DatasetErrorCode.INCOMPLETE_VERSION,
             details=[field_error("files", "no annotation file", "missing")],
         )
     # Open uploads can no longer land in a frozen version: abort them now.

@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from marketplace.accounts.errors import AccountErrorCode
 from marketplace.accounts.models import ApiToken, Membership, Organization, OrganizationRole
 from marketplace.core.errors import Conflict, DomainError, InvalidInput, field_error
 
@@ -56,7 +57,7 @@ def tokens_revoke_all(*, user) -> int:
 def user_login(*, username: str, password: str) -> str:
     user = authenticate(username=username, password=password)
     if user is None or not user.is_active:
-        raise DomainError("Unknown username or wrong password.", code="invalid_credentials")
+        raise DomainError("Unknown username or wrong password.", code=AccountErrorCode.INVALID_CREDENTIALS)
     _token, raw = token_issue(user=user)
     return raw
 
@@ -82,7 +83,7 @@ def organization_create(*, name: str, slug: str | None = None) -> Organization:
         with transaction.atomic():
             return Organization.objects.create(name=name, slug=slug)
     except IntegrityError:
-        raise Conflict("An organization with that name exists.", code="organization_exists", details=[field_error("organization", "taken")]) from None
+        raise Conflict("An organization with that name exists.", code=AccountErrorCode.ORGANIZATION_EXISTS, details=[field_error("organization", "taken")]) from None
 
 
 def membership_add(*, user, organization: Organization, role: str) -> Membership:
@@ -98,7 +99,7 @@ def user_register(*, username: str, password: str, email: str = "", organization
     if role not in OrganizationRole.values:
         raise InvalidInput(f"Unknown role {role!r}.", details=[field_error("role", "must be seller or buyer")])
     if User.objects.filter(username__iexact=username).exists():
-        raise Conflict("That username is taken.", code="username_taken", details=[field_error("username", "taken")])
+        raise Conflict("That username is taken.", code=AccountErrorCode.USERNAME_TAKEN, details=[field_error("username", "taken")])
     candidate = User(username=username, email=email)
     try:
         validate_password(password, candidate)

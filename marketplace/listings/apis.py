@@ -16,6 +16,7 @@ from marketplace.core.pagination import CappedPageNumberPagination
 from marketplace.core.schema import paginated
 from marketplace.core.storage import get_storage
 from marketplace.listings import search, selectors, services
+from marketplace.listings.errors import ListingErrorCode
 
 
 class IsFinanceStaff(BasePermission):
@@ -145,7 +146,7 @@ class OrderCreateApi(APIView):
         if not key or len(key) > 128:
             raise InvalidInput(
                 "An Idempotency-Key header (1-128 characters) is required.",
-                code="idempotency_key_required",
+                code=ListingErrorCode.IDEMPOTENCY_KEY_REQUIRED,
                 details=[field_error("Idempotency-Key", "required, at most 128 characters", "required")],
             )
         listing = selectors.listing_public_get(slug=slug)

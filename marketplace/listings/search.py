@@ -32,6 +32,7 @@ from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, F, 
 
 from datasets.models import Modality, VocabularyKind, VocabularyTerm
 from marketplace.core.errors import InvalidInput, field_error
+from marketplace.listings.errors import ListingErrorCode
 from marketplace.listings.models import FACET_KEY_KINDS, Listing, ListingTerm, TermKind
 from marketplace.listings.selectors import listings_public
 from quality.engine.tiers import Tier
@@ -179,7 +180,7 @@ def listing_filters_parse(params) -> ListingFilters:
         errors.append(field_error("ordering", f"one of {list(ORDERINGS)}", "unknown_value"))
     f.ordering = ordering
     if errors:
-        raise InvalidInput("The search filters are not valid.", code="invalid_filter", details=errors)
+        raise InvalidInput("The search filters are not valid.", code=ListingErrorCode.INVALID_FILTER, details=errors)
     return f
 
 

@@ -10,6 +10,7 @@ from datasets.states import VersionState
 from marketplace.accounts.models import Organization
 from marketplace.accounts.selectors import buyer_organizations
 from marketplace.core.errors import Forbidden, InvalidInput, NotFound, field_error
+from marketplace.listings.errors import ListingErrorCode
 from marketplace.listings.models import Entitlement, Listing, Order
 
 # A live entitlement gives downloads while its version is published or withdrawn by the
@@ -63,15 +64,15 @@ def buyer_organization_for(*, user, slug: str | None = None) -> Organization:
         if not orgs:
             raise InvalidInput(
                 "You do not buy for that organization.",
-                code="not_a_buyer",
+                code=ListingErrorCode.NOT_A_BUYER,
                 details=[field_error("organization", "not one of your buyer organizations", "not_a_buyer")],
             )
     if not orgs:
-        raise Forbidden("Only members of a buyer organization can order.", code="not_a_buyer")
+        raise Forbidden("Only members of a buyer organization can order.", code=ListingErrorCode.NOT_A_BUYER)
     if len(orgs) > 1:
         raise InvalidInput(
             "Name the buyer organization.",
-            code="organization_required",
+            code=ListingErrorCode.ORGANIZATION_REQUIRED,
             details=[field_error("organization", "required: you buy for several organizations", "required")],
         )
     return orgs[0]

@@ -19,6 +19,7 @@ from marketplace.accounts.models import Organization
 from marketplace.audit.services import audit_event_record
 from marketplace.core.errors import Conflict, InvalidInput, NotFound, field_error
 from marketplace.core.storage import get_storage
+from marketplace.listings.errors import ListingErrorCode
 from marketplace.listings.models import (
     OPEN_ORDER_STATES,
     DownloadLog,
@@ -295,7 +296,7 @@ def order_create(*, listing: Listing, buyer, user, license: str, version_number:
         if order.listing_id != listing.pk or order.version.number != version_number:
             raise Conflict(
                 "This Idempotency-Key was used for another order.",
-                code="idempotency_key_reused",
+                code=ListingErrorCode.IDEMPOTENCY_KEY_REUSED,
                 details=[field_error("Idempotency-Key", "used for another order", "reused")],
             )
         return order, False
@@ -308,18 +309,18 @@ def order_create(*, listing: Listing, buyer, user, license: str, version_number:
         Organization.objects.select_for_update().get(pk=buyer.pk)
         locked = Listing.objects.select_for_update(of=("self",)).select_related("version", "dataset").get(pk=listing.pk)
         if not locked.is_public or locked.version is None or locked.version.state != VersionState.PUBLISHED:
-            raise NotFound("No such listing.", code="not_found")
+            raise NotFound("No such listing.", code=ListingErrorCode.NOT_FOUND)
         if version_number != locked.version_number:
             raise InvalidInput(
                 "Only the listing's published version can be ordered.",
-                code="version_not_available",
+                code=ListingErrorCode.VERSION_NOT_AVAILABLE,
                 details=[field_error("version", f"the published version is {locked.version_number}", "version_not_available")],
             )
         accepted = {lic.lower(): lic for lic in [*locked.licenses, locked.dataset.annotation_license] if lic}
         if license.lower() not in accepted:
             raise InvalidInput(
                 "The license must be one the listing is offered under.",
-                code="license_not_offered",
+                code=ListingErrorCode.LICENSE_NOT_OFFERED,
                 details=[field_error("license", f"one of {sorted(accepted.values())}", "license_not_offered")],
             )
         existing = _find_existing_order(buyer=buyer, idempotency_key=idempotency_key, version_id=locked.version_id)
@@ -358,7 +359,7 @@ def order_mark_paid(*, order, actor, reason: str = ""):
     if locked.state == OrderState.PAID:
         return locked
     if locked.state != OrderState.PENDING_PAYMENT:
-        raise Conflict(f"An order in state {locked.state!r} cannot be paid.", code="invalid_order_state")
+        raise Conflict(f"An order in state {locked.state!r} cannot be paid.", code=ListingErrorCode.INVALID_ORDER_STATE)
     before = _order_snapshot(locked)
     locked.state, locked.paid_at, locked.paid_by = OrderState.PAID, timezone.now(), actor
     locked.save(update_fields=["state", "paid_at", "paid_by"])

@@ -1,0 +1,14 @@
+"""Error codes of the licensing app: provenance, checks, moderation. Clients key on these values: they never change meaning."""
+
+from enum import StrEnum
+
+
+class LicensingErrorCode(StrEnum):
+    INVALID_DECISION = "invalid_decision"
+    INVALID_PROVENANCE = "invalid_provenance"
+    INVALID_REVIEW = "invalid_review"
+    INVALID_TRANSITION = "invalid_transition"
+    REASON_REQUIRED = "reason_required"
+    TERMS_TOO_PERMISSIVE = "terms_too_permissive"
+    UNKNOWN_LICENSE = "unknown_license"
+    VERSION_FROZEN = "version_frozen"

@@ -1,0 +1,16 @@
+"""Error codes of the quality app: reports and buyer evaluations. Clients key on these values: they never change meaning."""
+
+from enum import StrEnum
+
+
+class QualityErrorCode(StrEnum):
+    EVALUATION_NOT_FOUND = "evaluation_not_found"
+    INVALID_KIND = "invalid_kind"
+    INVALID_RESULTS = "invalid_results"
+    NO_EVALUATION_SPLIT = "no_evaluation_split"
+    NOT_A_BUYER = "not_a_buyer"
+    REPORT_NOT_FOUND = "report_not_found"
+    RESULTS_OUTSIDE_SPLIT = "results_outside_split"
+    RESULTS_TOO_LARGE = "results_too_large"
+    TOO_MANY_DETECTIONS = "too_many_detections"
+    VERSION_NOT_FOUND = "version_not_found"
