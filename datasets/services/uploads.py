@@ -115,7 +115,7 @@ def upload_start(
     if not _SHA256.match(sha256):
         raise InvalidInput(
             "sha256 must be 64 hex digits.",
-            code="invalid_sha256",
+            code=DatasetErrorCode.INVALID_SHA256,
             details=[field_error("sha256", "not a sha256 hex digest", "invalid_sha256")],
         )
     if size < 0:
@@ -131,7 +131,7 @@ def upload_start(
         if len(part_sha256) != part_count or not all(isinstance(h, str) and _SHA256.match(h.lower()) for h in part_sha256):
             raise InvalidInput(
                 f"part_sha256 must list {part_count} sha256 hex digests.",
-                code="invalid_part_sha256",
+                code=DatasetErrorCode.INVALID_PART_SHA256,
                 details=[field_error("part_sha256", "wrong count or format", "invalid_part_sha256")],
             )
         part_sha256 = [h.lower() for h in part_sha256]
@@ -220,7 +220,7 @@ def upload_put_part(*, upload: UploadSession, number: int, content_range: str | 
     except StorageError as exc:
         raise InvalidInput(
             str(exc),
-            code="part_sha256_mismatch" if "sha256" in str(exc) else "part_rejected",
+            code=DatasetErrorCode.PART_SHA256_MISMATCH if "sha256" in str(exc) else DatasetErrorCode.PART_REJECTED,
             details=[field_error(f"parts[{number}]", str(exc), "part_sha256_mismatch")],
         ) from None
     return {"number": part.number, "size": part.size}
