@@ -60,7 +60,10 @@ def test_submit_requires_annotations_then_freezes(seller, seller_b, django_captu
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         r = seller.client.post(f"/api/v1/versions/{version.pk}/submit/")
     assert r.status_code == 200 and r.json()["state"] == "submitted"
-    assert len(callbacks) == 1  # the pipeline starts only on commit
+    # The pipeline starts from the VersionSubmitted event, delivered only on commit.
+    delivered = [callback.args[0] for callback in callbacks]
+    assert [type(e).__name__ for e in delivered] == ["VersionStateChanged", "VersionSubmitted"]
+    assert delivered[1].version_id == version.pk
     r = seller.client.post(
         f"/api/v1/versions/{version.pk}/uploads/", {"role": "annotations", "name": "x.json", "size": 10, "sha256": "a" * 64}, format="json"
     )
