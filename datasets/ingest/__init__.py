@@ -16,6 +16,7 @@ import mimetypes
 import shutil
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
@@ -24,8 +25,9 @@ from django.utils import timezone
 
 from datasets.ingest.archive import ArchiveError, is_archive, safe_extract
 from datasets.ingest.images import check_image
+from datasets.ingest.previews import render_previews
 from datasets.ingest.validate import ValidationResult, validate_annotation_file
-from datasets.limits import limits
+from datasets.limits import Limits, limits
 from datasets.models import DatasetFile, DatasetVersion, FileOrigin, FileRole, VersionIngest
 from datasets.states import VersionState
 from marketplace.core.storage import CHUNK, get_storage
@@ -93,154 +95,186 @@ def version_ingest(*, version_id: int, progress: Callable[[int, int], None] | No
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+@dataclass
+class _Run:
+    """One ingest run's working state: what the stages found, in the scratch directory."""
+
+    version: DatasetVersion
+    scratch: Path
+    progress: Callable[[int, int], None]
+    lim: Limits
+    files: list[DatasetFile]
+    errors: list[dict] = field(default_factory=list)
+    file_reports: list[dict] = field(default_factory=list)
+    extracted: list[tuple[str, Path, int, DatasetFile]] = field(default_factory=list)  # (path, local, size, source)
+    image_names: set[str] = field(default_factory=set)
+    results: list[tuple[DatasetFile, ValidationResult, Path]] = field(default_factory=list)
+    rows: list[DatasetFile] = field(default_factory=list)  # what the run adds to the version
+    step: int = 0
+
+    @property
+    def total_steps(self) -> int:
+        return len(self.files) + 3
+
+    def advance(self) -> None:
+        self.step += 1
+        self.progress(self.step, self.total_steps)
+
+
 def _run(version: DatasetVersion, scratch: Path, progress: Callable[[int, int], None]) -> str:
-    lim = limits()
-    storage = get_storage()
-    files = list(DatasetFile.objects.filter(version=version, origin=FileOrigin.UPLOAD).order_by("role", "path"))
-    errors: list[dict] = []
-    file_reports: list[dict] = []
-    total_steps = len(files) + 3
-    step = 0
-    # 1. images: extract archives, check every image file
-    extracted: list[tuple[str, Path, int, DatasetFile]] = []  # (path, local, size, source)
-    image_names: set[str] = set()
-    for f in files:
+    run = _Run(
+        version=version,
+        scratch=scratch,
+        progress=progress,
+        lim=limits(),
+        files=list(DatasetFile.objects.filter(version=version, origin=FileOrigin.UPLOAD).order_by("role", "path")),
+    )
+    _check_images(run)
+    _validate_annotations(run)
+    report = _validation_report(run)
+    if run.errors:
+        return _fail(version, report)
+    _store_extracted(run)
+    cache = _store_cache(run)
+    _store_previews(run, cache)
+    _commit(run, report)
+    progress(run.total_steps, run.total_steps)
+    return "ok"
+
+
+def _check_images(run: _Run) -> None:
+    """Extract image archives safely and check every image file (nothing is stored yet)."""
+    for f in run.files:
         if f.role not in (FileRole.IMAGES, FileRole.PANOPTIC) or f.path.lower().endswith(".json"):
             continue
-        local = _download(f.storage_key, scratch / "dl" / str(f.pk) / Path(f.path).name)
+        local = _download(f.storage_key, run.scratch / "dl" / str(f.pk) / Path(f.path).name)
         if is_archive(f.path):
             try:
-                members = safe_extract(local, scratch / "x" / str(f.pk), lim=lim)
+                members = safe_extract(local, run.scratch / "x" / str(f.pk), lim=run.lim)
             except ArchiveError as exc:
-                errors.append({**exc.to_dict(), "file": f.path})
+                run.errors.append({**exc.to_dict(), "file": f.path})
                 continue
             finally:
                 local.unlink(missing_ok=True)
             for m in members:
-                err = check_image(m.local, lim=lim) if f.role == FileRole.IMAGES else None
+                err = check_image(m.local, lim=run.lim) if f.role == FileRole.IMAGES else None
                 if err:
-                    errors.append({"code": err[0], "location": m.path, "message": err[1], "file": f.path})
+                    run.errors.append({"code": err[0], "location": m.path, "message": err[1], "file": f.path})
                 else:
-                    extracted.append((m.path, m.local, m.size, f))
-                    image_names.add(m.path)
+                    run.extracted.append((m.path, m.local, m.size, f))
+                    run.image_names.add(m.path)
         else:
-            err = check_image(local, lim=lim) if f.role == FileRole.IMAGES else None
+            err = check_image(local, lim=run.lim) if f.role == FileRole.IMAGES else None
             local.unlink(missing_ok=True)
             if err:
-                errors.append({"code": err[0], "location": f.path, "message": err[1], "file": f.path})
-            image_names.add(f.path)
-        step += 1
-        progress(step, total_steps)
-    basenames = {n.rsplit("/", 1)[-1] for n in image_names}
+                run.errors.append({"code": err[0], "location": f.path, "message": err[1], "file": f.path})
+            run.image_names.add(f.path)
+        run.advance()
+
+
+def _validate_annotations(run: _Run) -> None:
+    """Validate every annotation file, streaming; image references are checked against the
+    images found (a second pass names images of the first, not files)."""
+    basenames = {n.rsplit("/", 1)[-1] for n in run.image_names}
 
     def image_present(name: str) -> bool:
-        return name in image_names or name.rsplit("/", 1)[-1] in basenames
+        return name in run.image_names or name.rsplit("/", 1)[-1] in basenames
 
-    # 2. annotation files: streaming validation
-    results: list[tuple[DatasetFile, ValidationResult, Path]] = []
-    for f in files:
+    for f in run.files:
         if f.role not in VALIDATED_ROLES or not f.path.lower().endswith(".json"):
             continue
-        local = _download(f.storage_key, scratch / "json" / str(f.pk) / "file.json")
+        local = _download(f.storage_key, run.scratch / "json" / str(f.pk) / "file.json")
         check = image_present if f.role != FileRole.SECOND_PASS else None
-        result = validate_annotation_file(local, check_image_files=check, lim=lim)
-        file_reports.append({"file": f.path, "role": f.role, **result.report})
-        errors.extend({**e, "file": f.path} for e in result.report["errors"])
-        results.append((f, result, local))
-        step += 1
-        progress(step, total_steps)
-    if not results:
-        errors.append({"code": "missing_annotations", "location": "files", "message": "no annotation JSON file was uploaded", "file": ""})
-    report = {
-        "valid": not errors,
-        "error_count": len(errors) + sum(max(0, r["error_count"] - len(r["errors"])) for r in file_reports),
-        "errors": errors[: lim.max_errors],
-        "files": [{k: v for k, v in r.items() if k != "errors"} for r in file_reports],
+        result = validate_annotation_file(local, check_image_files=check, lim=run.lim)
+        run.file_reports.append({"file": f.path, "role": f.role, **result.report})
+        run.errors.extend({**e, "file": f.path} for e in result.report["errors"])
+        run.results.append((f, result, local))
+        run.advance()
+    if not run.results:
+        run.errors.append({"code": "missing_annotations", "location": "files", "message": "no annotation JSON file was uploaded", "file": ""})
+
+
+def _validation_report(run: _Run) -> dict:
+    return {
+        "valid": not run.errors,
+        "error_count": len(run.errors) + sum(max(0, r["error_count"] - len(r["errors"])) for r in run.file_reports),
+        "errors": run.errors[: run.lim.max_errors],
+        "files": [{k: v for k, v in r.items() if k != "errors"} for r in run.file_reports],
         "checked_at": timezone.now().isoformat(),
     }
-    if errors:
-        return _fail(version, report)
-    # 3. valid: write extracted files, cache, previews, then the rows in one transaction
-    primary = next((r for r in results if r[0].role in (FileRole.ANNOTATIONS, FileRole.VIDEO, FileRole.PANOPTIC)), results[0])
-    prefix = _prefix(version.pk)
-    rows: list[DatasetFile] = []
-    for path, local, size, source in extracted:
+
+
+def _ingest_row(run: _Run, *, role: str, path: str, local: Path, key: str, content_type: str, source: DatasetFile | None = None) -> DatasetFile:
+    return DatasetFile(
+        version=run.version,
+        role=role,
+        path=path,
+        size=local.stat().st_size,
+        sha256=_sha256_file(local),
+        content_type=content_type,
+        storage_key=key,
+        origin=FileOrigin.INGEST,
+        source=source,
+    )
+
+
+def _store_extracted(run: _Run) -> None:
+    """Every file extracted from an archive becomes an object and a manifest row."""
+    storage = get_storage()
+    prefix = _prefix(run.version.pk)
+    for path, local, _size, source in run.extracted:
         key = f"{prefix}files/{source.pk}/{path}"
         content_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
         storage.put_file(key, local, content_type=content_type)
-        rows.append(
-            DatasetFile(
-                version=version,
-                role=source.role,
-                path=path,
-                size=size,
-                sha256=_sha256_file(local),
-                content_type=content_type,
-                storage_key=key,
-                origin=FileOrigin.INGEST,
-                source=source,
-            )
-        )
-    step += 1
-    progress(step, total_steps)
-    cache_key = ""
-    cache_obj = None
-    dfile, result, local = primary
-    if result.format in CACHE_FORMATS:
-        cache_obj, cache_path = build_cache(local, result, scratch / "reference.npz")
-        cache_key = f"{prefix}cache/reference.npz"
-        storage.put_file(cache_key, cache_path, content_type="application/octet-stream")
-        rows.append(
-            DatasetFile(
-                version=version,
-                role=FileRole.CACHE,
-                path="_ingest/cache/reference.npz",
-                size=cache_path.stat().st_size,
-                sha256=_sha256_file(cache_path),
-                content_type="application/octet-stream",
-                storage_key=cache_key,
-                origin=FileOrigin.INGEST,
-            )
-        )
-    step += 1
-    progress(step, total_steps)
-    previews: list[str] = []
-    if cache_obj is not None:
-        from datasets.ingest.previews import render_previews
+        run.rows.append(_ingest_row(run, role=source.role, path=path, local=local, key=key, content_type=content_type, source=source))
+    run.advance()
 
-        local_images = {p: loc for p, loc, _s, _src in extracted}
-        for name, png in render_previews(
-            cache=cache_obj, images=result.images, local_images=local_images, count=lim.preview_count, out_dir=scratch / "previews"
-        ):
-            key = f"{prefix}previews/{name}"
-            storage.put_file(key, png, content_type="image/png")
-            previews.append(key)
-            rows.append(
-                DatasetFile(
-                    version=version,
-                    role=FileRole.PREVIEW,
-                    path=f"_ingest/previews/{name}",
-                    size=png.stat().st_size,
-                    sha256=_sha256_file(png),
-                    content_type="image/png",
-                    storage_key=key,
-                    origin=FileOrigin.INGEST,
-                )
-            )
-    stats = dict(result.statistics)
+
+def _primary(run: _Run) -> tuple[DatasetFile, ValidationResult, Path]:
+    return next((r for r in run.results if r[0].role in (FileRole.ANNOTATIONS, FileRole.VIDEO, FileRole.PANOPTIC)), run.results[0])
+
+
+def _store_cache(run: _Run):
+    """The engine's reference cache of the primary annotation file (instances formats)."""
+    _dfile, result, local = _primary(run)
+    if result.format not in CACHE_FORMATS:
+        run.advance()
+        return None
+    cache, cache_path = build_cache(local, result, run.scratch / "reference.npz")
+    key = f"{_prefix(run.version.pk)}cache/reference.npz"
+    get_storage().put_file(key, cache_path, content_type="application/octet-stream")
+    run.rows.append(_ingest_row(run, role=FileRole.CACHE, path="_ingest/cache/reference.npz", local=cache_path, key=key, content_type="application/octet-stream"))
+    run.advance()
+    return cache
+
+
+def _store_previews(run: _Run, cache) -> None:
+    if cache is None:
+        return
+    storage = get_storage()
+    _dfile, result, _local = _primary(run)
+    local_images = {p: loc for p, loc, _s, _src in run.extracted}
+    out_dir = run.scratch / "previews"
+    for name, png in render_previews(cache=cache, images=result.images, local_images=local_images, count=run.lim.preview_count, out_dir=out_dir):
+        key = f"{_prefix(run.version.pk)}previews/{name}"
+        storage.put_file(key, png, content_type="image/png")
+        run.rows.append(_ingest_row(run, role=FileRole.PREVIEW, path=f"_ingest/previews/{name}", local=png, key=key, content_type="image/png"))
+
+
+def _commit(run: _Run, report: dict) -> None:
+    """The rows, the report and the statistics, in one transaction."""
+    _dfile, result, _local = _primary(run)
+    cache_key = next((r.storage_key for r in run.rows if r.role == FileRole.CACHE), "")
+    previews = [r.storage_key for r in run.rows if r.role == FileRole.PREVIEW]
     with transaction.atomic():
-        locked = DatasetVersion.objects.select_for_update().get(pk=version.pk)
+        locked = DatasetVersion.objects.select_for_update().get(pk=run.version.pk)
         if locked.state != VersionState.PROCESSING:
-            raise RuntimeError(f"version {version.pk} left processing during ingest")
-        DatasetFile.objects.bulk_create(rows, batch_size=2000)
-        VersionIngest.objects.create(
-            version=locked, format=result.format or "", reference_cache_key=cache_key, previews=previews, finished_at=timezone.now()
-        )
+            raise RuntimeError(f"version {run.version.pk} left processing during ingest")
+        DatasetFile.objects.bulk_create(run.rows, batch_size=2000)
+        VersionIngest.objects.create(version=locked, format=result.format or "", reference_cache_key=cache_key, previews=previews, finished_at=timezone.now())
         locked.validation_report = report
-        locked.statistics = stats
+        locked.statistics = dict(result.statistics)
         locked.save(update_fields=["validation_report", "statistics"])
-    progress(total_steps, total_steps)
-    return "ok"
 
 
 def _fail(version: DatasetVersion, report: dict) -> str:

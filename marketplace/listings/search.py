@@ -77,111 +77,153 @@ class ListingFilters:
     ordering: str = "relevance"
 
 
-def listing_filters_parse(params) -> ListingFilters:
-    """Parse and validate query parameters (a QueryDict or a dict of lists). Raises InvalidInput with every error located."""
-    getlist = params.getlist if hasattr(params, "getlist") else (lambda k: list(params.get(k, [])))
-    errors: list[dict[str, str]] = []
-    f = ListingFilters()
-    for key in params:
-        if key not in KNOWN_PARAMS:
-            errors.append(field_error(key, "unknown filter", "unknown_filter"))
+class _QueryReader:
+    """Reads query parameters, collecting every error with its parameter as location."""
 
-    def one(key: str) -> str | None:
-        values = [v for v in getlist(key) if v != ""]
+    def __init__(self, params) -> None:
+        self.params = params
+        self.errors: list[dict[str, str]] = []
+        self._getlist = params.getlist if hasattr(params, "getlist") else (lambda k: list(params.get(k, [])))
+
+    def error(self, key: str, message: str, code: str) -> None:
+        self.errors.append(field_error(key, message, code))
+
+    def values(self, key: str) -> list[str]:
+        """Every non-empty value of a repeatable parameter, stripped and de-duplicated."""
+        return list(dict.fromkeys(v.strip() for v in self._getlist(key) if v.strip()))
+
+    def one(self, key: str) -> str | None:
+        values = [v for v in self._getlist(key) if v != ""]
         if len(values) > 1:
-            errors.append(field_error(key, "give this filter once", "repeated"))
+            self.error(key, "give this filter once", "repeated")
         return values[0] if values else None
 
-    for figure in MIN_FIGURES:
-        raw = one(f"min_{figure}")
+    def fraction(self, key: str) -> float | None:
+        raw = self.one(key)
         if raw is None:
-            continue
+            return None
         try:
             value = float(raw)
         except ValueError:
-            errors.append(field_error(f"min_{figure}", "a number between 0 and 1", "invalid"))
-            continue
+            self.error(key, "a number between 0 and 1", "invalid")
+            return None
         if not 0.0 <= value <= 1.0:
-            errors.append(field_error(f"min_{figure}", "a number between 0 and 1", "out_of_range"))
-            continue
-        f.minimums[figure] = value
+            self.error(key, "a number between 0 and 1", "out_of_range")
+            return None
+        return value
 
-    for key in BOOLS:
-        raw = one(key)
+    def boolean(self, key: str) -> bool | None:
+        raw = self.one(key)
         if raw is None:
-            continue
+            return None
         if raw.lower() in _TRUE:
-            f.flags[key] = True
-        elif raw.lower() in _FALSE:
-            f.flags[key] = False
-        else:
-            errors.append(field_error(key, "true or false", "invalid"))
+            return True
+        if raw.lower() in _FALSE:
+            return False
+        self.error(key, "true or false", "invalid")
+        return None
 
-    for key in MULTI:
-        values = list(dict.fromkeys(v.strip() for v in getlist(key) if v.strip()))
-        if len(values) > MAX_VALUES:
-            errors.append(field_error(key, f"at most {MAX_VALUES} values", "too_many"))
-        elif values:
-            f.multi[key] = values
-
-    for key, allowed in (("modality", set(Modality.values)), ("tier", set(TIERS))):
-        for value in f.multi.get(key, []):
-            if value not in allowed:
-                errors.append(field_error(key, f"unknown value {value!r}; one of {sorted(allowed)}", "unknown_value"))
-    vocab = {"embodiment": VocabularyKind.EMBODIMENT, "task": VocabularyKind.TASK, "scene": VocabularyKind.SCENE}
-    wanted = [(key, kind) for key, kind in vocab.items() if f.multi.get(key)]
-    if wanted:
-        # One query validates every vocabulary filter.
-        cond = Q()
-        for key, kind in wanted:
-            cond |= Q(kind=kind, slug__in=f.multi[key])
-        known = set(VocabularyTerm.objects.filter(cond).values_list("kind", "slug"))
-        for key, kind in wanted:
-            for value in f.multi[key]:
-                if (kind, value) not in known:
-                    errors.append(field_error(key, f"unknown {key} {value!r}", "unknown_value"))
-
-    def decimal(key: str) -> Decimal | None:
-        raw = one(key)
+    def decimal(self, key: str) -> Decimal | None:
+        raw = self.one(key)
         if raw is None:
             return None
         try:
             value = Decimal(raw)
         except InvalidOperation:
-            errors.append(field_error(key, "a number", "invalid"))
+            self.error(key, "a number", "invalid")
             return None
         if not value.is_finite() or value < 0:
-            errors.append(field_error(key, "a non-negative number", "out_of_range"))
+            self.error(key, "a non-negative number", "out_of_range")
             return None
         return value
 
-    def integer(key: str) -> int | None:
-        raw = one(key)
+    def integer(self, key: str) -> int | None:
+        raw = self.one(key)
         if raw is None:
             return None
         if not raw.isdigit() or len(raw) > 15:
-            errors.append(field_error(key, "a non-negative integer", "invalid"))
+            self.error(key, "a non-negative integer", "invalid")
             return None
         return int(raw)
 
-    f.price_min, f.price_max = decimal("price_min"), decimal("price_max")
-    f.frames_min, f.frames_max = integer("frames_min"), integer("frames_max")
-    if f.price_min is not None and f.price_max is not None and f.price_min > f.price_max:
-        errors.append(field_error("price_min", "price_min is above price_max", "bad_range"))
-    if f.frames_min is not None and f.frames_max is not None and f.frames_min > f.frames_max:
-        errors.append(field_error("frames_min", "frames_min is above frames_max", "bad_range"))
 
-    q = one("q") or ""
-    if len(q) > 200:
-        errors.append(field_error("q", "at most 200 characters", "too_long"))
-    f.q = q.strip()
-    ordering = one("ordering") or "relevance"
-    if ordering not in ORDERINGS:
-        errors.append(field_error("ordering", f"one of {list(ORDERINGS)}", "unknown_value"))
-    f.ordering = ordering
-    if errors:
-        raise InvalidInput("The search filters are not valid.", code=ListingErrorCode.INVALID_FILTER, details=errors)
+def listing_filters_parse(params) -> ListingFilters:
+    """Parse and validate query parameters (a QueryDict or a dict of lists). Raises
+    InvalidInput with every error located. A new filter: a name in KNOWN_PARAMS, a line in
+    the reader function of its family below, and its condition in ``_conditions``."""
+    reader = _QueryReader(params)
+    f = ListingFilters()
+    for key in params:
+        if key not in KNOWN_PARAMS:
+            reader.error(key, "unknown filter", "unknown_filter")
+    _read_minimums(reader, f)
+    _read_flags(reader, f)
+    _read_terms(reader, f)
+    _read_ranges(reader, f)
+    _read_text_and_ordering(reader, f)
+    if reader.errors:
+        raise InvalidInput("The search filters are not valid.", code=ListingErrorCode.INVALID_FILTER, details=reader.errors)
     return f
+
+
+def _read_minimums(reader: _QueryReader, f: ListingFilters) -> None:
+    for figure in MIN_FIGURES:
+        value = reader.fraction(f"min_{figure}")
+        if value is not None:
+            f.minimums[figure] = value
+
+
+def _read_flags(reader: _QueryReader, f: ListingFilters) -> None:
+    for key in BOOLS:
+        value = reader.boolean(key)
+        if value is not None:
+            f.flags[key] = value
+
+
+def _read_terms(reader: _QueryReader, f: ListingFilters) -> None:
+    """Repeatable filters; closed lists are checked here, vocabularies in one query."""
+    for key in MULTI:
+        values = reader.values(key)
+        if len(values) > MAX_VALUES:
+            reader.error(key, f"at most {MAX_VALUES} values", "too_many")
+        elif values:
+            f.multi[key] = values
+    for key, allowed in (("modality", set(Modality.values)), ("tier", set(TIERS))):
+        for value in f.multi.get(key, []):
+            if value not in allowed:
+                reader.error(key, f"unknown value {value!r}; one of {sorted(allowed)}", "unknown_value")
+    vocab = {"embodiment": VocabularyKind.EMBODIMENT, "task": VocabularyKind.TASK, "scene": VocabularyKind.SCENE}
+    wanted = [(key, kind) for key, kind in vocab.items() if f.multi.get(key)]
+    if not wanted:
+        return
+    cond = Q()
+    for key, kind in wanted:
+        cond |= Q(kind=kind, slug__in=f.multi[key])
+    known = set(VocabularyTerm.objects.filter(cond).values_list("kind", "slug"))
+    for key, kind in wanted:
+        for value in f.multi[key]:
+            if (kind, value) not in known:
+                reader.error(key, f"unknown {key} {value!r}", "unknown_value")
+
+
+def _read_ranges(reader: _QueryReader, f: ListingFilters) -> None:
+    f.price_min, f.price_max = reader.decimal("price_min"), reader.decimal("price_max")
+    f.frames_min, f.frames_max = reader.integer("frames_min"), reader.integer("frames_max")
+    if f.price_min is not None and f.price_max is not None and f.price_min > f.price_max:
+        reader.error("price_min", "price_min is above price_max", "bad_range")
+    if f.frames_min is not None and f.frames_max is not None and f.frames_min > f.frames_max:
+        reader.error("frames_min", "frames_min is above frames_max", "bad_range")
+
+
+def _read_text_and_ordering(reader: _QueryReader, f: ListingFilters) -> None:
+    q = reader.one("q") or ""
+    if len(q) > 200:
+        reader.error("q", "at most 200 characters", "too_long")
+    f.q = q.strip()
+    ordering = reader.one("ordering") or "relevance"
+    if ordering not in ORDERINGS:
+        reader.error("ordering", f"one of {list(ORDERINGS)}", "unknown_value")
+    f.ordering = ordering
 
 
 def _has_term(kind: str, values: list[str]) -> Any:

@@ -24,6 +24,7 @@ from pycocotools import mask as mask_utils
 
 from quality.engine.bootstrap import bootstrap_indices, interval_from_draws, ratio_draws
 from quality.engine.boundary import boundary_iou
+from quality.engine.cocoeval import Cell, EvalParams, evaluate, evaluate_cells
 from quality.engine.errors import EngineInputError
 from quality.engine.matching import (
     MATCH_IOU,
@@ -106,7 +107,6 @@ class _ApInputs:
 
 def coco_cells(gt: dict, detections: list[dict], image_ids: list[int], cat_ids: list[int], max_det: int) -> _ApInputs:
     """Per-(image, category) Cells as COCOeval's ``_prepare`` and ``computeIoU`` make them (segm)."""
-    from quality.engine.cocoeval import Cell
 
     sizes = {img["id"]: (int(img["height"]), int(img["width"])) for img in gt.get("images", [])}
     wanted_images, wanted_cats = set(image_ids), set(cat_ids)
@@ -213,7 +213,34 @@ def audit_compare(
     if not image_ids:
         raise EngineInputError("empty_sample", "the reference has no images to audit", location="images")
     images = prepare_images(ref, sel, image_ids, a_name="reference", b_name="seller")
+    figures, rows = _match_images(images, match_iou=match_iou, dilation_ratio=dilation_ratio)
+    point = _mask_figures(figures)
+    ap = _CocoAp.of(ref, sel, images, image_ids, device=device)
+    point |= {key: ap.figures[key] for key in HEADLINE_AP}
+    n_ap = n_boot if n_boot_ap is None else n_boot_ap
+    intervals = _mask_intervals(figures, point, n_boot=n_boot, seed=seed) | ap.intervals(point, n_boot=n_ap, seed=seed)
+    tier = tier_for(point["mask_iou"])
+    all_ious = [v for f in figures for v in f.ious]
+    return AuditReport(
+        seed=seed,
+        n_boot=n_boot,
+        n_images=len(images),
+        n_reference=sum(f.n_reference for f in figures),
+        n_seller=sum(f.n_seller for f in figures),
+        n_matched=len(all_ious),
+        **point,
+        per_category_ap=ap.figures["per_category_ap"],
+        scores_assumed=ap.scores_assumed,
+        intervals=intervals,
+        tier=tier.value if tier else None,
+        per_image=rows,
+        matched_ious=all_ious,
+        pr_curves=ap.figures["pr_curves"],
+    )
 
+
+def _match_images(images: list[PreparedImage], *, match_iou: float, dilation_ratio: float) -> tuple[list[_ImageFigures], list[AuditImageRow]]:
+    """One-to-one matching per image and category; the figures of each image."""
     figures: list[_ImageFigures] = []
     rows: list[AuditImageRow] = []
     for image in images:
@@ -230,85 +257,78 @@ def audit_compare(
                 boundary_iou=float(np.mean(f.boundary)) if f.boundary else None,
             )
         )
+    return figures, rows
 
+
+def _mask_figures(figures: list[_ImageFigures]) -> dict[str, float | None]:
+    """Mask IoU (mean and median of matched pairs), instance recall and precision, boundary IoU."""
     all_ious = [v for f in figures for v in f.ious]
     all_boundary = [v for f in figures for v in f.boundary]
-    n_ref = sum(f.n_reference for f in figures)
-    n_sel = sum(f.n_seller for f in figures)
-    point: dict[str, float | None] = {
+    return {
         "mask_iou": float(np.mean(all_ious)) if all_ious else None,
         "median_iou": float(np.median(all_ious)) if all_ious else None,
-        "instance_recall": _ratio(len(all_ious), n_ref),
-        "instance_precision": _ratio(len(all_ious), n_sel),
+        "instance_recall": _ratio(len(all_ious), sum(f.n_reference for f in figures)),
+        "instance_precision": _ratio(len(all_ious), sum(f.n_seller for f in figures)),
         "boundary_iou": float(np.mean(all_boundary)) if all_boundary else None,
     }
 
-    # COCO AP with the seller's masks as detections.
-    from quality.engine.cocoeval import EvalParams, evaluate, evaluate_cells
 
-    sample = set(image_ids)
-    sizes = {img.image_id: (img.height, img.width) for img in images}
-    ref_sample = {
-        **ref,
-        "images": [img for img in ref.get("images", []) if img["id"] in sample],
-        "annotations": [a for a in ref["annotations"] if a["image_id"] in sample],
-    }
-    detections, scores_assumed = seller_detections(sel, sample, sizes)
-    params = EvalParams(iou_type="segm")
-    cat_ids = sorted(c["id"] for c in ref.get("categories", []))
-    result = evaluate(ref_sample, detections, params=params, device=device)
-    ap = ap_figures(np.asarray(result.precision), params.iou_thrs, cat_ids)
-    for key in HEADLINE_AP:
-        point[key] = ap[key]
-
-    # Bootstrap over images.
-    intervals: dict[str, Any] = {}
-    idx = bootstrap_indices(len(images), n_boot=n_boot, seed=seed)
+def _mask_intervals(figures: list[_ImageFigures], point: dict[str, float | None], *, n_boot: int, seed: int) -> dict[str, Any]:
+    """Bootstrap over images: each draw re-weights the per-image sums (no re-matching)."""
+    idx = bootstrap_indices(len(figures), n_boot=n_boot, seed=seed)
     sum_iou = np.array([sum(f.ious) for f in figures])
     n_match = np.array([len(f.ious) for f in figures])
-    sum_b = np.array([sum(f.boundary) for f in figures])
-    n_b = np.array([len(f.boundary) for f in figures])
-    n_r = np.array([f.n_reference for f in figures])
-    n_s = np.array([f.n_seller for f in figures])
     draws = {
         "mask_iou": ratio_draws(sum_iou, n_match, idx),
-        "instance_recall": ratio_draws(n_match, n_r, idx),
-        "instance_precision": ratio_draws(n_match, n_s, idx),
-        "boundary_iou": ratio_draws(sum_b, n_b, idx),
+        "instance_recall": ratio_draws(n_match, np.array([f.n_reference for f in figures]), idx),
+        "instance_precision": ratio_draws(n_match, np.array([f.n_seller for f in figures]), idx),
+        "boundary_iou": ratio_draws(np.array([sum(f.boundary) for f in figures]), np.array([len(f.boundary) for f in figures]), idx),
         "median_iou": np.array([np.median(v) if (v := [x for i in row for x in figures[i].ious]) else np.nan for row in idx]),
     }
-    for key, d in draws.items():
-        intervals[key] = interval_from_draws(d, point=point[key], n_boot=n_boot, seed=seed)
+    return {key: interval_from_draws(d, point=point[key], n_boot=n_boot, seed=seed) for key, d in draws.items()}
 
-    n_ap = n_boot if n_boot_ap is None else n_boot_ap
-    ap_draws = {key: np.full(n_ap, np.nan) for key in HEADLINE_AP}
-    if n_ap > 0 and any(point[k] is not None for k in HEADLINE_AP):
-        inputs = coco_cells(ref_sample, detections, image_ids, cat_ids, params.max_dets[-1])
-        ap_idx = bootstrap_indices(len(images), n_boot=n_ap, seed=seed)
-        for b, draw in enumerate(ap_idx):
-            cells, new_ids = _resampled_cells(inputs, image_ids, draw)
-            res = evaluate_cells(cells, params=params, cat_ids=cat_ids, img_ids=new_ids)
-            figs = ap_figures(np.asarray(res.precision), params.iou_thrs, cat_ids)
-            for key in HEADLINE_AP:
-                if figs[key] is not None:
-                    ap_draws[key][b] = figs[key]
-    for key in HEADLINE_AP:
-        intervals[key] = interval_from_draws(ap_draws[key], point=point[key], n_boot=n_ap, seed=seed)
 
-    tier = tier_for(point["mask_iou"])
-    return AuditReport(
-        seed=seed,
-        n_boot=n_boot,
-        n_images=len(images),
-        n_reference=n_ref,
-        n_seller=n_sel,
-        n_matched=len(all_ious),
-        **point,
-        per_category_ap=ap["per_category_ap"],
-        scores_assumed=scores_assumed,
-        intervals=intervals,
-        tier=tier.value if tier else None,
-        per_image=rows,
-        matched_ious=all_ious,
-        pr_curves=ap["pr_curves"],
-    )
+@dataclass
+class _CocoAp:
+    """COCO mask AP of the sample with the seller's masks as detections, and what its
+    bootstrap needs."""
+
+    ref_sample: dict
+    detections: list[dict]
+    image_ids: list[int]
+    cat_ids: list[int]
+    params: EvalParams
+    figures: dict[str, Any]
+    scores_assumed: bool
+    n_images: int
+
+    @classmethod
+    def of(cls, ref: dict, sel: dict, images: list[PreparedImage], image_ids: list[int], *, device: str) -> _CocoAp:
+        sample = set(image_ids)
+        sizes = {img.image_id: (img.height, img.width) for img in images}
+        ref_sample = {
+            **ref,
+            "images": [img for img in ref.get("images", []) if img["id"] in sample],
+            "annotations": [a for a in ref["annotations"] if a["image_id"] in sample],
+        }
+        detections, scores_assumed = seller_detections(sel, sample, sizes)
+        params = EvalParams(iou_type="segm")
+        cat_ids = sorted(c["id"] for c in ref.get("categories", []))
+        result = evaluate(ref_sample, detections, params=params, device=device)
+        figures = ap_figures(np.asarray(result.precision), params.iou_thrs, cat_ids)
+        return cls(ref_sample, detections, list(image_ids), cat_ids, params, figures, scores_assumed, len(images))
+
+    def intervals(self, point: dict[str, float | None], *, n_boot: int, seed: int) -> dict[str, Any]:
+        """Bootstrap over images: each draw re-evaluates the resampled (image, category)
+        cells with their IoUs computed once."""
+        draws = {key: np.full(n_boot, np.nan) for key in HEADLINE_AP}
+        if n_boot > 0 and any(point[k] is not None for k in HEADLINE_AP):
+            inputs = coco_cells(self.ref_sample, self.detections, self.image_ids, self.cat_ids, self.params.max_dets[-1])
+            for b, draw in enumerate(bootstrap_indices(self.n_images, n_boot=n_boot, seed=seed)):
+                cells, new_ids = _resampled_cells(inputs, self.image_ids, draw)
+                res = evaluate_cells(cells, params=self.params, cat_ids=self.cat_ids, img_ids=new_ids)
+                figs = ap_figures(np.asarray(res.precision), self.params.iou_thrs, self.cat_ids)
+                for key in HEADLINE_AP:
+                    if figs[key] is not None:
+                        draws[key][b] = figs[key]
+        return {key: interval_from_draws(draws[key], point=point[key], n_boot=n_boot, seed=seed) for key in HEADLINE_AP}
