@@ -16,7 +16,17 @@ from datasets.states import VersionState
 from licensing import checks as C
 from licensing.errors import LicensingErrorCode
 from licensing.events import ChecksCompleted, ProvenanceReviewed
-from licensing.models import CheckResult, ConsentRecord, FieldStatus, ImageFingerprint, LegalBasis, ProvenanceField, ProvenanceRecord
+from licensing.models import (
+    CheckResult,
+    CheckStatus,
+    ConsentRecord,
+    FieldStatus,
+    ImageFingerprint,
+    LegalBasis,
+    ProvenanceField,
+    ProvenanceRecord,
+    Severity,
+)
 from licensing.provenance import BY_NAME, field_value_errors
 from licensing.selectors import version_effective_terms
 from marketplace.audit.services import audit_event_record
@@ -32,21 +42,46 @@ log = logging.getLogger(__name__)
 
 
 def version_publish_check(*, version: DatasetVersion) -> dict[str, Any]:
-    """Refuse (Conflict ``terms_too_permissive``) a version whose declared annotation license
-    grants more than its inputs allow, or whose license cannot be resolved. Returns the
-    effective terms when publishable."""
+    """Refuse (Conflict) to publish a version whose terms cannot be honoured or whose checks
+    failed, else return its effective terms. In order, each with its own code:
+
+    * ``unknown_license``: the declared license is not in the catalogue;
+    * ``terms_too_permissive``: the declared license grants more than the inputs allow;
+    * ``derivatives_not_allowed``: images under a no-derivatives license (masks are
+      derivative works of their images);
+    * ``incompatible_share_alike``: inputs under share-alike licenses no one license satisfies;
+    * ``checks_failed``: a provenance or license check with severity ``error`` failed (each
+      failing check's code is a ``location`` in the details).
+    """
     terms = version_effective_terms(version=version)
     if terms["annotation_license"] is None:
         raise Conflict(
             "The declared license is not in the catalogue.", code=LicensingErrorCode.UNKNOWN_LICENSE,
             details=[field_error("annotation_license", f"{version.dataset.annotation_license!r} is not a known license", "unknown_license")],
         )
-    for conflict in terms["conflicts"]:
-        if conflict["code"] == "declared_terms_too_permissive":
-            raise Conflict(
-                "The declared license grants more than the images' licenses allow.", code=LicensingErrorCode.TERMS_TOO_PERMISSIVE,
-                details=[field_error(f"effective_terms.{t}", f"declared {terms['annotation_license']} is more permissive on {t}", "too_permissive") for t in conflict["terms"]],
-            )
+    conflicts = {c["code"]: c for c in terms["conflicts"]}
+    if (conflict := conflicts.get("declared_terms_too_permissive")) is not None:
+        raise Conflict(
+            "The declared license grants more than the images' licenses allow.", code=LicensingErrorCode.TERMS_TOO_PERMISSIVE,
+            details=[field_error(f"effective_terms.{t}", f"declared {terms['annotation_license']} is more permissive on {t}", "too_permissive") for t in conflict["terms"]],
+        )
+    if (conflict := conflicts.get("derivatives_not_allowed")) is not None:
+        raise Conflict(
+            "Images under a no-derivatives license cannot be sold with masks drawn on them.", code=LicensingErrorCode.DERIVATIVES_NOT_ALLOWED,
+            details=[field_error("effective_terms.licenses", f"{spdx} forbids derivative works", "derivatives_not_allowed") for spdx in conflict["licenses"]],
+        )
+    if (conflict := conflicts.get("incompatible_share_alike")) is not None:
+        raise Conflict(
+            "The inputs carry share-alike licenses that no single license satisfies.", code=LicensingErrorCode.INCOMPATIBLE_SHARE_ALIKE,
+            details=[field_error("effective_terms.licenses", f"{spdx} requires sharing alike under its own terms", "incompatible_share_alike") for spdx in conflict["licenses"]],
+        )
+    failing = list(CheckResult.objects.filter(version=version, status=CheckStatus.FAILED, severity=Severity.ERROR).order_by("code"))
+    if failing:
+        raise Conflict(
+            f"{len(failing)} check(s) with severity error failed; the version cannot be published until they pass.",
+            code=LicensingErrorCode.CHECKS_FAILED,
+            details=[field_error(check.code, check.message, "check_failed") for check in failing],
+        )
     return terms
 
 
