@@ -130,7 +130,7 @@ def seed(n: int, rebuild: bool) -> None:
 
     from datasets.models import Dataset, DatasetVersion
     from marketplace.accounts.models import Organization
-    from marketplace.listings.models import Listing, ListingTerm, facet_group_fields, facet_keys_text
+    from marketplace.listings.models import FigureStatus, Listing, ListingTerm, facet_group_fields, facet_keys_text
     from marketplace.listings.pricing import quality_adjusted_cost
     from marketplace.listings.services import listing_search_vector_refresh
 
@@ -183,6 +183,7 @@ def seed(n: int, rebuild: bool) -> None:
             listings, terms_spec = [], []
             for d, v in zip(datasets, versions, strict=True):
                 verified = rng.random() < 0.7
+                status = FigureStatus.VERIFIED if verified else FigureStatus.SELF_DECLARED
                 iou = round(rng.uniform(0.6, 0.97), 4)
                 frames = rng.choice([200, 1000, 5000, 20000, 100000])
                 completeness = round(rng.random(), 2)
@@ -209,13 +210,13 @@ def seed(n: int, rebuild: bool) -> None:
                         seller_slug=d.owner.slug,
                         modality=d.modality,
                         mask_iou=iou,
-                        mask_iou_verified=verified,
+                        mask_iou_status=status,
                         ap=round(iou - 0.3, 4),
-                        ap_verified=verified,
+                        ap_status=status,
                         ap50=round(iou - 0.1, 4),
-                        ap50_verified=verified,
+                        ap50_status=status,
                         ap75=round(iou - 0.25, 4),
-                        ap75_verified=verified,
+                        ap75_status=status,
                         tier=rng.choice(TIERS) if verified else "",
                         commercial_use=commercial,
                         derivatives=derivs,

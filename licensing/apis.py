@@ -157,6 +157,7 @@ class ModerationDetailApi(APIView):
         checks = CheckSerializer(many=True)
         effective_terms = EffectiveTermsSerializer()
         quality_summary = serializers.JSONField(allow_null=True)
+        inconsistent_labeling = serializers.BooleanField(allow_null=True)
         provenance = ProvenanceOutputSerializer()
 
     @extend_schema(responses={200: OutputSerializer})

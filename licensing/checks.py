@@ -37,6 +37,8 @@ class CheckContext:
     statistics: dict[str, Any]
     effective_terms: dict[str, Any]
     quality_summary: dict | None  # None: the quality app is not there
+    # What the quality reports found (quality.selectors.version_quality_findings).
+    quality_findings: dict[str, Any] = field(default_factory=dict)
     fingerprints: list[Any] = field(default_factory=list)
     duplicates: dict[str, Any] = field(default_factory=dict)
 
@@ -143,6 +145,26 @@ def check_near_duplicates(ctx: CheckContext) -> dict:
     )
 
 
+def check_labeling_consistency(ctx: CheckContext) -> dict:
+    """The seller's two annotation passes agree less than the threshold (mean mask IoU of
+    matched instances): the labels a buyer gets depend on who drew them."""
+    code = "inconsistent_labeling"
+    found = ctx.quality_findings.get(code)
+    if not found:
+        return result(code, failed=None, severity="warning", message="No second annotation pass to measure agreement on.")
+    agreement = found.get("agreement") or {}
+    value, threshold = agreement.get("value"), found.get("threshold")
+    evidence = {"agreement": agreement or None, "threshold": threshold}
+    if found["flagged"]:
+        message = (
+            f"The two annotation passes agree with mean IoU {value:.3f}, below {threshold}."
+            if value is not None
+            else "The two annotation passes share no matched instance."
+        )
+        return result(code, failed=True, severity="warning", message=message, evidence=evidence)
+    return result(code, failed=False, severity="warning", message=f"The two annotation passes agree (mean IoU {value:.3f}).", evidence=evidence)
+
+
 CHECKS = (
     check_required_fields,
     check_consent,
@@ -151,6 +173,7 @@ CHECKS = (
     check_images_without_license,
     check_exif_personal_data,
     check_near_duplicates,
+    check_labeling_consistency,
 )
 
 

@@ -11,6 +11,7 @@ from datasets.states import VersionState
 from licensing.catalogue import OBLIGATIONS, PERMISSIONS, TERMS, Resolver, catalogue_load
 from licensing.models import CheckResult, ConsentRecord, FieldStatus, License, ProvenanceField
 from licensing.provenance import FIELDS, is_filled
+from quality.figures import DECLARED_FIGURES, with_declared
 from quality.selectors import version_quality_summary
 
 # ---------------------------------------------------------------- catalogue
@@ -149,6 +150,14 @@ def provenance_completeness(*, version: DatasetVersion) -> dict[str, float]:
 # ---------------------------------------------------------------- checks and quality
 
 
+def version_quality_figures(*, version: DatasetVersion) -> dict[str, Any]:
+    """The version's quality summary as buyers and moderators see it: the platform's figures
+    (``verified`` or ``measured``), and the seller's declared figures (``self-declared``)
+    where the platform has none of that name."""
+    declared = dict(ProvenanceField.objects.filter(record__version=version, name__in=list(DECLARED_FIGURES)).values_list("name", "value"))
+    return with_declared(version_quality_summary(version=version), declared)
+
+
 def version_checks(*, version: DatasetVersion) -> QuerySet[CheckResult]:
     return CheckResult.objects.filter(version=version)
 
@@ -161,6 +170,9 @@ def moderation_queue() -> QuerySet[DatasetVersion]:
 
 
 def moderation_detail(*, version: DatasetVersion) -> dict[str, Any]:
+    provenance = version_provenance(version=version)
+    declared = {name: provenance["fields"][name]["value"] for name in DECLARED_FIGURES}
+    quality = with_declared(version_quality_summary(version=version), declared)
     return {
         "id": version.pk,
         "dataset": version.dataset.slug,
@@ -174,6 +186,8 @@ def moderation_detail(*, version: DatasetVersion) -> dict[str, Any]:
             for c in version_checks(version=version)
         ],
         "effective_terms": version_effective_terms(version=version),
-        "quality_summary": version_quality_summary(version=version),
-        "provenance": version_provenance(version=version),
+        "quality_summary": quality,
+        # The seller's two annotation passes disagree (agreement below its threshold).
+        "inconsistent_labeling": quality.get("inconsistent_labeling"),
+        "provenance": provenance,
     }

@@ -33,7 +33,7 @@ from marketplace.audit.services import audit_event_record
 from marketplace.core.errors import Conflict, InvalidInput, field_error
 from marketplace.core.events import publish
 from marketplace.core.storage import get_storage
-from quality.selectors import version_quality_summary
+from quality.selectors import version_quality_findings, version_quality_summary
 
 log = logging.getLogger(__name__)
 
@@ -242,6 +242,7 @@ def checks_run(*, version_id: int) -> list[CheckResult]:
         statistics=version.statistics or {},
         effective_terms=version_effective_terms(version=version),
         quality_summary=version_quality_summary(version=version),
+        quality_findings=version_quality_findings(version=version),
         fingerprints=fingerprints,
         duplicates=near_duplicates(version=version, fingerprints=fingerprints) if fingerprints else {},
     )

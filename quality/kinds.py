@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +24,8 @@ from quality.engine.audit import audit_compare
 from quality.engine.intrinsic import intrinsic_checks
 from quality.engine.panoptic import panoptic_quality
 from quality.engine.temporal import temporal_consistency
-from quality.figures import SELF_DECLARED, VERIFIED
+from quality.figures import MEASURED, VERIFIED
+from quality.figures import figure as figure_of
 from quality.models import ReportKind
 
 # Bootstrap draws for the headline intervals; AP intervals cost one evaluation per draw,
@@ -49,15 +49,17 @@ class ReportInputs:
     data: dict[str, Any] = field(default_factory=dict)
     digests: dict[str, str] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
-    verified: bool = False
+    # What the figures computed from these inputs are: measured from the seller's data,
+    # until the auditor's reference is among the inputs (then verified).
+    status: str = MEASURED
     missing: str | None = None  # why the kind cannot be computed yet
 
     def checksum(self) -> str:
         return sha256_hex(canonical_json({"inputs": sorted(self.digests.items()), "params": self.params}))
 
     @property
-    def status(self) -> str:
-        return VERIFIED if self.verified else SELF_DECLARED
+    def verified(self) -> bool:
+        return self.status == VERIFIED
 
     def add_role(self, *, version: DatasetVersion, role: str, name: str | None = None) -> dict | None:
         """Parse the version's file of ``role`` into ``data[name or role]`` and record its digest."""
@@ -71,7 +73,7 @@ class ReportInputs:
         """The auditor's reference: figures computed against it are ``verified``."""
         self.data["reference"] = reference
         self.digests["audit_reference"] = role_digest(version=version, role=FileRole.REFERENCE, parsed=reference)
-        self.verified = True
+        self.status = VERIFIED
 
 
 def role_digest(*, version: DatasetVersion, role: str, parsed: Any) -> str:
@@ -83,12 +85,10 @@ def role_digest(*, version: DatasetVersion, role: str, parsed: Any) -> str:
 
 
 def figure(report: Any, key: str, *, value_key: str | None = None, n: int, status: str) -> dict[str, Any] | None:
-    """A headline figure as every response shows it: value, 95 % interval, sample size, kind."""
-    value = getattr(report, value_key or key, None)
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
+    """A headline figure of an engine report as every response shows it: value, 95 %
+    interval (when the report has one), sample size, and its kind (``status``)."""
     ci = (getattr(report, "intervals", {}) or {}).get(value_key or key)
-    return {"value": float(value), "ci": [ci.low, ci.high] if ci is not None else None, "n": int(n), "status": status}
+    return figure_of(getattr(report, value_key or key, None), status=status, n=n, ci=[ci.low, ci.high] if ci is not None else None)
 
 
 class ReportKindAdapter(ABC):
@@ -122,7 +122,8 @@ class IntrinsicAdapter(ReportKindAdapter):
     def run(self, *, version, inputs, device, plots_dir):
         report = intrinsic_checks(inputs.data["annotations"])
         plots.write_intrinsic_plots(report, plots_dir)
-        summary = {"n_images": report.n_images, "n_annotations": report.n_annotations, "findings": {f.code: f.count for f in report.findings}}
+        findings = {f.code: figure_of(f.count, status=inputs.status, n=report.n_annotations) for f in report.findings}
+        summary = {"n_images": report.n_images, "n_annotations": report.n_annotations, "findings": findings}
         return report.to_dict(), summary
 
 
@@ -182,13 +183,20 @@ class AgreementAdapter(ReportKindAdapter):
         d = inputs.data
         report = agreement_compare(d["annotations"], d["second_pass"], seed=version.pk, n_boot=N_BOOT)
         plots.write_agreement_plots(report, d["annotations"], d["second_pass"], plots_dir)
-        summary = {key: fig for key in ("agreement",) if (fig := figure(report, "mean_iou", n=report.n_matched, status=inputs.status))}
-        summary |= {"unmatched_rate": report.unmatched_rate, "kappa": report.kappa, "inconsistent_labeling": report.inconsistent_labeling}
+        n_instances = report.n_first + report.n_second
+        figures = {
+            "agreement": figure(report, "agreement", value_key="mean_iou", n=report.n_matched, status=inputs.status),
+            "unmatched_rate": figure(report, "unmatched_rate", n=n_instances, status=inputs.status),
+            "kappa": figure(report, "kappa", n=report.n_kappa_pairs, status=inputs.status),
+        }
+        summary: dict[str, Any] = {key: fig for key, fig in figures.items() if fig is not None}
+        summary |= {"inconsistent_labeling": report.inconsistent_labeling, "threshold": report.threshold}
         return report.to_dict(), summary
 
 
 class TemporalAdapter(ReportKindAdapter):
-    """Stability of the seller's tracks over time, and against reference tracks when present."""
+    """Frame-to-frame stability of the seller's own tracks: measured from the seller's data
+    alone (identity errors against the auditor's reference tracks are the audit's)."""
 
     kind = ReportKind.TEMPORAL
 
@@ -199,24 +207,15 @@ class TemporalAdapter(ReportKindAdapter):
             subject = inputs.add_role(version=version, role=FileRole.ANNOTATIONS, name="subject")
         if subject is None:
             inputs.missing = "no video annotations"
-            return inputs
-        reference = version_audit_reference(version=version)
-        if reference is not None and isinstance(reference.get("annotations"), list):
-            inputs.add_reference(version=version, reference=reference)
         return inputs
 
     def run(self, *, version, inputs, device, plots_dir):
-        d = inputs.data
-        report = temporal_consistency(d["subject"], reference=d.get("reference"))
-        report.verified = inputs.verified
+        report = temporal_consistency(inputs.data["subject"])
         plots.write_temporal_plots(report, plots_dir)
-        summary = {key: fig for key in ("temporal_iou",) if (fig := figure(report, "temporal_iou", n=report.n_frame_pairs, status=inputs.status))}
-        summary |= {
-            "id_switches": report.id_switches,
-            "fragmentations": report.fragmentations,
-            "st_iou": report.st_iou,
-            "video_ap": report.video_ap.stats[0] if report.video_ap else None,
+        summary: dict[str, Any] = {
+            key: fig for key in ("temporal_iou",) if (fig := figure(report, key, n=report.n_frame_pairs, status=inputs.status))
         }
+        summary |= {"n_videos": report.n_videos, "n_tracks": report.n_tracks, "tracks_with_gaps": report.tracks_with_gaps}
         return report.to_dict(), summary
 
 

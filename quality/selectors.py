@@ -47,8 +47,10 @@ def latest_reports(*, version: DatasetVersion) -> dict[str, QualityReport]:
 
 def version_quality_summary(*, version: DatasetVersion) -> dict[str, Any]:
     """The version's headline figures (contract shape): each ``{"value", "ci", "n", "status"}``,
-    plus ``tier`` (from a *verified* mask_iou only, else None) and ``engine_version``.
-    Keys of figures that were not computed are absent."""
+    plus ``tier`` (from a *verified* mask_iou only, else None), ``inconsistent_labeling``
+    (the agreement report's flag: mean IoU of the two passes below its threshold; None
+    without an agreement report) and ``engine_version``. Keys of figures that were not
+    computed are absent."""
     reports = latest_reports(version=version)
     summary: dict[str, Any] = {}
     engine_versions: list[str] = []
@@ -64,11 +66,33 @@ def version_quality_summary(*, version: DatasetVersion) -> dict[str, Any]:
     mask_iou = summary.get("mask_iou")
     audit = reports.get(ReportKind.AUDIT)
     summary["tier"] = audit.summary.get("tier") if audit and mask_iou and mask_iou.get("status") == VERIFIED else None
+    agreement = reports.get(ReportKind.AGREEMENT)
+    flagged = agreement.summary.get("inconsistent_labeling") if agreement and agreement.status == ReportStatus.OK else None
+    summary["inconsistent_labeling"] = bool(flagged) if flagged is not None else None
     if engine_versions or reports:
         summary["engine_version"] = (engine_versions or [r.engine_version for r in reports.values()])[0]
     else:
         summary["engine_version"] = ENGINE_VERSION
     return summary
+
+
+def version_quality_findings(*, version: DatasetVersion) -> dict[str, dict[str, Any] | None]:
+    """What the quality reports found that the checks and the moderator act on, each None
+    when the report that would find it has not been computed:
+
+    * ``inconsistent_labeling``: ``{"flagged", "agreement" (figure), "threshold"}`` from the
+      agreement report (the seller's two passes agree less than the threshold).
+    """
+    reports = {kind: r for kind, r in latest_reports(version=version).items() if r.status == ReportStatus.OK}
+    findings: dict[str, dict[str, Any] | None] = {"inconsistent_labeling": None}
+    agreement = reports.get(ReportKind.AGREEMENT)
+    if agreement is not None and agreement.summary.get("inconsistent_labeling") is not None:
+        findings["inconsistent_labeling"] = {
+            "flagged": bool(agreement.summary["inconsistent_labeling"]),
+            "agreement": agreement.summary.get("agreement"),
+            "threshold": agreement.summary.get("threshold"),
+        }
+    return findings
 
 
 # ---------------------------------------------------------------- reads for a user

@@ -48,6 +48,7 @@ class ListingOutputSerializer(serializers.Serializer):
     currency = serializers.CharField()
     quality = serializers.JSONField()
     tier = serializers.CharField()
+    inconsistent_labeling = serializers.BooleanField(allow_null=True, help_text="the seller's two annotation passes agree less than the platform's threshold (null: not measured)")
     commercial_use = serializers.BooleanField()
     derivatives = serializers.BooleanField()
     share_alike = serializers.BooleanField()

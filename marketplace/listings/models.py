@@ -17,6 +17,20 @@ from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 
 
+class FigureStatus(models.IntegerChoices):
+    """What backs a listing's figure, ranked so that sorting by it puts verified figures
+    first (the labels are the statuses every response shows, see ``quality.figures``)."""
+
+    NONE = 0, "none"
+    SELF_DECLARED = 1, "self-declared"
+    MEASURED = 2, "measured"
+    VERIFIED = 3, "verified"
+
+    @classmethod
+    def of(cls, status: str | None) -> FigureStatus:
+        return next((member for member in cls if member.label == status and member != cls.NONE), cls.NONE)
+
+
 class Listing(models.Model):
     # A listing's slug is its dataset's slug.
     dataset = models.OneToOneField("datasets.Dataset", on_delete=models.CASCADE, related_name="listing")
@@ -34,19 +48,23 @@ class Listing(models.Model):
     seller_name = models.CharField(max_length=200, blank=True)
     modality = models.CharField(max_length=16)
 
-    # Quality figures (value; *_verified tells whether an auditor's reference backs it).
+    # Quality figures: the value, and what backs it (FigureStatus: verified against the
+    # platform's reference, measured from the seller's data, self-declared, or none).
     mask_iou = models.FloatField(null=True, blank=True)
-    mask_iou_verified = models.BooleanField(default=False)
+    mask_iou_status = models.PositiveSmallIntegerField(choices=FigureStatus.choices, default=FigureStatus.NONE)
     ap = models.FloatField(null=True, blank=True)
-    ap_verified = models.BooleanField(default=False)
+    ap_status = models.PositiveSmallIntegerField(choices=FigureStatus.choices, default=FigureStatus.NONE)
     ap50 = models.FloatField(null=True, blank=True)
-    ap50_verified = models.BooleanField(default=False)
+    ap50_status = models.PositiveSmallIntegerField(choices=FigureStatus.choices, default=FigureStatus.NONE)
     ap75 = models.FloatField(null=True, blank=True)
-    ap75_verified = models.BooleanField(default=False)
+    ap75_status = models.PositiveSmallIntegerField(choices=FigureStatus.choices, default=FigureStatus.NONE)
     agreement = models.FloatField(null=True, blank=True)
-    agreement_verified = models.BooleanField(default=False)
+    agreement_status = models.PositiveSmallIntegerField(choices=FigureStatus.choices, default=FigureStatus.NONE)
     temporal_iou = models.FloatField(null=True, blank=True)
-    temporal_iou_verified = models.BooleanField(default=False)
+    temporal_iou_status = models.PositiveSmallIntegerField(choices=FigureStatus.choices, default=FigureStatus.NONE)
+    # The seller's two annotation passes agree less than the platform's threshold (null:
+    # no second pass was measured).
+    inconsistent_labeling = models.BooleanField(null=True, blank=True)
     tier = models.CharField(max_length=32, blank=True)
 
     # Effective license terms.
@@ -100,7 +118,7 @@ class Listing(models.Model):
         ordering = ["-published_at", "pk"]
         indexes = [
             models.Index(fields=["is_public", "-published_at"], name="listing_public_published"),
-            models.Index(fields=["is_public", "-mask_iou_verified", "-mask_iou"], name="listing_public_mask_iou"),
+            models.Index(fields=["is_public", "-mask_iou_status", "-mask_iou"], name="listing_public_mask_iou"),
             models.Index(fields=["is_public", "price"], name="listing_public_price"),
             models.Index(fields=["is_public", "quality_adjusted_cost"], name="listing_public_qac"),
             models.Index(fields=["is_public", "frames"], name="listing_public_frames"),
@@ -118,17 +136,17 @@ class Listing(models.Model):
                     "tier",
                     "modality",
                     "mask_iou",
-                    "mask_iou_verified",
+                    "mask_iou_status",
                     "ap",
-                    "ap_verified",
+                    "ap_status",
                     "ap50",
-                    "ap50_verified",
+                    "ap50_status",
                     "ap75",
-                    "ap75_verified",
+                    "ap75_status",
                     "agreement",
-                    "agreement_verified",
+                    "agreement_status",
                     "temporal_iou",
-                    "temporal_iou_verified",
+                    "temporal_iou_status",
                     "commercial_use",
                     "derivatives",
                     "share_alike",

@@ -4,9 +4,12 @@ Semantics (documented for the README):
 
 * Repeatable filters (``embodiment``, ``task``, ``scene``, ``category``, ``modality``,
   ``tier``, ``seller``) mean *any of* the values; different filters combine with AND.
-* ``min_<figure>`` compares the **verified** figure only: a self-declared figure never
-  satisfies a minimum. ``verified_only=true``
-  keeps listings whose mask IoU is verified (audited against a reference).
+* ``min_<figure>`` compares the **verified** figure only (mask IoU, AP): a measured or
+  self-declared figure never satisfies it. ``min_agreement`` and ``min_temporal_iou``
+  compare figures that can only be *measured* (from the seller's own data: there is no
+  reference for them), so they accept measured figures, never self-declared ones.
+  ``verified_only=true`` keeps listings whose mask IoU is verified (audited against a
+  reference).
 * ``commercial_use=true`` / ``derivatives=true`` keep listings whose effective terms allow
   it (``false`` keeps those that do not); ``no_share_alike=true`` drops share-alike ones.
 * Facets are *disjunctive*: the counts of a facet are computed with every filter applied
@@ -33,12 +36,14 @@ from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, F, 
 from datasets.models import Modality, VocabularyKind, VocabularyTerm
 from marketplace.core.errors import InvalidInput, field_error
 from marketplace.listings.errors import ListingErrorCode
-from marketplace.listings.models import FACET_KEY_KINDS, Listing, ListingTerm, TermKind
+from marketplace.listings.models import FACET_KEY_KINDS, FigureStatus, Listing, ListingTerm, TermKind
 from marketplace.listings.selectors import listings_public
 from quality.engine.tiers import Tier
-from quality.figures import LISTING_FIGURES
+from quality.figures import LISTING_FIGURES, MEASURED_ONLY
 
 MIN_FIGURES = LISTING_FIGURES
+# The least a figure must be backed by to satisfy its ``min_`` filter.
+MIN_STATUS = {figure: FigureStatus.MEASURED if figure in MEASURED_ONLY else FigureStatus.VERIFIED for figure in MIN_FIGURES}
 ORDERINGS = ("relevance", "-published_at", "-mask_iou", "price", "quality_adjusted_cost")
 TIERS = tuple(Tier)
 FACETS = ("embodiment", "task", "license", "tier", "modality")
@@ -262,9 +267,9 @@ def _conditions(f: ListingFilters) -> dict[str, Any]:
     """Each filter's condition, keyed by the facet/filter it belongs to (so a facet can leave its own out)."""
     c: dict[str, Any] = {}
     for figure, value in f.minimums.items():
-        c[f"min_{figure}"] = Q(**{f"{figure}__gte": value, f"{figure}_verified": True})
+        c[f"min_{figure}"] = Q(**{f"{figure}__gte": value, f"{figure}_status__gte": MIN_STATUS[figure]})
     if f.flags.get("verified_only"):
-        c["verified_only"] = Q(mask_iou_verified=True)
+        c["verified_only"] = Q(mask_iou_status=FigureStatus.VERIFIED)
     for key in ("has_tracks", "commercial_use", "derivatives"):
         if key in f.flags:
             c[key] = Q(**{key: f.flags[key]})
@@ -322,7 +327,7 @@ def listing_search(*, filters: ListingFilters) -> QuerySet[Listing]:
     order = {
         "-published_at": [F("published_at").desc(nulls_last=True), "pk"],
         # Quality: verified figures first (a self-declared 0.95 does not outrank a verified 0.94).
-        "-mask_iou": ["-mask_iou_verified", F("mask_iou").desc(nulls_last=True), F("published_at").desc(nulls_last=True), "pk"],
+        "-mask_iou": ["-mask_iou_status", F("mask_iou").desc(nulls_last=True), F("published_at").desc(nulls_last=True), "pk"],
         "price": ["price", F("published_at").desc(nulls_last=True), "pk"],
         "quality_adjusted_cost": [F("quality_adjusted_cost").asc(nulls_last=True), "price", "pk"],
     }[ordering]

@@ -14,7 +14,7 @@ from django.utils import timezone
 from datasets.models import Dataset, DatasetVersion
 from datasets.selectors import version_files
 from datasets.states import VersionState
-from licensing.selectors import provenance_completeness, version_effective_terms
+from licensing.selectors import provenance_completeness, version_effective_terms, version_quality_figures
 from marketplace.accounts.models import Organization
 from marketplace.audit.services import audit_event_record
 from marketplace.core.errors import Conflict, InvalidInput, NotFound, field_error
@@ -24,6 +24,7 @@ from marketplace.listings.models import (
     OPEN_ORDER_STATES,
     DownloadLog,
     Entitlement,
+    FigureStatus,
     Listing,
     ListingTerm,
     Order,
@@ -35,7 +36,6 @@ from marketplace.listings.models import (
 from marketplace.listings.pricing import quality_adjusted_cost
 from marketplace.listings.search import catalogue_generation_bump
 from quality.figures import LISTING_FIGURES
-from quality.selectors import version_quality_summary
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def listing_search_vector_refresh(*, listing_ids: list[int] | None = None) -> No
 def listing_fields_from_version(*, dataset: Dataset, version: DatasetVersion) -> tuple[dict[str, Any], dict[str, list[str]]]:
     """The listing's columns and its filterable multi-value terms, from the version and the lower apps' selectors."""
     stats = version.statistics if isinstance(version.statistics, dict) else {}
-    quality = version_quality_summary(version=version)
+    quality = version_quality_figures(version=version)
     terms = version_effective_terms(version=version)
     provenance = provenance_completeness(version=version)
 
@@ -132,13 +132,15 @@ def listing_fields_from_version(*, dataset: Dataset, version: DatasetVersion) ->
     }
     for figure in LISTING_FIGURES:
         entry = quality.get(figure) if isinstance(quality.get(figure), dict) else None
-        fields[figure] = float(entry["value"]) if entry and entry.get("value") is not None else None
-        fields[f"{figure}_verified"] = bool(entry and entry.get("status") == "verified")
+        value = float(entry["value"]) if entry and entry.get("value") is not None else None
+        fields[figure] = value
+        fields[f"{figure}_status"] = FigureStatus.of(entry.get("status")) if value is not None else FigureStatus.NONE
+    fields["inconsistent_labeling"] = quality.get("inconsistent_labeling")
     fields["quality_adjusted_cost"], fields["cost_inputs"] = quality_adjusted_cost(
         price=dataset.price,
         frames=fields["frames"],
         mask_iou=fields["mask_iou"],
-        mask_iou_verified=fields["mask_iou_verified"],
+        mask_iou_verified=fields["mask_iou_status"] == FigureStatus.VERIFIED,
         provenance_completeness=fields["provenance_completeness"],
     )
     fields["search_text"] = _search_text(

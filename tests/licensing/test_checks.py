@@ -9,7 +9,7 @@ from PIL import Image
 
 from datasets.models import DatasetFile
 from datasets.states import VersionState
-from licensing.checks import CheckContext, check_declared_quality
+from licensing.checks import CHECKS, CheckContext, check_declared_quality
 from licensing.models import CheckResult, ConsentRecord, ImageFingerprint
 from licensing.services import checks_run, provenance_update
 from marketplace.core.storage import get_storage
@@ -194,8 +194,40 @@ def test_checks_run_is_idempotent_and_served(seller, seller_b):
     v = make_version(seller, statistics=stats(("by-2", 1)))
     checks_run(version_id=v.pk)
     checks_run(version_id=v.pk)
-    assert CheckResult.objects.filter(version=v).count() == 7
+    assert CheckResult.objects.filter(version=v).count() == len(CHECKS)
     body = seller.client.get(f"/api/v1/versions/{v.pk}/checks/").json()
     assert {r["code"] for r in body} >= {"provenance_missing_fields", "images_without_license"}
     assert set(body[0]) == {"code", "status", "severity", "message", "evidence", "created_at"}
     assert seller_b.client.get(f"/api/v1/versions/{v.pk}/checks/").status_code == 404
+
+
+# ---------------------------------------------------------------- labeling consistency (from the agreement report)
+
+
+def _with_second_pass(seller, *, jitter: int):
+    """A version whose seller delivered a second annotation pass drawn ``jitter`` pixels off
+    on every other instance, with its agreement report computed by the real engine."""
+    from quality.services import report_compute
+    from tests.quality.app.data import make_coco, put_file
+
+    v = make_version(seller)
+    put_file(version=v, role="annotations", path="annotations.json", data=make_coco())
+    put_file(version=v, role="second_pass", path="second_pass.json", data=make_coco(jitter=jitter))
+    report_compute(version_id=v.pk, kind="agreement", device="cpu")
+    return v
+
+
+def test_inconsistent_labeling_triggers_below_the_threshold(seller):
+    r = run(_with_second_pass(seller, jitter=6))["inconsistent_labeling"]
+    assert r.status == "failed" and r.severity == "warning"
+    assert r.evidence["threshold"] == 0.85
+    assert r.evidence["agreement"]["status"] == "measured" and r.evidence["agreement"]["value"] < 0.85
+
+
+def test_consistent_labeling_passes(seller):
+    r = run(_with_second_pass(seller, jitter=1))["inconsistent_labeling"]
+    assert r.status == "passed" and r.evidence["agreement"]["value"] >= 0.85
+
+
+def test_labeling_check_not_applicable_without_a_second_pass(seller):
+    assert run(make_version(seller))["inconsistent_labeling"].status == "not_applicable"

@@ -117,3 +117,28 @@ def test_audit_events_cannot_be_changed_or_deleted(seller):
             cur.execute(sql, [event.pk])
     event.refresh_from_db()
     assert event.reason == ""
+
+
+def test_moderator_sees_agreement_and_inconsistent_labeling(seller, moderator):
+    from licensing.services import checks_run
+    from tests.licensing.test_checks import _with_second_pass
+
+    v = _with_second_pass(seller, jitter=4)
+    checks_run(version_id=v.pk)
+    detail = moderator.client.get(f"/api/v1/moderation/versions/{v.pk}/").json()
+    assert detail["inconsistent_labeling"] is True
+    agreement = detail["quality_summary"]["agreement"]
+    assert agreement["status"] == "measured" and agreement["value"] < 0.85 and agreement["ci"][0] <= agreement["value"]
+    check = next(c for c in detail["checks"] if c["code"] == "inconsistent_labeling")
+    assert check["status"] == "failed" and check["severity"] == "warning"
+    assert check["evidence"]["threshold"] == 0.85 and check["evidence"]["agreement"]["value"] == agreement["value"]
+
+
+def test_moderator_sees_declared_figures_as_self_declared(seller, moderator):
+    from licensing.services import provenance_update
+
+    v = make_version(seller, statistics=stats(("by-2", 1)))
+    provenance_update(version=v, actor=seller.user, fields={"declared_mask_iou": 0.93})
+    detail = moderator.client.get(f"/api/v1/moderation/versions/{v.pk}/").json()
+    assert detail["quality_summary"]["mask_iou"] == {"value": 0.93, "ci": None, "n": None, "status": "self-declared"}
+    assert detail["inconsistent_labeling"] is None

@@ -67,3 +67,23 @@ def set_state(version: DatasetVersion, state: str) -> DatasetVersion:
     DatasetVersion.objects.filter(pk=version.pk).update(state=state)
     version.refresh_from_db()
     return version
+
+
+def make_video_coco(*, n_videos: int = 2, n_frames: int = 6, step: int = 1, seed: int = 11) -> dict:
+    """COCO with tracks: ``n_videos`` videos of ``n_frames`` frames (``video_id``,
+    ``frame_id``), two tracks each (``track_id``): 20-pixel squares that move ``step``
+    pixels a frame, so consecutive masks of a track overlap with IoU (20 - step) / (20 + step)."""
+    rng = random.Random(seed)
+    images, annotations = [], []
+    for v in range(1, n_videos + 1):
+        starts = [(2 + rng.randint(0, 3), 4), (2 + rng.randint(0, 3), 34)]
+        for f in range(n_frames):
+            image_id = v * 1000 + f
+            images.append({"id": image_id, "file_name": f"video{v}/{f:05d}.png", "width": SIZE * 2, "height": SIZE, "video_id": v, "frame_id": f})
+            for k, (x0, y0) in enumerate(starts):
+                x = x0 + step * f
+                annotations.append(
+                    {"id": len(annotations) + 1, "image_id": image_id, "category_id": 1 + k, "track_id": k + 1, "segmentation": square(x, y0, 20), "area": 400.0, "bbox": [x, y0, 20, 20], "iscrowd": 0}
+                )
+    categories = [{"id": 1, "name": "mug"}, {"id": 2, "name": "gripper"}]
+    return {"images": images, "annotations": annotations, "categories": categories}

@@ -96,12 +96,13 @@ def test_missing_inputs_give_a_no_input_report(seller):
 
 def test_summary_and_applicable_kinds(version):
     assert selectors.applicable_report_kinds(version=version) == ["intrinsic", "audit", "agreement"]
-    assert selectors.version_quality_summary(version=version) == {"tier": None, "engine_version": ENGINE_VERSION}
+    assert selectors.version_quality_summary(version=version) == {"tier": None, "inconsistent_labeling": None, "engine_version": ENGINE_VERSION}
     services.report_compute(version_id=version.pk, kind="audit")
     services.report_compute(version_id=version.pk, kind="agreement")
     summary = selectors.version_quality_summary(version=version)
     assert summary["mask_iou"]["status"] == "verified"
-    assert summary["agreement"]["status"] == "self-declared"
+    assert summary["agreement"]["status"] == "measured"  # the seller's two passes: no reference behind it
+    assert summary["inconsistent_labeling"] is False
     assert {"ap", "ap50", "ap75"} <= summary.keys()
     from quality.engine.tiers import tier_for
 
@@ -114,3 +115,44 @@ def test_unknown_kind_is_rejected(version):
 
     with pytest.raises(InvalidInput):
         services.report_compute(version_id=version.pk, kind="nonsense")
+
+
+def _figures(tree, path=""):
+    """Every figure (a dict with a ``value``) in a report summary, with where it is."""
+    if isinstance(tree, dict):
+        if "value" in tree:
+            yield path, tree
+        else:
+            for key, sub in tree.items():
+                yield from _figures(sub, f"{path}.{key}")
+
+
+def test_every_figure_in_every_report_says_what_backs_it(seller):
+    from tests.quality.app.data import make_video_coco
+
+    version = factories.make_version(seller=seller)
+    seed_version(version, second_pass=True)
+    video = factories.make_version(seller=seller)
+    put_file(version=video, role="annotations", path="annotations.json", data=make_video_coco())
+    expected = {"audit": "verified", "agreement": "measured", "intrinsic": "measured"}
+    for kind in expected:
+        services.report_compute(version_id=version.pk, kind=kind)
+    services.report_compute(version_id=video.pk, kind="temporal")
+    expected["temporal"] = "measured"
+    seen = set()
+    for vid in (version.pk, video.pk):
+        for report in seller.client.get(f"/api/v1/versions/{vid}/quality/").json()["results"]:
+            seen.add(report["kind"])
+            figures = list(_figures(report["summary"]))
+            assert figures, report["kind"]
+            for path, fig in figures:
+                assert set(fig) == {"value", "ci", "n", "status"}, (report["kind"], path)
+                assert fig["status"] == expected[report["kind"]], (report["kind"], path, fig)
+            detail = seller.client.get(f"/api/v1/versions/{vid}/quality/{report['kind']}/").json()
+            assert detail["summary"] == report["summary"]
+    assert seen == set(expected)
+    summary = selectors.version_quality_summary(version=version)
+    assert {k: v["status"] for k, v in summary.items() if isinstance(v, dict)} == {
+        **{k: "verified" for k in ("mask_iou", "ap", "ap50", "ap75", "boundary_iou", "instance_recall", "instance_precision")},
+        "agreement": "measured",
+    }
