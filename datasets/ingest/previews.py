@@ -15,7 +15,8 @@ PALETTE = np.array(
 
 def render_previews(*, cache, images: list[dict], local_images: dict[str, Path], count: int, out_dir: Path) -> Iterator[tuple[str, Path]]:
     from PIL import Image
-    from pycocotools import mask as mask_utils
+
+    from quality.engine import masks
 
     out_dir.mkdir(parents=True, exist_ok=True)
     by_base = {p.rsplit("/", 1)[-1]: loc for p, loc in local_images.items()}
@@ -33,7 +34,7 @@ def render_previews(*, cache, images: list[dict], local_images: dict[str, Path],
         if base.shape[:2] != (img["height"], img["width"]):
             continue
         for k, rle in enumerate(cache.rles(index[:64])):
-            m = mask_utils.decode(rle).astype(bool)
+            m = masks.decode(rle).astype(bool)
             base[m] = base[m] * 0.5 + PALETTE[k % len(PALETTE)] * 0.5
         name = f"{img['id']}.png"
         path = out_dir / name

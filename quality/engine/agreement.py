@@ -53,7 +53,7 @@ def agreement_compare(
     image_ids = sorted(ids_a & ids_b)
     if not image_ids:
         raise EngineInputError("no_common_images", "the two passes share no image ids", location="images")
-    images = prepare_images(a, b, image_ids, a_name="first", b_name="second")
+    images = prepare_images(a, b, image_ids)
 
     sum_iou, n_match, n_a, n_b = [], [], [], []
     kappa_pairs: list[list[tuple[int, int]]] = []

@@ -20,20 +20,23 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pycocotools import mask as mask_utils
 
+from quality.engine import gate, masks
 from quality.engine.bootstrap import bootstrap_indices, interval_from_draws, ratio_draws
 from quality.engine.boundary import boundary_iou
 from quality.engine.cocoeval import Cell, EvalParams, evaluate, evaluate_cells
 from quality.engine.errors import EngineInputError
+from quality.engine.gate import CheckedRLE
 from quality.engine.matching import (
     MATCH_IOU,
     ImageMatching,
     PreparedImage,
+    image_rles,
+    image_sizes,
+    indices_by_image,
     load_coco,
     match_image,
     prepare_images,
-    segmentation_rle,
 )
 from quality.engine.reports import AuditImageRow, AuditReport
 from quality.engine.tiers import tier_for
@@ -50,19 +53,24 @@ def seller_detections(seller: dict, image_ids: set[int], sizes: dict[int, tuple[
     Returns the results and whether any score was assumed (1.0).
     """
     results, assumed = [], False
-    for ann in seller["annotations"]:
-        if ann["image_id"] not in image_ids or ann.get("iscrowd", 0):
-            continue
-        h, w = sizes[ann["image_id"]]
-        rle = segmentation_rle(ann.get("segmentation"), h, w, location=f"seller annotation {ann.get('id')}")
-        counts = rle["counts"]
+    anns = seller["annotations"]
+    kept = [i for i, ann in enumerate(anns) if ann["image_id"] in image_ids and not ann.get("iscrowd", 0)]
+    by_image: dict[int, list[int]] = {}
+    for i in kept:
+        by_image.setdefault(anns[i]["image_id"], []).append(i)
+    rles = {}
+    for image_id, indices in by_image.items():
+        h, w = sizes[image_id]
+        rles.update(zip(indices, image_rles(seller, indices, h, w)))
+    for i in kept:
+        ann = anns[i]
         if "score" not in ann:
             assumed = True
         results.append(
             {
                 "image_id": ann["image_id"],
                 "category_id": ann["category_id"],
-                "segmentation": {"size": list(rle["size"]), "counts": counts.decode() if isinstance(counts, bytes) else counts},
+                "segmentation": rles[i].to_json(),
                 "score": float(ann.get("score", 1.0)),
             }
         )
@@ -108,13 +116,16 @@ class _ApInputs:
 def coco_cells(gt: dict, detections: list[dict], image_ids: list[int], cat_ids: list[int], max_det: int) -> _ApInputs:
     """Per-(image, category) Cells as COCOeval's ``_prepare`` and ``computeIoU`` make them (segm)."""
 
-    sizes = {img["id"]: (int(img["height"]), int(img["width"])) for img in gt.get("images", [])}
+    sizes = image_sizes(gt)
     wanted_images, wanted_cats = set(image_ids), set(cat_ids)
-    gts: dict[tuple[int, int], list[tuple[dict, dict]]] = {}
-    for ann in gt["annotations"]:
-        if ann["image_id"] in wanted_images and ann["category_id"] in wanted_cats:
-            h, w = sizes[ann["image_id"]]
-            rle = segmentation_rle(ann.get("segmentation"), h, w, location=f"reference annotation {ann.get('id')}")
+    gts: dict[tuple[int, int], list[tuple[dict, CheckedRLE]]] = {}
+    for image_id, indices in indices_by_image(gt).items():
+        if image_id not in wanted_images:
+            continue
+        indices = [i for i in indices if gt["annotations"][i]["category_id"] in wanted_cats]
+        h, w = sizes[image_id]
+        for i, rle in zip(indices, image_rles(gt, indices, h, w)):
+            ann = gt["annotations"][i]
             gts.setdefault((ann["image_id"], ann["category_id"]), []).append((ann, rle))
     dts: dict[tuple[int, int], list[tuple[int, dict]]] = {}
     for index, det in enumerate(detections):
@@ -128,25 +139,21 @@ def coco_cells(gt: dict, detections: list[dict], image_ids: list[int], cat_ids: 
         order = np.argsort([-det["score"] for _, det in d], kind="mergesort")[:max_det]
         d = [d[i] for i in order]
         g_rles = [rle for _, rle in g]
-        d_rles = [{"size": det["segmentation"]["size"], "counts": det["segmentation"]["counts"].encode()} for _, det in d]
+        d_rles = [gate.checked_rle(det["segmentation"], *det["segmentation"]["size"], f"detections[{i - 1}].segmentation") for i, det in d]
         crowd = [int(ann.get("iscrowd", 0)) for ann, _ in g]
-        ious = (
-            np.asarray(mask_utils.iou(d_rles, g_rles, crowd), dtype=np.float64).reshape(len(d), len(g))
-            if d and g
-            else np.zeros((len(d), len(g)), dtype=np.float64)
-        )
+        ious = masks.iou(d_rles, g_rles, crowd)
         cells_by_image[img_id].append(
             Cell(
                 img_id=img_id,
                 cat_id=cat_id,
                 ious=ious,
                 gt_ids=np.array([ann["id"] for ann, _ in g], dtype=np.int64),
-                gt_area=np.array([ann["area"] if "area" in ann else float(mask_utils.area(rle)) for ann, rle in g], dtype=np.float64),
+                gt_area=np.array([ann["area"] if "area" in ann else float(masks.area(rle)) for ann, rle in g], dtype=np.float64),
                 gt_crowd=np.array(crowd, dtype=bool),
                 gt_ignore_flag=np.array(crowd, dtype=bool),
                 dt_ids=np.array([i for i, _ in d], dtype=np.int64),
                 dt_scores=np.array([det["score"] for _, det in d], dtype=np.float64),
-                dt_area=np.array([float(mask_utils.area(r)) for r in d_rles], dtype=np.float64),
+                dt_area=np.array([float(a) for a in masks.rle_areas(d_rles)], dtype=np.float64),
             )
         )
     return _ApInputs(cells_by_image=cells_by_image, cat_ids=list(cat_ids))
@@ -179,8 +186,8 @@ def _image_figures(image: PreparedImage, matching: ImageMatching, *, match_iou: 
     matched = matching.matched(match_iou)
     boundary = []
     for pair in matched:
-        a = mask_utils.decode(image.a_rles[pair.a_index]).astype(bool)
-        b = mask_utils.decode(image.b_rles[pair.b_index]).astype(bool)
+        a = masks.decode(image.a_rles[pair.a_index]).astype(bool)
+        b = masks.decode(image.b_rles[pair.b_index]).astype(bool)
         boundary.append(boundary_iou(a, b, dilation_ratio=dilation_ratio))
     return _ImageFigures(n_reference=matching.n_a, n_seller=matching.n_b, ious=[p.iou for p in matched], boundary=boundary)
 
@@ -212,7 +219,7 @@ def audit_compare(
         image_ids = sorted(img["id"] for img in ref.get("images", []))
     if not image_ids:
         raise EngineInputError("empty_sample", "the reference has no images to audit", location="images")
-    images = prepare_images(ref, sel, image_ids, a_name="reference", b_name="seller")
+    images = prepare_images(ref, sel, image_ids)
     figures, rows = _match_images(images, match_iou=match_iou, dilation_ratio=dilation_ratio)
     point = _mask_figures(figures)
     ap = _CocoAp.of(ref, sel, images, image_ids, device=device)

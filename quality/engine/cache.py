@@ -32,8 +32,9 @@ from typing import Any
 
 import numpy as np
 
-from quality.engine import masks, native
+from quality.engine import gate, masks, native
 from quality.engine.errors import EngineInputError
+from quality.engine.gate import CheckedRLE, MaskStrings
 
 CACHE_FORMAT = 1
 
@@ -114,6 +115,9 @@ class ReferenceCache:
     _segmentations: list | None = None
     # not saved: the same as flat arrays, when the compiled reader read the file
     _geometry: _Geometry | None = None
+    # not saved: rle_blob's strings once they passed the gate (built here, or checked when a
+    # cache from a file or from a caller is first used)
+    _strings: MaskStrings | None = None
 
     @property
     def has_masks(self) -> bool:
@@ -128,28 +132,23 @@ class ReferenceCache:
         found = (len(s) > 0) & (s[pos_c] == image_ids) if len(s) else np.zeros(len(image_ids), bool)
         return np.where(found, order[pos_c] if len(s) else -1, -1)
 
-    def rles(self, index: Sequence[int] | np.ndarray) -> list[dict]:
-        """Compressed RLE dicts of the annotations at ``index``."""
+    def rles(self, index: Sequence[int] | np.ndarray) -> list[CheckedRLE]:
+        """The masks of the annotations at ``index``."""
         self.ensure_masks()
-        img_pos = self.image_index(self.ann_image_ids[np.asarray(index, dtype=np.int64)])
-        hs = self.img_heights[img_pos].tolist()
-        ws = self.img_widths[img_pos].tolist()
-        o = self.rle_offsets
-        blob = self.rle_blob
-        idx = np.asarray(index, dtype=np.int64)
-        starts = o[idx].tolist()
-        stops = o[idx + 1].tolist()
-        return [{"size": [h, w], "counts": blob[a:b]} for h, w, a, b in zip(hs, ws, starts, stops)]
+        return self._strings.rles(index)
 
-    def strings(self, kernels) -> masks.MaskStrings:
-        """Every annotation's mask as a compressed string in ``rle_blob`` (no copy)."""
+    def strings(self, kernels=None) -> MaskStrings:
+        """Every annotation's mask as a checked compressed string in ``rle_blob`` (no copy)."""
         self.ensure_masks()
-        return masks.MaskStrings(
-            self.rle_blob, self.rle_offsets[:-1], self.rle_offsets[1:], False, self.rle_area, self.rle_box
-        )
+        return self._strings
 
     def ensure_masks(self) -> None:
+        """Rasterize the masks if they are not yet, and make sure every mask passed the gate
+        (a cache read from a file, or made by a caller, is checked on first use)."""
+        if self._strings is not None:
+            return
         if self.rle_blob is not None:
+            self._check_strings()
             return
         if self._geometry is not None:
             kernels = native.kernels()
@@ -181,17 +180,42 @@ class ReferenceCache:
         ws = self.img_widths[img_pos]
         offsets = np.empty(len(g.kind) + 1, dtype=np.int64)
         blob = kernels.encode_masks(g.kind, g.seg_lo, g.seg_hi, hs, ws, g.poly_end, g.coords, g.chars, g.ucounts, offsets)
-        # compressed strings whose runs do not cover the image: the same error as _set_rles
-        box, area = _boxes_areas(None, blob, offsets, hs, ws, _LazyLoc("annotations", ".segmentation"))
-        self.rle_blob, self.rle_offsets, self.rle_box, self.rle_area = blob, offsets, box, area
+        # the compressed strings copied from the file pass the gate here (the raised issue is
+        # the generic path's)
+        self._adopt(blob, offsets)
         self._geometry = None
 
-    def _set_rles(self, rles: list[dict]) -> None:
-        self.rle_blob, self.rle_offsets = masks.pack_counts(rles)
+    def _set_rles(self, rles: list[CheckedRLE]) -> None:
+        self._adopt(*masks.pack_counts(rles))
+
+    def _adopt(self, blob: bytes, offsets: np.ndarray) -> None:
+        """Take ``blob`` (string i at offsets[i]:offsets[i+1], annotation i's mask) as the masks,
+        through the gate, with boxes and areas from it."""
+        self.rle_blob, self.rle_offsets = blob, offsets
+        self._check_strings()
+
+    def _check_strings(self) -> None:
+        n = len(self.ann_ids)
+        o = self.rle_offsets
+        if (
+            not isinstance(self.rle_blob, bytes)
+            or not isinstance(o, np.ndarray)
+            or o.dtype != np.int64
+            or o.shape != (n + 1,)
+            or (n and (o[0] != 0 or o[-1] != len(self.rle_blob) or (np.diff(o) < 0).any()))
+        ):
+            raise EngineInputError("bad_cache", "the masks do not match the annotations", location="rle_offsets")
         img_pos = self.image_index(self.ann_image_ids)
-        self.rle_box, self.rle_area = _boxes_areas(
-            rles, self.rle_blob, self.rle_offsets, self.img_heights[img_pos], self.img_widths[img_pos], _LazyLoc("annotations", ".segmentation")
+        if n and img_pos.min() < 0:
+            i = int(np.flatnonzero(img_pos < 0)[0])
+            raise EngineInputError("unknown_image", f"image_id {int(self.ann_image_ids[i])} is not in images", location=f"annotations[{i}]")
+        gate.check_dims(self.img_heights, self.img_widths, lambda i: f"images[{i}]")
+        strings = gate.check_strings(
+            self.rle_blob, o[:-1], o[1:], self.img_heights[img_pos], self.img_widths[img_pos],
+            _LazyLoc("annotations", ".segmentation").__getitem__, box_area=masks.boxes_areas,
         )
+        self._strings = strings
+        self.rle_box, self.rle_area = strings.box, strings.area
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the cache (with masks) to ``path`` (an uncompressed npz)."""
@@ -232,8 +256,10 @@ class ReferenceCache:
             if isinstance(exc, FileNotFoundError):
                 raise
             raise EngineInputError("bad_cache", f"not a reference cache ({exc})", location=str(path)) from None
+        _check_cache_arrays(d, str(path))
         d["categories_json"] = d["categories_json"].tobytes()
         d["rle_blob"] = d["rle_blob"].tobytes()
+        # the masks pass the gate on first use (ensure_masks), boxes and areas recomputed
         return cls(**d)
 
     def to_coco(self) -> dict[str, Any]:
@@ -250,7 +276,7 @@ class ReferenceCache:
                 "category_id": int(self.ann_category_ids[i]),
                 "area": float(self.ann_area[i]),
                 "iscrowd": int(self.ann_iscrowd[i]),
-                "segmentation": {"size": rles[i]["size"], "counts": rles[i]["counts"].decode()},
+                "segmentation": rles[i].to_json(),
             }
             if np.isfinite(self.ann_bbox[i]).all():
                 a["bbox"] = self.ann_bbox[i].tolist()
@@ -345,8 +371,10 @@ def _load_reference_native(path: str, with_masks: bool) -> ReferenceCache | None
         unique_check(ann_ids, "annotation id", "annotations")
     except (EngineInputError, TypeError, ValueError, KeyError):
         return None
-    if len(hs) and (hs.min() < 0 or ws.min() < 0 or hs.max() > 0xFFFFFFFF or ws.max() > 0xFFFFFFFF):
-        return None
+    try:
+        gate.check_dims(hs, ws, lambda i: f"images[{i}]")
+    except EngineInputError:
+        return None  # the generic path raises it
     ref = ReferenceCache(
         img_ids=img_ids,
         img_heights=hs,
@@ -416,8 +444,7 @@ def _images(images: Sequence[Mapping]) -> tuple[np.ndarray, np.ndarray, np.ndarr
     unique_check(ids, "image id", "images")
     hs = _int_ids(_field(images, "height", "images"), "height", "images")
     ws = _int_ids(_field(images, "width", "images"), "width", "images")
-    if len(hs) and (hs.min() < 0 or ws.min() < 0):
-        raise EngineInputError("bad_number", "negative image size", location="images")
+    gate.check_dims(hs, ws, lambda i: f"images[{i}]")
     return ids, hs, ws
 
 
@@ -513,8 +540,6 @@ def build_reference_cache(
     parts: list[dict] = []
     blobs: list[bytes] = []
     offs: list[np.ndarray] = []
-    boxes: list[np.ndarray] = []
-    areas: list[np.ndarray] = []
     segs_all: list = []
     offset = 0
     it = iter(annotations)
@@ -533,13 +558,10 @@ def build_reference_cache(
             raise EngineInputError("unknown_category", f"category_id {int(f['cat'][i])} is not in categories", location=f"annotations[{offset + i}]")
         segs = _field(chunk, "segmentation", "annotations", offset) if with_masks else [a.get("segmentation") for a in chunk]
         if with_masks:
-            rles = masks.to_rles(segs, hs[img_pos].tolist(), ws[img_pos].tolist(), _LazyLoc("annotations", ".segmentation", offset), img_pos.tolist())
+            rles = masks.to_rles(segs, hs[img_pos], ws[img_pos], _LazyLoc("annotations", ".segmentation", offset), img_pos.tolist())
             blob, o = masks.pack_counts(rles)
-            box, area = _boxes_areas(rles, blob, o, hs[img_pos], ws[img_pos], _LazyLoc("annotations", ".segmentation", offset))
             blobs.append(blob)
             offs.append(o[1:] + sum(len(b) for b in blobs[:-1]))
-            boxes.append(box)
-            areas.append(area)
         else:
             segs_all.extend(segs)
         parts.append(f)
@@ -556,28 +578,36 @@ def build_reference_cache(
     ref.ann_ignore = cat("ignore", np.zeros(0, bool))
     ref.ann_bbox = cat("bbox", np.zeros((0, 4)))
     if with_masks:
-        ref.rle_blob = b"".join(blobs)
-        ref.rle_offsets = np.concatenate([np.zeros(1, np.int64)] + offs)
-        ref.rle_box = np.concatenate(boxes) if boxes else np.zeros((0, 4))
-        ref.rle_area = np.concatenate(areas) if areas else np.zeros(0, np.int64)
+        ref._adopt(b"".join(blobs), np.concatenate([np.zeros(1, np.int64)] + offs))
     else:
         ref._segmentations = segs_all
     return ref
 
 
+# dtype kind and trailing shape of every array a cache file holds
+_CACHE_ARRAYS = {
+    "img_ids": ("i", ()), "img_heights": ("i", ()), "img_widths": ("i", ()), "cat_ids": ("i", ()),
+    "categories_json": ("u", ()), "ann_ids": ("i", ()), "ann_image_ids": ("i", ()), "ann_category_ids": ("i", ()),
+    "ann_area": ("f", ()), "ann_iscrowd": ("b", ()), "ann_ignore": ("b", ()), "ann_bbox": ("f", (4,)),
+    "rle_blob": ("u", ()), "rle_offsets": ("i", ()), "rle_box": ("f", (4,)), "rle_area": ("i", ()),
+}
 
-def _boxes_areas(rles, blob, char_off, hs, ws, where) -> tuple[np.ndarray, np.ndarray]:
-    """Boxes and areas of masks (pycocotools' toBbox/area), rejecting compressed strings whose
-    runs do not cover the image."""
-    kernels = native.kernels()
-    if kernels is None:
-        masks.check_coverage(rles, where)
-        return masks.rle_boxes(rles), masks.rle_areas(rles)
-    m = masks.mask_strings(kernels, blob, char_off[:-1], char_off[1:], False, hs, ws)
-    hs = np.asarray(hs, dtype=np.int64)
-    ws = np.asarray(ws, dtype=np.int64)
-    bad = np.flatnonzero(m.covered != hs * ws)
-    if bad.size:
-        i = int(bad[0])
-        raise masks.coverage_error(int(m.covered[i]), int(hs[i]), int(ws[i]), where[i])
-    return m.box, m.area
+
+def _check_cache_arrays(d: dict, where: str) -> None:
+    """A cache file's arrays have the kinds, shapes and lengths :meth:`ReferenceCache.save`
+    writes (the masks themselves pass the gate when first used)."""
+    if set(d) != set(_CACHE_ARRAYS):
+        raise EngineInputError("bad_cache", f"a reference cache holds {sorted(_CACHE_ARRAYS)}", location=where)
+    for key, (kind, tail) in _CACHE_ARRAYS.items():
+        a = d[key]
+        if a.dtype.kind != kind or a.dtype.itemsize != {"i": 8, "u": 1, "f": 8, "b": 1}[kind] or a.ndim != 1 + len(tail) or a.shape[1:] != tail:
+            raise EngineInputError("bad_cache", f"{key} is not what a reference cache holds", location=where)
+    n_img, n_ann = len(d["img_ids"]), len(d["ann_ids"])
+    lengths = {"img_heights": n_img, "img_widths": n_img, "ann_image_ids": n_ann, "ann_category_ids": n_ann, "ann_area": n_ann,
+               "ann_iscrowd": n_ann, "ann_ignore": n_ann, "ann_bbox": n_ann, "rle_offsets": n_ann + 1, "rle_box": n_ann, "rle_area": n_ann}
+    for key, n in lengths.items():
+        if len(d[key]) != n:
+            raise EngineInputError("bad_cache", f"{key} does not have one entry per {'image' if n == n_img else 'annotation'}", location=where)
+
+
+

@@ -33,9 +33,10 @@ from typing import Any
 
 import numpy as np
 
-from quality.engine import masks, native
+from quality.engine import gate, masks, native
 from quality.engine.cache import ReferenceCache, _field, _int_ids, load_reference, read_json
 from quality.engine.errors import EngineInputError
+from quality.engine.gate import CheckedRLE, MaskStrings
 
 
 def _default_iou_thrs() -> np.ndarray:
@@ -244,9 +245,10 @@ class _Detections:
     rle_blob: bytes | mmap.mmap | None = None
     rle_start: np.ndarray | None = None
     rle_stop: np.ndarray | None = None
-
-    def segmentation_size(self, i: int) -> list[int]:
-        return [int(x) for x in self.rle_hw[i]] if self.segs is None else list(self.segs[i]["size"])
+    # every result's mask once it passed the gate (_check_detection_masks): as checked
+    # strings when the compiled kernels are on, as CheckedRLEs otherwise
+    strings: MaskStrings | None = None
+    rles: list[CheckedRLE] | None = None
 
 
 def _parse_results_native(path: Any, iou_type: str | None) -> _Detections | None:
@@ -299,6 +301,44 @@ def _check_detection_ids(img: np.ndarray, cat: np.ndarray, ref: ReferenceCache, 
 
 
 def _load_detections(dt: Any, ref: ReferenceCache, iou_type: str | None = None) -> _Detections:
+    """The results, with every mask the evaluation decodes through the gate (in file order)."""
+    dets = _read_detections(dt, ref, iou_type)
+    if iou_type == "segm" or (iou_type == "bbox" and dets.branch == "segm"):
+        _check_detection_masks(dets, ref)
+    return dets
+
+
+def _check_detection_masks(dets: _Detections, ref: ReferenceCache) -> None:
+    """Every result's mask on its image through the gate; the first issue in file order is
+    raised (on one result, a wrong ``size`` before its counts)."""
+    n = len(dets.img)
+    pos = ref.image_index(dets.img)
+    hs, ws = ref.img_heights[pos], ref.img_widths[pos]
+    kernels = native.kernels()
+    where = _ResLoc(np.arange(n))
+    if dets.segs is None:  # the compiled reader: strings where they lie in the file
+        dets.strings = gate.check_rle_strings(dets.rle_blob, dets.rle_start, dets.rle_stop, dets.rle_hw, hs, ws, where.__getitem__, escaped=True)
+        return
+    if dets.rle_hw is not None:  # every segmentation a compressed RLE dict
+        parts = [s["counts"] for s in dets.segs]
+        parts = [p.encode() if type(p) is str else p for p in parts]
+        lens = np.fromiter((len(p) for p in parts), dtype=np.int64, count=n)
+        stop = np.cumsum(lens)
+        strings = gate.check_rle_strings(b"".join(parts), stop - lens, stop, dets.rle_hw, hs, ws, where.__getitem__, box_area=masks.boxes_areas)
+        if kernels is not None:
+            dets.strings = strings
+        else:
+            dets.rles = strings.rles()
+        return
+    rles = masks.to_rles(dets.segs, hs, ws, locations=where, image_keys=pos.tolist())
+    if kernels is None:
+        dets.rles = rles
+    else:
+        blob, off = masks.pack_counts(rles)
+        dets.strings = gate.check_strings(blob, off[:-1], off[1:], hs, ws, where.__getitem__)
+
+
+def _read_detections(dt: Any, ref: ReferenceCache, iou_type: str | None) -> _Detections:
     fast = _parse_results_native(dt, iou_type)
     if fast is not None:
         _check_detection_ids(fast.img, fast.cat, ref, "results")
@@ -572,32 +612,20 @@ def _build_flat(ref, dets, p: EvalParams, img_ids, cat_ids, device, shard, num_s
         d_idx[keep], d_cell[keep], d_kpos[keep], d_img[keep], score[keep], d_rank[keep]
     )
 
-    # detection geometry
+    # detection geometry (every mask passed the gate when the results were read)
     iou_type = p.iou_type
     d_rles = None
-    kernels = native.kernels()
+    kernels = native.kernels() if dets.strings is not None else None
     if iou_type == "segm" and kernels is not None:
         ref.ensure_masks()
-        d_rles = _det_masks(kernels, dets, d_idx, ref)  # decoded runs, boxes and areas in one C pass
+        d_rles = dets.strings.take(d_idx)  # boxes and areas from the same C pass as the check
         d_box = d_rles.box
         d_area = dets.area[d_idx] if dets.branch == "bbox" else d_rles.area.astype(np.float64)
         g_box = ref.rle_box[g_idx]
     elif iou_type == "segm":
         ref.ensure_masks()
-        sub_img = ref.image_index(dets.img[d_idx])
-        if dets.rle_hw is not None:
-            _check_rle_sizes(dets, d_idx, ref.img_heights[sub_img], ref.img_widths[sub_img])
-            d_rles = [dets.segs[i] for i in d_idx.tolist()]
-        else:
-            d_rles = masks.to_rles(
-                [dets.segs[i] for i in d_idx],
-                ref.img_heights[sub_img].tolist(),
-                ref.img_widths[sub_img].tolist(),
-                locations=_ResLoc(d_idx),
-                image_keys=sub_img.tolist(),
-            )
-        if dets.rle_hw is not None:  # compressed strings from the file: runs must cover the image
-            masks.check_coverage(d_rles, _ResLoc(d_idx))
+        all_rles = _checked_rles(dets)
+        d_rles = [all_rles[i] for i in d_idx.tolist()]
         # boxes only where a reference shares the cell (they only prefilter pairs)
         d_box = np.zeros((len(d_idx), 4))
         with_ref = np.flatnonzero(np.isin(d_cell, g_cell))
@@ -609,15 +637,18 @@ def _build_flat(ref, dets, p: EvalParams, img_ids, cat_ids, device, shard, num_s
         g_box = ref.rle_box[g_idx]
     else:
         d_box = dets.bbox[d_idx]
-        if dets.segs is None:  # compiled reader; box-branch results carry boxes and areas
-            if dets.branch == "bbox":
-                d_area = dets.area[d_idx]
-            else:  # segm-branch results: the mask's area, and its box where none is given
-                dm = _det_masks(kernels, dets, d_idx, ref)
-                d_box = np.where(np.isnan(d_box).any(axis=1, keepdims=True), dm.box, d_box)
-                d_area = dm.area.astype(np.float64)
-        else:
-            d_box, d_area = _boxes_areas_generic(dets, d_idx, d_box, ref)
+        if dets.branch == "segm":  # the mask's area, and its box where none is given
+            if kernels is not None:
+                dm = dets.strings.take(d_idx)
+                m_box, m_area = dm.box, dm.area
+            else:
+                all_rles = _checked_rles(dets)
+                sel = [all_rles[i] for i in d_idx.tolist()]
+                m_box, m_area = masks.rle_boxes(sel), masks.rle_areas(sel)
+            d_box = np.where(np.isnan(d_box).any(axis=1, keepdims=True), m_box, d_box)
+            d_area = np.asarray(m_area, dtype=np.float64)
+        else:  # box-branch results carry boxes and areas
+            d_area = dets.area[d_idx]
         g_box = ref.ann_bbox[g_idx]
         if np.isnan(g_box).any():
             j = int(g_idx[np.flatnonzero(np.isnan(g_box).any(axis=1))[0]])
@@ -659,72 +690,11 @@ def _build_flat(ref, dets, p: EvalParams, img_ids, cat_ids, device, shard, num_s
     )
 
 
-def _boxes_areas_generic(dets: _Detections, d_idx: np.ndarray, d_box: np.ndarray, ref) -> tuple[np.ndarray, np.ndarray]:
-    """Boxes (where missing) and areas of parsed results for bbox evaluation, via pycocotools."""
-    if np.isnan(d_box).any():  # segm-branch results without bbox: box of the mask
-        miss = np.flatnonzero(np.isnan(d_box).any(axis=1))
-        sub_img = ref.image_index(dets.img[d_idx[miss]])
-        rl = masks.to_rles(
-            [dets.segs[d_idx[j]] for j in miss],
-            ref.img_heights[sub_img].tolist(),
-            ref.img_widths[sub_img].tolist(),
-            locations=_ResLoc(d_idx[miss]),
-            image_keys=sub_img.tolist(),
-        )
-        d_box = d_box.copy()
-        d_box[miss] = masks.rle_boxes(rl)
-    if dets.branch == "bbox":
-        d_area = dets.area[d_idx]
-    else:
-        sub_img = ref.image_index(dets.img[d_idx])
-        rl = masks.to_rles(
-            [dets.segs[i] for i in d_idx],
-            ref.img_heights[sub_img].tolist(),
-            ref.img_widths[sub_img].tolist(),
-            locations=_ResLoc(d_idx),
-            image_keys=sub_img.tolist(),
-        )
-        d_area = masks.rle_areas(rl).astype(np.float64)
-    return d_box, d_area
-
-
-def _det_masks(kernels, dets: _Detections, idx: np.ndarray, ref) -> masks.MaskStrings:
-    """The masks of detections ``idx`` as compressed strings with boxes and areas (compiled
-    kernels), after checking that each string has its image's size and its runs cover
-    exactly that many pixels."""
-    sub_img = ref.image_index(dets.img[idx])
-    hs, ws = ref.img_heights[sub_img], ref.img_widths[sub_img]
-    if dets.segs is None:  # the compiled reader: strings where they lie in the file
-        _check_rle_sizes(dets, idx, hs, ws)
-        m = masks.mask_strings(kernels, dets.rle_blob, dets.rle_start[idx], dets.rle_stop[idx], True, hs, ws)
-    else:
-        if dets.rle_hw is not None:  # compressed RLE dicts
-            _check_rle_sizes(dets, idx, hs, ws)
-            rles = [dets.segs[i] for i in idx.tolist()]
-        else:
-            rles = masks.to_rles(
-                [dets.segs[i] for i in idx], hs.tolist(), ws.tolist(), locations=_ResLoc(idx), image_keys=sub_img.tolist()
-            )
-        blob, char_off = masks.pack_counts(rles)
-        m = masks.mask_strings(kernels, blob, char_off[:-1], char_off[1:], False, hs, ws)
-    bad = np.flatnonzero(m.covered != hs * ws)
-    if bad.size:
-        j = int(bad[0])
-        raise masks.coverage_error(int(m.covered[j]), int(hs[j]), int(ws[j]), f"results[{int(idx[j])}].segmentation")
-    return m
-
-
-def _check_rle_sizes(dets: _Detections, d_idx: np.ndarray, hs: np.ndarray, ws: np.ndarray) -> None:
-    hw = dets.rle_hw[d_idx]
-    bad = np.flatnonzero((hw[:, 0] != hs) | (hw[:, 1] != ws))
-    if bad.size:
-        j = int(bad[0])
-        i = int(d_idx[j])
-        raise EngineInputError(
-            "rle_size_mismatch",
-            f"RLE size {dets.segmentation_size(i)} does not match the image's [height, width] [{int(hs[j])}, {int(ws[j])}]",
-            location=f"results[{i}].segmentation",
-        )
+def _checked_rles(dets: _Detections) -> list[CheckedRLE]:
+    """Every result's mask as a CheckedRLE (the Python path of the IoUs)."""
+    if dets.rles is None:
+        dets.rles = dets.strings.rles()
+    return dets.rles
 
 
 class _ResLoc:

@@ -5,7 +5,8 @@ Each finding has a stable ``code``, a ``count`` and up to ``max_examples`` examp
 listed, with count 0 when clean, so consumers can rely on the keys.
 
 - ``invalid_polygon``: a polygon with fewer than 3 points, an odd number of coordinates,
-  a non-finite coordinate, or zero area.
+  a non-finite coordinate, or zero area; or any segmentation the gate refuses
+  (:mod:`quality.engine.gate`), which is then not rasterized.
 - ``self_intersecting_polygon``: two non-adjacent edges of one polygon cross.
 - ``mask_outside_image``: polygon points outside ``[0, width] x [0, height]`` or an RLE
   whose size is not the image's.
@@ -23,10 +24,10 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
-from pycocotools import mask as mask_utils
 
+from quality.engine import gate, masks
 from quality.engine.errors import EngineInputError
-from quality.engine.matching import load_coco, segmentation_rle
+from quality.engine.matching import image_sizes, load_coco, segmentation_rle
 from quality.engine.reports import Finding, IntrinsicReport
 
 DUPLICATE_IOU = 0.95
@@ -91,6 +92,7 @@ def intrinsic_checks(
 ) -> IntrinsicReport:
     """Run every intrinsic check on a COCO annotation file or dict."""
     data = load_coco(coco, "annotations")
+    image_sizes(data)  # every image's size within the gate's bounds (else an error, not a finding)
     images = {img["id"]: img for img in data.get("images", [])}
     categories = {cat["id"] for cat in data.get("categories", [])}
     found: dict[str, list] = {code: [] for code in CODES}
@@ -109,6 +111,7 @@ def intrinsic_checks(
             continue
         h, w = int(image["height"]), int(image["width"])
         seg = ann.get("segmentation")
+        flagged = False
         if isinstance(seg, list):
             invalid = outside = crossing = False
             for poly in seg:
@@ -122,19 +125,21 @@ def intrinsic_checks(
                     crossing = True
             if invalid or not seg:
                 found["invalid_polygon"].append(ann_id)
+                flagged = True
             if outside:
                 found["mask_outside_image"].append(ann_id)
             if crossing:
                 found["self_intersecting_polygon"].append(ann_id)
-        elif isinstance(seg, dict) and "size" in seg and [int(s) for s in seg["size"]] != [h, w]:
+        elif isinstance(seg, dict) and getattr(gate.rle_size_issue(seg, h, w, ""), "code", None) == "rle_size_mismatch":
             found["mask_outside_image"].append(ann_id)
             continue
         try:
             rle = segmentation_rle(seg, h, w, location=f"annotations[{index}].segmentation")
-        except EngineInputError:
-            found["invalid_polygon"].append(ann_id)
+        except EngineInputError:  # the gate refused it: not rasterized, counted once
+            if not flagged:
+                found["invalid_polygon"].append(ann_id)
             continue
-        area = int(mask_utils.area(rle))
+        area = masks.area(rle)
         areas.append(area)
         if area == 0:
             found["empty_mask"].append(ann_id)
@@ -151,7 +156,7 @@ def intrinsic_checks(
             if len(group) < 2:
                 continue
             rles = [rle for _, rle in group]
-            ious = np.asarray(mask_utils.iou(rles, rles, [0] * len(rles))).reshape(len(rles), len(rles))
+            ious = masks.iou(rles, rles)
             for i, j in zip(*np.triu_indices(len(rles), k=1), strict=True):
                 if ious[i, j] > duplicate_iou:
                     found["duplicate_instance"].append(group[j][0].get("id"))

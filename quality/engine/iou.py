@@ -18,9 +18,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from pycocotools import _mask
 
-from quality.engine.masks import RLE
+from quality.engine import masks
+from quality.engine.masks import CheckedRLE, Runs
 
 
 def box_overlap(db: np.ndarray, gb: np.ndarray) -> np.ndarray:
@@ -45,8 +45,8 @@ def box_iou_pairs(db: np.ndarray, gb: np.ndarray, crowd: np.ndarray) -> np.ndarr
 
 
 def mask_iou_cells_cpu(
-    dt_rles: Sequence[RLE],
-    gt_rles: Sequence[RLE],
+    dt_rles: Sequence[CheckedRLE],
+    gt_rles: Sequence[CheckedRLE],
     gt_crowd: np.ndarray,
     cell_d: list[tuple[int, int]],
     cell_g: list[tuple[int, int]],
@@ -69,7 +69,7 @@ def mask_iou_cells_cpu(
             continue
         d0, d1 = cell_d[c]
         g0, g1 = cell_g[c]
-        m = _mask.iou(list(dt_rles[d0:d1]), list(gt_rles[g0:g1]), crowd_u8[g0:g1])
+        m = masks.iou(dt_rles[d0:d1], gt_rles[g0:g1], crowd_u8[g0:g1])
         out[p0:p1] = m[pd[p0:p1] - d0, pg[p0:p1] - g0]
     return out
 
@@ -96,8 +96,8 @@ def _foreground_intervals(counts: np.ndarray, offsets: np.ndarray):
 
 
 def mask_iou_pairs_torch(
-    dt_counts: tuple[np.ndarray, np.ndarray],
-    gt_counts: tuple[np.ndarray, np.ndarray],
+    dt_counts: Runs,
+    gt_counts: Runs,
     dt_area: np.ndarray,
     gt_area: np.ndarray,
     gt_crowd: np.ndarray,
@@ -108,13 +108,16 @@ def mask_iou_pairs_torch(
 ) -> np.ndarray:
     """IoU of mask pairs by run-length intersection in torch, exact integer arithmetic.
 
-    ``dt_counts``/``gt_counts`` are ``(counts, offsets)`` from
-    :func:`quality.engine.masks.rle_counts`; ``dt_area``/``gt_area`` the masks' pixel
+    ``dt_counts``/``gt_counts`` are the :class:`~quality.engine.masks.Runs` of checked masks
+    (:func:`~quality.engine.masks.rle_counts`, :func:`~quality.engine.masks.torch_counts`);
+    ``dt_area``/``gt_area`` the masks' pixel
     counts. |A ∩ B| = sum over A's foreground runs [s, e) of F_B(e) - F_B(s), where F_B(x)
     counts B's foreground pixels before x (a searchsorted over B's runs).
     """
     import torch
 
+    if type(dt_counts) is not Runs or type(gt_counts) is not Runs:
+        raise TypeError("mask_iou_pairs_torch takes the Runs of checked masks")
     dfs, dfe, dfo = _foreground_intervals(*dt_counts)
     gfs, gfe, gfo = _foreground_intervals(*gt_counts)
     out = np.zeros(len(pd), dtype=np.float64)

@@ -1,103 +1,42 @@
-"""Mask codecs: COCO polygons, compressed and uncompressed RLE, boxes.
+"""Mask codecs, and every pycocotools operation the engine uses, on checked masks only.
 
-Every conversion goes through pycocotools' C code (``frPoly``/``frBbox``/``merge``) so that
-masks are bit-identical to what ``COCO.annToRLE`` produces. The one thing done here that
-pycocotools does per annotation is batched per image: all polygons of one image are
-rasterized in a single ``frPoly`` call, and ``merge`` is skipped for single-polygon
-annotations (merging one RLE returns it unchanged).
+Segmentations from outside enter through :func:`to_rles`, which checks each one at the gate
+(:mod:`quality.engine.gate`) and converts it exactly as ``COCO.annToRLE`` does (pycocotools'
+``frPoly``/``merge``, or their compiled port); compressed strings in bulk enter through
+:func:`quality.engine.gate.check_strings`. The operations here (boxes, areas, IoU, decode,
+merge, run lengths) take only what the gate let through (:class:`CheckedRLE`,
+:class:`MaskStrings`) and refuse anything else with ``TypeError``. This is the only module
+of the project that imports pycocotools (a test enforces it): nothing reaches its C code
+unchecked.
 
-Masks travel as compressed RLE dicts ``{"size": [h, w], "counts": bytes}`` (the form
-``pycocotools._mask.iou`` reads). :func:`rle_counts` decodes the compressed strings of many
-masks at once (vectorized) into uncompressed run lengths for the torch kernel.
+One thing done here that pycocotools does per annotation is batched per image: all polygons
+of one image are rasterized in a single ``frPoly`` call, and ``merge`` is skipped for
+single-polygon annotations (merging one RLE returns it unchanged).
 """
 
 from __future__ import annotations
 
-import itertools
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from numbers import Real
 from typing import Any
 
 import numpy as np
 from pycocotools import _mask
 
-from quality.engine import native
-from quality.engine.errors import EngineInputError
+from quality.engine import gate, native
+from quality.engine.gate import CheckedRLE, Issue, MaskBounds, MaskStrings
 
-RLE = dict  # {"size": [h, w], "counts": bytes}
-
-# Polygon coordinates beyond this many pixels are bad input: pycocotools' rasterizer walks
-# every (5x upsampled) boundary point and its int arithmetic overflows far before 2^31 / 5.
-MAX_COORDINATE = 1e6
+RLE = CheckedRLE
 
 
-def _is_number(x: Any) -> bool:
-    return isinstance(x, Real) and not isinstance(x, bool)
-
-
-def _check_polygons(segm: list, where: str) -> bool:
-    """Validate one polygon-list segmentation; True when it is in box mode (4 numbers)."""
-    if len(segm) == 0:
-        raise EngineInputError("malformed_polygon", "empty polygon list", location=where)
-    box_mode = isinstance(segm[0], list) and len(segm[0]) == 4
-    for j, poly in enumerate(segm):
-        if not isinstance(poly, list):
-            raise EngineInputError(
-                "malformed_polygon", "a polygon must be a list of numbers", location=f"{where}[{j}]"
-            )
-        n = len(poly)
-        if box_mode and n != 4:
-            raise EngineInputError(
-                "malformed_polygon",
-                "the first polygon has 4 numbers (read as a box), so all must",
-                location=f"{where}[{j}]",
-            )
-        if n < 4 or n % 2:
-            raise EngineInputError(
-                "malformed_polygon",
-                f"a polygon needs an even number (>= 6) of coordinates, got {n}",
-                location=f"{where}[{j}]",
-            )
-        for v in poly:
-            if not _is_number(v):
-                raise EngineInputError(
-                    "malformed_polygon", f"coordinate {v!r} is not a number", location=f"{where}[{j}]"
-                )
-            if not math.isfinite(v):
-                raise EngineInputError("non_finite", "coordinate is not finite", location=f"{where}[{j}]")
-            if abs(v) > MAX_COORDINATE:
-                raise EngineInputError(
-                    "coordinate_out_of_range", f"coordinate {v!r} is beyond ±{MAX_COORDINATE:g} pixels", location=f"{where}[{j}]"
-                )
-    return box_mode
-
-
-def _check_rle(segm: dict, h: int, w: int, where: str) -> None:
-    size = segm.get("size")
-    counts = segm.get("counts")
-    if not isinstance(size, (list, tuple)) or len(size) != 2 or counts is None:
-        raise EngineInputError("malformed_rle", "RLE needs 'size' [h, w] and 'counts'", location=where)
-    if int(size[0]) != h or int(size[1]) != w:
-        raise EngineInputError(
-            "rle_size_mismatch",
-            f"RLE size {list(size)} does not match the image's [height, width] [{h}, {w}]",
-            location=where,
-        )
-    if isinstance(counts, list):
-        if not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts):
-            raise EngineInputError(
-                "malformed_rle", "uncompressed RLE counts must be non-negative integers", location=where
-            )
-        if sum(counts) != h * w:
-            raise EngineInputError(
-                "rle_size_mismatch",
-                f"RLE counts cover {sum(counts)} pixels, the image has {h * w}",
-                location=where,
-            )
-    elif not isinstance(counts, (str, bytes)):
-        raise EngineInputError("malformed_rle", "RLE counts must be a string or a list", location=where)
+def _coco(rles: Sequence[CheckedRLE]) -> list[dict]:
+    """The dicts pycocotools reads, of masks that passed the gate (TypeError otherwise)."""
+    out = []
+    for r in rles:
+        if type(r) is not CheckedRLE:
+            raise TypeError(f"expected a CheckedRLE (a mask that passed quality.engine.gate), got {type(r).__name__}")
+        out.append({"size": [r.height, r.width], "counts": r.counts})
+    return out
 
 
 def to_rles(
@@ -106,115 +45,89 @@ def to_rles(
     widths: Sequence[int],
     locations: Sequence[str] | None = None,
     image_keys: Sequence[int] | None = None,
-) -> list[RLE]:
-    """Convert COCO segmentations to compressed RLE dicts, exactly as ``COCO.annToRLE``.
+    *,
+    bounds: MaskBounds = gate.DEFAULT_BOUNDS,
+) -> list[CheckedRLE]:
+    """Check COCO segmentations at the gate and convert them to compressed RLE, exactly as
+    ``COCO.annToRLE``.
 
-    ``segmentations[i]`` is rasterized at ``heights[i] x widths[i]``: a polygon list (a
-    first polygon of 4 numbers makes the whole list boxes, as pycocotools reads it), an
-    uncompressed RLE (``counts`` a list) or a compressed RLE (returned with bytes counts).
-    ``image_keys`` (optional) groups items of one image so their polygons are rasterized in
-    one C call. ``locations[i]`` names the item in error messages. Raises
-    :class:`EngineInputError` on malformed input.
+    ``segmentations[i]`` lies on an image of ``heights[i]`` x ``widths[i]``: a polygon list,
+    an uncompressed RLE or a compressed RLE. ``image_keys`` (optional) groups items of one
+    image so their polygons are rasterized in one call. ``locations[i]`` is item i's JSON
+    path. The first item (in order) that breaks a rule raises its :class:`Issue` as
+    :class:`EngineInputError`.
     """
     n = len(segmentations)
-    out: list[RLE | None] = [None] * n
     loc = (lambda i: locations[i]) if locations is not None else (lambda i: f"segmentation[{i}]")
-    poly_items: list[int] = []
+    hs = np.asarray(heights, dtype=np.int64).reshape(n)
+    ws = np.asarray(widths, dtype=np.int64).reshape(n)
+    gate.check_dims(hs, ws, loc, bounds, fields=False)
+    out: list[CheckedRLE | None] = [None] * n
     todo: Sequence[int] = range(n)
     kernels = native.kernels()
-    if kernels is not None and n and isinstance(segmentations, list):
-        # The compiled port of frPoly + merge takes every plain polygon list in one call;
-        # what it declines (RLEs, box mode, anything malformed) goes down the loop below.
-        hs = np.asarray(heights, dtype=np.int64)
-        ws = np.asarray(widths, dtype=np.int64)
-        if hs.shape == ws.shape == (n,):
-            hl, wl = hs.tolist(), ws.tolist()
-            todo = []
-            for i, s in enumerate(kernels.rasterize(segmentations, hs, ws)):
-                if s is None:
-                    todo.append(i)
-                else:
-                    out[i] = {"size": [hl[i], wl[i]], "counts": s}
+    if kernels is not None and n and bounds.polygon_margin is None and isinstance(segmentations, list):
+        # The compiled port of frPoly + merge takes every polygon list the gate would let
+        # through (it declines anything else: RLEs, and whatever breaks a rule); what it
+        # declines is checked below, which names the error.
+        hl, wl = hs.tolist(), ws.tolist()
+        todo = []
+        for i, s in enumerate(kernels.rasterize(segmentations, hs, ws)):
+            if s is None:
+                todo.append(i)
+            else:
+                out[i] = gate.seal_encoded(hl[i], wl[i], s)
+    _check_rest(segmentations, todo, hs, ws, loc, bounds)
+    poly_items = []
     for i in todo:
         segm = segmentations[i]
-        h = int(heights[i])
-        w = int(widths[i])
-        if isinstance(segm, list):
-            if _fast_polygon_ok(segm):
-                poly_items.append(i)
-                continue
-            if _check_polygons(segm, loc(i)):
-                # box mode: frPyObjects would route a list to frBbox, which (2.0.11) only
-                # takes an ndarray; rleFrBbox rasterizes the box's corner polygon.
-                out[i] = _mask.merge(_mask.frBbox(np.asarray(segm, dtype=np.float64), h, w))
-            else:
-                poly_items.append(i)
-        elif isinstance(segm, dict):
-            _check_rle(segm, h, w, loc(i))
-            counts = segm["counts"]
-            if isinstance(counts, list):
-                out[i] = _mask.frPyObjects(segm, h, w)
-            else:
-                out[i] = {"size": [h, w], "counts": counts.encode() if isinstance(counts, str) else counts}
+        if type(segm) is list:
+            poly_items.append(i)
+        elif type(segm["counts"]) is list:
+            out[i] = gate.seal_encoded(hs[i], ws[i], _mask.frPyObjects(segm, int(hs[i]), int(ws[i]))["counts"])
         else:
-            raise EngineInputError(
-                "malformed_segmentation", "segmentation must be a polygon list or an RLE", location=loc(i)
-            )
+            counts = segm["counts"]
+            out[i] = gate.seal_encoded(hs[i], ws[i], counts.encode() if type(counts) is str else counts)
     if poly_items:
-        _rasterize_polygons(poly_items, segmentations, heights, widths, image_keys, out, loc)
+        _rasterize_polygons(poly_items, segmentations, hs, ws, image_keys, out)
     return out  # type: ignore[return-value]
 
 
-def _fast_polygon_ok(segm: list) -> bool:
-    """Cheap structural check for the common case; full validation happens in bulk."""
-    first = segm[0] if segm else None
-    return isinstance(first, list) and len(first) > 4
+def _check_rest(segmentations, todo: Sequence[int], hs: np.ndarray, ws: np.ndarray, loc, bounds: MaskBounds) -> None:
+    """Raise the first issue (in item order) among ``todo``: compressed strings in bulk (the
+    compiled check or its numpy twin), everything else one by one."""
+    first: tuple[int, Issue] | None = None
+    strings: list[int] = []
+    for i in todo:
+        segm = segmentations[i]
+        h, w = int(hs[i]), int(ws[i])
+        if type(segm) is dict and (type(segm.get("counts")) is str or type(segm.get("counts")) is bytes):
+            issue = gate.rle_size_issue(segm, h, w, loc(i))
+            if issue is None:
+                strings.append(i)
+                continue
+        else:
+            issue = gate.segmentation_issue(segm, h, w, loc(i), bounds)
+        if issue is not None:
+            first = (i, issue)
+            break
+    if strings:
+        parts = [segmentations[i]["counts"] for i in strings]
+        parts = [p.encode() if type(p) is str else p for p in parts]
+        lens = np.fromiter((len(p) for p in parts), dtype=np.int64, count=len(parts))
+        stop = np.cumsum(lens)
+        idx = np.asarray(strings, dtype=np.int64)
+        v = gate.string_verdicts(b"".join(parts), stop - lens, stop, hs[idx], ws[idx])
+        j = v.first_bad()
+        if j >= 0 and (first is None or strings[j] < first[0]):
+            first = (strings[j], v.issue(j, loc(strings[j])))
+    if first is not None:
+        raise first[1].error()
 
 
-def _rasterize_polygons(items, segmentations, heights, widths, image_keys, out, loc) -> None:
-    kernels = native.kernels()
-    if kernels is not None:
-        # The compiled port of frPoly + merge takes every plain polygon list at once; what it
-        # declines (box mode, anything malformed) goes down the checked path below.
-        hs = np.fromiter((int(heights[i]) for i in items), dtype=np.int64, count=len(items))
-        ws = np.fromiter((int(widths[i]) for i in items), dtype=np.int64, count=len(items))
-        strings = kernels.rasterize([segmentations[i] for i in items], hs, ws)
-        rest = []
-        for i, s, h, w in zip(items, strings, hs.tolist(), ws.tolist()):
-            if s is None:
-                rest.append(i)
-            else:
-                out[i] = {"size": [h, w], "counts": s}
-        if not rest:
-            return
-        items = rest
-    # Validate all coordinates in bulk (finite numbers, even lengths >= 4); fall back to the
-    # per-item checker for a precise message.
-    polys_per_item = [segmentations[i] for i in items]
-    try:
-        lens = np.fromiter(
-            (len(p) for s in polys_per_item for p in s), dtype=np.int64
-        )
-        flat = np.fromiter(
-            itertools.chain.from_iterable(itertools.chain.from_iterable(polys_per_item)),
-            dtype=np.float64,
-            count=int(lens.sum()),
-        )
-        ok = bool((np.abs(flat) <= MAX_COORDINATE).all()) and bool(((lens >= 4) & (lens % 2 == 0)).all())
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
-        for i in items:
-            _check_polygons(segmentations[i], loc(i))
-        raise EngineInputError("malformed_polygon", "polygon rejected", location=loc(items[0]))
-    for i in items:  # nested non-lists would have failed fromiter; check the structure quickly
-        if not all(isinstance(p, list) for p in segmentations[i]):
-            _check_polygons(segmentations[i], loc(i))
-    # Group by image (or by (h, w) run when no keys are given) and rasterize per group.
-    keys = image_keys if image_keys is not None else [(int(heights[i]), int(widths[i])) for i in items]
-    if image_keys is not None:
-        keys = [image_keys[i] for i in items]
-    order = sorted(range(len(items)), key=lambda j: keys[j]) if keys else []
+def _rasterize_polygons(items: list[int], segmentations, hs: np.ndarray, ws: np.ndarray, image_keys, out: list) -> None:
+    """pycocotools' frPoly (one call per image) and merge of checked polygon lists."""
+    keys = [image_keys[i] for i in items] if image_keys is not None else [(int(hs[i]), int(ws[i])) for i in items]
+    order = sorted(range(len(items)), key=lambda j: keys[j])
     start = 0
     while start < len(order):
         end = start
@@ -223,7 +136,7 @@ def _rasterize_polygons(items, segmentations, heights, widths, image_keys, out, 
             end += 1
         group = [items[j] for j in order[start:end]]
         i0 = group[0]
-        h, w = int(heights[i0]), int(widths[i0])
+        h, w = int(hs[i0]), int(ws[i0])
         polys: list = []
         for i in group:
             polys.extend(segmentations[i])
@@ -231,7 +144,8 @@ def _rasterize_polygons(items, segmentations, heights, widths, image_keys, out, 
         p = 0
         for i in group:
             m = len(segmentations[i])
-            out[i] = rles[p] if m == 1 else _mask.merge(rles[p : p + m], 0)
+            r = rles[p] if m == 1 else _mask.merge(rles[p : p + m], 0)
+            out[i] = gate.seal_encoded(h, w, r["counts"])
             p += m
         start = end
 
@@ -244,7 +158,7 @@ def compressed_sizes(segmentations: Sequence[Any]) -> np.ndarray | None:
         sizes = [s["size"] for s in segmentations]
     except (TypeError, KeyError, IndexError):
         return None
-    if not all(type(c) is str or type(c) is bytes for c in counts):
+    if not all(type(s) is dict for s in segmentations) or not all(type(c) is str or type(c) is bytes for c in counts):
         return None
     try:
         hw = np.asarray(sizes)
@@ -261,57 +175,130 @@ def box_polygon(bb: Sequence[float]) -> list[list[float]]:
     return [[x1, y1, x1, y2, x2, y2, x2, y1]]
 
 
-def rle_boxes(rles: Sequence[RLE]) -> np.ndarray:
+# --------------------------------------------------------------------------------------
+# pycocotools' operations, on checked masks
+
+
+def rle_boxes(rles: Sequence[CheckedRLE]) -> np.ndarray:
     """Boxes [x, y, w, h] (float64 [N, 4]) of masks, as pycocotools' ``rleToBbox``."""
-    rles = list(rles)
-    out = np.zeros((len(rles), 4), dtype=np.float64)
+    objs = _coco(rles)
+    out = np.zeros((len(objs), 4), dtype=np.float64)
     # in chunks: toBbox decodes all the masks it is given at once (4 bytes per run)
-    for s in range(0, len(rles), 4096):
-        out[s : s + 4096] = np.asarray(_mask.toBbox(rles[s : s + 4096]), dtype=np.float64).reshape(-1, 4)
+    for s in range(0, len(objs), 4096):
+        out[s : s + 4096] = np.asarray(_mask.toBbox(objs[s : s + 4096]), dtype=np.float64).reshape(-1, 4)
     return out
 
 
-def rle_areas(rles: Sequence[RLE]) -> np.ndarray:
+def rle_areas(rles: Sequence[CheckedRLE]) -> np.ndarray:
     """Pixel counts (int64 [N]) of masks."""
     # pycocotools' area() builds a scratch np.array((n,), dtype=uint8), which numpy 2
     # rejects for n >= 256: call it in chunks of 255.
-    rles = list(rles)
-    out = np.zeros(len(rles), dtype=np.int64)
-    for s in range(0, len(rles), 255):
-        out[s : s + 255] = _mask.area(rles[s : s + 255])
+    objs = _coco(rles)
+    out = np.zeros(len(objs), dtype=np.int64)
+    for s in range(0, len(objs), 255):
+        out[s : s + 255] = _mask.area(objs[s : s + 255])
     return out
 
 
-def pack_counts(rles: Sequence[RLE]) -> tuple[bytes, np.ndarray]:
-    """Concatenate compressed counts: (blob, offsets int64 [N+1])."""
-    parts = [r["counts"] if isinstance(r["counts"], bytes) else r["counts"].encode() for r in rles]
+def boxes_areas(rles: Sequence[CheckedRLE]) -> tuple[np.ndarray, np.ndarray]:
+    return rle_boxes(rles), rle_areas(rles)
+
+
+def area(rle: CheckedRLE) -> int:
+    """Pixels of one mask."""
+    return int(_mask.area(_coco([rle]))[0])
+
+
+def iou(a: Sequence[CheckedRLE], b: Sequence[CheckedRLE], crowd: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
+    """pycocotools' ``iou`` of every (a, b) pair, float64 [len(a), len(b)]; a crowd ``b``
+    (``crowd[j]`` true) divides by the area of ``a`` instead of the union."""
+    if not len(a) or not len(b):
+        return np.zeros((len(a), len(b)), dtype=np.float64)
+    flags = np.zeros(len(b), dtype=np.uint8) if crowd is None else np.asarray(crowd, dtype=np.uint8)
+    return np.asarray(_mask.iou(_coco(a), _coco(b), flags), dtype=np.float64).reshape(len(a), len(b))
+
+
+def decode(rle: CheckedRLE) -> np.ndarray:
+    """The binary mask (uint8 [height, width]) of one checked RLE."""
+    return np.asarray(_mask.decode(_coco([rle])))[:, :, 0]
+
+
+def merge(rles: Sequence[CheckedRLE], *, intersect: bool = False) -> CheckedRLE:
+    """Union (or intersection) of masks of one size, as pycocotools' ``merge``."""
+    objs = _coco(rles)
+    sizes = {(o["size"][0], o["size"][1]) for o in objs}
+    if len(sizes) != 1:
+        raise ValueError("merge takes masks of one size")
+    h, w = sizes.pop()
+    return gate.seal_encoded(h, w, _mask.merge(objs, int(intersect))["counts"])
+
+
+def empty(height: int, width: int) -> CheckedRLE:
+    """The mask with no pixel on an image of ``height`` x ``width`` (within the gate's bounds)."""
+    issue = gate.dims_issue(height, width, "image")
+    if issue is not None:
+        raise issue.error()
+    return gate.seal_encoded(height, width, _mask.encode(np.zeros((height, width, 1), dtype=np.uint8, order="F"))[0]["counts"])
+
+
+def pack_counts(rles: Sequence[CheckedRLE]) -> tuple[bytes, np.ndarray]:
+    """Concatenate compressed counts of checked masks: (blob, offsets int64 [N+1])."""
+    parts = [r.counts for r in rles if type(r) is CheckedRLE]
+    if len(parts) != len(rles):
+        _coco(rles)  # names the first item that is not checked
     lens = np.fromiter((len(p) for p in parts), dtype=np.int64, count=len(parts))
     offsets = np.zeros(len(parts) + 1, dtype=np.int64)
     np.cumsum(lens, out=offsets[1:])
     return b"".join(parts), offsets
 
 
-def unpack_counts(blob: bytes, offsets: np.ndarray, heights, widths, index=None) -> list[RLE]:
-    """Inverse of :func:`pack_counts` for the items in ``index`` (all when None)."""
-    idx = range(len(offsets) - 1) if index is None else index
-    o = offsets.tolist()
-    hs = heights.tolist() if hasattr(heights, "tolist") else heights
-    ws = widths.tolist() if hasattr(widths, "tolist") else widths
-    return [{"size": [hs[i], ws[i]], "counts": blob[o[i] : o[i + 1]]} for i in idx]
+# --------------------------------------------------------------------------------------
+# run lengths (the torch kernel's input)
 
 
-def rle_counts(rles: Sequence[RLE]) -> tuple[np.ndarray, np.ndarray]:
-    """Decode compressed RLE strings of many masks at once.
+_RUNS_MADE_HERE = object()
 
-    Returns ``(counts, offsets)``: uncompressed run lengths (int64, runs alternate
-    background/foreground, starting with background, column-major as COCO) of mask ``i``
-    in ``counts[offsets[i]:offsets[i+1]]``. Vectorized equivalent of ``rleFrString``.
-    """
+
+@dataclass(frozen=True)
+class Runs:
+    """Uncompressed run lengths of checked masks: mask ``i``'s runs (int64, alternating
+    background/foreground from background, column-major as COCO) are
+    ``counts[offsets[i]:offsets[i+1]]``. Made by :func:`rle_counts` and
+    :func:`torch_counts` only."""
+
+    counts: np.ndarray
+    offsets: np.ndarray
+    _made: object = None
+
+    def __post_init__(self) -> None:
+        if self._made is not _RUNS_MADE_HERE:
+            raise TypeError("Runs are made by quality.engine.masks from checked masks only")
+
+    def __iter__(self):  # (counts, offsets) = runs
+        return iter((self.counts, self.offsets))
+
+
+def rle_counts(rles: Sequence[CheckedRLE]) -> Runs:
+    """The runs of many checked masks at once (vectorized ``rleFrString``)."""
     blob, char_off = pack_counts(rles)
-    return decode_counts_blob(blob, char_off)
+    counts, offsets = _decode_counts_blob(blob, char_off)
+    return Runs(counts, offsets, _RUNS_MADE_HERE)
 
 
-def decode_counts_blob(blob: bytes, char_off: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def torch_counts(kernels, m: MaskStrings) -> Runs:
+    """The runs of checked strings, decoded by the compiled kernel."""
+    if type(m) is not MaskStrings:
+        raise TypeError("torch_counts takes MaskStrings (strings that passed quality.engine.gate)")
+    runs = np.empty(len(m.start), dtype=np.int64)
+    kernels.count_runs(m.blob, m.start, m.stop, m.escaped, runs)
+    offsets = np.zeros(len(runs) + 1, dtype=np.int64)
+    np.cumsum(runs, out=offsets[1:])
+    counts = np.empty(int(offsets[-1]), dtype=np.uint32)
+    kernels.decode(m.blob, m.start, m.stop, m.escaped, offsets, counts)
+    return Runs(counts.astype(np.int64), offsets, _RUNS_MADE_HERE)
+
+
+def _decode_counts_blob(blob: bytes, char_off: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n = len(char_off) - 1
     c = np.frombuffer(blob, dtype=np.uint8).astype(np.int64) - 48
     if c.size == 0:
@@ -350,87 +337,3 @@ def decode_counts_blob(blob: bytes, char_off: np.ndarray) -> tuple[np.ndarray, n
             offs = (cs - v)[base]
             counts[idx] = cs - offs
     return counts, voff
-
-
-# --------------------------------------------------------------------------------------
-# Compressed strings in bulk (compiled kernels)
-
-
-@dataclass
-class MaskStrings:
-    """Many masks as compressed RLE strings lying in one buffer, with boxes and areas.
-
-    Mask ``i`` is ``blob[start[i]:stop[i]]``; ``escaped`` when those bytes are a JSON
-    string's content as it lies in a results file (``\\`` for a backslash). ``box`` is
-    pycocotools' ``toBbox``, ``area`` its ``area``, ``covered`` the sum of the runs (``h * w``
-    for a well-formed mask, -1 when the string ends inside a value).
-    """
-
-    blob: bytes
-    start: np.ndarray
-    stop: np.ndarray
-    escaped: bool
-    area: np.ndarray
-    box: np.ndarray
-    covered: np.ndarray | None = None  # None: known to be well formed (a reference cache)
-
-    def take(self, index: np.ndarray) -> MaskStrings:
-        covered = None if self.covered is None else self.covered[index]
-        return MaskStrings(self.blob, self.start[index], self.stop[index], self.escaped, self.area[index], self.box[index], covered)
-
-
-def mask_strings(kernels, blob: bytes, start: np.ndarray, stop: np.ndarray, escaped: bool, heights, widths) -> MaskStrings:
-    """Boxes, areas and coverage of compressed strings in one C pass (the runs are not kept)."""
-    start = np.ascontiguousarray(start, dtype=np.int64)
-    stop = np.ascontiguousarray(stop, dtype=np.int64)
-    n = len(start)
-    area = np.empty(n, dtype=np.int64)
-    box = np.empty((n, 4), dtype=np.float64)
-    covered = np.empty(n, dtype=np.int64)
-    kernels.box_area(blob, start, stop, escaped, np.ascontiguousarray(heights, dtype=np.int64), np.ascontiguousarray(widths, dtype=np.int64), area, box, covered)
-    return MaskStrings(blob, start, stop, escaped, area, box, covered)
-
-
-def torch_counts(kernels, m: MaskStrings) -> tuple[np.ndarray, np.ndarray]:
-    """``(counts int64, offsets [N+1])``: the runs of every mask, the form the torch kernel reads."""
-    runs = np.empty(len(m.start), dtype=np.int64)
-    kernels.count_runs(m.blob, m.start, m.stop, m.escaped, runs)
-    if (runs < 0).any():
-        raise ValueError("malformed RLE string")
-    offsets = np.zeros(len(runs) + 1, dtype=np.int64)
-    np.cumsum(runs, out=offsets[1:])
-    counts = np.empty(int(offsets[-1]), dtype=np.uint32)
-    kernels.decode(m.blob, m.start, m.stop, m.escaped, offsets, counts)
-    return counts.astype(np.int64), offsets
-
-
-def coverage_error(covered: int, h: int, w: int, where: str) -> EngineInputError:
-    """The error for a compressed RLE whose runs do not cover its ``h x w`` image."""
-    if covered < 0:
-        return EngineInputError("malformed_rle", "RLE counts string ends inside a value", location=where)
-    return EngineInputError("rle_size_mismatch", f"RLE counts cover {covered} pixels, the image has {h * w}", location=where)
-
-
-def check_coverage(rles: Sequence[RLE], where: Sequence[str] | Any) -> None:
-    """Reject compressed RLEs whose runs do not cover ``h * w`` pixels (the Python path's
-    twin of the ``covered`` check; pycocotools' rleIou would loop forever on them)."""
-    if not rles:
-        return
-    blob, char_off = pack_counts(rles)
-    c = np.frombuffer(blob, dtype=np.uint8).astype(np.int64) - 48
-    ends_inside = np.zeros(len(rles), dtype=bool)
-    nonempty = char_off[1:] > char_off[:-1]
-    last = c[char_off[1:][nonempty] - 1] if c.size else np.zeros(0, np.int64)
-    ends_inside[nonempty] = (last & 0x20) != 0
-    if ends_inside.any():
-        i = int(np.flatnonzero(ends_inside)[0])
-        raise coverage_error(-1, 0, 0, where[i])
-    counts, voff = decode_counts_blob(blob, char_off)
-    runs = np.r_[counts.astype(np.uint32).astype(np.int64), 0]  # uint as in rleFrString; pad: reduceat needs idx < len
-    sums = np.add.reduceat(runs, voff[:-1])
-    sums = np.where(voff[1:] > voff[:-1], sums, 0)
-    hw = np.array([r["size"] for r in rles], dtype=np.int64).reshape(-1, 2)
-    bad = np.flatnonzero(sums != hw[:, 0] * hw[:, 1])
-    if bad.size:
-        i = int(bad[0])
-        raise coverage_error(int(sums[i]), int(hw[i, 0]), int(hw[i, 1]), where[i])

@@ -6,8 +6,8 @@ is largest. Pairs with IoU 0 are dropped; callers count a pair as a match at the
 threshold (0.5). Crowd annotations (``iscrowd=1``) mark regions, not
 instances, and take no part in matching.
 
-Also here: reading COCO JSON and turning any COCO segmentation (polygons, uncompressed
-or compressed RLE) into compressed RLE through pycocotools.
+Also here: reading COCO JSON, its image sizes and its segmentations, which pass the gate
+(:mod:`quality.engine.gate`) and become :class:`CheckedRLE` masks.
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pycocotools import mask as mask_utils
 from scipy.optimize import linear_sum_assignment
 
+from quality.engine import gate, masks
 from quality.engine.errors import EngineInputError
+from quality.engine.gate import CheckedRLE
 
 MATCH_IOU = 0.5
 
@@ -44,28 +45,24 @@ def load_coco(source: str | Path | dict, what: str = "annotations") -> dict:
     return data
 
 
-def segmentation_rle(segmentation: Any, height: int, width: int, *, location: str = "segmentation") -> dict:
-    """Compressed RLE (``counts`` as bytes) of a COCO segmentation of an image ``height`` x ``width``."""
-    try:
-        if isinstance(segmentation, list):
-            polygons = [p for p in segmentation if len(p) >= 6]
-            if not polygons:
-                return mask_utils.encode(np.zeros((height, width), dtype=np.uint8, order="F"))
-            return mask_utils.merge(mask_utils.frPyObjects(polygons, height, width))
-        if isinstance(segmentation, dict) and isinstance(segmentation.get("counts"), list):
-            return mask_utils.frPyObjects(segmentation, height, width)
-        if isinstance(segmentation, dict) and "counts" in segmentation:
-            counts = segmentation["counts"]
-            rle = {"size": list(segmentation["size"]), "counts": counts.encode() if isinstance(counts, str) else counts}
-            return rle
-    except (TypeError, ValueError, KeyError) as exc:
-        raise EngineInputError("invalid_segmentation", str(exc), location=location) from exc
-    raise EngineInputError("invalid_segmentation", "not a polygon list or RLE", location=location)
+def segmentation_rle(segmentation: Any, height: int, width: int, *, location: str = "segmentation") -> CheckedRLE:
+    """The checked mask of one COCO segmentation on an image ``height`` x ``width`` (the
+    gate's :class:`EngineInputError` when it breaks a rule; ``location`` is its JSON path)."""
+    return masks.to_rles([segmentation], [height], [width], locations=[location])[0]
 
 
 def image_sizes(coco: dict) -> dict[int, tuple[int, int]]:
-    """``image_id -> (height, width)`` from ``images``."""
-    return {img["id"]: (int(img["height"]), int(img["width"])) for img in coco.get("images", [])}
+    """``image_id -> (height, width)`` from ``images``, each size within the gate's bounds."""
+    sizes: dict[int, tuple[int, int]] = {}
+    for i, img in enumerate(coco.get("images", [])):
+        if not isinstance(img, dict) or "id" not in img:
+            raise EngineInputError("missing_field", "an image needs an id", location=f"images[{i}]")
+        h, w = img.get("height"), img.get("width")
+        issue = gate.dims_issue(h, w, f"images[{i}]")
+        if issue is not None:
+            raise issue.error()
+        sizes[img["id"]] = (int(h), int(w))
+    return sizes
 
 
 def annotations_by_image(coco: dict) -> dict[int, list[dict]]:
@@ -75,11 +72,28 @@ def annotations_by_image(coco: dict) -> dict[int, list[dict]]:
     return grouped
 
 
-def iou_matrix(a: list[dict], b: list[dict]) -> np.ndarray:
-    """Plain mask IoU ``[len(a), len(b)]`` of two lists of RLEs (no crowd semantics)."""
-    if not a or not b:
-        return np.zeros((len(a), len(b)), dtype=np.float64)
-    return np.asarray(mask_utils.iou(a, b, [0] * len(b)), dtype=np.float64).reshape(len(a), len(b))
+def indices_by_image(coco: dict) -> dict[int, list[int]]:
+    """``image_id -> positions in annotations`` (for JSON paths)."""
+    grouped: dict[int, list[int]] = defaultdict(list)
+    for index, ann in enumerate(coco["annotations"]):
+        grouped[ann["image_id"]].append(index)
+    return grouped
+
+
+def image_rles(coco: dict, indices: list[int], height: int, width: int) -> list[CheckedRLE]:
+    """The checked masks of ``annotations[i]`` for i in ``indices``, all on one image."""
+    anns = coco["annotations"]
+    return masks.to_rles(
+        [anns[i].get("segmentation") for i in indices],
+        [height] * len(indices),
+        [width] * len(indices),
+        locations=[f"annotations[{i}].segmentation" for i in indices],
+    )
+
+
+def iou_matrix(a: list[CheckedRLE], b: list[CheckedRLE]) -> np.ndarray:
+    """Plain mask IoU ``[len(a), len(b)]`` of two lists of masks (no crowd semantics)."""
+    return masks.iou(a, b)
 
 
 def hungarian_pairs(ious: np.ndarray) -> list[tuple[int, int, float]]:
@@ -160,20 +174,19 @@ class PreparedImage:
     b_rles: list[dict]
 
 
-def prepare_images(a: dict, b: dict, image_ids: list[int], *, a_name: str, b_name: str) -> list[PreparedImage]:
+def prepare_images(a: dict, b: dict, image_ids: list[int]) -> list[PreparedImage]:
     """Rasterise both sides' non-crowd annotations of ``image_ids`` (sizes from ``a``'s images, else ``b``'s)."""
     sizes = {**image_sizes(b), **image_sizes(a)}
-    a_by_image, b_by_image = annotations_by_image(a), annotations_by_image(b)
+    a_by_image, b_by_image = indices_by_image(a), indices_by_image(b)
     prepared = []
     for image_id in image_ids:
         if image_id not in sizes:
             raise EngineInputError("unknown_image", f"image {image_id} has no size in 'images'", location="images")
         h, w = sizes[image_id]
         sides = []
-        for anns, name in ((a_by_image.get(image_id, []), a_name), (b_by_image.get(image_id, []), b_name)):
-            kept = [ann for ann in anns if not ann.get("iscrowd", 0)]
-            rles = [segmentation_rle(ann.get("segmentation"), h, w, location=f"{name} annotation {ann.get('id')}") for ann in kept]
-            sides.append((kept, rles))
+        for coco, by_image in ((a, a_by_image), (b, b_by_image)):
+            kept = [i for i in by_image.get(image_id, []) if not coco["annotations"][i].get("iscrowd", 0)]
+            sides.append(([coco["annotations"][i] for i in kept], image_rles(coco, kept, h, w)))
         prepared.append(
             PreparedImage(
                 image_id=image_id,

@@ -17,7 +17,7 @@ from types import ModuleType
 
 from quality.engine._native.sources import source_sha256
 
-ABI = 1  # must equal NATIVE_ABI in _native/native.h
+ABI = 2  # must equal NATIVE_ABI in _native/native.h
 
 _UNSET = object()
 _cached: object = _UNSET

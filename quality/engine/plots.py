@@ -16,9 +16,10 @@ matplotlib.use("Agg")  # headless: no display on servers and workers
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
-from pycocotools import mask as mask_utils  # noqa: E402
 
-from quality.engine.matching import annotations_by_image, image_sizes, segmentation_rle  # noqa: E402
+from quality.engine import masks  # noqa: E402
+from quality.engine.gate import CheckedRLE  # noqa: E402
+from quality.engine.matching import image_rles, image_sizes, indices_by_image  # noqa: E402
 
 FIGSIZE = (6.4, 4.8)
 DPI = 100
@@ -85,12 +86,13 @@ def _paint(canvas: np.ndarray, mask: np.ndarray, rgb: tuple[int, int, int], alph
 def render_overlay(
     height: int,
     width: int,
-    reference: list[dict],
-    seller: list[dict],
+    reference: list[CheckedRLE],
+    seller: list[CheckedRLE],
     *,
     image_path: Path | None = None,
 ) -> Image.Image:
-    """The image (or a neutral background) with reference and seller RLEs painted over it."""
+    """The image (or a neutral background) with reference and seller masks (of this image's
+    size, which the gate bounds) painted over it."""
     background = None
     if image_path is not None and image_path.is_file():
         with Image.open(image_path) as img:
@@ -98,9 +100,9 @@ def render_overlay(
                 background = np.asarray(img.convert("RGB"), dtype=np.float64)
     canvas = background if background is not None else np.full((height, width, 3), NEUTRAL_RGB, dtype=np.float64)
     for rle in reference:
-        _paint(canvas, mask_utils.decode(rle).astype(bool), REFERENCE_RGB)
+        _paint(canvas, masks.decode(rle).astype(bool), REFERENCE_RGB)
     for rle in seller:
-        _paint(canvas, mask_utils.decode(rle).astype(bool), SELLER_RGB)
+        _paint(canvas, masks.decode(rle).astype(bool), SELLER_RGB)
     return Image.fromarray(np.clip(canvas, 0, 255).astype(np.uint8), mode="RGB")
 
 
@@ -118,13 +120,13 @@ def plot_overlays(
     out_dir.mkdir(parents=True, exist_ok=True)
     sizes = {**image_sizes(seller), **image_sizes(reference)}
     files = {img["id"]: img.get("file_name") for img in reference.get("images", []) + seller.get("images", [])}
-    ref_by, sel_by = annotations_by_image(reference), annotations_by_image(seller)
+    ref_by, sel_by = indices_by_image(reference), indices_by_image(seller)
     chosen = [i for i in sorted(sizes) if ref_by.get(i) or sel_by.get(i)][:n]
     paths = []
     for image_id in chosen:
         h, w = sizes[image_id]
-        ref_rles = [segmentation_rle(a.get("segmentation"), h, w) for a in ref_by.get(image_id, [])]
-        sel_rles = [segmentation_rle(a.get("segmentation"), h, w) for a in sel_by.get(image_id, [])]
+        ref_rles = image_rles(reference, ref_by.get(image_id, []), h, w)
+        sel_rles = image_rles(seller, sel_by.get(image_id, []), h, w)
         image_path = Path(images_dir) / files[image_id] if images_dir and files.get(image_id) else None
         path = out_dir / f"{prefix}_{image_id}.png"
         render_overlay(h, w, ref_rles, sel_rles, image_path=image_path).save(path)

@@ -26,10 +26,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pycocotools import mask as mask_utils
 
+from quality.engine import masks
 from quality.engine.errors import EngineInputError
-from quality.engine.matching import MATCH_IOU, hungarian_pairs, iou_matrix, segmentation_rle
+from quality.engine.gate import CheckedRLE
+from quality.engine.matching import MATCH_IOU, hungarian_pairs, image_sizes, iou_matrix, segmentation_rle
 from quality.engine.reports import TemporalReport, TrackRow
 from quality.engine.ytvis import (
     VideoTrack,
@@ -63,6 +64,7 @@ def is_ytvis(data: Any) -> bool:
 
 def coco_video_tracks(coco: dict) -> tuple[dict[int, dict], list[VideoTrack]]:
     """Videos (YouTube-VIS shaped) and tracks of a COCO JSON with ``video_id``, frame index and ``track_id``."""
+    image_sizes(coco)  # every frame's size within the gate's bounds
     frames: dict[int, list[tuple[int, dict]]] = defaultdict(list)
     for img in coco.get("images", []):
         if "video_id" not in img:
@@ -79,21 +81,23 @@ def coco_video_tracks(coco: dict) -> tuple[dict[int, dict], list[VideoTrack]]:
         videos[vid] = {"id": vid, "height": int(first["height"]), "width": int(first["width"]), "length": len(items)}
         for pos, (_, img) in enumerate(items):
             position[img["id"]] = (vid, pos)
-    grouped: dict[tuple[int, Any], list[dict]] = defaultdict(list)
+    grouped: dict[tuple[int, Any], list[tuple[int, dict]]] = defaultdict(list)
     for index, ann in enumerate(coco.get("annotations", [])):
         track = ann.get("track_id", ann.get("attributes", {}).get("track_id") if isinstance(ann.get("attributes"), dict) else None)
         if track is None:
             raise EngineInputError("missing_field", "annotation has no track_id", location=f"annotations[{index}]")
         if ann["image_id"] not in position:
             raise EngineInputError("unknown_image", f"image {ann['image_id']} is not in 'images'", location=f"annotations[{index}]")
-        grouped[(position[ann["image_id"]][0], track)].append(ann)
+        grouped[(position[ann["image_id"]][0], track)].append((index, ann))
     tracks = []
-    for n, ((vid, track), anns) in enumerate(sorted(grouped.items(), key=lambda kv: (kv[0][0], str(kv[0][1])))):
+    for n, ((vid, track), items) in enumerate(sorted(grouped.items(), key=lambda kv: (kv[0][0], str(kv[0][1])))):
         video = videos[vid]
-        masks: list[dict | None] = [None] * video["length"]
-        for ann in anns:
+        frames_of: list[CheckedRLE | None] = [None] * video["length"]
+        for index, ann in items:
             pos = position[ann["image_id"]][1]
-            masks[pos] = segmentation_rle(ann.get("segmentation"), video["height"], video["width"], location=f"annotation {ann.get('id')}")
+            where = f"annotations[{index}].segmentation"
+            frames_of[pos] = segmentation_rle(ann.get("segmentation"), video["height"], video["width"], location=where)
+        anns = [ann for _, ann in items]
         category = Counter(a["category_id"] for a in anns).most_common(1)[0][0]
         tracks.append(
             VideoTrack(
@@ -101,8 +105,8 @@ def coco_video_tracks(coco: dict) -> tuple[dict[int, dict], list[VideoTrack]]:
                 key=f"{vid}:{track}",
                 video_id=vid,
                 category_id=category,
-                masks=masks,
-                avg_area=_avg_area([float(mask_utils.area(m)) if m else None for m in masks]),
+                masks=frames_of,
+                avg_area=_avg_area([float(masks.area(m)) if m else None for m in frames_of]),
                 iscrowd=int(any(a.get("iscrowd", 0) for a in anns)),
                 score=float(np.mean([a.get("score", 1.0) for a in anns])),
             )
@@ -127,7 +131,7 @@ def load_tracks(
     raise EngineInputError("unknown_format", f"{what}: neither YouTube-VIS nor COCO JSON with tracks", location=what)
 
 
-def _pair_iou(a: dict, b: dict) -> float:
+def _pair_iou(a: CheckedRLE, b: CheckedRLE) -> float:
     return float(iou_matrix([a], [b])[0, 0])
 
 

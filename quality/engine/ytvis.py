@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from pycocotools import mask as mask_utils
 
+from quality.engine import gate, masks
 from quality.engine.errors import EngineInputError
+from quality.engine.gate import CheckedRLE
 from quality.engine.reports import VideoAP
 
 YTVIS_MAX_DETS = [1, 10, 100]
@@ -35,28 +36,29 @@ YTVIS_AREA_LBL = ["all", "small", "medium", "large"]
 
 @dataclass(kw_only=True)
 class VideoTrack:
-    """One instance through a video: ``masks[f]`` is a compressed RLE (bytes counts) or None."""
+    """One instance through a video: ``masks[f]`` is a checked mask or None."""
 
     id: int
     key: str
     video_id: int
     category_id: int
-    masks: list[dict | None]
+    masks: list[CheckedRLE | None]
     avg_area: float
     iscrowd: int = 0
     score: float = 1.0
 
 
-def _rle(seg: Any, h: int, w: int, location: str) -> dict:
-    try:
-        if isinstance(seg, list):
-            return mask_utils.merge(mask_utils.frPyObjects(seg, h, w))
-        if isinstance(seg.get("counts"), list):
-            return mask_utils.frPyObjects(seg, h, w)
-        counts = seg["counts"]
-        return {"size": list(seg["size"]), "counts": counts.encode() if isinstance(counts, str) else counts}
-    except (TypeError, ValueError, KeyError, AttributeError) as exc:
-        raise EngineInputError("invalid_segmentation", f"bad segmentation: {exc}", location=location) from exc
+def frame_masks(segmentations: Any, h: int, w: int, where: str) -> list[CheckedRLE | None]:
+    """One checked mask per frame (None where the frame has none: null or missing), the
+    frames at ``where[f]``."""
+    if not isinstance(segmentations, list):
+        raise EngineInputError("wrong_type", "segmentations must be a list (one entry per frame)", location=where)
+    present = [f for f, seg in enumerate(segmentations) if seg]
+    rles = masks.to_rles([segmentations[f] for f in present], [h] * len(present), [w] * len(present), locations=[f"{where}[{f}]" for f in present])
+    out: list[CheckedRLE | None] = [None] * len(segmentations)
+    for f, r in zip(present, rles):
+        out[f] = r
+    return out
 
 
 def _avg_area(areas: list) -> float:
@@ -66,8 +68,15 @@ def _avg_area(areas: list) -> float:
 
 
 def ytvis_videos(gt: dict) -> dict[int, dict]:
+    """``video id -> video``; every video's frame size within the gate's bounds."""
     if not isinstance(gt, dict) or not isinstance(gt.get("videos"), list):
         raise EngineInputError("missing_field", "YouTube-VIS JSON has no 'videos' list", location="videos")
+    for i, v in enumerate(gt["videos"]):
+        if not isinstance(v, dict) or "id" not in v:
+            raise EngineInputError("missing_field", "a video needs an id", location=f"videos[{i}]")
+        issue = gate.dims_issue(v.get("height"), v.get("width"), f"videos[{i}]")
+        if issue is not None:
+            raise issue.error()
     return {v["id"]: v for v in gt["videos"]}
 
 
@@ -80,15 +89,15 @@ def reference_tracks(gt: dict) -> list[VideoTrack]:
         if video is None:
             raise EngineInputError("unknown_video", f"video {ann['video_id']} is not in 'videos'", location=f"annotations[{index}]")
         h, w = int(video["height"]), int(video["width"])
-        masks = [_rle(seg, h, w, f"annotations[{index}].segmentations[{f}]") if seg else None for f, seg in enumerate(ann["segmentations"])]
-        areas = ann.get("areas") or [float(mask_utils.area(m)) if m else None for m in masks]
+        frames = frame_masks(ann.get("segmentations"), h, w, f"annotations[{index}].segmentations")
+        areas = ann.get("areas") or [float(masks.area(m)) if m else None for m in frames]
         tracks.append(
             VideoTrack(
                 id=ann.get("id", index + 1),
                 key=str(ann.get("id", index + 1)),
                 video_id=ann["video_id"],
                 category_id=ann["category_id"],
-                masks=masks,
+                masks=frames,
                 avg_area=_avg_area(areas),
                 iscrowd=int(ann.get("iscrowd", 0)),
             )
@@ -108,35 +117,33 @@ def result_tracks(results: list[dict], videos: dict[int, dict]) -> list[VideoTra
                 "unknown_video", f"result for video {res.get('video_id')} not in the reference", location=f"results[{index}]"
             )
         h, w = int(video["height"]), int(video["width"])
-        masks = [
-            _rle(seg, h, w, f"results[{index}].segmentations[{f}]") if seg else None for f, seg in enumerate(res.get("segmentations", []))
-        ]
+        frames = frame_masks(res.get("segmentations", []), h, w, f"results[{index}].segmentations")
         tracks.append(
             VideoTrack(
                 id=index + 1,
                 key=f"r{index + 1}",
                 video_id=res["video_id"],
                 category_id=res["category_id"],
-                masks=masks,
-                avg_area=_avg_area([float(mask_utils.area(m)) if m else None for m in masks]),
+                masks=frames,
+                avg_area=_avg_area([float(masks.area(m)) if m else None for m in frames]),
                 score=float(res.get("score", 1.0)),
             )
         )
     return tracks
 
 
-def spatio_temporal_iou(d: list[dict | None], g: list[dict | None]) -> float:
+def spatio_temporal_iou(d: list[CheckedRLE | None], g: list[CheckedRLE | None]) -> float:
     """Sum of per-frame intersections over sum of unions (frames zipped as YTVOSeval zips them)."""
     inter = union = 0  # zip truncates to the shorter sequence, as YTVOSeval does
     for dm, gm in zip(d, g, strict=False):
         if dm and gm:
-            i = int(mask_utils.area(mask_utils.merge([dm, gm], True)))
+            i = masks.area(masks.merge([dm, gm], intersect=True))
             inter += i
-            union += int(mask_utils.area(dm)) + int(mask_utils.area(gm)) - i
+            union += masks.area(dm) + masks.area(gm) - i
         elif gm:
-            union += int(mask_utils.area(gm))
+            union += masks.area(gm)
         elif dm:
-            union += int(mask_utils.area(dm))
+            union += masks.area(dm)
     # Integer sums are exact, so this equals YTVOSeval's float accumulation.
     return inter / union if union > 0 else 0.0
 

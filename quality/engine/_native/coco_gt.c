@@ -95,8 +95,8 @@ static int parse_images(Cur *c, Gt *G) {
     }
 }
 
-/* A polygon list: [[x, y, ...], ...]; each polygon an even number (>= 4) of numbers, the
- * first more than 4 (4 numbers make pycocotools read the list as boxes). */
+/* A polygon list: [[x, y, ...], ...]; each polygon an even number (>= 6) of numbers within
+ * MAX_COORDINATE. */
 static int parse_polygons(Cur *c, Gt *G, int64_t *lo, int64_t *hi) {
     if (!lit(c, '[')) return 0;
     *lo = G->n_poly;
@@ -112,7 +112,7 @@ static int parse_polygons(Cur *c, Gt *G, int64_t *lo, int64_t *hi) {
                 if (!lit(c, ']')) return 0;
                 break;
             }
-        if (k < 4 || k % 2 || (G->n_poly == *lo && k == 4)) return 0;
+        if (k < 6 || k % 2) return 0; /* fewer than 3 points: the gate names the error */
         G->n_coords += k;
         if (put_i64(&G->poly_end, G->n_coords) < 0) return 0;
         G->n_poly++;
@@ -156,7 +156,7 @@ static int parse_rle(Cur *c, Gt *G, int *kind, int64_t *lo, int64_t *hi, int64_t
                 if (lit(c, ']')) return 0; /* empty counts: left to the Python path */
                 for (;;) {
                     int64_t v;
-                    if (!read_int(c, &v) || v < 0 || v > 0xFFFFFFFFLL) return 0;
+                    if (!read_int(c, &v) || v < 0 || v > 0xFFFFFFFFLL || *sum > ((int64_t)1 << 62)) return 0;
                     uint u = (uint)v;
                     if (bytes_put(&G->ucounts, &u, 4) < 0) return 0;
                     G->n_ucounts++;
@@ -384,15 +384,20 @@ static PyObject *py_encode_masks(PyObject *self, PyObject *args) {
     int64_t *off = ob.buf;
     for (Py_ssize_t q = 0; q < P; q++) {
         int64_t a = q ? pe[q - 1] : 0;
-        if (pe[q] < a || pe[q] > C || (pe[q] - a) < 4 || (pe[q] - a) % 2) {
+        if (pe[q] < a || pe[q] > C || (pe[q] - a) < 6 || (pe[q] - a) % 2) {
             PyErr_Format(PyExc_ValueError, "polygon %zd malformed", q);
             goto done;
         }
     }
+    for (Py_ssize_t e = 0; e < C; e++)
+        if (!(fabs(coords[e]) <= MAX_COORDINATE)) {
+            PyErr_Format(PyExc_ValueError, "coordinate %zd out of range", e);
+            goto done;
+        }
     for (Py_ssize_t i = 0; i < n; i++) {
         int64_t limit = kind[i] == SEG_POLY ? P : kind[i] == SEG_STRING ? chb.len : kind[i] == SEG_COUNTS ? U : -1;
         if (limit < 0 || lo[i] < 0 || hi[i] < lo[i] || hi[i] > limit || (kind[i] == SEG_POLY && hi[i] == lo[i]) || hs[i] < 0 ||
-            wsz[i] < 0 || hs[i] > 0xFFFFFFFFLL || wsz[i] > 0xFFFFFFFFLL) {
+            wsz[i] < 0 || (kind[i] == SEG_POLY && !raster_size_ok((uint64_t)hs[i], (uint64_t)wsz[i]))) {
             PyErr_Format(PyExc_ValueError, "segmentation %zd out of range", i);
             goto done;
         }
@@ -411,11 +416,11 @@ static PyObject *py_encode_masks(PyObject *self, PyObject *args) {
                 int64_t a = q ? pe[q - 1] : 0;
                 int64_t m = fr_poly(&S, coords + a, (pe[q] - a) / 2, (size_t)hs[i], (size_t)wsz[i], q == lo[i] ? &acc : &one,
                                     q == lo[i] ? &cacc : &cone);
-                if (m < 0) { err = 1; break; }
+                if (m < 0) { err = m == -2 ? 2 : 1; break; }
                 if (q == lo[i]) macc = m;
                 else {
                     int64_t mm = merge_union(acc, macc, one, m, &tmp, &ctmp);
-                    if (mm < 0) { err = 1; break; }
+                    if (mm < 0) { err = mm == -2 ? 2 : 1; break; }
                     uint *t = acc; acc = tmp; tmp = t;
                     size_t tc = cacc; cacc = ctmp; ctmp = tc;
                     macc = mm;
@@ -426,7 +431,8 @@ static PyObject *py_encode_masks(PyObject *self, PyObject *args) {
     }
     off[n] = (int64_t)out.n;
     Py_END_ALLOW_THREADS
-    if (err) PyErr_NoMemory();
+    if (err == 2) PyErr_SetString(PyExc_ValueError, "a polygon outside the rasterizer's bounds");
+    else if (err) PyErr_NoMemory();
     else ret = bytes_obj(&out);
 done:
     free(S.x); free(S.y); free(S.u); free(S.v); free(S.cnt); free(S.yb); free(S.a); free(S.b);

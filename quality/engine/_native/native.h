@@ -5,9 +5,9 @@
 #include <stdint.h>
 
 /* Bumped whenever a function's signature changes; native.py refuses a stale build. */
-#define NATIVE_ABI 1
+#define NATIVE_ABI 2
 
-/* Polygon coordinates beyond this many pixels are bad input (masks.MAX_COORDINATE): the
+/* Polygon coordinates beyond this many pixels are bad input (gate.MAX_COORDINATE): the
  * rasterizer walks every scaled boundary point, and its int arithmetic would overflow. */
 #define MAX_COORDINATE 1e6
 

@@ -33,13 +33,15 @@ static int64_t string_runs(const unsigned char *s, int64_t len, int escaped) {
     return open ? -1 : m;
 }
 
-/* One value of rleFrString's coding at s[*p], before the delta from the run two back;
- * returns 0 when the string ends inside the value. */
+/* One value of rleFrString's coding at s[*p], before the delta from the run two back.
+ * Returns 1, or 0 when the string ends inside the value or the value is longer than
+ * RLE_MAX_CHARS characters (rleToString never writes one: a run is below 2^32, a delta
+ * above -2^32; maskApi.c would shift past the width of a long). */
 static inline int next_value(const unsigned char *s, int64_t len, int escaped, int64_t *p, long *out) {
     long x = 0;
     int k = 0, more = 1;
     while (more) {
-        if (*p >= len) return 0;
+        if (*p >= len || k >= RLE_MAX_CHARS) return 0;
         if (escaped && s[*p] == '\\' && ++*p >= len) return 0;
         signed char c = (signed char)(s[*p] - 48);
         x |= (long)(c & 0x1f) << (5 * k);
@@ -53,7 +55,7 @@ static inline int next_value(const unsigned char *s, int64_t len, int escaped, i
 }
 
 /* Decode into cnts (room for cap runs); returns the runs decoded, or -1 when the string holds
- * more than cap runs or ends inside a value. */
+ * more than cap runs or a value next_value refuses. */
 static int64_t string_decode(const unsigned char *s, int64_t len, int escaped, uint *cnts, int64_t cap) {
     int64_t m = 0, p = 0;
     while (p < len) {
@@ -65,31 +67,50 @@ static int64_t string_decode(const unsigned char *s, int64_t len, int escaped, u
     return m;
 }
 
-/* Box (rleToBbox), area (rleArea) and covered pixels of one string in one decoding pass,
- * keeping no runs; returns -1 when the string ends inside a value.
+/* The gate's rules for one compressed counts string (quality/engine/gate.py has the numpy
+ * twin and formats the messages), in priority order; *detail says where:
+ *   RLE_BAD_CHAR   a byte outside '0'..'o' (detail: its position, escapes undone)
+ *   RLE_TRUNCATED  the string ends inside a value
+ *   RLE_OVERFLOW   a value longer than RLE_MAX_CHARS characters, or a run from 2^32 up
+ *   RLE_NEGATIVE   a run below 0                  (RLE_OVERFLOW/NEGATIVE: the run's index,
+ *                                                  the first such run wins)
+ *   RLE_SUM        the runs cover *detail pixels, not h * w
+ * Without an error, box (rleToBbox), area (rleArea) and the runs' sum come out of the same
+ * pass, keeping no runs.
  *
  * maskApi.c finds the (x, y) of each run's end pixel with a division and a modulo by h; here
  * the position is advanced run by run (a division only for runs longer than a column), which
- * gives the same pixels for well-formed masks; anything odd (a pixel index before 0 or past
- * 2^32) takes maskApi.c's own arithmetic. A background run's pixel only counts once the
+ * gives the same pixels for well-formed masks. A background run's pixel only counts once the
  * foreground run after it exists (maskApi.c drops a trailing odd run). */
-static int decode_box_area(const unsigned char *s, int64_t len, int escaped, uint h, uint w, double *bb, int64_t *area_out,
-                           int64_t *covered) {
+static int check_box_area(const unsigned char *s, int64_t len, int escaped, uint64_t h, uint64_t w, double *bb,
+                          int64_t *area_out, int64_t *detail) {
+    /* 1. characters and the end of the last value, in one scan */
+    int64_t pos = 0;
+    int open = 0;
+    for (int64_t p = 0; p < len; p++, pos++) {
+        if (escaped && s[p] == '\\' && ++p >= len) { *detail = 0; return RLE_TRUNCATED; }
+        unsigned char ch = s[p];
+        if (ch < 48 || ch > 111) { *detail = pos; return RLE_BAD_CHAR; }
+        open = (ch - 48) & 0x20;
+    }
+    if (open) { *detail = 0; return RLE_TRUNCATED; }
+    /* 2. runs, box and area */
     int64_t m = 0, p = 0, area = 0, sum = 0;
     uint prev1 = 0, prev2 = 0; /* runs m-1 and m-2, for the delta coding */
-    uint64_t cc = 0, px = 0, py = 0;
-    uint xs = w, ys = h, xe = 0, ye = 0, xp = 0, bgx = 0, bgy = 0;
+    uint64_t px = 0, py = 0;
+    uint64_t xs = w, ys = h, xe = 0, ye = 0, xp = 0, bgx = 0, bgy = 0;
     int fg_seen = 0;
     while (p < len) {
         long x;
-        if (!next_value(s, len, escaped, &p, &x)) return -1;
+        if (!next_value(s, len, escaped, &p, &x)) { *detail = m; return RLE_OVERFLOW; }
         if (m > 2) x += (long)prev2;
+        if (x < 0) { *detail = m; return RLE_NEGATIVE; }
+        if (x > 0xFFFFFFFFL) { *detail = m; return RLE_OVERFLOW; }
         uint run = (uint)x;
         prev2 = prev1;
         prev1 = run;
         sum += run;
-        if (h == 0) { m++; continue; }
-        cc += run;
+        /* the (x, y) of the run's last pixel, as maskApi.c's t = cc - (m % 2) */
         if (run < h) {
             py += run;
             if (py >= h) { py -= h; px++; }
@@ -98,19 +119,19 @@ static int decode_box_area(const unsigned char *s, int64_t len, int escaped, uin
             py += run % h;
             if (py >= h) { py -= h; px++; }
         }
-        uint bx, by;
-        if (cc > 0xFFFFFFFFull || (m % 2 && cc == 0)) {
-            uint t = (uint)cc - (uint)(m % 2);
+        uint64_t bx, by;
+        if (m % 2 == 0) {
+            bx = px;
+            by = py;
+        } else if (sum == 0) { /* maskApi.c: t = (uint)0 - 1 */
+            uint t = 0xFFFFFFFFu;
             by = t % h;
             bx = (t - by) / h;
-        } else if (m % 2 == 0) {
-            bx = (uint)px;
-            by = (uint)py;
         } else if (py > 0) {
-            bx = (uint)px;
-            by = (uint)py - 1;
+            bx = px;
+            by = py - 1;
         } else {
-            bx = (uint)px - 1;
+            bx = px - 1;
             by = h - 1;
         }
         if (m % 2 == 0) { /* pending until its foreground run arrives */
@@ -133,17 +154,18 @@ static int decode_box_area(const unsigned char *s, int64_t len, int escaped, uin
         }
         m++;
     }
+    if ((uint64_t)sum != h * w) { *detail = sum; return RLE_SUM; }
     *area_out = area;
-    *covered = sum;
-    if (!fg_seen || h == 0) {
+    *detail = sum;
+    if (!fg_seen) {
         bb[0] = bb[1] = bb[2] = bb[3] = 0;
     } else {
-        bb[0] = xs;
-        bb[2] = xe - xs + 1;
-        bb[1] = ys;
-        bb[3] = ye - ys + 1;
+        bb[0] = (double)xs;
+        bb[2] = (double)(xe - xs + 1);
+        bb[1] = (double)ys;
+        bb[3] = (double)(ye - ys + 1);
     }
-    return 0;
+    return RLE_OK;
 }
 
 /* Arguments shared by the string kernels: blob, start i64[N], stop i64[N]. */
@@ -233,26 +255,35 @@ done:
 }
 
 /* box_area(blob, start, stop, escaped, heights, widths, area i64[N] out, box f64[N,4] out,
- *          covered i64[N] out) -> None
- * decode's box, area and covered without keeping the runs; covered is
- * -1 for a string that ends inside a value. */
+ *          status i64[N] out, detail i64[N] out) -> None
+ * The gate's check of every string (check_box_area: status RLE_OK or an error, detail) and,
+ * for the good ones, box and area. A height or width outside raster_size_ok is RLE_BAD_SIZE. */
 static PyObject *py_box_area(PyObject *self, PyObject *args) {
     Strings S;
-    Py_buffer hb, wb, ab, bb, covb;
-    if (!PyArg_ParseTuple(args, "y*y*y*py*y*w*w*w*", &S.blob, &S.start, &S.stop, &S.escaped, &hb, &wb, &ab, &bb, &covb)) return NULL;
+    Py_buffer hb, wb, ab, bb, stb, deb;
+    if (!PyArg_ParseTuple(args, "y*y*y*py*y*w*w*w*w*", &S.blob, &S.start, &S.stop, &S.escaped, &hb, &wb, &ab, &bb, &stb, &deb))
+        return NULL;
     PyObject *ret = NULL;
     if (strings_check(&S) < 0) goto done;
     Py_ssize_t n = S.n;
     if (nb_check(&hb, n, 8, "heights") < 0 || nb_check(&wb, n, 8, "widths") < 0 || nb_check(&ab, n, 8, "area") < 0 ||
-        nb_check(&bb, n * 4, 8, "box") < 0 || nb_check(&covb, n, 8, "covered") < 0)
+        nb_check(&bb, n * 4, 8, "box") < 0 || nb_check(&stb, n, 8, "status") < 0 || nb_check(&deb, n, 8, "detail") < 0)
         goto done;
     const int64_t *hs = hb.buf, *ws = wb.buf;
-    int64_t *area = ab.buf, *cov = covb.buf;
+    int64_t *area = ab.buf, *status = stb.buf, *detail = deb.buf;
     double *box = bb.buf;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < n; i++) {
-        if (decode_box_area(STR(S, i), STRLEN(S, i), S.escaped, (uint)hs[i], (uint)ws[i], box + 4 * i, area + i, cov + i) < 0) {
-            cov[i] = -1;
+        area[i] = 0;
+        box[4 * i] = box[4 * i + 1] = box[4 * i + 2] = box[4 * i + 3] = 0;
+        if (hs[i] < 0 || ws[i] < 0 || !raster_size_ok((uint64_t)hs[i], (uint64_t)ws[i])) {
+            status[i] = RLE_BAD_SIZE;
+            detail[i] = 0;
+            continue;
+        }
+        status[i] = check_box_area(STR(S, i), STRLEN(S, i), S.escaped, (uint64_t)hs[i], (uint64_t)ws[i], box + 4 * i, area + i,
+                                   detail + i);
+        if (status[i] != RLE_OK) {
             area[i] = 0;
             box[4 * i] = box[4 * i + 1] = box[4 * i + 2] = box[4 * i + 3] = 0;
         }
@@ -266,7 +297,8 @@ done:
     PyBuffer_Release(&wb);
     PyBuffer_Release(&ab);
     PyBuffer_Release(&bb);
-    PyBuffer_Release(&covb);
+    PyBuffer_Release(&stb);
+    PyBuffer_Release(&deb);
     return ret;
 }
 
@@ -424,8 +456,9 @@ static int as_double(PyObject *o, double *d) {
 /* rasterize(segmentations list, heights i64[N], widths i64[N]) -> list of (bytes | None)
  * Each polygon-list segmentation becomes the compressed string of
  * merge(frPyObjects(segm, h, w)) as COCO.annToRLE computes it. None where the item is not a
- * plain polygon list this kernel takes (RLE dicts, box mode, anything malformed): the
- * caller converts those on its checked path. */
+ * plain polygon list this kernel takes (RLE dicts, polygons of fewer than 3 points, numbers
+ * that are not finite floats or ints within MAX_COORDINATE, a size outside raster_size_ok):
+ * the caller sends those to the gate, which names the error. */
 static PyObject *py_rasterize(PyObject *self, PyObject *args) {
     PyObject *segs;
     Py_buffer hb, wb;
@@ -445,26 +478,24 @@ static PyObject *py_rasterize(PyObject *self, PyObject *args) {
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *segm = PyList_GET_ITEM(segs, i), *item = NULL;
         Py_ssize_t np_ = PyList_Check(segm) ? PyList_GET_SIZE(segm) : 0;
-        int ok = np_ > 0 && hs[i] >= 0 && ws[i] >= 0 && hs[i] <= 0xFFFFFFFFLL && ws[i] <= 0xFFFFFFFFLL;
-        if (ok) {
-            PyObject *first = PyList_GET_ITEM(segm, 0);
-            ok = PyList_Check(first) && PyList_GET_SIZE(first) > 4; /* 4 numbers: box mode */
-        }
+        int ok = np_ > 0 && hs[i] >= 0 && ws[i] >= 0 && raster_size_ok((uint64_t)hs[i], (uint64_t)ws[i]);
         int64_t macc = 0;
         for (Py_ssize_t q = 0; ok && q < np_; q++) {
             PyObject *poly = PyList_GET_ITEM(segm, q);
             if (!PyList_Check(poly)) { ok = 0; break; }
             Py_ssize_t len = PyList_GET_SIZE(poly);
-            if (len < 4 || len % 2) { ok = 0; break; }
+            if (len < 6 || len % 2) { ok = 0; break; } /* the gate's rule: at least 3 points */
             if (!(xy = grow(xy, &cxy, (size_t)len, sizeof(double)))) goto nomem;
             for (Py_ssize_t e = 0; e < len; e++)
                 if (!as_double(PyList_GET_ITEM(poly, e), &xy[e])) { ok = 0; break; }
             if (!ok) break;
             int64_t m = fr_poly(&S, xy, len / 2, (size_t)hs[i], (size_t)ws[i], q == 0 ? &acc : &one, q == 0 ? &cacc : &cone);
+            if (m == -2) { ok = 0; break; } /* outside the rasterizer's bounds: declined */
             if (m < 0) goto nomem;
             if (q == 0) macc = m;
             else {
                 int64_t mm = merge_union(acc, macc, one, m, &tmp, &ctmp);
+                if (mm == -2) { ok = 0; break; }
                 if (mm < 0) goto nomem;
                 uint *t = acc; acc = tmp; tmp = t;
                 size_t tc = cacc; cacc = ctmp; ctmp = tc;

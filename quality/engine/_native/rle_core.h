@@ -10,6 +10,12 @@
 
 typedef uint32_t uint;
 
+/* The gate's verdicts on a compressed counts string (quality/engine/gate.py, STRING_*). */
+enum { RLE_OK = 0, RLE_BAD_CHAR = 1, RLE_TRUNCATED = 2, RLE_OVERFLOW = 3, RLE_NEGATIVE = 4, RLE_SUM = 5, RLE_BAD_SIZE = 6 };
+/* The longest value rleToString writes: 7 characters of 5 bits hold any run (below 2^32)
+ * and any delta between two runs. */
+#define RLE_MAX_CHARS 7
+
 /* ------------------------------------------------------------------------------------ */
 /* Growable arrays (scratch and outputs). */
 
@@ -19,6 +25,7 @@ typedef struct {
 } Bytes;
 
 static inline int bytes_reserve(Bytes *b, size_t extra) {
+    if (extra > SIZE_MAX / 4 - b->n) return -1;
     if (b->n + extra <= b->cap) return 0;
     size_t cap = b->cap ? b->cap : 4096;
     while (cap < b->n + extra) cap *= 2;
@@ -36,8 +43,11 @@ static inline int bytes_put(Bytes *b, const void *src, size_t len) {
     return 0;
 }
 
+/* Grow p to at least need items of item bytes; NULL (p untouched) when out of memory or
+ * when the size in bytes would not fit size_t. */
 static inline void *grow(void *p, size_t *cap, size_t need, size_t item) {
     if (need <= *cap) return p;
+    if (need > (SIZE_MAX / 2) / item) return NULL;
     size_t c = *cap ? *cap : 256;
     while (c < need) c *= 2;
     void *q = realloc(p, c * item);
@@ -48,7 +58,7 @@ static inline void *grow(void *p, size_t *cap, size_t need, size_t item) {
 
 /* rleToString of cnts[0:m], appended to out. */
 static inline int string_encode(const uint *cnts, int64_t m, Bytes *out) {
-    if (bytes_reserve(out, (size_t)m * 7 + 1) < 0) return -1;
+    if (m < 0 || (uint64_t)m > (SIZE_MAX / 4 - 1) / 7 || bytes_reserve(out, (size_t)m * 7 + 1) < 0) return -1;
     for (int64_t i = 0; i < m; i++) {
         long x = (long)cnts[i];
         if (i > 2) x -= (long)cnts[i - 2];
@@ -117,12 +127,25 @@ static inline int scratch_xy(PolyScratch *S, size_t n) {
     return 0;
 }
 
-/* rleFrPoly into out (grown as needed); returns the number of runs or -1 (no memory).
+/* The rasterizer's own arithmetic bounds (the gate, quality/engine/gate.py, enforces tighter
+ * ones): h * w fits the int products x * h + y and pycocotools' 32-bit counts, and every
+ * coordinate is finite and within MAX_COORDINATE, so 5 * x + 1 fits an int. */
+#define RASTER_MAX_PIXELS 2147483647ULL
+
+static inline int raster_size_ok(uint64_t h, uint64_t w) {
+    return h > 0 && w > 0 && h <= RASTER_MAX_PIXELS && w <= RASTER_MAX_PIXELS && h * w <= RASTER_MAX_PIXELS;
+}
+
+/* rleFrPoly into out (grown as needed); returns the number of runs, -1 (no memory) or -2
+ * (input outside the bounds above: nothing is rasterized).
  * h and w are size_t as in maskApi.c, so that `xd > w-1` and `yd > h` compare alike. */
 static inline int64_t fr_poly(PolyScratch *S, const double *xy, int64_t k, size_t h, size_t w, uint **out, size_t *out_cap) {
     int64_t j, m = 0;
     double scale = 5;
     int *x, *y, *u, *v;
+    if (k < 1 || !raster_size_ok(h, w) || (uint64_t)k > (SIZE_MAX / 16)) return -2;
+    for (j = 0; j < 2 * k; j++)
+        if (!(fabs(xy[j]) <= MAX_COORDINATE)) return -2; /* NaN fails too */
     if (scratch_xy(S, (size_t)k + 1) < 0) return -1;
     x = S->x;
     y = S->y;
@@ -139,8 +162,14 @@ static inline int64_t fr_poly(PolyScratch *S, const double *xy, int64_t k, size_
      * then scans consecutive pairs; streaming the scan gives the same points in the same
      * order without the two arrays). Each y-boundary crossing becomes one (x, y). */
     int *bx = x, *by = y; /* the integer polygon; crossings go to u/v */
-    if (!(S->u = grow(S->u, &S->cu, (size_t)m + 1, sizeof(int)))) return -1;
-    if (!(S->v = grow(S->v, &S->cv, (size_t)m + 1, sizeof(int)))) return -1;
+    /* maskApi.c keeps all m boundary points; only those on a pixel column inside the image
+     * are kept here, and an edge's columns are distinct (u is monotone along it), so an
+     * edge keeps at most w + 1 points (+1 for its first point): room for fewer than m when
+     * coordinates reach far outside the image. Every store below checks the room. */
+    int64_t ucap = m;
+    if ((uint64_t)k <= (uint64_t)INT64_MAX / ((uint64_t)w + 2) && k * (int64_t)(w + 2) < ucap) ucap = k * (int64_t)(w + 2);
+    if (!(S->u = grow(S->u, &S->cu, (size_t)ucap + 1, sizeof(int)))) return -1;
+    if (!(S->v = grow(S->v, &S->cv, (size_t)ucap + 1, sizeof(int)))) return -1;
     u = S->u;
     v = S->v;
     int64_t nout = 0;
@@ -157,6 +186,7 @@ static inline int64_t fr_poly(PolyScratch *S, const double *xy, int64_t k, size_
             if (yd < 0) yd = 0;                                                  \
             else if (yd > h) yd = h;                                             \
             yd = ceil(yd);                                                       \
+            if (nout >= ucap) return -2;                                         \
             u[nout] = (int)xd;                                                   \
             v[nout] = (int)yd;                                                   \
             nout++;                                                              \
@@ -171,6 +201,7 @@ static inline int64_t fr_poly(PolyScratch *S, const double *xy, int64_t k, size_
         int ux__ = (ux_);                                                        \
         if (ux__ >= 2 && (size_t)((ux__ - 2) / 5) <= w - 1) {                    \
             int yv__ = (cv_) < (pv_) ? (cv_) : (pv_), num__ = yv__ - 2;          \
+            if (nout >= ucap) return -2;                                         \
             u[nout] = (ux__ - 2) / 5;                                            \
             v[nout] = num__ <= 0 ? 0 : (size_t)num__ > 5 * h ? (int)h : (num__ + 4) / 5; \
             nout++;                                                              \
@@ -338,8 +369,15 @@ static inline int64_t fr_poly(PolyScratch *S, const double *xy, int64_t k, size_
     return m;
 }
 
-/* rleMerge(intersect=0) of A (na runs) and B into out; returns runs or -1. */
+/* rleMerge(intersect=0) of A (na runs) and B into out; returns runs, -1 (no memory) or -2
+ * when A and B do not cover the same number of pixels (maskApi.c's loop would then never
+ * end). */
 static inline int64_t merge_union(const uint *A, int64_t na, const uint *B, int64_t nb, uint **out, size_t *out_cap) {
+    if (na < 1 || nb < 1) return -2;
+    uint64_t ta = 0, tb = 0;
+    for (int64_t i = 0; i < na; i++) ta += A[i];
+    for (int64_t i = 0; i < nb; i++) tb += B[i];
+    if (ta != tb) return -2;
     if (!(*out = grow(*out, out_cap, (size_t)(na + nb + 1), sizeof(uint)))) return -1;
     uint *cnts = *out;
     uint c, ca, cb, cc, ct;

@@ -43,11 +43,18 @@ def rle_of_box(h: int, w: int, x0: int, y0: int, x1: int, y1: int) -> dict:
     return {"size": [h, w], "counts": r["counts"].decode()}
 
 
-def uncompressed(rle: dict) -> dict:
-    from quality.engine.masks import rle_counts
+def run_lengths(rle: dict) -> list[int]:
+    """The uncompressed COCO counts of a compressed RLE, from pycocotools' decoded mask."""
+    counts = rle["counts"].encode() if isinstance(rle["counts"], str) else rle["counts"]
+    m = _mask.decode([{"size": list(rle["size"]), "counts": counts}])[:, :, 0].flatten(order="F")
+    change = np.flatnonzero(np.diff(m.astype(np.int8))) + 1
+    bounds = np.r_[0, change, m.size]
+    runs = np.diff(bounds).tolist()
+    return ([0] + runs) if m.size and m[0] else runs
 
-    counts, _ = rle_counts([{"size": rle["size"], "counts": rle["counts"].encode()}])
-    return {"size": rle["size"], "counts": counts.tolist()}
+
+def uncompressed(rle: dict) -> dict:
+    return {"size": rle["size"], "counts": run_lengths(rle)}
 
 
 def random_case(seed: int, *, n_images: int = 10, n_cats: int = 5, dt_format: str = "rle", crowd_rate: float = 0.08, score_levels: int = 4):

@@ -95,13 +95,13 @@ def test_unknown_image_and_category(tmp_path):
 def test_rle_size_mismatch(tmp_path):
     gt, dt = _small()
     dt[0]["segmentation"]["size"] = [12, 10]
-    _bad(tmp_path, gt, dt, "rle_size_mismatch", "results[0].segmentation")
+    _bad(tmp_path, gt, dt, "rle_size_mismatch", "results[0].segmentation.size")
 
 
 def test_malformed_polygon_in_the_reference(tmp_path):
     gt, dt = _small()
     gt["annotations"][0]["segmentation"] = [[1, 2, 3]]
-    _bad(tmp_path, gt, dt, "malformed_polygon", "annotations[0].segmentation")
+    _bad(tmp_path, gt, dt, "polygon_odd_length", "annotations[0].segmentation[0]")
 
 
 def test_unreadable_json_and_missing_file(tmp_path):
@@ -124,4 +124,4 @@ def test_non_finite_numbers(tmp_path):
     gt["annotations"][0]["segmentation"] = [[1, 1, float("inf"), 1, 5, 5, 1, 5]]
     with pytest.raises(EngineInputError) as exc:
         evaluate(gt, dt)
-    assert exc.value.code == "non_finite" and exc.value.location == "annotations[0].segmentation[0]"
+    assert exc.value.code == "non_finite_number" and exc.value.location == "annotations[0].segmentation[0][2]"

@@ -5,9 +5,14 @@ Every case also asserts whole-array equality with pycocotools' COCOeval.
 
 from __future__ import annotations
 
-import numpy as np
+import contextlib
 
+import numpy as np
+import pytest
+
+from quality.engine import native
 from quality.engine.cocoeval import Cell, EvalParams, evaluate, evaluate_cells
+from quality.engine.errors import EngineInputError
 from tests.quality.engine.coco_parity_helpers import assert_same_arrays, pycoco_eval, rle_of_box
 
 H = W = 20
@@ -90,14 +95,15 @@ def test_box_only_results_are_rasterized_as_polygons_in_segm():
     assert_same_arrays(pycoco_eval(gt, dt), evaluate(gt, dt))
 
 
-def test_four_number_polygon_is_a_box():
+def test_four_number_polygon_is_refused_on_both_paths():
+    # pycocotools 2.0.11 cannot read a 4-number polygon either (frBbox wants an ndarray); the
+    # gate takes polygons of at least 3 points
     box = _gt([{"segmentation": [[2, 3, 8, 9]], "area": 72.0, "bbox": [2, 3, 8, 9]}])
-    corners = _gt([{"segmentation": [[2, 3, 2, 12, 10, 12, 10, 3]], "area": 72.0, "bbox": [2, 3, 8, 9]}])
     dt = [_det(2, 3, 9, 11, 0.9)]
-    # pycocotools 2.0.11 cannot read a 4-number polygon (frBbox wants an ndarray); its C
-    # code reads a box as this corner polygon, so that is the reference here
-    ev = pycoco_eval(corners, dt)
-    assert_same_arrays(ev, evaluate(box, dt))
+    for off in (False, True):
+        with native.disabled() if off else contextlib.nullcontext(), pytest.raises(EngineInputError) as exc:
+            evaluate(box, dt)
+        assert (exc.value.code, exc.value.location) == ("polygon_too_short", "annotations[0].segmentation[0]")
 
 
 def test_categories_without_references_are_minus_one():

@@ -46,7 +46,7 @@ def test_given_one_of_each_problem_then_each_finding_counts_it():
         "invalid_polygon": [4],
         "self_intersecting_polygon": [3],
         "mask_outside_image": [5, 8],
-        "empty_mask": [4, 6],  # the two-point polygon rasterises to nothing too
+        "empty_mask": [6],  # the two-point polygon is refused by the gate: never rasterised
         "duplicate_instance": [2],
         "tiny_mask": [7],
         "image_without_annotations": [3],
@@ -61,7 +61,7 @@ def test_given_one_of_each_problem_then_each_finding_counts_it():
     assert report.class_distribution == {"1": 5, "2": 4, "42": 1}
     assert report.instances_per_image == {"min": 0, "max": 5, "mean": 3.0, "median": 4.0}
     assert report.instances_per_image_histogram == {"0": 1, "4": 1, "5": 1}
-    assert sum(report.area_histogram["counts"]) == 8  # all rasterised masks (not wrong-size, unknown image)
+    assert sum(report.area_histogram["counts"]) == 7  # all rasterised masks (not invalid, wrong-size, unknown image)
     assert IntrinsicReport.from_dict(report.to_dict()) == report
 
 

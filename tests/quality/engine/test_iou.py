@@ -7,7 +7,7 @@ import pytest
 from pycocotools import _mask
 
 from quality.engine.iou import box_iou_pairs, mask_iou_pairs_torch
-from quality.engine.masks import rle_areas, rle_counts
+from quality.engine.masks import rle_areas, rle_counts, to_rles
 
 
 def _pairs(n_d, n_g):
@@ -45,5 +45,7 @@ def test_torch_run_length_intersection_equals_rleiou():
     crowd = rng.random(9) < 0.3
     expected = _mask.iou(d, g, crowd.astype(np.uint8))
     pd, pg = _pairs(12, 9)
-    got = mask_iou_pairs_torch(rle_counts(d), rle_counts(g), rle_areas(d), rle_areas(g), crowd, pd, pg, device="cpu", chunk=50)
+    dc = to_rles([{"size": r["size"], "counts": r["counts"]} for r in d], [h] * 12, [w] * 12)
+    gc = to_rles([{"size": r["size"], "counts": r["counts"]} for r in g], [h] * 9, [w] * 9)
+    got = mask_iou_pairs_torch(rle_counts(dc), rle_counts(gc), rle_areas(dc), rle_areas(gc), crowd, pd, pg, device="cpu", chunk=50)
     assert np.array_equal(got.reshape(12, 9), expected)

@@ -10,8 +10,9 @@ from quality.engine.errors import EngineInputError
 from quality.engine.matching import hungarian_pairs, iou_matrix, match_image, segmentation_rle
 
 
-def _rle(mask: np.ndarray) -> dict:
-    return mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+def _rle(mask: np.ndarray):
+    r = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    return segmentation_rle({"size": r["size"], "counts": r["counts"]}, *mask.shape)
 
 
 def _box(h, w, y0, y1, x0, x1):
@@ -50,7 +51,7 @@ def test_given_two_categories_when_match_image_then_pairs_stay_within_category()
 def test_given_polygon_and_rle_of_same_square_then_iou_one():
     poly = [[2, 2, 8, 2, 8, 8, 2, 8]]
     from_poly = segmentation_rle(poly, 12, 12)
-    mask = mask_utils.decode(from_poly)
+    mask = mask_utils.decode(from_poly.coco())
     uncompressed = {"size": [12, 12], "counts": mask_utils.encode(np.asfortranarray(mask))["counts"].decode()}
     assert iou_matrix([from_poly], [segmentation_rle(uncompressed, 12, 12)])[0, 0] == 1.0
 
@@ -58,4 +59,4 @@ def test_given_polygon_and_rle_of_same_square_then_iou_one():
 def test_given_garbage_segmentation_then_engine_input_error():
     with pytest.raises(EngineInputError) as err:
         segmentation_rle("nope", 4, 4, location="annotations[3]")
-    assert err.value.code == "invalid_segmentation" and err.value.location == "annotations[3]"
+    assert err.value.code == "wrong_type" and err.value.location == "annotations[3]"

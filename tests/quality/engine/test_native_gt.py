@@ -14,7 +14,7 @@ from quality.engine import native
 from quality.engine.cache import _load_reference_native, build_reference_cache, load_reference
 from quality.engine.cocoeval import EvalParams, evaluate
 from quality.engine.errors import EngineInputError
-from tests.quality.engine.coco_parity_helpers import assert_same_arrays, pycoco_eval, random_case
+from tests.quality.engine.coco_parity_helpers import assert_same_arrays, pycoco_eval, random_case, run_lengths
 from tests.quality.engine.json_mutations import mutations
 
 K = native.kernels()
@@ -73,10 +73,7 @@ def synthetic_reference(seed: int, *, anns_first: bool = False) -> dict:
                 if kind == "string":
                     a["segmentation"] = {"size": [h, w], "counts": rle["counts"].decode()}
                 else:
-                    from quality.engine.masks import rle_counts
-
-                    counts, _ = rle_counts([rle])
-                    a["segmentation"] = {"counts": counts.tolist(), "size": [h, w]}
+                    a["segmentation"] = {"counts": run_lengths(rle), "size": [h, w]}
                 a["iscrowd"] = _pick(rng, [1, True, 7])
             if a["iscrowd"] is None:
                 del a["iscrowd"]
@@ -222,22 +219,28 @@ DECLINED = {
     "duplicate-annotation-id": (_edit(lambda g: g[A][1].update(id=1)), "duplicate_id", "annotations[1]"),
     "duplicate-image-id": (_edit(lambda g: g["images"][1].update(id=1)), "duplicate_id", "images[1]"),
     "duplicate-category-id": (_edit(lambda g: g["categories"][1].update(id=1)), "duplicate_id", "categories[1]"),
-    "negative-size": (_edit(lambda g: g["images"][1].update(height=-1)), "bad_number", "images"),
+    "negative-size": (_edit(lambda g: g["images"][1].update(height=-1)), "wrong_type", "images[1].height"),
+    "huge-size": (_edit(lambda g: g["images"][1].update(height=70000, width=70000)), "image_too_large", "images[1].height"),
+    "too-many-pixels": (_edit(lambda g: g["images"][1].update(height=20000, width=20000)), "image_too_large", "images[1]"),
     "unknown-image": (_edit(lambda g: g[A][1].update(image_id=9)), "unknown_image", "annotations[1]"),
     "unknown-category": (_edit(lambda g: g[A][1].update(category_id=9)), "unknown_category", "annotations[1]"),
     "missing-area": (_edit(lambda g: g[A][0].pop("area")), "missing_field", "annotations[0]"),
     "short-bbox": (_edit(lambda g: g[A][0].update(bbox=[1, 2, 3])), "bad_number", "annotations[0][0]"),
-    "odd-polygon": (_edit(lambda g: g[A][0].update(segmentation=[[1, 1, 3, 1, 3, 3, 1, 3], [1, 2, 3]])), "malformed_polygon", "annotations[0].segmentation[1]"),
-    "short-polygon": (_edit(lambda g: g[A][0].update(segmentation=[[1, 1, 3, 1, 3, 3, 1, 3], [1, 2]])), "malformed_polygon", "annotations[0].segmentation[1]"),
-    "bool-coordinate": (_edit(lambda g: g[A][0].update(segmentation=[[1, 1, 3, True, 3, 3, 1, 3]])), None, None),
-    "empty-polygon-list": (_edit(lambda g: g[A][0].update(segmentation=[])), "malformed_polygon", "annotations[0].segmentation"),
-    "rle-size-mismatch": (_edit(lambda g: g[A][1]["segmentation"].update(size=[10, 11])), "rle_size_mismatch", "annotations[1].segmentation"),
-    "counts-sum-mismatch": (_edit(lambda g: g[A][1]["segmentation"].update(counts=[11, 2, 8, 2, 70])), "rle_size_mismatch", "annotations[1].segmentation"),
-    "negative-count": (_edit(lambda g: g[A][1]["segmentation"].update(counts=[11, 2, 8, -2, 81])), "malformed_rle", "annotations[1].segmentation"),
-    "string-too-short": (_edit(lambda g: g[A][1].update(segmentation={"size": [10, 10], "counts": "0j1"})), "rle_size_mismatch", "annotations[1].segmentation"),
-    "string-ends-inside": (_edit(lambda g: g[A][1].update(segmentation={"size": [10, 10], "counts": "PPYo0a"})), "malformed_rle", "annotations[1].segmentation"),
+    "odd-polygon": (_edit(lambda g: g[A][0].update(segmentation=[[1, 1, 3, 1, 3, 3, 1, 3], [1, 2, 3]])), "polygon_odd_length", "annotations[0].segmentation[1]"),
+    "short-polygon": (_edit(lambda g: g[A][0].update(segmentation=[[1, 1, 3, 1, 3, 3, 1, 3], [1, 2]])), "polygon_too_short", "annotations[0].segmentation[1]"),
+    "bool-coordinate": (_edit(lambda g: g[A][0].update(segmentation=[[1, 1, 3, True, 3, 3, 1, 3]])), "wrong_type", "annotations[0].segmentation[0][3]"),
+    "nan-coordinate": (_raw(b"[[1,1,3,1,3,3,1,3]]", b"[[1,1,3,1e400,3,3,1,3]]"), "invalid_json", None),
+    "far-coordinate": (_edit(lambda g: g[A][0].update(segmentation=[[1, 1, 3, 2e6, 3, 3, 1, 3]])), "coordinate_out_of_range", "annotations[0].segmentation[0][3]"),
+    "empty-polygon-list": (_edit(lambda g: g[A][0].update(segmentation=[])), "empty_segmentation", "annotations[0].segmentation"),
+    "rle-size-mismatch": (_edit(lambda g: g[A][1]["segmentation"].update(size=[10, 11])), "rle_size_mismatch", "annotations[1].segmentation.size"),
+    "counts-sum-mismatch": (_edit(lambda g: g[A][1]["segmentation"].update(counts=[11, 2, 8, 2, 70])), "rle_sum_mismatch", "annotations[1].segmentation.counts"),
+    "negative-count": (_edit(lambda g: g[A][1]["segmentation"].update(counts=[11, 2, 8, -2, 81])), "rle_negative_run", "annotations[1].segmentation.counts[3]"),
+    "string-too-short": (_edit(lambda g: g[A][1].update(segmentation={"size": [10, 10], "counts": "0j1"})), "rle_sum_mismatch", "annotations[1].segmentation.counts"),
+    "string-ends-inside": (_edit(lambda g: g[A][1].update(segmentation={"size": [10, 10], "counts": "PPYo0a"})), "rle_truncated", "annotations[1].segmentation.counts"),
+    "string-bad-characters": (_edit(lambda g: g[A][1].update(segmentation={"size": [10, 10], "counts": "!!!not-rle"})), "rle_bad_character", "annotations[1].segmentation.counts"),
+    "string-runs-past-the-image": (_edit(lambda g: g[A][1].update(segmentation={"size": [10, 10], "counts": "0Xo0"})), "rle_sum_mismatch", "annotations[1].segmentation.counts"),
     "segmentation-missing": (_edit(lambda g: g[A][1].pop("segmentation")), "missing_field", "annotations[1]"),
-    "segmentation-null": (_edit(lambda g: g[A][1].update(segmentation=None)), "malformed_segmentation", "annotations[1].segmentation"),
+    "segmentation-null": (_edit(lambda g: g[A][1].update(segmentation=None)), "wrong_type", "annotations[1].segmentation"),
     "infinite-area": (_raw(b'"area":4.0', b'"area":1e400'), "invalid_json", None),
     "trailing-comma": (_raw(b"77]}}]}", b"77]}},]}"), "invalid_json", None),
     "not-an-object": (b"[1, 2]", "malformed", None),
@@ -245,8 +248,8 @@ DECLINED = {
     "empty-file": (b"", "invalid_json", None),
     # not errors: the Python path builds the cache, the same
     "string-area": (_edit(lambda g: g[A][1].update(area="4")), None, None),  # numpy reads "4"
-    "string-coordinate": (_edit(lambda g: g[A][0].update(segmentation=[[1, 1, 3, "1", 3, 3, 1, 3]])), None, None),
-    "box-mode": (_edit(lambda g: g[A][0].update(segmentation=[[1, 1, 5, 6]])), None, None),
+    "string-coordinate": (_edit(lambda g: g[A][0].update(segmentation=[[1, 1, 3, "1", 3, 3, 1, 3]])), "wrong_type", "annotations[0].segmentation[0][3]"),
+    "box-mode": (_edit(lambda g: g[A][0].update(segmentation=[[1, 1, 5, 6]])), "polygon_too_short", "annotations[0].segmentation[0]"),
     "duplicate-key": (_raw(b'"area":4.0', b'"area":3.0,"area":4.0'), None, None),
     "non-ascii-name": (_edit(lambda g: g["categories"][0].update(name="caf\u00e9")), None, None),
     "unicode-escape-in-counts": (_raw(b'"counts":[11,2,8,2,77]', b'"counts":"\\u00' + _COUNTS[:1].hex().encode() + _COUNTS[1:] + b'"'), None, None),
@@ -279,7 +282,7 @@ def test_declined_files_take_the_python_path(tmp_path, name):
         assert_same_cache(eager[1], eager_py[1])
     else:
         assert eager_py == eager
-        assert eager[:2] == ("error", code) and (location is None or eager[2] == location)
+        assert eager[:2] == ("error", code) and (location is None or eager[2] == location), eager
 
 
 @pytest.mark.parametrize("name", list(DECLINED))
@@ -314,7 +317,7 @@ def test_missing_segmentations_are_fine_for_boxes(tmp_path):
         assert getattr(ref, k).tobytes() == getattr(py, k).tobytes()
     with pytest.raises(EngineInputError) as exc:
         ref.ensure_masks()
-    assert (exc.value.code, exc.value.location) == ("malformed_polygon", "annotations[0].segmentation")
+    assert (exc.value.code, exc.value.location) == ("empty_segmentation", "annotations[0].segmentation")
 
 
 def test_parse_coco_never_accepts_what_orjson_rejects():

@@ -17,7 +17,7 @@ import orjson
 import pytest
 from pycocotools import mask as mask_utils
 
-from quality.engine import masks, native
+from quality.engine import gate, masks, native
 from quality.engine.cocoeval import evaluate
 from quality.engine.errors import EngineInputError
 from tests.quality.engine.json_mutations import mutations
@@ -64,8 +64,10 @@ def test_rasterize_equals_ann_to_rle_on_random_polygons():
 @pytest.mark.parametrize(
     "segm",
     [
-        [[2, 3, 8, 9]],  # 4 numbers: box mode, pycocotools' frBbox path
+        [[2, 3, 8, 9]],  # 4 numbers: fewer than 3 points
         [[1, 2, 3]],
+        [[1, 2, 3, 4, 5, 6], [1, 2, 3, 4]],
+        [[1, 2, 3e6, 4, 5, 6]],
         [[1, 2, "x", 4, 5, 6]],
         [[1, 2, float("nan"), 4, 5, 6]],
         [[1, 2, True, 4, 5, 6]],
@@ -80,7 +82,7 @@ def test_rasterize_declines_what_the_checked_path_must_see(segm):
 
 def test_to_rles_gives_the_same_strings_with_and_without_the_kernels():
     rng = np.random.default_rng(8)
-    items = _random_polygons(rng, 300) + [([[2, 3, 8, 9]], 20, 20)]
+    items = _random_polygons(rng, 300)
     segs = [s for s, _, _ in items]
     hs, ws = [h for _, h, _ in items], [w for _, _, w in items]
     fast = masks.to_rles(segs, hs, ws)
@@ -131,19 +133,19 @@ def _json_content_bounds(data: bytes, n: int) -> tuple[np.ndarray, np.ndarray]:
 def test_boxes_areas_and_pair_ious_equal_pycocotools():
     rng = np.random.default_rng(9)
     rles = _random_masks(rng, 2500)
-    blob, off = masks.pack_counts(rles)
+    blob = b"".join(r["counts"] for r in rles)
+    off = np.r_[0, np.cumsum([len(r["counts"]) for r in rles])]
     hs = np.array([r["size"][0] for r in rles])
     ws = np.array([r["size"][1] for r in rles])
-    got = masks.mask_strings(K, blob, off[:-1], off[1:], False, hs, ws)
+    got = gate.check_strings(blob, off[:-1], off[1:], hs, ws, str)
     areas = np.concatenate([mask_utils.area(rles[s : s + 255]) for s in range(0, len(rles), 255)])
     assert np.array_equal(got.box, mask_utils.toBbox(rles))
     assert np.array_equal(got.area, areas.astype(np.int64))
-    assert np.array_equal(got.covered, hs * ws)
     # the same strings as they lie in a JSON file (backslashes escaped)
     data = json.dumps([r["counts"].decode() for r in rles]).encode()
     assert b"\\\\" in data
     st, sp = _json_content_bounds(data, len(rles))
-    esc = masks.mask_strings(K, data, st, sp, True, hs, ws)
+    esc = gate.check_strings(data, st, sp, hs, ws, str, escaped=True)
     assert np.array_equal(esc.box, got.box) and np.array_equal(esc.area, got.area)
     # pairs of equal-size masks, crowd and not
     by_size: dict = {}
@@ -164,11 +166,12 @@ def test_boxes_areas_and_pair_ious_equal_pycocotools():
 
 
 def test_malformed_strings_are_marked_not_read_past():
-    blob = b"PP" + b"a"  # 'a' - 48 = 49: continuation bit set at the very end
-    got = masks.mask_strings(K, blob, np.array([0, 0]), np.array([2, 3]), False, np.array([10, 10]), np.array([10, 10]))
-    assert got.covered[1] == -1
+    blob = b"0" + b"Pa"  # 'a' - 48 = 49: continuation bit set at the very end
+    v = gate.string_verdicts(blob, np.array([0, 1]), np.array([1, 3]), np.array([10, 10]), np.array([10, 10]))
+    assert v.status.tolist() == [gate.STRING_SUM, gate.STRING_TRUNCATED]
+    out = [np.empty(1, np.int64), np.empty((1, 4)), np.empty(1, np.int64), np.empty(1, np.int64)]
     with pytest.raises(ValueError):
-        K.box_area(blob, np.array([0]), np.array([99]), False, np.array([1]), np.array([1]), np.empty(1, np.int64), np.empty((1, 4)), np.empty(1, np.int64))
+        K.box_area(blob, np.array([0]), np.array([99]), False, np.array([1]), np.array([1]), *out)
 
 
 # --------------------------------------------------------------------------------------
@@ -275,8 +278,8 @@ def _write(tmp_path, gt, dt):
 @pytest.mark.parametrize("fast", [True, False], ids=["kernels", "python"])
 @pytest.mark.parametrize(
     "counts,code",
-    [("PPYo0a", "malformed_rle"), ("0j1", "rle_size_mismatch")],
-    ids=["ends-inside-a-value", "covers-too-few-pixels"],
+    [("PPYo0a", "rle_truncated"), ("0j1", "rle_sum_mismatch"), ("0Xo0", "rle_sum_mismatch"), ("!!!not-rle", "rle_bad_character")],
+    ids=["ends-inside-a-value", "covers-too-few-pixels", "covers-too-many-pixels", "bad-characters"],
 )
 def test_results_whose_runs_do_not_cover_the_image_are_rejected_with_where(tmp_path, fast, counts, code):
     gt = {
@@ -294,7 +297,7 @@ def test_results_whose_runs_do_not_cover_the_image_are_rejected_with_where(tmp_p
     with ctx, pytest.raises(EngineInputError) as exc:
         evaluate(str(g), str(d))
     assert exc.value.code == code
-    assert exc.value.location == "results[1].segmentation"
+    assert exc.value.location == "results[1].segmentation.counts"
 
 
 def test_integer_minus_zero_reads_as_orjson_does():

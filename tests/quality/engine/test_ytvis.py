@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
 
+from quality.engine.masks import to_rles
 from quality.engine.ytvis import reference_tracks, result_tracks, spatio_temporal_iou, video_ap, ytvis_videos
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "ytvis"
@@ -19,7 +20,8 @@ def _rle(box, h=10, w=10):
     m = np.zeros((h, w), np.uint8)
     y0, y1, x0, x1 = box
     m[y0:y1, x0:x1] = 1
-    return mask_utils.encode(np.asfortranarray(m))
+    r = mask_utils.encode(np.asfortranarray(m))
+    return to_rles([{"size": r["size"], "counts": r["counts"]}], [h], [w])[0]
 
 
 def test_spatio_temporal_iou_sums_intersections_over_sums_of_unions():
