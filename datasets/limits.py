@@ -1,11 +1,18 @@
 """Resource limits for uploads and ingest (OWASP API4). Defaults here; a deployment may
-override any of them with ``settings.DATASETS_LIMITS = {...}`` (tests do, to stay small)."""
+override any of them with ``settings.DATASETS_LIMITS = {...}`` (tests do, to stay small).
+
+The image size limits bound every image and video frame a file declares as well as the
+image files themselves; they can be lowered, not raised past the engine's own bounds
+(``quality.engine.gate.MAX_SIDE`` / ``MAX_PIXELS``), which every quality step enforces."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+from quality.engine import gate
 
 GB = 1024**3
 MB = 1024**2
@@ -30,11 +37,19 @@ class Limits:
     json_max_bytes: int = 8 * GB
     json_max_depth: int = 32
     max_errors: int = 200  # the report lists at most this many errors (and says how many more)
-    image_max_pixels: int = 178_956_970  # Pillow's default MAX_IMAGE_PIXELS
+    # an image or video frame: each side, and height x width (declared in the JSON, and in an
+    # image file's header: Pillow's decompression-bomb limit)
+    image_max_side: int = gate.MAX_SIDE
+    image_max_pixels: int = gate.MAX_PIXELS
     audit_sample_size: int = 200
     preview_count: int = 4
 
 
 def limits() -> Limits:
     overrides = getattr(settings, "DATASETS_LIMITS", None) or {}
-    return replace(Limits(), **overrides)
+    lim = replace(Limits(), **overrides)
+    if lim.image_max_side > gate.MAX_SIDE or lim.image_max_pixels > gate.MAX_PIXELS:
+        raise ImproperlyConfigured(
+            f"DATASETS_LIMITS: image_max_side and image_max_pixels cannot exceed the engine's {gate.MAX_SIDE} and {gate.MAX_PIXELS}"
+        )
+    return lim

@@ -108,6 +108,7 @@ class _Run:
     file_reports: list[dict] = field(default_factory=list)
     extracted: list[tuple[str, Path, int, DatasetFile]] = field(default_factory=list)  # (path, local, size, source)
     image_names: set[str] = field(default_factory=set)
+    image_sizes: dict[str, tuple[int, int]] = field(default_factory=dict)  # (height, width) from each image file's header
     results: list[tuple[DatasetFile, ValidationResult, Path]] = field(default_factory=list)
     rows: list[DatasetFile] = field(default_factory=list)  # what the run adds to the version
     step: int = 0
@@ -157,14 +158,14 @@ def _check_images(run: _Run) -> None:
             finally:
                 local.unlink(missing_ok=True)
             for m in members:
-                err = check_image(m.local, lim=run.lim) if f.role == FileRole.IMAGES else None
+                err = check_image(m.local, lim=run.lim, sizes=run.image_sizes, name=m.path) if f.role == FileRole.IMAGES else None
                 if err:
                     run.errors.append({"code": err[0], "location": m.path, "message": err[1], "file": f.path})
                 else:
                     run.extracted.append((m.path, m.local, m.size, f))
                     run.image_names.add(m.path)
         else:
-            err = check_image(local, lim=run.lim) if f.role == FileRole.IMAGES else None
+            err = check_image(local, lim=run.lim, sizes=run.image_sizes, name=f.path) if f.role == FileRole.IMAGES else None
             local.unlink(missing_ok=True)
             if err:
                 run.errors.append({"code": err[0], "location": f.path, "message": err[1], "file": f.path})
@@ -185,7 +186,7 @@ def _validate_annotations(run: _Run) -> None:
             continue
         local = _download(f.storage_key, run.scratch / "json" / str(f.pk) / "file.json")
         check = image_present if f.role != FileRole.SECOND_PASS else None
-        result = validate_annotation_file(local, check_image_files=check, lim=run.lim)
+        result = validate_annotation_file(local, check_image_files=check, image_sizes=run.image_sizes if check else None, lim=run.lim)
         run.file_reports.append({"file": f.path, "role": f.role, **result.report})
         run.errors.extend({**e, "file": f.path} for e in result.report["errors"])
         run.results.append((f, result, local))

@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import ijson
 
 from datasets.limits import Limits, limits
+from quality.engine import gate
+from quality.engine.gate import MaskBounds
 
 FORMATS = ("coco_instances", "coco_video", "youtube_vis", "coco_panoptic")
 _STARTS = frozenset(("start_map", "start_array"))
@@ -113,6 +115,10 @@ def _located_failure(path: str, lim: Limits) -> tuple[str, str, str]:
         text = str(exc)
         if any(tok in text for tok in ("NaN", "Infinity", "nan", "inf")):
             return "non_finite_number", location, "NaN and Infinity are not allowed (not JSON numbers)"
+        if "floating point) overflow" in text:
+            return "non_finite_number", location, "the number is beyond the range of a double (infinite)"
+        if "integer overflow" in text:
+            return "number_out_of_range", location, "the integer does not fit 64 bits"
         return "invalid_json", location, f"not valid JSON: {text.splitlines()[0] if text else exc!r}"
     return "invalid_json", location, "not valid JSON"
 
@@ -126,7 +132,9 @@ def _structure(path: str, lim: Limits, report: Report) -> dict[str, str] | None:
     first = True
     try:
         with open(path, "rb") as fh:
-            for prefix, event, _value in ijson.parse(fh):
+            # numbers read as the later passes read them (use_float): one that overflows a
+            # double or an int64 fails here, located, not in the middle of a section
+            for prefix, event, _value in ijson.parse(fh, use_float=True):
                 if first:
                     first = False
                     if event != "start_map":
@@ -187,69 +195,17 @@ REQUIRED = {
 }
 
 
-def _check_polygons(segm: list, h: int, w: int, loc: str, report: Report) -> None:
-    if not segm:
-        report.error("empty_segmentation", loc, "the segmentation has no polygon")
-        return
-    for j, poly in enumerate(segm):
-        ploc = f"{loc}[{j}]"
-        if not isinstance(poly, list):
-            report.error("wrong_type", ploc, "a polygon must be a list of numbers")
-            continue
-        if len(poly) % 2:
-            report.error("polygon_odd_length", ploc, f"a polygon needs x,y pairs; it has {len(poly)} numbers")
-            continue
-        if len(poly) < 6:
-            report.error("polygon_too_short", ploc, f"a polygon needs at least 3 points (6 numbers); it has {len(poly)}")
-            continue
-        try:
-            xs = poly[0::2]
-            ys = poly[1::2]
-            lo_x, hi_x, lo_y, hi_y = min(xs), max(xs), min(ys), max(ys)
-        except TypeError:
-            report.error("wrong_type", ploc, "polygon coordinates must be numbers")
-            continue
-        if not all(_is_num(v) for v in poly):
-            report.error("wrong_type", ploc, "polygon coordinates must be numbers")
-            continue
-        if not (math.isfinite(lo_x) and math.isfinite(hi_x) and math.isfinite(lo_y) and math.isfinite(hi_y)):
-            report.error("non_finite_number", ploc, "polygon coordinates must be finite")
-            continue
-        # one pixel of slack: polygons on the border are commonly drawn at x = width
-        if lo_x < -1 or lo_y < -1 or hi_x > w + 1 or hi_y > h + 1:
-            report.error(
-                "mask_outside_image", ploc, f"the polygon reaches outside the {w}x{h} image (x {lo_x:g}..{hi_x:g}, y {lo_y:g}..{hi_y:g})"
-            )
+def mask_bounds(lim: Limits) -> MaskBounds:
+    """The gate's bounds for a seller's files: the configured image limits, and polygons
+    inside their image (one pixel of slack: polygons on the border are commonly drawn at
+    x = width)."""
+    return MaskBounds(max_side=lim.image_max_side, max_pixels=lim.image_max_pixels, polygon_margin=1.0)
 
 
-def _check_rle(segm: dict, h: int, w: int, loc: str, report: Report) -> None:
-    size = segm.get("size")
-    counts = segm.get("counts")
-    if not (isinstance(size, list) and len(size) == 2 and all(_is_int(v) for v in size)):
-        report.error("wrong_type", f"{loc}.size", "RLE size must be [height, width]")
-        return
-    if size != [h, w]:
-        report.error("rle_size_mismatch", f"{loc}.size", f"RLE size {size} does not match the image's [{h}, {w}]")
-        return
-    if isinstance(counts, str):
-        if not counts:
-            report.error("wrong_type", f"{loc}.counts", "RLE counts are empty")
-    elif isinstance(counts, list):
-        if not all(_is_int(c) and c >= 0 for c in counts):
-            report.error("wrong_type", f"{loc}.counts", "RLE counts must be non-negative integers")
-        elif sum(counts) != h * w:
-            report.error("mask_outside_image", f"{loc}.counts", f"RLE counts cover {sum(counts)} pixels; the image has {h * w}")
-    else:
-        report.error("wrong_type", f"{loc}.counts", "RLE counts must be a string or a list of integers")
-
-
-def _check_segmentation(segm: Any, h: int, w: int, loc: str, report: Report) -> None:
-    if isinstance(segm, list):
-        _check_polygons(segm, h, w, loc, report)
-    elif isinstance(segm, dict):
-        _check_rle(segm, h, w, loc, report)
-    else:
-        report.error("wrong_type", loc, "segmentation must be a list of polygons or an RLE object")
+def _check_segmentation(segm: Any, h: int, w: int, loc: str, report: Report, bounds: MaskBounds) -> None:
+    issue = gate.segmentation_issue(segm, h, w, loc, bounds)
+    if issue is not None:
+        report.error(issue.code, issue.location, issue.message)
 
 
 def _check_number(value: Any, loc: str, report: Report, *, minimum: float | None = None) -> bool:
@@ -278,12 +234,17 @@ def validate_annotation_file(
     path: str | os.PathLike,
     *,
     check_image_files: Callable[[str], bool] | None = None,
+    image_sizes: Mapping[str, tuple[int, int]] | None = None,
     lim: Limits | None = None,
 ) -> ValidationResult:
     """Validate one annotation file and compute its statistics.
 
     ``check_image_files(file_name) -> bool`` says whether an image named by the file was
     uploaded (None: the JSON alone is checked, as ``python -m datasets validate`` does).
+    ``image_sizes`` maps uploaded image names to the (height, width) their file's header
+    declares; an image (or video frame) declared with another size is
+    ``image_size_mismatch``. Every segmentation passes the engine's mask gate
+    (:mod:`quality.engine.gate`), so the rules and the messages are the engine's.
     """
     lim = lim or limits()
     path = str(path)
@@ -306,7 +267,8 @@ def validate_annotation_file(
             if "licenses" in types and types["licenses"] != "array":
                 report.error("wrong_type", "licenses", "'licenses' must be a list")
             if not report.count:
-                stats = _validate_sections(path, fmt, report, result, check_image_files)
+                files = _ImageFiles(check_image_files, image_sizes)
+                stats = _validate_sections(path, fmt, report, result, files, mask_bounds(lim))
     result.format = fmt
     result.report = {
         "valid": report.count == 0,
@@ -320,10 +282,64 @@ def validate_annotation_file(
     return result
 
 
-def _validate_sections(path: str, fmt: str, report: Report, result: ValidationResult, check_image_files) -> dict:
-    video = fmt == "youtube_vis"
-    # categories
-    categories: dict[int, str] = {}
+@dataclass
+class _ImageFiles:
+    """The uploaded image files, as far as the caller knows them."""
+
+    present: Callable[[str], bool] | None
+    sizes: Mapping[str, tuple[int, int]] | None
+    _by_base: dict[str, tuple[int, int]] | None = None
+
+    def size(self, name: str) -> tuple[int, int] | None:
+        """(height, width) of the file ``name`` (or of the one with its base name), if known."""
+        if not self.sizes:
+            return None
+        if name in self.sizes:
+            return self.sizes[name]
+        if self._by_base is None:
+            self._by_base = {n.rsplit("/", 1)[-1]: hw for n, hw in self.sizes.items()}
+        return self._by_base.get(name.rsplit("/", 1)[-1])
+
+
+@dataclass
+class _Sections:
+    """What the passes keep: ids, sizes, names and counters, never the polygons."""
+
+    fmt: str
+    bounds: MaskBounds
+    categories: dict[int, str] = field(default_factory=dict)
+    licenses: dict[int, dict] = field(default_factory=dict)
+    dims: dict[int, tuple[int, int]] = field(default_factory=dict)  # (0, 0): the image's size is bad
+    video_frames: dict[int, int] = field(default_factory=dict)
+    without_license: int = 0
+    frames: int = 0
+    ann_ids: set[int] = field(default_factory=set)
+    per_image: dict[int, int] = field(default_factory=dict)
+    per_cat: dict[int, int] = field(default_factory=dict)
+    area_counts: list[int] = field(default_factory=lambda: [0] * len(AREA_EDGES))
+    instances: int = 0
+    tracks: set = field(default_factory=set)
+
+    @property
+    def video(self) -> bool:
+        return self.fmt == "youtube_vis"
+
+    @property
+    def section(self) -> str:
+        return "videos" if self.video else "images"
+
+
+def _validate_sections(path: str, fmt: str, report: Report, result: ValidationResult, files: _ImageFiles, bounds: MaskBounds) -> dict:
+    s = _Sections(fmt=fmt, bounds=bounds)
+    _read_categories(path, s, report, result)
+    _read_licenses(path, s, report)
+    if not _read_images(path, s, report, result, files):
+        return {}
+    _read_annotations(path, s, report, files)
+    return {} if report.count else _statistics(s)
+
+
+def _read_categories(path: str, s: _Sections, report: Report, result: ValidationResult) -> None:
     for i, cat in enumerate(_items(path, "categories.item")):
         loc = f"categories[{i}]"
         if not isinstance(cat, dict):
@@ -333,25 +349,26 @@ def _validate_sections(path: str, fmt: str, report: Report, result: ValidationRe
         if not _is_int(cid):
             report.error("missing_field" if cid is None else "wrong_type", f"{loc}.id", "a category needs an integer id")
             continue
-        if cid in categories:
+        if cid in s.categories:
             report.error("duplicate_id", f"{loc}.id", f"category id {cid} appears twice")
         if not isinstance(cat.get("name"), str):
             report.error("missing_field" if "name" not in cat else "wrong_type", f"{loc}.name", "a category needs a name")
-        categories[cid] = str(cat.get("name", ""))
+        s.categories[cid] = str(cat.get("name", ""))
         result.categories.append({"id": cid, "name": str(cat.get("name", "")), **({"isthing": cat["isthing"]} if "isthing" in cat else {})})
-    # licenses
-    licenses: dict[int, dict] = {}
+    s.per_cat = dict.fromkeys(s.categories, 0)
+
+
+def _read_licenses(path: str, s: _Sections, report: Report) -> None:
     for i, lic in enumerate(_items(path, "licenses.item")):
         if not isinstance(lic, dict) or not _is_int(lic.get("id")):
             report.error("wrong_type", f"licenses[{i}]", "a license needs an integer id")
             continue
-        licenses[lic["id"]] = {"id": lic["id"], "name": str(lic.get("name", "")), "url": str(lic.get("url", "")), "images": 0}
-    # images (or videos)
-    section = "videos" if video else "images"
-    dims: dict[int, tuple[int, int]] = {}
-    video_frames: dict[int, int] = {}
-    without_license = 0
-    frames = 0
+        s.licenses[lic["id"]] = {"id": lic["id"], "name": str(lic.get("name", "")), "url": str(lic.get("url", "")), "images": 0}
+
+
+def _read_images(path: str, s: _Sections, report: Report, result: ValidationResult, files: _ImageFiles) -> bool:
+    """The images (or videos) section; False when the file has too many errors to go on."""
+    section = s.section
     for i, img in enumerate(_items(path, f"{section}.item")):
         loc = f"{section}[{i}]"
         if not isinstance(img, dict):
@@ -361,68 +378,88 @@ def _validate_sections(path: str, fmt: str, report: Report, result: ValidationRe
         if not _is_int(iid):
             report.error("missing_field" if iid is None else "wrong_type", f"{loc}.id", "needs an integer id")
             continue
-        if iid in dims:
+        if iid in s.dims:
             report.error("duplicate_id", f"{loc}.id", f"id {iid} appears twice")
             continue
-        h, w = img.get("height"), img.get("width")
-        ok = True
-        for key, v in (("height", h), ("width", w)):
-            if not (_is_int(v) and v > 0):
-                report.error("missing_field" if v is None else "wrong_type", f"{loc}.{key}", f"{key} must be a positive integer")
-                ok = False
-        dims[iid] = (h, w) if ok else (0, 0)
-        if video:
-            names = img.get("file_names")
-            if not (isinstance(names, list) and names and all(isinstance(n, str) for n in names)):
-                report.error(
-                    "missing_field" if names is None else "wrong_type",
-                    f"{loc}.file_names",
-                    "file_names must be a non-empty list of strings",
-                )
-                names = []
-            video_frames[iid] = len(names)
-            frames += len(names)
-            file_names = names
-        else:
-            name = img.get("file_name")
-            if not isinstance(name, str) or not name:
-                report.error("missing_field" if name is None else "wrong_type", f"{loc}.file_name", "file_name must be a string")
-                file_names = []
-            else:
-                file_names = [name]
-            frames += 1
-            result.images.append(
-                {"id": iid, "height": h if ok else 0, "width": w if ok else 0, "file_name": name if isinstance(name, str) else ""}
-            )
-        if check_image_files is not None:
-            for k, name in enumerate(file_names):
-                if not check_image_files(name):
-                    report.error(
-                        "image_file_missing",
-                        f"{loc}.file_names[{k}]" if video else f"{loc}.file_name",
-                        f"{name!r} is referenced but was not uploaded",
-                    )
-        lic = img.get("license")
-        if lic is None:
-            without_license += 1
-        elif lic in licenses:
-            licenses[lic]["images"] += 1
-        elif licenses:
-            report.error("dangling_license_id", f"{loc}.license", f"license id {lic!r} is not in licenses")
-        else:  # no licenses section at all: the id means nothing; counted as without license
-            without_license += 1
-            report.warn("unknown_license_id", f"{loc}.license", "the file has no licenses section")
+        h, w = _image_dims(img, loc, s.bounds, report)
+        s.dims[iid] = (h, w)
+        file_names = _video_file_names(img, loc, s, report) if s.video else _image_file_name(img, loc, s, report, result, h, w)
+        _check_files(file_names, loc, s, report, files, h, w)
+        _count_license(img, loc, s, report)
         if report.full:
-            return {}
-    result.image_ids = list(dims)
-    # annotations
-    ann_ids: set[int] = set()
-    per_image: dict[int, int] = {}
-    per_cat: dict[int, int] = dict.fromkeys(categories, 0)
-    area_counts = [0] * len(AREA_EDGES)
-    instances = 0
-    tracks: set = set()
-    panoptic = fmt == "coco_panoptic"
+            return False
+    result.image_ids = list(s.dims)
+    return True
+
+
+def _image_dims(img: dict, loc: str, bounds: MaskBounds, report: Report) -> tuple[int, int]:
+    """(height, width), or (0, 0) after reporting why they are not a size the engine takes."""
+    h, w = img.get("height"), img.get("width")
+    ok = True
+    for key, v in (("height", h), ("width", w)):
+        if not (_is_int(v) and v > 0):
+            report.error("missing_field" if v is None else "wrong_type", f"{loc}.{key}", f"{key} must be a positive integer")
+            ok = False
+    if ok:
+        issue = gate.dims_issue(h, w, loc, bounds)
+        if issue is not None:
+            report.error(issue.code, issue.location, issue.message)
+            ok = False
+    return (h, w) if ok else (0, 0)
+
+
+def _video_file_names(img: dict, loc: str, s: _Sections, report: Report) -> list[str]:
+    names = img.get("file_names")
+    if not (isinstance(names, list) and names and all(isinstance(n, str) for n in names)):
+        report.error("missing_field" if names is None else "wrong_type", f"{loc}.file_names", "file_names must be a non-empty list of strings")
+        names = []
+    s.video_frames[img["id"]] = len(names)
+    s.frames += len(names)
+    return names
+
+
+def _image_file_name(img: dict, loc: str, s: _Sections, report: Report, result: ValidationResult, h: int, w: int) -> list[str]:
+    name = img.get("file_name")
+    if not isinstance(name, str) or not name:
+        report.error("missing_field" if name is None else "wrong_type", f"{loc}.file_name", "file_name must be a string")
+        names = []
+    else:
+        names = [name]
+    s.frames += 1
+    result.images.append({"id": img["id"], "height": h, "width": w, "file_name": name if isinstance(name, str) else ""})
+    return names
+
+
+def _check_files(names: list[str], loc: str, s: _Sections, report: Report, files: _ImageFiles, h: int, w: int) -> None:
+    """Every file an image (or video) names was uploaded, and its header has the declared size."""
+    for k, name in enumerate(names):
+        at = f"{loc}.file_names[{k}]" if s.video else f"{loc}.file_name"
+        if files.present is not None and not files.present(name):
+            report.error("image_file_missing", at, f"{name!r} is referenced but was not uploaded")
+            continue
+        actual = files.size(name)
+        if actual is not None and h and actual != (h, w):
+            report.error(
+                "image_size_mismatch",
+                at if s.video else loc,
+                f"the file {name!r} is {actual[0]}x{actual[1]} (height x width); it is declared {h}x{w}",
+            )
+
+
+def _count_license(img: dict, loc: str, s: _Sections, report: Report) -> None:
+    lic = img.get("license")
+    if lic is None:
+        s.without_license += 1
+    elif lic in s.licenses:
+        s.licenses[lic]["images"] += 1
+    elif s.licenses:
+        report.error("dangling_license_id", f"{loc}.license", f"license id {lic!r} is not in licenses")
+    else:  # no licenses section at all: the id means nothing; counted as without license
+        s.without_license += 1
+        report.warn("unknown_license_id", f"{loc}.license", "the file has no licenses section")
+
+
+def _read_annotations(path: str, s: _Sections, report: Report, files: _ImageFiles) -> None:
     for i, ann in enumerate(_items(path, "annotations.item")):
         loc = f"annotations[{i}]"
         if report.full:
@@ -430,97 +467,98 @@ def _validate_sections(path: str, fmt: str, report: Report, result: ValidationRe
         if not isinstance(ann, dict):
             report.error("wrong_type", loc, "an annotation must be an object")
             continue
-        if panoptic:
-            instances += _check_panoptic_annotation(ann, loc, dims, categories, per_cat, per_image, area_counts, report, check_image_files)
+        if s.fmt == "coco_panoptic":
+            s.instances += _check_panoptic_annotation(ann, loc, s, report, files)
             continue
-        aid = ann.get("id")
-        if not _is_int(aid):
-            report.error("missing_field" if aid is None else "wrong_type", f"{loc}.id", "an annotation needs an integer id")
-        elif aid in ann_ids:
-            report.error("duplicate_id", f"{loc}.id", f"annotation id {aid} appears twice")
-        else:
-            ann_ids.add(aid)
-        owner_key = "video_id" if video else "image_id"
-        owner = ann.get(owner_key)
-        if not _is_int(owner):
-            report.error("missing_field" if owner is None else "wrong_type", f"{loc}.{owner_key}", f"{owner_key} must be an integer")
-            continue
-        if owner not in dims:
-            report.error(
-                "dangling_image_id" if not video else "dangling_video_id", f"{loc}.{owner_key}", f"{owner_key} {owner} is not in {section}"
-            )
-            continue
-        cid = ann.get("category_id")
-        if not _is_int(cid):
-            report.error("missing_field" if cid is None else "wrong_type", f"{loc}.category_id", "category_id must be an integer")
-        elif cid not in categories:
-            report.error("dangling_category_id", f"{loc}.category_id", f"category_id {cid} is not in categories")
-        else:
-            per_cat[cid] += 1
-        h, w = dims[owner]
-        if video:
-            segs = ann.get("segmentations")
-            if not isinstance(segs, list):
-                report.error(
-                    "missing_field" if segs is None else "wrong_type",
-                    f"{loc}.segmentations",
-                    "segmentations must be a list (one entry per frame)",
-                )
+        _check_annotation(ann, loc, s, report)
+
+
+def _check_annotation(ann: dict, loc: str, s: _Sections, report: Report) -> None:
+    aid = ann.get("id")
+    if not _is_int(aid):
+        report.error("missing_field" if aid is None else "wrong_type", f"{loc}.id", "an annotation needs an integer id")
+    elif aid in s.ann_ids:
+        report.error("duplicate_id", f"{loc}.id", f"annotation id {aid} appears twice")
+    else:
+        s.ann_ids.add(aid)
+    owner_key = "video_id" if s.video else "image_id"
+    owner = ann.get(owner_key)
+    if not _is_int(owner):
+        report.error("missing_field" if owner is None else "wrong_type", f"{loc}.{owner_key}", f"{owner_key} must be an integer")
+        return
+    if owner not in s.dims:
+        report.error("dangling_video_id" if s.video else "dangling_image_id", f"{loc}.{owner_key}", f"{owner_key} {owner} is not in {s.section}")
+        return
+    cid = ann.get("category_id")
+    if not _is_int(cid):
+        report.error("missing_field" if cid is None else "wrong_type", f"{loc}.category_id", "category_id must be an integer")
+    elif cid not in s.categories:
+        report.error("dangling_category_id", f"{loc}.category_id", f"category_id {cid} is not in categories")
+    else:
+        s.per_cat[cid] += 1
+    h, w = s.dims[owner]
+    if s.video:
+        _check_video_masks(ann, loc, s, report, owner, h, w)
+        s.tracks.add(aid)
+    else:
+        if "segmentation" not in ann:
+            report.error("missing_field", f"{loc}.segmentation", "an annotation needs a segmentation")
+        elif h:  # an image without a valid size has its own error; its masks cannot be checked
+            _check_segmentation(ann["segmentation"], h, w, f"{loc}.segmentation", report, s.bounds)
+        if "track_id" in ann:
+            if _is_int(ann["track_id"]):
+                s.tracks.add((ann.get("video_id"), ann["track_id"]))
             else:
-                if len(segs) != video_frames.get(owner, 0):
-                    report.error(
-                        "frame_count_mismatch",
-                        f"{loc}.segmentations",
-                        f"{len(segs)} entries for a video of {video_frames.get(owner, 0)} frames",
-                    )
-                for f, s in enumerate(segs):
-                    if s is not None:
-                        _check_segmentation(s, h, w, f"{loc}.segmentations[{f}]", report)
-            tracks.add(aid)
-        else:
-            if "segmentation" not in ann:
-                report.error("missing_field", f"{loc}.segmentation", "an annotation needs a segmentation")
-            else:
-                _check_segmentation(ann["segmentation"], h, w, f"{loc}.segmentation", report)
-            if "track_id" in ann:
-                if _is_int(ann["track_id"]):
-                    tracks.add((ann.get("video_id"), ann["track_id"]))
-                else:
-                    report.error("wrong_type", f"{loc}.track_id", "track_id must be an integer")
-        if "bbox" in ann:
-            _check_bbox(ann["bbox"], f"{loc}.bbox", report)
-        area = ann.get("area")
-        if area is not None and _check_number(area, f"{loc}.area", report, minimum=0):
-            _area_bin(area, area_counts)
-        if "iscrowd" in ann and ann["iscrowd"] not in (0, 1):
-            report.error("wrong_type", f"{loc}.iscrowd", "iscrowd must be 0 or 1")
-        per_image[owner] = per_image.get(owner, 0) + 1
-        instances += 1
-    if report.count:
-        return {}
-    counts = list(per_image.values()) + [0] * (len(dims) - len(per_image))
+                report.error("wrong_type", f"{loc}.track_id", "track_id must be an integer")
+    if "bbox" in ann:
+        _check_bbox(ann["bbox"], f"{loc}.bbox", report)
+    area = ann.get("area")
+    if area is not None and _check_number(area, f"{loc}.area", report, minimum=0):
+        _area_bin(area, s.area_counts)
+    if "iscrowd" in ann and ann["iscrowd"] not in (0, 1):
+        report.error("wrong_type", f"{loc}.iscrowd", "iscrowd must be 0 or 1")
+    s.per_image[owner] = s.per_image.get(owner, 0) + 1
+    s.instances += 1
+
+
+def _check_video_masks(ann: dict, loc: str, s: _Sections, report: Report, owner: int, h: int, w: int) -> None:
+    segs = ann.get("segmentations")
+    if not isinstance(segs, list):
+        report.error("missing_field" if segs is None else "wrong_type", f"{loc}.segmentations", "segmentations must be a list (one entry per frame)")
+        return
+    if len(segs) != s.video_frames.get(owner, 0):
+        report.error("frame_count_mismatch", f"{loc}.segmentations", f"{len(segs)} entries for a video of {s.video_frames.get(owner, 0)} frames")
+    if not h:
+        return
+    for f, seg in enumerate(segs):
+        if seg is not None:
+            _check_segmentation(seg, h, w, f"{loc}.segmentations[{f}]", report, s.bounds)
+
+
+def _statistics(s: _Sections) -> dict:
+    counts = list(s.per_image.values()) + [0] * (len(s.dims) - len(s.per_image))
     hist: dict[str, int] = {}
     for c in counts:
         key = str(c) if c < 10 else "10+"
         hist[key] = hist.get(key, 0) + 1
     return {
-        "format": fmt,
-        "images": len(dims) if not video else frames,
-        "videos": len(dims) if video else None,
-        "instances": instances,
-        "categories": [{"id": cid, "name": name, "count": per_cat.get(cid, 0)} for cid, name in categories.items()],
+        "format": s.fmt,
+        "images": len(s.dims) if not s.video else s.frames,
+        "videos": len(s.dims) if s.video else None,
+        "instances": s.instances,
+        "categories": [{"id": cid, "name": name, "count": s.per_cat.get(cid, 0)} for cid, name in s.categories.items()],
         "instances_per_image": {
             "mean": (sum(counts) / len(counts)) if counts else 0.0,
             "max": max(counts) if counts else 0,
             "histogram": hist,
         },
-        "area_histogram": {"edges": AREA_EDGES, "counts": area_counts},
+        "area_histogram": {"edges": AREA_EDGES, "counts": s.area_counts},
         "images_without_annotations": sum(1 for c in counts if c == 0),
-        "licenses": list(licenses.values()),
-        "images_without_license": without_license,
-        "has_tracks": bool(tracks) or video,
-        "tracks": len(tracks),
-        "frames": frames,
+        "licenses": list(s.licenses.values()),
+        "images_without_license": s.without_license,
+        "has_tracks": bool(s.tracks) or s.video,
+        "tracks": len(s.tracks),
+        "frames": s.frames,
     }
 
 
@@ -531,15 +569,15 @@ def _area_bin(area: float, counts: list[int]) -> None:
     counts[k] += 1
 
 
-def _check_panoptic_annotation(ann, loc, dims, categories, per_cat, per_image, area_counts, report: Report, check_image_files) -> int:
+def _check_panoptic_annotation(ann: dict, loc: str, s: _Sections, report: Report, files: _ImageFiles) -> int:
     owner = ann.get("image_id")
-    if not _is_int(owner) or owner not in dims:
+    if not _is_int(owner) or owner not in s.dims:
         report.error("dangling_image_id", f"{loc}.image_id", f"image_id {owner!r} is not in images")
         return 0
     name = ann.get("file_name")
     if not isinstance(name, str):
         report.error("missing_field", f"{loc}.file_name", "a panoptic annotation names its PNG")
-    elif check_image_files is not None and not check_image_files(name):
+    elif files.present is not None and not files.present(name):
         report.error("image_file_missing", f"{loc}.file_name", f"{name!r} is referenced but was not uploaded")
     segments = ann.get("segments_info")
     if not isinstance(segments, list):
@@ -555,13 +593,13 @@ def _check_panoptic_annotation(ann, loc, dims, categories, per_cat, per_image, a
             report.error("duplicate_id", f"{sloc}.id", f"segment id {seg['id']} appears twice in this image")
         seen.add(seg["id"])
         cid = seg.get("category_id")
-        if cid not in categories:
+        if cid not in s.categories:
             report.error("dangling_category_id", f"{sloc}.category_id", f"category_id {cid!r} is not in categories")
         else:
-            per_cat[cid] += 1
+            s.per_cat[cid] += 1
         if "area" in seg and _check_number(seg["area"], f"{sloc}.area", report, minimum=0):
-            _area_bin(seg["area"], area_counts)
+            _area_bin(seg["area"], s.area_counts)
         if "bbox" in seg:
             _check_bbox(seg["bbox"], f"{sloc}.bbox", report)
-    per_image[owner] = per_image.get(owner, 0) + len(segments)
+    s.per_image[owner] = s.per_image.get(owner, 0) + len(segments)
     return len(segments)

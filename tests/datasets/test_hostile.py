@@ -14,7 +14,10 @@ from datasets.ingest.archive import ArchiveError, safe_extract
 from datasets.ingest.images import check_image
 from datasets.ingest.validate import validate_annotation_file
 from datasets.limits import Limits
+from quality.engine import native
 from tests.datasets.helpers import coco, png_bytes
+from tests.hostile_masks import CASES as HOSTILE
+from tests.hostile_masks import coco_text, location
 
 LIM = replace(Limits(), archive_max_files=50, archive_max_ratio=100.0, archive_max_total=64 * 1024 * 1024, json_max_bytes=512 * 1024 * 1024)
 
@@ -118,6 +121,10 @@ def test_image_checks(tmp_path):
     big = tmp_path / "bomb.png"
     big.write_bytes(png_bytes(400, 300))
     assert check_image(big, lim=replace(LIM, image_max_pixels=100_000))[0] == "decompression_bomb"
+    assert check_image(big, lim=replace(LIM, image_max_side=399))[0] == "image_too_large"
+    sizes: dict = {}
+    assert check_image(big, lim=LIM, sizes=sizes, name="imgs/bomb.png") is None
+    assert sizes == {"imgs/bomb.png": (300, 400)}
 
 
 def _write(tmp_path, obj) -> str:
@@ -173,13 +180,28 @@ JSON_CASES = {
     ),
     "rle_outside": (
         _mut(lambda d: d["annotations"][2].__setitem__("segmentation", {"size": [24, 32], "counts": [10, 800]})),
-        "mask_outside_image",
+        "rle_sum_mismatch",
         "annotations[2].segmentation.counts",
     ),
     "polygon_outside": (
         _mut(lambda d: d["annotations"][1].__setitem__("segmentation", [[1, 1, 50, 1, 50, 5]])),
         "mask_outside_image",
         "annotations[1].segmentation[0]",
+    ),
+    "rle_runs_past_the_image": (
+        _mut(lambda d: d["annotations"][2].__setitem__("segmentation", {"size": [24, 32], "counts": "0Xo0"})),
+        "rle_sum_mismatch",
+        "annotations[2].segmentation.counts",
+    ),
+    "rle_not_rle": (
+        _mut(lambda d: d["annotations"][2].__setitem__("segmentation", {"size": [24, 32], "counts": "!!!not-rle"})),
+        "rle_bad_character",
+        "annotations[2].segmentation.counts",
+    ),
+    "image_too_large": (
+        _mut(lambda d: d["images"][1].update(height=70000, width=70000)),
+        "image_too_large",
+        "images[1].height",
     ),
     "deep_nesting": ('{"images": ' + "[" * 5000 + "]" * 5000 + "}", "too_deep", None),
     "invalid_json": ('{"images": [1, 2,', "invalid_json", None),
@@ -197,6 +219,34 @@ def test_hostile_json_is_refused(tmp_path, case):
         assert first["location"] == location, result.report
     assert first["message"]
     assert result.statistics == {}
+
+
+def test_declared_size_is_compared_with_the_image_file(tmp_path):
+    sizes = {"img1.png": (24, 32), "imgs/img2.png": (48, 64)}  # (height, width) from the headers
+    result = validate_annotation_file(_write(tmp_path, coco()), image_sizes=sizes, lim=LIM)
+    assert [(e["code"], e["location"]) for e in result.report["errors"]] == [("image_size_mismatch", "images[1]")]
+    assert "48x64" in result.report["errors"][0]["message"] and "24x32" in result.report["errors"][0]["message"]
+
+
+def test_image_limits_come_from_the_settings(tmp_path):
+    small = replace(LIM, image_max_side=30)
+    result = validate_annotation_file(_write(tmp_path, coco()), lim=small)  # 24x32 images
+    first = result.report["errors"][0]
+    assert (first["code"], first["location"]) == ("image_too_large", "images[0].width")
+    result = validate_annotation_file(_write(tmp_path, coco()), lim=replace(LIM, image_max_pixels=700))
+    assert (result.report["errors"][0]["code"], result.report["errors"][0]["location"]) == ("image_too_large", "images[0]")
+
+
+def test_limits_cannot_exceed_the_engines_bounds(settings):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from datasets.limits import limits
+
+    settings.DATASETS_LIMITS = {"image_max_side": 100_000}
+    with pytest.raises(ImproperlyConfigured):
+        limits()
+    settings.DATASETS_LIMITS = {"image_max_side": 4096}
+    assert limits().image_max_side == 4096
 
 
 def test_referenced_image_missing(tmp_path):
@@ -246,3 +296,19 @@ def test_format_detection(tmp_path):
     }
     r = validate_annotation_file(_write(tmp_path, pan), lim=LIM)
     assert r.valid and r.format == "coco_panoptic", r.report
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_masks_give_the_same_report_on_both_paths(tmp_path, name):
+    """The mask gate's report, word for word, with the compiled kernels and on the Python path."""
+    case = HOSTILE[name]
+    path = tmp_path / "ann.json"
+    path.write_text(coco_text(case), encoding="utf-8")
+    compiled = validate_annotation_file(path, lim=LIM).report
+    with native.disabled():
+        python = validate_annotation_file(path, lim=LIM).report
+    assert compiled == python
+    assert not compiled["valid"]
+    first = compiled["errors"][0]
+    assert (first["code"], first["location"]) == (case.code, location(case, "annotations[1].segmentation")), compiled
+

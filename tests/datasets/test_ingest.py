@@ -73,6 +73,14 @@ def test_valid_version_ingests(seller):
             "polygon_too_short",
             "annotations[0].segmentation[0]",
         ),
+        # the header of img2.png says 48x64 (height x width); the JSON declares 24x32
+        ({"imgs/img1.png": png_bytes(), "imgs/img2.png": png_bytes(64, 48), "imgs/img3.png": png_bytes()}, None, "image_size_mismatch", "images[1]"),
+        (
+            {f"imgs/img{i}.png": png_bytes() for i in (1, 2, 3)},
+            lambda d: d["annotations"][3].__setitem__("segmentation", {"size": [24, 32], "counts": "0Xo0"}),
+            "rle_sum_mismatch",
+            "annotations[3].segmentation.counts",
+        ),
     ],
 )
 def test_invalid_version_fails_validation_and_writes_nothing(seller, images, mutate, code, location):

@@ -29,3 +29,32 @@ def test_validate_cli_exit_codes(tmp_path):
     assert "dangling_image_id" in r.stdout and "annotations[1].image_id" in r.stdout
     r = _run(bad, "--json")
     assert r.returncode == 1 and json.loads(r.stdout)["report"]["errors"][0]["code"] == "dangling_image_id"
+
+
+def test_the_issue_files_are_refused_on_both_paths(tmp_path):
+    """The two counts strings that pycocotools would read past its buffer, and a 70000 x 70000
+    image: refused with a code and a JSON path, the same report with the compiled kernels
+    and without (QUALITY_NATIVE=0)."""
+    import os
+
+    from tests.hostile_masks import CASES, coco_text
+
+    files = {
+        "rle-runs-past-the-image": ("rle_sum_mismatch", "annotations[1].segmentation.counts"),
+        "rle-not-rle": ("rle_bad_character", "annotations[1].segmentation.counts"),
+        "image-70000-square": ("image_too_large", "images[1].height"),
+    }
+    for name, (code, where) in files.items():
+        path = tmp_path / f"{name}.json"
+        path.write_text(coco_text(CASES[name]))
+        reports = []
+        for flag in ("1", "0"):
+            r = subprocess.run(
+                [sys.executable, "-m", "datasets", "validate", str(path), "--json"],
+                cwd=ROOT, capture_output=True, text=True, timeout=120, env={**os.environ, "QUALITY_NATIVE": flag},
+            )
+            assert r.returncode == 1, r.stderr
+            report = json.loads(r.stdout)["report"]
+            assert [(e["code"], e["location"]) for e in report["errors"]] == [(code, where)]
+            reports.append(report)
+        assert reports[0] == reports[1]
