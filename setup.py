@@ -29,6 +29,7 @@ _sources = runpy.run_path(str(NATIVE / "sources.py"))
 CFLAGS = [
     "-O2",
     "-std=c11",
+    "-pthread",  # the string checks split large inputs over threads
     "-ffp-contract=off",
     "-fno-strict-aliasing",
     "-Wall",
@@ -81,6 +82,7 @@ kernels = Extension(
     depends=[str(p) for p in _sources["headers"](NATIVE)],
     define_macros=[("NATIVE_SOURCE_SHA256", f'"{_sources["source_sha256"](NATIVE)}"')],
     extra_compile_args=CFLAGS,
+    extra_link_args=["-pthread"],
     libraries=["m"],
 )
 

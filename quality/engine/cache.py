@@ -191,7 +191,7 @@ class ReferenceCache:
     def _adopt(self, blob: bytes, offsets: np.ndarray) -> None:
         """Take ``blob`` (string i at offsets[i]:offsets[i+1], annotation i's mask) as the masks,
         through the gate, with boxes and areas from it."""
-        self.rle_blob, self.rle_offsets = blob, offsets
+        self.rle_blob, self.rle_offsets, self.rle_box, self.rle_area = blob, offsets, None, None
         self._check_strings()
 
     def _check_strings(self) -> None:
@@ -210,9 +210,12 @@ class ReferenceCache:
             i = int(np.flatnonzero(img_pos < 0)[0])
             raise EngineInputError("unknown_image", f"image_id {int(self.ann_image_ids[i])} is not in images", location=f"annotations[{i}]")
         gate.check_dims(self.img_heights, self.img_widths, lambda i: f"images[{i}]")
+        # a cache read from a file keeps its boxes (computed when it was built); the areas
+        # come from the check
+        boxes = self.rle_box if isinstance(self.rle_box, np.ndarray) and self.rle_box.shape == (n, 4) else None
         strings = gate.check_strings(
             self.rle_blob, o[:-1], o[1:], self.img_heights[img_pos], self.img_widths[img_pos],
-            _LazyLoc("annotations", ".segmentation").__getitem__, box_area=masks.boxes_areas,
+            _LazyLoc("annotations", ".segmentation").__getitem__, box_area=masks.boxes_areas, boxes=boxes,
         )
         self._strings = strings
         self.rle_box, self.rle_area = strings.box, strings.area

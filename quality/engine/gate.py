@@ -297,7 +297,9 @@ class StringVerdicts:
         raise ValueError(f"string {i} has no issue")
 
 
-def _verdicts(blob, start: np.ndarray, stop: np.ndarray, escaped: bool, heights: np.ndarray, widths: np.ndarray) -> StringVerdicts:
+def _verdicts(
+    blob, start: np.ndarray, stop: np.ndarray, escaped: bool, heights: np.ndarray, widths: np.ndarray, with_box: bool = True
+) -> StringVerdicts:
     kernels = native.kernels()
     hs = np.ascontiguousarray(heights, dtype=np.int64)
     ws = np.ascontiguousarray(widths, dtype=np.int64)
@@ -308,6 +310,9 @@ def _verdicts(blob, start: np.ndarray, stop: np.ndarray, escaped: bool, heights:
         status = np.empty(n, dtype=np.int64)
         detail = np.empty(n, dtype=np.int64)
         area = np.empty(n, dtype=np.int64)
+        if not with_box:
+            kernels.check_strings(blob, start, stop, escaped, hs, ws, area, status, detail)
+            return StringVerdicts(status, detail, hs, ws, None, area)
         box = np.empty((n, 4), dtype=np.float64)
         kernels.box_area(blob, start, stop, escaped, hs, ws, area, box, status, detail)
         return StringVerdicts(status, detail, hs, ws, box, area)
@@ -533,16 +538,20 @@ def check_strings(
     *,
     escaped: bool = False,
     box_area: Callable[[list[CheckedRLE]], tuple[np.ndarray, np.ndarray]] | None = None,
+    boxes: np.ndarray | None = None,
 ) -> MaskStrings:
     """The strings ``blob[start[i]:stop[i]]`` (masks on images of ``heights[i]`` x
     ``widths[i]``) as :class:`MaskStrings`, or the first one's issue raised as
     :class:`EngineInputError` (``where(i)`` is string i's RLE path). Boxes and areas come
     from the compiled check; on the Python path from ``box_area`` (pycocotools' toBbox and
-    area of the checked masks)."""
-    v = _verdicts(blob, start, stop, escaped, heights, widths)
+    area of the checked masks). ``boxes`` (float64 [N, 4]) are taken as the masks' boxes
+    instead of computing them (a reference cache's own; they only ever prefilter pairs)."""
+    v = _verdicts(blob, start, stop, escaped, heights, widths, with_box=boxes is None)
     i = v.first_bad()
     if i >= 0:
         raise v.issue(i, where(i)).error()
+    if boxes is not None and v.area is not None:
+        v.box = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     return _strings_from(blob, start, stop, escaped, v, box_area)
 
 

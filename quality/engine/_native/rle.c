@@ -10,6 +10,9 @@
  */
 #include "rle_core.h"
 
+#include <pthread.h>
+#include <unistd.h>
+
 /* ------------------------------------------------------------------------------------ */
 /* String coding (rleFrString / rleToString).
  *
@@ -67,6 +70,20 @@ static int64_t string_decode(const unsigned char *s, int64_t len, int escaped, u
     return m;
 }
 
+/* After a run's error at s[p..] (pos: p's position with escapes undone): a bad character
+ * or a cut-off end anywhere outranks it, so the rest of the string is looked at. */
+static int rest_verdict(const unsigned char *s, int64_t p, int64_t len, int escaped, int64_t pos, int64_t *detail) {
+    int open = 0;
+    for (; p < len; p++, pos++) {
+        if (escaped && s[p] == '\\' && ++p >= len) { *detail = 0; return RLE_TRUNCATED; }
+        unsigned char ch = s[p];
+        if (ch < 48 || ch > 111) { *detail = pos; return RLE_BAD_CHAR; }
+        open = (ch - 48) & 0x20;
+    }
+    if (open) { *detail = 0; return RLE_TRUNCATED; }
+    return RLE_OK;
+}
+
 /* The gate's rules for one compressed counts string (quality/engine/gate.py has the numpy
  * twin and formats the messages), in priority order; *detail says where:
  *   RLE_BAD_CHAR   a byte outside '0'..'o' (detail: its position, escapes undone)
@@ -82,34 +99,52 @@ static int64_t string_decode(const unsigned char *s, int64_t len, int escaped, u
  * the position is advanced run by run (a division only for runs longer than a column), which
  * gives the same pixels for well-formed masks. A background run's pixel only counts once the
  * foreground run after it exists (maskApi.c drops a trailing odd run). */
-static int check_box_area(const unsigned char *s, int64_t len, int escaped, uint64_t h, uint64_t w, double *bb,
-                          int64_t *area_out, int64_t *detail) {
-    /* 1. characters and the end of the last value, in one scan */
-    int64_t pos = 0;
-    int open = 0;
-    for (int64_t p = 0; p < len; p++, pos++) {
-        if (escaped && s[p] == '\\' && ++p >= len) { *detail = 0; return RLE_TRUNCATED; }
-        unsigned char ch = s[p];
-        if (ch < 48 || ch > 111) { *detail = pos; return RLE_BAD_CHAR; }
-        open = (ch - 48) & 0x20;
-    }
-    if (open) { *detail = 0; return RLE_TRUNCATED; }
-    /* 2. runs, box and area */
-    int64_t m = 0, p = 0, area = 0, sum = 0;
+static inline __attribute__((always_inline)) int check_box_area(const unsigned char *s, int64_t len, const int escaped, uint64_t h,
+                                                                uint64_t w, double *bb, int64_t *area_out, int64_t *detail,
+                                                                const int want_box) {
+    int64_t m = 0, p = 0, pos = 0, area = 0, sum = 0;
     uint prev1 = 0, prev2 = 0; /* runs m-1 and m-2, for the delta coding */
     uint64_t px = 0, py = 0;
     uint64_t xs = w, ys = h, xe = 0, ye = 0, xp = 0, bgx = 0, bgy = 0;
     int fg_seen = 0;
     while (p < len) {
-        long x;
-        if (!next_value(s, len, escaped, &p, &x)) { *detail = m; return RLE_OVERFLOW; }
+        /* one value of rleFrString's coding, every character checked on the way */
+        long x = 0;
+        int k = 0, more = 1;
+        while (more) {
+            if (p >= len) { *detail = 0; return RLE_TRUNCATED; }
+            if (k >= RLE_MAX_CHARS) {
+                int r = rest_verdict(s, p, len, escaped, pos, detail);
+                if (r != RLE_OK) return r;
+                *detail = m;
+                return RLE_OVERFLOW;
+            }
+            if (escaped && s[p] == '\\' && ++p >= len) { *detail = 0; return RLE_TRUNCATED; }
+            unsigned c = (unsigned)s[p] - 48u; /* '0'..'o' are 0..63 */
+            if (c > 63) { *detail = pos; return RLE_BAD_CHAR; }
+            x |= (long)(c & 0x1f) << (5 * k);
+            more = c & 0x20;
+            p++;
+            pos++;
+            k++;
+            if (!more && (c & 0x10)) x |= (long)(~0UL << (5 * k)); /* sign-extend */
+        }
         if (m > 2) x += (long)prev2;
-        if (x < 0) { *detail = m; return RLE_NEGATIVE; }
-        if (x > 0xFFFFFFFFL) { *detail = m; return RLE_OVERFLOW; }
+        if (x < 0 || x > 0xFFFFFFFFL) {
+            int r = rest_verdict(s, p, len, escaped, pos, detail);
+            if (r != RLE_OK) return r;
+            *detail = m;
+            return x < 0 ? RLE_NEGATIVE : RLE_OVERFLOW;
+        }
         uint run = (uint)x;
         prev2 = prev1;
         prev1 = run;
         sum += run;
+        if (!want_box) {
+            area += (m % 2) ? run : 0;
+            m++;
+            continue;
+        }
         /* the (x, y) of the run's last pixel, as maskApi.c's t = cc - (m % 2) */
         if (run < h) {
             py += run;
@@ -157,6 +192,7 @@ static int check_box_area(const unsigned char *s, int64_t len, int escaped, uint
     if ((uint64_t)sum != h * w) { *detail = sum; return RLE_SUM; }
     *area_out = area;
     *detail = sum;
+    if (!want_box) return RLE_OK;
     if (!fg_seen) {
         bb[0] = bb[1] = bb[2] = bb[3] = 0;
     } else {
@@ -258,36 +294,106 @@ done:
  *          status i64[N] out, detail i64[N] out) -> None
  * The gate's check of every string (check_box_area: status RLE_OK or an error, detail) and,
  * for the good ones, box and area. A height or width outside raster_size_ok is RLE_BAD_SIZE. */
-static PyObject *py_box_area(PyObject *self, PyObject *args) {
+/* The verdicts of strings [lo, hi) (see box_area). */
+typedef struct {
+    const Strings *S;
+    const int64_t *hs, *ws;
+    int64_t *area, *status, *detail;
+    double *box;
+    Py_ssize_t lo, hi;
+    int want_box;
+} VerdictWork;
+
+static void verdict_range(const VerdictWork *W) {
+    const Strings S = *W->S;
+    const int want_box = W->want_box;
+    for (Py_ssize_t i = W->lo; i < W->hi; i++) {
+        W->area[i] = 0;
+        if (want_box) W->box[4 * i] = W->box[4 * i + 1] = W->box[4 * i + 2] = W->box[4 * i + 3] = 0;
+        if (W->hs[i] < 0 || W->ws[i] < 0 || !raster_size_ok((uint64_t)W->hs[i], (uint64_t)W->ws[i])) {
+            W->status[i] = RLE_BAD_SIZE;
+            W->detail[i] = 0;
+            continue;
+        }
+        const unsigned char *str = STR(S, i);
+        int64_t len = STRLEN(S, i);
+        uint64_t h = (uint64_t)W->hs[i], w = (uint64_t)W->ws[i];
+        int64_t *area = W->area + i, *detail = W->detail + i;
+        double *box = want_box ? W->box + 4 * i : NULL;
+        int st;
+        /* one specialized loop per case (the common one: unescaped, with boxes) */
+        if (want_box)
+            st = S.escaped ? check_box_area(str, len, 1, h, w, box, area, detail, 1) : check_box_area(str, len, 0, h, w, box, area, detail, 1);
+        else
+            st = S.escaped ? check_box_area(str, len, 1, h, w, NULL, area, detail, 0) : check_box_area(str, len, 0, h, w, NULL, area, detail, 0);
+        W->status[i] = st;
+        if (st != RLE_OK) {
+            *area = 0;
+            if (want_box) box[0] = box[1] = box[2] = box[3] = 0;
+        }
+    }
+}
+
+static void *verdict_thread(void *arg) {
+    verdict_range(arg);
+    return NULL;
+}
+
+/* Strings are independent: with enough bytes to read (VERDICT_MIN_BYTES per thread), they are
+ * split by bytes over up to VERDICT_MAX_THREADS threads (the results do not depend on the
+ * split). */
+#define VERDICT_MIN_BYTES (1 << 20)
+#define VERDICT_MAX_THREADS 4
+
+static void verdicts_split(VerdictWork *all) {
+    const int64_t *a = all->S->start.buf, *b = all->S->stop.buf;
+    Py_ssize_t n = all->hi;
+    int64_t total = 0;
+    for (Py_ssize_t i = 0; i < n; i++) total += b[i] - a[i];
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    int64_t nt = total / VERDICT_MIN_BYTES;
+    if (nt > VERDICT_MAX_THREADS) nt = VERDICT_MAX_THREADS;
+    if (nt > cpus) nt = cpus;
+    if (nt <= 1) {
+        verdict_range(all);
+        return;
+    }
+    VerdictWork parts[VERDICT_MAX_THREADS];
+    pthread_t tid[VERDICT_MAX_THREADS];
+    int started[VERDICT_MAX_THREADS] = {0};
+    Py_ssize_t lo = 0, i = 0;
+    int64_t acc = 0;
+    for (int t = 0; t < nt; t++) {
+        int64_t goal = total * (t + 1) / nt;
+        while (i < n && (acc < goal || t == nt - 1)) acc += b[i] - a[i], i++;
+        parts[t] = *all;
+        parts[t].lo = lo;
+        parts[t].hi = t == nt - 1 ? n : i;
+        lo = parts[t].hi;
+    }
+    for (int t = 1; t < nt; t++) started[t] = pthread_create(&tid[t], NULL, verdict_thread, &parts[t]) == 0;
+    verdict_range(&parts[0]);
+    for (int t = 1; t < nt; t++) {
+        if (started[t]) pthread_join(tid[t], NULL);
+        else verdict_range(&parts[t]); /* no thread: this one does it */
+    }
+}
+
+static PyObject *strings_verdicts(PyObject *args, int want_box) {
     Strings S;
-    Py_buffer hb, wb, ab, bb, stb, deb;
-    if (!PyArg_ParseTuple(args, "y*y*y*py*y*w*w*w*w*", &S.blob, &S.start, &S.stop, &S.escaped, &hb, &wb, &ab, &bb, &stb, &deb))
-        return NULL;
+    Py_buffer hb, wb, ab, bb = {0}, stb, deb;
+    int parsed = want_box ? PyArg_ParseTuple(args, "y*y*y*py*y*w*w*w*w*", &S.blob, &S.start, &S.stop, &S.escaped, &hb, &wb, &ab, &bb, &stb, &deb)
+                          : PyArg_ParseTuple(args, "y*y*y*py*y*w*w*w*", &S.blob, &S.start, &S.stop, &S.escaped, &hb, &wb, &ab, &stb, &deb);
+    if (!parsed) return NULL;
     PyObject *ret = NULL;
     if (strings_check(&S) < 0) goto done;
     Py_ssize_t n = S.n;
     if (nb_check(&hb, n, 8, "heights") < 0 || nb_check(&wb, n, 8, "widths") < 0 || nb_check(&ab, n, 8, "area") < 0 ||
-        nb_check(&bb, n * 4, 8, "box") < 0 || nb_check(&stb, n, 8, "status") < 0 || nb_check(&deb, n, 8, "detail") < 0)
+        (want_box && nb_check(&bb, n * 4, 8, "box") < 0) || nb_check(&stb, n, 8, "status") < 0 || nb_check(&deb, n, 8, "detail") < 0)
         goto done;
-    const int64_t *hs = hb.buf, *ws = wb.buf;
-    int64_t *area = ab.buf, *status = stb.buf, *detail = deb.buf;
-    double *box = bb.buf;
+    VerdictWork all = {&S, hb.buf, wb.buf, ab.buf, stb.buf, deb.buf, bb.buf, 0, n, want_box};
     Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t i = 0; i < n; i++) {
-        area[i] = 0;
-        box[4 * i] = box[4 * i + 1] = box[4 * i + 2] = box[4 * i + 3] = 0;
-        if (hs[i] < 0 || ws[i] < 0 || !raster_size_ok((uint64_t)hs[i], (uint64_t)ws[i])) {
-            status[i] = RLE_BAD_SIZE;
-            detail[i] = 0;
-            continue;
-        }
-        status[i] = check_box_area(STR(S, i), STRLEN(S, i), S.escaped, (uint64_t)hs[i], (uint64_t)ws[i], box + 4 * i, area + i,
-                                   detail + i);
-        if (status[i] != RLE_OK) {
-            area[i] = 0;
-            box[4 * i] = box[4 * i + 1] = box[4 * i + 2] = box[4 * i + 3] = 0;
-        }
-    }
+    verdicts_split(&all);
     Py_END_ALLOW_THREADS
     ret = Py_None;
     Py_INCREF(ret);
@@ -296,11 +402,17 @@ done:
     PyBuffer_Release(&hb);
     PyBuffer_Release(&wb);
     PyBuffer_Release(&ab);
-    PyBuffer_Release(&bb);
+    if (want_box) PyBuffer_Release(&bb);
     PyBuffer_Release(&stb);
     PyBuffer_Release(&deb);
     return ret;
 }
+
+static PyObject *py_box_area(PyObject *self, PyObject *args) { return strings_verdicts(args, 1); }
+
+/* check_strings(blob, start, stop, escaped, heights, widths, area i64[N] out, status i64[N] out,
+ *               detail i64[N] out) -> None: box_area's verdicts and areas, without boxes. */
+static PyObject *py_check_strings(PyObject *self, PyObject *args) { return strings_verdicts(args, 0); }
 
 /* ------------------------------------------------------------------------------------ */
 /* Pair intersections. */
@@ -647,7 +759,8 @@ static PyObject *py_parse_results(PyObject *self, PyObject *args) {
 PyMethodDef rle_methods[] = {
     {"count_runs", py_count_runs, METH_VARARGS, "Runs per compressed RLE string (-1: malformed)."},
     {"decode", py_decode, METH_VARARGS, "Decode compressed RLE strings into their runs."},
-    {"box_area", py_box_area, METH_VARARGS, "Box, area and covered pixels of compressed RLE strings."},
+    {"box_area", py_box_area, METH_VARARGS, "The gate's verdict, box and area of compressed RLE strings."},
+    {"check_strings", py_check_strings, METH_VARARGS, "The gate's verdict and area of compressed RLE strings."},
     {"pair_ious", py_pair_ious, METH_VARARGS, "rleIou of (detection, reference) pairs."},
     {"rasterize", py_rasterize, METH_VARARGS, "COCO.annToRLE of polygon segmentations, as compressed strings."},
     {"parse_results", py_parse_results, METH_VARARGS, "Parse a COCO results file without Python objects per result."},
