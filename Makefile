@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test lint bench bench-full load fuzz install install-dev demo-reset native
+.PHONY: run test lint bench bench-full load fuzz fuzz-native install install-dev demo-reset native
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -64,3 +64,10 @@ load: $(VENV)/.dev $(PACKAGE)
 FUZZ_EXAMPLES ?= 50
 fuzz: $(VENV)/.dev
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/security/test_fuzz_schema.py -q --timeout 3600
+
+## fuzz-native: coverage-guided fuzzing (atheris/libFuzzer) of the engine's C kernels, built
+## with AddressSanitizer and UndefinedBehaviorSanitizer, FUZZ_SECONDS per target (4 targets)
+## from the corpus in tests/fuzz/corpus/. Needs clang and its runtimes (.ci/run installs them).
+FUZZ_SECONDS ?= 30
+fuzz-native: $(VENV)/.dev
+	$(PY) tests/fuzz/run.py --seconds $(FUZZ_SECONDS)

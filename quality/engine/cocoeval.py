@@ -388,6 +388,14 @@ def _read_detections(dt: Any, ref: ReferenceCache, iou_type: str | None) -> _Det
     return _Detections(img, cat, score, bbox, area, segs, branch)
 
 
+def check_results(gt: Any, dt: Any, *, iou_type: str = "segm") -> int:
+    """Read results ``dt`` against the reference ``gt`` as :func:`evaluate` reads them, with
+    every mask the evaluation would decode through the gate, without evaluating; the number
+    of results, or the first problem (in file order) as :class:`EngineInputError`."""
+    ref = load_reference(gt, with_masks=False)
+    return len(_load_detections(dt, ref, iou_type).img)
+
+
 def _resolve_ids(params: EvalParams, ref: ReferenceCache) -> tuple[np.ndarray, np.ndarray]:
     if params.img_ids is None:
         img_ids = np.unique(ref.img_ids)

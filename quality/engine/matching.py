@@ -65,13 +65,6 @@ def image_sizes(coco: dict) -> dict[int, tuple[int, int]]:
     return sizes
 
 
-def annotations_by_image(coco: dict) -> dict[int, list[dict]]:
-    grouped: dict[int, list[dict]] = defaultdict(list)
-    for ann in coco["annotations"]:
-        grouped[ann["image_id"]].append(ann)
-    return grouped
-
-
 def indices_by_image(coco: dict) -> dict[int, list[int]]:
     """``image_id -> positions in annotations`` (for JSON paths)."""
     grouped: dict[int, list[int]] = defaultdict(list)

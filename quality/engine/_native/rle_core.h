@@ -91,6 +91,12 @@ static inline int uint_compare(const void *a, const void *b) {
 
 static inline int umax_i(int a, int b) { return a > b ? a : b; }
 
+/* (int)d as x86's cvttsd2si computes it, which is what maskApi.c's (int) casts give in
+ * pycocotools' wheels: INT_MIN for NaN and for values outside int (in C those casts are
+ * undefined). maskApi.c reaches it with NaN for a zero-length edge (two equal consecutive
+ * points, e.g. a polygon whose last point repeats its first): s = 0 / 0. */
+static inline int x86_int(double d) { return d > -2147483649.0 && d < 2147483648.0 ? (int)d : INT32_MIN; }
+
 /* Ascending sort of uints: quicksort with insertion sort for short ranges (qsort's
  * callback per comparison dominated rasterization). Equal values are indistinguishable,
  * so any correct sort gives maskApi.c's result. Deep recursion falls back to qsort. */
@@ -164,15 +170,33 @@ static inline int64_t fr_poly(PolyScratch *S, const double *xy, int64_t k, size_
     int *bx = x, *by = y; /* the integer polygon; crossings go to u/v */
     /* maskApi.c keeps all m boundary points; only those on a pixel column inside the image
      * are kept here, and an edge's columns are distinct (u is monotone along it), so an
-     * edge keeps at most w + 1 points (+1 for its first point): room for fewer than m when
-     * coordinates reach far outside the image. Every store below checks the room. */
+     * edge keeps at most w + 1 points (+1 for its first point): at most ucap. The arrays
+     * grow as points are kept (a polygon reaching far outside the image costs steps, not
+     * memory); every store checks the room. */
     int64_t ucap = m;
     if ((uint64_t)k <= (uint64_t)INT64_MAX / ((uint64_t)w + 2) && k * (int64_t)(w + 2) < ucap) ucap = k * (int64_t)(w + 2);
-    if (!(S->u = grow(S->u, &S->cu, (size_t)ucap + 1, sizeof(int)))) return -1;
-    if (!(S->v = grow(S->v, &S->cv, (size_t)ucap + 1, sizeof(int)))) return -1;
+    int64_t uroom = ucap < 4 * k + 64 ? ucap : 4 * k + 64;
+    if (!(S->u = grow(S->u, &S->cu, (size_t)uroom + 1, sizeof(int)))) return -1;
+    if (!(S->v = grow(S->v, &S->cv, (size_t)uroom + 1, sizeof(int)))) return -1;
     u = S->u;
     v = S->v;
+    uroom = (int64_t)(S->cu < S->cv ? S->cu : S->cv) - 1;
     int64_t nout = 0;
+    /* room for one more kept point, or return: -1 no memory, -2 past ucap (never, by the
+     * count above) */
+#define ROOM()                                                                   \
+    do {                                                                         \
+        if (nout >= uroom) {                                                     \
+            if (nout >= ucap) return -2;                                         \
+            int64_t want_ = uroom * 2 < ucap ? uroom * 2 : ucap;                 \
+            if (!(S->u = grow(S->u, &S->cu, (size_t)want_ + 1, sizeof(int))) ||  \
+                !(S->v = grow(S->v, &S->cv, (size_t)want_ + 1, sizeof(int))))    \
+                return -1;                                                       \
+            u = S->u;                                                            \
+            v = S->v;                                                            \
+            uroom = (int64_t)(S->cu < S->cv ? S->cu : S->cv) - 1;                \
+        }                                                                        \
+    } while (0)
     int pu = 0, pv = 0, have_prev = 0;
     double xd, yd;
     /* One boundary point (cu, cv) after (pu, pv): maskApi.c's y-boundary test. */
@@ -186,7 +210,7 @@ static inline int64_t fr_poly(PolyScratch *S, const double *xy, int64_t k, size_
             if (yd < 0) yd = 0;                                                  \
             else if (yd > h) yd = h;                                             \
             yd = ceil(yd);                                                       \
-            if (nout >= ucap) return -2;                                         \
+            ROOM();                                                              \
             u[nout] = (int)xd;                                                   \
             v[nout] = (int)yd;                                                   \
             nout++;                                                              \
@@ -201,7 +225,7 @@ static inline int64_t fr_poly(PolyScratch *S, const double *xy, int64_t k, size_
         int ux__ = (ux_);                                                        \
         if (ux__ >= 2 && (size_t)((ux__ - 2) / 5) <= w - 1) {                    \
             int yv__ = (cv_) < (pv_) ? (cv_) : (pv_), num__ = yv__ - 2;          \
-            if (nout >= ucap) return -2;                                         \
+            ROOM();                                                              \
             u[nout] = (ux__ - 2) / 5;                                            \
             v[nout] = num__ <= 0 ? 0 : (size_t)num__ > 5 * h ? (int)h : (num__ + 4) / 5; \
             nout++;                                                              \
@@ -227,7 +251,7 @@ static inline int64_t fr_poly(PolyScratch *S, const double *xy, int64_t k, size_
             t = flip ? dx : 0;
             int cu = t + xs;
             if (MAY_EMIT(cu)) {
-                int cv = (int)(ys + s * t + .5);
+                int cv = x86_int(ys + s * t + .5); /* s is NaN when dx == dy == 0 */
                 EMIT(cu, cv, pv);
             }
             pu = cu;
@@ -255,7 +279,7 @@ static inline int64_t fr_poly(PolyScratch *S, const double *xy, int64_t k, size_
                 }
             }
             pu = tl + xs;
-            pv = (int)(ys + s * tl + .5);
+            pv = x86_int(ys + s * tl + .5);
         } else if (abs(xs) < (1 << 29) && abs(xe) < (1 << 29) && abs(ys) < (1 << 29) && abs(ye) < (1 << 29)) {
             /* v moves one row per step and u rarely changes; u(d) = (int)(xs + s*t + .5) is
              * monotone in d (IEEE multiply, add and truncation are monotone), so the steps
@@ -312,6 +336,7 @@ static inline int64_t fr_poly(PolyScratch *S, const double *xy, int64_t k, size_
 #undef EMIT
 #undef EMIT_FAST
 #undef MAY_EMIT
+#undef ROOM
     m = nout;
     x = u;
     y = v;

@@ -17,7 +17,7 @@ from quality.engine import gate, masks, native
 from quality.engine.agreement import agreement_compare
 from quality.engine.audit import audit_compare
 from quality.engine.cache import ReferenceCache, build_reference_cache
-from quality.engine.cocoeval import evaluate
+from quality.engine.cocoeval import check_results, evaluate
 from quality.engine.errors import EngineInputError
 from quality.engine.gate import CheckedRLE
 from quality.engine.intrinsic import intrinsic_checks
@@ -83,6 +83,7 @@ def test_results_are_refused_alike_on_both_paths(tmp_path, name):
     dt.write_text(results_text(case), encoding="utf-8")
     compiled, python = _both_paths(lambda: evaluate(str(gt), str(dt)))
     assert compiled == python
+    assert _both_paths(lambda: check_results(str(gt), str(dt))) == (compiled, python)  # the check alone: the same
     if name == "segmentation-null":  # a result without a mask (COCO.loadRes's reading)
         assert compiled[:2] == ("missing_field", "results[1]")
         return
@@ -244,6 +245,12 @@ def test_the_kernel_and_the_numpy_twin_give_the_same_verdicts():
     assert len(set(compiled.status.tolist())) >= 5  # the mutations reach most verdicts
     ok = compiled.status == gate.STRING_OK
     assert ok.sum() > 500
+    # past a megabyte the kernel splits the strings over threads: the same verdicts, boxes, areas
+    reps = 1 + (3 << 20) // len(blob)
+    big = gate.string_verdicts(blob * reps, np.concatenate([stop - lens + r * len(blob) for r in range(reps)]),
+                               np.concatenate([stop + r * len(blob) for r in range(reps)]), np.tile(hs, reps), np.tile(ws, reps))
+    assert np.array_equal(big.status, np.tile(compiled.status, reps)) and np.array_equal(big.detail, np.tile(compiled.detail, reps))
+    assert np.array_equal(big.box, np.tile(compiled.box, (reps, 1))) and np.array_equal(big.area, np.tile(compiled.area, reps))
 
 
 # --------------------------------------------------------------------------------------

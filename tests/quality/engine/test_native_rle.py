@@ -80,6 +80,21 @@ def test_rasterize_declines_what_the_checked_path_must_see(segm):
     assert K.rasterize([segm], np.array([10]), np.array([10])) == [None]
 
 
+@pytest.mark.parametrize(
+    "segm",
+    [
+        [[1, 1, 5, 1, 5, 5, 1, 1]],  # the last point repeats the first: a zero-length closing edge
+        [[1, 1, 1, 1, 5, 1, 5, 5]],  # two equal consecutive points
+        [[0, 0, 0, 0, 0, 0]],  # one point three times
+        [[3, 3, 3, 3, 8, 9, 8, 9, 2, 7]],
+    ],
+)
+def test_zero_length_edges_rasterize_as_pycocotools(segm):
+    # maskApi.c divides 0 by 0 there and casts the NaN to int (x86: INT_MIN); a fuzzing find
+    got = K.rasterize([segm], np.array([10]), np.array([10]))[0]
+    assert got == _ann_to_rle(segm, 10, 10)["counts"]
+
+
 def test_to_rles_gives_the_same_strings_with_and_without_the_kernels():
     rng = np.random.default_rng(8)
     items = _random_polygons(rng, 300)

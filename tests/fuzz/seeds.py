@@ -1,0 +1,80 @@
+"""Write the seed inputs of tests/fuzz/corpus/<target>/ (``python tests/fuzz/seeds.py``):
+small valid inputs of each shape, from which the fuzzer mutates. Committed; rerun only to
+change the seeds (the crash inputs kept as regression cases sit beside them)."""
+
+from __future__ import annotations
+
+import json
+import struct
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[1]))
+
+from tests.hostile_masks import encode_runs, encode_values  # noqa: E402
+
+RUNS = [11, 2, 8, 2, 77]  # a 10x10 mask
+BACKSLASH = encode_values([44])  # "\\": a counts string with a backslash in its JSON
+
+
+def results() -> dict[str, bytes]:
+    ok = {"size": [10, 10], "counts": encode_runs(RUNS)}
+    r = [
+        {"image_id": 1, "category_id": 1, "score": 0.9, "segmentation": ok, "bbox": [1, 1, 2, 2]},
+        {"image_id": 1, "category_id": 2, "score": 0.5, "segmentation": {"size": [10, 10], "counts": encode_runs([50, 50])}},
+        {"image_id": 2, "category_id": 1, "score": 0.25, "segmentation": {"size": [10, 10], "counts": BACKSLASH + "0"}},
+    ]
+    return {
+        "seed-rle.json": json.dumps(r).encode(),
+        "seed-bbox.json": json.dumps([{"image_id": 1, "category_id": 1, "score": 1, "bbox": [0, 0.5, 3, 4e0]}]).encode(),
+        "seed-escapes.json": b'[{"image_id": 3, "category_id": 1, "score": -0, "segmentation": {"counts": "\\\\\\/1", "size": [2, 3]}, "x": {"y": [null, true]}}]',
+    }
+
+
+def reference() -> dict[str, bytes]:
+    gt = {
+        "images": [{"id": 1, "height": 10, "width": 10, "file_name": "a.png"}, {"id": 2, "height": 20, "width": 30}],
+        "categories": [{"id": 1, "name": "a"}, {"id": 2, "name": "b", "supercategory": "x"}],
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": 1, "area": 16.0, "bbox": [1, 1, 4, 4], "iscrowd": 0, "segmentation": [[1, 1, 5, 1, 5, 5, 1, 5]]},
+            {"id": 2, "image_id": 2, "category_id": 2, "area": 30.5, "iscrowd": 0, "segmentation": [[0, 0, 10, 0, 10, 10], [12.5, 3, 29, 3, 29, 19.75]]},
+            {"id": 3, "image_id": 1, "category_id": 1, "area": 4, "iscrowd": 1, "segmentation": {"size": [10, 10], "counts": encode_runs(RUNS)}},
+            {"id": 4, "image_id": 1, "category_id": 2, "area": 4, "iscrowd": True, "ignore": 0, "bbox": None, "segmentation": {"size": [10, 10], "counts": RUNS}},
+        ],
+    }
+    return {"seed-coco.json": json.dumps(gt).encode()}
+
+
+def strings() -> dict[str, bytes]:
+    size = bytes([9, 9, 0, 0])  # Reader.size: 1 + 9 = 10 for height and width
+    return {
+        "seed-valid": size + "\n".join([encode_runs(RUNS), encode_runs([100]), encode_runs([0, 100]), BACKSLASH + "0"]).encode(),
+        "seed-broken": size + b"\n".join([b"0Xo0", b"!!!not-rle", b"PPYo0a", b"", b"0oooooooo0"]),
+    }
+
+
+def polygons() -> dict[str, bytes]:
+    def coords(values: list[float]) -> bytes:
+        out = b""
+        for v in values:  # Reader.number: a byte >= 200 and < 235, then the double itself
+            out += bytes([200]) + struct.pack("<d", v)
+        return out
+
+    square = [1.0, 1.0, 5.0, 1.0, 5.0, 5.0, 1.0, 5.0]
+    one = bytes([9, 9, 1, len(square)]) + coords(square) + bytes([1])
+    two = bytes([19, 29, 2, 6]) + coords([0, 0, 10, 0, 10, 10]) + bytes([6]) + coords([12.5, 3, 29, 3, 29, 19.75]) + bytes([1])
+    far = bytes([9, 9, 1, 6]) + coords([-1e6, 0, 1e6, 0, 0, 1e6]) + bytes([1])
+    return {"seed-square": one, "seed-two-polygons": two, "seed-far": far, "seed-mixed": one + two + far}
+
+
+def main() -> None:
+    for target, files in (("results_reader", results()), ("reference_reader", reference()), ("rle_strings", strings()), ("rasterize", polygons())):
+        d = HERE / "corpus" / target
+        d.mkdir(parents=True, exist_ok=True)
+        for name, data in files.items():
+            (d / name).write_bytes(data)
+
+
+if __name__ == "__main__":
+    main()

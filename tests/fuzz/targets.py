@@ -1,0 +1,214 @@
+"""Fuzz targets: every compiled entry point of the engine that takes bytes from outside.
+
+Each target takes the kernels module (the normal build, or the sanitized one the fuzzer
+loads) and one input, and drives the kernels the way the engine does:
+
+- ``results_reader``: a results file through ``parse_results``, then its counts strings
+  (JSON-escaped, where they lie) through the gate's check (``box_area``, ``check_strings``),
+  the run decoders (``count_runs``, ``decode``) and ``pair_ious``;
+- ``reference_reader``: a reference file through ``parse_coco``, its geometry through
+  ``encode_masks``, the strings that come out through the gate's check;
+- ``rle_strings``: raw counts strings (one per line) on sizes taken from the input, through
+  every string kernel, escaped and not;
+- ``rasterize``: polygon lists built from the input (any doubles, ints, wrong types, any
+  sizes) through ``rasterize`` and, as flat arrays, ``encode_masks``.
+
+Besides not crashing (the sanitizers watch memory and undefined behaviour), the targets
+check what the engine relies on: whatever the encoders write passes the gate and covers its
+image exactly. Errors a kernel documents for bad arguments (ValueError) are fine; anything
+else is a finding. The same functions replay the committed corpus in the normal test run
+(tests/fuzz/test_corpus.py).
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Callable
+
+import numpy as np
+
+OK, BAD_SIZE = 0, 6  # the gate's verdicts (quality.engine.gate.STRING_*)
+
+
+class Reader:
+    """Structured values from fuzz bytes (a small FuzzedDataProvider that needs no atheris,
+    so the corpus replays anywhere)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data, self.pos = data, 0
+
+    def left(self) -> int:
+        return len(self.data) - self.pos
+
+    def byte(self) -> int:
+        if self.pos >= len(self.data):
+            return 0
+        self.pos += 1
+        return self.data[self.pos - 1]
+
+    def take(self, n: int) -> bytes:
+        out = self.data[self.pos : self.pos + n]
+        self.pos += len(out)
+        return out.ljust(n, b"\0")
+
+    def size(self) -> int:
+        """An image side: mostly small, sometimes at or past every bound."""
+        b = self.byte()
+        special = (0, -1, 65535, 65536, 70000, 2**31 - 1, 2**31, 2**32, 2**40)
+        return special[b % len(special)] if b >= 240 else 1 + b % 64
+
+    def number(self):
+        """A polygon coordinate as JSON (or a caller) could give it, or something else."""
+        b = self.byte()
+        if b < 150:
+            return float(b % 80) - 5.0 + self.byte() / 256
+        if b < 200:
+            return int(self.byte()) - 10
+        if b < 235:
+            (x,) = struct.unpack("<d", self.take(8))  # any double: NaN, infinities, huge
+            return x
+        return (True, None, "1", [1.0], 1e6, -1e6, 1e6 + 1, 2**70)[b % 8]
+
+
+def _strings_kernels(k, blob: bytes, start: np.ndarray, stop: np.ndarray, escaped: bool, hs: np.ndarray, ws: np.ndarray) -> None:
+    n = len(start)
+    area, box = np.empty(n, np.int64), np.empty((n, 4))
+    status, detail = np.empty(n, np.int64), np.empty(n, np.int64)
+    k.box_area(blob, start, stop, escaped, hs, ws, area, box, status, detail)
+    area2, status2, detail2 = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64)
+    k.check_strings(blob, start, stop, escaped, hs, ws, area2, status2, detail2)
+    assert np.array_equal(status, status2) and np.array_equal(detail, detail2) and np.array_equal(area, area2)
+    good = status == OK
+    assert (area[good] >= 0).all() and (area[good] <= hs[good] * ws[good]).all()
+    runs = np.empty(n, np.int64)
+    k.count_runs(blob, start, stop, escaped, runs)
+    ok = runs >= 0
+    if ok.any():
+        sel = np.flatnonzero(ok)
+        off = np.zeros(len(sel) + 1, np.int64)
+        np.cumsum(runs[sel], out=off[1:])
+        counts = np.empty(int(off[-1]), np.uint32)
+        try:
+            k.decode(blob, start[sel], stop[sel], escaped, off, counts)
+        except ValueError:  # a value too long to decode: refused, as documented
+            assert not good[sel].all()
+    if good.any():
+        g = np.flatnonzero(good)[:32]
+        pd = np.repeat(np.arange(len(g)), len(g))
+        pg = np.tile(np.arange(len(g)), len(g))
+        same = (hs[g][pd] == hs[g][pg]) & (ws[g][pd] == ws[g][pg])
+        pd, pg = pd[same], pg[same]
+        out = np.empty(len(pd))
+        crowd = (np.arange(len(g)) % 2).astype(np.uint8)
+        k.pair_ious(blob, start[g], stop[g], escaped, blob, start[g], stop[g], escaped, pd, pg, area[g], area[g], crowd, out)
+        assert ((out >= 0) & (out <= 1)).all() or not len(out)
+
+
+def results_reader(k, data: bytes) -> None:
+    r = k.parse_results(data)
+    if r is None:
+        return
+    n = r["n"]
+    start = np.frombuffer(r["counts_start"], np.int64)
+    stop = np.frombuffer(r["counts_stop"], np.int64)
+    size = np.frombuffer(r["size"], np.int64).reshape(n, 2)
+    seg = size[:, 0] >= 0
+    if seg.any():
+        _strings_kernels(k, data, start[seg].copy(), stop[seg].copy(), True, size[seg, 0].copy(), size[seg, 1].copy())
+
+
+def reference_reader(k, data: bytes) -> None:
+    r = k.parse_coco(data)
+    if r is None:
+        return
+    i64 = lambda key: np.frombuffer(r[key], np.int64)  # noqa: E731
+    img, hs, ws = i64("img_id"), i64("img_height"), i64("img_width")
+    kind = np.frombuffer(r["kind"], np.uint8)
+    if (kind == 3).any() or not len(kind):
+        return
+    order = np.argsort(img, kind="stable")
+    pos = np.searchsorted(img[order], i64("image_id"))
+    pos = np.minimum(pos, max(len(img) - 1, 0))
+    if not len(img) or (img[order][pos] != i64("image_id")).any():
+        return
+    ann_h, ann_w = hs[order][pos].copy(), ws[order][pos].copy()
+    offsets = np.empty(len(kind) + 1, np.int64)
+    try:
+        blob = k.encode_masks(kind, i64("seg_lo"), i64("seg_hi"), ann_h, ann_w, i64("poly_end"), np.frombuffer(r["coords"], np.float64),
+                              r["chars"], np.frombuffer(r["ucounts"], np.uint32), offsets)
+    except ValueError:  # a size the rasterizer refuses: the gate would have named it before
+        return
+    polys = kind == 0
+    _strings_kernels(k, blob, offsets[:-1].copy(), offsets[1:].copy(), False, ann_h, ann_w)
+    if polys.any():  # what the rasterizer wrote passes the gate and covers the image
+        status = np.empty(len(kind), np.int64)
+        k.check_strings(blob, offsets[:-1].copy(), offsets[1:].copy(), False, ann_h, ann_w, np.empty(len(kind), np.int64), status, np.empty(len(kind), np.int64))
+        assert (status[polys] == OK).all(), status
+
+
+def rle_strings(k, data: bytes) -> None:
+    rd = Reader(data[:4])
+    h, w = rd.size(), rd.size()
+    parts = data[4:].split(b"\n")
+    blob = b"".join(parts)
+    lens = np.array([len(p) for p in parts], np.int64)
+    stop = np.cumsum(lens)
+    hs, ws = np.full(len(parts), h, np.int64), np.full(len(parts), w, np.int64)
+    for escaped in (False, True):
+        _strings_kernels(k, blob, stop - lens, stop, escaped, hs, ws)
+
+
+def rasterize(k, data: bytes) -> None:
+    rd = Reader(data)
+    segs, hs, ws = [], [], []
+    while rd.left() > 0 and len(segs) < 16:
+        h, w = rd.size(), rd.size()
+        polys = []
+        for _ in range(rd.byte() % 4):
+            polys.append([rd.number() for _ in range(rd.byte() % 24)])
+        segs.append(polys if rd.byte() % 16 else {"size": [h, w], "counts": "0"})
+        hs.append(h)
+        ws.append(w)
+    if not segs:
+        return
+    hs_a = np.array([min(max(h, -1), 2**62) for h in hs], np.int64)
+    ws_a = np.array([min(max(w, -1), 2**62) for w in ws], np.int64)
+    out = k.rasterize(segs, hs_a, ws_a)
+    assert len(out) == len(segs)
+    for s, seg, h, w in zip(out, segs, hs_a.tolist(), ws_a.tolist()):
+        if s is None:
+            continue
+        # taken only when the gate would take it, and then well formed on its image
+        assert isinstance(seg, list) and seg and all(isinstance(p, list) and len(p) >= 6 and len(p) % 2 == 0 for p in seg)
+        assert all(type(v) in (int, float) and math.isfinite(v) and abs(v) <= 1e6 for p in seg for v in p)
+        status, detail = np.empty(1, np.int64), np.empty(1, np.int64)
+        k.box_area(s, np.zeros(1, np.int64), np.array([len(s)]), False, np.array([h]), np.array([w]), np.empty(1, np.int64), np.empty((1, 4)), status, detail)
+        assert status[0] == OK and detail[0] == h * w, (status, detail, h, w)
+    # the same polygons as flat arrays (the reference reader's form), numbers as doubles
+    flat = [[float(v) if type(v) in (int, float) and abs(v) < 2**63 else float("nan") for v in p] for seg in segs if isinstance(seg, list) for p in seg]
+    items = [i for i, seg in enumerate(segs) if isinstance(seg, list) and seg]
+    if not items:
+        return
+    ends, coords, lo, hi, q = [], [], [], [], 0
+    for i in items:
+        lo.append(q)
+        for _ in segs[i]:
+            coords.extend(flat[q])
+            ends.append(len(coords))
+            q += 1
+        hi.append(q)
+    offsets = np.empty(len(items) + 1, np.int64)
+    try:
+        k.encode_masks(np.zeros(len(items), np.uint8), np.array(lo, np.int64), np.array(hi, np.int64), hs_a[items], ws_a[items],
+                       np.array(ends, np.int64), np.array(coords, np.float64), b"", np.zeros(0, np.uint32), offsets)
+    except ValueError:  # malformed polygons or sizes are refused whole, as documented
+        return
+
+
+TARGETS: dict[str, Callable[[object, bytes], None]] = {
+    "results_reader": results_reader,
+    "reference_reader": reference_reader,
+    "rle_strings": rle_strings,
+    "rasterize": rasterize,
+}
