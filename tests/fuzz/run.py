@@ -3,9 +3,9 @@ UndefinedBehaviorSanitizer (``make fuzz-native``; CI runs it after the tests).
 
     python tests/fuzz/run.py [--seconds 30] [--targets results_reader,rasterize] [--keep DIR]
 
-Builds the kernels (the sources of quality/engine/_native/build.py) with clang,
-``-fsanitize=address,undefined,fuzzer-no-link`` and ``-fno-sanitize-recover=undefined``, into a
-temporary directory, then runs each target of tests/fuzz/targets.py for ``--seconds`` under
+Builds the kernels (the C sources of quality/engine/_native, with the package build's
+language flags) with clang, ``-fsanitize=address,undefined,fuzzer-no-link`` and
+``-fno-sanitize-recover=undefined``, into a temporary directory, then runs each target of tests/fuzz/targets.py for ``--seconds`` under
 atheris (libFuzzer) with the sanitizer runtime preloaded, starting from the committed seeds
 in tests/fuzz/corpus/<target>/ (what it discovers goes to a scratch directory, or ``--keep``).
 
@@ -35,9 +35,11 @@ ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
-from quality.engine._native import build as native_build  # noqa: E402
+from quality.engine._native import sources  # noqa: E402
 from tests.fuzz.targets import TARGETS  # noqa: E402
 
+# setup.py's flags that change what the code computes (no FP contraction, C11, threads)
+LANGUAGE = ["-std=c11", "-pthread", "-ffp-contract=off", "-fno-strict-aliasing", "-fPIC", "-shared", "-Wall", "-Wextra", "-Wno-unused-parameter"]
 SANITIZE = ["-fsanitize=address,undefined,fuzzer-no-link", "-fno-sanitize-recover=undefined", "-fno-omit-frame-pointer", "-g", "-O1"]
 ENV = {
     # Python is not instrumented: its allocations are not leaks to report; a kernel whose
@@ -59,8 +61,8 @@ def build_sanitized(out_dir: Path) -> Path:
     """The kernels built with the sanitizers, importable from ``out_dir``."""
     clang = find_clang()
     out = out_dir / ("_kernels" + sysconfig.get_config_var("EXT_SUFFIX"))
-    flags = [f for f in native_build.CFLAGS if f != "-O2"]
-    cmd = [clang, *flags, *SANITIZE, f"-I{sysconfig.get_paths()['include']}", *(str(native_build.HERE / s) for s in native_build.SOURCES), "-o", str(out), "-lm"]
+    stamp = f'-DNATIVE_SOURCE_SHA256="{sources.source_sha256()}"'
+    cmd = [clang, *LANGUAGE, *SANITIZE, stamp, f"-I{sysconfig.get_paths()['include']}", *map(str, sources.c_sources()), "-o", str(out), "-lm"]
     subprocess.run(cmd, check=True)
     return out
 

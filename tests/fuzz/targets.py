@@ -170,7 +170,9 @@ def rasterize(k, data: bytes) -> None:
         segs.append(polys if rd.byte() % 16 else {"size": [h, w], "counts": "0"})
         hs.append(h)
         ws.append(w)
-    if not segs:
+    if not segs or _boundary_steps(segs) > 2e7:
+        # a polygon may reach 10^6 pixels outside its image (the gate's bound); walking
+        # such edges costs time, not memory, and under the sanitizers far too much of it
         return
     hs_a = np.array([min(max(h, -1), 2**62) for h in hs], np.int64)
     ws_a = np.array([min(max(w, -1), 2**62) for w in ws], np.int64)
@@ -204,6 +206,19 @@ def rasterize(k, data: bytes) -> None:
                        np.array(ends, np.int64), np.array(coords, np.float64), b"", np.zeros(0, np.uint32), offsets)
     except ValueError:  # malformed polygons or sizes are refused whole, as documented
         return
+
+
+def _boundary_steps(segs: list) -> float:
+    """The rasterizer's steps along the edges (5 per pixel) of the polygons it would take."""
+    steps = 0.0
+    for seg in segs:
+        for p in seg if isinstance(seg, list) else []:
+            xy = [v for v in p if type(v) in (int, float) and math.isfinite(v) and abs(v) <= 1e6]
+            if len(xy) != len(p) or len(xy) < 6:
+                continue
+            pts = list(zip(xy[0::2], xy[1::2]))
+            steps += sum(5 * max(abs(a[0] - b[0]), abs(a[1] - b[1])) for a, b in zip(pts, pts[1:] + pts[:1]))
+    return steps
 
 
 TARGETS: dict[str, Callable[[object, bytes], None]] = {
