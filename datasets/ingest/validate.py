@@ -205,7 +205,7 @@ def mask_bounds(lim: Limits) -> MaskBounds:
 def _check_segmentation(segm: Any, h: int, w: int, loc: str, report: Report, bounds: MaskBounds) -> None:
     issue = gate.segmentation_issue(segm, h, w, loc, bounds)
     if issue is not None:
-        report.error(issue.code, issue.location, issue.message)
+        report.error(str(issue.code), issue.location, issue.message)
 
 
 def _check_number(value: Any, loc: str, report: Report, *, minimum: float | None = None) -> bool:
@@ -403,7 +403,7 @@ def _image_dims(img: dict, loc: str, bounds: MaskBounds, report: Report) -> tupl
     if ok:
         issue = gate.dims_issue(h, w, loc, bounds)
         if issue is not None:
-            report.error(issue.code, issue.location, issue.message)
+            report.error(str(issue.code), issue.location, issue.message)
             ok = False
     return (h, w) if ok else (0, 0)
 

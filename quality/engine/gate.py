@@ -36,6 +36,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from numbers import Integral, Real
 from typing import Any
 
@@ -69,19 +70,39 @@ class MaskBounds:
 DEFAULT_BOUNDS = MaskBounds()
 
 
+class MaskCode(StrEnum):
+    """The gate's error codes (stable: clients key on them)."""
+
+    COORDINATE_OUT_OF_RANGE = "coordinate_out_of_range"
+    EMPTY_SEGMENTATION = "empty_segmentation"
+    IMAGE_TOO_LARGE = "image_too_large"
+    MASK_OUTSIDE_IMAGE = "mask_outside_image"
+    MISSING_FIELD = "missing_field"
+    NON_FINITE_NUMBER = "non_finite_number"
+    POLYGON_ODD_LENGTH = "polygon_odd_length"
+    POLYGON_TOO_SHORT = "polygon_too_short"
+    RLE_BAD_CHARACTER = "rle_bad_character"
+    RLE_NEGATIVE_RUN = "rle_negative_run"
+    RLE_RUN_OVERFLOW = "rle_run_overflow"
+    RLE_SIZE_MISMATCH = "rle_size_mismatch"
+    RLE_SUM_MISMATCH = "rle_sum_mismatch"
+    RLE_TRUNCATED = "rle_truncated"
+    WRONG_TYPE = "wrong_type"
+
+
 @dataclass(frozen=True)
 class Issue:
     """One bad mask: a stable ``code``, where (a JSON path) and a message."""
 
-    code: str
+    code: MaskCode
     location: str
     message: str
 
     def to_dict(self) -> dict[str, str]:
-        return {"code": self.code, "location": self.location, "message": self.message}
+        return {"code": str(self.code), "location": self.location, "message": self.message}
 
     def error(self) -> EngineInputError:
-        return EngineInputError(self.code, self.message, location=self.location)
+        return EngineInputError(str(self.code), self.message, location=self.location)
 
 
 def _is_int(v: Any) -> bool:
@@ -99,12 +120,12 @@ def dims_issue(height: int, width: int, where: str, bounds: MaskBounds = DEFAULT
     for key, v in (("height", height), ("width", width)):
         at = f"{where}.{key}" if fields else where
         if not _is_int(v) or v <= 0:
-            return Issue("wrong_type", at, f"{key} must be a positive integer")
+            return Issue(MaskCode.WRONG_TYPE, at, f"{key} must be a positive integer")
         if v > bounds.max_side:
-            return Issue("image_too_large", at, f"{key} {v} is more than the limit of {bounds.max_side} pixels")
+            return Issue(MaskCode.IMAGE_TOO_LARGE, at, f"{key} {v} is more than the limit of {bounds.max_side} pixels")
     if height * width > bounds.max_pixels:
         return Issue(
-            "image_too_large",
+            MaskCode.IMAGE_TOO_LARGE,
             where,
             f"{height}x{width} (height x width) is {height * width} pixels, more than the limit of {bounds.max_pixels}",
         )
@@ -144,22 +165,22 @@ def segmentation_issue(segm: Any, height: int, width: int, where: str, bounds: M
         return _polygons_issue(segm, height, width, where, bounds)
     if type(segm) is dict:
         return _rle_issue(segm, height, width, where)
-    return Issue("wrong_type", where, "a segmentation must be a list of polygons or an RLE object")
+    return Issue(MaskCode.WRONG_TYPE, where, "a segmentation must be a list of polygons or an RLE object")
 
 
 def _polygons_issue(segm: list, h: int, w: int, where: str, bounds: MaskBounds) -> Issue | None:
     if not segm:
-        return Issue("empty_segmentation", where, "the segmentation has no polygon")
+        return Issue(MaskCode.EMPTY_SEGMENTATION, where, "the segmentation has no polygon")
     margin = bounds.polygon_margin
     for j, poly in enumerate(segm):
         ploc = f"{where}[{j}]"
         if type(poly) is not list:
-            return Issue("wrong_type", ploc, "a polygon must be a list of numbers")
+            return Issue(MaskCode.WRONG_TYPE, ploc, "a polygon must be a list of numbers")
         n = len(poly)
         if n % 2:
-            return Issue("polygon_odd_length", ploc, f"a polygon needs x,y pairs; it has {n} numbers")
+            return Issue(MaskCode.POLYGON_ODD_LENGTH, ploc, f"a polygon needs x,y pairs; it has {n} numbers")
         if n < 6:
-            return Issue("polygon_too_short", ploc, f"a polygon needs at least 3 points (6 numbers); it has {n}")
+            return Issue(MaskCode.POLYGON_TOO_SHORT, ploc, f"a polygon needs at least 3 points (6 numbers); it has {n}")
         if not _plain_coordinates(poly):
             issue = _coordinate_issue(poly, ploc)
             if issue is not None:
@@ -169,7 +190,7 @@ def _polygons_issue(segm: list, h: int, w: int, where: str, bounds: MaskBounds) 
             lo_x, hi_x, lo_y, hi_y = min(xs), max(xs), min(ys), max(ys)
             if lo_x < -margin or lo_y < -margin or hi_x > w + margin or hi_y > h + margin:
                 return Issue(
-                    "mask_outside_image",
+                    MaskCode.MASK_OUTSIDE_IMAGE,
                     ploc,
                     f"the polygon reaches outside the {w}x{h} image (x {lo_x:g}..{hi_x:g}, y {lo_y:g}..{hi_y:g})",
                 )
@@ -194,16 +215,16 @@ def _plain_coordinates(poly: list) -> bool:
 def _coordinate_issue(poly: list, ploc: str) -> Issue | None:
     for k, v in enumerate(poly):
         if isinstance(v, bool) or not isinstance(v, Real):
-            return Issue("wrong_type", f"{ploc}[{k}]", "polygon coordinates must be numbers")
+            return Issue(MaskCode.WRONG_TYPE, f"{ploc}[{k}]", "polygon coordinates must be numbers")
         if _is_int(v):
             if abs(v) > MAX_COORDINATE:
-                return Issue("coordinate_out_of_range", f"{ploc}[{k}]", f"coordinate {v!r} is beyond ±{MAX_COORDINATE:g} pixels")
+                return Issue(MaskCode.COORDINATE_OUT_OF_RANGE, f"{ploc}[{k}]", f"coordinate {v!r} is beyond ±{MAX_COORDINATE:g} pixels")
             continue
         f = float(v)
         if not math.isfinite(f):
-            return Issue("non_finite_number", f"{ploc}[{k}]", "polygon coordinates must be finite")
+            return Issue(MaskCode.NON_FINITE_NUMBER, f"{ploc}[{k}]", "polygon coordinates must be finite")
         if abs(f) > MAX_COORDINATE:
-            return Issue("coordinate_out_of_range", f"{ploc}[{k}]", f"coordinate {v!r} is beyond ±{MAX_COORDINATE:g} pixels")
+            return Issue(MaskCode.COORDINATE_OUT_OF_RANGE, f"{ploc}[{k}]", f"coordinate {v!r} is beyond ±{MAX_COORDINATE:g} pixels")
     return None
 
 
@@ -212,7 +233,7 @@ def _rle_issue(segm: dict, h: int, w: int, where: str) -> Issue | None:
     if issue is not None:
         return issue
     if "counts" not in segm:
-        return Issue("missing_field", f"{where}.counts", "an RLE needs 'counts'")
+        return Issue(MaskCode.MISSING_FIELD, f"{where}.counts", "an RLE needs 'counts'")
     counts = segm["counts"]
     if type(counts) is str or type(counts) is bytes:
         data = counts.encode() if type(counts) is str else counts
@@ -220,18 +241,18 @@ def _rle_issue(segm: dict, h: int, w: int, where: str) -> Issue | None:
         return None if v.status[0] == STRING_OK else v.issue(0, where)
     if type(counts) is list:
         return _uncompressed_issue(counts, h, w, where)
-    return Issue("wrong_type", f"{where}.counts", "RLE counts must be a string or a list of integers")
+    return Issue(MaskCode.WRONG_TYPE, f"{where}.counts", "RLE counts must be a string or a list of integers")
 
 
 def rle_size_issue(segm: dict, h: int, w: int, where: str) -> Issue | None:
     """The issue with an RLE's ``size`` on an image of ``h`` x ``w``, or None."""
     if "size" not in segm:
-        return Issue("missing_field", f"{where}.size", "an RLE needs 'size' [height, width]")
+        return Issue(MaskCode.MISSING_FIELD, f"{where}.size", "an RLE needs 'size' [height, width]")
     size = segm["size"]
     if not (type(size) in (list, tuple) and len(size) == 2 and _is_int(size[0]) and _is_int(size[1])):
-        return Issue("wrong_type", f"{where}.size", "RLE size must be [height, width]")
+        return Issue(MaskCode.WRONG_TYPE, f"{where}.size", "RLE size must be [height, width]")
     if size[0] != h or size[1] != w:
-        return Issue("rle_size_mismatch", f"{where}.size", f"RLE size [{size[0]}, {size[1]}] does not match the image's [{h}, {w}]")
+        return Issue(MaskCode.RLE_SIZE_MISMATCH, f"{where}.size", f"RLE size [{size[0]}, {size[1]}] does not match the image's [{h}, {w}]")
     return None
 
 
@@ -241,11 +262,11 @@ def _uncompressed_issue(counts: list, h: int, w: int, where: str) -> Issue | Non
     else:
         for k, c in enumerate(counts):
             if not _is_int(c):
-                return Issue("wrong_type", f"{where}.counts[{k}]", "RLE counts must be non-negative integers")
+                return Issue(MaskCode.WRONG_TYPE, f"{where}.counts[{k}]", "RLE counts must be non-negative integers")
             if c < 0:
-                return Issue("rle_negative_run", f"{where}.counts[{k}]", f"run {k} of the RLE counts is negative ({c})")
+                return Issue(MaskCode.RLE_NEGATIVE_RUN, f"{where}.counts[{k}]", f"run {k} of the RLE counts is negative ({c})")
             if c > MAX_RUN:
-                return Issue("rle_run_overflow", f"{where}.counts[{k}]", f"run {k} of the RLE counts does not fit 32 bits")
+                return Issue(MaskCode.RLE_RUN_OVERFLOW, f"{where}.counts[{k}]", f"run {k} of the RLE counts does not fit 32 bits")
         total = sum(int(c) for c in counts)
     if total != h * w:
         return _sum_issue(total, h, w, where)
@@ -253,7 +274,7 @@ def _uncompressed_issue(counts: list, h: int, w: int, where: str) -> Issue | Non
 
 
 def _sum_issue(total: int, h: int, w: int, where: str) -> Issue:
-    return Issue("rle_sum_mismatch", f"{where}.counts", f"the RLE runs cover {total} pixels; the {h}x{w} image has {h * w}")
+    return Issue(MaskCode.RLE_SUM_MISMATCH, f"{where}.counts", f"the RLE runs cover {total} pixels; the {h}x{w} image has {h * w}")
 
 
 # --------------------------------------------------------------------------------------
@@ -283,17 +304,17 @@ class StringVerdicts:
         h, w = int(self.heights[i]), int(self.widths[i])
         loc = f"{where}.counts"
         if s == STRING_BAD_CHAR:
-            return Issue("rle_bad_character", loc, f"RLE counts hold only the characters '0' to 'o'; the character at position {d} is another")
+            return Issue(MaskCode.RLE_BAD_CHARACTER, loc, f"RLE counts hold only the characters '0' to 'o'; the character at position {d} is another")
         if s == STRING_TRUNCATED:
-            return Issue("rle_truncated", loc, "the RLE counts string ends inside a value")
+            return Issue(MaskCode.RLE_TRUNCATED, loc, "the RLE counts string ends inside a value")
         if s == STRING_OVERFLOW:
-            return Issue("rle_run_overflow", loc, f"run {d} of the RLE counts does not fit 32 bits")
+            return Issue(MaskCode.RLE_RUN_OVERFLOW, loc, f"run {d} of the RLE counts does not fit 32 bits")
         if s == STRING_NEGATIVE:
-            return Issue("rle_negative_run", loc, f"run {d} of the RLE counts is negative")
+            return Issue(MaskCode.RLE_NEGATIVE_RUN, loc, f"run {d} of the RLE counts is negative")
         if s == STRING_SUM:
             return _sum_issue(d, h, w, where)
         if s == STRING_BAD_SIZE:
-            return Issue("image_too_large", f"{where}.size", f"{h}x{w} is not a size the engine decodes")
+            return Issue(MaskCode.IMAGE_TOO_LARGE, f"{where}.size", f"{h}x{w} is not a size the engine decodes")
         raise ValueError(f"string {i} has no issue")
 
 
@@ -597,7 +618,7 @@ def check_rle_strings(
         if wrong[i]:
             h, w = int(hs[i]), int(ws[i])
             raise Issue(
-                "rle_size_mismatch", f"{where(i)}.size", f"RLE size [{int(sizes[i, 0])}, {int(sizes[i, 1])}] does not match the image's [{h}, {w}]"
+                MaskCode.RLE_SIZE_MISMATCH, f"{where(i)}.size", f"RLE size [{int(sizes[i, 0])}, {int(sizes[i, 1])}] does not match the image's [{h}, {w}]"
             ).error()
         raise v.issue(i, where(i)).error()
     return _strings_from(blob, start, stop, escaped, v, box_area)
