@@ -233,14 +233,6 @@ def merge(rles: Sequence[CheckedRLE], *, intersect: bool = False) -> CheckedRLE:
     return gate.seal_encoded(h, w, _mask.merge(objs, int(intersect))["counts"])
 
 
-def empty(height: int, width: int) -> CheckedRLE:
-    """The mask with no pixel on an image of ``height`` x ``width`` (within the gate's bounds)."""
-    issue = gate.dims_issue(height, width, "image")
-    if issue is not None:
-        raise issue.error()
-    return gate.seal_encoded(height, width, _mask.encode(np.zeros((height, width, 1), dtype=np.uint8, order="F"))[0]["counts"])
-
-
 def pack_counts(rles: Sequence[CheckedRLE]) -> tuple[bytes, np.ndarray]:
     """Concatenate compressed counts of checked masks: (blob, offsets int64 [N+1])."""
     parts = [r.counts for r in rles if type(r) is CheckedRLE]

@@ -284,7 +284,7 @@ def test_engine_entry_points_refuse_unchecked_masks():
     with pytest.raises(TypeError):
         CheckedRLE(10, 10, b"0Xo0")
     with pytest.raises(AttributeError):
-        masks.empty(10, 10).counts = b"0Xo0"
+        masks.to_rles([[[1, 1, 5, 1, 5, 5]]], [10], [10])[0].counts = b"0Xo0"
 
 
 def _cache_with_blob(blob: bytes) -> ReferenceCache:
