@@ -18,8 +18,9 @@ from datasets import selectors, services
 from datasets.errors import DatasetErrorCode
 from datasets.models import Dataset, FileRole, Modality, UploadState, VocabularyKind, VocabularyTerm
 from datasets.selectors import VersionAccess
-from marketplace.accounts.selectors import seller_organizations
-from marketplace.core.errors import InvalidInput, NotFound, field_error
+from marketplace.accounts.acting import acting_organization, requested_slug
+from marketplace.accounts.models import OrganizationRole
+from marketplace.core.errors import InvalidInput, field_error
 from marketplace.core.permissions import IsAuditor
 from marketplace.core.storage import get_storage
 
@@ -74,7 +75,7 @@ class DatasetListApi(APIView):
         annotation_license = serializers.CharField(max_length=64)
         price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0, required=False)
         currency = serializers.CharField(max_length=3, min_length=3, required=False)
-        organization = serializers.SlugField(required=False, help_text="seller organization slug (when the user sells for several)")
+        organization = serializers.SlugField(required=False, help_text="seller organization slug when the user sells for several (or the X-Organization header)")
 
     OutputSerializer = DatasetOutput
 
@@ -88,11 +89,8 @@ class DatasetListApi(APIView):
         s = self.InputSerializer(data=request.data)
         s.is_valid(raise_exception=True)
         data = dict(s.validated_data)
-        orgs = seller_organizations(user=request.user)
-        org_slug = data.pop("organization", None)
-        org = orgs.filter(slug=org_slug).first() if org_slug else orgs.order_by("pk").first()
-        if org is None:
-            raise NotFound("You are not a seller in that organization.", code=DatasetErrorCode.NOT_A_SELLER)
+        data.pop("organization", None)
+        org = acting_organization(user=request.user, role=OrganizationRole.SELLER, slug=requested_slug(request, field="organization"))
         dataset = services.dataset_create(owner=org, actor=request.user, **data)
         return Response(self.OutputSerializer(dataset).data, status=status.HTTP_201_CREATED)
 

@@ -28,6 +28,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "marketplace.accounts",
     "marketplace.audit",
+    "marketplace.members",
     "datasets",
     "licensing",
     "quality",
@@ -161,6 +162,8 @@ PIPELINE_STEP_TIMEOUT = CONFIG.pipeline_step_timeout
 PIPELINE_AUDIT_REQUIRED = CONFIG.pipeline_audit_required
 PIPELINE_SHARD_IMAGES = CONFIG.pipeline_shard_images
 TOKEN_TTL_HOURS = CONFIG.token_ttl_hours
+# Organization invitations (marketplace.members) expire after this many hours.
+MEMBERS_INVITATION_TTL_HOURS = 7 * 24
 
 # Domain events (marketplace/core/events.py): in the test profile a failing reaction fails
 # the test that caused it; elsewhere it is logged and the reconciliations repair its effect.

@@ -11,6 +11,7 @@ PUBLIC_ROUTE_NAMES = {"healthz", "readyz", "schema", "docs", "auth-login", "auth
 api_v1 = [
     path("", include("marketplace.accounts.urls")),
     path("", include("marketplace.audit.urls")),
+    path("", include("marketplace.members.urls")),
     path("", include("datasets.urls")),
     path("", include("licensing.urls")),
     path("", include("quality.urls")),

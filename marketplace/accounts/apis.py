@@ -10,7 +10,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from marketplace.accounts import selectors, services
-from marketplace.accounts.models import ApiToken, OrganizationRole
+from marketplace.accounts.models import REGISTRATION_ROLES, ApiToken
 
 
 class LoginApi(APIView):
@@ -49,7 +49,7 @@ class RegisterApi(APIView):
         password = serializers.CharField(max_length=128, trim_whitespace=False)
         email = serializers.EmailField(required=False, allow_blank=True, default="")
         organization = serializers.CharField(max_length=200)
-        role = serializers.ChoiceField(choices=OrganizationRole.choices)
+        role = serializers.ChoiceField(choices=[(r.value, r.label) for r in REGISTRATION_ROLES], help_text="you become the new organization's admin as well")
 
     @extend_schema(request=InputSerializer, responses={201: inline_serializer("Registered", {"id": serializers.IntegerField(), "username": serializers.CharField()})})
     def post(self, request):

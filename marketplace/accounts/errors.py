@@ -5,5 +5,9 @@ from enum import StrEnum
 
 class AccountErrorCode(StrEnum):
     INVALID_CREDENTIALS = "invalid_credentials"
+    NOT_A_BUYER = "not_a_buyer"
+    NOT_A_SELLER = "not_a_seller"
+    NOT_AN_ADMIN = "not_an_admin"
     ORGANIZATION_EXISTS = "organization_exists"
+    ORGANIZATION_REQUIRED = "organization_required"
     USERNAME_TAKEN = "username_taken"

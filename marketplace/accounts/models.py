@@ -7,8 +7,18 @@ from django.db import models
 
 
 class OrganizationRole(models.TextChoices):
+    """What a member may do for the organization; a member holds one or several.
+
+    ``admin`` manages members, invitations and webhooks; ``seller`` publishes and sells
+    datasets and decides on orders that need approval; ``buyer`` orders and downloads."""
+
+    ADMIN = "admin", "Admin"
     SELLER = "seller", "Seller"
     BUYER = "buyer", "Buyer"
+
+
+# The roles a new registration asks for (it is always its organization's admin as well).
+REGISTRATION_ROLES = (OrganizationRole.SELLER, OrganizationRole.BUYER)
 
 
 class Organization(models.Model):
@@ -24,7 +34,8 @@ class Organization(models.Model):
 
 
 class Membership(models.Model):
-    """A user's role in an organization. A user may be a seller in one and a buyer in another."""
+    """One role of a user in an organization (a member with several roles has one row per
+    role). A user may be a seller in one organization and a buyer in another."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships")

@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from marketplace.accounts.errors import AccountErrorCode
-from marketplace.accounts.models import ApiToken, Membership, Organization, OrganizationRole
+from marketplace.accounts.models import REGISTRATION_ROLES, ApiToken, Membership, Organization, OrganizationRole
 from marketplace.core.errors import Conflict, DomainError, InvalidInput, field_error
 
 User = get_user_model()
@@ -88,15 +88,16 @@ def organization_create(*, name: str, slug: str | None = None) -> Organization:
 
 def membership_add(*, user, organization: Organization, role: str) -> Membership:
     if role not in OrganizationRole.values:
-        raise InvalidInput(f"Unknown role {role!r}.", details=[field_error("role", "must be seller or buyer")])
+        raise InvalidInput(f"Unknown role {role!r}.", details=[field_error("role", f"one of {', '.join(OrganizationRole.values)}")])
     membership, _ = Membership.objects.get_or_create(user=user, organization=organization, role=role)
     return membership
 
 
 @transaction.atomic
 def user_register(*, username: str, password: str, email: str = "", organization_name: str, role: str) -> User:
-    """Create a user with a new organization in which it holds ``role`` (seller or buyer)."""
-    if role not in OrganizationRole.values:
+    """Create a user with a new organization of which it is the admin and in which it holds
+    ``role`` (seller or buyer); it invites the others (``marketplace.members``)."""
+    if role not in REGISTRATION_ROLES:
         raise InvalidInput(f"Unknown role {role!r}.", details=[field_error("role", "must be seller or buyer")])
     if User.objects.filter(username__iexact=username).exists():
         raise Conflict("That username is taken.", code=AccountErrorCode.USERNAME_TAKEN, details=[field_error("username", "taken")])
@@ -107,6 +108,7 @@ def user_register(*, username: str, password: str, email: str = "", organization
         raise InvalidInput("The password is too weak.", details=[field_error("password", m) for m in exc.messages]) from exc
     user = User.objects.create_user(username=username, email=email, password=password)
     organization = organization_create(name=organization_name)
+    membership_add(user=user, organization=organization, role=OrganizationRole.ADMIN)
     membership_add(user=user, organization=organization, role=role)
     return user
 

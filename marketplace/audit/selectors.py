@@ -6,17 +6,18 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from marketplace.accounts.selectors import seller_organizations
+from marketplace.accounts.models import Organization, OrganizationRole
 from marketplace.audit.models import AuditEvent
 from marketplace.core.permissions import is_staff_member
 
 
 def audit_events_for(*, user, filters: dict[str, Any]) -> QuerySet[AuditEvent]:
     """Staff see every event; anyone else only the events of the organizations they sell
-    for."""
+    for or administer."""
     qs = AuditEvent.objects.all()
     if not is_staff_member(user):
-        qs = qs.filter(organization__in=seller_organizations(user=user))
+        own = Organization.objects.filter(memberships__user=user, memberships__role__in=(OrganizationRole.SELLER, OrganizationRole.ADMIN))
+        qs = qs.filter(organization__in=own)
     for key in ("action", "object_type", "object_id", "actor_label"):
         if filters.get(key):
             qs = qs.filter(**{key: filters[key]})

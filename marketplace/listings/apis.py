@@ -11,6 +11,7 @@ from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from marketplace.accounts import acting
 from marketplace.core.errors import InvalidInput, field_error
 from marketplace.core.pagination import CappedPageNumberPagination
 from marketplace.core.schema import paginated
@@ -131,7 +132,7 @@ class OrderCreateApi(APIView):
     class InputSerializer(serializers.Serializer):
         license = serializers.CharField(max_length=64)
         version = serializers.IntegerField(min_value=1)
-        organization = serializers.SlugField(required=False, help_text="the buyer organization, when you buy for more than one")
+        organization = serializers.SlugField(required=False, help_text="the buyer organization, when you buy for more than one (or the X-Organization header)")
 
     OutputSerializer = OrderOutputSerializer
 
@@ -151,7 +152,7 @@ class OrderCreateApi(APIView):
                 details=[field_error("Idempotency-Key", "required, at most 128 characters", "required")],
             )
         listing = selectors.listing_public_get(slug=slug)
-        buyer = selectors.buyer_organization_for(user=request.user, slug=data.validated_data.get("organization"))
+        buyer = selectors.buyer_organization_for(user=request.user, slug=acting.requested_slug(request, field="organization"))
         order, created = services.order_create(
             listing=listing,
             buyer=buyer,
@@ -170,7 +171,8 @@ class OrderListApi(APIView):
     @extend_schema(responses={200: paginated(OrderOutputSerializer, "OrderPage")})
     def get(self, request):
         paginator = CappedPageNumberPagination()
-        page = paginator.paginate_queryset(selectors.orders_for_buyer(user=request.user), request, view=self)
+        orders = selectors.orders_for_buyer(user=request.user, slug=acting.requested_slug(request))
+        page = paginator.paginate_queryset(orders, request, view=self)
         return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
 
 
@@ -209,7 +211,8 @@ class EntitlementListApi(APIView):
     @extend_schema(responses={200: paginated(EntitlementOutputSerializer, "EntitlementPage")})
     def get(self, request):
         paginator = CappedPageNumberPagination()
-        page = paginator.paginate_queryset(selectors.entitlements_for_buyer(user=request.user), request, view=self)
+        entitlements = selectors.entitlements_for_buyer(user=request.user, slug=acting.requested_slug(request))
+        page = paginator.paginate_queryset(entitlements, request, view=self)
         return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
 
 

@@ -9,7 +9,5 @@ class ListingErrorCode(StrEnum):
     INVALID_FILTER = "invalid_filter"
     INVALID_ORDER_STATE = "invalid_order_state"
     LICENSE_NOT_OFFERED = "license_not_offered"
-    NOT_A_BUYER = "not_a_buyer"
     NOT_FOUND = "not_found"
-    ORGANIZATION_REQUIRED = "organization_required"
     VERSION_NOT_AVAILABLE = "version_not_available"

@@ -7,10 +7,10 @@ from django.db.models import QuerySet
 from datasets.models import DatasetVersion
 from datasets.selectors import version_files
 from datasets.states import VersionState
-from marketplace.accounts.models import Organization
+from marketplace.accounts.acting import acting_organization
+from marketplace.accounts.models import Organization, OrganizationRole
 from marketplace.accounts.selectors import buyer_organizations
-from marketplace.core.errors import Forbidden, InvalidInput, NotFound, field_error
-from marketplace.listings.errors import ListingErrorCode
+from marketplace.core.errors import NotFound
 from marketplace.listings.models import Entitlement, Listing, Order
 
 # A live entitlement gives downloads while its version is published or withdrawn by the
@@ -57,29 +57,19 @@ def listing_public_get(*, slug: str) -> Listing:
 
 
 def buyer_organization_for(*, user, slug: str | None = None) -> Organization:
-    """The organization a user buys for: the one named, or their only buyer organization."""
-    orgs = list(buyer_organizations(user=user).order_by("slug")[:20])
-    if slug:
-        orgs = [o for o in orgs if o.slug == slug]
-        if not orgs:
-            raise InvalidInput(
-                "You do not buy for that organization.",
-                code=ListingErrorCode.NOT_A_BUYER,
-                details=[field_error("organization", "not one of your buyer organizations", "not_a_buyer")],
-            )
-    if not orgs:
-        raise Forbidden("Only members of a buyer organization can order.", code=ListingErrorCode.NOT_A_BUYER)
-    if len(orgs) > 1:
-        raise InvalidInput(
-            "Name the buyer organization.",
-            code=ListingErrorCode.ORGANIZATION_REQUIRED,
-            details=[field_error("organization", "required: you buy for several organizations", "required")],
-        )
-    return orgs[0]
+    """The organization a user buys for: the one named (``X-Organization``), or their only
+    buyer organization (see marketplace.accounts.acting)."""
+    return acting_organization(user=user, role=OrganizationRole.BUYER, slug=slug)
 
 
-def orders_for_buyer(*, user) -> QuerySet[Order]:
-    return Order.objects.filter(buyer__in=buyer_organizations(user=user)).select_related(
+def _buyer_orgs(*, user, slug: str | None):
+    orgs = buyer_organizations(user=user)
+    return orgs.filter(slug=slug) if slug else orgs
+
+
+def orders_for_buyer(*, user, slug: str | None = None) -> QuerySet[Order]:
+    """Orders of the user's buyer organizations (only the one named, when ``slug`` is given)."""
+    return Order.objects.filter(buyer__in=_buyer_orgs(user=user, slug=slug)).select_related(
         "listing", "version", "buyer", "accepted_by", "entitlement"
     )
 
@@ -91,8 +81,9 @@ def order_get(*, order_id: int) -> Order:
     return order
 
 
-def entitlements_for_buyer(*, user) -> QuerySet[Entitlement]:
-    return Entitlement.objects.filter(buyer__in=buyer_organizations(user=user)).select_related("listing", "version", "buyer")
+def entitlements_for_buyer(*, user, slug: str | None = None) -> QuerySet[Entitlement]:
+    """Entitlements of the user's buyer organizations (only the one named, when ``slug`` is given)."""
+    return Entitlement.objects.filter(buyer__in=_buyer_orgs(user=user, slug=slug)).select_related("listing", "version", "buyer")
 
 
 def entitlement_get(*, entitlement_id: int) -> Entitlement:

@@ -27,7 +27,11 @@ def test_register_login_me_logout(api_client):
     api_client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     me = api_client.get("/api/v1/me").json()
     assert me["username"] == "newseller"
-    assert me["organizations"] == [{"slug": "robo-labs", "name": "Robo Labs", "role": "seller"}]
+    # The registering user is the new organization's admin, with the role it asked for.
+    assert me["organizations"] == [
+        {"slug": "robo-labs", "name": "Robo Labs", "role": "admin"},
+        {"slug": "robo-labs", "name": "Robo Labs", "role": "seller"},
+    ]
     assert api_client.post("/api/v1/auth/logout/").status_code == 204
     assert api_client.get("/api/v1/me").status_code == 401
 
