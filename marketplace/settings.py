@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "licensing",
     "quality",
     "marketplace.listings",
+    "marketplace.notifications",
     "workers",
     "marketplace",  # the project: management commands, and the reactions between the apps
 ]
@@ -165,6 +166,15 @@ TOKEN_TTL_HOURS = CONFIG.token_ttl_hours
 # Organization invitations (marketplace.members) expire after this many hours.
 MEMBERS_INVITATION_TTL_HOURS = 7 * 24
 
+# Webhooks (marketplace/notifications): attempts per delivery, exponential back-off
+# (base * 2^(attempt-1) seconds, capped), the request timeout, and the hosts exempt from
+# the public-HTTPS rule (ssrf.py): none in production; the loopback receiver in tests.
+WEBHOOKS_MAX_ATTEMPTS = 8
+WEBHOOKS_RETRY_BASE_SECONDS = 1.0 if PROFILE == "test" else 30.0
+WEBHOOKS_RETRY_MAX_SECONDS = 6 * 3600
+WEBHOOKS_TIMEOUT_SECONDS = 10
+WEBHOOKS_ALLOWED_PRIVATE_TARGETS: list[str] = [] if PROFILE == "production" else ["127.0.0.1", "localhost", "::1"]
+
 # Domain events (marketplace/core/events.py): in the test profile a failing reaction fails
 # the test that caused it; elsewhere it is logged and the reconciliations repair its effect.
 EVENTS_RAISE_HANDLER_ERRORS = PROFILE == "test"
@@ -177,6 +187,7 @@ CELERY_BROKER_URL = CONFIG.broker_url
 CELERY_BEAT_SCHEDULE = {
     "pipeline-sweep": {"task": "workers.tasks.sweep", "schedule": 60.0, "options": {"queue": "default", "expires": 55}},
     "listings-reconcile": {"task": "marketplace.listings.tasks.listings_reconcile", "schedule": 300.0, "options": {"queue": "default", "expires": 290}},
+    "webhook-deliveries-sweep": {"task": "marketplace.notifications.tasks.deliveries_sweep", "schedule": 60.0, "options": {"queue": "default", "expires": 55}},
 }
 CELERY_RESULT_BACKEND = CONFIG.result_backend
 if CONFIG.embedded_broker:

@@ -16,6 +16,7 @@ api_v1 = [
     path("", include("licensing.urls")),
     path("", include("quality.urls")),
     path("", include("marketplace.listings.urls")),
+    path("", include("marketplace.notifications.urls")),
     path("", include("workers.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

@@ -18,8 +18,10 @@ from licensing.selectors import provenance_completeness, version_effective_terms
 from marketplace.accounts.models import Organization
 from marketplace.audit.services import audit_event_record
 from marketplace.core.errors import Conflict, InvalidInput, NotFound, field_error
+from marketplace.core.events import publish
 from marketplace.core.storage import get_storage
 from marketplace.listings.errors import ListingErrorCode
+from marketplace.listings.events import EntitlementGranted, EntitlementRevoked, OrderStateChanged
 from marketplace.listings.models import (
     OPEN_ORDER_STATES,
     DownloadLog,
@@ -273,6 +275,21 @@ def _order_snapshot(order) -> dict[str, Any]:
     }
 
 
+def _order_event(order, *, before: str, reason: str = "") -> None:
+    publish(
+        OrderStateChanged(
+            order_id=order.pk,
+            buyer_id=order.buyer_id,
+            seller_id=order.listing.seller_id,
+            listing=order.listing.slug,
+            version=order.version.number,
+            before=before,
+            after=order.state,
+            reason=reason,
+        )
+    )
+
+
 def _find_existing_order(*, buyer, idempotency_key: str, version_id: int | None):
     order = Order.objects.select_related("listing", "version").filter(buyer=buyer, idempotency_key=idempotency_key).first()
     if order is None and version_id is not None:
@@ -349,6 +366,7 @@ def order_create(*, listing: Listing, buyer, user, license: str, version_number:
                 raise
             return same_request(existing) if existing.idempotency_key == idempotency_key else (existing, False)
         audit_event_record(actor=user, action="order.create", obj=order, organization=buyer, after=_order_snapshot(order))
+        _order_event(order, before="")
         if order.price == 0:
             order = order_mark_paid(order=order, actor=user, reason="free listing")
     return order, True
@@ -368,6 +386,7 @@ def order_mark_paid(*, order, actor, reason: str = ""):
     audit_event_record(
         actor=actor, action="order.paid", obj=locked, organization=locked.buyer, before=before, after=_order_snapshot(locked), reason=reason
     )
+    _order_event(locked, before=before["state"], reason=reason)
     entitlement = Entitlement.objects.create(
         buyer_id=locked.buyer_id, version=locked.version, listing=locked.listing, order=locked, license=locked.license
     )
@@ -378,13 +397,14 @@ def order_mark_paid(*, order, actor, reason: str = ""):
         organization=locked.buyer,
         after={"version": locked.version_id, "order": locked.pk, "license": locked.license},
     )
+    publish(EntitlementGranted(entitlement_id=entitlement.pk, buyer_id=locked.buyer_id, listing=locked.listing.slug, version=locked.version.number))
     return locked
 
 
 @transaction.atomic
 def entitlement_revoke(*, entitlement, actor, reason: str = ""):
     """Revoke an entitlement: no URL is issued for it from here on (idempotent)."""
-    locked = Entitlement.objects.select_for_update().get(pk=entitlement.pk)
+    locked = Entitlement.objects.select_for_update().select_related("listing", "version").get(pk=entitlement.pk)
     if locked.revoked_at is not None:
         return locked
     locked.revoked_at, locked.revoked_by, locked.revoke_reason = timezone.now(), actor, reason
@@ -398,6 +418,7 @@ def entitlement_revoke(*, entitlement, actor, reason: str = ""):
         after={"revoked": True},
         reason=reason,
     )
+    publish(EntitlementRevoked(entitlement_id=locked.pk, buyer_id=locked.buyer_id, listing=locked.listing.slug, version=locked.version.number, reason=reason))
     return locked
 
 

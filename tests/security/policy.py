@@ -9,7 +9,9 @@ collection) and, per role, an expression saying when the role is let through:
 
   allow / deny           always / never
   own                    the object belongs to the role's organization
-  entitled               the role holds a live entitlement to the object
+  entitled               the role's organization holds a live entitlement to the object
+  member, admin          the role is a member / an admin of the organization the object concerns
+  self                   the object is about the role itself (a member leaving, an invitee)
   draft, in_review, published, suspended
                          the object's (version's) state
   a|b   a&b              or / and (``&`` binds tighter)
@@ -24,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from tests.security.scenario import ROLES
+from tests.security.scenario import ROLES, organization_of
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ def P(target: str | None = None, *, default: str = "deny", body: Callable | None
 
 
 SELLERS = dict(seller_a="allow", seller_b="allow")
-BUYERS = dict(buyer_ent="allow", buyer_none="allow")
+BUYERS = dict(buyer_ent="allow", buyer_none="allow", buyer_member="allow")
 STAFF = dict(auditor="allow", moderator="allow")
 SIGNED_IN = dict(**SELLERS, **BUYERS, **STAFF)
 # Seller org members and staff always; everyone else only while published.
@@ -63,21 +65,21 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("quality-report-list", "GET"): P("version", **OWN_OR_PUBLISHED),
     ("quality-report-detail", "GET"): P("version", **OWN_OR_PUBLISHED),
     # buyer evaluations: buyers, on published listings; each sees only their org's
-    ("listing-evaluation-create", "POST"): P("dataset", buyer_ent="published", buyer_none="published", body=lambda o: []),
-    ("evaluation-detail", "GET"): P("evaluation", buyer_ent="own", buyer_none="own"),
+    ("listing-evaluation-create", "POST"): P("dataset", buyer_ent="published", buyer_none="published", buyer_member="published", body=lambda o: []),
+    ("evaluation-detail", "GET"): P("evaluation", buyer_ent="own", buyer_none="own", buyer_member="own"),
     # listings: public search and detail of published listings only
     ("listing-search", "GET"): P(default="allow", anonymous="allow"),
     ("listing-detail", "GET"): P("dataset", default="published", anonymous="published"),
     # (a valid order body: a denied cell must be refused for who asks, not for what was sent)
     ("listing-order-create", "POST"): P(
-        "dataset", buyer_ent="published", buyer_none="published",
+        "dataset", buyer_ent="published", buyer_none="published", buyer_member="published",
         body=lambda o: {"license": "CC-BY-4.0", "version": o.params["number"]}, headers={"HTTP_IDEMPOTENCY_KEY": "matrix-order"},
     ),
     ("order-list", "GET"): P(**SIGNED_IN),
     # marking paid / revoking: Django staff (moderators and auditors are staff accounts)
     ("order-mark-paid", "POST"): P("order", **STAFF, body=lambda o: {"reason": "matrix"}),
     ("entitlement-list", "GET"): P(**SIGNED_IN),
-    ("entitlement-files", "GET"): P("entitlement", buyer_ent="entitled&published"),
+    ("entitlement-files", "GET"): P("entitlement", buyer_ent="entitled&published", buyer_member="entitled&published"),
     ("entitlement-revoke", "POST"): P("entitlement", **STAFF, body=lambda o: {"reason": "matrix"}),
     # pipeline jobs: the seller org and staff; re-running a step: staff
     ("version-jobs", "GET"): P("version", **OWN_OR_STAFF),
@@ -120,6 +122,24 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("audit-samples", "GET"): P(auditor="allow"),
     ("audit-sample", "GET"): P("version", auditor="in_review|published|suspended", moderator="in_review|published|suspended"),
     ("audit-reference", "POST"): P("version", auditor="in_review|published|suspended", body=lambda o: {}),
+    # organization members: members list them; admins invite, change roles, remove; a member
+    # may leave; only the invitee accepts an invitation
+    ("organization-members", "GET"): P("organization", default="member"),
+    ("organization-member", "PATCH"): P("member", default="admin", body=lambda o: {"roles": ["buyer"]}),
+    ("organization-member", "DELETE"): P("member", default="admin|self"),
+    ("organization-invitations", "GET"): P("organization", default="admin"),
+    ("organization-invitations", "POST"): P("organization", default="admin", body=lambda o: {"username": "sec-seller-b", "roles": ["buyer"]}),
+    ("organization-invitation", "DELETE"): P("invitation", default="admin"),
+    ("invitation-accept", "POST"): P("invitation", default="self"),
+    # notifications: each signed-in user their own; webhooks: the organization's admins
+    ("notification-list", "GET"): P(**SIGNED_IN),
+    ("notification-read", "POST"): P(**SIGNED_IN, body=lambda o: {}),
+    ("organization-webhooks", "GET"): P("organization", default="admin"),
+    ("organization-webhooks", "POST"): P("organization", default="admin", body=lambda o: {"url": "http://127.0.0.1:9/matrix"}),
+    ("webhook-detail", "DELETE"): P("webhook", default="admin"),
+    ("webhook-rotate-secret", "POST"): P("webhook", default="admin"),
+    ("webhook-deliveries", "GET"): P("webhook", default="admin"),
+    ("webhook-delivery-resend", "POST"): P("delivery", default="admin"),
     # the schema and its page are public
     ("schema", "GET"): P(default="allow", anonymous="allow"),
     ("docs", "GET"): P(default="allow", anonymous="allow"),
@@ -137,9 +157,15 @@ def allowed(expr: str, role: str, obj) -> bool:
         if obj is None:
             raise AssertionError(f"{word!r} needs an object (the rule has no target)")
         if word == "own":
-            return obj.owner == role
+            return obj.owner == organization_of(role)
         if word == "entitled":
-            return role in obj.entitled
+            return organization_of(role) in obj.entitled
+        if word == "member":
+            return role in obj.members
+        if word == "admin":
+            return role in obj.admins
+        if word == "self":
+            return role == obj.subject
         if word in ("draft", "in_review", "published", "suspended"):
             return obj.state == word
         raise AssertionError(f"unknown policy word {word!r}")

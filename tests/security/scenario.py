@@ -19,7 +19,10 @@ from django.utils import timezone
 
 from tests import factories
 
-ROLES = ("anonymous", "seller_a", "seller_b", "buyer_ent", "buyer_none", "auditor", "moderator")
+ROLES = ("anonymous", "seller_a", "seller_b", "buyer_ent", "buyer_none", "buyer_member", "auditor", "moderator")
+# A role whose user is a member of another role's organization: "buyer_member" is a second
+# (non-admin) buyer of buyer_ent's organization, so it holds what that organization holds.
+ORGANIZATION_OF = {"buyer_member": "buyer_ent"}
 STATES = ("draft", "in_review", "published", "suspended")
 STAFF_ROLES = ("auditor", "moderator")
 # draft -> ... -> each state, through the real state machine.
@@ -41,6 +44,9 @@ class Obj:
     markers: tuple[str, ...] = ()
     entitled: tuple[str, ...] = ()  # roles holding a live entitlement to it
     row: object = None
+    members: tuple[str, ...] = ()  # roles that are members of the organization it concerns
+    admins: tuple[str, ...] = ()  # roles that are admins of that organization
+    subject: str = ""  # the role it is about (a member, an invitee)
 
     def __repr__(self) -> str:
         return f"<{self.kind} {self.label}>"
@@ -65,10 +71,16 @@ class Scenario:
         """Whether ``role`` may learn that ``obj`` exists and what it is called."""
         if role in STAFF_ROLES:
             return True
-        return obj.owner == role or obj.state == "published" or role in obj.entitled
+        org = organization_of(role)
+        return obj.owner == org or obj.state == "published" or org in obj.entitled
 
     def all_markers(self) -> list[tuple[Obj, str]]:
         return [(o, m) for objs in self.objects.values() for o in objs for m in o.markers]
+
+
+def organization_of(role: str) -> str:
+    """The role whose organization ``role`` acts for (itself, but for shared members)."""
+    return ORGANIZATION_OF.get(role, role)
 
 
 def build() -> Scenario:
@@ -82,11 +94,14 @@ def build() -> Scenario:
         "seller_b": factories.make_seller(username="sec-seller-b"),
         "buyer_ent": factories.make_buyer(username="sec-buyer-ent"),
         "buyer_none": factories.make_buyer(username="sec-buyer-none"),
+        "buyer_member": None,  # below: a member of buyer_ent's organization
         "auditor": factories.make_auditor(username="sec-auditor"),
         "moderator": factories.make_moderator(username="sec-moderator"),
     }
+    actors["buyer_member"] = factories.make_buyer(username="sec-buyer-member", org=actors["buyer_ent"].org)
     sc = Scenario(actors=actors)
     staff = actors["moderator"].user
+    _organizations(sc)
     tag = secrets.token_hex(3)
 
     for owner in ("seller_a", "seller_b"):
@@ -137,6 +152,35 @@ def build() -> Scenario:
 
     _quality_and_jobs(sc)
     return sc
+
+
+def _organizations(sc: Scenario) -> None:
+    """seller_a and buyer_ent administer their organizations; buyer_member is a plain buyer
+    of buyer_ent's; a pending invitation asks buyer_none into it."""
+    from marketplace.accounts.services import membership_add
+    from marketplace.members.services import invitation_create
+
+    for role in ("seller_a", "buyer_ent"):
+        membership_add(user=sc.actors[role].user, organization=sc.actors[role].org, role="admin")
+    seller_org, buyer_org = sc.actors["seller_a"].org, sc.actors["buyer_ent"].org
+    sc.add(Obj("organization", "seller_a", "seller_a", "published", {"slug": seller_org.slug}, members=("seller_a",), admins=("seller_a",)))
+    sc.add(Obj("organization", "buyer_ent", "buyer_ent", "published", {"slug": buyer_org.slug}, members=("buyer_ent", "buyer_member"), admins=("buyer_ent",)))
+    for org, role, members, admins in ((seller_org, "seller_a", ("seller_a",), ("seller_a",)), (buyer_org, "buyer_member", ("buyer_ent", "buyer_member"), ("buyer_ent",))):
+        user = sc.actors[role].user
+        sc.add(Obj("member", f"{org.slug}/{role}", organization_of(role), "published", {"slug": org.slug, "username": user.username}, members=members, admins=admins, subject=role))
+    from marketplace.notifications.models import Webhook, WebhookDelivery
+    from marketplace.notifications.services import event_id_for
+
+    webhook = Webhook.objects.create(organization=buyer_org, url="https://hooks.example.test/market", secret="whsec_scenario", events=[])
+    sc.add(Obj("webhook", "buyer_ent", "buyer_ent", "published", {"webhook_id": webhook.pk}, members=("buyer_ent", "buyer_member"), admins=("buyer_ent",), row=webhook))
+    delivery = WebhookDelivery.objects.create(webhook=webhook, event_id=event_id_for("order.state_changed", "scenario"), kind="order.state_changed", payload={}, state="failed", attempts=8)
+    sc.add(Obj("delivery", "buyer_ent", "buyer_ent", "published", {"delivery_id": delivery.pk}, members=("buyer_ent", "buyer_member"), admins=("buyer_ent",), row=delivery))
+    invitation, token = invitation_create(organization=buyer_org, actor=sc.actors["buyer_ent"].user, username=sc.actors["buyer_none"].user.username, roles=["buyer"])
+    sc.add(Obj(
+        "invitation", "buyer_none-into-buyer_ent", "buyer_ent", "published",
+        {"slug": buyer_org.slug, "invitation_id": invitation.pk, "token": token},
+        members=("buyer_ent", "buyer_member"), admins=("buyer_ent",), subject="buyer_none", row=invitation,
+    ))
 
 
 def _quality_and_jobs(sc: Scenario) -> None:

@@ -151,6 +151,42 @@ def grow_audit_events(sc, obj):
         audit_event_record(actor=sc.actors["moderator"].user, action="growth", obj=sc.get("version", "a-published").row, after={"i": i})
 
 
+def grow_members(sc, obj):
+    from marketplace.accounts.services import membership_add
+
+    for _ in range(GROWTH):
+        membership_add(user=factories.make_actor().user, organization=sc.actors["buyer_ent"].org, role="buyer")
+
+
+def grow_invitations(sc, obj):
+    from marketplace.members.services import invitation_create
+
+    for _ in range(GROWTH):
+        invitation_create(organization=sc.actors["buyer_ent"].org, actor=sc.actors["buyer_ent"].user, email=f"growth{next(_unique)}@example.test", roles=["buyer"])
+
+
+def grow_notifications(sc, obj):
+    from marketplace.notifications.services import notify
+
+    for _ in range(GROWTH):
+        notify(organization_id=sc.actors["buyer_ent"].org.pk, kind="order.state_changed", key=f"growth-{next(_unique)}", title="growth", payload={}, roles=("buyer",))
+
+
+def grow_webhooks(sc, obj):
+    from marketplace.notifications.models import Webhook
+
+    for _ in range(GROWTH):
+        Webhook.objects.create(organization=sc.actors["buyer_ent"].org, url=f"https://hooks.example.test/{next(_unique)}", secret="whsec_growth")
+
+
+def grow_deliveries(sc, obj):
+    from marketplace.notifications.models import WebhookDelivery
+    from marketplace.notifications.services import event_id_for
+
+    for _ in range(GROWTH):
+        WebhookDelivery.objects.create(webhook=obj.row, event_id=event_id_for("order.state_changed", f"growth-{next(_unique)}"), kind="order.state_changed", payload={}, state="failed")
+
+
 # route name -> (role, (object kind, label) in the URL or None, what grows its answer or None)
 ENDPOINTS: dict[str, tuple[str, tuple[str, str] | None, Callable[[Scenario, Obj | None], None] | None]] = {
     "me": ("seller_a", None, None),
@@ -178,6 +214,11 @@ ENDPOINTS: dict[str, tuple[str, tuple[str, str] | None, Callable[[Scenario, Obj 
     "moderation-queue": ("moderator", None, grow_in_review),
     "moderation-version": ("moderator", ("version", "a-inreview"), grow_checks),
     "audit-event-list": ("moderator", None, grow_audit_events),
+    "organization-members": ("buyer_ent", ("organization", "buyer_ent"), grow_members),
+    "organization-invitations": ("buyer_ent", ("organization", "buyer_ent"), grow_invitations),
+    "notification-list": ("buyer_ent", None, grow_notifications),
+    "organization-webhooks": ("buyer_ent", ("organization", "buyer_ent"), grow_webhooks),
+    "webhook-deliveries": ("buyer_ent", ("webhook", "buyer_ent"), grow_deliveries),
 }
 # GET routes without a database answer worth pinning.
 EXEMPT = {"schema": "the generated OpenAPI document", "docs": "a static page"}

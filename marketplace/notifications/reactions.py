@@ -1,0 +1,71 @@
+"""How organizations hear about what happens: each handler turns a domain event into
+notifications for the members concerned and deliveries to their webhooks. Wired in
+``marketplace/reactions.py``."""
+
+from __future__ import annotations
+
+from datasets.events import VersionStateChanged
+from datasets.models import DatasetVersion
+from marketplace.accounts.models import OrganizationRole
+from marketplace.listings.events import EntitlementGranted, EntitlementRevoked, OrderStateChanged
+from marketplace.notifications.models import EventKind
+from marketplace.notifications.services import notify
+
+SELLERS = (OrganizationRole.SELLER,)
+BUYERS = (OrganizationRole.BUYER,)
+# An order leaving this state was decided by the seller.
+AWAITING_APPROVAL = "awaiting_approval"
+
+
+def on_version_state_changed(event: VersionStateChanged) -> None:
+    """The seller organization hears of every move of its versions."""
+    version = DatasetVersion.objects.select_related("dataset").get(pk=event.version_id)
+    notify(
+        organization_id=version.dataset.owner_id,
+        kind=EventKind.VERSION_STATE_CHANGED,
+        key=f"{event.version_id}:{event.before}>{event.after}:{version.state_changed_at.isoformat()}",
+        title=f"{version.dataset.slug} v{version.number}: {event.before} → {event.after}",
+        payload={"dataset": version.dataset.slug, "version": version.number, "version_id": version.pk, "before": event.before, "after": event.after},
+        roles=SELLERS,
+    )
+
+
+def on_order_state_changed(event: OrderStateChanged) -> None:
+    """Buyer and seller organizations hear of the order; a decision on an order that
+    awaited approval is its own kind."""
+    decided = event.before == AWAITING_APPROVAL
+    kind = EventKind.ORDER_DECIDED if decided else EventKind.ORDER_STATE_CHANGED
+    payload = {
+        "order": event.order_id,
+        "listing": event.listing,
+        "version": event.version,
+        "before": event.before or None,
+        "after": event.after,
+        "reason": event.reason,
+    }
+    what = f"order {event.order_id} for {event.listing} v{event.version}"
+    title = f"{what}: {'approved' if event.after != 'rejected' else 'rejected'}" if decided else f"{what}: {event.after}"
+    for organization_id, roles in ((event.buyer_id, BUYERS), (event.seller_id, SELLERS)):
+        notify(organization_id=organization_id, kind=kind, key=f"{event.order_id}:{event.before}>{event.after}", title=title, payload=payload, roles=roles)
+
+
+def on_entitlement_granted(event: EntitlementGranted) -> None:
+    notify(
+        organization_id=event.buyer_id,
+        kind=EventKind.ENTITLEMENT_GRANTED,
+        key=str(event.entitlement_id),
+        title=f"You may download {event.listing} v{event.version}",
+        payload={"entitlement": event.entitlement_id, "listing": event.listing, "version": event.version, "subset": event.subset or None},
+        roles=BUYERS,
+    )
+
+
+def on_entitlement_revoked(event: EntitlementRevoked) -> None:
+    notify(
+        organization_id=event.buyer_id,
+        kind=EventKind.ENTITLEMENT_REVOKED,
+        key=str(event.entitlement_id),
+        title=f"Your entitlement to {event.listing} v{event.version} was revoked",
+        payload={"entitlement": event.entitlement_id, "listing": event.listing, "version": event.version, "reason": event.reason},
+        roles=BUYERS,
+    )
