@@ -70,14 +70,26 @@ static int64_t string_decode(const unsigned char *s, int64_t len, int escaped, u
     return m;
 }
 
-/* After a run's error at s[p..] (pos: p's position with escapes undone): a bad character
- * or a cut-off end anywhere outranks it, so the rest of the string is looked at. */
-static int rest_verdict(const unsigned char *s, int64_t p, int64_t len, int escaped, int64_t pos, int64_t *detail) {
+/* The position of s[p] with escapes undone (only on the error path). */
+static int64_t char_position(const unsigned char *s, int64_t p, int escaped) {
+    if (!escaped) return p;
+    int64_t pos = 0, q = 0;
+    for (;;) {
+        int64_t last = s[q] == '\\' ? q + 1 : q; /* the byte that holds this character */
+        if (last >= p) return pos;
+        q = last + 1;
+        pos++;
+    }
+}
+
+/* After a run's error at s[p..]: a bad character or a cut-off end anywhere outranks it, so
+ * the rest of the string is looked at. */
+static int rest_verdict(const unsigned char *s, int64_t p, int64_t len, int escaped, int64_t *detail) {
     int open = 0;
-    for (; p < len; p++, pos++) {
+    for (; p < len; p++) {
         if (escaped && s[p] == '\\' && ++p >= len) { *detail = 0; return RLE_TRUNCATED; }
         unsigned char ch = s[p];
-        if (ch < 48 || ch > 111) { *detail = pos; return RLE_BAD_CHAR; }
+        if (ch < 48 || ch > 111) { *detail = char_position(s, p, escaped); return RLE_BAD_CHAR; }
         open = (ch - 48) & 0x20;
     }
     if (open) { *detail = 0; return RLE_TRUNCATED; }
@@ -102,36 +114,47 @@ static int rest_verdict(const unsigned char *s, int64_t p, int64_t len, int esca
 static inline __attribute__((always_inline)) int check_box_area(const unsigned char *s, int64_t len, const int escaped, uint64_t h,
                                                                 uint64_t w, double *bb, int64_t *area_out, int64_t *detail,
                                                                 const int want_box) {
-    int64_t m = 0, p = 0, pos = 0, area = 0, sum = 0;
+    int64_t m = 0, p = 0, area = 0, sum = 0;
     uint prev1 = 0, prev2 = 0; /* runs m-1 and m-2, for the delta coding */
+    /* h and w are within raster_size_ok: 32-bit arithmetic, as maskApi.c's (and cheaper
+     * divisions) */
+    const uint hh = (uint)h;
     uint64_t px = 0, py = 0;
-    uint64_t xs = w, ys = h, xe = 0, ye = 0, xp = 0, bgx = 0, bgy = 0;
+    uint xs = (uint)w, ys = hh, xe = 0, ye = 0, xp = 0, bgx = 0, bgy = 0;
     int fg_seen = 0;
     while (p < len) {
-        /* one value of rleFrString's coding, every character checked on the way */
-        long x = 0;
-        int k = 0, more = 1;
-        while (more) {
-            if (p >= len) { *detail = 0; return RLE_TRUNCATED; }
-            if (k >= RLE_MAX_CHARS) {
-                int r = rest_verdict(s, p, len, escaped, pos, detail);
-                if (r != RLE_OK) return r;
-                *detail = m;
-                return RLE_OVERFLOW;
+        /* one value of rleFrString's coding, every character checked on the way; most values
+         * are one character */
+        if (escaped && s[p] == '\\' && ++p >= len) { *detail = 0; return RLE_TRUNCATED; }
+        unsigned c = (unsigned)s[p] - 48u; /* '0'..'o' are 0..63 */
+        if (c > 63) { *detail = char_position(s, p, escaped); return RLE_BAD_CHAR; }
+        p++;
+        long x = (long)(c & 0x1f);
+        if (!(c & 0x20)) {
+            if (c & 0x10) x |= (long)(~0UL << 5); /* sign-extend */
+        } else {
+            int k = 1, more = 1;
+            while (more) {
+                if (p >= len) { *detail = 0; return RLE_TRUNCATED; }
+                if (k >= RLE_MAX_CHARS) {
+                    int r = rest_verdict(s, p, len, escaped, detail);
+                    if (r != RLE_OK) return r;
+                    *detail = m;
+                    return RLE_OVERFLOW;
+                }
+                if (escaped && s[p] == '\\' && ++p >= len) { *detail = 0; return RLE_TRUNCATED; }
+                c = (unsigned)s[p] - 48u;
+                if (c > 63) { *detail = char_position(s, p, escaped); return RLE_BAD_CHAR; }
+                x |= (long)(c & 0x1f) << (5 * k);
+                more = c & 0x20;
+                p++;
+                k++;
+                if (!more && (c & 0x10)) x |= (long)(~0UL << (5 * k)); /* sign-extend */
             }
-            if (escaped && s[p] == '\\' && ++p >= len) { *detail = 0; return RLE_TRUNCATED; }
-            unsigned c = (unsigned)s[p] - 48u; /* '0'..'o' are 0..63 */
-            if (c > 63) { *detail = pos; return RLE_BAD_CHAR; }
-            x |= (long)(c & 0x1f) << (5 * k);
-            more = c & 0x20;
-            p++;
-            pos++;
-            k++;
-            if (!more && (c & 0x10)) x |= (long)(~0UL << (5 * k)); /* sign-extend */
         }
         if (m > 2) x += (long)prev2;
         if (x < 0 || x > 0xFFFFFFFFL) {
-            int r = rest_verdict(s, p, len, escaped, pos, detail);
+            int r = rest_verdict(s, p, len, escaped, detail);
             if (r != RLE_OK) return r;
             *detail = m;
             return x < 0 ? RLE_NEGATIVE : RLE_OVERFLOW;
@@ -146,28 +169,28 @@ static inline __attribute__((always_inline)) int check_box_area(const unsigned c
             continue;
         }
         /* the (x, y) of the run's last pixel, as maskApi.c's t = cc - (m % 2) */
-        if (run < h) {
+        if (run < hh) {
             py += run;
-            if (py >= h) { py -= h; px++; }
+            if (py >= hh) { py -= hh; px++; }
         } else {
-            px += run / h;
-            py += run % h;
-            if (py >= h) { py -= h; px++; }
+            px += run / hh;
+            py += run % hh;
+            if (py >= hh) { py -= hh; px++; }
         }
-        uint64_t bx, by;
+        uint bx, by;
         if (m % 2 == 0) {
-            bx = px;
-            by = py;
+            bx = (uint)px;
+            by = (uint)py;
         } else if (sum == 0) { /* maskApi.c: t = (uint)0 - 1 */
             uint t = 0xFFFFFFFFu;
-            by = t % h;
-            bx = (t - by) / h;
+            by = t % hh;
+            bx = (t - by) / hh;
         } else if (py > 0) {
-            bx = px;
-            by = py - 1;
+            bx = (uint)px;
+            by = (uint)py - 1;
         } else {
-            bx = px - 1;
-            by = h - 1;
+            bx = (uint)px - 1;
+            by = hh - 1;
         }
         if (m % 2 == 0) { /* pending until its foreground run arrives */
             bgx = bx;
@@ -181,7 +204,7 @@ static inline __attribute__((always_inline)) int check_box_area(const unsigned c
             xe = xe > bgx ? xe : bgx;
             ys = ys < bgy ? ys : bgy;
             ye = ye > bgy ? ye : bgy;
-            if (xp < bx) { ys = 0; ye = h - 1; }
+            if (xp < bx) { ys = 0; ye = hh - 1; }
             xs = xs < bx ? xs : bx;
             xe = xe > bx ? xe : bx;
             ys = ys < by ? ys : by;

@@ -245,6 +245,16 @@ def test_the_kernel_and_the_numpy_twin_give_the_same_verdicts():
     assert len(set(compiled.status.tolist())) >= 5  # the mutations reach most verdicts
     ok = compiled.status == gate.STRING_OK
     assert ok.sum() > 500
+    # the same strings as a JSON file holds them (the compiled results reader leaves them
+    # escaped): the same verdicts, positions counted with the escapes undone
+    import json
+
+    texts = [json.dumps(s.decode("latin-1"), ensure_ascii=False).encode("latin-1")[1:-1] for s, _, _ in items]
+    assert any(b"\\" in t for t in texts)
+    esc_lens = np.array([len(t) for t in texts])
+    esc_stop = np.cumsum(esc_lens)
+    escaped = gate.string_verdicts(b"".join(texts), esc_stop - esc_lens, esc_stop, hs, ws, escaped=True)
+    assert np.array_equal(escaped.status, compiled.status) and np.array_equal(escaped.detail, compiled.detail)
     # past a megabyte the kernel splits the strings over threads: the same verdicts, boxes, areas
     reps = 1 + (3 << 20) // len(blob)
     big = gate.string_verdicts(blob * reps, np.concatenate([stop - lens + r * len(blob) for r in range(reps)]),
