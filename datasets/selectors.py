@@ -6,7 +6,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
 from datasets.errors import DatasetErrorCode
 from datasets.models import AuditSample, Dataset, DatasetFile, DatasetVersion, FileRole, UploadSession, VersionIngest
@@ -218,3 +218,16 @@ def audit_sample_files(*, version: DatasetVersion, ttl: int = 600) -> list[dict[
             }
         )
     return out
+
+
+def dataset_other_versions(*, version: DatasetVersion) -> QuerySet[DatasetVersion]:
+    """The other versions of ``version``'s dataset, newest first (drafts included: a
+    moderator reads the whole history)."""
+    return DatasetVersion.objects.filter(dataset_id=version.dataset_id).exclude(pk=version.pk).order_by("-number")
+
+
+def organization_other_datasets(*, version: DatasetVersion) -> QuerySet[Dataset]:
+    """The other datasets of the organization that owns ``version``, each with its published
+    version, if any, as ``published`` (a list of at most one version)."""
+    published = Prefetch("versions", queryset=DatasetVersion.objects.filter(state=VersionState.PUBLISHED), to_attr="published")
+    return Dataset.objects.filter(owner_id=version.dataset.owner_id).exclude(pk=version.dataset_id).prefetch_related(published).order_by("title", "pk")

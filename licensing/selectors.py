@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Count, Exists, OuterRef, QuerySet
 
-from datasets.models import DatasetVersion
+from datasets.models import DatasetVersion, FileRole
+from datasets.selectors import dataset_other_versions, organization_other_datasets, version_files
 from datasets.states import VersionState
 from licensing.catalogue import OBLIGATIONS, PERMISSIONS, TERMS, Resolver, catalogue_load
-from licensing.models import CheckResult, ConsentRecord, FieldStatus, License, ProvenanceField
+from licensing.models import CheckResult, CheckStatus, ConsentRecord, FieldStatus, License, ProvenanceField
 from licensing.provenance import FIELDS, is_filled
-from quality.figures import DECLARED_FIGURES, with_declared
-from quality.selectors import version_quality_summary
+from marketplace.audit.selectors import object_audit_events, objects_audit_events
+from quality.figures import DECLARED_FIGURES, SUMMARY_FIGURES, with_declared
+from quality.models import ReportStatus
+from quality.selectors import latest_reports, version_quality_summaries, version_quality_summary
 
 # ---------------------------------------------------------------- catalogue
 
@@ -39,16 +44,30 @@ def license_terms(*, spdx_id: str) -> dict | None:
     return lic
 
 
+@dataclass(frozen=True)
+class LicenseCatalogue:
+    """The catalogue read once: its resolver, and each license's name and terms by SPDX id."""
+
+    resolver: Resolver
+    terms: dict[str, dict[str, Any]]
+
+
+def license_catalogue() -> LicenseCatalogue:
+    resolver = license_resolver()
+    return LicenseCatalogue(resolver=resolver, terms={lic["spdx_id"]: lic for lic in License.objects.values("spdx_id", "name", *TERMS)})
+
+
 # ---------------------------------------------------------------- effective terms
 
 
-def version_effective_terms(*, version: DatasetVersion) -> dict[str, Any]:
+def version_effective_terms(*, version: DatasetVersion, licenses: LicenseCatalogue | None = None) -> dict[str, Any]:
     """The terms a buyer actually gets: the annotation license combined with every image's
     license (from the ingest statistics). A permission holds only if every input grants
     it; share-alike and attribution propagate from any input. Unknown licenses and
-    unlicensed images grant nothing."""
-    resolver = license_resolver()
-    catalogue = {lic["spdx_id"]: lic for lic in License.objects.values("spdx_id", *TERMS)}
+    unlicensed images grant nothing. ``licenses``: the catalogue, when the caller read it
+    already (for many versions)."""
+    licenses = licenses or license_catalogue()
+    resolver, catalogue = licenses.resolver, licenses.terms
     stats = version.statistics or {}
     total_images = int(stats.get("images") or 0)
     unknown: list[dict] = []
@@ -191,3 +210,233 @@ def moderation_detail(*, version: DatasetVersion) -> dict[str, Any]:
         "inconsistent_labeling": quality.get("inconsistent_labeling"),
         "provenance": provenance,
     }
+
+
+# What the moderators' queue offers to filter by: every state after the pipeline.
+MODERATION_STATES = (
+    VersionState.IN_REVIEW,
+    VersionState.CHANGES_REQUESTED,
+    VersionState.REJECTED,
+    VersionState.PUBLISHED,
+    VersionState.SUSPENDED,
+    VersionState.WITHDRAWN,
+)
+# Failed checks first, the most severe first; then the checks that passed or did not apply.
+SEVERITY_RANK = {"error": 0, "warning": 1, "info": 2}
+# Evidence keys whose string values name a file of the version.
+EVIDENCE_FILE_KEYS = frozenset({"path", "file", "file_name"})
+# The report kind that computes each headline figure (a figure of no kind was declared).
+FIGURE_KINDS = {name: str(kind) for kind, names in SUMMARY_FIGURES.items() for name in names}
+TERM_WORDS = {
+    "commercial_use": "commercial use",
+    "derivatives": "derivative works",
+    "redistribution": "redistribution",
+    "share_alike": "share-alike",
+    "attribution": "attribution",
+}
+
+
+def moderation_versions() -> QuerySet[DatasetVersion]:
+    """Every version a moderator's queue can show (each state after the pipeline), with its
+    dataset and seller, oldest submission first."""
+    return DatasetVersion.objects.filter(state__in=MODERATION_STATES).select_related("dataset", "dataset__owner").order_by("submitted_at", "id")
+
+
+def moderation_versions_failing(*, versions: QuerySet, severity: str) -> QuerySet:
+    """``versions`` narrowed to those with a failed check of ``severity``."""
+    failing = CheckResult.objects.filter(version=OuterRef("pk"), status=CheckStatus.FAILED, severity=severity)
+    return versions.filter(Exists(failing))
+
+
+def moderation_sellers() -> list[tuple[str, str]]:
+    """``(slug, name)`` of each organization with a version in the moderators' queue."""
+    rows = DatasetVersion.objects.filter(state__in=MODERATION_STATES).values_list("dataset__owner__slug", "dataset__owner__name")
+    return sorted(set(rows), key=lambda r: r[1].lower())
+
+
+def moderation_queue_rows(*, versions: Iterable[DatasetVersion]) -> dict[int, dict[str, Any]]:
+    """What the moderators' queue shows of each version (a page of versions with their
+    dataset and seller loaded), in the same number of queries for any number of versions:
+    its quality summary (figures with status, interval and sample size; the tier), its
+    failed checks counted by severity, and its terms conflicts."""
+    versions = list(versions)
+    if not versions:
+        return {}
+    summaries = version_quality_summaries(versions=versions)
+    failed: dict[int, dict[str, int]] = {v.pk: {} for v in versions}
+    counts = (
+        CheckResult.objects.filter(version_id__in=list(failed), status=CheckStatus.FAILED)
+        .values_list("version_id", "severity")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for version_id, severity, n in counts:
+        failed[version_id][severity] = n
+    licenses = license_catalogue()
+    rows = {}
+    for v in versions:
+        rows[v.pk] = {
+            "quality": summaries[v.pk],
+            "failed_checks": dict(sorted(failed[v.pk].items(), key=lambda kv: SEVERITY_RANK.get(kv[0], 9))),
+            "conflicts": version_effective_terms(version=v, licenses=licenses)["conflicts"],
+            "frames": _frames(v),
+        }
+    return rows
+
+
+def _frames(version: DatasetVersion) -> int:
+    """Frames (video) or images of the version, from its ingest statistics."""
+    stats = version.statistics if isinstance(version.statistics, dict) else {}
+    return int(stats.get("frames", stats.get("images", 0)) or 0)
+
+
+def _figures(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every figure of a quality summary (whatever it is called), with the report kind it
+    comes from; the summary's other entries (tier, engine version...) are not figures."""
+    return [
+        {"name": name, "kind": FIGURE_KINDS.get(name, "declared"), **fig}
+        for name, fig in summary.items()
+        if isinstance(fig, dict) and "value" in fig and "status" in fig
+    ]
+
+
+def _evidence_strings(evidence: Any, keys: frozenset[str]) -> set[str]:
+    found: set[str] = set()
+    if isinstance(evidence, dict):
+        for key, value in evidence.items():
+            if key in keys and isinstance(value, str):
+                found.add(value)
+            else:
+                found |= _evidence_strings(value, keys)
+    elif isinstance(evidence, list):
+        for item in evidence:
+            found |= _evidence_strings(item, keys)
+    return found
+
+
+def _inputs_without(terms: dict[str, Any], catalogue: dict[str, dict], term: str, granted: bool) -> list[str]:
+    """The inputs (image licenses with their image counts, unlicensed images) whose terms
+    have ``term`` different from ``granted``, in words."""
+    out = [f"{lic['spdx']} ({lic['images']} images)" for lic in terms["licenses"] if lic["spdx"] in catalogue and bool(catalogue[lic["spdx"]][term]) != granted]
+    out += [f"{u['images']} images under {u['name'] or 'no license'} (not in the catalogue)" for u in terms["unknown"] if u.get("images")]
+    return out
+
+
+def conflict_explanation(conflict: dict[str, Any], *, terms: dict[str, Any], catalogue: dict[str, dict]) -> str:
+    """A terms conflict of ``version_effective_terms`` explained in words, naming the
+    licenses (and their image counts) that cause it."""
+    annotation = terms.get("annotation_license")
+    counts = {lic["spdx"]: lic["images"] for lic in terms["licenses"]}
+    code = conflict.get("code")
+    if code == "declared_terms_too_permissive":
+        parts = []
+        for term in conflict.get("terms", []):
+            words = TERM_WORDS.get(term, term)
+            if term in PERMISSIONS:
+                parts.append(f"{annotation} grants {words}, but {', '.join(_inputs_without(terms, catalogue, term, True)) or 'an input'} do not.")
+            else:
+                parts.append(f"{annotation} does not require {words}, but {', '.join(_inputs_without(terms, catalogue, term, False)) or 'an input'} do.")
+        return f"The dataset is declared under {annotation}, which promises buyers more than its inputs allow. " + " ".join(parts)
+    if code == "derivatives_not_allowed":
+        named = ", ".join(f"{s} ({counts.get(s, 0)} images)" for s in conflict.get("licenses", []))
+        return f"Masks are derivative works of the images they are drawn on, and {named} forbid derivative works: masks on those images cannot be sold."
+    if code == "incompatible_share_alike":
+        named = ", ".join(conflict.get("licenses", []))
+        return f"{named} each require derivatives to be shared under their own license; no single license satisfies all of them."
+    return conflict.get("message") or str(code)
+
+
+def _report_entry(report) -> dict[str, Any]:
+    plots = sorted((report.artifacts or {}).get("plots") or {}, key=lambda n: (n.startswith("overlay"), n))
+    extras = {k: v for k, v in (report.summary or {}).items() if not (isinstance(v, dict) and "value" in v)}
+    return {
+        "id": report.pk,
+        "kind": report.kind,
+        "status": report.status,
+        "ok": report.status == ReportStatus.OK,
+        "engine_version": report.engine_version,
+        "device": report.device,
+        "seconds": report.seconds,
+        "created_at": report.created_at,
+        "extras": extras,
+        "charts": [n for n in plots if not n.startswith("overlay")],
+        "overlays": [n for n in plots if n.startswith("overlay")],
+    }
+
+
+def moderation_review(*, version: DatasetVersion) -> dict[str, Any]:
+    """Everything a moderator's decision on ``version`` needs, in a bounded number of
+    queries: the API's moderation detail (figures, checks, effective terms, provenance),
+    plus the reports' plots, the checks ordered errors first with the files their evidence
+    names, the licenses' terms and each conflict in words, the provenance fields' reviewers,
+    the consent documents, the dataset's other versions with their decisions and figures,
+    the seller's other listings, and the version's audit log."""
+    detail = moderation_detail(version=version)
+    reports = latest_reports(version=version)
+    report_entries = [_report_entry(reports[k]) for k in sorted(reports, key=lambda k: list(SUMMARY_FIGURES).index(k) if k in SUMMARY_FIGURES else -1)]
+
+    checks = sorted(detail["checks"], key=lambda c: (c["status"] != CheckStatus.FAILED, SEVERITY_RANK.get(c["severity"], 9), c["code"]))
+    named = set().union(*(_evidence_strings(c["evidence"], EVIDENCE_FILE_KEYS) for c in checks)) if checks else set()
+    evidence_files = dict(version_files(version=version).filter(path__in=sorted(named)).values_list("path", "pk")) if named else {}
+    overlays = {}
+    for entry in report_entries:
+        for name in entry["overlays"]:
+            overlays.setdefault(name.rsplit("_", 1)[-1], (entry["id"], name))
+
+    terms = detail["effective_terms"]
+    catalogue = license_catalogue().terms
+    license_rows = [{**lic, **{t: catalogue[lic["spdx"]][t] for t in TERMS}, "name": catalogue[lic["spdx"]]["name"]} for lic in terms["licenses"]]
+    annotation = terms.get("annotation_license")
+    explained = [{**c, "explanation": conflict_explanation(c, terms=terms, catalogue=catalogue)} for c in terms["conflicts"]]
+
+    rows = {f.name: f for f in ProvenanceField.objects.filter(record__version=version).select_related("reviewed_by")}
+    fields = [
+        {"name": name, **entry, "reviewed_by": rows[name].reviewed_by.get_username() if name in rows and rows[name].reviewed_by else None,
+         "reviewed_at": rows[name].reviewed_at if name in rows else None}
+        for name, entry in detail["provenance"]["fields"].items()
+    ]
+    documents = list(version_files(version=version, role=FileRole.PROVENANCE_DOCS).order_by("path"))
+
+    earlier = list(dataset_other_versions(version=version))
+    earlier_figures = version_quality_summaries(versions=earlier)
+    decisions: dict[str, list] = {}
+    for event in objects_audit_events(objs=earlier, action_prefix="moderation."):
+        decisions.setdefault(event.object_id, []).append(event)
+    history = [
+        {"version": v, "figures": _figures(earlier_figures[v.pk]), "tier": earlier_figures[v.pk].get("tier"), "decisions": decisions.get(str(v.pk), [])}
+        for v in earlier
+    ]
+    others = list(organization_other_datasets(version=version))
+    published = [d.published[0] for d in others if d.published]
+    published_figures = version_quality_summaries(versions=published)
+    listings = [
+        {"dataset": d, "published": d.published[0] if d.published else None,
+         "figures": _figures(published_figures[d.published[0].pk]) if d.published else [],
+         "tier": published_figures[d.published[0].pk].get("tier") if d.published else None}
+        for d in others
+    ]
+    return {
+        **detail,
+        "version": version,
+        "frames": _frames(version),
+        "figures": _figures(detail["quality_summary"] or {}),
+        "facts": {k: v for k, v in (detail["quality_summary"] or {}).items() if not isinstance(v, dict)},
+        "reports": report_entries,
+        "checks": checks,
+        "evidence_files": evidence_files,
+        "overlays_by_image": overlays,
+        "licenses": license_rows,
+        "annotation_license_terms": catalogue.get(annotation) if annotation else None,
+        "conflicts": explained,
+        "fields": fields,
+        "consent_records": detail["provenance"].get("consent_records", []),
+        "documents": documents,
+        "earlier_versions": history,
+        "other_listings": listings,
+        "audit_log": list(object_audit_events(obj=version)[:200]),
+    }
+
+
+def moderation_file(*, version: DatasetVersion, file_id: int):
+    """One file of ``version`` (a provenance document, a file a check names), or None."""
+    return version_files(version=version).filter(pk=file_id).first()

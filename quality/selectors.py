@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.db.models import QuerySet
@@ -45,13 +46,31 @@ def latest_reports(*, version: DatasetVersion) -> dict[str, QualityReport]:
     return latest
 
 
-def version_quality_summary(*, version: DatasetVersion) -> dict[str, Any]:
+def latest_reports_of(*, version_ids: Iterable[int]) -> dict[int, dict[str, QualityReport]]:
+    """:func:`latest_reports` of many versions in one query (every id is a key, possibly
+    mapping to no report)."""
+    ids = list(version_ids)
+    latest: dict[int, dict[str, QualityReport]] = {vid: {} for vid in ids}
+    for report in QualityReport.objects.filter(version_id__in=ids).order_by("version_id", "kind", "-created_at", "-pk"):
+        latest[report.version_id].setdefault(report.kind, report)
+    return latest
+
+
+def version_quality_summaries(*, versions: Iterable[DatasetVersion]) -> dict[int, dict[str, Any]]:
+    """:func:`version_quality_summary` of each version, keyed by id, in one query."""
+    versions = list(versions)
+    reports = latest_reports_of(version_ids=[v.pk for v in versions])
+    return {v.pk: version_quality_summary(version=v, reports=reports[v.pk]) for v in versions}
+
+
+def version_quality_summary(*, version: DatasetVersion, reports: dict[str, QualityReport] | None = None) -> dict[str, Any]:
     """The version's headline figures (contract shape): each ``{"value", "ci", "n", "status"}``,
     plus ``tier`` (from a *verified* mask_iou only, else None), ``inconsistent_labeling``
     (the agreement report's flag: mean IoU of the two passes below its threshold; None
     without an agreement report) and ``engine_version``. Keys of figures that were not
-    computed are absent."""
-    reports = latest_reports(version=version)
+    computed are absent. ``reports``: the version's :func:`latest_reports` when the caller
+    already has them."""
+    reports = latest_reports(version=version) if reports is None else reports
     summary: dict[str, Any] = {}
     engine_versions: list[str] = []
     for kind, keys in SUMMARY_FIGURES.items():
@@ -93,6 +112,16 @@ def version_quality_findings(*, version: DatasetVersion) -> dict[str, dict[str, 
             "threshold": agreement.summary.get("threshold"),
         }
     return findings
+
+
+def report_plot_key(*, version: DatasetVersion, report_id: int, name: str) -> str:
+    """The storage key of the plot ``name`` of the version's report ``report_id``; NotFound
+    when the version has no such report or the report no such plot."""
+    report = QualityReport.objects.filter(version=version, pk=report_id).only("artifacts").first()
+    key = ((report.artifacts or {}).get("plots") or {}).get(name) if report is not None else None
+    if not key:
+        raise NotFound("No such plot.", code=QualityErrorCode.REPORT_NOT_FOUND)
+    return key
 
 
 # ---------------------------------------------------------------- reads for a user

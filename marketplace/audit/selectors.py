@@ -33,3 +33,13 @@ def audit_events_for(*, user, filters: dict[str, Any]) -> QuerySet[AuditEvent]:
 def object_audit_events(*, obj) -> QuerySet[AuditEvent]:
     """The events recorded about one object, newest first."""
     return AuditEvent.objects.filter(object_type=obj._meta.label_lower, object_id=str(obj.pk))
+
+
+def objects_audit_events(*, objs, action_prefix: str | None = None) -> QuerySet[AuditEvent]:
+    """The events recorded about any of ``objs`` (instances of one model), newest first;
+    with ``action_prefix``, only the actions that start with it."""
+    objs = list(objs)
+    if not objs:
+        return AuditEvent.objects.none()
+    qs = AuditEvent.objects.filter(object_type=objs[0]._meta.concrete_model._meta.label_lower, object_id__in=[str(o.pk) for o in objs])
+    return qs.filter(action__startswith=action_prefix) if action_prefix else qs
