@@ -250,8 +250,8 @@ def moderation_versions_failing(*, versions: QuerySet, severity: str) -> QuerySe
 
 def moderation_sellers() -> list[tuple[str, str]]:
     """``(slug, name)`` of each organization with a version in the moderators' queue."""
-    rows = DatasetVersion.objects.filter(state__in=MODERATION_STATES).values_list("dataset__owner__slug", "dataset__owner__name")
-    return sorted(set(rows), key=lambda r: r[1].lower())
+    rows = DatasetVersion.objects.filter(state__in=MODERATION_STATES).values_list("dataset__owner__slug", "dataset__owner__name").order_by().distinct()
+    return sorted(rows, key=lambda r: r[1].lower())
 
 
 def moderation_queue_rows(*, versions: Iterable[DatasetVersion]) -> dict[int, dict[str, Any]]:

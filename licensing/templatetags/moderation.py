@@ -75,6 +75,27 @@ def provenance_value(value: Any) -> SafeString:
     return format_html("{}", number(value) if not isinstance(value, str) else value)
 
 
+@register.filter
+def summary_value(value: Any) -> SafeString:
+    """A value of a report's summary: a figure as :func:`figure_html`, a mapping as its
+    entries (zeros last), a list as its items, a number as :func:`number`."""
+    if isinstance(value, dict) and "value" in value and "status" in value:
+        return figure_html(value)
+    if isinstance(value, dict):
+        if not value:
+            return NONE_WORD
+        entries = sorted(value.items(), key=lambda kv: _is_zero(kv[1]))
+        return format_html_join("; ", "{}: {}", ((words(k), summary_value(v)) for k, v in entries))
+    if isinstance(value, list):
+        return format_html_join(", ", "{}", ((summary_value(v),) for v in value[:LIST_SHOWN])) if value else NONE_WORD
+    return format_html("{}", number(value) if not isinstance(value, str) else value)
+
+
+def _is_zero(value: Any) -> bool:
+    inner = value.get("value") if isinstance(value, dict) else value
+    return isinstance(inner, (int, float)) and not isinstance(inner, bool) and inner == 0
+
+
 # What the two colours of an overlay are, per report kind (the reference's colour first).
 OVERLAY_LEGENDS = {"agreement": ("first annotation pass", "second annotation pass")}
 DEFAULT_LEGEND = ("reference masks", "seller's masks")
@@ -104,6 +125,8 @@ class _Evidence:
         self.overlays = review["overlays_by_image"]
 
     def render(self, value: Any, key: str | None = None) -> SafeString:
+        if isinstance(value, dict) and "value" in value and "status" in value:
+            return figure_html(value)
         if isinstance(value, dict):
             if not value:
                 return NONE
