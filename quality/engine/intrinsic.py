@@ -61,6 +61,11 @@ def _polygon_points(poly: object) -> np.ndarray | None:
     return pts if area > 0 else None
 
 
+# Edges compared against all others per block: memory stays O(BLOCK x n) for a polygon of n
+# points (a seller's 100k-point polygon must not need n^2 memory); the result is the same.
+SELF_INTERSECT_BLOCK = 256
+
+
 def polygon_self_intersects(pts: np.ndarray) -> bool:
     """Whether two non-adjacent edges of the closed polygon ``pts`` cross (proper crossings)."""
     n = len(pts)
@@ -71,16 +76,18 @@ def polygon_self_intersects(pts: np.ndarray) -> bool:
     def orient(p, q, r):
         return (q[..., 0] - p[..., 0]) * (r[..., 1] - p[..., 1]) - (q[..., 1] - p[..., 1]) * (r[..., 0] - p[..., 0])
 
-    ai, bi = a[:, None, :], b[:, None, :]
     aj, bj = a[None, :, :], b[None, :, :]
-    d1 = orient(ai, bi, aj)
-    d2 = orient(ai, bi, bj)
-    d3 = orient(aj, bj, ai)
-    d4 = orient(aj, bj, bi)
-    cross = (d1 * d2 < 0) & (d3 * d4 < 0)
-    i, j = np.triu_indices(n, k=2)
-    keep = ~((i == 0) & (j == n - 1))  # first and last edges share a vertex
-    return bool(cross[i[keep], j[keep]].any())
+    j = np.arange(n)[None, :]
+    for start in range(0, n, SELF_INTERSECT_BLOCK):
+        stop = min(n, start + SELF_INTERSECT_BLOCK)
+        ai, bi = a[start:stop, None, :], b[start:stop, None, :]
+        cross = (orient(ai, bi, aj) * orient(ai, bi, bj) < 0) & (orient(aj, bj, ai) * orient(aj, bj, bi) < 0)
+        i = np.arange(start, stop)[:, None]
+        # non-adjacent pairs, each once (j >= i + 2); the first and last edges share a vertex
+        cross &= (j >= i + 2) & ~((i == 0) & (j == n - 1))
+        if cross.any():
+            return True
+    return False
 
 
 def intrinsic_checks(

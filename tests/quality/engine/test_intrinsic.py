@@ -77,3 +77,46 @@ def test_polygon_self_intersection():
     assert polygon_self_intersects(np.array([[0, 0], [10, 10], [10, 0], [0, 10]], float))
     assert not polygon_self_intersects(np.array([[0, 0], [10, 0], [10, 10], [0, 10]], float))
     assert not polygon_self_intersects(np.array([[0, 0], [10, 0], [5, 3], [10, 10], [0, 10]], float))
+
+
+def test_self_intersection_is_the_same_in_blocks_and_bounded_in_memory(monkeypatch):
+    """Edges are compared block by block: the answer equals the all-pairs one, and a
+    100,000-point polygon needs memory proportional to its length, not its square."""
+    import tracemalloc
+
+    import numpy as np
+
+    from quality.engine import intrinsic
+
+    def all_pairs(pts):
+        n = len(pts)
+        a, b = pts, np.roll(pts, -1, axis=0)
+
+        def orient(p, q, r):
+            return (q[..., 0] - p[..., 0]) * (r[..., 1] - p[..., 1]) - (q[..., 1] - p[..., 1]) * (r[..., 0] - p[..., 0])
+
+        ai, bi, aj, bj = a[:, None], b[:, None], a[None], b[None]
+        cross = (orient(ai, bi, aj) * orient(ai, bi, bj) < 0) & (orient(aj, bj, ai) * orient(aj, bj, bi) < 0)
+        i, j = np.triu_indices(n, k=2)
+        keep = ~((i == 0) & (j == n - 1))
+        return bool(cross[i[keep], j[keep]].any())
+
+    rng = np.random.default_rng(7)
+    for trial in range(200):
+        n = int(rng.integers(4, 40))
+        if trial % 2:
+            angles = np.sort(rng.random(n) * 2 * np.pi)
+            pts = np.c_[np.cos(angles), np.sin(angles)] * (1 + rng.random(n))[:, None]
+        else:
+            pts = rng.random((n, 2)) * 10
+        monkeypatch.setattr(intrinsic, "SELF_INTERSECT_BLOCK", int(rng.integers(1, 9)))
+        assert intrinsic.polygon_self_intersects(pts) == all_pairs(pts)
+
+    monkeypatch.setattr(intrinsic, "SELF_INTERSECT_BLOCK", 256)
+    angles = np.linspace(0, 2 * np.pi, 4_000, endpoint=False)
+    circle = np.c_[np.cos(angles), np.sin(angles)] * 1000.0
+    tracemalloc.start()
+    assert intrinsic.polygon_self_intersects(circle) is False
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 250_000_000, f"peak {peak} bytes"  # all pairs at once would need over 1 GB
