@@ -66,16 +66,29 @@ def version_effective_terms(*, version: DatasetVersion, licenses: LicenseCatalog
     it; share-alike and attribution propagate from any input. Unknown licenses and
     unlicensed images grant nothing. ``licenses``: the catalogue, when the caller read it
     already (for many versions)."""
+    return effective_terms(annotation_license=version.dataset.annotation_license, statistics=version.statistics or {}, licenses=licenses)
+
+
+def licenses_granting(*, term: str) -> set[str]:
+    """The catalogue's license ids that grant ``term`` (``commercial_use``, ``derivatives``...)."""
+    catalogue_ensure()
+    return set(License.objects.filter(**{term: True}).values_list("spdx_id", flat=True))
+
+
+def effective_terms(*, annotation_license: str, statistics: dict[str, Any], licenses: LicenseCatalogue | None = None) -> dict[str, Any]:
+    """The effective terms of an annotation license over images counted as ingest counts
+    them (``images``, ``licenses[]`` with ``images`` each, ``images_without_license``): a
+    whole version's, or a subset's (marketplace.listings.subsets)."""
     licenses = licenses or license_catalogue()
     resolver, catalogue = licenses.resolver, licenses.terms
-    stats = version.statistics or {}
+    stats = statistics
     total_images = int(stats.get("images") or 0)
     unknown: list[dict] = []
     conflicts: list[dict] = []
 
-    annotation_spdx = resolver.resolve(identifier=version.dataset.annotation_license).spdx_id
+    annotation_spdx = resolver.resolve(identifier=annotation_license).spdx_id
     if annotation_spdx is None:
-        unknown.append({"input": "annotation_license", "name": version.dataset.annotation_license, "url": None, "images": 0})
+        unknown.append({"input": "annotation_license", "name": annotation_license, "url": None, "images": 0})
 
     counts: dict[str, int] = {}
     image_inputs: list[str] = []
@@ -109,14 +122,19 @@ def version_effective_terms(*, version: DatasetVersion, licenses: LicenseCatalog
     families = {s.rsplit("-", 1)[0] for s in share_alike}
     if len(families) > 1:
         conflicts.append({"code": "incompatible_share_alike", "message": "Inputs carry different share-alike licenses; no single license satisfies all of them.", "licenses": share_alike})
+    annotation_commercial = bool(annotation_spdx) and catalogue[annotation_spdx]["commercial_use"]
+    commercial_images = sum(n for s, n in counts.items() if catalogue[s]["commercial_use"]) if annotation_commercial else 0
     if annotation_spdx:
         declared = catalogue[annotation_spdx]
         looser = [p for p in PERMISSIONS if declared[p] and not terms[p]] + [o for o in OBLIGATIONS if terms[o] and not declared[o]]
+        # A split-licensed version: annotations declared for commercial use over images of
+        # which only some allow it. The whole grants no commercial use (terms above); the
+        # commercially usable subset does, and is sold on its own with its own terms. Only
+        # a commercial declaration that no image supports misleads.
+        if "commercial_use" in looser and commercial_images > 0:
+            looser.remove("commercial_use")
         if looser:
             conflicts.append({"code": "declared_terms_too_permissive", "message": "The annotation license grants more than the inputs allow.", "terms": looser, "licenses": [annotation_spdx]})
-
-    annotation_commercial = bool(annotation_spdx) and catalogue[annotation_spdx]["commercial_use"]
-    commercial_images = sum(n for s, n in counts.items() if catalogue[s]["commercial_use"]) if annotation_commercial else 0
     return {
         **terms,
         "annotation_license": annotation_spdx,

@@ -13,7 +13,7 @@ from datasets.events import AuditReferenceSubmitted, DatasetChanged, VersionStat
 from licensing.events import ChecksCompleted, ProvenanceReviewed
 from marketplace.core.events import DomainEvent, Handler, subscribe
 from marketplace.listings import reactions as listings
-from marketplace.listings.events import EntitlementGranted, EntitlementRevoked, OrderStateChanged
+from marketplace.listings.events import EntitlementGranted, EntitlementRevoked, NewVersionAvailable, OrderStateChanged
 from marketplace.notifications import reactions as notifications
 from quality.events import QualityReportStored
 from workers import reactions as pipeline
@@ -28,11 +28,14 @@ REACTIONS: tuple[tuple[type[DomainEvent], Handler], ...] = (
     (QualityReportStored, listings.on_version_evidence_changed),
     (ProvenanceReviewed, listings.on_version_evidence_changed),
     (ChecksCompleted, listings.on_version_evidence_changed),
+    # Holders of older versions hear of a newly published one.
+    (VersionStateChanged, listings.on_version_published_tell_holders),
     # Notifications and webhooks: organizations hear of what concerns them.
     (VersionStateChanged, notifications.on_version_state_changed),
     (OrderStateChanged, notifications.on_order_state_changed),
     (EntitlementGranted, notifications.on_entitlement_granted),
     (EntitlementRevoked, notifications.on_entitlement_revoked),
+    (NewVersionAvailable, notifications.on_new_version_available),
 )
 
 

@@ -11,6 +11,7 @@ from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from datasets.selectors import dataset_for_seller
 from marketplace.accounts import acting
 from marketplace.core.errors import InvalidInput, field_error
 from marketplace.core.pagination import CappedPageNumberPagination
@@ -18,6 +19,8 @@ from marketplace.core.schema import paginated
 from marketplace.core.storage import get_storage
 from marketplace.listings import search, selectors, services
 from marketplace.listings.errors import ListingErrorCode
+from marketplace.listings.models import OrderState, SalesTerms
+from marketplace.listings.subsets import subset_parse
 
 
 class IsFinanceStaff(BasePermission):
@@ -89,6 +92,25 @@ class ListingSearchApi(APIView):
         )
 
 
+class SalesTermsSerializer(serializers.Serializer):
+    requires_approval = serializers.BooleanField(help_text="each order waits for a seller member's approval; the buyer states an intended use")
+    free_update_months = serializers.IntegerField(
+        allow_null=True, min_value=0, max_value=120, help_text="months after purchase during which newer versions are claimed free; null: none"
+    )
+    subset_prices = serializers.DictField(
+        child=serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0),
+        required=False,
+        default=dict,
+        help_text='prices of declared subsets by key ("commercial", "split:train"); others pro rata by frames',
+    )
+
+    def validate_subset_prices(self, value: dict) -> dict:
+        for key in value:
+            if key != "commercial" and not (key.startswith("split:") and len(key) > 6):
+                raise serializers.ValidationError(f"{key!r}: a key is commercial or split:<name>")
+        return {k: str(v) for k, v in value.items()}
+
+
 class ListingDetailApi(APIView):
     permission_classes = [AllowAny]
 
@@ -96,6 +118,15 @@ class ListingDetailApi(APIView):
         description = serializers.CharField()
         terms = serializers.JSONField()
         previews = serializers.SerializerMethodField()
+        sales_terms = serializers.SerializerMethodField()
+        subsets = serializers.SerializerMethodField(help_text="declared subsets a buyer may order instead of the whole version")
+
+        def get_sales_terms(self, listing) -> SalesTermsSerializer:
+            terms = getattr(listing.dataset, "sales_terms", None)
+            return SalesTermsSerializer(terms or SalesTerms()).data
+
+        def get_subsets(self, listing) -> dict:
+            return selectors.listing_subsets(listing=listing)
 
         def get_previews(self, listing) -> list[dict]:
             # Previews are public: short-lived URLs to the overlay images only.
@@ -117,10 +148,16 @@ class OrderOutputSerializer(serializers.Serializer):
     license = serializers.CharField()
     accepted_by = serializers.CharField(source="accepted_by.username")
     accepted_at = serializers.DateTimeField()
+    intended_use = serializers.CharField()
     price = serializers.DecimalField(max_digits=12, decimal_places=2)
     currency = serializers.CharField()
     created_at = serializers.DateTimeField()
     paid_at = serializers.DateTimeField(allow_null=True)
+    decided_at = serializers.DateTimeField(allow_null=True, help_text="when a seller member approved or rejected it")
+    decision_reason = serializers.CharField()
+    closed_at = serializers.DateTimeField(allow_null=True, help_text="cancelled, rejected or refunded at")
+    claimed_from = serializers.IntegerField(source="claimed_from_id", allow_null=True, help_text="a free update claimed with this entitlement")
+    subset = serializers.JSONField(help_text="the declared subset ordered; {} for the whole version")
     entitlement = serializers.SerializerMethodField()
 
     def get_entitlement(self, order) -> int | None:
@@ -133,6 +170,11 @@ class OrderCreateApi(APIView):
         license = serializers.CharField(max_length=64)
         version = serializers.IntegerField(min_value=1)
         organization = serializers.SlugField(required=False, help_text="the buyer organization, when you buy for more than one (or the X-Organization header)")
+        intended_use = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="", help_text="required when the listing needs the seller's approval")
+        subset = serializers.JSONField(
+            required=False, default=None,
+            help_text='a declared subset instead of the whole version: {"kind": "commercial"}, {"kind": "split", "split": "train"} or {"kind": "categories", "categories": [...]}',
+        )
 
     OutputSerializer = OrderOutputSerializer
 
@@ -160,6 +202,8 @@ class OrderCreateApi(APIView):
             license=data.validated_data["license"],
             version_number=data.validated_data["version"],
             idempotency_key=key,
+            intended_use=data.validated_data["intended_use"],
+            subset=subset_parse(data.validated_data["subset"]),
         )
         order = selectors.order_get(order_id=order.pk)
         return Response(self.OutputSerializer(order).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
@@ -203,6 +247,14 @@ class EntitlementOutputSerializer(serializers.Serializer):
     granted_at = serializers.DateTimeField()
     revoked_at = serializers.DateTimeField(allow_null=True)
     live = serializers.BooleanField(source="is_live")
+    subset = serializers.JSONField(help_text="the declared subset it covers; {} for the whole version")
+    current_version = serializers.IntegerField(source="listing.version_number", allow_null=True, help_text="the listing's published version")
+    free_updates_until = serializers.SerializerMethodField(help_text="until when newer versions are claimed free (null: never)")
+
+    def get_free_updates_until(self, entitlement) -> str | None:
+        terms = getattr(entitlement.listing.dataset, "sales_terms", None)
+        until = services.update_claim_until(entitlement=entitlement, terms=terms) if terms else None
+        return until.isoformat() if until else None
 
 
 class EntitlementListApi(APIView):
@@ -233,6 +285,123 @@ class EntitlementRevokeApi(APIView):
         return Response(self.OutputSerializer(selectors.entitlement_get(entitlement_id=ent.pk)).data)
 
 
+class OrderDecisionInput(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class OrderApproveApi(APIView):
+    """A seller member approves an order for one of their listings that awaits approval."""
+
+    InputSerializer = OrderDecisionInput
+    OutputSerializer = OrderOutputSerializer
+
+    @extend_schema(request=OrderDecisionInput, responses={200: OrderOutputSerializer})
+    def post(self, request, order_id: int):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        order = selectors.order_for_seller_member(user=request.user, order_id=order_id)
+        order = services.order_approve(order=order, actor=request.user, reason=data.validated_data["reason"])
+        return Response(self.OutputSerializer(selectors.order_get(order_id=order.pk)).data)
+
+
+class OrderRejectApi(APIView):
+    """A seller member rejects an order that awaits approval (a reason is required)."""
+
+    InputSerializer = OrderDecisionInput
+    OutputSerializer = OrderOutputSerializer
+
+    @extend_schema(request=OrderDecisionInput, responses={200: OrderOutputSerializer})
+    def post(self, request, order_id: int):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        order = selectors.order_for_seller_member(user=request.user, order_id=order_id)
+        order = services.order_reject(order=order, actor=request.user, reason=data.validated_data["reason"])
+        return Response(self.OutputSerializer(selectors.order_get(order_id=order.pk)).data)
+
+
+class OrderCancelApi(APIView):
+    """A buyer member withdraws an order of their organization while it is not paid."""
+
+    InputSerializer = OrderDecisionInput
+    OutputSerializer = OrderOutputSerializer
+
+    @extend_schema(request=OrderDecisionInput, responses={200: OrderOutputSerializer})
+    def post(self, request, order_id: int):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        order = selectors.order_for_buyer_member(user=request.user, order_id=order_id)
+        order = services.order_cancel(order=order, actor=request.user, reason=data.validated_data["reason"])
+        return Response(self.OutputSerializer(selectors.order_get(order_id=order.pk)).data)
+
+
+class OrderRefundApi(APIView):
+    """Staff refund a paid order; its entitlement is revoked."""
+
+    permission_classes = [IsFinanceStaff]
+    OutputSerializer = OrderOutputSerializer
+
+    class InputSerializer(serializers.Serializer):
+        reason = serializers.CharField(max_length=2000)
+
+    @extend_schema(request=InputSerializer, responses={200: OrderOutputSerializer})
+    def post(self, request, order_id: int):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        order = services.order_refund(order=selectors.order_get(order_id=order_id), actor=request.user, reason=data.validated_data["reason"])
+        return Response(self.OutputSerializer(selectors.order_get(order_id=order.pk)).data)
+
+
+class SellerOrderListApi(APIView):
+    """Orders for the listings of your seller organizations (``?state=awaiting_approval``
+    for the ones waiting on you; ``X-Organization`` for one organization)."""
+
+    OutputSerializer = OrderOutputSerializer
+
+    class FilterSerializer(serializers.Serializer):
+        state = serializers.ChoiceField(choices=OrderState.choices, required=False)
+
+    @extend_schema(parameters=[FilterSerializer], responses={200: paginated(OrderOutputSerializer, "SellerOrderPage")})
+    def get(self, request):
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        orders = selectors.orders_for_seller(user=request.user, slug=acting.requested_slug(request), state=filters.validated_data.get("state"))
+        paginator = CappedPageNumberPagination()
+        page = paginator.paginate_queryset(orders, request, view=self)
+        return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
+
+
+class SalesTermsApi(APIView):
+    """How the seller sells a dataset: approval of each order, free updates."""
+
+    InputSerializer = SalesTermsSerializer
+    OutputSerializer = SalesTermsSerializer
+
+    @extend_schema(responses={200: SalesTermsSerializer})
+    def get(self, request, slug: str):
+        dataset = dataset_for_seller(user=request.user, slug=slug)
+        return Response(self.OutputSerializer(services.sales_terms_for(dataset=dataset)).data)
+
+    @extend_schema(request=SalesTermsSerializer, responses={200: SalesTermsSerializer})
+    def put(self, request, slug: str):
+        dataset = dataset_for_seller(user=request.user, slug=slug)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        terms = services.sales_terms_set(dataset=dataset, actor=request.user, **data.validated_data)
+        return Response(self.OutputSerializer(terms).data)
+
+
+class EntitlementClaimUpdateApi(APIView):
+    """Claim the listing's newer version free under its update policy (a buyer member)."""
+
+    OutputSerializer = OrderOutputSerializer
+
+    @extend_schema(request=None, responses={201: OrderOutputSerializer, 200: OrderOutputSerializer})
+    def post(self, request, entitlement_id: int):
+        entitlement = selectors.entitlement_for_buyer_member(user=request.user, entitlement_id=entitlement_id)
+        order, created = services.entitlement_update_claim(entitlement=entitlement, user=request.user)
+        return Response(self.OutputSerializer(selectors.order_get(order_id=order.pk)).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
 class EntitlementFilesApi(APIView):
     class OutputSerializer(serializers.Serializer):
         path = serializers.CharField(source="file.path")
@@ -243,10 +412,18 @@ class EntitlementFilesApi(APIView):
         url = serializers.CharField()
         expires_at = serializers.DateTimeField()
 
-    @extend_schema(responses={200: paginated(OutputSerializer, "EntitlementFilesPage")})
+    @extend_schema(
+        responses={200: paginated(OutputSerializer, "EntitlementFilesPage", pending=serializers.BooleanField(help_text="a subset's files are still being prepared"))}
+    )
     def get(self, request, entitlement_id: int):
+        """The files the entitlement serves (the version's, or its subset's with annotation
+        files generated for it), each with a short-lived URL. ``pending`` while a worker
+        still prepares a subset's files: ask again shortly."""
         entitlement = selectors.entitlement_live_for_buyer(user=request.user, entitlement_id=entitlement_id)
+        files, pending = services.entitlement_serving(entitlement=entitlement)
         paginator = CappedPageNumberPagination()
-        files = paginator.paginate_queryset(selectors.entitlement_manifest(entitlement=entitlement), request, view=self)
-        issued = services.download_urls_issue(entitlement=entitlement, user=request.user, files=files)
-        return paginator.get_paginated_response(self.OutputSerializer(issued, many=True).data)
+        page = paginator.paginate_queryset(files, request, view=self)
+        issued = services.download_urls_issue(entitlement=entitlement, user=request.user, files=page)
+        response = paginator.get_paginated_response(self.OutputSerializer(issued, many=True).data)
+        response.data["pending"] = pending
+        return response

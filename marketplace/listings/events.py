@@ -40,3 +40,17 @@ class EntitlementRevoked(DomainEvent):
     listing: str
     version: int
     reason: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewVersionAvailable(DomainEvent):
+    """A newer version of a listing the buyer organization holds an entitlement to was
+    published. ``free_until`` (ISO time) is set when the listing's update policy lets the
+    holder claim it free until then; "" when the new version must be ordered."""
+
+    buyer_id: int
+    entitlement_id: int
+    listing: str
+    version: int
+    held_version: int
+    free_until: str = ""

@@ -195,14 +195,36 @@ class ListingTerm(models.Model):
         indexes = [models.Index(fields=["kind", "value", "listing"], name="listing_term_lookup")]
 
 
+class SalesTerms(models.Model):
+    """How the seller sells a dataset, whichever version is published: whether each order
+    needs the seller's approval (restricted or research-only terms), for how long a buyer
+    gets new versions free, and the prices of the declared subsets (else pro rata)."""
+
+    dataset = models.OneToOneField("datasets.Dataset", on_delete=models.CASCADE, related_name="sales_terms")
+    requires_approval = models.BooleanField(default=False)
+    # The seller's prices of declared subsets by key ("commercial", "split:train"), as
+    # decimal strings; a subset not named is priced pro rata by frames.
+    subset_prices = models.JSONField(default=dict, blank=True)
+    # Months after an entitlement is granted during which its holder claims newer versions
+    # free; null: new versions are bought anew.
+    free_update_months = models.PositiveSmallIntegerField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+
+
 class OrderState(models.TextChoices):
+    AWAITING_APPROVAL = "awaiting_approval"  # the listing needs the seller's approval
     PENDING_PAYMENT = "pending_payment"
     PAID = "paid"
-    CANCELLED = "cancelled"
+    REJECTED = "rejected"  # the seller declined it: never an entitlement
+    CANCELLED = "cancelled"  # the buyer withdrew it before payment
+    REFUNDED = "refunded"  # staff refunded it: its entitlement is revoked
 
 
 # An order in one of these states blocks another for the same buyer org and version.
-OPEN_ORDER_STATES = (OrderState.PENDING_PAYMENT, OrderState.PAID)
+OPEN_ORDER_STATES = (OrderState.AWAITING_APPROVAL, OrderState.PENDING_PAYMENT, OrderState.PAID)
+# The buyer may cancel while nothing was paid.
+CANCELLABLE_ORDER_STATES = (OrderState.AWAITING_APPROVAL, OrderState.PENDING_PAYMENT)
 
 
 class Order(models.Model):
@@ -220,21 +242,34 @@ class Order(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     paid_at = models.DateTimeField(null=True, blank=True)
     paid_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    # What the buyer means to do with the data (required when the listing needs approval).
+    intended_use = models.TextField(blank=True)
+    # The seller's decision on an order that awaited approval, or the cancellation/refund.
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    decision_reason = models.TextField(blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True, help_text="cancelled, rejected or refunded at")
+    # A free claim of a newer version under the listing's update policy: the entitlement it
+    # was claimed with.
+    claimed_from = models.ForeignKey("Entitlement", on_delete=models.PROTECT, null=True, blank=True, related_name="update_claims")
+    # The declared subset ordered ({} : the whole version) and its key ("" : whole).
+    subset = models.JSONField(default=dict, blank=True)
+    subset_key = models.CharField(max_length=600, blank=True, default="")
 
     class Meta:
         ordering = ["-created_at", "-pk"]
         constraints = [
             models.CheckConstraint(condition=models.Q(state__in=OrderState.values), name="order_state_valid"),
             models.UniqueConstraint(fields=["buyer", "idempotency_key"], name="order_unique_idempotency_key"),
-            # Concurrent orders for the same version by the same buyer org create one order.
+            # Concurrent orders for the same version (and subset) by the same buyer org create one order.
             models.UniqueConstraint(
-                fields=["buyer", "version"], condition=models.Q(state__in=OPEN_ORDER_STATES), name="order_one_open_per_version"
+                fields=["buyer", "version", "subset_key"], condition=models.Q(state__in=OPEN_ORDER_STATES), name="order_one_open_per_version"
             ),
         ]
 
 
 class Entitlement(models.Model):
-    """The buyer organization's right to exactly one version's files."""
+    """The buyer organization's right to exactly one version's files (or a declared subset of them)."""
 
     buyer = models.ForeignKey("accounts.Organization", on_delete=models.PROTECT, related_name="entitlements")
     version = models.ForeignKey("datasets.DatasetVersion", on_delete=models.PROTECT, related_name="entitlements")
@@ -245,12 +280,15 @@ class Entitlement(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
     revoked_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     revoke_reason = models.TextField(blank=True)
+    # The declared subset it covers ({} : the whole version) and its key ("" : whole).
+    subset = models.JSONField(default=dict, blank=True)
+    subset_key = models.CharField(max_length=600, blank=True, default="")
 
     class Meta:
         ordering = ["-granted_at", "-pk"]
         constraints = [
             models.UniqueConstraint(
-                fields=["buyer", "version"], condition=models.Q(revoked_at__isnull=True), name="entitlement_one_live_per_version"
+                fields=["buyer", "version", "subset_key"], condition=models.Q(revoked_at__isnull=True), name="entitlement_one_live_per_version"
             ),
         ]
 
@@ -272,6 +310,68 @@ class DownloadLog(models.Model):
     class Meta:
         ordering = ["-issued_at", "-pk"]
         indexes = [models.Index(fields=["entitlement", "-issued_at"], name="download_log_entitlement")]
+
+
+class VersionIndex(models.Model):
+    """One row per image (per video) of a published version's annotation files, kept in
+    object storage (``storage_key``, JSON); ``summary`` holds what listings show of the
+    subsets (frames and license counts of the whole, each split, the commercially usable
+    subset, each category). Built once per version by a worker (marketplace.listings.subsets)."""
+
+    version = models.OneToOneField("datasets.DatasetVersion", on_delete=models.CASCADE, related_name="subset_index")
+    storage_key = models.CharField(max_length=1200)
+    summary = models.JSONField(default=dict)
+    built_at = models.DateTimeField(auto_now_add=True)
+
+
+class SelectionState(models.TextChoices):
+    BUILDING = "building"
+    READY = "ready"
+    FAILED = "failed"
+
+
+class Selection(models.Model):
+    """The files served for a version's subset and/or without the files a consent revocation
+    withdrew: the kept media files as they are and every annotation file regenerated for the
+    kept frames. Built once per ``key`` (subset and withdrawn files) by a worker and shared."""
+
+    version = models.ForeignKey("datasets.DatasetVersion", on_delete=models.CASCADE, related_name="selections")
+    key = models.CharField(max_length=64)
+    subset = models.JSONField(default=dict, blank=True)
+    withheld_file_ids = models.JSONField(default=list, blank=True)
+    state = models.CharField(max_length=12, choices=SelectionState.choices, default=SelectionState.BUILDING)
+    error = models.TextField(blank=True)
+    frames = models.PositiveBigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    built_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["version", "key"], name="selection_unique_key"),
+            models.CheckConstraint(condition=models.Q(state__in=SelectionState.values), name="selection_state_valid"),
+        ]
+
+
+class SelectionEntry(models.Model):
+    """One file a selection serves: a file of the version as it is (``file``), or an
+    annotation file generated for the selection (``file`` null, its own object)."""
+
+    selection = models.ForeignKey(Selection, on_delete=models.CASCADE, related_name="entries")
+    file = models.ForeignKey("datasets.DatasetFile", on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    role = models.CharField(max_length=24)
+    path = models.CharField(max_length=1024)
+    size = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    content_type = models.CharField(max_length=120)
+    storage_key = models.CharField(max_length=1200)
+
+    class Meta:
+        ordering = ["selection_id", "role", "path", "pk"]
+        constraints = [models.UniqueConstraint(fields=["selection", "path"], name="selection_entry_unique_path")]
+
+    @property
+    def generated(self) -> bool:
+        return self.file_id is None
 
 
 # Term kinds copied into Listing.facet_keys (see there).

@@ -8,7 +8,7 @@ from datasets.events import DatasetChanged, VersionStateChanged
 from datasets.models import DatasetVersion
 from datasets.states import VersionState
 from licensing.events import ChecksCompleted, ProvenanceReviewed
-from marketplace.listings.services import listing_sync_by_id
+from marketplace.listings.services import listing_sync_by_id, new_version_announce
 from quality.events import QualityReportStored
 
 
@@ -20,6 +20,12 @@ def on_version_state_changed(event: VersionStateChanged) -> None:
     """A version entered or left ``published``: the listing shows it, or hides."""
     if VersionState.PUBLISHED in (event.before, event.after):
         listing_sync_by_id(dataset_id=event.dataset_id)
+
+
+def on_version_published_tell_holders(event: VersionStateChanged) -> None:
+    """A newly published version: holders of older versions hear of it (and of a free claim)."""
+    if event.after == VersionState.PUBLISHED and event.before != VersionState.SUSPENDED:
+        new_version_announce(version_id=event.version_id)
 
 
 def on_version_evidence_changed(event: QualityReportStored | ProvenanceReviewed | ChecksCompleted) -> None:

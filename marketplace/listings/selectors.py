@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.db.models import QuerySet
 
 from datasets.models import DatasetVersion
@@ -9,9 +11,10 @@ from datasets.selectors import version_files
 from datasets.states import VersionState
 from marketplace.accounts.acting import acting_organization
 from marketplace.accounts.models import Organization, OrganizationRole
-from marketplace.accounts.selectors import buyer_organizations
+from marketplace.accounts.selectors import buyer_organizations, organizations_for
 from marketplace.core.errors import NotFound
 from marketplace.listings.models import Entitlement, Listing, Order
+from marketplace.listings.subsets import Subset, subset_price
 
 # A live entitlement gives downloads while its version is published or withdrawn by the
 # seller (buyers keep what they paid for); a suspended version (a takedown pending) gives none.
@@ -50,7 +53,7 @@ def entitlement_active(*, user, version) -> bool:
 
 
 def listing_public_get(*, slug: str) -> Listing:
-    listing = listings_public().filter(slug=slug).first()
+    listing = listings_public().select_related("dataset__sales_terms", "version__subset_index").filter(slug=slug).first()
     if listing is None:
         raise NotFound("No such listing.")
     return listing
@@ -67,11 +70,36 @@ def _buyer_orgs(*, user, slug: str | None):
     return orgs.filter(slug=slug) if slug else orgs
 
 
+ORDER_RELATED = ("listing", "version", "buyer", "accepted_by", "entitlement")
+
+
 def orders_for_buyer(*, user, slug: str | None = None) -> QuerySet[Order]:
     """Orders of the user's buyer organizations (only the one named, when ``slug`` is given)."""
-    return Order.objects.filter(buyer__in=_buyer_orgs(user=user, slug=slug)).select_related(
-        "listing", "version", "buyer", "accepted_by", "entitlement"
-    )
+    return Order.objects.filter(buyer__in=_buyer_orgs(user=user, slug=slug)).select_related(*ORDER_RELATED)
+
+
+def orders_for_seller(*, user, slug: str | None = None, state: str | None = None) -> QuerySet[Order]:
+    """Orders for the listings of the user's seller organizations (the one named, when
+    ``slug`` is given), optionally in one state: what a seller member decides on."""
+    sellers = organizations_for(user=user, role=OrganizationRole.SELLER)
+    qs = Order.objects.filter(listing__seller__in=sellers.filter(slug=slug) if slug else sellers).select_related(*ORDER_RELATED)
+    return qs.filter(state=state) if state else qs
+
+
+def order_for_buyer_member(*, user, order_id: int) -> Order:
+    """An order of one of the user's buyer organizations; NotFound otherwise."""
+    order = orders_for_buyer(user=user).filter(pk=order_id).first()
+    if order is None:
+        raise NotFound("No such order.")
+    return order
+
+
+def order_for_seller_member(*, user, order_id: int) -> Order:
+    """An order for a listing of one of the user's seller organizations; NotFound otherwise."""
+    order = orders_for_seller(user=user).filter(pk=order_id).first()
+    if order is None:
+        raise NotFound("No such order.")
+    return order
 
 
 def order_get(*, order_id: int) -> Order:
@@ -83,7 +111,17 @@ def order_get(*, order_id: int) -> Order:
 
 def entitlements_for_buyer(*, user, slug: str | None = None) -> QuerySet[Entitlement]:
     """Entitlements of the user's buyer organizations (only the one named, when ``slug`` is given)."""
-    return Entitlement.objects.filter(buyer__in=_buyer_orgs(user=user, slug=slug)).select_related("listing", "version", "buyer")
+    return Entitlement.objects.filter(buyer__in=_buyer_orgs(user=user, slug=slug)).select_related(
+        "listing", "version", "buyer", "listing__dataset__sales_terms"
+    )
+
+
+def entitlement_for_buyer_member(*, user, entitlement_id: int) -> Entitlement:
+    """An entitlement (live or not) of one of the user's buyer organizations; NotFound otherwise."""
+    ent = entitlements_for_buyer(user=user).filter(pk=entitlement_id).first()
+    if ent is None:
+        raise NotFound("No such entitlement.")
+    return ent
 
 
 def entitlement_get(*, entitlement_id: int) -> Entitlement:
@@ -108,3 +146,34 @@ BUYER_FILE_ROLES = ("annotations", "images", "second_pass", "video", "panoptic")
 
 def entitlement_manifest(*, entitlement: Entitlement):
     return version_files(version=entitlement.version).filter(role__in=BUYER_FILE_ROLES).order_by("role", "path", "pk")
+
+
+def listing_subsets(*, listing: Listing) -> dict:
+    """The declared subsets a listing offers, from its version's index: the commercially
+    usable subset, each split and each category, with frames, price (the seller's, else
+    pro rata by frames) and effective terms. ``ready`` is False while the index is built."""
+    index = getattr(listing.version, "subset_index", None) if listing.version_id else None
+    if index is None:
+        return {"ready": False, "commercial": None, "splits": [], "categories": []}
+    sales = getattr(listing.dataset, "sales_terms", None)
+    prices = (sales.subset_prices if sales else {}) or {}
+    summary = index.summary
+    total = int(summary["all"]["frames"])
+
+    def offer(subset: Subset, part: dict) -> dict:
+        set_price = Decimal(prices[subset.key]) if subset.key in prices else None
+        return {
+            "subset": subset.to_dict(),
+            "frames": part["frames"],
+            "price": str(subset_price(price=listing.price, frames=part["frames"], total_frames=total, set_price=set_price)),
+            "price_set_by_seller": set_price is not None,
+            "terms": part.get("terms"),
+        }
+
+    return {
+        "ready": True,
+        "frames": total,
+        "commercial": offer(Subset(kind="commercial"), summary["commercial"]),
+        "splits": [offer(Subset(kind="split", split=name), part) for name, part in summary["splits"].items()],
+        "categories": [offer(Subset(kind="categories", categories=(name,)), part) for name, part in summary["categories"].items()],
+    }

@@ -7,14 +7,15 @@ from __future__ import annotations
 from datasets.events import VersionStateChanged
 from datasets.models import DatasetVersion
 from marketplace.accounts.models import OrganizationRole
-from marketplace.listings.events import EntitlementGranted, EntitlementRevoked, OrderStateChanged
+from marketplace.listings.events import EntitlementGranted, EntitlementRevoked, NewVersionAvailable, OrderStateChanged
 from marketplace.notifications.models import EventKind
 from marketplace.notifications.services import notify
 
 SELLERS = (OrganizationRole.SELLER,)
 BUYERS = (OrganizationRole.BUYER,)
-# An order leaving this state was decided by the seller.
+# An order leaving this state for one of these was decided by a seller member.
 AWAITING_APPROVAL = "awaiting_approval"
+DECISIONS = {"pending_payment": "approved", "rejected": "rejected"}
 
 
 def on_version_state_changed(event: VersionStateChanged) -> None:
@@ -33,7 +34,7 @@ def on_version_state_changed(event: VersionStateChanged) -> None:
 def on_order_state_changed(event: OrderStateChanged) -> None:
     """Buyer and seller organizations hear of the order; a decision on an order that
     awaited approval is its own kind."""
-    decided = event.before == AWAITING_APPROVAL
+    decided = event.before == AWAITING_APPROVAL and event.after in DECISIONS
     kind = EventKind.ORDER_DECIDED if decided else EventKind.ORDER_STATE_CHANGED
     payload = {
         "order": event.order_id,
@@ -44,7 +45,7 @@ def on_order_state_changed(event: OrderStateChanged) -> None:
         "reason": event.reason,
     }
     what = f"order {event.order_id} for {event.listing} v{event.version}"
-    title = f"{what}: {'approved' if event.after != 'rejected' else 'rejected'}" if decided else f"{what}: {event.after}"
+    title = f"{what}: {DECISIONS[event.after]}" if decided else f"{what}: {event.after}"
     for organization_id, roles in ((event.buyer_id, BUYERS), (event.seller_id, SELLERS)):
         notify(organization_id=organization_id, kind=kind, key=f"{event.order_id}:{event.before}>{event.after}", title=title, payload=payload, roles=roles)
 
@@ -67,5 +68,24 @@ def on_entitlement_revoked(event: EntitlementRevoked) -> None:
         key=str(event.entitlement_id),
         title=f"Your entitlement to {event.listing} v{event.version} was revoked",
         payload={"entitlement": event.entitlement_id, "listing": event.listing, "version": event.version, "reason": event.reason},
+        roles=BUYERS,
+    )
+
+
+def on_new_version_available(event: NewVersionAvailable) -> None:
+    free = f"; claim it free until {event.free_until[:10]}" if event.free_until else ""
+    notify(
+        organization_id=event.buyer_id,
+        kind=EventKind.NEW_VERSION_AVAILABLE,
+        key=f"{event.entitlement_id}:{event.version}",
+        title=f"{event.listing} v{event.version} is out (you hold v{event.held_version}){free}",
+        payload={
+            "listing": event.listing,
+            "version": event.version,
+            "entitlement": event.entitlement_id,
+            "held_version": event.held_version,
+            "free_until": event.free_until or None,
+            "claim": f"/api/v1/entitlements/{event.entitlement_id}/claim-update/" if event.free_until else None,
+        },
         roles=BUYERS,
     )

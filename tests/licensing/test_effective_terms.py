@@ -76,7 +76,7 @@ def test_effective_terms_endpoint_visibility(seller, seller_b):
 
 
 def test_publish_blocked_when_declared_more_permissive(seller, moderator):
-    v = make_version(seller, license="CC-BY-4.0", statistics=stats(("by-2", 5), ("by-nc-sa-2", 5)), state=VersionState.IN_REVIEW)
+    v = make_version(seller, license="CC-BY-4.0", statistics=stats(("by-nc-sa-2", 10)), state=VersionState.IN_REVIEW)
     with pytest.raises(Conflict) as exc:
         version_publish_check(version=v)
     assert exc.value.code == "terms_too_permissive"
@@ -88,6 +88,19 @@ def test_publish_blocked_when_declared_more_permissive(seller, moderator):
     assert v.state == VersionState.IN_REVIEW
     resp = moderator.client.post(f"/api/v1/moderation/versions/{v.pk}/decision/", {"decision": "approve"}, format="json")
     assert resp.status_code == 409 and resp.json()["code"] == "terms_too_permissive"
+
+
+def test_split_licensed_version_may_declare_commercial_annotations(seller, moderator):
+    """Commercial annotations over images of which only some allow commercial use: the whole
+    grants no commercial use, the commercially usable subset does (sold on its own)."""
+    v = make_version(seller, license="CC-BY-4.0", statistics=stats(("by-2", 7), ("by-nc-2", 3)), state=VersionState.IN_REVIEW)
+    t = version_effective_terms(version=v)
+    assert t["commercial_use"] is False and t["commercial_images"] == 7 and t["conflicts"] == []
+    assert moderation_decide(version=v, actor=moderator.user, decision="approve").state == VersionState.PUBLISHED
+    # Still too permissive where nothing supports it: share-alike inputs under a declaration without it.
+    w = make_version(seller, license="CC-BY-4.0", statistics=stats(("by-2", 7), ("by-nc-sa-2", 3)))
+    (conflict,) = version_effective_terms(version=w)["conflicts"]
+    assert conflict["code"] == "declared_terms_too_permissive" and conflict["terms"] == ["share_alike"]
 
 
 def test_publish_allowed_when_declared_matches_inputs(seller, moderator):

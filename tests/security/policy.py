@@ -12,6 +12,7 @@ collection) and, per role, an expression saying when the role is let through:
   entitled               the role's organization holds a live entitlement to the object
   member, admin          the role is a member / an admin of the organization the object concerns
   self                   the object is about the role itself (a member leaving, an invitee)
+  sells                  the role's organization sells the order's listing
   draft, in_review, published, suspended
                          the object's (version's) state
   a|b   a&b              or / and (``&`` binds tighter)
@@ -79,6 +80,16 @@ POLICY: dict[tuple[str, str], Rule] = {
     # marking paid / revoking: Django staff (moderators and auditors are staff accounts)
     ("order-mark-paid", "POST"): P("order", **STAFF, body=lambda o: {"reason": "matrix"}),
     ("entitlement-list", "GET"): P(**SIGNED_IN),
+    # approval decisions: seller members of the listing's organization; cancelling: the
+    # buyer organization's members; refunds: staff; a seller's incoming orders: each their own
+    ("order-approve", "POST"): P("order", seller_a="sells", seller_b="sells", body=lambda o: {"reason": "matrix"}),
+    ("order-reject", "POST"): P("order", seller_a="sells", seller_b="sells", body=lambda o: {"reason": "matrix"}),
+    ("order-cancel", "POST"): P("order", buyer_ent="own", buyer_none="own", buyer_member="own", body=lambda o: {}),
+    ("order-refund", "POST"): P("order", **STAFF, body=lambda o: {"reason": "matrix"}),
+    ("seller-order-list", "GET"): P(**SIGNED_IN),
+    ("dataset-sales-terms", "GET"): P("dataset", seller_a="own", seller_b="own"),
+    ("dataset-sales-terms", "PUT"): P("dataset", seller_a="own", seller_b="own", body=lambda o: {"requires_approval": False, "free_update_months": 12}),
+    ("entitlement-claim-update", "POST"): P("entitlement", buyer_ent="own", buyer_member="own"),
     ("entitlement-files", "GET"): P("entitlement", buyer_ent="entitled&published", buyer_member="entitled&published"),
     ("entitlement-revoke", "POST"): P("entitlement", **STAFF, body=lambda o: {"reason": "matrix"}),
     # pipeline jobs: the seller org and staff; re-running a step: staff
@@ -166,6 +177,8 @@ def allowed(expr: str, role: str, obj) -> bool:
             return role in obj.admins
         if word == "self":
             return role == obj.subject
+        if word == "sells":
+            return obj.seller == organization_of(role)
         if word in ("draft", "in_review", "published", "suspended"):
             return obj.state == word
         raise AssertionError(f"unknown policy word {word!r}")

@@ -47,6 +47,7 @@ class Obj:
     members: tuple[str, ...] = ()  # roles that are members of the organization it concerns
     admins: tuple[str, ...] = ()  # roles that are admins of that organization
     subject: str = ""  # the role it is about (a member, an invitee)
+    seller: str = ""  # for an order: the role whose organization sells the listing
 
     def __repr__(self) -> str:
         return f"<{self.kind} {self.label}>"
@@ -142,13 +143,13 @@ def build() -> Scenario:
         ent = order.entitlement
         for kind in ("dataset", "version"):
             sc.get(kind, label).entitled = ("buyer_ent",)
-        sc.add(Obj("order", label, "buyer_ent", vobj.state, {"order_id": order.pk, "id": order.pk, "pk": order.pk}, (), ("buyer_ent",), row=order))
+        sc.add(Obj("order", label, "buyer_ent", vobj.state, {"order_id": order.pk, "id": order.pk, "pk": order.pk}, (), ("buyer_ent",), row=order, seller="seller_a"))
         sc.add(Obj("entitlement", label, "buyer_ent", vobj.state, {"entitlement_id": ent.pk, "id": ent.pk, "pk": ent.pk}, (), ("buyer_ent",), row=ent))
     # A pending (unpaid) order of the buyer without entitlement.
     other = actors["buyer_none"]
     version = sc.get("version", "b-published").row
     order, _ = ls.order_create(listing=version.dataset.listing, buyer=other.org, user=other.user, license=version.dataset.annotation_license, version_number=version.number, idempotency_key="sec-pending")
-    sc.add(Obj("order", "b-published-pending", "buyer_none", "published", {"order_id": order.pk, "id": order.pk, "pk": order.pk}, (), row=order))
+    sc.add(Obj("order", "b-published-pending", "buyer_none", "published", {"order_id": order.pk, "id": order.pk, "pk": order.pk}, (), row=order, seller="seller_b"))
 
     _quality_and_jobs(sc)
     return sc

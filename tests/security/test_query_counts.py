@@ -217,6 +217,8 @@ ENDPOINTS: dict[str, tuple[str, tuple[str, str] | None, Callable[[Scenario, Obj 
     "organization-members": ("buyer_ent", ("organization", "buyer_ent"), grow_members),
     "organization-invitations": ("buyer_ent", ("organization", "buyer_ent"), grow_invitations),
     "notification-list": ("buyer_ent", None, grow_notifications),
+    "seller-order-list": ("seller_a", None, grow_orders),
+    "dataset-sales-terms": ("seller_a", ("dataset", "a-published"), None),
     "organization-webhooks": ("buyer_ent", ("organization", "buyer_ent"), grow_webhooks),
     "webhook-deliveries": ("buyer_ent", ("webhook", "buyer_ent"), grow_deliveries),
 }

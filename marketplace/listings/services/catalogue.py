@@ -1,13 +1,12 @@
-"""Writes for listings, orders and entitlements. Atomic, keyword-only, audited."""
+"""Writes of the catalogue: a listing built from its dataset's published version, its
+search vector, and the reconciliation that repairs listings a lost reaction left wrong."""
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from typing import Any
 
-from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -15,31 +14,21 @@ from datasets.models import Dataset, DatasetVersion
 from datasets.selectors import version_files
 from datasets.states import VersionState
 from licensing.selectors import provenance_completeness, version_effective_terms, version_quality_figures
-from marketplace.accounts.models import Organization
-from marketplace.audit.services import audit_event_record
-from marketplace.core.errors import Conflict, InvalidInput, NotFound, field_error
-from marketplace.core.events import publish
-from marketplace.core.storage import get_storage
-from marketplace.listings.errors import ListingErrorCode
-from marketplace.listings.events import EntitlementGranted, EntitlementRevoked, OrderStateChanged
 from marketplace.listings.models import (
-    OPEN_ORDER_STATES,
-    DownloadLog,
-    Entitlement,
     FigureStatus,
     Listing,
     ListingTerm,
-    Order,
-    OrderState,
     TermKind,
     facet_group_fields,
     facet_keys_text,
 )
 from marketplace.listings.pricing import quality_adjusted_cost
 from marketplace.listings.search import catalogue_generation_bump
+from marketplace.listings.services.selections import version_index_request
 from quality.figures import LISTING_FIGURES
 
 logger = logging.getLogger(__name__)
+
 
 def _terms_list(queryset) -> list[dict[str, str]]:
     return [{"slug": t.slug, "name": t.name} for t in queryset.order_by("slug")]
@@ -197,6 +186,7 @@ def listing_sync(*, dataset: Dataset) -> Listing | None:
     )
     listing_search_vector_refresh(listing_ids=[listing.pk])
     _generation_bump()
+    version_index_request(version_id=version.pk)  # the subsets the listing offers
     return listing
 
 
@@ -259,181 +249,3 @@ def listings_reconcile(*, batch: int = 500) -> dict[str, int]:
     return {"resynced": len(wrong), "compared": len(stale), "repaired": repaired}
 
 
-# Orders and entitlements --------------------------------------------------------------
-# Lock order (deadlock avoidance, as Saleor does): Organization, then Listing, then Order,
-# then Entitlement; within one table, ascending pk.
-
-
-def _order_snapshot(order) -> dict[str, Any]:
-    return {
-        "state": order.state,
-        "listing": order.listing.slug,
-        "version": order.version.number,
-        "license": order.license,
-        "price": str(order.price),
-        "currency": order.currency,
-    }
-
-
-def _order_event(order, *, before: str, reason: str = "") -> None:
-    publish(
-        OrderStateChanged(
-            order_id=order.pk,
-            buyer_id=order.buyer_id,
-            seller_id=order.listing.seller_id,
-            listing=order.listing.slug,
-            version=order.version.number,
-            before=before,
-            after=order.state,
-            reason=reason,
-        )
-    )
-
-
-def _find_existing_order(*, buyer, idempotency_key: str, version_id: int | None):
-    order = Order.objects.select_related("listing", "version").filter(buyer=buyer, idempotency_key=idempotency_key).first()
-    if order is None and version_id is not None:
-        order = (
-            Order.objects.select_related("listing", "version")
-            .filter(buyer=buyer, version_id=version_id, state__in=OPEN_ORDER_STATES)
-            .first()
-        )
-    return order
-
-
-def order_create(*, listing: Listing, buyer, user, license: str, version_number: int, idempotency_key: str):
-    """Accept the license and order the listing's published version; returns ``(order, created)``.
-
-    A retried request (same buyer org and Idempotency-Key) returns the first order; any other
-    request for a version the buyer org already has an open (pending or paid) order for
-    returns that order too, so concurrent requests create exactly one. Both rules are also DB
-    constraints; the IntegrityError path covers the race between the check and the insert.
-    Free listings are paid at once (and the entitlement granted).
-    """
-
-    def same_request(order) -> tuple[Any, bool]:
-        if order.listing_id != listing.pk or order.version.number != version_number:
-            raise Conflict(
-                "This Idempotency-Key was used for another order.",
-                code=ListingErrorCode.IDEMPOTENCY_KEY_REUSED,
-                details=[field_error("Idempotency-Key", "used for another order", "reused")],
-            )
-        return order, False
-
-    existing = _find_existing_order(buyer=buyer, idempotency_key=idempotency_key, version_id=None)
-    if existing is not None:
-        return same_request(existing)
-
-    with transaction.atomic():
-        Organization.objects.select_for_update().get(pk=buyer.pk)
-        locked = Listing.objects.select_for_update(of=("self",)).select_related("version", "dataset").get(pk=listing.pk)
-        if not locked.is_public or locked.version is None or locked.version.state != VersionState.PUBLISHED:
-            raise NotFound("No such listing.", code=ListingErrorCode.NOT_FOUND)
-        if version_number != locked.version_number:
-            raise InvalidInput(
-                "Only the listing's published version can be ordered.",
-                code=ListingErrorCode.VERSION_NOT_AVAILABLE,
-                details=[field_error("version", f"the published version is {locked.version_number}", "version_not_available")],
-            )
-        accepted = {lic.lower(): lic for lic in [*locked.licenses, locked.dataset.annotation_license] if lic}
-        if license.lower() not in accepted:
-            raise InvalidInput(
-                "The license must be one the listing is offered under.",
-                code=ListingErrorCode.LICENSE_NOT_OFFERED,
-                details=[field_error("license", f"one of {sorted(accepted.values())}", "license_not_offered")],
-            )
-        existing = _find_existing_order(buyer=buyer, idempotency_key=idempotency_key, version_id=locked.version_id)
-        if existing is not None:
-            if existing.idempotency_key == idempotency_key:
-                return same_request(existing)
-            return existing, False
-        try:
-            with transaction.atomic():
-                order = Order.objects.create(
-                    buyer=buyer,
-                    listing=locked,
-                    version=locked.version,
-                    license=accepted[license.lower()],
-                    accepted_by=user,
-                    accepted_at=timezone.now(),
-                    price=locked.price,
-                    currency=locked.currency,
-                    idempotency_key=idempotency_key,
-                )
-        except IntegrityError:
-            existing = _find_existing_order(buyer=buyer, idempotency_key=idempotency_key, version_id=locked.version_id)
-            if existing is None:
-                raise
-            return same_request(existing) if existing.idempotency_key == idempotency_key else (existing, False)
-        audit_event_record(actor=user, action="order.create", obj=order, organization=buyer, after=_order_snapshot(order))
-        _order_event(order, before="")
-        if order.price == 0:
-            order = order_mark_paid(order=order, actor=user, reason="free listing")
-    return order, True
-
-
-@transaction.atomic
-def order_mark_paid(*, order, actor, reason: str = ""):
-    """Mark an order paid and grant its entitlement (idempotent: a paid order stays as it is)."""
-    locked = Order.objects.select_for_update().select_related("listing", "version").get(pk=order.pk)
-    if locked.state == OrderState.PAID:
-        return locked
-    if locked.state != OrderState.PENDING_PAYMENT:
-        raise Conflict(f"An order in state {locked.state!r} cannot be paid.", code=ListingErrorCode.INVALID_ORDER_STATE)
-    before = _order_snapshot(locked)
-    locked.state, locked.paid_at, locked.paid_by = OrderState.PAID, timezone.now(), actor
-    locked.save(update_fields=["state", "paid_at", "paid_by"])
-    audit_event_record(
-        actor=actor, action="order.paid", obj=locked, organization=locked.buyer, before=before, after=_order_snapshot(locked), reason=reason
-    )
-    _order_event(locked, before=before["state"], reason=reason)
-    entitlement = Entitlement.objects.create(
-        buyer_id=locked.buyer_id, version=locked.version, listing=locked.listing, order=locked, license=locked.license
-    )
-    audit_event_record(
-        actor=actor,
-        action="entitlement.grant",
-        obj=entitlement,
-        organization=locked.buyer,
-        after={"version": locked.version_id, "order": locked.pk, "license": locked.license},
-    )
-    publish(EntitlementGranted(entitlement_id=entitlement.pk, buyer_id=locked.buyer_id, listing=locked.listing.slug, version=locked.version.number))
-    return locked
-
-
-@transaction.atomic
-def entitlement_revoke(*, entitlement, actor, reason: str = ""):
-    """Revoke an entitlement: no URL is issued for it from here on (idempotent)."""
-    locked = Entitlement.objects.select_for_update().select_related("listing", "version").get(pk=entitlement.pk)
-    if locked.revoked_at is not None:
-        return locked
-    locked.revoked_at, locked.revoked_by, locked.revoke_reason = timezone.now(), actor, reason
-    locked.save(update_fields=["revoked_at", "revoked_by", "revoke_reason"])
-    audit_event_record(
-        actor=actor,
-        action="entitlement.revoke",
-        obj=locked,
-        organization=locked.buyer,
-        before={"revoked": False},
-        after={"revoked": True},
-        reason=reason,
-    )
-    publish(EntitlementRevoked(entitlement_id=locked.pk, buyer_id=locked.buyer_id, listing=locked.listing.slug, version=locked.version.number, reason=reason))
-    return locked
-
-
-def download_urls_issue(*, entitlement, user, files: list) -> list[dict[str, Any]]:
-    """Presigned (S3) or signed (local) URLs for the given manifest rows, one DownloadLog row each.
-
-    No transaction of its own: the log is one multi-row INSERT (atomic by itself), written
-    before the URLs leave the server."""
-    storage = get_storage()
-    ttl = int(settings.PRESIGNED_URL_TTL_SECONDS)
-    expires_at = timezone.now() + timedelta(seconds=ttl)
-    out, logs = [], []
-    for f in files:
-        filename = f.path.rsplit("/", 1)[-1]
-        out.append({"file": f, "url": storage.download_url(f.storage_key, ttl=ttl, filename=filename), "expires_at": expires_at})
-        logs.append(DownloadLog(entitlement=entitlement, user=user, path=f.path, storage_key=f.storage_key, ttl_seconds=ttl))
-    DownloadLog.objects.bulk_create(logs)
-    return out
