@@ -204,7 +204,7 @@ def test_review_page_shows_what_a_decision_needs(seller, seller_b, moderator):
 
 
 def test_review_page_explains_conflicts_and_links_the_files_a_check_names(seller, moderator):
-    v = make_version(seller, statistics=stats(("by-2", 30), ("by-nc-2", 12), ("by-nd-2", 2)))
+    v = make_version(seller, statistics=stats(("by-2", 30), ("by-nc-sa-2", 12), ("by-nd-2", 2)))
     add_image(v, "img/a.jpg", noise_jpeg(1, {0x8825: {1: "N", 2: (48.0, 8.0, 0.0)}}))
     move(v, VersionState.IN_REVIEW, seller.user)
     checks_run(version_id=v.pk)
@@ -221,7 +221,9 @@ def test_review_page_explains_conflicts_and_links_the_files_a_check_names(seller
     assert client.get(link.group(1)).status_code == 200
     # Each conflict in words, naming the licenses and their image counts.
     assert "The dataset is declared under CC-BY-4.0, which promises buyers more than its inputs allow." in page
-    assert "CC-BY-4.0 grants commercial use, but CC-BY-NC-2.0 (12 images) do not." in page
+    # (A commercial declaration over a split-licensed version is no conflict: its commercially
+    # usable subset is sold on its own; the share-alike obligation it drops is.)
+    assert "CC-BY-4.0 does not require share-alike, but CC-BY-NC-SA-2.0 (12 images) do." in page
     assert "CC-BY-ND-2.0 (2 images) forbid derivative works" in page
     assert "Commercially usable subset: 32 of 44 images" in page
 
@@ -315,7 +317,7 @@ def test_a_blocked_approval_shows_the_apis_error_naming_what_blocks_it(seller, m
 
 
 def test_terms_gate_and_missing_reason_and_note_are_the_apis_errors(seller, moderator):
-    v = make_version(seller, statistics=stats(("by-2", 2), ("by-nc-2", 2)), state=VersionState.IN_REVIEW)
+    v = make_version(seller, statistics=stats(("by-nc-2", 4)), state=VersionState.IN_REVIEW)
     client = signed_in(moderator)
     resp = client.post(f"{QUEUE}{v.pk}/decision/", {"decision": "approve"})
     assert resp.status_code == 409 and "terms_too_permissive" in text(resp) and "effective_terms.commercial_use" in text(resp)
