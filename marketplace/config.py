@@ -8,6 +8,7 @@ nothing else in the code reads ``os.environ`` for configuration.
 from __future__ import annotations
 
 import os
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
@@ -26,6 +27,35 @@ def default_var_dir() -> Path:
 
 class ConfigError(RuntimeError):
     """A configuration value is missing or malformed; the message names the variable."""
+
+
+SECRET_KEY_FILE = "secret_key"
+
+
+def local_secret_key(var_dir: Path) -> str:
+    """The signing key of a dev or test instance: random, generated once into
+    ``var_dir/secret_key`` (mode 0600) and read from there afterwards, so no two checkouts
+    share a key and nobody can forge a ``/files/<token>`` link from the source alone."""
+    path = var_dir / SECRET_KEY_FILE
+    try:
+        value = path.read_text().strip()
+    except FileNotFoundError:
+        value = ""
+    if len(value) >= 50:
+        return value
+    var_dir.mkdir(parents=True, exist_ok=True)
+    candidate = secrets.token_urlsafe(64)
+    # O_EXCL: when two processes start at once, one writes and both use what it wrote.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        value = path.read_text().strip()
+        if len(value) < 50:
+            raise ConfigError(f"{path} holds no usable secret key: delete it to generate a new one") from None
+        return value
+    with os.fdopen(fd, "w") as out:
+        out.write(candidate + "\n")
+    return candidate
 
 
 def _bool(env: dict[str, str], name: str, default: bool) -> bool:
@@ -122,10 +152,14 @@ def load(env: dict[str, str] | None = None) -> Config:
     secret_key = env.get("SECRET_KEY", "")
     if production and len(secret_key) < 50:
         raise ConfigError("SECRET_KEY is required in production and must be at least 50 characters")
-    if not secret_key:
-        secret_key = "dev-only-insecure-key-not-for-production-use-0123456789abcdef"
+    debug = _bool(env, "DEBUG", profile == "dev")
+    if production and debug:
+        # Debug pages show settings, SQL and tracebacks to whoever triggers an error.
+        raise ConfigError("DEBUG=true is refused in production (it shows internals to every visitor)")
 
     var_dir = Path(env.get("MARKET_VAR_DIR") or default_var_dir()).resolve()
+    if not secret_key:
+        secret_key = local_secret_key(var_dir)
     database_url = _url(
         env,
         "DATABASE_URL",
@@ -166,7 +200,7 @@ def load(env: dict[str, str] | None = None) -> Config:
 
     return Config(
         profile=profile,
-        debug=_bool(env, "DEBUG", profile == "dev"),
+        debug=debug,
         secret_key=secret_key,
         allowed_hosts=allowed_hosts,
         csrf_trusted_origins=_list(env, "CSRF_TRUSTED_ORIGINS", []),

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from marketplace.config import ConfigError, load
@@ -74,3 +76,44 @@ def test_bad_value_stops_manage_py_with_a_clear_message(tmp_path):
     assert result.returncode == 2
     assert "QUALITY_DEVICE" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_production_refuses_debug():
+    with pytest.raises(ConfigError, match="DEBUG"):
+        load(PROD | {"DEBUG": "true"})
+    assert load(PROD | {"DEBUG": "false"}).debug is False
+
+
+def test_production_with_debug_refuses_to_start(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {"PATH": "/usr/bin:/bin", "MARKET_VAR_DIR": str(tmp_path), "DEBUG": "true"} | {k: v for k, v in PROD.items()}
+    result = subprocess.run([sys.executable, "manage.py", "check"], env=env, capture_output=True, text=True, cwd=str(Path(__file__).resolve().parents[2]))
+    assert result.returncode == 2
+    assert "DEBUG" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_dev_secret_key_is_random_generated_once_into_var(tmp_path):
+    first_dir, second_dir = tmp_path / "one", tmp_path / "two"
+    first = load({"MARKET_VAR_DIR": str(first_dir)})
+    again = load({"MARKET_VAR_DIR": str(first_dir)})
+    other = load({"MARKET_VAR_DIR": str(second_dir)})
+    assert len(first.secret_key) >= 50
+    assert again.secret_key == first.secret_key  # kept across restarts
+    assert other.secret_key != first.secret_key  # not a constant: each instance has its own
+    key_file = first_dir / "secret_key"
+    assert key_file.read_text().strip() == first.secret_key
+    assert key_file.stat().st_mode & 0o077 == 0  # readable by its owner only
+    # The key appears nowhere in the source.
+    source = (Path(__file__).resolve().parents[2] / "marketplace" / "config.py").read_text()
+    assert first.secret_key not in source
+    assert "insecure" not in source.lower()
+
+
+def test_explicit_secret_key_wins_and_writes_nothing(tmp_path):
+    config = load({"MARKET_VAR_DIR": str(tmp_path), "SECRET_KEY": "k" * 60})
+    assert config.secret_key == "k" * 60
+    assert not (tmp_path / "secret_key").exists()
