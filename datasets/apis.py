@@ -183,6 +183,8 @@ class UploadOutput(serializers.Serializer):
     part_size = serializers.IntegerField()
     part_count = serializers.IntegerField()
     state = serializers.CharField()
+    shard = serializers.BooleanField()
+    members = serializers.IntegerField(help_text="files a verified shard recorded")
     error = serializers.JSONField(allow_null=True)
     expires_at = serializers.DateTimeField(allow_null=True)
     backend = serializers.SerializerMethodField()
@@ -225,7 +227,7 @@ class VersionDetailApi(APIView):
 
         def get_uploads(self, obj) -> list[dict]:
             return [
-                {"id": str(u.pk), "name": u.name, "role": u.role, "state": u.state, "error": u.error}
+                {"id": str(u.pk), "name": u.name, "role": u.role, "state": u.state, "shard": u.shard, "error": u.error}
                 for u in obj.uploads.exclude(state=UploadState.COMPLETE)[:200]
             ]
 
@@ -277,6 +279,9 @@ class UploadStartApi(APIView):
         sha256 = serializers.CharField(min_length=64, max_length=64)
         part_size = serializers.IntegerField(min_value=1, required=False)
         part_sha256 = serializers.ListField(child=serializers.CharField(min_length=64, max_length=64), required=False, max_length=10_000)
+        shard = serializers.BooleanField(
+            required=False, default=False, help_text="a tar of many small files (role images or panoptic): each member becomes a file of the version"
+        )
 
     OutputSerializer = UploadOutput
 

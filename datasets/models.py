@@ -174,6 +174,10 @@ class UploadSession(models.Model):
     part_size = models.BigIntegerField()
     part_count = models.PositiveIntegerField()
     part_sha256 = models.JSONField(default=list, blank=True)  # hex per part when the client gave them
+    # A shard: a tar of many small files, unpacked on verification into one manifest row per
+    # member (the shard itself is not kept); ``members`` counts the rows it recorded.
+    shard = models.BooleanField(default=False)
+    members = models.PositiveIntegerField(default=0)
     storage_key = models.CharField(max_length=1200, unique=True)
     multipart_id = models.CharField(max_length=1024)
     state = models.CharField(max_length=12, choices=UploadState.choices, default=UploadState.OPEN)

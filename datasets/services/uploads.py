@@ -10,16 +10,23 @@ import logging
 import math
 import mimetypes
 import re
+import shutil
+import tarfile
+import tempfile
+import zipfile
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, BinaryIO
 
-from django.db import transaction
+from django.conf import settings
+from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
 from datasets.errors import DatasetErrorCode
-from datasets.limits import limits
-from datasets.models import SELLER_ROLES, DatasetFile, DatasetVersion, FileOrigin, UploadSession, UploadState
+from datasets.ingest.archive import ArchiveError, Extracted, safe_extract
+from datasets.limits import Limits, limits
+from datasets.models import SELLER_ROLES, DatasetFile, DatasetVersion, FileOrigin, FileRole, UploadSession, UploadState
 from datasets.states import VersionState
 from marketplace.audit.services import audit_event_record
 from marketplace.core.errors import Conflict, InvalidInput, LimitExceeded, field_error
@@ -28,6 +35,7 @@ from marketplace.core.storage import CHUNK, StorageError, get_storage
 log = logging.getLogger(__name__)
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+SHARD_ROLES = (FileRole.IMAGES, FileRole.PANOPTIC)
 
 
 def validate_file_path(name: str, location: str = "name") -> str:
@@ -100,7 +108,10 @@ def upload_start(
     sha256: str,
     part_size: int | None = None,
     part_sha256: list[str] | None = None,
+    shard: bool = False,
 ) -> UploadSession:
+    """One file, or (``shard``) a tar of many small files of role images or panoptic whose
+    members join the manifest one by one when the shard is verified."""
     lim = limits()
     locked = DatasetVersion.objects.select_for_update().select_related("dataset__owner").get(pk=version.pk)
     _require_draft(locked)
@@ -110,7 +121,19 @@ def upload_start(
             code=DatasetErrorCode.INVALID_ROLE,
             details=[field_error("role", "not an upload role", "invalid_role")],
         )
+    if shard and role not in SHARD_ROLES:
+        raise InvalidInput(
+            f"A shard holds files of role {' or '.join(SHARD_ROLES)}.",
+            code=DatasetErrorCode.INVALID_ROLE,
+            details=[field_error("role", "not a shard role", "invalid_role")],
+        )
     validate_file_path(name)
+    if shard and not name.lower().endswith(".tar"):
+        raise InvalidInput(
+            "A shard is an uncompressed tar archive named *.tar.",
+            code=DatasetErrorCode.INVALID_NAME,
+            details=[field_error("name", "a shard's name ends with .tar", "invalid_name")],
+        )
     sha256 = sha256.lower()
     if not _SHA256.match(sha256):
         raise InvalidInput(
@@ -161,6 +184,7 @@ def upload_start(
         part_size=part_size,
         part_count=part_count,
         part_sha256=part_sha256 or [],
+        shard=shard,
         created_by=actor,
         expires_at=timezone.now() + timedelta(hours=lim.upload_ttl_hours),
     )
@@ -172,7 +196,7 @@ def upload_start(
         action="upload.start",
         obj=locked,
         organization=org,
-        after={"upload": str(upload.id), "role": role, "name": name, "size": size},
+        after={"upload": str(upload.id), "role": role, "name": name, "size": size, "shard": shard},
     )
     return upload
 
@@ -404,6 +428,8 @@ def upload_verify(*, upload_id: str) -> UploadSession:
             "The sha256 of the uploaded file differs from the declared one.",
             [field_error("sha256", f"computed {whole.hexdigest()}", "sha256_mismatch")],
         )
+    if upload.shard:
+        return shard_record(upload)
     with transaction.atomic():
         upload = UploadSession.objects.select_for_update().get(pk=upload.pk)
         version = DatasetVersion.objects.select_for_update().select_related("dataset__owner").get(pk=upload.version_id)
@@ -436,6 +462,131 @@ def upload_verify(*, upload_id: str) -> UploadSession:
             after={"path": upload.name, "role": upload.role, "sha256": upload.sha256, "size": upload.size},
         )
     return upload
+
+
+def _shard_extract(local: Path, dest: Path, lim: Limits) -> list[Extracted]:
+    """The archive rules of ingest (no links, no escape, no nesting, no duplicate, bounded),
+    plus the names a single upload could have; a shard that is not a whole readable tar is
+    refused as one."""
+    if zipfile.is_zipfile(local):
+        raise ArchiveError("invalid_archive", "shard", "a shard is a tar archive, not a zip")
+    try:
+        members = safe_extract(local, dest, lim=lim)
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise ArchiveError("invalid_archive", "shard", f"not a readable tar archive: {exc}") from None
+    for m in members:
+        try:
+            validate_file_path(m.path, location=m.path)
+        except InvalidInput:
+            raise ArchiveError("invalid_name", m.path, "a member name must be a relative path of at most 512 characters") from None
+    return members
+
+
+def _taken_names(version: DatasetVersion, names: list[str], *, exclude_upload) -> set[str]:
+    taken: set[str] = set()
+    for i in range(0, len(names), 2000):
+        chunk = names[i : i + 2000]
+        taken.update(version.files.filter(path__in=chunk).values_list("path", flat=True))
+        taken.update(
+            version.uploads.filter(name__in=chunk, shard=False, state__in=[UploadState.OPEN, UploadState.VERIFYING])
+            .exclude(pk=exclude_upload.pk)
+            .values_list("name", flat=True)
+        )
+    return taken
+
+
+def _delete_keys(keys: list[str]) -> None:
+    storage = get_storage()
+    for key in keys:
+        try:
+            storage.delete(key)
+        except Exception as exc:  # noqa: BLE001 - an orphan object is logged, not fatal
+            log.warning("delete of %s failed: %s", key, exc)
+
+
+def shard_record(upload: UploadSession) -> UploadSession:
+    """Unpack a verified shard and record every member as a file of the version, with its
+    own sha256, all or nothing: a refused member rejects the whole shard (code, and the
+    member's name as location) and leaves no row and no object behind."""
+    storage = get_storage()
+    lim = limits()
+    root = settings.CONFIG.var_dir / "scratch"
+    root.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f"shard-{upload.pk.hex}-", dir=root))
+    stored: list[str] = []
+    try:
+        local = scratch / "shard.tar"
+        with storage.open(upload.storage_key) as src, open(local, "wb") as out:
+            shutil.copyfileobj(src, out, CHUNK)
+        try:
+            members = _shard_extract(local, scratch / "members", lim)
+        except ArchiveError as exc:
+            return _upload_reject(upload, exc.code, exc.message, [field_error(exc.location, exc.message, exc.code)])
+        finally:
+            local.unlink(missing_ok=True)
+        if not members:
+            return _upload_reject(upload, "empty_shard", "The shard holds no file.", [field_error("shard", "no member", "empty_shard")])
+        taken = _taken_names(upload.version, [m.path for m in members], exclude_upload=upload)
+        if taken:
+            details = [field_error(n, "the version already has a file or an open upload by that name", "name_taken") for n in sorted(taken)[:100]]
+            return _upload_reject(upload, "name_taken", f"{len(taken)} member name(s) are taken in this version.", details)
+        prefix = f"versions/{upload.version_id}/uploads/{upload.pk.hex}/members/"
+        rows = []
+        for m in members:
+            key = prefix + m.path
+            content_type = mimetypes.guess_type(m.path)[0] or "application/octet-stream"
+            digest = hashlib.sha256()
+            with open(m.local, "rb") as fh:
+                for chunk in iter(lambda fh=fh: fh.read(CHUNK), b""):
+                    digest.update(chunk)
+            storage.put_file(key, m.local, content_type=content_type)
+            stored.append(key)
+            rows.append(
+                DatasetFile(
+                    version_id=upload.version_id,
+                    role=upload.role,
+                    path=m.path,
+                    size=m.size,
+                    sha256=digest.hexdigest(),
+                    content_type=content_type,
+                    storage_key=key,
+                    origin=FileOrigin.UPLOAD,
+                )
+            )
+            m.local.unlink()
+        try:
+            with transaction.atomic():
+                locked = UploadSession.objects.select_for_update().get(pk=upload.pk)
+                version = DatasetVersion.objects.select_for_update().select_related("dataset__owner").get(pk=upload.version_id)
+                if locked.state != UploadState.VERIFYING:
+                    _delete_keys(stored)
+                    return locked
+                if version.state != VersionState.DRAFT:
+                    _delete_keys(stored)
+                    return _upload_reject(locked, "version_frozen", "The version left draft before this shard was verified.")
+                DatasetFile.objects.bulk_create(rows, batch_size=2000)
+                locked.state = UploadState.COMPLETE
+                locked.members = len(rows)
+                locked.error = {}
+                locked.save(update_fields=["state", "members", "error", "updated_at"])
+                audit_event_record(
+                    actor=None,
+                    action="version.files_add",
+                    obj=version,
+                    organization=version.dataset.owner,
+                    after={"shard": locked.name, "sha256": locked.sha256, "members": len(rows), "role": locked.role},
+                )
+        except IntegrityError:  # a concurrent shard recorded one of these names first
+            _delete_keys(stored)
+            return _upload_reject(upload, "name_taken", "A member name was taken by another upload meanwhile.", [field_error("shard", "name taken", "name_taken")])
+        stored = []
+        _delete_keys([upload.storage_key])  # the members are the files; the shard is spent
+        return locked
+    except BaseException:
+        _delete_keys(stored)
+        raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 @transaction.atomic
