@@ -3,6 +3,7 @@ permission filtering: whoever may not see an object gets NotFound (404), never 4
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 from typing import Any
 
@@ -181,6 +182,39 @@ def version_image_categories(*, version: DatasetVersion) -> tuple[list[int], dic
         for c in cats:
             cat_counts[c] = cat_counts.get(c, 0) + 1
     return image_ids, image_cats, cat_counts
+
+
+# An image file is an extracted archive member or an uploaded image, never the archive.
+_ARCHIVE_PATH = r"\.(zip|tar|tgz|tar\.gz)$"
+
+
+def version_image_files(*, version: DatasetVersion, file_names: Iterable[str]) -> dict[str, DatasetFile]:
+    """The version's image (or frame) files named by annotation ``file_name`` values, in one
+    query: the file at that path, else one whose path ends with the same base name (images
+    uploaded in a folder the annotations do not name). Names with no file are absent."""
+    names = sorted({str(n) for n in file_names if n})
+    if not names:
+        return {}
+    bases = {n.rsplit("/", 1)[-1] for n in names}
+    wanted = Q(path__in=names)
+    for base in sorted(bases):
+        wanted |= Q(path__endswith=f"/{base}") | Q(path=base)
+    rows = list(
+        version_files(version=version, role=FileRole.IMAGES)
+        .filter(Q(source__isnull=False) | ~Q(path__regex=_ARCHIVE_PATH))
+        .filter(wanted)
+        .order_by("path", "pk")
+    )
+    exact = {f.path: f for f in rows}
+    by_base: dict[str, DatasetFile] = {}
+    for f in rows:
+        by_base.setdefault(f.path.rsplit("/", 1)[-1], f)
+    out: dict[str, DatasetFile] = {}
+    for name in names:
+        found = exact.get(name) or by_base.get(name.rsplit("/", 1)[-1])
+        if found is not None:
+            out[name] = found
+    return out
 
 
 def audit_sample_files(*, version: DatasetVersion, ttl: int = 600) -> list[dict[str, Any]]:

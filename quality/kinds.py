@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from datasets.models import DatasetVersion, FileRole
-from datasets.selectors import version_audit_reference, version_audit_sample, version_coco, version_files
+from datasets.selectors import version_audit_reference, version_audit_sample, version_coco, version_files, version_image_files
 from marketplace.core.storage import get_storage
 from quality.engine import plots
 from quality.engine.agreement import agreement_compare
@@ -154,7 +154,10 @@ class AuditAdapter(ReportKindAdapter):
         d, status = inputs.data, inputs.status
         report = audit_compare(d["reference"], d["annotations"], seed=version.pk, n_boot=N_BOOT, n_boot_ap=N_BOOT_AP, image_ids=d["image_ids"], device=device)
         report.verified = inputs.verified
-        plots.write_audit_plots(report, d["reference"], d["annotations"], plots_dir)
+        # Overlays of the sample's best, median and worst image, drawn on the images themselves.
+        chosen = [image_id for _rank, image_id, _iou in plots.overlay_choices(report.per_image)]
+        images = fetch_images(version=version, coco=d["annotations"], image_ids=chosen, dest=plots_dir.parent / "images")
+        plots.write_audit_plots(report, d["reference"], d["annotations"], plots_dir, image_paths=images)
         summary = {
             key: fig
             for key in ("mask_iou", "boundary_iou", "instance_recall", "instance_precision")
@@ -182,7 +185,9 @@ class AgreementAdapter(ReportKindAdapter):
     def run(self, *, version, inputs, device, plots_dir):
         d = inputs.data
         report = agreement_compare(d["annotations"], d["second_pass"], seed=version.pk, n_boot=N_BOOT)
-        plots.write_agreement_plots(report, d["annotations"], d["second_pass"], plots_dir)
+        first_ids = sorted({int(a["image_id"]) for a in d["annotations"].get("annotations", [])} | {int(a["image_id"]) for a in d["second_pass"].get("annotations", [])})[:4]
+        images = fetch_images(version=version, coco=d["annotations"], image_ids=first_ids, dest=plots_dir.parent / "images")
+        plots.write_agreement_plots(report, d["annotations"], d["second_pass"], plots_dir, image_paths=images)
         n_instances = report.n_first + report.n_second
         figures = {
             "agreement": figure(report, "agreement", value_key="mean_iou", n=report.n_matched, status=inputs.status),
@@ -244,6 +249,26 @@ class PanopticAdapter(ReportKindAdapter):
         plots.write_panoptic_plots(report, plots_dir)
         summary = {key: {"value": getattr(report.all, key), "ci": None, "n": report.n_images, "status": inputs.status} for key in ("pq", "sq", "rq")}
         return report.to_dict(), summary
+
+
+def fetch_images(*, version: DatasetVersion, coco: dict, image_ids: list[int], dest: Path) -> dict[int, Path]:
+    """The version's image files of ``image_ids`` (named by the annotations' ``file_name``)
+    copied into ``dest`` under names of our own (``<image id><suffix>``: a file name from the
+    seller never becomes a local path); ids without a file are absent."""
+    wanted = set(image_ids)
+    names = {int(img["id"]): str(img.get("file_name") or "") for img in coco.get("images", []) if int(img["id"]) in wanted}
+    files = version_image_files(version=version, file_names=names.values())
+    storage = get_storage()
+    dest.mkdir(parents=True, exist_ok=True)
+    out: dict[int, Path] = {}
+    for image_id, name in sorted(names.items()):
+        row = files.get(name)
+        if row is None:
+            continue
+        local = dest / f"{image_id}{Path(row.path).suffix.lower()[:8]}"
+        local.write_bytes(storage.read_bytes(row.storage_key))
+        out[image_id] = local
+    return out
 
 
 def _download_pngs(*, version: DatasetVersion, file_names: list[str], dest: Path) -> None:

@@ -1,13 +1,16 @@
 """Headless PNG plots for reports (matplotlib with the Agg backend; overlays with Pillow).
 
-Charts are ``FIGSIZE`` x ``DPI`` (640 x 480 pixels); an overlay has its image's size. If
-the image file is not available the masks are drawn on a neutral grey background of the
-image's size. Reference masks are blue, seller (or second-pass) masks orange.
+Charts are ``FIGSIZE`` x ``DPI`` (640 x 480 pixels). An overlay is the image itself, at its
+size in the top-left corner, with reference masks painted blue and seller (or second-pass)
+masks orange, above a legend strip (at least ``LEGEND_MIN_WIDTH`` wide) naming the colours,
+the image and its IoU. If the image file is not available the masks are drawn on a neutral
+grey background of the image's size and the legend says so.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -15,7 +18,7 @@ matplotlib.use("Agg")  # headless: no display on servers and workers
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
+from PIL import Image, ImageDraw  # noqa: E402
 
 from quality.engine import masks  # noqa: E402
 from quality.engine.gate import CheckedRLE  # noqa: E402
@@ -83,6 +86,25 @@ def _paint(canvas: np.ndarray, mask: np.ndarray, rgb: tuple[int, int, int], alph
     canvas[edge] = rgb
 
 
+LEGEND_ROW = 14  # pixels per legend line (Pillow's default bitmap font is 11 pixels high)
+LEGEND_MIN_WIDTH = 180
+LEGEND_BACKGROUND = (255, 255, 255)
+
+
+def _legend(lines: list[tuple[tuple[int, int, int] | None, str]], width: int) -> Image.Image:
+    """A white strip with one line per entry: a colour swatch (or none) and its text."""
+    strip = Image.new("RGB", (width, LEGEND_ROW * len(lines) + 4), LEGEND_BACKGROUND)
+    draw = ImageDraw.Draw(strip)
+    for row, (rgb, text) in enumerate(lines):
+        y = 2 + row * LEGEND_ROW
+        x = 4
+        if rgb is not None:
+            draw.rectangle([x, y + 2, x + 9, y + 11], fill=rgb)
+            x += 14
+        draw.text((x, y + 1), text, fill=(0, 0, 0))
+    return strip
+
+
 def render_overlay(
     height: int,
     width: int,
@@ -90,20 +112,65 @@ def render_overlay(
     seller: list[CheckedRLE],
     *,
     image_path: Path | None = None,
+    labels: tuple[str, str] = ("reference", "seller"),
+    caption: str = "",
 ) -> Image.Image:
-    """The image (or a neutral background) with reference and seller masks (of this image's
-    size, which the gate bounds) painted over it."""
+    """The image with reference and seller masks (of this image's size, which the gate
+    bounds) painted over it, and a legend strip below it.
+
+    The image keeps its size and place in the top-left corner: a pixel outside every mask
+    is the image's own pixel. Without an image file of that size the masks are painted on
+    a neutral grey and the legend says so.
+    """
     background = None
     if image_path is not None and image_path.is_file():
         with Image.open(image_path) as img:
             if img.size == (width, height):
-                background = np.asarray(img.convert("RGB"), dtype=np.float64)
+                background = np.asarray(img.convert("RGB"), dtype=np.float64).copy()
     canvas = background if background is not None else np.full((height, width, 3), NEUTRAL_RGB, dtype=np.float64)
     for rle in reference:
         _paint(canvas, masks.decode(rle).astype(bool), REFERENCE_RGB)
     for rle in seller:
         _paint(canvas, masks.decode(rle).astype(bool), SELLER_RGB)
-    return Image.fromarray(np.clip(canvas, 0, 255).astype(np.uint8), mode="RGB")
+    painted = Image.fromarray(np.clip(canvas, 0, 255).astype(np.uint8), mode="RGB")
+    lines: list[tuple[tuple[int, int, int] | None, str]] = [(REFERENCE_RGB, f"{labels[0]} ({len(reference)})"), (SELLER_RGB, f"{labels[1]} ({len(seller)})")]
+    if caption:
+        lines.append((None, caption))
+    if background is None:
+        lines.append((None, "image file not available"))
+    full_width = max(width, LEGEND_MIN_WIDTH)
+    legend = _legend(lines, full_width)
+    out = Image.new("RGB", (full_width, height + legend.height), LEGEND_BACKGROUND)
+    out.paste(painted, (0, 0))
+    out.paste(legend, (0, height))
+    return out
+
+
+def image_iou(row: Any) -> float | None:
+    """One image's IoU for choosing overlays: its matched pairs' IoUs summed over the larger
+    of its reference and seller instance counts (a missed or extra instance counts 0);
+    None for an image with no instance on either side."""
+    total = max(int(row.n_reference), int(row.n_seller))
+    if total == 0:
+        return None
+    return float(row.mean_iou or 0.0) * int(row.n_matched) / total
+
+
+def overlay_choices(rows: list[Any]) -> list[tuple[str, int, float]]:
+    """``(rank, image id, image IoU)`` for the best, median and worst image of an audit
+    (rows with ``image_id``, ``n_reference``, ``n_seller``, ``n_matched``, ``mean_iou``),
+    so the overlays show the range of the sample; an image appears once (ties by id)."""
+    scored = sorted(((iou, int(r.image_id)) for r in rows if (iou := image_iou(r)) is not None), key=lambda t: (-t[0], t[1]))
+    if not scored:
+        return []
+    picks = [("best", scored[0]), ("median", scored[(len(scored) - 1) // 2]), ("worst", scored[-1])]
+    out: list[tuple[str, int, float]] = []
+    seen: set[int] = set()
+    for rank, (iou, image_id) in picks:
+        if image_id not in seen:
+            seen.add(image_id)
+            out.append((rank, image_id, iou))
+    return out
 
 
 def plot_overlays(
@@ -112,30 +179,47 @@ def plot_overlays(
     out_dir: str | Path,
     *,
     images_dir: str | Path | None = None,
+    image_paths: dict[int, Path] | None = None,
     n: int = 4,
     prefix: str = "overlay",
+    choices: list[tuple[str, int, float]] | None = None,
+    labels: tuple[str, str] = ("reference", "seller"),
 ) -> list[Path]:
-    """Overlays of the first ``n`` images (by id) that have annotations on either side."""
+    """Overlays of the ``choices`` (``(rank, image id, IoU)``, see :func:`overlay_choices`),
+    named ``<prefix>_<rank>_<image id>.png``; without choices, of the first ``n`` images (by
+    id) that have annotations on either side, named ``<prefix>_<image id>.png``.
+
+    The image of an id is ``image_paths[id]`` when given (the caller fetched it), else
+    ``images_dir / file_name``.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     sizes = {**image_sizes(seller), **image_sizes(reference)}
     files = {img["id"]: img.get("file_name") for img in reference.get("images", []) + seller.get("images", [])}
     ref_by, sel_by = indices_by_image(reference), indices_by_image(seller)
-    chosen = [i for i in sorted(sizes) if ref_by.get(i) or sel_by.get(i)][:n]
+    if choices is None:
+        chosen = [("", i, None) for i in sorted(sizes) if ref_by.get(i) or sel_by.get(i)][:n]
+    else:
+        chosen = [(rank, i, iou) for rank, i, iou in choices if i in sizes]
     paths = []
-    for image_id in chosen:
+    for rank, image_id, iou in chosen:
         h, w = sizes[image_id]
         ref_rles = image_rles(reference, ref_by.get(image_id, []), h, w)
         sel_rles = image_rles(seller, sel_by.get(image_id, []), h, w)
-        image_path = Path(images_dir) / files[image_id] if images_dir and files.get(image_id) else None
-        path = out_dir / f"{prefix}_{image_id}.png"
-        render_overlay(h, w, ref_rles, sel_rles, image_path=image_path).save(path)
+        if image_paths is not None:
+            image_path = image_paths.get(image_id)
+        else:
+            image_path = Path(images_dir) / files[image_id] if images_dir and files.get(image_id) else None
+        caption = f"image {image_id}" + (f": {rank} IoU {iou:.3f}" if iou is not None else "")
+        path = out_dir / (f"{prefix}_{rank}_{image_id}.png" if rank else f"{prefix}_{image_id}.png")
+        render_overlay(h, w, ref_rles, sel_rles, image_path=image_path, labels=labels, caption=caption).save(path)
         paths.append(path)
     return paths
 
 
-def write_audit_plots(report, reference: dict, seller: dict, out_dir: str | Path, *, images_dir=None) -> list[Path]:
-    """IoU histogram, PR curves, per-class AP bars and overlays of an :class:`AuditReport`."""
+def write_audit_plots(report, reference: dict, seller: dict, out_dir: str | Path, *, images_dir=None, image_paths: dict[int, Path] | None = None) -> list[Path]:
+    """IoU histogram, PR curves, per-class AP bars, and overlays of the best, median and
+    worst image of an :class:`AuditReport`'s sample (see :func:`overlay_choices`)."""
     out_dir = Path(out_dir)
     names = {str(c["id"]): c.get("name", str(c["id"])) for c in reference.get("categories", [])}
     paths = [
@@ -143,13 +227,14 @@ def write_audit_plots(report, reference: dict, seller: dict, out_dir: str | Path
         plot_pr_curves(report.pr_curves, out_dir / "pr_curves.png"),
         plot_per_class_ap(report.per_category_ap, out_dir / "per_class_ap.png", names=names),
     ]
-    return paths + plot_overlays(reference, seller, out_dir, images_dir=images_dir)
+    choices = overlay_choices(report.per_image)
+    return paths + plot_overlays(reference, seller, out_dir, images_dir=images_dir, image_paths=image_paths, choices=choices)
 
 
-def write_agreement_plots(report, first: dict, second: dict, out_dir: str | Path, *, images_dir=None) -> list[Path]:
+def write_agreement_plots(report, first: dict, second: dict, out_dir: str | Path, *, images_dir=None, image_paths: dict[int, Path] | None = None) -> list[Path]:
     out_dir = Path(out_dir)
     paths = [plot_iou_histogram(report.matched_ious, out_dir / "iou_histogram.png", title="IoU between passes")]
-    return paths + plot_overlays(first, second, out_dir, images_dir=images_dir)
+    return paths + plot_overlays(first, second, out_dir, images_dir=images_dir, image_paths=image_paths, labels=("first pass", "second pass"))
 
 
 def write_temporal_plots(report, out_dir: str | Path) -> list[Path]:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import random
+
+import numpy as np
+from PIL import Image
 
 from datasets.models import AuditSample, DatasetFile, DatasetVersion
 from marketplace.core.storage import get_storage
@@ -44,13 +48,38 @@ def put_file(*, version: DatasetVersion, role: str, path: str, data: dict, origi
     )
 
 
-def seed_version(version: DatasetVersion, *, reference: bool = True, second_pass: bool = False, val_folder: bool = False) -> dict:
-    """Annotations (+ auditor reference on a drawn sample, + a second pass) for ``version``."""
+def image_png(image_id: int, *, width: int = SIZE, height: int = SIZE) -> tuple[bytes, np.ndarray]:
+    """A seeded noise image (any repaint of a pixel shows) as PNG bytes and its pixels."""
+    pixels = np.random.default_rng(image_id).integers(0, 256, size=(height, width, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="PNG")
+    return buf.getvalue(), pixels
+
+
+def put_images(*, version: DatasetVersion, coco: dict) -> dict[int, np.ndarray]:
+    """An image file for each image of ``coco`` at its ``file_name``; returns each image's pixels."""
+    storage, out = get_storage(), {}
+    for img in coco["images"]:
+        raw, pixels = image_png(int(img["id"]), width=int(img["width"]), height=int(img["height"]))
+        key = f"test/versions/{version.pk}/images/{hashlib.sha256(raw).hexdigest()[:12]}/{img['file_name']}"
+        storage.put_bytes(key, raw, content_type="image/png")
+        DatasetFile.objects.create(
+            version=version, role="images", path=img["file_name"], size=len(raw), sha256=hashlib.sha256(raw).hexdigest(), content_type="image/png", storage_key=key
+        )
+        out[int(img["id"])] = pixels
+    return out
+
+
+def seed_version(version: DatasetVersion, *, reference: bool = True, second_pass: bool = False, val_folder: bool = False, images: bool = False) -> dict:
+    """Annotations (+ auditor reference on a drawn sample, + a second pass, + the image
+    files) for ``version``."""
     seller = make_coco(val_folder=val_folder)
     put_file(version=version, role="annotations", path="annotations.json", data=seller)
     sample = [2, 3, 5, 8, 13, 17]
     AuditSample.objects.create(version=version, seed=version.pk, size=len(sample), image_ids=sample)
     out = {"annotations": seller, "sample": sample}
+    if images:
+        out["pixels"] = put_images(version=version, coco=seller)
     if reference:
         ref = make_coco(jitter=2)
         ref["images"] = [img for img in ref["images"] if img["id"] in sample]

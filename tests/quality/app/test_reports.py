@@ -156,3 +156,48 @@ def test_every_figure_in_every_report_says_what_backs_it(seller):
         **{k: "verified" for k in ("mask_iou", "ap", "ap50", "ap75", "boundary_iou", "instance_recall", "instance_precision")},
         "agreement": "measured",
     }
+
+
+def _union_mask(coco: dict, image_id: int, height: int, width: int):
+    import numpy as np
+    from pycocotools import mask as mask_utils
+
+    union = np.zeros((height, width), bool)
+    for ann in coco["annotations"]:
+        if ann["image_id"] == image_id:
+            rle = mask_utils.merge(mask_utils.frPyObjects(ann["segmentation"], height, width))
+            union |= mask_utils.decode(rle).astype(bool)
+    return union
+
+
+def test_audit_overlays_are_the_sample_images_with_both_mask_sets_best_median_and_worst(seller):
+    """The overlays are drawn on the audit sample's own image files (fetched from storage),
+    for the best, median and worst image by IoU: outside the masks every pixel is the
+    image's; inside, the reference (blue) and seller (orange) colours."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from quality.engine.plots import REFERENCE_RGB, SELLER_RGB
+
+    version = factories.make_version(seller=seller)
+    data = seed_version(version, images=True)
+    report = services.report_compute(version_id=version.pk, kind="audit", device="cpu")
+    overlays = {name: key for name, key in report.artifacts["plots"].items() if name.startswith("overlay_")}
+    ranks = {name.split("_")[1]: int(name.rsplit("_", 1)[1]) for name in overlays}
+    assert set(ranks) == {"best", "median", "worst"}, overlays
+    assert set(ranks.values()) <= set(data["sample"])  # the audit sample, not the file's first images
+    for name, key in overlays.items():
+        image_id = int(name.rsplit("_", 1)[1])
+        with Image.open(io.BytesIO(get_storage().read_bytes(key))) as img:
+            pixels = np.asarray(img.convert("RGB"))
+        source = data["pixels"][image_id]
+        h, w = source.shape[:2]
+        drawn = pixels[:h, :w]
+        outside = ~(_union_mask(data["reference"], image_id, h, w) | _union_mask(data["annotations"], image_id, h, w))
+        assert outside.any() and np.array_equal(drawn[outside], source[outside]), name
+        assert not np.array_equal(drawn[~outside], source[~outside]), name
+        colours = {tuple(p) for p in drawn[~outside].reshape(-1, 3)}
+        assert REFERENCE_RGB in colours and SELLER_RGB in colours, name
+        assert pixels.shape[0] > h  # the legend strip below the image

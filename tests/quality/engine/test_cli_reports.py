@@ -99,7 +99,9 @@ def test_audit_json_and_plots(pair, tmp_path, capsys):
     sizes = _pngs(tmp_path / "plots")
     assert sizes["iou_histogram.png"] == (640, 480) and sizes["pr_curves.png"] == (640, 480)
     assert sizes["per_class_ap.png"] == (640, 480)
-    assert sizes["overlay_1.png"] == (48, 32)
+    overlays = {name: size for name, size in sizes.items() if name.startswith("overlay_")}
+    assert overlays and all(name.split("_")[1] in ("best", "median", "worst") for name in overlays), overlays
+    assert all(w == 180 and h > 32 for w, h in overlays.values())  # the 48 x 32 image above its legend strip
 
 
 def test_agreement_and_intrinsic_json(pair, tmp_path, capsys):
