@@ -7,6 +7,7 @@ nothing else in the code reads ``os.environ`` for configuration.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -124,6 +125,9 @@ class Config:
     throttle_user: str
     throttle_auth: str
     secure_ssl_redirect: bool
+    # Which X-Forwarded-For hops to believe (marketplace/core/throttling.py): none by default.
+    trusted_proxy_count: int = 0
+    trusted_proxy_ranges: list[str] = field(default_factory=list)
     # Pipeline (workers/): transient-error retries, step deadlines, the audit gate.
     pipeline_max_retries: int = 3
     pipeline_retry_backoff_max: int = 300
@@ -193,6 +197,13 @@ def load(env: dict[str, str] | None = None) -> Config:
     if quality_device not in QUALITY_DEVICES:
         raise ConfigError(f"QUALITY_DEVICE={quality_device!r} must be one of {', '.join(QUALITY_DEVICES)}")
 
+    trusted_proxy_ranges = _list(env, "TRUSTED_PROXY_RANGES", [])
+    for item in trusted_proxy_ranges:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ConfigError(f"TRUSTED_PROXY_RANGES: {item!r} is not an address or a CIDR range") from None
+
     allowed_default = [] if production else ["127.0.0.1", "localhost", "testserver", "[::1]"]
     allowed_hosts = _list(env, "ALLOWED_HOSTS", allowed_default)
     if production and not allowed_hosts:
@@ -223,6 +234,8 @@ def load(env: dict[str, str] | None = None) -> Config:
         throttle_user=env.get("THROTTLE_USER", "2000/min"),
         throttle_auth=env.get("THROTTLE_AUTH", "30/min"),
         secure_ssl_redirect=_bool(env, "SECURE_SSL_REDIRECT", production),
+        trusted_proxy_count=_int(env, "TRUSTED_PROXY_COUNT", 0),
+        trusted_proxy_ranges=trusted_proxy_ranges,
         pipeline_max_retries=_int(env, "PIPELINE_MAX_RETRIES", 3),
         pipeline_retry_backoff_max=_int(env, "PIPELINE_RETRY_BACKOFF_MAX", 300, minimum=1),
         pipeline_step_timeout=_int(env, "PIPELINE_STEP_TIMEOUT", 3600, minimum=5),

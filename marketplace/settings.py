@@ -115,8 +115,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "marketplace.core.schema.AutoSchema",
     "EXCEPTION_HANDLER": "marketplace.core.exceptions.api_exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        "marketplace.core.throttling.ClientAnonRateThrottle",
+        "marketplace.core.throttling.ClientUserRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {"anon": CONFIG.throttle_anon, "user": CONFIG.throttle_user, "auth": CONFIG.throttle_auth},
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer", "rest_framework.renderers.BrowsableAPIRenderer"],
@@ -124,6 +124,14 @@ REST_FRAMEWORK = {
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 PAGE_SIZE_MAX = CONFIG.page_size_max
+# Rate limits key on the client address; X-Forwarded-For counts only as far as these
+# proxies wrote it (marketplace/core/throttling.py).
+TRUSTED_PROXY_COUNT = CONFIG.trusted_proxy_count
+TRUSTED_PROXY_RANGES = CONFIG.trusted_proxy_ranges
+# Failed sign-ins (API and admin) per account and client address: the first few are free,
+# then each waits twice as long as the one before, up to a cap; a success clears it.
+# Keyed on the client too, so nobody elsewhere can lock the account's owner out.
+ACCOUNTS_LOGIN_BACKOFF = {"free_failures": 5, "base_seconds": 1, "max_seconds": 900, "forget_after_seconds": 24 * 3600}
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Segmentation dataset marketplace API",

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from marketplace.accounts.login_guard import guarded_admin_login
 from marketplace.core import files, health
 
 # Routes reachable without authentication. The anonymous URL walk test checks that every
@@ -26,6 +27,8 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("files/<str:token>", files.signed_download, name="signed-download"),
+    # The admin's sign-in draws on the API login's rate and back-off (accounts/login_guard.py).
+    path("admin/login/", guarded_admin_login(admin.site.login), name="admin-login-guarded"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
 ]

@@ -6,11 +6,11 @@ from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from marketplace.accounts import selectors, services
 from marketplace.accounts.models import REGISTRATION_ROLES, ApiToken
+from marketplace.core.throttling import ClientScopedRateThrottle, client_address
 
 
 class LoginApi(APIView):
@@ -28,7 +28,7 @@ class LoginApi(APIView):
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        raw = services.user_login(**data.validated_data)
+        raw = services.user_login(**data.validated_data, client=client_address(request))
         return Response(self.OutputSerializer({"token": raw}).data)
 
 
@@ -88,5 +88,5 @@ class MeApi(APIView):
 
 # Login and registration are the brute-force targets: a tighter, scoped rate.
 for _view in (LoginApi, RegisterApi):
-    _view.throttle_classes = [ScopedRateThrottle]
+    _view.throttle_classes = [ClientScopedRateThrottle]
     _view.throttle_scope = "auth"

@@ -5,6 +5,7 @@ from enum import StrEnum
 
 class AccountErrorCode(StrEnum):
     INVALID_CREDENTIALS = "invalid_credentials"
+    LOGIN_BACKOFF = "login_backoff"
     NOT_A_BUYER = "not_a_buyer"
     NOT_A_SELLER = "not_a_seller"
     NOT_AN_ADMIN = "not_an_admin"

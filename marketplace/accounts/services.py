@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from marketplace.accounts import login_guard
 from marketplace.accounts.errors import AccountErrorCode
 from marketplace.accounts.models import REGISTRATION_ROLES, ApiToken, Membership, Organization, OrganizationRole
 from marketplace.core.errors import Conflict, DomainError, InvalidInput, field_error
@@ -54,10 +55,15 @@ def tokens_revoke_all(*, user) -> int:
     return ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
 
 
-def user_login(*, username: str, password: str) -> str:
+def user_login(*, username: str, password: str, client: str) -> str:
+    """A new API token for ``username``; ``client`` (the caller's address) keys the back-off
+    after failed attempts (``login_guard``), checked before the password is."""
+    login_guard.check(username=username, client=client)
     user = authenticate(username=username, password=password)
     if user is None or not user.is_active:
+        login_guard.record_failure(username=username, client=client)
         raise DomainError("Unknown username or wrong password.", code=AccountErrorCode.INVALID_CREDENTIALS)
+    login_guard.record_success(username=username, client=client)
     _token, raw = token_issue(user=user)
     return raw
 

@@ -51,5 +51,16 @@ class LimitExceeded(DomainError):
     default_code = "limit_exceeded"
 
 
+class TooManyRequests(DomainError):
+    """Refused for now; ``retry_after`` seconds later it may succeed (sent as Retry-After)."""
+
+    status_code = 429
+    default_code = "throttled"
+
+    def __init__(self, message: str, *, retry_after: int, code: str | None = None, details: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message, code=code, details=details)
+        self.retry_after = retry_after
+
+
 def field_error(location: str, message: str, code: str = "invalid") -> dict[str, str]:
     return {"location": location, "message": message, "code": code}

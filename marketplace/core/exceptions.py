@@ -12,7 +12,7 @@ from rest_framework import exceptions as drf
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from marketplace.core.errors import DomainError, InvalidInput, LimitExceeded, field_error
+from marketplace.core.errors import DomainError, InvalidInput, LimitExceeded, TooManyRequests, field_error
 
 
 def _flatten(detail: Any, location: str = "") -> list[dict[str, str]]:
@@ -50,7 +50,10 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
             details=[field_error("query", f"at most {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} fields", "too_many_fields")],
         )
     if isinstance(exc, DomainError):
-        return Response(exc.to_dict(), status=exc.status_code)
+        response = Response(exc.to_dict(), status=exc.status_code)
+        if isinstance(exc, TooManyRequests):
+            response["Retry-After"] = str(exc.retry_after)
+        return response
     if isinstance(exc, Http404):
         exc = drf.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
