@@ -17,6 +17,18 @@ from urllib.parse import urlparse
 BASE_DIR = Path(__file__).resolve().parent.parent
 PROFILES = ("dev", "test", "production")
 QUALITY_DEVICES = ("auto", "cpu", "cuda")
+# Celery time limits per step kind, (soft, hard) seconds. Past the soft limit a step stops
+# with a job error; past the hard one its worker process is killed and replaced. A step
+# kind is a pipeline step (``ingest``, ``audit_sample``, ``checks``) or ``quality`` for
+# every quality report; ``PIPELINE_TIME_LIMITS`` may also name one report step
+# (``quality_audit=5400:5700``).
+STEP_TIME_LIMITS: dict[str, tuple[float, float]] = {
+    "ingest": (3 * 3600, 3 * 3600 + 600),
+    "audit_sample": (600, 900),
+    "quality": (2 * 3600, 2 * 3600 + 600),
+    "checks": (3600, 3600 + 600),
+}
+STEP_TIME_LIMIT_NAMES = ("ingest", "audit_sample", "checks", "quality", "quality_intrinsic", "quality_audit", "quality_agreement", "quality_temporal", "quality_panoptic")
 
 
 def default_var_dir() -> Path:
@@ -91,6 +103,24 @@ def _list(env: dict[str, str], name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def _time_limits(env: dict[str, str], name: str) -> dict[str, tuple[float, float]]:
+    """``kind=soft:hard,...`` over the defaults (seconds; soft below hard)."""
+    limits = dict(STEP_TIME_LIMITS)
+    for item in _list(env, name, []):
+        kind, _, value = item.partition("=")
+        kind = kind.strip()
+        if kind not in STEP_TIME_LIMIT_NAMES:
+            raise ConfigError(f"{name}: unknown step kind {kind!r} (one of {', '.join(STEP_TIME_LIMIT_NAMES)})")
+        try:
+            soft, hard = (float(v) for v in value.split(":"))
+        except ValueError:
+            raise ConfigError(f"{name}: {item!r} is not kind=soft:hard (seconds)") from None
+        if not 0 < soft < hard:
+            raise ConfigError(f"{name}: {item!r}: the soft limit must be positive and below the hard one")
+        limits[kind] = (soft, hard)
+    return limits
+
+
 def _url(env: dict[str, str], name: str, default: str, schemes: tuple[str, ...]) -> str:
     raw = env.get(name) or default
     scheme = urlparse(raw).scheme
@@ -134,6 +164,8 @@ class Config:
     pipeline_step_timeout: int = 3600
     pipeline_audit_required: bool = True
     pipeline_shard_images: int = 2000
+    # (soft, hard) seconds per step kind; see STEP_TIME_LIMITS
+    pipeline_time_limits: dict[str, tuple[float, float]] = field(default_factory=lambda: dict(STEP_TIME_LIMITS))
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -241,4 +273,5 @@ def load(env: dict[str, str] | None = None) -> Config:
         pipeline_step_timeout=_int(env, "PIPELINE_STEP_TIMEOUT", 3600, minimum=5),
         pipeline_audit_required=_bool(env, "PIPELINE_AUDIT_REQUIRED", True),
         pipeline_shard_images=_int(env, "PIPELINE_SHARD_IMAGES", 2000, minimum=1),
+        pipeline_time_limits=_time_limits(env, "PIPELINE_TIME_LIMITS"),
     )

@@ -170,6 +170,8 @@ PIPELINE_RETRY_BACKOFF_MAX = CONFIG.pipeline_retry_backoff_max
 PIPELINE_STEP_TIMEOUT = CONFIG.pipeline_step_timeout
 PIPELINE_AUDIT_REQUIRED = CONFIG.pipeline_audit_required
 PIPELINE_SHARD_IMAGES = CONFIG.pipeline_shard_images
+# Celery soft and hard time limits, (soft, hard) seconds per step kind (config.STEP_TIME_LIMITS).
+PIPELINE_TIME_LIMITS = CONFIG.pipeline_time_limits
 TOKEN_TTL_HOURS = CONFIG.token_ttl_hours
 # Organization invitations (marketplace.members) expire after this many hours.
 MEMBERS_INVITATION_TTL_HOURS = 7 * 24
@@ -212,8 +214,8 @@ if CONFIG.embedded_broker:
         "store_processed": False,
     }
 else:
-    # Longer than the longest step, so a slow task is not redelivered while it runs.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 4 * 3600}
+    # Longer than the longest step's hard time limit, so a slow task is not redelivered while it runs.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": max(4 * 3600, int(max(hard for _soft, hard in PIPELINE_TIME_LIMITS.values())) + 600)}
 
 LOGGING = {
     "version": 1,

@@ -6,3 +6,9 @@ from enum import StrEnum
 class PipelineErrorCode(StrEnum):
     UNKNOWN_STEP = "unknown_step"
     VERSION_NOT_FOUND = "version_not_found"
+    # A step ran past its soft time limit (settings.PIPELINE_TIME_LIMITS) and stopped.
+    STEP_TIME_LIMIT = "step_time_limit"
+    # A step ran past its hard time limit: its worker process was killed and replaced.
+    STEP_HARD_TIME_LIMIT = "step_hard_time_limit"
+    # The step's worker process died on every attempt (killed, out of memory): a poison input.
+    WORKER_LOST = "worker_lost"

@@ -16,6 +16,7 @@ from django.utils import timezone
 from datasets.selectors import version_files
 from quality.engine import ENGINE_VERSION
 from quality.engine.iou import resolve_device
+from workers.errors import PipelineErrorCode
 from workers.models import Job, JobState, JobStep
 
 logger = logging.getLogger(__name__)
@@ -86,13 +87,29 @@ def job_for_step(*, version, step: str) -> tuple[Job, bool]:
     return job, created
 
 
+def step_time_limits(*, step: str) -> tuple[float, float]:
+    """(soft, hard) seconds for the step: its own entry in ``PIPELINE_TIME_LIMITS``, else its
+    kind's (every report step is of kind ``quality``)."""
+    limits = settings.PIPELINE_TIME_LIMITS
+    if step in limits:
+        return limits[step]
+    return limits["quality" if step in STEP_KIND else step]
+
+
+def max_attempts() -> int:
+    """Deliveries of one job before it ends ``failed``: the first and its retries."""
+    return settings.PIPELINE_MAX_RETRIES + 1
+
+
 def job_enqueue(*, job: Job) -> None:
-    """Send the job's task once the current transaction commits (a worker must see the row)."""
+    """Send the job's task once the current transaction commits (a worker must see the row),
+    with the step kind's time limits."""
     from workers.tasks import job_run
 
     queue = STEP_QUEUE[job.step]
+    soft, hard = step_time_limits(step=job.step)
     job_id = job.pk
-    transaction.on_commit(lambda: job_run.apply_async(args=[job_id], queue=queue))
+    transaction.on_commit(lambda: job_run.apply_async(args=[job_id], queue=queue, soft_time_limit=soft, time_limit=hard))
 
 
 def job_progress(*, job_id: int, done: int, total: int, message: str = "") -> None:
@@ -123,12 +140,26 @@ def progress_callback(job_id: int) -> Callable[[int, int], None]:
     return progress
 
 
-def job_mark_running(*, job_id: int, worker: str, device: str = "") -> Job | None:
-    """Claim the job for this attempt; None when it is already final (a redelivery)."""
+def job_mark_running(*, job_id: int, worker: str, device: str = "") -> tuple[Job, bool]:
+    """Claim the job for this attempt: (job, claimed). Not claimed when the job is final: a
+    redelivery of finished work, or a job given up here.
+
+    A job found ``running`` was never finished by its last attempt: that worker process
+    died (killed, out of memory) and the broker delivered the message again. Such an
+    attempt counts like any other, and once ``max_attempts()`` have been made the job ends
+    ``failed`` (``worker_lost``) instead of taking down one worker after another.
+    """
     with transaction.atomic():
         job = Job.objects.select_for_update().get(pk=job_id)
         if job.is_final:
-            return None
+            return job, False
+        if job.state == JobState.RUNNING and job.attempts >= max_attempts():
+            job_fail(
+                job_id=job.pk, code=PipelineErrorCode.WORKER_LOST,
+                message=f"the worker running this step was lost on each of its {job.attempts} attempts",
+            )
+            job.refresh_from_db()
+            return job, False
         job.state = JobState.RUNNING
         job.attempts += 1
         job.worker = (worker or socket.gethostname())[:255]
@@ -139,7 +170,7 @@ def job_mark_running(*, job_id: int, worker: str, device: str = "") -> Job | Non
         job.message = f"attempt {job.attempts}"
         job.deadline = step_deadline()
         job.save()
-        return job
+        return job, True
 
 
 def job_finish(*, job_id: int, state: str, result: dict | None = None, message: str = "", error: str = "") -> None:
@@ -152,6 +183,16 @@ def job_finish(*, job_id: int, state: str, result: dict | None = None, message: 
         finished_at=timezone.now(),
         deadline=None,
         updated_at=timezone.now(),
+    )
+
+
+def job_fail(*, job_id: int, code: str, message: str, state: str = JobState.FAILED) -> None:
+    """End the job with an error a seller may read: a stable code, a message and where
+    (the step), never a traceback."""
+    step = Job.objects.filter(pk=job_id).values_list("step", flat=True).first() or ""
+    job_finish(
+        job_id=job_id, state=state, result={"code": code, "message": message, "location": f"jobs.{step}"},
+        message=f"{code}: {message}", error=f"{code}: {message}",
     )
 
 

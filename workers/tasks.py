@@ -8,7 +8,9 @@ import logging
 import random
 import traceback
 
+from billiard.exceptions import TimeLimitExceeded
 from celery import Task, shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
 from kombu.exceptions import OperationalError as KombuOperationalError
@@ -16,7 +18,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from marketplace.core.errors import DomainError
 from quality.engine.errors import EngineInputError
-from workers.jobs import job_finish, job_mark_retrying, job_mark_running, progress_callback, step_device
+from workers.errors import PipelineErrorCode
+from workers.jobs import job_fail, job_finish, job_mark_retrying, job_mark_running, progress_callback, step_device, step_time_limits
 from workers.models import Job, JobState
 from workers.pipeline import pipeline_advance
 from workers.sharding import evaluation_merge, evaluation_shard
@@ -70,14 +73,28 @@ class PipelineStepTask(Task):
             logger.warning("could not record the retry of job %s", args[0], exc_info=True)
 
     def on_failure(self, exc, task_id, args, kwargs, einfo):
-
+        # Past the hard time limit this runs in the worker's main process: the process that
+        # ran the step was killed, and the pool replaces it.
         try:
-            job_finish(job_id=args[0], state=JobState.FAILED, error=_error_text(exc), message=f"failed after {self.request.retries + 1} tries")
+            if isinstance(exc, TimeLimitExceeded):
+                _fail_past_limit(job_id=args[0], code=PipelineErrorCode.STEP_HARD_TIME_LIMIT)
+            else:
+                job_finish(job_id=args[0], state=JobState.FAILED, error=_error_text(exc), message=f"failed after {self.request.retries + 1} tries")
             version_id = Job.objects.filter(pk=args[0]).values_list("version_id", flat=True).first()
             if version_id:
                 pipeline_advance_task.delay(version_id)
         except Exception:  # noqa: BLE001 - the sweeper gives up on it later instead
             logger.warning("could not record the failure of job %s", args[0], exc_info=True)
+
+
+def _fail_past_limit(*, job_id: int, code: str) -> None:
+    step = Job.objects.filter(pk=job_id).values_list("step", flat=True).first() or ""
+    soft, hard = step_time_limits(step=step) if step else (0.0, 0.0)
+    if code == PipelineErrorCode.STEP_HARD_TIME_LIMIT:
+        message = f"the step ran past its hard time limit of {hard:g} s and its worker process was stopped"
+    else:
+        message = f"the step ran past its time limit of {soft:g} s and was stopped"
+    job_fail(job_id=job_id, code=code, message=message)
 
 
 def _error_text(exc: BaseException) -> str:
@@ -89,13 +106,20 @@ def _error_text(exc: BaseException) -> str:
 def job_run(self, job_id: int) -> dict:
     """Run one pipeline step. A job already final (a redelivered message) does nothing."""
     try:
-        job = job_mark_running(job_id=job_id, worker=self.request.hostname or "", device=step_device_safe(job_id))
+        job, claimed = job_mark_running(job_id=job_id, worker=self.request.hostname or "", device=step_device_safe(job_id))
     except INFRASTRUCTURE_ERRORS as exc:
         raise self.retry(exc=exc, countdown=min(2 ** self.request.retries, 30) + random.random(), max_retries=self.max_retries + INFRASTRUCTURE_EXTRA_RETRIES) from exc
-    if job is None:
-        return {"job": job_id, "skipped": "already final"}
+    if not claimed:
+        # Final already (a redelivery), or given up just now: the pipeline goes on from it.
+        _advance_on_commit(job.version_id)
+        return {"job": job_id, "skipped": "already final", "state": job.state}
     try:
         state, result, message = step_execute(job=job, progress=progress_callback(job_id), device=step_device(step=job.step))
+    except SoftTimeLimitExceeded:
+        # Not retried: the same input would take as long again.
+        _fail_past_limit(job_id=job_id, code=PipelineErrorCode.STEP_TIME_LIMIT)
+        _advance_on_commit(job.version_id)
+        return {"job": job_id, "state": JobState.FAILED}
     except INFRASTRUCTURE_ERRORS as exc:
         raise self.retry(exc=exc, countdown=min(2 ** self.request.retries, 30) + random.random(), max_retries=self.max_retries + INFRASTRUCTURE_EXTRA_RETRIES) from exc
     except PERMANENT_ERRORS as exc:

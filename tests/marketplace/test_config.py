@@ -117,3 +117,29 @@ def test_explicit_secret_key_wins_and_writes_nothing(tmp_path):
     config = load({"MARKET_VAR_DIR": str(tmp_path), "SECRET_KEY": "k" * 60})
     assert config.secret_key == "k" * 60
     assert not (tmp_path / "secret_key").exists()
+
+
+def test_step_time_limits_have_defaults_per_kind_and_take_overrides(tmp_path):
+    from marketplace.config import STEP_TIME_LIMITS
+
+    assert load({"MARKET_VAR_DIR": str(tmp_path)}).pipeline_time_limits == STEP_TIME_LIMITS
+    assert all(0 < soft < hard for soft, hard in STEP_TIME_LIMITS.values())
+    limits = load({"MARKET_VAR_DIR": str(tmp_path), "PIPELINE_TIME_LIMITS": "ingest=10:20, quality_audit=1.5:3"}).pipeline_time_limits
+    assert limits["ingest"] == (10.0, 20.0) and limits["quality_audit"] == (1.5, 3.0)
+    assert limits["quality"] == STEP_TIME_LIMITS["quality"]
+
+
+@pytest.mark.parametrize("value", ["ingest=20:10", "ingest=10", "ingest=a:b", "nope=1:2", "checks=0:5"])
+def test_bad_step_time_limits_name_the_variable(value, tmp_path):
+    with pytest.raises(ConfigError, match="PIPELINE_TIME_LIMITS"):
+        load({"MARKET_VAR_DIR": str(tmp_path), "PIPELINE_TIME_LIMITS": value})
+
+
+def test_a_step_takes_its_own_limits_else_its_kinds(settings):
+    from workers.jobs import step_time_limits
+
+    settings.PIPELINE_TIME_LIMITS = {"ingest": (1, 2), "audit_sample": (3, 4), "checks": (5, 6), "quality": (7, 8), "quality_audit": (9, 10)}
+    assert step_time_limits(step="ingest") == (1, 2)
+    assert step_time_limits(step="quality_intrinsic") == (7, 8)
+    assert step_time_limits(step="quality_audit") == (9, 10)
+    assert step_time_limits(step="checks") == (5, 6)
