@@ -379,12 +379,17 @@ class AuditSampleApi(APIView):
         version = serializers.IntegerField()
         image_ids = serializers.ListField(child=serializers.IntegerField())
         images = serializers.ListField(child=serializers.DictField())
+        # video versions: the sampled frames (video_id, frame_index, file_name, url) and the
+        # clips they come from (each video's length, size, sampled indices, frame names)
+        frames = serializers.ListField(child=serializers.DictField())
+        clips = serializers.ListField(child=serializers.DictField())
 
     @extend_schema(responses={200: OutputSerializer})
     def get(self, request, version_id: int):
         version = selectors.version_visible(user=request.user, version_id=version_id, access=VersionAccess.AUDIT)
-        images = selectors.audit_sample_files(version=version)
-        return Response(self.OutputSerializer({"version": version.pk, "image_ids": [i["image_id"] for i in images], "images": images}).data)
+        listing = selectors.audit_sample_listing(version=version)
+        body = {"version": version.pk, "image_ids": [i["image_id"] for i in listing["images"]], **listing}
+        return Response(self.OutputSerializer(body).data)
 
 
 class AuditReferenceApi(APIView):

@@ -42,6 +42,10 @@ class Limits:
     image_max_side: int = gate.MAX_SIDE
     image_max_pixels: int = gate.MAX_PIXELS
     audit_sample_size: int = 200
+    # video versions: the audit sample is clips, this many videos and a run of this many
+    # consecutive frames in each (the whole video when shorter)
+    audit_clip_videos: int = 8
+    audit_clip_frames: int = 10
     preview_count: int = 4
 
 

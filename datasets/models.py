@@ -204,6 +204,10 @@ class AuditSample(models.Model):
     seed = models.BigIntegerField()
     size = models.PositiveIntegerField()
     image_ids = models.JSONField(default=list)
+    # Video versions: the drawn clips, one per video: {"video_id", "length", "height",
+    # "width", "frame_indices", "file_names" (every frame of the video), "image_ids" (COCO
+    # with tracks: the image id of each sampled frame)}. Empty for image versions.
+    clips = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -217,11 +217,12 @@ def version_image_files(*, version: DatasetVersion, file_names: Iterable[str]) -
     return out
 
 
-def audit_sample_files(*, version: DatasetVersion, ttl: int = 600) -> list[dict[str, Any]]:
-    """The sample's images with short-lived download URLs."""
+def audit_sample_files(*, version: DatasetVersion, ttl: int = 600, image_ids: list[int] | None = None) -> list[dict[str, Any]]:
+    """The sample's images (``image_ids`` when the caller read the sample) with short-lived
+    download URLs."""
     import ijson
 
-    sample = set(version_audit_sample(version=version))
+    sample = set(version_audit_sample(version=version) if image_ids is None else image_ids)
     if not sample:
         return []
     dfile = version_files(version=version, role=FileRole.ANNOTATIONS).order_by("path").first()
@@ -265,3 +266,103 @@ def organization_other_datasets(*, version: DatasetVersion) -> QuerySet[Dataset]
     version, if any, as ``published`` (a list of at most one version)."""
     published = Prefetch("versions", queryset=DatasetVersion.objects.filter(state=VersionState.PUBLISHED), to_attr="published")
     return Dataset.objects.filter(owner_id=version.dataset.owner_id).exclude(pk=version.dataset_id).prefetch_related(published).order_by("title", "pk")
+
+
+# ---------------------------------------------------------------- video versions
+
+VIDEO_FORMATS = ("youtube_vis", "coco_video")
+# COCO with tracks: the keys a frame's index may have (as the engine reads them)
+FRAME_KEYS = ("frame_id", "frame_index", "frame")
+
+
+def version_video_file(*, version: DatasetVersion) -> tuple[DatasetFile, str] | None:
+    """The annotation file holding a video version's tracks and its format (``youtube_vis``
+    or ``coco_video``, as ingest found it), or None for a version without video."""
+    ingest = VersionIngest.objects.filter(version=version).first()
+    if ingest is None or ingest.format not in VIDEO_FORMATS:
+        return None
+    dfile = (
+        version_files(version=version)
+        .filter(role__in=[FileRole.ANNOTATIONS, FileRole.VIDEO], path__endswith=".json")
+        .order_by("role", "path")
+        .first()
+    )
+    return (dfile, ingest.format) if dfile is not None else None
+
+
+def version_videos(*, version: DatasetVersion) -> list[dict[str, Any]]:
+    """Every video of a video version, streamed from its annotation file: ``{"video_id",
+    "height", "width", "file_names" (frame order), "image_ids" (COCO with tracks, else
+    None), "annotated" (frames holding a mask)}``, by video id."""
+    import ijson
+
+    found = version_video_file(version=version)
+    if found is None:
+        return []
+    dfile, fmt = found
+    storage = get_storage()
+    videos: dict[int, dict[str, Any]] = {}
+    if fmt == "youtube_vis":
+        with storage.open(dfile.storage_key) as fh:
+            for v in ijson.items(fh, "videos.item"):
+                videos[int(v["id"])] = {
+                    "video_id": int(v["id"]), "height": int(v["height"]), "width": int(v["width"]),
+                    "file_names": list(v["file_names"]), "image_ids": None, "annotated": set(),
+                }
+        with storage.open(dfile.storage_key) as fh:
+            for ann in ijson.items(fh, "annotations.item"):
+                video = videos.get(int(ann["video_id"]))
+                if video is not None:
+                    video["annotated"].update(f for f, seg in enumerate(ann.get("segmentations") or []) if seg)
+    else:
+        frames: dict[int, list[tuple[int, dict]]] = {}
+        with storage.open(dfile.storage_key) as fh:
+            for img in ijson.items(fh, "images.item"):
+                index = next((img[k] for k in FRAME_KEYS if k in img), None)
+                frames.setdefault(int(img["video_id"]), []).append((int(index if index is not None else img["id"]), img))
+        position: dict[int, tuple[int, int]] = {}
+        for vid, items in frames.items():
+            items.sort(key=lambda x: x[0])
+            first = items[0][1]
+            videos[vid] = {
+                "video_id": vid, "height": int(first["height"]), "width": int(first["width"]),
+                "file_names": [img.get("file_name", "") for _, img in items], "image_ids": [int(img["id"]) for _, img in items],
+                "annotated": set(),
+            }
+            for pos, (_, img) in enumerate(items):
+                position[int(img["id"])] = (vid, pos)
+        with storage.open(dfile.storage_key) as fh:
+            for image_id in ijson.items(fh, "annotations.item.image_id"):
+                if (where := position.get(int(image_id))) is not None:
+                    videos[where[0]]["annotated"].add(where[1])
+    return [videos[k] for k in sorted(videos)]
+
+
+def version_audit_clips(*, version: DatasetVersion) -> list[dict[str, Any]]:
+    """The drawn clips of a video version's audit sample (empty for image versions)."""
+    sample = AuditSample.objects.filter(version=version).order_by("created_at").first()
+    return list(sample.clips) if sample else []
+
+
+def audit_sample_listing(*, version: DatasetVersion, ttl: int = 600) -> dict[str, list[dict[str, Any]]]:
+    """What an auditor annotates: ``images`` (image versions) or ``frames`` and ``clips``
+    (video versions), each with short-lived download URLs."""
+    sample = AuditSample.objects.filter(version=version).order_by("created_at").first()
+    if sample is not None and sample.clips:
+        return {"images": [], "frames": _clip_frames(version=version, clips=sample.clips, ttl=ttl), "clips": list(sample.clips)}
+    images = audit_sample_files(version=version, ttl=ttl, image_ids=list(sample.image_ids) if sample else [])
+    return {"images": images, "frames": [], "clips": []}
+
+
+def _clip_frames(*, version: DatasetVersion, clips: list[dict[str, Any]], ttl: int) -> list[dict[str, Any]]:
+    """The sampled frames ``{"video_id", "frame_index", "file_name", "url"}`` of ``clips``."""
+    files = version_image_files(version=version, file_names=(c["file_names"][i] for c in clips for i in c["frame_indices"]))
+    storage = get_storage()
+    frames = []
+    for clip in clips:
+        for index in clip["frame_indices"]:
+            name = clip["file_names"][index]
+            f = files.get(name)
+            url = storage.download_url(f.storage_key, ttl=ttl, filename=name.rsplit("/", 1)[-1]) if f else None
+            frames.append({"video_id": clip["video_id"], "frame_index": index, "file_name": name, "url": url})
+    return frames

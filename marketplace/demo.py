@@ -358,3 +358,96 @@ def seed_demo(*, log: Callable[[str], None] = print, timeout: float = 600) -> di
         moderation_decide(version=version, actor=users["demo-moderator"], decision="approve", reason="demo")
         log(f"{spec.slug}: approved and published")
     return {"users": list(DEMO_USERS), "published": [spec.slug for spec, _, _ in pending]}
+
+
+# ---------------------------------------------------------------- video: tracks over frames
+
+
+def video_dataset(*, videos: int, frames: int, seed: int, noise: float, size: int = 64, swap_at: int | None = None) -> dict:
+    """A generated video dataset, deterministic for a seed: ``{"reference": YouTube-VIS of
+    the clean tracks, "ytvis": the seller's YouTube-VIS, "coco": the same seller tracks as
+    COCO with video_id/frame_index/track_id, "pngs": {frame file name: PNG bytes}}``.
+
+    Each video holds two or three stars moving across the frames; the seller's masks are
+    the clean stars with jittered vertices and a small offset. With ``swap_at``, the
+    seller's first two tracks of each video exchange identities from that frame on (an ID
+    switch the audit must find)."""
+    rng = random.Random(seed)
+    reference = {"info": {"description": "demo reference tracks"}, "licenses": LICENSES, "videos": [], "annotations": [], "categories": CATEGORIES}
+    ytvis = {"info": {"description": "demo seller tracks"}, "licenses": LICENSES, "videos": [], "annotations": [], "categories": CATEGORIES}
+    coco = {"info": {"description": "demo seller tracks"}, "licenses": LICENSES, "images": [], "annotations": [], "categories": CATEGORIES}
+    pngs: dict[str, bytes] = {}
+    track_id = 0
+    for vid in range(1, videos + 1):
+        names = [f"videos/{vid:03d}/{f:04d}.png" for f in range(frames)]
+        video = {"id": vid, "width": size, "height": size, "length": frames, "file_names": names, "license": 1}
+        reference["videos"].append(dict(video))
+        ytvis["videos"].append(dict(video))
+        canvases = [Image.new("RGB", (size, size), (rng.randint(20, 60),) * 3) for _ in range(frames)]
+        objects = []
+        for _ in range(rng.randint(2, 3)):
+            cx, cy, r = rng.uniform(14, size - 14), rng.uniform(14, size - 14), rng.uniform(6, 10)
+            dx, dy = rng.uniform(-1.0, 1.0), rng.uniform(-1.0, 1.0)
+            # with a swap, the first two objects share a category: a swap of identities, not of classes
+            cat = objects[0][6] if swap_at is not None and len(objects) == 1 else rng.choice(CATEGORIES)["id"]
+            objects.append((cx, cy, r, dx, dy, rng.randint(4, 7), cat))
+        clean_tracks, dirty_tracks = [], []
+        for cx, cy, r, dx, dy, points, cat in objects:
+            clean, dirty = [], []
+            for f in range(frames):
+                x, y = cx + dx * f, cy + dy * f
+                c = _star(x, y, r, points, rng, 0.0)
+                clean.append(c)
+                dirty.append(_star(x + rng.uniform(-1.0, 1.0), y + rng.uniform(-1.0, 1.0), r, points, rng, noise))
+                ImageDraw.Draw(canvases[f]).polygon(list(zip(c[0::2], c[1::2], strict=True)), fill=(80 * cat % 255, 160, 255 - 60 * cat))
+            clean_tracks.append((cat, clean))
+            dirty_tracks.append((cat, dirty))
+        if swap_at is not None and len(dirty_tracks) >= 2:
+            (cat_a, a), (cat_b, b) = dirty_tracks[0], dirty_tracks[1]
+            dirty_tracks[0] = (cat_a, a[:swap_at] + b[swap_at:])
+            dirty_tracks[1] = (cat_b, b[:swap_at] + a[swap_at:])
+        for (cat, clean), (dcat, dirty) in zip(clean_tracks, dirty_tracks, strict=True):
+            track_id += 1
+            reference["annotations"].append(_video_ann(track_id, vid, cat, clean))
+            ytvis["annotations"].append(_video_ann(track_id, vid, dcat, dirty))
+        for f, canvas in enumerate(canvases):
+            buffer = io.BytesIO()
+            canvas.save(buffer, format="PNG")
+            pngs[names[f]] = buffer.getvalue()
+            image_id = vid * 1000 + f
+            coco["images"].append({"id": image_id, "video_id": vid, "frame_index": f, "file_name": names[f], "width": size, "height": size, "license": 1})
+    for ann in ytvis["annotations"]:
+        for f, poly in enumerate(ann["segmentations"]):
+            coco_ann = _ann(len(coco["annotations"]) + 1, ann["video_id"] * 1000 + f, ann["category_id"], poly[0])
+            coco["annotations"].append(coco_ann | {"track_id": ann["id"]})
+    return {"reference": reference, "ytvis": ytvis, "coco": coco, "pngs": pngs}
+
+
+def _video_ann(track_id: int, video_id: int, cat: int, polys: list[list[float]]) -> dict:
+    per_frame = [_ann(0, 0, cat, p) for p in polys]
+    return {
+        "id": track_id,
+        "video_id": video_id,
+        "category_id": cat,
+        "segmentations": [[p] for p in polys],
+        "areas": [a["area"] for a in per_frame],
+        "bboxes": [a["bbox"] for a in per_frame],
+        "iscrowd": 0,
+    }
+
+
+def video_reference_for_clips(*, reference: dict, clips: list[dict]) -> dict:
+    """The auditor's reference for the drawn clips: the sampled videos only, each track's
+    masks at the sampled frames and null elsewhere."""
+    sampled = {c["video_id"]: set(c["frame_indices"]) for c in clips}
+    annotations = []
+    for ann in reference["annotations"]:
+        frames = sampled.get(ann["video_id"])
+        if frames is None:
+            continue
+        segmentations = [seg if f in frames else None for f, seg in enumerate(ann["segmentations"])]
+        if any(segmentations):
+            areas = [a if f in frames else None for f, a in enumerate(ann["areas"])]
+            bboxes = [b if f in frames else None for f, b in enumerate(ann["bboxes"])]
+            annotations.append({**ann, "segmentations": segmentations, "areas": areas, "bboxes": bboxes})
+    return {**reference, "videos": [v for v in reference["videos"] if v["id"] in sampled], "annotations": annotations}

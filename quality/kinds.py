@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from datasets.models import DatasetVersion, FileRole
-from datasets.selectors import version_audit_reference, version_audit_sample, version_coco, version_files, version_image_files
+from datasets.selectors import (
+    version_audit_clips,
+    version_audit_reference,
+    version_audit_sample,
+    version_coco,
+    version_files,
+    version_image_files,
+    version_video_file,
+)
 from marketplace.core.storage import get_storage
 from quality.engine import plots
 from quality.engine.agreement import agreement_compare
@@ -24,6 +32,7 @@ from quality.engine.audit import audit_compare
 from quality.engine.intrinsic import intrinsic_checks
 from quality.engine.panoptic import panoptic_quality
 from quality.engine.temporal import temporal_consistency
+from quality.engine.video_audit import video_audit_compare
 from quality.figures import MEASURED, VERIFIED
 from quality.figures import figure as figure_of
 from quality.models import ReportKind
@@ -128,11 +137,14 @@ class IntrinsicAdapter(ReportKindAdapter):
 
 
 class AuditAdapter(ReportKindAdapter):
-    """The seller's masks against the auditor's reference on the drawn sample: verified."""
+    """The seller's masks against the auditor's reference on the drawn sample: verified.
+    A video version's sample is clips and its reference tracks (:mod:`quality.engine.video_audit`)."""
 
     kind = ReportKind.AUDIT
 
     def gather(self, *, version):
+        if version_video_file(version=version) is not None:
+            return self._gather_video(version=version)
         inputs = self.new_inputs(version=version)
         inputs.params |= {"n_boot": N_BOOT, "n_boot_ap": N_BOOT_AP}
         if inputs.add_role(version=version, role=FileRole.ANNOTATIONS) is None:
@@ -150,7 +162,49 @@ class AuditAdapter(ReportKindAdapter):
         inputs.params["image_ids_sha256"] = sha256_hex(canonical_json(image_ids))
         return inputs
 
+    def _gather_video(self, *, version):
+        """A video version: the seller's tracks against the auditor's reference tracks on
+        the drawn clips."""
+        inputs = self.new_inputs(version=version)
+        inputs.params |= {"n_boot": N_BOOT, "video": True}
+        dfile, _fmt = version_video_file(version=version)
+        if inputs.add_role(version=version, role=dfile.role, name="annotations") is None:
+            inputs.missing = "no video annotations"
+            return inputs
+        reference = version_audit_reference(version=version)
+        if reference is None:
+            inputs.missing = "no reference tracks (audit clips not annotated yet)"
+            return inputs
+        inputs.add_reference(version=version, reference=reference)
+        clips = {int(c["video_id"]): list(c["frame_indices"]) for c in version_audit_clips(version=version)}
+        inputs.data["clips"] = clips
+        inputs.params["clips_sha256"] = sha256_hex(canonical_json(sorted(clips.items())))
+        return inputs
+
+    def _run_video(self, *, version, inputs, plots_dir):
+        d, status = inputs.data, inputs.status
+        report = video_audit_compare(d["reference"], d["annotations"], clips=d["clips"] or None, seed=version.pk, n_boot=N_BOOT)
+        report.verified = inputs.verified
+        plots.write_video_audit_plots(report, d["reference"], plots_dir)
+        n_tracks = report.n_reference_tracks
+        summary = {
+            key: fig
+            for key in ("mask_iou", "boundary_iou", "instance_recall", "instance_precision")
+            if (fig := figure(report, key, n=report.n_matched if key in ("mask_iou", "boundary_iou") else report.n_videos, status=status))
+        }
+        summary |= {
+            key: fig
+            for key in ("id_switches", "fragmentations")
+            if (fig := figure_of(getattr(report, key), status=status, n=n_tracks))
+        }
+        if (fig := figure_of(report.video_ap, status=status, n=report.n_videos)) is not None:
+            summary["video_ap"] = fig
+        summary |= {"tier": report.tier, "verified": inputs.verified, "n_videos": report.n_videos, "n_frames": report.n_frames}
+        return report.to_dict(), summary
+
     def run(self, *, version, inputs, device, plots_dir):
+        if inputs.params.get("video"):
+            return self._run_video(version=version, inputs=inputs, plots_dir=plots_dir)
         d, status = inputs.data, inputs.status
         report = audit_compare(d["reference"], d["annotations"], seed=version.pk, n_boot=N_BOOT, n_boot_ap=N_BOOT_AP, image_ids=d["image_ids"], device=device)
         report.verified = inputs.verified

@@ -13,7 +13,8 @@ from datasets.events import AuditReferenceSubmitted
 from datasets.ingest.validate import validate_annotation_file
 from datasets.limits import limits
 from datasets.models import AuditSample, DatasetFile, DatasetVersion, FileOrigin, FileRole
-from datasets.selectors import version_image_categories
+from datasets.selectors import version_image_categories, version_video_file
+from datasets.services.clips import clip_sample_draw, video_reference_mismatches
 from datasets.states import VersionState
 from marketplace.audit.services import audit_event_record
 from marketplace.core.errors import Conflict, InvalidInput, field_error
@@ -26,9 +27,14 @@ def audit_sample_draw(*, version: DatasetVersion, size: int | None = None, seed:
 
     Seeded by the version id (and ``seed`` when given), so the same version and seed
     always give the same sample; the draw is stored and returned as is afterwards.
+    A video version's sample is clips instead (:mod:`datasets.services.clips`); the ids of
+    their frames are returned when the frames are COCO images.
     Each image is put in the stratum of its rarest category (images without annotations
     form their own stratum); strata get shares proportional to their size, at least one.
     """
+    if version_video_file(version=version) is not None:
+        clips = clip_sample_draw(version=version, seed=seed)
+        return [i for clip in clips for i in clip.get("image_ids", [])]
     size = size or limits().audit_sample_size
     seed_value = version.pk if seed is None else seed
     existing = AuditSample.objects.filter(version=version, seed=seed_value, size=size).first()
@@ -68,12 +74,29 @@ def audit_sample_draw(*, version: DatasetVersion, size: int | None = None, seed:
     return chosen
 
 
+def _video_reference_check(*, version: DatasetVersion, sample: AuditSample, path, fmt: str | None) -> None:
+    """A video version's reference must fit the drawn clips (400 with each misfit located)."""
+    import orjson
+
+    with open(path, "rb") as fh:
+        reference = orjson.loads(fh.read())
+    categories = {int(c["id"]) for c in (version.statistics or {}).get("categories", [])}
+    errors = video_reference_mismatches(reference=reference, fmt=fmt, clips=sample.clips, categories=categories)
+    if errors:
+        raise InvalidInput(
+            f"The reference does not fit the audit sample's clips ({len(errors)} error(s)).",
+            code=DatasetErrorCode.NOT_IN_SAMPLE,
+            details=errors[:100],
+        )
+
+
 AUDIT_REFERENCE_STATES = (VersionState.PROCESSING, VersionState.IN_REVIEW)
 
 
 def audit_reference_submit(*, version: DatasetVersion, actor, path) -> DatasetFile:
     """Validate an auditor's reference COCO file (a local path) and store it as role
-    ``reference``, replacing an earlier one. Its images must be in the audit sample."""
+    ``reference``, replacing an earlier one. Its images must be in the audit sample; a
+    video version's reference is YouTube-VIS JSON fitting the sampled clips."""
     if version.state not in AUDIT_REFERENCE_STATES:
         raise Conflict(f"References are taken while a version is processing or in review; it is {version.state}.", code=DatasetErrorCode.INVALID_STATE)
     sample = AuditSample.objects.filter(version=version).order_by("created_at").first()
@@ -82,8 +105,9 @@ def audit_reference_submit(*, version: DatasetVersion, actor, path) -> DatasetFi
     result = validate_annotation_file(path, check_image_files=None)
     if not result.valid:
         raise InvalidInput("The reference annotations are not valid.", code=DatasetErrorCode.INVALID_REFERENCE, details=result.report["errors"][:100])
-    outside = sorted(set(result.image_ids) - set(sample.image_ids))
-    if outside:
+    if sample.clips:
+        _video_reference_check(version=version, sample=sample, path=path, fmt=result.format)
+    elif outside := sorted(set(result.image_ids) - set(sample.image_ids)):
         raise InvalidInput(
             f"{len(outside)} reference image(s) are not in the audit sample.",
             code=DatasetErrorCode.NOT_IN_SAMPLE,

@@ -231,6 +231,16 @@ def write_audit_plots(report, reference: dict, seller: dict, out_dir: str | Path
     return paths + plot_overlays(reference, seller, out_dir, images_dir=images_dir, image_paths=image_paths, choices=choices)
 
 
+def write_video_audit_plots(report, reference: dict, out_dir: str | Path) -> list[Path]:
+    """IoU histogram of the matched frame pairs and per-class video AP of a :class:`VideoAuditReport`."""
+    out_dir = Path(out_dir)
+    names = {str(c["id"]): c.get("name", str(c["id"])) for c in reference.get("categories", [])}
+    paths = [plot_iou_histogram(report.matched_ious, out_dir / "iou_histogram.png", title="IoU of matched pairs per sampled frame")]
+    if report.ytvis is not None:
+        paths.append(plot_per_class_ap(report.ytvis.per_category_ap, out_dir / "per_class_video_ap.png", names=names))
+    return paths
+
+
 def write_agreement_plots(report, first: dict, second: dict, out_dir: str | Path, *, images_dir=None, image_paths: dict[int, Path] | None = None) -> list[Path]:
     out_dir = Path(out_dir)
     paths = [plot_iou_histogram(report.matched_ious, out_dir / "iou_histogram.png", title="IoU between passes")]

@@ -296,3 +296,54 @@ class TemporalReport(_Report):
     video_ap: VideoAP | None = None
 
     _nested: ClassVar = {"tracks": ("list", TrackRow), "video_ap": ("one", VideoAP)}
+
+
+@dataclass(kw_only=True)
+class ClipRow(_Report):
+    """One audited clip: a video's sampled frames."""
+
+    video_id: int
+    n_frames: int
+    n_reference: int
+    n_seller: int
+    n_matched: int
+    mean_iou: float | None
+    boundary_iou: float | None
+
+
+@dataclass(kw_only=True)
+class VideoAuditReport(_Report):
+    """A video version's seller tracks against the auditor's reference tracks on the
+    sampled clips: per-frame mask figures (one-to-one matching per frame and category)
+    with clip-level bootstrap intervals, identity errors along the reference tracks, and
+    the YouTube-VIS evaluation of the seller's tracks (clipped to the sampled frames)."""
+
+    engine_version: str = ENGINE_VERSION
+    verified: bool = False
+    seed: int = 0
+    n_boot: int = 1000
+    n_videos: int = 0
+    n_frames: int = 0
+    n_reference: int = 0
+    n_seller: int = 0
+    n_matched: int = 0
+    n_reference_tracks: int = 0
+    n_seller_tracks: int = 0
+    mask_iou: float | None = None
+    median_iou: float | None = None
+    instance_recall: float | None = None
+    instance_precision: float | None = None
+    boundary_iou: float | None = None
+    id_switches: int = 0
+    fragmentations: int = 0
+    video_ap: float | None = None
+    video_ap50: float | None = None
+    video_ap75: float | None = None
+    ytvis: VideoAP | None = None
+    scores_assumed: bool = True
+    intervals: dict[str, ConfidenceInterval | None] = field(default_factory=dict)
+    tier: str | None = None
+    per_clip: list[ClipRow] = field(default_factory=list)
+    matched_ious: list[float] = field(default_factory=list)
+
+    _nested: ClassVar = {"intervals": ("dict", ConfidenceInterval), "per_clip": ("list", ClipRow), "ytvis": ("one", VideoAP)}

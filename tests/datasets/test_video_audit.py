@@ -1,0 +1,156 @@
+"""The audit of a video version in process (real PostgreSQL and S3 endpoint): the seeded
+clip sample behind ``GET versions/{id}/audit/sample/``, and the auditor's YouTube-VIS
+reference: accepted when it fits the clips, refused with 400 and located errors when it
+does not, leaving the seller's version as it was."""
+
+from __future__ import annotations
+
+import copy
+import json
+import urllib.request
+
+import pytest
+from django.test import override_settings
+
+from datasets.ingest import version_ingest
+from datasets.models import AuditSample, DatasetFile, FileRole
+from datasets.services import audit_sample_draw, version_transition
+from datasets.states import VersionState
+from marketplace.core.storage import get_storage
+from marketplace.demo import images_zip, video_dataset, video_reference_for_clips
+from tests.datasets.helpers import add_file, json_bytes
+from tests.factories import make_version
+
+pytestmark = pytest.mark.django_db
+LIMITS = {"audit_clip_videos": 3, "audit_clip_frames": 4}
+
+
+def _video_version(seller, *, fmt: str, videos: int = 5, frames: int = 7):
+    data = video_dataset(videos=videos, frames=frames, seed=11, noise=0.1)
+    version = make_version(seller=seller)
+    if fmt == "ytvis":
+        add_file(version, role="video", path="tracks.json", data=json_bytes(data["ytvis"]))
+    else:
+        add_file(version, role="annotations", path="annotations.json", data=json_bytes(data["coco"]))
+    add_file(version, role="images", path="frames.zip", data=images_zip(data["pngs"]))
+    for state in (VersionState.SUBMITTED, VersionState.PROCESSING):
+        version_transition(version=version, to_state=state, actor=seller.user)
+    assert version_ingest(version_id=version.pk) == "ok"
+    return version, data
+
+
+def _post(auditor, version, doc):
+    return auditor.client.post(f"/api/v1/versions/{version.pk}/audit/reference/", data=json.dumps(doc), content_type="application/json")
+
+
+@override_settings(DATASETS_LIMITS=LIMITS)
+@pytest.mark.parametrize("fmt", ["ytvis", "coco"])
+def test_the_clip_sample_is_seeded_runs_of_consecutive_frames_with_urls(seller, auditor, fmt):
+    version, data = _video_version(seller, fmt=fmt)
+    drawn = audit_sample_draw(version=version)
+    assert drawn == audit_sample_draw(version=version)  # drawn once
+    body = auditor.client.get(f"/api/v1/versions/{version.pk}/audit/sample/").json()
+    clips = body["clips"]
+    assert len(clips) == 3 and len({c["video_id"] for c in clips}) == 3
+    for clip in clips:
+        indices = clip["frame_indices"]
+        assert len(indices) == 4 and indices == list(range(indices[0], indices[0] + 4))
+        assert clip["length"] == 7 and (clip["height"], clip["width"]) == (64, 64)
+    assert len(body["frames"]) == 12 and body["images"] == []
+    assert {(f["video_id"], f["frame_index"]) for f in body["frames"]} == {(c["video_id"], i) for c in clips for i in c["frame_indices"]}
+    frame = body["frames"][0]
+    assert set(frame) == {"video_id", "frame_index", "file_name", "url"}
+    assert frame["file_name"] == f"videos/{frame['video_id']:03d}/{frame['frame_index']:04d}.png"
+    with urllib.request.urlopen(frame["url"], timeout=30) as resp:  # noqa: S310 - the test's own store
+        assert resp.read() == data["pngs"][frame["file_name"]]
+    # COCO frames are images: their ids are the sample's image ids
+    assert drawn == (sorted(i for c in clips for i in c["image_ids"]) if fmt == "coco" else [])
+    # another version with the same files draws its own clips, reproducibly
+    assert AuditSample.objects.get(version=version).clips == clips
+
+
+def _seller_state(version):
+    version.refresh_from_db()
+    files = sorted(DatasetFile.objects.filter(version=version).values_list("role", "path", "sha256"))
+    return version.state, version.statistics, version.validation_report, files, sorted(get_storage().list_keys(f"versions/{version.pk}/"))
+
+
+def _mutations():
+    def unknown_video(ref, clips):
+        ref["videos"].append({**ref["videos"][0], "id": 999})
+
+    def wrong_frame_count(ref, clips):
+        ref["videos"][0]["file_names"] = ref["videos"][0]["file_names"][:-1]
+        for ann in ref["annotations"]:
+            if ann["video_id"] == ref["videos"][0]["id"]:
+                ann["segmentations"], ann["areas"], ann["bboxes"] = ann["segmentations"][:-1], ann["areas"][:-1], ann["bboxes"][:-1]
+
+    def mask_outside(ref, clips):
+        clip = clips[0]
+        outside = next(f for f in range(clip["length"]) if f not in clip["frame_indices"])
+        k, ann = next((k, a) for k, a in enumerate(ref["annotations"]) if a["video_id"] == clip["video_id"])
+        ann["segmentations"][outside] = [[1.0, 1.0, 9.0, 1.0, 9.0, 9.0]]
+        return f"annotations[{k}].segmentations[{outside}]"
+
+    def size_mismatch(ref, clips):
+        ref["videos"][0]["height"] = 63
+
+    def missing_video(ref, clips):
+        gone = ref["videos"].pop()
+        ref["annotations"] = [a for a in ref["annotations"] if a["video_id"] != gone["id"]]
+
+    def bad_mask(ref, clips):
+        ann = ref["annotations"][0]
+        f = next(f for f, s in enumerate(ann["segmentations"]) if s)
+        ann["segmentations"][f] = {"size": [64, 64], "counts": "0Xo0"}
+        return f"annotations[0].segmentations[{f}].counts"
+
+    return [
+        (unknown_video, "not_in_sample", "not_in_sample", lambda r: f"videos[{len(r['videos']) - 1}].id"),
+        (wrong_frame_count, "not_in_sample", "frame_count_mismatch", lambda r: "videos[0].file_names"),
+        (mask_outside, "not_in_sample", "mask_outside_sample", None),
+        (size_mismatch, "not_in_sample", "size_mismatch", lambda r: "videos[0].height"),
+        (missing_video, "not_in_sample", "missing_video", lambda r: "videos"),
+        (bad_mask, "invalid_reference", "rle_sum_mismatch", None),
+    ]
+
+
+@override_settings(DATASETS_LIMITS=LIMITS)
+@pytest.mark.parametrize(("mutate", "code", "detail_code", "where"), _mutations(), ids=lambda v: getattr(v, "__name__", None))
+def test_a_reference_that_does_not_fit_is_refused_located_and_changes_nothing(seller, auditor, mutate, code, detail_code, where):
+    version, data = _video_version(seller, fmt="ytvis")
+    audit_sample_draw(version=version)
+    clips = auditor.client.get(f"/api/v1/versions/{version.pk}/audit/sample/").json()["clips"]
+    reference = copy.deepcopy(video_reference_for_clips(reference=data["reference"], clips=clips))
+    before = _seller_state(version)
+    location = mutate(reference, clips)
+    location = location or (where(reference) if where else None)
+    resp = _post(auditor, version, reference)
+    assert resp.status_code == 400, resp.content
+    body = resp.json()
+    assert body["code"] == code
+    details = [d for d in body["details"] if d["code"] == detail_code]
+    assert details, body
+    if location:
+        assert details[0]["location"] == location, body
+    assert _seller_state(version) == before
+    assert not DatasetFile.objects.filter(version=version, role=FileRole.REFERENCE).exists()
+
+
+@override_settings(DATASETS_LIMITS=LIMITS)
+def test_a_reference_that_is_coco_is_refused_for_a_video_version(seller, auditor):
+    version, data = _video_version(seller, fmt="coco")
+    audit_sample_draw(version=version)
+    resp = _post(auditor, version, data["coco"])
+    assert resp.status_code == 400
+    assert resp.json()["details"][0] == {"location": "videos", "message": resp.json()["details"][0]["message"], "code": "wrong_format"}
+
+
+@override_settings(DATASETS_LIMITS=LIMITS)
+def test_a_fitting_reference_is_stored(seller, auditor):
+    version, data = _video_version(seller, fmt="coco")
+    audit_sample_draw(version=version)
+    clips = auditor.client.get(f"/api/v1/versions/{version.pk}/audit/sample/").json()["clips"]
+    resp = _post(auditor, version, video_reference_for_clips(reference=data["reference"], clips=clips))
+    assert resp.status_code == 201, resp.content
+    assert DatasetFile.objects.filter(version=version, role=FileRole.REFERENCE).count() == 1
