@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from marketplace.core.permissions import IsPlatformStaff
 from workers import selectors, services
+
+
+class JobErrorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    location = serializers.CharField(help_text="a JSON path, a file or the step; empty when nothing more precise applies")
 
 
 class JobOutputSerializer(serializers.Serializer):
@@ -18,7 +24,8 @@ class JobOutputSerializer(serializers.Serializer):
     attempts = serializers.IntegerField()
     progress = serializers.IntegerField(help_text="percent done")
     message = serializers.CharField()
-    error = serializers.CharField()
+    # Never Job.error (exception and traceback: staff read it in the admin).
+    error = serializers.SerializerMethodField(help_text="a failed step's error; null otherwise")
     result = serializers.JSONField()
     engine_version = serializers.CharField()
     input_checksum = serializers.CharField()
@@ -28,6 +35,10 @@ class JobOutputSerializer(serializers.Serializer):
     started_at = serializers.DateTimeField(allow_null=True)
     finished_at = serializers.DateTimeField(allow_null=True)
     deadline = serializers.DateTimeField(allow_null=True)
+
+    @extend_schema_field(JobErrorSerializer(allow_null=True))
+    def get_error(self, job) -> dict | None:
+        return selectors.job_failure(job)
 
 
 class VersionJobListApi(APIView):

@@ -12,3 +12,6 @@ class PipelineErrorCode(StrEnum):
     STEP_HARD_TIME_LIMIT = "step_hard_time_limit"
     # The step's worker process died on every attempt (killed, out of memory): a poison input.
     WORKER_LOST = "worker_lost"
+    # A step that failed for a reason of the platform's, not the input's (the details,
+    # exception and traceback, are for staff in the admin).
+    STEP_FAILED = "step_failed"

@@ -14,7 +14,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from datasets.selectors import version_files
+from marketplace.core.errors import DomainError
 from quality.engine import ENGINE_VERSION
+from quality.engine.errors import EngineInputError
 from quality.engine.iou import resolve_device
 from workers.errors import PipelineErrorCode
 from workers.models import Job, JobState, JobStep
@@ -216,3 +218,15 @@ def step_device(*, step: str) -> str:
     if step not in STEP_KIND:
         return "cpu"
     return resolve_device(settings.QUALITY_DEVICE)
+
+
+def failure_of(exc: BaseException) -> dict[str, str]:
+    """What the seller may read about a bad-input error: its code, message and location
+    (a JSON path or a file), never the exception's type, frames or paths of our own."""
+    if isinstance(exc, EngineInputError):
+        return {"code": str(exc.code), "message": exc.message[:500], "location": exc.location or ""}
+    if isinstance(exc, DomainError):
+        location = next((d.get("location", "") for d in exc.details if isinstance(d, dict)), "")
+        return {"code": str(exc.code), "message": exc.message[:500], "location": location}
+    return {"code": PipelineErrorCode.STEP_FAILED, "message": "The step failed.", "location": ""}
+

@@ -30,6 +30,7 @@ from datasets.states import VersionState
 from quality.selectors import applicable_report_kinds
 from workers.jobs import QUALITY_STEPS, job_enqueue, job_for_step, step_deadline
 from workers.models import Job, JobState, JobStep
+from workers.selectors import job_failure
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +57,9 @@ def _version_fail(*, version, job: Job) -> None:
     if job.state == JobState.FAILED_VALIDATION:
         version_transition(version=version, to_state=VersionState.FAILED_VALIDATION, actor=None, reason=f"{job.step}: {job.message}"[:500])
     else:
-        version_transition(version=version, to_state=VersionState.FAILED, actor=None, reason=f"{job.step} failed: {job.error}"[:2000])
+        # The reason is read by the seller (the version's history): the public failure, not Job.error.
+        failure = job_failure(job) or {}
+        version_transition(version=version, to_state=VersionState.FAILED, actor=None, reason=f"{job.step} failed: {failure.get('code', '')}: {failure.get('message', '')}"[:2000])
 
 
 def _stage(*, version, steps: list[str]) -> str:

@@ -19,7 +19,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from marketplace.core.errors import DomainError
 from quality.engine.errors import EngineInputError
 from workers.errors import PipelineErrorCode
-from workers.jobs import job_fail, job_finish, job_mark_retrying, job_mark_running, progress_callback, step_device, step_time_limits
+from workers.jobs import failure_of, job_fail, job_finish, job_mark_retrying, job_mark_running, progress_callback, step_device, step_time_limits
 from workers.models import Job, JobState
 from workers.pipeline import pipeline_advance
 from workers.sharding import evaluation_merge, evaluation_shard
@@ -124,7 +124,9 @@ def job_run(self, job_id: int) -> dict:
         raise self.retry(exc=exc, countdown=min(2 ** self.request.retries, 30) + random.random(), max_retries=self.max_retries + INFRASTRUCTURE_EXTRA_RETRIES) from exc
     except PERMANENT_ERRORS as exc:
         # Bad input is not retried: the same input fails the same way.
-        state, result, message = JobState.FAILED_VALIDATION, {"error": _error_text(exc)}, str(exc)[:500]
+        # The seller reads the code, message and location; the traceback is for staff (admin).
+        failure = failure_of(exc)
+        state, result, message = JobState.FAILED_VALIDATION, {"error": failure}, failure["message"]
         job_finish(job_id=job_id, state=state, result=result, message=message, error=traceback.format_exc()[-4000:])
         _advance_on_commit(job.version_id)
         return {"job": job_id, "state": state}

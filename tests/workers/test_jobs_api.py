@@ -92,3 +92,76 @@ def test_beat_runs_the_sweeper():
     from workers.celery import app
 
     assert any(entry["task"] == "workers.tasks.sweep" for entry in app.conf.beat_schedule.values())
+
+
+def _traceback_of(exc: BaseException) -> str:
+    import traceback
+
+    try:
+        raise exc
+    except type(exc):
+        return traceback.format_exc()
+
+
+def test_a_failed_job_shows_its_seller_a_code_message_and_location_never_a_traceback(seller, moderator, db):
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    from quality.engine.errors import EngineInputError
+    from workers.jobs import failure_of
+
+    version = _version_in(seller, VersionState.FAILED)
+    infra = RuntimeError("could not connect to server at 10.1.2.3:5432; key market/objects/v1/x.json; /srv/app/workers/steps.py")
+    crashed = Job.objects.create(
+        version=version, step=JobStep.INGEST, state=JobState.FAILED, attempts=3, message="failed after 3 tries", error=_traceback_of(infra)
+    )
+    bad = EngineInputError("rle_sum_mismatch", "the runs sum to 1000, not 100", location="annotations[3].segmentation.counts")
+    refused = Job.objects.create(
+        version=version, step=JobStep.QUALITY_AUDIT, state=JobState.FAILED_VALIDATION, message=failure_of(bad)["message"],
+        result={"error": failure_of(bad)}, error=_traceback_of(bad),
+    )
+    Job.objects.create(version=version, step=JobStep.CHECKS, state=JobState.QUEUED, error=_traceback_of(infra), message="transient error; retrying in 4s")
+
+    body = seller.client.get(f"/api/v1/versions/{version.pk}/jobs/")
+    assert body.status_code == 200
+    text = body.content.decode()
+    for secret in ("Traceback", "File \"", "10.1.2.3", "market/objects", "/srv/app", "RuntimeError", "EngineInputError"):
+        assert secret not in text, secret
+    jobs = {j["step"]: j for j in body.json()["jobs"]}
+    assert jobs["ingest"]["error"] == {
+        "code": "step_failed",
+        "message": "The step 'Ingest' failed (failed after 3 tries); the platform's staff have the details.",
+        "location": "jobs.ingest",
+    }
+    assert jobs["quality_audit"]["error"] == {"code": "rle_sum_mismatch", "message": "the runs sum to 1000, not 100", "location": "annotations[3].segmentation.counts"}
+    assert jobs["checks"]["error"] is None
+    # Staff get no more through the API; the details are in the admin.
+    assert "Traceback" not in moderator.client.get(f"/api/v1/versions/{version.pk}/jobs/").content.decode()
+    admin_user = get_user_model().objects.create_superuser("ops", "ops@example.test", "ops-password-123")
+    browser = Client()
+    browser.force_login(admin_user)
+    for job in (crashed, refused):
+        page = browser.get(f"/admin/workers/job/{job.pk}/change/").content.decode()
+        assert "Traceback" in page
+    assert "10.1.2.3:5432" in browser.get(f"/admin/workers/job/{crashed.pk}/change/").content.decode()
+
+
+def test_a_version_failed_by_a_crashed_step_records_no_exception_text_in_its_history(seller, django_capture_on_commit_callbacks):
+    from workers.jobs import job_for_step
+    from workers.pipeline import pipeline_advance
+
+    version = _version_in(seller)
+    job, _created = job_for_step(version=version, step=JobStep.INGEST)
+    Job.objects.filter(pk=job.pk).update(
+        state=JobState.FAILED, attempts=3, message="failed after 3 tries",
+        error=_traceback_of(OSError("/var/lib/market/storage/abc: permission denied")),
+    )
+    with django_capture_on_commit_callbacks(execute=False):
+        pipeline_advance(version_id=version.pk)
+    version.refresh_from_db()
+    assert version.state == VersionState.FAILED
+    from marketplace.audit.models import AuditEvent
+
+    history = " ".join(str(e.__dict__) for e in AuditEvent.objects.filter(object_id=str(version.pk)))
+    assert "step_failed" in history
+    assert "/var/lib/market" not in history and "Traceback" not in history and "OSError" not in history

@@ -87,6 +87,11 @@ def test_poison_input_ends_failed_after_the_configured_tries_with_the_error_visi
     (ingest,) = [j for j in body["jobs"] if j["step"] == "ingest"]
     assert ingest["state"] == "failed"
     assert ingest["attempts"] == 3  # the first try and PIPELINE_MAX_RETRIES=2 retries, then no more
-    assert ingest["error"] and "failed after 3 tries" in ingest["message"]
+    assert "failed after 3 tries" in ingest["message"]
+    # The seller reads a code, a message and a location; the exception stays with staff.
+    assert ingest["error"]["code"] == "step_failed" and ingest["error"]["location"] == "jobs.ingest"
+    assert "failed after 3 tries" in ingest["error"]["message"]
+    raw = seller.client.get(f"/api/v1/versions/{version.pk}/jobs/").content.decode()
+    assert "Traceback" not in raw and annotations.storage_key not in raw and "Error:" not in raw
     # cleanup the row left without its object (the test made that inconsistency on purpose)
     annotations.delete()
