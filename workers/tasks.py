@@ -19,7 +19,16 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from marketplace.core.errors import DomainError
 from quality.engine.errors import EngineInputError
 from workers.errors import PipelineErrorCode
-from workers.jobs import failure_of, job_fail, job_finish, job_mark_retrying, job_mark_running, progress_callback, step_device, step_time_limits
+from workers.jobs import (
+    failure_of,
+    job_fail,
+    job_finish,
+    job_mark_retrying,
+    job_mark_running,
+    progress_callback,
+    step_device,
+    step_time_limits,
+)
 from workers.models import Job, JobState
 from workers.pipeline import pipeline_advance
 from workers.sharding import evaluation_merge, evaluation_shard

@@ -135,6 +135,13 @@ def test_a_failed_job_shows_its_seller_a_code_message_and_location_never_a_trace
     }
     assert jobs["quality_audit"]["error"] == {"code": "rle_sum_mismatch", "message": "the runs sum to 1000, not 100", "location": "annotations[3].segmentation.counts"}
     assert jobs["checks"]["error"] is None
+    # A step stopped by its time limit (job_fail) shows the code it was given.
+    from workers.jobs import job_fail
+
+    limited = Job.objects.create(version=version, step=JobStep.QUALITY_INTRINSIC, state=JobState.RUNNING)
+    job_fail(job_id=limited.pk, code="step_time_limit", message="the step ran past its 1 s limit")
+    jobs = {j["step"]: j for j in seller.client.get(f"/api/v1/versions/{version.pk}/jobs/").json()["jobs"]}
+    assert jobs["quality_intrinsic"]["error"] == {"code": "step_time_limit", "message": "the step ran past its 1 s limit", "location": "jobs.quality_intrinsic"}
     # Staff get no more through the API; the details are in the admin.
     assert "Traceback" not in moderator.client.get(f"/api/v1/versions/{version.pk}/jobs/").content.decode()
     admin_user = get_user_model().objects.create_superuser("ops", "ops@example.test", "ops-password-123")
