@@ -32,6 +32,9 @@ class Limits:
     archive_max_total: int = 100 * GB  # sum of the declared sizes of extracted files
     archive_max_files: int = 2_000_000
     archive_max_ratio: float = 200.0  # uncompressed / compressed, per member and overall
+    # every byte one version's ingest writes to the worker's disk (downloads and extracted
+    # members of all its archives and files together), whatever the per-archive caps allow
+    ingest_disk_max: int = 250 * GB
     archive_max_member: int = 4 * GB
     # annotation JSON
     json_max_bytes: int = 8 * GB

@@ -23,7 +23,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from datasets.ingest.archive import ArchiveError, is_archive, safe_extract
+from datasets.ingest.archive import ArchiveError, DiskBudget, is_archive, safe_extract
 from datasets.ingest.images import check_image
 from datasets.ingest.previews import render_previews
 from datasets.ingest.validate import ValidationResult, validate_annotation_file
@@ -60,10 +60,13 @@ def _sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _download(key: str, dest: Path) -> Path:
+def _download(key: str, dest: Path, *, disk: DiskBudget, where: str) -> Path:
+    """Stream the object to ``dest``, its bytes counted against the version's disk budget."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     with get_storage().open(key) as src, open(dest, "wb") as out:
-        shutil.copyfileobj(src, out, CHUNK)
+        while chunk := src.read(CHUNK):
+            disk.take(where, len(chunk))
+            out.write(chunk)
     return dest
 
 
@@ -110,6 +113,8 @@ class _Run:
     image_names: set[str] = field(default_factory=set)
     image_sizes: dict[str, tuple[int, int]] = field(default_factory=dict)  # (height, width) from each image file's header
     results: list[tuple[DatasetFile, ValidationResult, Path]] = field(default_factory=list)
+    disk: DiskBudget | None = None  # the bytes this run may write to the scratch disk, all files together
+    out_of_disk: bool = False
     rows: list[DatasetFile] = field(default_factory=list)  # what the run adds to the version
     step: int = 0
 
@@ -130,8 +135,15 @@ def _run(version: DatasetVersion, scratch: Path, progress: Callable[[int, int], 
         lim=limits(),
         files=list(DatasetFile.objects.filter(version=version, origin=FileOrigin.UPLOAD).order_by("role", "path")),
     )
-    _check_images(run)
-    _validate_annotations(run)
+    run.disk = DiskBudget(run.lim.ingest_disk_max)
+    declared = sum(f.size for f in run.files)
+    if declared > run.lim.ingest_disk_max:
+        # Refused before a byte is downloaded.
+        _out_of_disk(run, ArchiveError("version_disk_budget", "files", f"the version's files take {declared} bytes; at most {run.lim.ingest_disk_max} per version"), "")
+    else:
+        _check_images(run)
+    if not run.out_of_disk:
+        _validate_annotations(run)
     report = _validation_report(run)
     if run.errors:
         return _fail(version, report)
@@ -143,16 +155,27 @@ def _run(version: DatasetVersion, scratch: Path, progress: Callable[[int, int], 
     return "ok"
 
 
+def _out_of_disk(run: _Run, exc: ArchiveError, path: str) -> None:
+    run.errors.append({**exc.to_dict(), "file": path})
+    run.out_of_disk = True
+
+
 def _check_images(run: _Run) -> None:
-    """Extract image archives safely and check every image file (nothing is stored yet)."""
+    """Extract image archives safely and check every image file (nothing is stored yet).
+    Past the version's disk budget nothing more is read."""
     for f in run.files:
         if f.role not in (FileRole.IMAGES, FileRole.PANOPTIC) or f.path.lower().endswith(".json"):
             continue
-        local = _download(f.storage_key, run.scratch / "dl" / str(f.pk) / Path(f.path).name)
+        try:
+            local = _download(f.storage_key, run.scratch / "dl" / str(f.pk) / Path(f.path).name, disk=run.disk, where=f.path)
+        except ArchiveError as exc:
+            return _out_of_disk(run, exc, f.path)
         if is_archive(f.path):
             try:
-                members = safe_extract(local, run.scratch / "x" / str(f.pk), lim=run.lim)
+                members = safe_extract(local, run.scratch / "x" / str(f.pk), lim=run.lim, disk=run.disk)
             except ArchiveError as exc:
+                if exc.code == "version_disk_budget":
+                    return _out_of_disk(run, exc, f.path)
                 run.errors.append({**exc.to_dict(), "file": f.path})
                 continue
             finally:
@@ -184,7 +207,10 @@ def _validate_annotations(run: _Run) -> None:
     for f in run.files:
         if f.role not in VALIDATED_ROLES or not f.path.lower().endswith(".json"):
             continue
-        local = _download(f.storage_key, run.scratch / "json" / str(f.pk) / "file.json")
+        try:
+            local = _download(f.storage_key, run.scratch / "json" / str(f.pk) / "file.json", disk=run.disk, where=f.path)
+        except ArchiveError as exc:
+            return _out_of_disk(run, exc, f.path)
         check = image_present if f.role != FileRole.SECOND_PASS else None
         result = validate_annotation_file(local, check_image_files=check, image_sizes=run.image_sizes if check else None, lim=run.lim)
         run.file_reports.append({"file": f.path, "role": f.role, **result.report})

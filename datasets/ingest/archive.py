@@ -65,9 +65,25 @@ def _target(dest: Path, rel: str, where: str) -> Path:
     return target
 
 
+class DiskBudget:
+    """The bytes one version's ingest may write to the worker's disk, across all its
+    archives and files (``Limits.ingest_disk_max``); ``take`` before writing them."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.used = limit, 0
+
+    def take(self, where: str, n: int) -> None:
+        self.used += n
+        if self.used > self.limit:
+            raise ArchiveError(
+                "version_disk_budget", where, f"the version's files and archives together take more than {self.limit} bytes on disk"
+            )
+
+
 class _Budget:
-    def __init__(self, lim: Limits, archive_size: int) -> None:
+    def __init__(self, lim: Limits, archive_size: int, disk: DiskBudget | None = None) -> None:
         self.lim, self.archive_size, self.total, self.files = lim, max(archive_size, 1), 0, 0
+        self.disk = disk
 
     def member(self, where: str, declared: int, compressed: int | None) -> None:
         self.files += 1
@@ -83,6 +99,8 @@ class _Budget:
             )
 
     def written(self, where: str, n: int) -> None:
+        if self.disk is not None:
+            self.disk.take(where, n)
         self.total += n
         if self.total > self.lim.archive_max_total:
             raise ArchiveError("archive_too_large", where, f"the archive expands to more than {self.lim.archive_max_total} bytes")
@@ -113,11 +131,13 @@ def _copy(src, target: Path, where: str, declared: int, budget: _Budget) -> int:
     return n
 
 
-def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike, *, lim: Limits | None = None) -> list[Extracted]:
+def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike, *, lim: Limits | None = None, disk: DiskBudget | None = None) -> list[Extracted]:
+    """Extract ``archive`` into ``dest``; ``disk`` is the version's budget the written bytes
+    count against (shared by all its archives)."""
     lim = lim or limits()
     archive, dest = Path(archive), Path(dest).resolve()
     dest.mkdir(parents=True, exist_ok=True)
-    budget = _Budget(lim, archive.stat().st_size)
+    budget = _Budget(lim, archive.stat().st_size, disk)
     if zipfile.is_zipfile(archive):
         return _extract_zip(archive, dest, budget)
     try:

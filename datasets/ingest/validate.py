@@ -430,10 +430,29 @@ def _image_file_name(img: dict, loc: str, s: _Sections, report: Report, result: 
     return names
 
 
+def unsafe_file_name(name: str) -> str | None:
+    """Why a file name read from a seller's JSON cannot name a file of the version (an
+    absolute path, a '..' part, a backslash, a drive letter or a NUL), else None. Such a
+    name is refused at validation; the steps never join a name onto a folder anyway, they
+    look it up in the version's own file index."""
+    if "\x00" in name:
+        return "a file name may not contain NUL"
+    if "\\" in name:
+        return "a file name uses '/' between folders, never a backslash"
+    if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
+        return "a file name is relative to the version's files, never an absolute path"
+    if ".." in name.split("/"):
+        return "a file name may not leave the version's files ('..')"
+    return None
+
+
 def _check_files(names: list[str], loc: str, s: _Sections, report: Report, files: _ImageFiles, h: int, w: int) -> None:
     """Every file an image (or video) names was uploaded, and its header has the declared size."""
     for k, name in enumerate(names):
         at = f"{loc}.file_names[{k}]" if s.video else f"{loc}.file_name"
+        if (why := unsafe_file_name(name)) is not None:
+            report.error("unsafe_path", at, f"{name!r}: {why}")
+            continue
         if files.present is not None and not files.present(name):
             report.error("image_file_missing", at, f"{name!r} is referenced but was not uploaded")
             continue
@@ -577,6 +596,8 @@ def _check_panoptic_annotation(ann: dict, loc: str, s: _Sections, report: Report
     name = ann.get("file_name")
     if not isinstance(name, str):
         report.error("missing_field", f"{loc}.file_name", "a panoptic annotation names its PNG")
+    elif (why := unsafe_file_name(name)) is not None:
+        report.error("unsafe_path", f"{loc}.file_name", f"{name!r}: {why}")
     elif files.present is not None and not files.present(name):
         report.error("image_file_missing", f"{loc}.file_name", f"{name!r} is referenced but was not uploaded")
     segments = ann.get("segments_info")

@@ -312,3 +312,30 @@ def test_hostile_masks_give_the_same_report_on_both_paths(tmp_path, name):
     first = compiled["errors"][0]
     assert (first["code"], first["location"]) == (case.code, location(case, "annotations[1].segmentation")), compiled
 
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["../../x.png", "imgs/../../../etc/passwd", "/etc/passwd", "C:/x.png", "imgs\\..\\x.png", "imgs/x\x00.png", ".."],
+)
+def test_file_names_that_leave_the_version_are_refused_located(tmp_path, name):
+    data = coco()
+    data["images"][1]["file_name"] = name
+    # refused even where the caller checks no files (a second pass) and whatever a file
+    # lookup would say
+    for present in (None, lambda n: True):
+        result = validate_annotation_file(_write(tmp_path, data), check_image_files=present, lim=LIM)
+        assert [(e["code"], e["location"]) for e in result.report["errors"]] == [("unsafe_path", "images[1].file_name")]
+
+
+def test_panoptic_png_names_that_leave_the_version_are_refused_located(tmp_path):
+    data = {
+        "images": [{"id": 1, "file_name": "a.png", "height": 24, "width": 32}, {"id": 2, "file_name": "b.png", "height": 24, "width": 32}],
+        "categories": [{"id": 1, "name": "bolt", "isthing": 1}],
+        "annotations": [
+            {"image_id": 1, "file_name": "pan/a.png", "segments_info": [{"id": 1, "category_id": 1, "area": 4, "bbox": [0, 0, 2, 2], "iscrowd": 0}]},
+            {"image_id": 2, "file_name": "../../b.png", "segments_info": [{"id": 1, "category_id": 1, "area": 4, "bbox": [0, 0, 2, 2], "iscrowd": 0}]},
+        ],
+    }
+    result = validate_annotation_file(_write(tmp_path, data), check_image_files=lambda n: True, lim=LIM)
+    assert [(e["code"], e["location"]) for e in result.report["errors"]] == [("unsafe_path", "annotations[1].file_name")]
