@@ -388,8 +388,9 @@ def video_dataset(*, videos: int, frames: int, seed: int, noise: float, size: in
         for _ in range(rng.randint(2, 3)):
             cx, cy, r = rng.uniform(14, size - 14), rng.uniform(14, size - 14), rng.uniform(6, 10)
             dx, dy = rng.uniform(-1.0, 1.0), rng.uniform(-1.0, 1.0)
-            # with a swap, the first two objects share a category: a swap of identities, not of classes
-            cat = objects[0][6] if swap_at is not None and len(objects) == 1 else rng.choice(CATEGORIES)["id"]
+            cat = rng.choice(CATEGORIES)["id"]
+            if swap_at is not None and len(objects) == 1:
+                cat = objects[0][6]  # the swapped pair shares a category: a swap of identities, not of classes
             objects.append((cx, cy, r, dx, dy, rng.randint(4, 7), cat))
         clean_tracks, dirty_tracks = [], []
         for cx, cy, r, dx, dy, points, cat in objects:
