@@ -46,7 +46,7 @@ LICENSES = [
     ("CC-BY-NC-ND-4.0", False, False, False),
 ]
 TIERS = ["rough", "standard", "fine", "premium"]
-MODALITIES = ["images", "video", "panoptic"]
+ANNOTATION_KINDS = ["instances", "video", "panoptic"]
 WORDS = [
     "robot",
     "grasp",
@@ -75,7 +75,7 @@ WORDS = [
 QUERIES = [
     {"min_mask_iou": "0.85", "embodiment": "arm", "ordering": "-mask_iou"},
     {"task": ["grasping", "picking"], "commercial_use": "true", "ordering": "quality_adjusted_cost"},
-    {"tier": ["fine", "premium"], "modality": "images", "price_max": "5000", "ordering": "price"},
+    {"tier": ["fine", "premium"], "annotation_kind": "instances", "price_max": "5000", "ordering": "price"},
     {"q": "kitchen clutter", "ordering": "relevance"},
     {"scene": "warehouse", "no_share_alike": "true", "frames_min": "1000", "ordering": "-published_at"},
     {"verified_only": "true", "min_ap": "0.5", "category": ["cat3", "cat7"], "ordering": "quality_adjusted_cost"},
@@ -166,7 +166,7 @@ def seed(n: int, rebuild: bool) -> None:
                         slug=f"bench-{start + i}",
                         title=f"{rng.choice(WORDS)} {rng.choice(WORDS)} {start + i}",
                         annotation_license="CC-BY-4.0",
-                        modality=rng.choice(MODALITIES),
+                        annotation_kind=rng.choice(ANNOTATION_KINDS),
                         price=Decimal(rng.choice([0, 100, 500, 1000, 2500, 5000, 12000])),
                     )
                     for i in range(size)
@@ -208,7 +208,7 @@ def seed(n: int, rebuild: bool) -> None:
                         summary=" ".join(rng.sample(WORDS, 6)),
                         seller=d.owner,
                         seller_slug=d.owner.slug,
-                        modality=d.modality,
+                        annotation_kind=d.annotation_kind,
                         mask_iou=iou,
                         mask_iou_status=status,
                         ap=round(iou - 0.3, 4),
@@ -221,7 +221,7 @@ def seed(n: int, rebuild: bool) -> None:
                         commercial_use=commercial,
                         derivatives=derivs,
                         share_alike=sa,
-                        has_tracks=d.modality == "video",
+                        has_tracks=d.annotation_kind == "video",
                         frames=frames,
                         instances=frames * 4,
                         price=d.price,

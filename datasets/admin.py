@@ -7,14 +7,14 @@ from datasets.models import AuditSample, Dataset, DatasetFile, DatasetVersion, U
 class VocabularyTermAdmin(admin.ModelAdmin):
     """Staff extend the controlled vocabularies here."""
 
-    list_display = ("kind", "slug", "name")
+    list_display = ("kind", "slug", "name", "aliases")
     list_filter = ("kind",)
-    search_fields = ("slug", "name")
+    search_fields = ("slug", "name", "aliases")
 
 
 @admin.register(Dataset)
 class DatasetAdmin(admin.ModelAdmin):
-    list_display = ("slug", "owner", "title", "modality", "annotation_license", "price", "currency")
+    list_display = ("slug", "owner", "title", "annotation_kind", "annotation_license", "price", "currency")
     search_fields = ("slug", "title")
     readonly_fields = ("owner", "slug", "created_by", "created_at", "updated_at")
 

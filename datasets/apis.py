@@ -16,8 +16,9 @@ from rest_framework.views import APIView
 
 from datasets import selectors, services
 from datasets.errors import DatasetErrorCode
-from datasets.models import Dataset, FileRole, Modality, UploadState, VocabularyKind, VocabularyTerm
+from datasets.models import AnnotationKind, Dataset, FileRole, Sensor, UploadState, VocabularyKind, VocabularyTerm
 from datasets.selectors import VersionAccess
+from datasets.vocabulary import unknown_message, vocabulary_load
 from marketplace.accounts.acting import acting_organization, requested_slug
 from marketplace.accounts.models import OrganizationRole
 from marketplace.core.errors import InvalidInput, field_error
@@ -30,8 +31,45 @@ def _results(serializer_class, name: str):
     return inline_serializer(name=name, fields={"results": serializer_class(many=True)})
 
 
+class VocabularyTermsField(serializers.ListField):
+    """Terms of one vocabulary, named by slug, name or alias (``UR5e``, ``ur5-e``); an
+    unknown value is refused with the closest known ones."""
+
+    def __init__(self, kind: str, **kwargs) -> None:
+        self.kind = kind
+        super().__init__(child=serializers.CharField(max_length=120), max_length=50, **kwargs)
+
+    def to_internal_value(self, data):
+        values = super().to_internal_value(data)
+        vocab = vocabulary_load([self.kind])
+        slugs, errors = [], []
+        for value in values:
+            slug = vocab.resolve(self.kind, value)
+            if slug is None:
+                errors.append(serializers.ErrorDetail(unknown_message(self.kind, value, vocab.suggest(self.kind, value)), code="unknown_value"))
+            elif slug not in slugs:
+                slugs.append(slug)
+        if errors:
+            raise serializers.ValidationError(errors)
+        return list(VocabularyTerm.objects.filter(kind=self.kind, slug__in=slugs))
+
+
 def _terms(kind: str):
-    return serializers.SlugRelatedField(slug_field="slug", many=True, required=False, queryset=VocabularyTerm.objects.filter(kind=kind))
+    return VocabularyTermsField(kind, required=False)
+
+
+def _sensors():
+    return serializers.ListField(child=serializers.ChoiceField(choices=Sensor.choices), max_length=len(Sensor), required=False)
+
+
+def _refuse_renamed(data) -> None:
+    """``modality`` was the annotation format; it is ``annotation_kind`` now, and sensors are ``sensors``."""
+    if isinstance(data, dict) and "modality" in data:
+        raise InvalidInput(
+            "The field modality was renamed.",
+            code=DatasetErrorCode.RENAMED_FIELD,
+            details=[field_error("modality", "renamed: annotation_kind (instances, video, panoptic); the sensors go in sensors", "renamed")],
+        )
 
 
 class DatasetOutput(serializers.ModelSerializer):
@@ -39,6 +77,7 @@ class DatasetOutput(serializers.ModelSerializer):
     embodiments = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
     tasks = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
     scene_types = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
+    sensors = serializers.ListField(child=serializers.ChoiceField(choices=Sensor.choices), read_only=True)
 
     class Meta:
         model = Dataset
@@ -48,7 +87,8 @@ class DatasetOutput(serializers.ModelSerializer):
             "title",
             "summary",
             "description",
-            "modality",
+            "annotation_kind",
+            "sensors",
             "embodiments",
             "tasks",
             "scene_types",
@@ -68,7 +108,8 @@ class DatasetListApi(APIView):
         title = serializers.CharField(max_length=200)
         summary = serializers.CharField(max_length=500, required=False, allow_blank=True)
         description = serializers.CharField(required=False, allow_blank=True, max_length=20000)
-        modality = serializers.ChoiceField(choices=Modality.choices, required=False)
+        annotation_kind = serializers.ChoiceField(choices=AnnotationKind.choices, required=False)
+        sensors = _sensors()
         embodiments = _terms(VocabularyKind.EMBODIMENT)
         tasks = _terms(VocabularyKind.TASK)
         scene_types = _terms(VocabularyKind.SCENE)
@@ -86,9 +127,12 @@ class DatasetListApi(APIView):
 
     @extend_schema(request=InputSerializer, responses={201: DatasetOutput})
     def post(self, request):
+        _refuse_renamed(request.data)
         s = self.InputSerializer(data=request.data)
         s.is_valid(raise_exception=True)
         data = dict(s.validated_data)
+        if "sensors" in data:
+            data["sensors"] = list(dict.fromkeys(data["sensors"]))
         data.pop("organization", None)
         org = acting_organization(user=request.user, role=OrganizationRole.SELLER, slug=requested_slug(request, field="organization"))
         dataset = services.dataset_create(owner=org, actor=request.user, **data)
@@ -102,7 +146,8 @@ class DatasetDetailApi(APIView):
         title = serializers.CharField(max_length=200, required=False)
         summary = serializers.CharField(max_length=500, required=False, allow_blank=True)
         description = serializers.CharField(required=False, allow_blank=True, max_length=20000)
-        modality = serializers.ChoiceField(choices=Modality.choices, required=False)
+        annotation_kind = serializers.ChoiceField(choices=AnnotationKind.choices, required=False)
+        sensors = _sensors()
         embodiments = _terms(VocabularyKind.EMBODIMENT)
         tasks = _terms(VocabularyKind.TASK)
         scene_types = _terms(VocabularyKind.SCENE)
@@ -119,6 +164,7 @@ class DatasetDetailApi(APIView):
     @extend_schema(request=InputSerializer, responses={200: DatasetOutput})
     def patch(self, request, slug: str):
         dataset = selectors.dataset_for_seller(user=request.user, slug=slug)
+        _refuse_renamed(request.data)
         unknown = sorted(set(request.data) - set(self.InputSerializer().fields)) if isinstance(request.data, dict) else []
         if unknown:  # server-owned fields (owner, slug, state, ...) are refused, not ignored
             raise InvalidInput(
@@ -128,7 +174,10 @@ class DatasetDetailApi(APIView):
             )
         s = self.InputSerializer(data=request.data, partial=True)
         s.is_valid(raise_exception=True)
-        dataset = services.dataset_update(dataset=dataset, actor=request.user, **s.validated_data)
+        data = dict(s.validated_data)
+        if "sensors" in data:
+            data["sensors"] = list(dict.fromkeys(data["sensors"]))
+        dataset = services.dataset_update(dataset=dataset, actor=request.user, **data)
         return Response(self.OutputSerializer(dataset).data)
 
 

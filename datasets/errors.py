@@ -30,6 +30,7 @@ class DatasetErrorCode(StrEnum):
     PART_SIZE_MISMATCH = "part_size_mismatch"
     QUOTA_EXCEEDED = "quota_exceeded"
     READ_ONLY_FIELD = "read_only_field"
+    RENAMED_FIELD = "renamed_field"
     SLUG_TAKEN = "slug_taken"
     TOO_MANY_PARTS = "too_many_parts"
     UPLOADS_PENDING = "uploads_pending"

@@ -12,10 +12,27 @@ from django.db import models
 from datasets.states import VersionState
 
 
-class Modality(models.TextChoices):
-    IMAGES = "images", "Images"
-    VIDEO = "video", "Video"
+class AnnotationKind(models.TextChoices):
+    """What the annotations are (their format), as opposed to what sensor took the frames."""
+
+    INSTANCES = "instances", "Instance masks"
+    VIDEO = "video", "Video (tracked instance masks)"
     PANOPTIC = "panoptic", "Panoptic"
+
+
+class Sensor(models.TextChoices):
+    """Sensor modalities a seller declares for a dataset (any number of them)."""
+
+    RGB = "rgb", "RGB camera"
+    RGBD = "rgbd", "RGB-D camera"
+    DEPTH = "depth", "Depth"
+    STEREO = "stereo", "Stereo pair"
+    THERMAL = "thermal", "Thermal"
+    INFRARED = "infrared", "Near infrared"
+    POINT_CLOUD = "point_cloud", "Point cloud (lidar, depth fusion)"
+    EVENT = "event", "Event camera"
+    MULTISPECTRAL = "multispectral", "Multispectral"
+    TACTILE = "tactile", "Tactile"
 
 
 class VocabularyKind(models.TextChoices):
@@ -25,11 +42,16 @@ class VocabularyKind(models.TextChoices):
 
 
 class VocabularyTerm(models.Model):
-    """Controlled vocabulary (embodiments, robot tasks, scene types) that staff can extend."""
+    """Controlled vocabulary (embodiments, robot tasks, scene types) that staff can extend.
+
+    A term is found by its slug, its name or any of its aliases, compared as
+    :func:`datasets.vocabulary.term_key` writes them (case, spaces and punctuation do not
+    count: ``UR5e``, ``ur5-e`` and ``ur5e`` are one key)."""
 
     kind = models.CharField(max_length=16, choices=VocabularyKind.choices)
     slug = models.SlugField(max_length=64)
     name = models.CharField(max_length=120)
+    aliases = models.JSONField(default=list, blank=True, help_text="other names buyers and files use (LeRobot robot_type, vendor names)")
 
     class Meta:
         ordering = ["kind", "slug"]
@@ -45,7 +67,9 @@ class Dataset(models.Model):
     title = models.CharField(max_length=200)
     summary = models.CharField(max_length=500, blank=True)
     description = models.TextField(blank=True)
-    modality = models.CharField(max_length=16, choices=Modality.choices, default=Modality.IMAGES)
+    annotation_kind = models.CharField(max_length=16, choices=AnnotationKind.choices, default=AnnotationKind.INSTANCES)
+    # Sensor modalities (Sensor values), declared by the seller.
+    sensors = models.JSONField(default=list, blank=True)
     embodiments = models.ManyToManyField(
         VocabularyTerm, related_name="datasets_by_embodiment", blank=True, limit_choices_to={"kind": VocabularyKind.EMBODIMENT}
     )

@@ -29,7 +29,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from datasets.models import Modality
+from datasets.models import AnnotationKind
 from datasets.selectors import VersionAccess, version_visible
 from datasets.states import VersionState
 from licensing import selectors, services
@@ -121,10 +121,10 @@ class KindFilter(admin.SimpleListFilter):
     parameter_name = "kind"
 
     def lookups(self, request, model_admin):
-        return Modality.choices
+        return AnnotationKind.choices
 
     def queryset(self, request, queryset):
-        return queryset.filter(dataset__modality=self.value()) if self.value() else queryset
+        return queryset.filter(dataset__annotation_kind=self.value()) if self.value() else queryset
 
 
 class QueueChangeList(ChangeList):
@@ -207,9 +207,9 @@ class ModeratedVersionAdmin(ModeratorOnly, admin.ModelAdmin):
     def seller(self, obj):
         return obj.dataset.owner.name
 
-    @admin.display(description="kind", ordering="dataset__modality")
+    @admin.display(description="kind", ordering="dataset__annotation_kind")
     def kind(self, obj):
-        return obj.dataset.get_modality_display()
+        return obj.dataset.get_annotation_kind_display()
 
     @admin.display(description="frames")
     def frames(self, obj):

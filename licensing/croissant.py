@@ -72,7 +72,7 @@ def listing_croissant(*, version, base_url: str) -> dict[str, Any]:
         "creator": {"@type": "sc:Organization", "name": dataset.owner.name},
         "datePublished": version.published_at.date().isoformat() if version.published_at else None,
         "citeAs": f"{dataset.owner.name}. {dataset.title}, version {version.number}. {url}",
-        "keywords": ["instance segmentation", "robotics", dataset.modality],
+        "keywords": ["instance segmentation", "robotics", dataset.annotation_kind, *dataset.sensors],
     }
     rai_text = {
         "rai:dataCollection": values.get("rai:dataCollection"),

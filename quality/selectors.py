@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from datasets.models import DatasetVersion, FileRole, Modality
+from datasets.models import AnnotationKind, DatasetVersion, FileRole
 from datasets.selectors import VersionAccess, version_files, version_visible
 from marketplace.accounts.selectors import buyer_organizations
 from marketplace.core.errors import NotFound
@@ -21,19 +21,19 @@ def applicable_report_kinds(*, version: DatasetVersion) -> list[str]:
     """The report kinds that make sense for this version, in computing order.
 
     intrinsic and audit apply to every instance dataset (images or video); agreement needs a
-    ``second_pass`` file; temporal applies to video (modality or a ``video`` file); panoptic to
-    the panoptic modality or a ``panoptic`` file.
+    ``second_pass`` file; temporal applies to video (annotation kind or a ``video`` file); panoptic to
+    the panoptic annotation kind or a ``panoptic`` file.
     """
-    modality = version.dataset.modality
+    kind = version.dataset.annotation_kind
     roles = set(version_files(version=version).values_list("role", flat=True).distinct())
     kinds: list[str] = []
-    if modality != Modality.PANOPTIC or FileRole.ANNOTATIONS in roles:
+    if kind != AnnotationKind.PANOPTIC or FileRole.ANNOTATIONS in roles:
         kinds += [ReportKind.INTRINSIC.value, ReportKind.AUDIT.value]
     if FileRole.SECOND_PASS in roles:
         kinds.append(ReportKind.AGREEMENT.value)
-    if modality == Modality.VIDEO or FileRole.VIDEO in roles:
+    if kind == AnnotationKind.VIDEO or FileRole.VIDEO in roles:
         kinds.append(ReportKind.TEMPORAL.value)
-    if modality == Modality.PANOPTIC or FileRole.PANOPTIC in roles:
+    if kind == AnnotationKind.PANOPTIC or FileRole.PANOPTIC in roles:
         kinds.append(ReportKind.PANOPTIC.value)
     return kinds
 

@@ -23,7 +23,8 @@ DATASET_EDITABLE = (
     "title",
     "summary",
     "description",
-    "modality",
+    "annotation_kind",
+    "sensors",
     "annotation_license",
     "price",
     "currency",
@@ -33,7 +34,7 @@ DATASET_EDITABLE = (
 )
 # Fields that describe what a buyer gets: frozen once any version has left draft, as a
 # published version's terms must not change under its buyers.
-DATASET_LOCKED_AFTER_SUBMIT = ("modality", "annotation_license")
+DATASET_LOCKED_AFTER_SUBMIT = ("annotation_kind", "annotation_license")
 ANNOTATION_ROLES = (FileRole.ANNOTATIONS, FileRole.VIDEO, FileRole.PANOPTIC)
 
 

@@ -20,7 +20,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 @admin.register(Listing)
 class ListingAdmin(ReadOnlyAdmin):
     list_display = ("slug", "seller_slug", "version_number", "is_public", "tier", "mask_iou", "mask_iou_status", "price", "published_at")
-    list_filter = ("is_public", "modality", "tier", "mask_iou_status")
+    list_filter = ("is_public", "annotation_kind", "tier", "mask_iou_status")
     search_fields = ("slug", "title", "seller_slug")
 
 

@@ -11,6 +11,7 @@ from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from datasets.models import AnnotationKind, Sensor
 from datasets.selectors import dataset_for_seller
 from marketplace.accounts import acting
 from marketplace.core.errors import InvalidInput, field_error
@@ -37,7 +38,8 @@ class ListingOutputSerializer(serializers.Serializer):
     summary = serializers.CharField()
     seller = serializers.CharField(source="seller_slug")
     seller_name = serializers.CharField()
-    modality = serializers.CharField()
+    annotation_kind = serializers.ChoiceField(choices=AnnotationKind.choices, help_text="what the annotations are (was modality)")
+    sensors = serializers.ListField(child=serializers.ChoiceField(choices=Sensor.choices), help_text="the sensor modalities the seller declares")
     version = serializers.IntegerField(source="version_number")
     published_at = serializers.DateTimeField()
     embodiments = serializers.JSONField()
@@ -60,6 +62,13 @@ class ListingOutputSerializer(serializers.Serializer):
     provenance_verified_share = serializers.FloatField(allow_null=True)
     quality_adjusted_cost = serializers.FloatField(allow_null=True)
     quality_adjusted_cost_inputs = serializers.JSONField(source="cost_inputs")
+    instances_per_frame = serializers.FloatField(allow_null=True, help_text="mean instances per frame, measured at ingest")
+    occlusion = serializers.FloatField(allow_null=True, help_text="share of instances whose mask overlaps or touches another instance")
+    scene = serializers.JSONField(help_text="scene complexity measured at ingest: instances per frame (mean, p90), occlusion, COCO size shares, clutter; per split")
+    embodiment_count = serializers.IntegerField(help_text="embodiments the data covers")
+    task_count = serializers.IntegerField(help_text="tasks the data covers")
+    diversity = serializers.FloatField(allow_null=True, help_text="the diversity score the diversity ordering sorts by")
+    diversity_inputs = serializers.JSONField(help_text="the score's inputs, parameters and formula")
 
 
 class ListingSearchApi(APIView):

@@ -46,7 +46,8 @@ class Listing(models.Model):
     seller = models.ForeignKey("accounts.Organization", on_delete=models.PROTECT, related_name="listings")
     seller_slug = models.SlugField(max_length=80)
     seller_name = models.CharField(max_length=200, blank=True)
-    modality = models.CharField(max_length=16)
+    # What the annotations are (datasets.models.AnnotationKind); the sensors are in ``sensors``.
+    annotation_kind = models.CharField(max_length=16)
 
     # Quality figures: the value, and what backs it (FigureStatus: verified against the
     # platform's reference, measured from the seller's data, self-declared, or none).
@@ -84,10 +85,25 @@ class Listing(models.Model):
     # Price per frame / quality weight (see marketplace.listings.pricing); null when it cannot be computed.
     quality_adjusted_cost = models.FloatField(null=True, blank=True)
 
+    # Scene complexity measured at ingest (datasets.ingest.scene): mean instances per frame
+    # and the share of instances whose mask overlaps or touches another one; null before
+    # the version's ingest measured them.
+    instances_per_frame = models.FloatField(null=True, blank=True)
+    occlusion = models.FloatField(null=True, blank=True)
+    # Embodiments and tasks the data covers (declared per frame/episode in the annotations,
+    # else per dataset), and the diversity score computed from them (see
+    # marketplace.listings.diversity).
+    embodiment_count = models.PositiveIntegerField(default=0)
+    task_count = models.PositiveIntegerField(default=0)
+    diversity = models.FloatField(null=True, blank=True)
+    scene = models.JSONField(default=dict, blank=True)
+    diversity_inputs = models.JSONField(default=dict, blank=True)
+
     # Display data, denormalised (no joins when serialising a page of results).
     embodiments = models.JSONField(default=list, blank=True)
     tasks = models.JSONField(default=list, blank=True)
     scene_types = models.JSONField(default=list, blank=True)
+    sensors = models.JSONField(default=list, blank=True)
     categories = models.JSONField(default=list, blank=True)
     licenses = models.JSONField(default=list, blank=True)
     quality = models.JSONField(default=dict, blank=True)
@@ -103,12 +119,13 @@ class Listing(models.Model):
     # covering index below, so filters and facets on them never touch the wide heap rows
     # nor join ListingTerm (categories, unbounded in number, stay in ListingTerm only).
     facet_keys = models.TextField(blank=True, editable=False)
-    # The listing's embodiment / task / license values, sorted and space-separated: facets
+    # The listing's embodiment / task / license / sensor values, sorted and space-separated: facets
     # GROUP BY these strings (few distinct combinations) and split each group's string in
     # Python, instead of unnesting every matching listing's values in SQL (~4x faster at 100k).
     facet_embodiments = models.TextField(blank=True, editable=False)
     facet_tasks = models.TextField(blank=True, editable=False)
     facet_licenses = models.TextField(blank=True, editable=False)
+    facet_sensors = models.TextField(blank=True, editable=False)
 
     synced_at = models.DateTimeField(auto_now=True)
     # When the reconciliation last compared this row with its sources (oldest go first).
@@ -121,20 +138,23 @@ class Listing(models.Model):
             models.Index(fields=["is_public", "-mask_iou_status", "-mask_iou"], name="listing_public_mask_iou"),
             models.Index(fields=["is_public", "price"], name="listing_public_price"),
             models.Index(fields=["is_public", "quality_adjusted_cost"], name="listing_public_qac"),
+            models.Index(fields=["is_public", "-diversity"], name="listing_public_diversity"),
             models.Index(fields=["is_public", "frames"], name="listing_public_frames"),
             models.Index(fields=["is_public", "ap"], name="listing_public_ap"),
             models.Index(fields=["is_public", "tier"], name="listing_public_tier"),
-            models.Index(fields=["is_public", "modality"], name="listing_public_modality"),
+            models.Index(fields=["is_public", "annotation_kind"], name="listing_public_annotation_kind"),
             models.Index(fields=["is_public", "seller_slug"], name="listing_public_seller"),
             # Covering index of public listings: counts and facets at 100k listings are
             # index-only scans over it (a listing row is ~3 kB of display JSON and text;
             # this index holds ~200 bytes per listing). PostgreSQL only (ignored elsewhere).
+            # PostgreSQL takes at most 32 columns: the scene and coverage minimums, rarer
+            # filters, read the row.
             models.Index(
                 fields=["id"],
                 include=[
                     "version_id",
                     "tier",
-                    "modality",
+                    "annotation_kind",
                     "mask_iou",
                     "mask_iou_status",
                     "ap",
@@ -160,6 +180,7 @@ class Listing(models.Model):
                     "facet_embodiments",
                     "facet_tasks",
                     "facet_licenses",
+                    "facet_sensors",
                 ],
                 condition=models.Q(is_public=True),
                 name="listing_public_facts",
@@ -181,6 +202,7 @@ class TermKind(models.TextChoices):
     SCENE = "scene"
     CATEGORY = "category"
     LICENSE = "license"
+    SENSOR = "sensor"
 
 
 class ListingTerm(models.Model):
@@ -375,7 +397,7 @@ class SelectionEntry(models.Model):
 
 
 # Term kinds copied into Listing.facet_keys (see there).
-FACET_KEY_KINDS = ("embodiment", "task", "scene", "license")
+FACET_KEY_KINDS = ("embodiment", "task", "scene", "license", "sensor")
 
 
 def facet_keys_text(multi: dict[str, list[str]]) -> str:
@@ -383,9 +405,14 @@ def facet_keys_text(multi: dict[str, list[str]]) -> str:
 
 
 def facet_group_fields(multi: dict[str, list[str]]) -> dict[str, str]:
-    """Listing.facet_embodiments / facet_tasks / facet_licenses from the listing's terms."""
+    """Listing.facet_embodiments / facet_tasks / facet_licenses / facet_sensors from the listing's terms."""
 
     def joined(kind: str) -> str:
         return " ".join(sorted({v for v in multi.get(kind, []) if v and " " not in v}))
 
-    return {"facet_embodiments": joined("embodiment"), "facet_tasks": joined("task"), "facet_licenses": joined("license")}
+    return {
+        "facet_embodiments": joined("embodiment"),
+        "facet_tasks": joined("task"),
+        "facet_licenses": joined("license"),
+        "facet_sensors": joined("sensor"),
+    }

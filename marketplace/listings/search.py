@@ -2,8 +2,10 @@
 
 Semantics (documented for the README):
 
-* Repeatable filters (``embodiment``, ``task``, ``scene``, ``category``, ``modality``,
-  ``tier``, ``seller``) mean *any of* the values; different filters combine with AND.
+* Repeatable filters (``embodiment``, ``task``, ``scene``, ``category``, ``annotation_kind``,
+  ``sensor``, ``tier``, ``seller``) mean *any of* the values; different filters combine
+  with AND. Vocabulary values (embodiment, task, scene) are found by slug, name or alias
+  (``ur5e``, ``UR5e``, ``ur5-e``); an unknown one answers 400 with the closest known values.
 * ``min_<figure>`` compares the **verified** figure only (mask IoU, AP): a measured or
   self-declared figure never satisfies it. ``min_agreement`` and ``min_temporal_iou``
   compare figures that can only be *measured* (from the seller's own data: there is no
@@ -33,7 +35,8 @@ from django.core.paginator import Paginator
 from django.db import connection
 from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet, TextField
 
-from datasets.models import Modality, VocabularyKind, VocabularyTerm
+from datasets.models import AnnotationKind, Sensor, VocabularyKind
+from datasets.vocabulary import unknown_message, vocabulary_load
 from marketplace.core.errors import InvalidInput, field_error
 from marketplace.listings.errors import ListingErrorCode
 from marketplace.listings.models import FACET_KEY_KINDS, FigureStatus, Listing, ListingTerm, TermKind
@@ -44,10 +47,21 @@ from quality.figures import LISTING_FIGURES, MEASURED_ONLY
 MIN_FIGURES = LISTING_FIGURES
 # The least a figure must be backed by to satisfy its ``min_`` filter.
 MIN_STATUS = {figure: FigureStatus.MEASURED if figure in MEASURED_ONLY else FigureStatus.VERIFIED for figure in MIN_FIGURES}
-ORDERINGS = ("relevance", "-published_at", "-mask_iou", "price", "quality_adjusted_cost")
+ORDERINGS = ("relevance", "-published_at", "-mask_iou", "price", "quality_adjusted_cost", "diversity")
 TIERS = tuple(Tier)
-FACETS = ("embodiment", "task", "license", "tier", "modality")
-MULTI = ("embodiment", "task", "scene", "category", "modality", "tier", "seller")
+FACETS = ("embodiment", "task", "license", "tier", "annotation_kind", "sensor")
+MULTI = ("embodiment", "task", "scene", "category", "annotation_kind", "sensor", "tier", "seller")
+# Closed lists of the repeatable filters that have one.
+CHOICES = {"annotation_kind": tuple(AnnotationKind.values), "sensor": tuple(Sensor.values), "tier": TIERS}
+# Parameters that were renamed: asked for by the old name, the error says the new one.
+RENAMED = {"modality": "renamed: annotation_kind (instances, video, panoptic) is the annotation format, sensor the sensor modality"}
+# Scene complexity and coverage minimums: parameter -> (Listing column, kind of number).
+SCENE_MINIMUMS = {
+    "min_instances_per_frame": ("instances_per_frame", "number"),
+    "min_occlusion": ("occlusion", "fraction"),
+    "min_embodiments": ("embodiment_count", "integer"),
+    "min_tasks": ("task_count", "integer"),
+}
 BOOLS = ("verified_only", "has_tracks", "commercial_use", "derivatives", "no_share_alike")
 KNOWN_PARAMS = frozenset(
     {
@@ -58,6 +72,7 @@ KNOWN_PARAMS = frozenset(
         "price_max",
         "frames_min",
         "frames_max",
+        *SCENE_MINIMUMS,
         "q",
         "ordering",
         "page",
@@ -78,6 +93,7 @@ class ListingFilters:
     price_max: Decimal | None = None
     frames_min: int | None = None
     frames_max: int | None = None
+    scene: dict[str, float] = field(default_factory=dict)  # SCENE_MINIMUMS parameter -> value
     q: str = ""
     ordering: str = "relevance"
 
@@ -142,6 +158,20 @@ class _QueryReader:
             return None
         return value
 
+    def number(self, key: str) -> float | None:
+        raw = self.one(key)
+        if raw is None:
+            return None
+        try:
+            value = float(raw)
+        except ValueError:
+            self.error(key, "a non-negative number", "invalid")
+            return None
+        if not (value >= 0 and value < 1e9):  # NaN and infinities fail too
+            self.error(key, "a non-negative number below 1e9", "out_of_range")
+            return None
+        return value
+
     def integer(self, key: str) -> int | None:
         raw = self.one(key)
         if raw is None:
@@ -159,12 +189,15 @@ def listing_filters_parse(params) -> ListingFilters:
     reader = _QueryReader(params)
     f = ListingFilters()
     for key in params:
-        if key not in KNOWN_PARAMS:
+        if key in RENAMED:
+            reader.error(key, RENAMED[key], "renamed")
+        elif key not in KNOWN_PARAMS:
             reader.error(key, "unknown filter", "unknown_filter")
     _read_minimums(reader, f)
     _read_flags(reader, f)
     _read_terms(reader, f)
     _read_ranges(reader, f)
+    _read_scene(reader, f)
     _read_text_and_ordering(reader, f)
     if reader.errors:
         raise InvalidInput("The search filters are not valid.", code=ListingErrorCode.INVALID_FILTER, details=reader.errors)
@@ -193,22 +226,24 @@ def _read_terms(reader: _QueryReader, f: ListingFilters) -> None:
             reader.error(key, f"at most {MAX_VALUES} values", "too_many")
         elif values:
             f.multi[key] = values
-    for key, allowed in (("modality", set(Modality.values)), ("tier", set(TIERS))):
+    for key, allowed in CHOICES.items():
         for value in f.multi.get(key, []):
             if value not in allowed:
                 reader.error(key, f"unknown value {value!r}; one of {sorted(allowed)}", "unknown_value")
-    vocab = {"embodiment": VocabularyKind.EMBODIMENT, "task": VocabularyKind.TASK, "scene": VocabularyKind.SCENE}
-    wanted = [(key, kind) for key, kind in vocab.items() if f.multi.get(key)]
+    vocab_kinds = {"embodiment": VocabularyKind.EMBODIMENT, "task": VocabularyKind.TASK, "scene": VocabularyKind.SCENE}
+    wanted = [(key, kind) for key, kind in vocab_kinds.items() if f.multi.get(key)]
     if not wanted:
         return
-    cond = Q()
+    vocab = vocabulary_load(kind for _key, kind in wanted)
     for key, kind in wanted:
-        cond |= Q(kind=kind, slug__in=f.multi[key])
-    known = set(VocabularyTerm.objects.filter(cond).values_list("kind", "slug"))
-    for key, kind in wanted:
+        slugs = []
         for value in f.multi[key]:
-            if (kind, value) not in known:
-                reader.error(key, f"unknown {key} {value!r}", "unknown_value")
+            slug = vocab.resolve(kind, value)
+            if slug is None:
+                reader.error(key, unknown_message(key, value, vocab.suggest(kind, value)), "unknown_value")
+            elif slug not in slugs:
+                slugs.append(slug)
+        f.multi[key] = slugs
 
 
 def _read_ranges(reader: _QueryReader, f: ListingFilters) -> None:
@@ -218,6 +253,13 @@ def _read_ranges(reader: _QueryReader, f: ListingFilters) -> None:
         reader.error("price_min", "price_min is above price_max", "bad_range")
     if f.frames_min is not None and f.frames_max is not None and f.frames_min > f.frames_max:
         reader.error("frames_min", "frames_min is above frames_max", "bad_range")
+
+
+def _read_scene(reader: _QueryReader, f: ListingFilters) -> None:
+    for key, (_column, kind) in SCENE_MINIMUMS.items():
+        value = {"number": reader.number, "fraction": reader.fraction, "integer": reader.integer}[kind](key)
+        if value is not None:
+            f.scene[key] = value
 
 
 def _read_text_and_ordering(reader: _QueryReader, f: ListingFilters) -> None:
@@ -280,11 +322,12 @@ def _conditions(f: ListingFilters) -> dict[str, Any]:
         ("task", TermKind.TASK),
         ("scene", TermKind.SCENE),
         ("category", TermKind.CATEGORY),
+        ("sensor", TermKind.SENSOR),
     ):
         if f.multi.get(key):
             c[key] = _has_term(kind, f.multi[key])
-    if f.multi.get("modality"):
-        c["modality"] = Q(modality__in=f.multi["modality"])
+    if f.multi.get("annotation_kind"):
+        c["annotation_kind"] = Q(annotation_kind__in=f.multi["annotation_kind"])
     if f.multi.get("tier"):
         c["tier"] = Q(tier__in=f.multi["tier"])
     if f.multi.get("seller"):
@@ -297,6 +340,8 @@ def _conditions(f: ListingFilters) -> dict[str, Any]:
         c["frames_min"] = Q(frames__gte=f.frames_min)
     if f.frames_max is not None:
         c["frames_max"] = Q(frames__lte=f.frames_max)
+    for key, value in f.scene.items():
+        c[key] = Q(**{f"{SCENE_MINIMUMS[key][0]}__gte": value})
     text, _ = _text_condition(f.q)
     if text is not None:
         c["q"] = text
@@ -330,6 +375,8 @@ def listing_search(*, filters: ListingFilters) -> QuerySet[Listing]:
         "-mask_iou": ["-mask_iou_status", F("mask_iou").desc(nulls_last=True), F("published_at").desc(nulls_last=True), "pk"],
         "price": ["price", F("published_at").desc(nulls_last=True), "pk"],
         "quality_adjusted_cost": [F("quality_adjusted_cost").asc(nulls_last=True), "price", "pk"],
+        # Broad coverage first (marketplace.listings.diversity); among equals, the cheaper per usable frame.
+        "diversity": [F("diversity").desc(nulls_last=True), F("quality_adjusted_cost").asc(nulls_last=True), "pk"],
     }[ordering]
     return qs.order_by(*order)
 
@@ -367,7 +414,8 @@ def listing_facets(*, filters: ListingFilters) -> dict[str, list[dict[str, Any]]
 def _facets_one_query(filters: ListingFilters) -> tuple[dict[str, list[dict[str, Any]]], int]:
     """Every facet in one pass over the covering index (PostgreSQL).
 
-    The rows matching every filter *but* the faceted ones (embodiment, task, tier, modality)
+    The rows matching every filter *but* the faceted ones (embodiment, task, tier,
+    annotation kind, sensor)
     are read once, each with one boolean per faceted filter; a facet then counts the rows
     that pass every faceted filter except its own (conditional aggregation). The
     multi-valued facets group by the row's value strings (facet_embodiments, ...: few
@@ -378,25 +426,26 @@ def _facets_one_query(filters: ListingFilters) -> tuple[dict[str, list[dict[str,
     the same pass gives for free.
     """
     conditions = _conditions(filters)
-    own = [f for f in ("embodiment", "task", "tier", "modality") if f in conditions]
+    own = [f for f in ("embodiment", "task", "tier", "annotation_kind", "sensor") if f in conditions]
     base = _apply(listings_public(), {k: v for k, v in conditions.items() if k not in own})
     flags = {f"f_{f}": ExpressionWrapper(conditions[f], output_field=BooleanField()) for f in own}
-    base = base.annotate(**flags).values("tier", "modality", "facet_embodiments", "facet_tasks", "facet_licenses", *flags).order_by()
+    columns = ("tier", "annotation_kind", "facet_embodiments", "facet_tasks", "facet_licenses", "facet_sensors")
+    base = base.annotate(**flags).values(*columns, *flags).order_by()
     sql, params = base.query.sql_with_params()
 
     def passes(leave_out: str | None) -> str:
         wanted = [f"f_{f}" for f in own if f != leave_out]
         return " AND ".join(f"b.{w}" for w in wanted) or "TRUE"
 
-    # One scan, four groupings; GROUPING() tells which grouping a row belongs to.
+    # One scan, five groupings; GROUPING() tells which grouping a row belongs to.
     query = f"""
-        SELECT GROUPING(b.tier, b.modality, b.facet_embodiments, b.facet_tasks, b.facet_licenses),
-               b.tier, b.modality, b.facet_embodiments, b.facet_tasks, b.facet_licenses,
-               count(*) FILTER (WHERE {passes("tier")}), count(*) FILTER (WHERE {passes("modality")}),
+        SELECT GROUPING(b.tier, b.annotation_kind, b.facet_embodiments, b.facet_tasks, b.facet_licenses, b.facet_sensors),
+               b.tier, b.annotation_kind, b.facet_embodiments, b.facet_tasks, b.facet_licenses, b.facet_sensors,
+               count(*) FILTER (WHERE {passes("tier")}), count(*) FILTER (WHERE {passes("annotation_kind")}),
                count(*) FILTER (WHERE {passes("embodiment")}), count(*) FILTER (WHERE {passes("task")}),
-               count(*) FILTER (WHERE {passes(None)})
+               count(*) FILTER (WHERE {passes("sensor")}), count(*) FILTER (WHERE {passes(None)})
         FROM ({sql}) AS b
-        GROUP BY GROUPING SETS ((b.tier, b.modality), (b.facet_embodiments), (b.facet_tasks), (b.facet_licenses))
+        GROUP BY GROUPING SETS ((b.tier, b.annotation_kind), (b.facet_embodiments), (b.facet_tasks), (b.facet_licenses), (b.facet_sensors))
     """
     totals: dict[str, dict[str, int]] = {facet: {} for facet in FACETS}
 
@@ -407,19 +456,22 @@ def _facets_one_query(filters: ListingFilters) -> tuple[dict[str, list[dict[str,
     matching = 0
     with connection.cursor() as cur:
         cur.execute(query, params)
-        for grouping, tier, modality, embodiments, tasks, licenses, c_tier, c_modality, c_emb, c_task, c_all in cur.fetchall():
-            if grouping == 0b00111:  # (tier, modality)
+        rows = cur.fetchall()
+        for grouping, tier, kind, embodiments, tasks, licenses, sensors, c_tier, c_kind, c_emb, c_task, c_sensor, c_all in rows:
+            if grouping == 0b001111:  # (tier, annotation_kind)
                 matching += c_all
                 if tier:
                     totals["tier"][tier] = totals["tier"].get(tier, 0) + c_tier
-                if modality:
-                    totals["modality"][modality] = totals["modality"].get(modality, 0) + c_modality
-            elif grouping == 0b11011:
+                if kind:
+                    totals["annotation_kind"][kind] = totals["annotation_kind"].get(kind, 0) + c_kind
+            elif grouping == 0b110111:
                 add("embodiment", embodiments, c_emb)
-            elif grouping == 0b11101:
+            elif grouping == 0b111011:
                 add("task", tasks, c_task)
-            elif grouping == 0b11110:
+            elif grouping == 0b111101:
                 add("license", licenses, c_all)
+            elif grouping == 0b111110:
+                add("sensor", sensors, c_sensor)
     facets = {
         facet: [
             {"value": v, "count": c} for v, c in sorted(((v, c) for v, c in values.items() if c), key=lambda r: (-r[1], r[0]))[:FACET_LIMIT]
@@ -436,7 +488,7 @@ def _facets_per_facet(filters: ListingFilters) -> dict[str, list[dict[str, Any]]
     facets: dict[str, list[dict[str, Any]]] = {}
     for facet in FACETS:
         qs = _apply(base, conditions, leave_out=facet)
-        if facet in ("embodiment", "task", "license"):
+        if facet in ("embodiment", "task", "license", "sensor"):
             rows = (
                 ListingTerm.objects.filter(kind=facet, listing__in=qs.values("pk"))
                 .values("value")

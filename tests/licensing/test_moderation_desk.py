@@ -12,7 +12,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from datasets.models import Modality
+from datasets.models import AnnotationKind
 from datasets.states import VersionState
 from licensing.models import FieldStatus, ProvenanceField
 from licensing.services import checks_run, moderation_decide, provenance_fields_review
@@ -81,15 +81,15 @@ def test_queue_opens_on_versions_in_review_oldest_first_with_its_columns(seller,
     reviewed, conflicted = (re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", r)) for r in rows[:2])
     mask_iou = case.version.quality_reports.get(kind="audit").summary["mask_iou"]
     assert f"{mask_iou['value']:.3f} [{mask_iou['ci'][0]:.3f}, {mask_iou['ci'][1]:.3f}] verified" in reviewed
-    assert " fine " in reviewed and " 20 " in reviewed and " Images " in reviewed and seller.org.name in reviewed
+    assert " fine " in reviewed and " 20 " in reviewed and " Instance masks " in reviewed and seller.org.name in reviewed
     assert "1 warning" in reviewed and "conflicts" not in reviewed
     assert "2 errors" in conflicted and "declared terms too permissive" in conflicted and " 45 " in conflicted
     assert " min" in reviewed  # time waiting
 
 
-def _queued(seller, *, modality=Modality.IMAGES, audit=False):
+def _queued(seller, *, annotation_kind=AnnotationKind.INSTANCES, audit=False):
     """A version in review with real reports and real checks."""
-    dataset = factories.make_dataset(seller=seller, modality=modality)
+    dataset = factories.make_dataset(seller=seller, annotation_kind=annotation_kind)
     version = factories.make_version(seller=seller, dataset=dataset)
     seed_version(version)
     version.statistics = stats(("by-2", 20))
@@ -119,7 +119,7 @@ def test_queue_query_count_is_pinned_whatever_the_number_of_rows(seller, seller_
 def test_queue_filters_by_state_seller_severity_and_kind_and_searches(seller, seller_b, moderator):
     unlicensed = make_version(seller, statistics=stats(("by-2", 3), without=2), slug="unlicensed-crates", state=VersionState.IN_REVIEW)
     checks_run(version_id=unlicensed.pk)  # images without a license: a failed error
-    video = factories.make_version(seller=seller_b, dataset=factories.make_dataset(seller=seller_b, slug="conveyor-tracks", title="Conveyor tracks", modality=Modality.VIDEO))
+    video = factories.make_version(seller=seller_b, dataset=factories.make_dataset(seller=seller_b, slug="conveyor-tracks", title="Conveyor tracks", annotation_kind=AnnotationKind.VIDEO))
     video.statistics = stats(("by-2", 3))
     video.save(update_fields=["statistics"])
     from licensing.services import provenance_update

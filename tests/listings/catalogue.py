@@ -79,11 +79,11 @@ class Catalogue:
 
 
 SPEC = [
-    # slug, seller, modality, embodiments, tasks, scenes, categories, license, price, frames, tracks, figures, tier, title
+    # slug, seller, annotation kind, embodiments, tasks, scenes, categories, license, price, frames, tracks, figures, tier, title
     (
         "kitchen-grasp",
         "a",
-        "images",
+        "instances",
         ["arm"],
         ["grasping"],
         ["kitchen"],
@@ -115,7 +115,7 @@ SPEC = [
     (
         "home-folding",
         "a",
-        "images",
+        "instances",
         ["humanoid", "arm"],
         ["grasping", "folding"],
         ["home"],
@@ -148,25 +148,58 @@ SPEC = [
 VISIBLE = [row[0] for row in SPEC]
 
 
+def scene(*, per_frame: float, p90: int, occlusion: float) -> dict:
+    """Scene complexity as ingest writes it (datasets.ingest.scene)."""
+    figures = {
+        "frames": 100,
+        "instances_per_frame": {"mean": per_frame, "p90": p90},
+        "occlusion": occlusion,
+        "sizes": {"small": 0.2, "medium": 0.5, "large": 0.3},
+        "categories_per_frame": {"mean": 1.5, "p90": 2},
+    }
+    return {**figures, "splits": {"train": figures}}
+
+
+# Sensors and what ingest measured, per listing. warehouse-pick declares its embodiments
+# per video in its annotations (4000 frames on the mobile manipulator, 1000 on a UR5e); the
+# others per dataset.
+MEASURED = {
+    "kitchen-grasp": {"sensors": ["rgb", "rgbd"], "scene": scene(per_frame=3.5, p90=6, occlusion=0.2)},
+    "warehouse-pick": {
+        "sensors": ["rgb", "depth"],
+        "scene": scene(per_frame=8.0, p90=12, occlusion=0.6),
+        "diversity": {
+            "source": "annotations",
+            "embodiments": {"count": 2, "frames": {"mobile-manipulator": 4000, "ur5e": 1000}, "episodes": {"mobile-manipulator": 40, "ur5e": 10}},
+            "tasks": {"count": 1, "frames": {"picking": 5000}, "episodes": {"picking": 50}},
+        },
+    },
+    "home-folding": {"sensors": ["rgb"], "scene": scene(per_frame=1.2, p90=2, occlusion=0.05)},
+    "lab-benchtop": {"sensors": ["thermal"]},
+}
+
+
 def build_catalogue(*, seller_a, seller_b, moderator) -> Catalogue:
     cat = Catalogue(seller_a=seller_a, seller_b=seller_b)
     sellers = {"a": seller_a, "b": seller_b}
-    for slug, who, modality, emb, tasks, scenes, cats, lic, price, frames, tracks, figures, tier, title in SPEC:
+    for slug, who, kind, emb, tasks, scenes, cats, lic, price, frames, tracks, figures, tier, title in SPEC:
         seller = sellers[who]
         dataset = make_dataset(
             seller=seller,
             slug=slug,
             title=title,
             summary=f"{title} for robot learning",
-            modality=modality,
+            annotation_kind=kind,
             annotation_license=lic,
             price=Decimal(price),
             embodiments=[term("embodiment", s) for s in emb],
             tasks=[term("task", s) for s in tasks],
             scene_types=[term("scene", s) for s in scenes],
+            sensors=MEASURED[slug]["sensors"],
         )
         version = make_version(seller=seller, dataset=dataset)
         version.statistics = statistics(frames=frames, categories=cats, license=lic, has_tracks=tracks)
+        version.statistics.update({k: v for k, v in MEASURED[slug].items() if k in ("scene", "diversity")})
         version.save(update_fields=["statistics"])
         quality_reports(version, figures, tier)
         publish(version, moderator.user)

@@ -39,10 +39,10 @@ def square(ann_id: int, owner: int, cat: int, x: float, key: str = "image_id") -
     return {"id": ann_id, key: owner, "category_id": cat, "segmentation": [poly], "area": 144.0, "bbox": [x, 4.0, 12.0, 12.0], "iscrowd": 0}
 
 
-def submit(seller, *, slug: str, files: dict[tuple[str, str], bytes], price: str = "80.00", annotation_license: str = "CC-BY-4.0", modality: str = "images", dataset=None):
+def submit(seller, *, slug: str, files: dict[tuple[str, str], bytes], price: str = "80.00", annotation_license: str = "CC-BY-4.0", annotation_kind: str = "instances", dataset=None):
     """A new version of ``slug`` with ``files`` ({(role, name): bytes}) uploaded and submitted."""
     if dataset is None:
-        dataset = dataset_create(owner=seller.org, actor=seller.user, slug=slug, title=slug.replace("-", " ").title(), annotation_license=annotation_license, price=price, modality=modality)
+        dataset = dataset_create(owner=seller.org, actor=seller.user, slug=slug, title=slug.replace("-", " ").title(), annotation_license=annotation_license, price=price, annotation_kind=annotation_kind)
     version = version_create(dataset=dataset, actor=seller.user)
     provenance_update(version=version, actor=seller.user, fields=DEMO_PROVENANCE)
     for (role, name), data in files.items():

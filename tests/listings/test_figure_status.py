@@ -18,7 +18,7 @@ URL = "/api/v1/listings/"
 
 
 def _listing(seller, moderator, slug, *, files: dict[str, dict], kinds: tuple[str, ...] = (), declared: dict | None = None) -> Listing:
-    dataset = make_dataset(seller=seller, slug=slug, modality="video" if "temporal" in kinds else "images")
+    dataset = make_dataset(seller=seller, slug=slug, annotation_kind="video" if "temporal" in kinds else "instances")
     version = make_version(seller=seller, dataset=dataset)
     for role, data in files.items():
         put_file(version=version, role=role, path=f"{role}.json", data=data)

@@ -1,7 +1,10 @@
 """Search: every filter, every ordering, facets, validation and pinned query counts on a seeded catalogue."""
 
+import math
+
 import pytest
 
+from marketplace.listings import search
 from tests.listings.catalogue import VISIBLE
 
 pytestmark = pytest.mark.django_db
@@ -34,8 +37,30 @@ def slugs(resp) -> list[str]:
         ("scene=kitchen&scene=lab", {"kitchen-grasp", "lab-benchtop"}),
         ("category=mug", {"kitchen-grasp", "home-folding"}),
         ("category=box&category=pipette", {"warehouse-pick", "lab-benchtop"}),
-        ("modality=video", {"warehouse-pick"}),
-        ("modality=video&modality=panoptic", {"warehouse-pick", "lab-benchtop"}),
+        ("annotation_kind=video", {"warehouse-pick"}),
+        ("annotation_kind=video&annotation_kind=panoptic", {"warehouse-pick", "lab-benchtop"}),
+        ("annotation_kind=instances", {"kitchen-grasp", "home-folding"}),
+        ("sensor=rgb", {"kitchen-grasp", "warehouse-pick", "home-folding"}),
+        ("sensor=thermal&sensor=depth", {"warehouse-pick", "lab-benchtop"}),
+        ("sensor=rgbd", {"kitchen-grasp"}),
+        ("sensor=point_cloud", set()),
+        # embodiments the annotations declare per video count as the listing's (UR5e by any of its names)
+        ("embodiment=ur5e", {"warehouse-pick"}),
+        ("embodiment=UR5e", {"warehouse-pick"}),
+        ("embodiment=ur5-e", {"warehouse-pick"}),
+        ("embodiment=Universal%20Robots%20UR5e", {"warehouse-pick"}),
+        ("embodiment=ur5", set()),  # the UR5 is another robot
+        ("min_instances_per_frame=3", {"kitchen-grasp", "warehouse-pick"}),
+        ("min_instances_per_frame=8", {"warehouse-pick"}),
+        ("min_instances_per_frame=8.5", set()),
+        ("min_instances_per_frame=0", {"kitchen-grasp", "warehouse-pick", "home-folding"}),  # not measured: no figure
+        ("min_occlusion=0.2", {"kitchen-grasp", "warehouse-pick"}),
+        ("min_occlusion=0.61", set()),
+        ("min_embodiments=2", {"warehouse-pick", "home-folding"}),  # per video / per dataset
+        ("min_embodiments=3", set()),
+        ("min_tasks=2", {"home-folding"}),
+        ("min_tasks=1", {"kitchen-grasp", "warehouse-pick", "home-folding", "lab-benchtop"}),
+        ("sensor=rgb&min_occlusion=0.5&annotation_kind=video", {"warehouse-pick"}),
         ("has_tracks=true", {"warehouse-pick"}),
         ("has_tracks=false", {"kitchen-grasp", "home-folding", "lab-benchtop"}),
         ("commercial_use=true", {"kitchen-grasp", "home-folding", "lab-benchtop"}),
@@ -112,28 +137,34 @@ def facet(body, name) -> dict:
 def test_facets_without_filters(api_client, catalogue):
     body = api_client.get(URL).json()
     assert body["count"] == 4
-    assert facet(body, "embodiment") == {"arm": 3, "humanoid": 1, "mobile-manipulator": 1}
+    assert facet(body, "embodiment") == {"arm": 3, "humanoid": 1, "mobile-manipulator": 1, "ur5e": 1}
     assert facet(body, "task") == {"grasping": 2, "picking": 2, "folding": 1}
     assert facet(body, "license") == {"CC-BY-4.0": 1, "CC-BY-NC-ND-4.0": 1, "CC-BY-SA-4.0": 1, "CC0-1.0": 1}
     assert facet(body, "tier") == {"fine": 1, "standard": 1, "premium": 1}
-    assert facet(body, "modality") == {"images": 2, "video": 1, "panoptic": 1}
+    assert facet(body, "annotation_kind") == {"instances": 2, "video": 1, "panoptic": 1}
+    assert facet(body, "sensor") == {"rgb": 3, "rgbd": 1, "depth": 1, "thermal": 1}
 
 
 def test_facets_are_disjunctive_under_filters(api_client, catalogue):
-    body = api_client.get(URL, {"modality": "video"}).json()
+    body = api_client.get(URL, {"annotation_kind": "video"}).json()
     assert body["count"] == 1
-    # Its own facet ignores the modality filter, so the alternatives stay visible ...
-    assert facet(body, "modality") == {"images": 2, "video": 1, "panoptic": 1}
+    # Its own facet ignores the annotation_kind filter, so the alternatives stay visible ...
+    assert facet(body, "annotation_kind") == {"instances": 2, "video": 1, "panoptic": 1}
     # ... every other facet is computed under it.
     assert facet(body, "task") == {"picking": 1}
-    assert facet(body, "embodiment") == {"mobile-manipulator": 1}
+    assert facet(body, "embodiment") == {"mobile-manipulator": 1, "ur5e": 1}
+    assert facet(body, "sensor") == {"rgb": 1, "depth": 1}
     assert facet(body, "license") == {"CC-BY-NC-ND-4.0": 1}
     body = api_client.get(URL, {"embodiment": "humanoid", "commercial_use": "true"}).json()
     assert facet(body, "embodiment") == {"arm": 3, "humanoid": 1}  # commercial_use applies, embodiment does not
     assert facet(body, "task") == {"grasping": 1, "folding": 1}
     assert facet(body, "tier") == {}
     body = api_client.get(URL, {"embodiment": "humanoid", "commercial_use": "false"}).json()
-    assert facet(body, "embodiment") == {"mobile-manipulator": 1}
+    assert facet(body, "embodiment") == {"mobile-manipulator": 1, "ur5e": 1}
+    body = api_client.get(URL, {"sensor": "rgbd", "min_occlusion": "0.1"}).json()
+    assert [r["slug"] for r in body["results"]] == ["kitchen-grasp"]
+    assert facet(body, "sensor") == {"rgb": 2, "rgbd": 1, "depth": 1}  # min_occlusion applies, sensor does not
+    assert facet(body, "annotation_kind") == {"instances": 1}
 
 
 @pytest.mark.parametrize(
@@ -145,7 +176,16 @@ def test_facets_are_disjunctive_under_filters(api_client, catalogue):
         ("embodiment=octopus", "embodiment"),
         ("task=juggling", "task"),
         ("scene=moon", "scene"),
-        ("modality=lidar", "modality"),
+        ("modality=video", "modality"),  # renamed: the error says to what
+        ("annotation_kind=images", "annotation_kind"),
+        ("sensor=sonar", "sensor"),
+        ("min_instances_per_frame=abc", "min_instances_per_frame"),
+        ("min_instances_per_frame=-1", "min_instances_per_frame"),
+        ("min_instances_per_frame=nan", "min_instances_per_frame"),
+        ("min_occlusion=1.5", "min_occlusion"),
+        ("min_embodiments=1.5", "min_embodiments"),
+        ("min_tasks=-2", "min_tasks"),
+        ("ordering=-diversity", "ordering"),
         ("has_tracks=maybe", "has_tracks"),
         ("price_min=10&price_max=5", "price_min"),
         ("price_min=-1", "price_min"),
@@ -198,9 +238,56 @@ def test_facets_are_cached_per_catalogue_generation(api_client, catalogue, moder
     assert api_client.get(URL).status_code == 200
     with django_assert_num_queries(2):  # count + page; facets come from the cache
         body = api_client.get(URL).json()
-    assert facet(body, "modality")["panoptic"] == 1
+    assert facet(body, "annotation_kind")["panoptic"] == 1
     listing = catalogue.listings["lab-benchtop"]
     version_transition(version=listing.version, to_state=VersionState.SUSPENDED, actor=moderator.user)
     listing_sync(dataset=listing.dataset)  # bumps the generation: no stale facets
     body = api_client.get(URL).json()
-    assert "panoptic" not in facet(body, "modality") and body["count"] == 3
+    assert "panoptic" not in facet(body, "annotation_kind") and body["count"] == 3
+
+
+def test_unknown_vocabulary_values_suggest_the_closest_known(api_client, catalogue):
+    resp = api_client.get(URL, {"embodiment": ["franka-pand", "kinova"], "task": "pick-n-place"})
+    assert resp.status_code == 400
+    details = {d["message"].split("'")[1]: d for d in resp.json()["details"]}
+    assert details["franka-pand"]["location"] == "embodiment" and "'franka-panda'" in details["franka-pand"]["message"]
+    assert "'kinova-gen3'" in details["kinova"]["message"] and "'kinova-jaco'" in details["kinova"]["message"]
+    assert details["pick-n-place"]["location"] == "task" and "'pick-and-place'" in details["pick-n-place"]["message"]
+    assert all(d["code"] == "unknown_value" for d in details.values())
+
+
+def test_renamed_modality_says_what_it_became(api_client, catalogue):
+    body = api_client.get(URL, {"modality": "images"}).json()
+    assert body["details"] == [{"location": "modality", "code": "renamed", "message": search.RENAMED["modality"]}]
+    assert "annotation_kind" in body["details"][0]["message"] and "sensor" in body["details"][0]["message"]
+
+
+def test_diversity_ordering_returns_its_inputs(api_client, catalogue):
+    results = api_client.get(URL, {"ordering": "diversity"}).json()["results"]
+    # home-folding: 2 embodiments and 2 tasks declared; warehouse-pick: 2 embodiments, but
+    # 80% of its frames on one (effective 1.65); kitchen-grasp and lab-benchtop score alike,
+    # the cheaper per usable frame first.
+    assert [r["slug"] for r in results] == ["home-folding", "warehouse-pick", "lab-benchtop", "kitchen-grasp"]
+    for r in results:
+        i = r["diversity_inputs"]
+        p = i["params"]
+        recomputed = (
+            p["embodiment_weight"] * math.log2(1 + i["effective_embodiments"])
+            + p["task_weight"] * math.log2(1 + i["tasks"])
+            + p["scene_weight"] * math.log2(1 + i["scene_types"])
+        )
+        assert r["diversity"] == pytest.approx(recomputed, abs=1e-5)
+    warehouse = results[1]["diversity_inputs"]
+    assert warehouse["source"] == "annotations" and warehouse["frames_per_embodiment"] == {"mobile-manipulator": 4000, "ur5e": 1000}
+    assert warehouse["effective_embodiments"] == pytest.approx(math.exp(-(0.8 * math.log(0.8) + 0.2 * math.log(0.2))), abs=1e-6)
+    assert results[0]["diversity_inputs"]["source"] == "dataset" and results[0]["embodiment_count"] == 2
+
+
+def test_scene_figures_in_results(api_client, catalogue):
+    by_slug = {r["slug"]: r for r in api_client.get(URL).json()["results"]}
+    w = by_slug["warehouse-pick"]
+    assert w["instances_per_frame"] == 8.0 and w["occlusion"] == 0.6 and w["sensors"] == ["rgb", "depth"]
+    assert w["scene"]["instances_per_frame"]["p90"] == 12 and w["scene"]["splits"]["train"]["occlusion"] == 0.6
+    assert w["annotation_kind"] == "video" and "modality" not in w
+    assert [e["slug"] for e in w["embodiments"]] == ["mobile-manipulator", "ur5e"]
+    assert by_slug["lab-benchtop"]["instances_per_frame"] is None and by_slug["lab-benchtop"]["scene"] == {}

@@ -37,7 +37,7 @@ def test_suspension_hides_and_reinstatement_restores(api_client, catalogue, mode
     assert "lab-benchtop" not in [r["slug"] for r in api_client.get(URL).json()["results"]]
     listing_sync(dataset=listing.dataset)
     assert api_client.get(f"{URL}lab-benchtop/").status_code == 404
-    assert {f["value"]: f["count"] for f in api_client.get(URL).json()["facets"]["modality"]}.get("panoptic") is None
+    assert {f["value"]: f["count"] for f in api_client.get(URL).json()["facets"]["annotation_kind"]}.get("panoptic") is None
     version_transition(version=listing.version, to_state=VersionState.PUBLISHED, actor=moderator.user)
     listing_sync(dataset=listing.dataset)
     assert api_client.get(f"{URL}lab-benchtop/").status_code == 200

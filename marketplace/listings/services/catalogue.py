@@ -7,13 +7,14 @@ import logging
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
-from datasets.models import Dataset, DatasetVersion
+from datasets.models import Dataset, DatasetVersion, VocabularyKind, VocabularyTerm
 from datasets.selectors import version_files
 from datasets.states import VersionState
 from licensing.selectors import provenance_completeness, version_effective_terms, version_quality_figures
+from marketplace.listings.diversity import diversity_score
 from marketplace.listings.models import (
     FigureStatus,
     Listing,
@@ -78,6 +79,7 @@ def listing_fields_from_version(*, dataset: Dataset, version: DatasetVersion) ->
 
     embodiments = _terms_list(dataset.embodiments.all())
     tasks = _terms_list(dataset.tasks.all())
+    embodiments, tasks = _with_declared_in_annotations(stats, embodiments=embodiments, tasks=tasks)
     scenes = _terms_list(dataset.scene_types.all())
     categories = [
         {"id": c.get("id"), "name": c.get("name"), "count": c.get("count", 0)}
@@ -99,7 +101,8 @@ def listing_fields_from_version(*, dataset: Dataset, version: DatasetVersion) ->
         "seller": dataset.owner,
         "seller_slug": dataset.owner.slug,
         "seller_name": dataset.owner.name,
-        "modality": dataset.modality,
+        "annotation_kind": dataset.annotation_kind,
+        "sensors": list(dataset.sensors or []),
         "tier": quality.get("tier") or "",
         "commercial_use": bool(terms.get("commercial_use", False)),
         "derivatives": bool(terms.get("derivatives", False)),
@@ -134,6 +137,7 @@ def listing_fields_from_version(*, dataset: Dataset, version: DatasetVersion) ->
         mask_iou_verified=fields["mask_iou_status"] == FigureStatus.VERIFIED,
         provenance_completeness=fields["provenance_completeness"],
     )
+    fields.update(_scene_and_diversity(stats, embodiments=embodiments, tasks=tasks, scenes=scenes))
     fields["search_text"] = _search_text(
         dataset.description, dataset.owner.name, embodiments, tasks, scenes, [c["name"] for c in categories]
     )
@@ -143,10 +147,65 @@ def listing_fields_from_version(*, dataset: Dataset, version: DatasetVersion) ->
         TermKind.SCENE: [t["slug"] for t in scenes],
         TermKind.CATEGORY: sorted({c["name"] for c in categories}),
         TermKind.LICENSE: sorted(set(licenses)),
+        TermKind.SENSOR: sorted(set(dataset.sensors or [])),
     }
     fields["facet_keys"] = facet_keys_text(multi)
     fields.update(facet_group_fields(multi))
     return fields, multi
+
+
+def _with_declared_in_annotations(stats: dict, *, embodiments: list, tasks: list) -> tuple[list, list]:
+    """The dataset's embodiments and tasks, and those its annotations declare per frame or episode."""
+    diversity = stats.get("diversity") if isinstance(stats.get("diversity"), dict) else {}
+    if diversity.get("source") != "annotations":
+        return embodiments, tasks
+    wanted = {}
+    for kind, key, have in ((VocabularyKind.EMBODIMENT, "embodiments", embodiments), (VocabularyKind.TASK, "tasks", tasks)):
+        entry = diversity.get(key) if isinstance(diversity.get(key), dict) else {}
+        known = {t["slug"] for t in have}
+        wanted[kind] = [str(slug) for slug in (entry.get("frames") or {}) if str(slug) not in known]
+    if not any(wanted.values()):
+        return embodiments, tasks
+    cond = Q()
+    for kind, slugs in wanted.items():
+        cond |= Q(kind=kind, slug__in=slugs)
+    found = {kind: [] for kind in wanted}
+    for term in VocabularyTerm.objects.filter(cond).order_by("slug"):
+        found[term.kind].append({"slug": term.slug, "name": term.name})
+    by_slug = lambda terms: sorted(terms, key=lambda t: t["slug"])  # noqa: E731
+    return by_slug(embodiments + found[VocabularyKind.EMBODIMENT]), by_slug(tasks + found[VocabularyKind.TASK])
+
+
+def _scene_and_diversity(stats: dict, *, embodiments: list, tasks: list, scenes: list) -> dict[str, Any]:
+    """Scene complexity as ingest measured it, and the embodiments and tasks covered: those
+    declared per frame or episode in the annotations when there were any, else the dataset's."""
+    scene = stats.get("scene") if isinstance(stats.get("scene"), dict) else {}
+    per_frame = scene.get("instances_per_frame") if isinstance(scene.get("instances_per_frame"), dict) else {}
+    diversity = stats.get("diversity") if isinstance(stats.get("diversity"), dict) else {}
+    from_annotations = diversity.get("source") == "annotations"
+
+    def declared(key: str, dataset_terms: list) -> tuple[int, dict[str, int] | None]:
+        entry = diversity.get(key) if isinstance(diversity.get(key), dict) else {}
+        if from_annotations and entry:
+            frames = {str(k): int(v) for k, v in (entry.get("frames") or {}).items()}
+            return int(entry.get("count", len(frames))), frames or None
+        return len(dataset_terms), None
+
+    embodiment_count, frames_per_embodiment = declared("embodiments", embodiments)
+    task_count, _ = declared("tasks", tasks)
+    score, inputs = diversity_score(
+        embodiments=embodiment_count, frames_per_embodiment=frames_per_embodiment, tasks=task_count, scene_types=len(scenes)
+    )
+    inputs["source"] = "annotations" if from_annotations else "dataset"
+    return {
+        "scene": scene,
+        "instances_per_frame": per_frame.get("mean"),
+        "occlusion": scene.get("occlusion"),
+        "embodiment_count": embodiment_count,
+        "task_count": task_count,
+        "diversity": score,
+        "diversity_inputs": inputs,
+    }
 
 
 def _generation_bump() -> None:
