@@ -16,7 +16,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0002_admin_role'),
-        ('datasets', '0004_vocabulary_catalogue_annotation_kind_sensors'),
+        ('datasets', '0006_vocabulary_catalogue_annotation_kind_sensors'),
         ('listings', '0008_orders_subsets_selections'),
     ]
 

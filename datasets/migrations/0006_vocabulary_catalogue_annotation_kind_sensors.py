@@ -107,7 +107,7 @@ def kinds_backward(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("datasets", "0003_vocabulary_seed")]
+    dependencies = [("datasets", "0005_auditsample_clips")]
     operations = [
         migrations.AddField(
             model_name="vocabularyterm",
