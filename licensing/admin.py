@@ -276,6 +276,13 @@ class ModeratedVersionAdmin(ModeratorOnly, admin.ModelAdmin):
 
     def _render_review(self, request, version, *, errors: dict[str, DomainError] | None = None, posted: dict | None = None, status: int = 200):
         review = selectors.moderation_review(version=version)
+        # A moderator of the seller's own organization reads the page but decides nothing:
+        # the banner says why, and no decision or provenance form is shown.
+        try:
+            services.moderation_independence_check(version=version, actor=request.user)
+            own_organization = None
+        except DomainError as exc:
+            own_organization = exc
         gate = None
         if version.state == VersionState.IN_REVIEW:
             try:
@@ -290,6 +297,7 @@ class ModeratedVersionAdmin(ModeratorOnly, admin.ModelAdmin):
             "review": review,
             "version": version,
             "gate": gate,
+            "own_organization": own_organization,
             "errors": errors or {},
             "posted": posted or {},
             "decisions": [(d, d.replace("_", " ")) for d in services.Decision.ALL],

@@ -11,6 +11,9 @@ class LicensingErrorCode(StrEnum):
     INVALID_PROVENANCE = "invalid_provenance"
     INVALID_REVIEW = "invalid_review"
     INVALID_TRANSITION = "invalid_transition"
+    # A moderator may not decide on (nor review the provenance of) a version of an
+    # organization they are a member of.
+    OWN_ORGANIZATION = "own_organization"
     REASON_REQUIRED = "reason_required"
     TERMS_TOO_PERMISSIVE = "terms_too_permissive"
     UNKNOWN_LICENSE = "unknown_license"

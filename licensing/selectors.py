@@ -14,6 +14,7 @@ from datasets.states import VersionState
 from licensing.catalogue import OBLIGATIONS, PERMISSIONS, TERMS, Resolver, catalogue_load
 from licensing.models import CheckResult, CheckStatus, ConsentRecord, FieldStatus, License, ProvenanceField
 from licensing.provenance import FIELDS, is_filled
+from marketplace.accounts.selectors import organizations_for
 from marketplace.audit.selectors import object_audit_events, objects_audit_events
 from quality.figures import DECLARED_FIGURES, SUMMARY_FIGURES, with_declared
 from quality.models import ReportStatus
@@ -200,6 +201,12 @@ def version_checks(*, version: DatasetVersion) -> QuerySet[CheckResult]:
 
 
 # ---------------------------------------------------------------- moderation
+
+
+def moderator_own_organization(*, user, version: DatasetVersion) -> bool:
+    """Whether ``user`` is a member (any role) of the organization selling ``version``:
+    such a moderator may read the version but not decide on it (separation of duties)."""
+    return organizations_for(user=user).filter(pk=version.dataset.owner_id).exists()
 
 
 def moderation_queue() -> QuerySet[DatasetVersion]:

@@ -28,9 +28,9 @@ from licensing.models import (
     Severity,
 )
 from licensing.provenance import BY_NAME, field_value_errors
-from licensing.selectors import version_effective_terms
+from licensing.selectors import moderator_own_organization, version_effective_terms
 from marketplace.audit.services import audit_event_record
-from marketplace.core.errors import Conflict, InvalidInput, field_error
+from marketplace.core.errors import Conflict, Forbidden, InvalidInput, field_error
 from marketplace.core.events import publish
 from marketplace.core.storage import get_storage
 from quality.selectors import version_quality_findings, version_quality_summary
@@ -162,7 +162,8 @@ def provenance_fields_review(*, version: DatasetVersion, actor, reviews: list[di
             errors.append(field_error(f"fields[{i}].note", "a dispute needs a note", "required"))
     if errors:
         raise InvalidInput("Invalid review.", code=LicensingErrorCode.INVALID_REVIEW, details=errors)
-    locked = DatasetVersion.objects.select_for_update().select_related("dataset").get(pk=version.pk)
+    locked = DatasetVersion.objects.select_for_update().select_related("dataset", "dataset__owner").get(pk=version.pk)
+    moderation_independence_check(version=locked, actor=actor)
     record = _record_for(locked)
     rows = []
     for r in reviews:
@@ -257,6 +258,18 @@ def checks_run(*, version_id: int) -> list[CheckResult]:
 # ---------------------------------------------------------------- moderation
 
 
+def moderation_independence_check(*, version: DatasetVersion, actor) -> None:
+    """Refuse (403 ``own_organization``) a moderator who belongs to the version's seller
+    organization: nobody approves, rejects, suspends, reinstates or verifies the provenance
+    of their own organization's data."""
+    if moderator_own_organization(user=actor, version=version):
+        raise Forbidden(
+            f"You are a member of {version.dataset.owner.name}, which sells this version: another moderator must decide on it.",
+            code=LicensingErrorCode.OWN_ORGANIZATION,
+            details=[field_error("version", "a version of your own organization", LicensingErrorCode.OWN_ORGANIZATION)],
+        )
+
+
 class Decision:
     APPROVE = "approve"
     REJECT = "reject"
@@ -272,7 +285,8 @@ def moderation_decide(*, version: DatasetVersion, actor, decision: str, reason: 
         raise InvalidInput("Unknown decision.", code=LicensingErrorCode.INVALID_DECISION, details=[field_error("decision", f"one of {', '.join(Decision.ALL)}", "invalid_choice")])
     if decision != Decision.APPROVE and not reason.strip():
         raise InvalidInput("A reason is required.", code=LicensingErrorCode.REASON_REQUIRED, details=[field_error("reason", "required", "required")])
-    locked = DatasetVersion.objects.select_for_update().select_related("dataset").get(pk=version.pk)
+    locked = DatasetVersion.objects.select_for_update().select_related("dataset", "dataset__owner").get(pk=version.pk)
+    moderation_independence_check(version=locked, actor=actor)
     if locked.state != VersionState.IN_REVIEW:
         raise Conflict(f"Only a version in review can be decided (this one is {locked.state}).", code=LicensingErrorCode.INVALID_TRANSITION)
     if decision == Decision.APPROVE:
@@ -290,12 +304,14 @@ def moderation_decide(*, version: DatasetVersion, actor, decision: str, reason: 
 def version_suspend(*, version: DatasetVersion, actor, reason: str) -> DatasetVersion:
     if not reason.strip():
         raise InvalidInput("A reason is required.", code=LicensingErrorCode.REASON_REQUIRED, details=[field_error("reason", "required", "required")])
+    moderation_independence_check(version=version, actor=actor)
     return version_transition(version=version, to_state=VersionState.SUSPENDED, actor=actor, reason=reason, action="moderation.suspend")
 
 
 @transaction.atomic
 def version_reinstate(*, version: DatasetVersion, actor, reason: str = "") -> DatasetVersion:
-    locked = DatasetVersion.objects.select_for_update().get(pk=version.pk)
+    locked = DatasetVersion.objects.select_for_update().select_related("dataset", "dataset__owner").get(pk=version.pk)
+    moderation_independence_check(version=locked, actor=actor)
     if locked.state != VersionState.SUSPENDED:
         raise Conflict("Only a suspended version can be reinstated.", code=LicensingErrorCode.INVALID_TRANSITION)
     version_publish_check(version=locked)
