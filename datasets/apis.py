@@ -441,9 +441,14 @@ class AuditSampleApi(APIView):
         return Response(self.OutputSerializer(body).data)
 
 
+REFERENCE_ARCHIVE_TYPES = ("application/zip", "application/x-tar", "application/gzip", "application/x-gzip")
+
+
 class AuditReferenceApi(APIView):
-    """The reference COCO JSON as the request body (bounded by the request size limit),
-    validated exactly like a seller's annotation file and stored as role ``reference``."""
+    """The reference as the request body (bounded by the request size limit), validated
+    like a seller's annotation file and stored as role ``reference``: a COCO instances JSON
+    (``Content-Type: application/json``), or a panoptic reference as one zip or tar archive
+    of its panoptic JSON and PNGs (``Content-Type: application/zip`` or a tar type)."""
 
     permission_classes = [IsAuditor]
 
@@ -452,15 +457,16 @@ class AuditReferenceApi(APIView):
         sha256 = serializers.CharField()
         size = serializers.IntegerField()
 
-    @extend_schema(request={"application/json": OpenApiTypes.OBJECT}, responses={201: OutputSerializer})
+    @extend_schema(request={"application/json": OpenApiTypes.OBJECT, "application/zip": OpenApiTypes.BINARY}, responses={201: OutputSerializer})
     def post(self, request, version_id: int):
         version = selectors.version_visible(user=request.user, version_id=version_id, access=VersionAccess.REFERENCE)
+        archive = request.content_type in REFERENCE_ARCHIVE_TYPES
         body = request.body
-        fd, path = tempfile.mkstemp(suffix=".json")
+        fd, path = tempfile.mkstemp(suffix=".zip" if archive else ".json")
         try:
             with os.fdopen(fd, "wb") as out:
                 out.write(body)
-            dfile = services.audit_reference_submit(version=version, actor=request.user, path=path)
+            dfile = services.audit_reference_submit(version=version, actor=request.user, path=path, archive=archive)
         finally:
             os.unlink(path)
         return Response(self.OutputSerializer(dfile).data, status=status.HTTP_201_CREATED)

@@ -4,6 +4,7 @@ permission filtering: whoever may not see an object gets NotFound (404), never 4
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -11,6 +12,7 @@ from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
 from datasets.errors import DatasetErrorCode
 from datasets.models import AuditSample, Dataset, DatasetFile, DatasetVersion, FileRole, UploadSession, VersionIngest
+from datasets.splits import evaluation_file, split_kind, split_name
 from datasets.states import VersionState
 from marketplace.accounts.models import OrganizationRole
 from marketplace.accounts.selectors import organizations_for, seller_organizations
@@ -140,6 +142,20 @@ def version_audit_reference(*, version: DatasetVersion) -> dict | None:
     return version_coco(version=version, role=FileRole.REFERENCE)
 
 
+def version_reference_is_panoptic(*, version: DatasetVersion) -> bool:
+    """Whether the auditor's reference is a panoptic one (a JSON with its PNGs)."""
+    return version_files(version=version, role=FileRole.REFERENCE).filter(content_type="image/png").exists()
+
+
+def version_png_index(*, version: DatasetVersion, role: str) -> dict[str, DatasetFile]:
+    """The version's PNG files of ``role`` by base name: a PNG named in an uploaded panoptic
+    JSON is looked up here (the version's own file index), never joined to a path."""
+    index: dict[str, DatasetFile] = {}
+    for row in version_files(version=version, role=role).filter(path__iendswith=".png").order_by("path"):
+        index.setdefault(row.path.rsplit("/", 1)[-1], row)
+    return index
+
+
 def version_reference_cache_key(*, version: DatasetVersion) -> str | None:
     ingest = VersionIngest.objects.filter(version=version).first()
     return (ingest.reference_cache_key or None) if ingest else None
@@ -162,26 +178,103 @@ def audit_samples_pending() -> QuerySet[DatasetVersion]:
     )
 
 
-def version_image_categories(*, version: DatasetVersion) -> tuple[list[int], dict[int, set[int]], dict[int, int]]:
-    """Image ids, each image's category ids and images per category, streamed from the
-    version's annotation file (ijson: memory grows with images, not with the file)."""
+def version_annotation_files(*, version: DatasetVersion) -> list[DatasetFile]:
+    """The version's annotation files, one per split (``datasets.splits``), by path."""
+    return list(version_files(version=version, role=FileRole.ANNOTATIONS).filter(path__iendswith=".json").order_by("path"))
+
+
+def version_annotations(*, version: DatasetVersion) -> dict | None:
+    """The version's annotations over every split as one COCO dict (images, annotations and
+    licenses of all splits; the categories, which ingest checked are the same, of the
+    first); each image carries its ``split``. None without an annotation file."""
+    import orjson
+
+    files = version_annotation_files(version=version)
+    if not files:
+        return None
+    storage = get_storage()
+    merged: dict | None = None
+    for dfile in files:
+        doc = orjson.loads(storage.read_bytes(dfile.storage_key))
+        if len(files) == 1:
+            return doc
+        name = split_name(dfile.path)
+        for img in doc.get("images", []):
+            img["split"] = name
+        if merged is None:
+            merged = {**doc, "images": list(doc.get("images", [])), "annotations": list(doc.get("annotations", [])), "licenses": list(doc.get("licenses") or [])}
+            continue
+        merged["images"] += doc.get("images", [])
+        merged["annotations"] += doc.get("annotations", [])
+        seen = {(lic.get("id"), lic.get("name")) for lic in merged["licenses"]}
+        merged["licenses"] += [lic for lic in doc.get("licenses") or [] if (lic.get("id"), lic.get("name")) not in seen]
+    return merged
+
+
+def version_evaluation_annotations(*, version: DatasetVersion) -> tuple[dict | None, str, str]:
+    """The annotation file a buyer's public evaluation is drawn from
+    (``datasets.splits.evaluation_file``), parsed: ``(coco, split name, split kind)``."""
+    import orjson
+
+    dfile = evaluation_file(version_annotation_files(version=version))
+    if dfile is None:
+        return None, "", ""
+    name = split_name(dfile.path)
+    return orjson.loads(get_storage().read_bytes(dfile.storage_key)), name, split_kind(name)
+
+
+def _sample_sources(*, version: DatasetVersion) -> tuple[list[DatasetFile], bool]:
+    """The files an image audit sample is drawn from: every split's annotation file, else
+    (a panoptic-only version) the panoptic JSON files. (files, panoptic)"""
+    files = version_annotation_files(version=version)
+    if files:
+        return files, False
+    return list(version_files(version=version, role=FileRole.PANOPTIC).filter(path__iendswith=".json").order_by("path")), True
+
+
+@dataclass
+class ImageStrata:
+    """What the audit sample is stratified by: each image's split and categories."""
+
+    image_ids: list[int] = field(default_factory=list)
+    categories: dict[int, set[int]] = field(default_factory=dict)  # image id -> category ids
+    category_images: dict[int, int] = field(default_factory=dict)  # category id -> images holding it
+    split: dict[int, str] = field(default_factory=dict)  # image id -> split name
+
+
+def version_image_strata(*, version: DatasetVersion) -> ImageStrata:
+    """Image ids, each image's split and category ids, and images per category, streamed
+    from every split's annotation file (or the panoptic JSON of a panoptic-only version;
+    ijson: memory grows with images, not with the files)."""
     import ijson
 
-    dfile = version_files(version=version, role=FileRole.ANNOTATIONS).order_by("path").first()
-    if dfile is None:
-        return [], {}, {}
+    files, panoptic = _sample_sources(version=version)
     storage = get_storage()
-    with storage.open(dfile.storage_key) as fh:
-        image_ids = [int(i) for i in ijson.items(fh, "images.item.id")]
-    image_cats: dict[int, set[int]] = {}
-    with storage.open(dfile.storage_key) as fh:
-        for ann in ijson.items(fh, "annotations.item"):
-            image_cats.setdefault(int(ann["image_id"]), set()).add(int(ann["category_id"]))
-    cat_counts: dict[int, int] = {}
-    for cats in image_cats.values():
+    out = ImageStrata()
+    for dfile in files:
+        name = split_name(dfile.path)
+        with storage.open(dfile.storage_key) as fh:
+            for image_id in ijson.items(fh, "images.item.id"):
+                out.image_ids.append(int(image_id))
+                out.split[int(image_id)] = name
+        with storage.open(dfile.storage_key) as fh:
+            for ann in ijson.items(fh, "annotations.item"):
+                cats = out.categories.setdefault(int(ann["image_id"]), set())
+                if panoptic:
+                    cats.update(int(seg["category_id"]) for seg in ann.get("segments_info") or [])
+                else:
+                    cats.add(int(ann["category_id"]))
+    for cats in out.categories.values():
         for c in cats:
-            cat_counts[c] = cat_counts.get(c, 0) + 1
-    return image_ids, image_cats, cat_counts
+            out.category_images[c] = out.category_images.get(c, 0) + 1
+    return out
+
+
+def version_image_categories(*, version: DatasetVersion) -> tuple[list[int], dict[int, set[int]], dict[int, int]]:
+    """Image ids, each image's category ids and images per category (see
+    :func:`version_image_strata`)."""
+    strata = version_image_strata(version=version)
+    return strata.image_ids, strata.categories, strata.category_images
 
 
 # An image file is an extracted archive member or an uploaded image, never the archive.
@@ -225,13 +318,13 @@ def audit_sample_files(*, version: DatasetVersion, ttl: int = 600, image_ids: li
     sample = set(version_audit_sample(version=version) if image_ids is None else image_ids)
     if not sample:
         return []
-    dfile = version_files(version=version, role=FileRole.ANNOTATIONS).order_by("path").first()
     storage = get_storage()
     names: dict[int, str] = {}
-    with storage.open(dfile.storage_key) as fh:
-        for img in ijson.items(fh, "images.item"):
-            if int(img["id"]) in sample:
-                names[int(img["id"])] = img.get("file_name", "")
+    for dfile in _sample_sources(version=version)[0]:
+        with storage.open(dfile.storage_key) as fh:
+            for img in ijson.items(fh, "images.item"):
+                if int(img["id"]) in sample:
+                    names[int(img["id"])] = img.get("file_name", "")
     image_files = {
         f.path: f
         for f in version_files(version=version, role=FileRole.IMAGES).filter(

@@ -165,6 +165,21 @@ def check_labeling_consistency(ctx: CheckContext) -> dict:
     return result(code, failed=False, severity="warning", message=f"The two annotation passes agree (mean IoU {value:.3f}).", evidence=evidence)
 
 
+def check_merged_instances(ctx: CheckContext) -> dict:
+    """A segment of a thing (countable) class covers several disconnected blobs in the
+    seller's panoptic PNGs: likely several instances painted with one id."""
+    code = "merged_instances"
+    found = ctx.quality_findings.get(code)
+    if not found:
+        return result(code, failed=None, severity="warning", message="No panoptic segments to inspect.")
+    count = found.get("count") or {}
+    n, of = int(count.get("value") or 0), count.get("n")
+    evidence = {"count": count or None, "examples": found.get("examples") or [], "report_id": found.get("report_id")}
+    if found["flagged"]:
+        return result(code, failed=True, severity="warning", message=f"{n} of {of} thing segment(s) cover disconnected blobs (merged instances?).", evidence=evidence)
+    return result(code, failed=False, severity="warning", message=f"None of {of} thing segment(s) covers disconnected blobs.", evidence=evidence)
+
+
 CHECKS = (
     check_required_fields,
     check_consent,
@@ -174,6 +189,7 @@ CHECKS = (
     check_exif_personal_data,
     check_near_duplicates,
     check_labeling_consistency,
+    check_merged_instances,
 )
 
 

@@ -10,19 +10,24 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 from datasets.models import DatasetVersion, FileRole
 from datasets.selectors import (
+    version_annotations,
     version_audit_clips,
     version_audit_reference,
     version_audit_sample,
     version_coco,
     version_files,
     version_image_files,
+    version_png_index,
+    version_reference_is_panoptic,
     version_video_file,
 )
 from marketplace.core.storage import get_storage
@@ -30,7 +35,7 @@ from quality.engine import plots
 from quality.engine.agreement import agreement_compare
 from quality.engine.audit import audit_compare
 from quality.engine.intrinsic import intrinsic_checks
-from quality.engine.panoptic import panoptic_quality
+from quality.engine.panoptic import merged_instances, panoptic_quality
 from quality.engine.temporal import temporal_consistency
 from quality.engine.video_audit import video_audit_compare
 from quality.figures import MEASURED, VERIFIED
@@ -72,7 +77,8 @@ class ReportInputs:
 
     def add_role(self, *, version: DatasetVersion, role: str, name: str | None = None) -> dict | None:
         """Parse the version's file of ``role`` into ``data[name or role]`` and record its digest."""
-        parsed = version_coco(version=version, role=role)
+        # the annotations of every split, as one set (image ids are unique across splits)
+        parsed = version_annotations(version=version) if role == FileRole.ANNOTATIONS else version_coco(version=version, role=role)
         if parsed is not None:
             self.data[name or role] = parsed
             self.digests[name or role] = role_digest(version=version, role=role, parsed=parsed)
@@ -153,6 +159,9 @@ class AuditAdapter(ReportKindAdapter):
         reference = version_audit_reference(version=version)
         if reference is None:
             inputs.missing = "no reference annotations (audit sample not annotated yet)"
+            return inputs
+        if version_reference_is_panoptic(version=version):
+            inputs.missing = "the reference is panoptic (the panoptic report uses it)"
             return inputs
         inputs.add_reference(version=version, reference=reference)
         sample = sorted(int(i) for i in version_audit_sample(version=version))
@@ -279,30 +288,50 @@ class TemporalAdapter(ReportKindAdapter):
 
 
 class PanopticAdapter(ReportKindAdapter):
-    """Panoptic quality (PQ/SQ/RQ) of the seller's segments against the reference."""
+    """The seller's panoptic segments: the merged-instances check over all of them (measured
+    from the seller's data alone) and, once the auditor's panoptic reference of the sample
+    is there, PQ/SQ/RQ against it with bootstrap intervals (verified)."""
 
     kind = ReportKind.PANOPTIC
 
     def gather(self, *, version):
         inputs = self.new_inputs(version=version)
-        pred = inputs.add_role(version=version, role=FileRole.PANOPTIC, name="pred")
-        reference = version_audit_reference(version=version)
-        if reference is not None and reference.get("annotations") and "segments_info" in reference["annotations"][0]:
-            inputs.add_reference(version=version, reference=reference)
-        if pred is None or "reference" not in inputs.data:
-            inputs.missing = "no panoptic reference (audit sample not annotated yet)"
+        inputs.params |= {"n_boot": N_BOOT}
+        if inputs.add_role(version=version, role=FileRole.PANOPTIC, name="pred") is None:
+            inputs.missing = "no panoptic annotations"
+            return inputs
+        if version_reference_is_panoptic(version=version):
+            reference = version_audit_reference(version=version)
+            if reference is not None:
+                inputs.add_reference(version=version, reference=reference)
         return inputs
 
     def run(self, *, version, inputs, device, plots_dir):
         d = inputs.data
-        gt_dir, pred_dir = plots_dir.parent / "gt", plots_dir.parent / "pred"
-        _download_pngs(version=version, file_names=[a["file_name"] for a in d["reference"]["annotations"]], dest=gt_dir)
-        _download_pngs(version=version, file_names=[a["file_name"] for a in d["pred"]["annotations"]], dest=pred_dir)
-        report = panoptic_quality(d["reference"], d["pred"], gt_dir=gt_dir, pred_dir=pred_dir)
-        report.verified = inputs.verified
-        plots.write_panoptic_plots(report, plots_dir)
-        summary = {key: {"value": getattr(report.all, key), "ci": None, "n": report.n_images, "status": inputs.status} for key in ("pq", "sq", "rq")}
-        return report.to_dict(), summary
+        work = plots_dir.parent
+        pred_pngs = StoragePngs(index=version_png_index(version=version, role=FileRole.PANOPTIC), dest=work / "pred")
+        merged = merged_instances(d["pred"], png_files=pred_pngs)
+        summary: dict[str, Any] = {
+            "merged_instances": figure_of(merged.n_flagged, status=MEASURED, n=merged.n_segments),
+            "merged_instances_examples": [e.to_dict() for e in merged.examples[:5]],
+        }
+        full: dict[str, Any] = {"merged_instances": merged.to_dict(), "pq": None}
+        if "reference" in d:
+            gt_pngs = StoragePngs(index=version_png_index(version=version, role=FileRole.REFERENCE), dest=work / "gt")
+            report = panoptic_quality(d["reference"], d["pred"], gt_files=gt_pngs, pred_files=pred_pngs, n_boot=N_BOOT, seed=version.pk)
+            report.verified = inputs.verified
+            plots.write_panoptic_plots(report, plots_dir)
+            for group in ("all", "things", "stuff"):
+                figures = getattr(report, group)
+                if not figures.n:
+                    continue
+                for name in ("pq", "sq", "rq"):
+                    ci = report.intervals.get(f"{group}_{name}")
+                    key = name if group == "all" else f"{name}_{group}"
+                    summary[key] = figure_of(getattr(figures, name), status=inputs.status, n=report.n_images, ci=[ci.low, ci.high] if ci else None)
+            summary |= {"n_images": report.n_images, "verified": inputs.verified}
+            full["pq"] = report.to_dict()
+        return full, {k: v for k, v in summary.items() if v is not None}
 
 
 def fetch_images(*, version: DatasetVersion, coco: dict, image_ids: list[int], dest: Path) -> dict[int, Path]:
@@ -325,15 +354,37 @@ def fetch_images(*, version: DatasetVersion, coco: dict, image_ids: list[int], d
     return out
 
 
-def _download_pngs(*, version: DatasetVersion, file_names: list[str], dest: Path) -> None:
-    """Fetch the panoptic PNGs named in a panoptic JSON from the version's files (by base name)."""
-    wanted = {Path(n).name for n in file_names}
-    storage = get_storage()
-    dest.mkdir(parents=True, exist_ok=True)
-    for row in version_files(version=version):
-        name = Path(row.path).name
-        if name in wanted:
-            (dest / name).write_bytes(storage.read_bytes(row.storage_key))
+class StoragePngs(Mapping):
+    """PNG files of the version's file index, fetched one at a time as the engine asks for
+    them by the name a panoptic JSON gives (looked up in ``index``, by exact name, else by
+    base name); the previous one is removed, so disk holds one PNG per source."""
+
+    def __init__(self, *, index: dict[str, Any], dest: Path) -> None:
+        self.index, self.dest = index, dest
+        self.dest.mkdir(parents=True, exist_ok=True)
+        self._current: Path | None = None
+        self._count = 0
+
+    def _row(self, name: str):
+        return self.index.get(name) or self.index.get(name.rsplit("/", 1)[-1])
+
+    def __getitem__(self, name: str) -> Path:
+        row = self._row(name) if isinstance(name, str) else None
+        if row is None:
+            raise KeyError(name)
+        if self._current is not None:
+            self._current.unlink(missing_ok=True)
+        self._count += 1
+        self._current = self.dest / f"{self._count}.png"  # our own name, never the JSON's
+        with get_storage().open(row.storage_key) as src, open(self._current, "wb") as out:
+            shutil.copyfileobj(src, out, 1 << 20)
+        return self._current
+
+    def __iter__(self):
+        return iter(self.index)
+
+    def __len__(self) -> int:
+        return len(self.index)
 
 
 ADAPTERS: dict[str, ReportKindAdapter] = {

@@ -100,7 +100,7 @@ class EvaluationSplit(models.Model):
     computed once so that every buyer is scored on the same images."""
 
     version = models.OneToOneField("datasets.DatasetVersion", on_delete=models.CASCADE, related_name="evaluation_split")
-    rule = models.CharField(max_length=16)  # "folder" (seller's val/test folder) or "seeded"
+    rule = models.CharField(max_length=16)  # "split" (the declared test/val split), "folder" (val/test folder) or "seeded"
     image_ids = models.JSONField(default=list)
     category_ids = models.JSONField(default=list)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -101,9 +101,20 @@ def version_quality_findings(*, version: DatasetVersion) -> dict[str, dict[str, 
 
     * ``inconsistent_labeling``: ``{"flagged", "agreement" (figure), "threshold"}`` from the
       agreement report (the seller's two passes agree less than the threshold).
+    * ``merged_instances``: ``{"flagged", "count" (figure), "examples", "report_id"}`` from
+      the panoptic report (thing segments covering several disconnected blobs).
     """
     reports = {kind: r for kind, r in latest_reports(version=version).items() if r.status == ReportStatus.OK}
-    findings: dict[str, dict[str, Any] | None] = {"inconsistent_labeling": None}
+    findings: dict[str, dict[str, Any] | None] = {"inconsistent_labeling": None, "merged_instances": None}
+    panoptic = reports.get(ReportKind.PANOPTIC)
+    if panoptic is not None and panoptic.summary.get("merged_instances") is not None:
+        count = panoptic.summary["merged_instances"]
+        findings["merged_instances"] = {
+            "flagged": bool(count.get("value")),
+            "count": count,
+            "examples": panoptic.summary.get("merged_instances_examples") or [],
+            "report_id": panoptic.pk,
+        }
     agreement = reports.get(ReportKind.AGREEMENT)
     if agreement is not None and agreement.summary.get("inconsistent_labeling") is not None:
         findings["inconsistent_labeling"] = {

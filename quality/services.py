@@ -24,8 +24,9 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from datasets.models import DatasetVersion, FileRole
-from datasets.selectors import version_audit_sample, version_coco, version_published_for_slug, version_reference_cache_key
+from datasets.models import DatasetVersion
+from datasets.selectors import version_audit_sample, version_evaluation_annotations, version_published_for_slug, version_reference_cache_key
+from datasets.splits import EVALUATION_KINDS
 from marketplace.accounts.selectors import buyer_organizations
 from marketplace.core.errors import Forbidden, InvalidInput, LimitExceeded, NotFound, field_error
 from marketplace.core.events import publish
@@ -192,10 +193,13 @@ def evaluation_split_get(*, version: DatasetVersion) -> EvaluationSplit:
     split = EvaluationSplit.objects.filter(version=version).first()
     if split is not None:
         return split
-    coco = version_coco(version=version, role=FileRole.ANNOTATIONS)
+    coco, _split, kind = version_evaluation_annotations(version=version)
     if coco is None:
         raise NotFound("This listing has no evaluation split.", code=QualityErrorCode.NO_EVALUATION_SPLIT)
-    image_ids, rule = split_image_ids(coco=coco, audit_sample=version_audit_sample(version=version), seed=version.pk)
+    if kind in EVALUATION_KINDS:  # the seller's declared test (else val) split, whole
+        image_ids, rule = sorted(int(img["id"]) for img in coco.get("images", [])), "split"
+    else:
+        image_ids, rule = split_image_ids(coco=coco, audit_sample=version_audit_sample(version=version), seed=version.pk)
     category_ids = sorted(int(c["id"]) for c in coco.get("categories", []))
     try:
         with transaction.atomic():
@@ -297,7 +301,7 @@ def evaluation_run(*, evaluation_id: int, device: str | None = None) -> BuyerEva
     storage = get_storage()
     try:
         results = json.loads(storage.read_bytes(evaluation.results_key))
-        coco = version_coco(version=version, role=FileRole.ANNOTATIONS) or {}
+        coco = version_evaluation_annotations(version=version)[0] or {}
         names = {int(c["id"]): str(c.get("name", c["id"])) for c in coco.get("categories", [])}
         params = EvalParams(img_ids=list(split.image_ids), cat_ids=list(split.category_ids))
         with tempfile.TemporaryDirectory(prefix="evaluation-") as tmp:

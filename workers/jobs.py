@@ -41,12 +41,12 @@ STEP_QUEUE = {JobStep.INGEST: "ingest", JobStep.AUDIT_SAMPLE: "default", JobStep
 # auditor's later reference upload does not make a new intrinsic job).
 STEP_ROLES: dict[str, tuple[str, ...] | None] = {
     JobStep.INGEST: None,  # every file
-    JobStep.AUDIT_SAMPLE: ("annotations", "video"),
+    JobStep.AUDIT_SAMPLE: ("annotations", "video", "panoptic"),
     JobStep.QUALITY_INTRINSIC: ("annotations",),
     JobStep.QUALITY_AUDIT: ("annotations", "video", "reference"),
     JobStep.QUALITY_AGREEMENT: ("annotations", "second_pass"),
     JobStep.QUALITY_TEMPORAL: ("annotations", "video"),
-    JobStep.QUALITY_PANOPTIC: ("panoptic", "annotations"),
+    JobStep.QUALITY_PANOPTIC: ("panoptic", "annotations", "reference"),
     JobStep.CHECKS: None,
 }
 

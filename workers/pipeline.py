@@ -24,7 +24,7 @@ from django.conf import settings
 from django.db import transaction
 
 from datasets.models import DatasetVersion
-from datasets.selectors import version_audit_reference
+from datasets.selectors import version_audit_reference, version_reference_is_panoptic
 from datasets.services import version_transition
 from datasets.states import VersionState
 from quality.selectors import applicable_report_kinds
@@ -81,29 +81,45 @@ def _stage(*, version, steps: list[str]) -> str:
     return outcome
 
 
-def _quality_steps(*, version) -> tuple[list[str], bool]:
-    """The quality steps due now, and whether the audit still waits for its reference."""
+# The report kinds that wait for the auditor's reference of the drawn sample.
+REFERENCE_KINDS = ("audit", "panoptic")
+
+
+def _quality_steps(*, version) -> tuple[list[str], list[str]]:
+    """The quality steps due now, and the steps still waiting for the auditor's reference."""
     kinds = applicable_report_kinds(version=version)
-    waiting = False
+    waiting: list[str] = []
     steps = []
     for kind in kinds:
         step = QUALITY_STEPS[kind]
-        if kind == "audit" and not _has_reference(version=version):
+        if _waits_for_reference(version=version, kind=kind, kinds=kinds) and not _has_reference(version=version, kind=kind):
             if settings.PIPELINE_AUDIT_REQUIRED:
-                waiting = True
-            continue
+                waiting.append(step)
+            if kind == "audit":
+                continue  # without a reference there is nothing to audit
         steps.append(step)
     return steps, waiting
 
 
-def _has_reference(*, version) -> bool:
-    return version_audit_reference(version=version) is not None
+def _waits_for_reference(*, version, kind: str, kinds: list[str]) -> bool:
+    """The audit waits for its reference; the panoptic report does on a version with no
+    instance audit (one reference per version: a version with both is audited on its
+    instances, its panoptic report then has the merged-instances check only)."""
+    if kind == "audit":
+        return True
+    return kind == "panoptic" and "audit" not in kinds
 
 
-def _mark_audit_waiting(*, version) -> None:
-    job, _ = Job.objects.get_or_create(
+def _has_reference(*, version, kind: str = "audit") -> bool:
+    if version_audit_reference(version=version) is None:
+        return False
+    return version_reference_is_panoptic(version=version) == (kind == "panoptic")
+
+
+def _mark_waiting(*, version, step: str) -> None:
+    Job.objects.get_or_create(
         version=version,
-        step=JobStep.QUALITY_AUDIT,
+        step=step,
         engine_version="",
         input_checksum="awaiting-reference",
         defaults={"state": JobState.WAITING, "message": "waiting for the auditor's reference annotations of the drawn sample"},
@@ -124,13 +140,14 @@ def pipeline_advance(*, version_id: int) -> str:
         if outcome != DONE:
             return DatasetVersion.objects.get(pk=version_id).state
 
-    quality_steps, audit_waiting = _quality_steps(version=version)
-    if audit_waiting:
-        _mark_audit_waiting(version=version)
-    else:
-        Job.objects.filter(version=version, step=JobStep.QUALITY_AUDIT, state=JobState.WAITING).delete()
+    quality_steps, waiting = _quality_steps(version=version)
+    for step in waiting:
+        _mark_waiting(version=version, step=step)
+    Job.objects.filter(version=version, state=JobState.WAITING).exclude(step__in=waiting).delete()
+    if waiting:  # a step that waits is not run on what it has now: it would run twice
+        quality_steps = [s for s in quality_steps if s not in waiting]
     outcome = _stage(version=version, steps=quality_steps)
-    if outcome != DONE or audit_waiting:
+    if outcome != DONE or waiting:
         return DatasetVersion.objects.get(pk=version_id).state
 
     if _stage(version=version, steps=[JobStep.CHECKS]) != DONE:

@@ -1,5 +1,10 @@
 """Ingest of a submitted version (worker, queue ``ingest``).
 
+A version may hold several annotation files, one per split (``datasets.splits``): each is
+validated, has its statistics (the version's are their sum, with ``splits``) and its own
+mask cache; their image ids must not repeat across splits (an audit sample and a
+reference name images by id) and their categories must be the same.
+
 ``version_ingest`` works in a scratch directory: it extracts image archives safely,
 checks every image, validates every annotation file (streaming), and only when all of
 it is valid writes anything: the extracted files (one object and one DatasetFile row
@@ -29,6 +34,7 @@ from datasets.ingest.previews import render_previews
 from datasets.ingest.validate import ValidationResult, validate_annotation_file
 from datasets.limits import Limits, limits
 from datasets.models import DatasetFile, DatasetVersion, FileOrigin, FileRole, VersionIngest
+from datasets.splits import evaluation_file, merge_statistics, split_name
 from datasets.states import VersionState
 from marketplace.core.storage import CHUNK, get_storage
 from quality.engine.cache import build_reference_cache
@@ -181,19 +187,29 @@ def _check_images(run: _Run) -> None:
             finally:
                 local.unlink(missing_ok=True)
             for m in members:
-                err = check_image(m.local, lim=run.lim, sizes=run.image_sizes, name=m.path) if f.role == FileRole.IMAGES else None
+                err = _check_member(run, f, m.local, m.path)
                 if err:
                     run.errors.append({"code": err[0], "location": m.path, "message": err[1], "file": f.path})
                 else:
                     run.extracted.append((m.path, m.local, m.size, f))
                     run.image_names.add(m.path)
         else:
-            err = check_image(local, lim=run.lim, sizes=run.image_sizes, name=f.path) if f.role == FileRole.IMAGES else None
+            err = _check_member(run, f, local, f.path)
             local.unlink(missing_ok=True)
             if err:
                 run.errors.append({"code": err[0], "location": f.path, "message": err[1], "file": f.path})
             run.image_names.add(f.path)
         run.advance()
+
+
+def _check_member(run: _Run, f: DatasetFile, local: Path, name: str) -> tuple[str, str] | None:
+    """An image is checked and its size kept; a panoptic PNG is checked as an image (the
+    quality steps decode it)."""
+    if f.role == FileRole.IMAGES:
+        return check_image(local, lim=run.lim, sizes=run.image_sizes, name=name)
+    if name.lower().endswith(".png"):
+        return check_image(local, lim=run.lim)
+    return None
 
 
 def _validate_annotations(run: _Run) -> None:
@@ -219,6 +235,42 @@ def _validate_annotations(run: _Run) -> None:
         run.advance()
     if not run.results:
         run.errors.append({"code": "missing_annotations", "location": "files", "message": "no annotation JSON file was uploaded", "file": ""})
+    _check_splits(run)
+
+
+def _splits(run: _Run) -> list[tuple[DatasetFile, ValidationResult, Path]]:
+    """The version's annotation files, one per split, in path order."""
+    return [r for r in run.results if r[0].role == FileRole.ANNOTATIONS]
+
+
+def _check_splits(run: _Run) -> None:
+    """Splits of one version share their categories and never an image id."""
+    splits = [r for r in _splits(run) if r[1].valid]
+    if len(splits) < 2:
+        return
+    names: dict[str, str] = {}
+    first_file, first, _ = splits[0]
+    first_cats = sorted((c["id"], c["name"]) for c in first.categories)
+    owner: dict[int, str] = {}
+    for dfile, result, _local in splits:
+        name = split_name(dfile.path)
+        if name in names:
+            run.errors.append({"code": "duplicate_split", "location": "files", "message": f"{dfile.path!r} and {names[name]!r} are both the split {name!r}", "file": dfile.path})
+        names[name] = dfile.path
+        if dfile is not first_file and sorted((c["id"], c["name"]) for c in result.categories) != first_cats:
+            run.errors.append(
+                {"code": "split_categories_differ", "location": "categories", "message": f"the categories differ from those of {first_file.path!r}", "file": dfile.path}
+            )
+        repeated = []
+        for image_id in result.image_ids:
+            if image_id in owner:
+                repeated.append(image_id)
+            else:
+                owner[image_id] = dfile.path
+        for image_id in repeated[:20]:
+            run.errors.append(
+                {"code": "duplicate_image_id", "location": "images", "message": f"image id {image_id} is also in {owner[image_id]!r}", "file": dfile.path}
+            )
 
 
 def _validation_report(run: _Run) -> dict:
@@ -262,17 +314,25 @@ def _primary(run: _Run) -> tuple[DatasetFile, ValidationResult, Path]:
 
 
 def _store_cache(run: _Run):
-    """The engine's reference cache of the primary annotation file (instances formats)."""
-    _dfile, result, local = _primary(run)
-    if result.format not in CACHE_FORMATS:
-        run.advance()
-        return None
-    cache, cache_path = build_cache(local, result, run.scratch / "reference.npz")
-    key = f"{_prefix(run.version.pk)}cache/reference.npz"
-    get_storage().put_file(key, cache_path, content_type="application/octet-stream")
-    run.rows.append(_ingest_row(run, role=FileRole.CACHE, path="_ingest/cache/reference.npz", local=cache_path, key=key, content_type="application/octet-stream"))
+    """The engine's reference cache of each split (instances formats), under
+    ``_ingest/cache/<split>/``; returns the primary file's, for the previews."""
+    splits = _splits(run) or [_primary(run)]
+    primary = _primary(run)[0]
+    primary_cache = None
+    for dfile, result, local in splits:
+        if result.format not in CACHE_FORMATS:
+            continue
+        name = split_name(dfile.path) if len(splits) > 1 else ""
+        folder = f"cache/{dfile.pk}/" if name else "cache/"
+        cache, cache_path = build_cache(local, result, run.scratch / folder / "reference.npz")
+        key = f"{_prefix(run.version.pk)}{folder}reference.npz"
+        get_storage().put_file(key, cache_path, content_type="application/octet-stream")
+        path = f"_ingest/cache/{name}/reference.npz" if name else "_ingest/cache/reference.npz"
+        run.rows.append(_ingest_row(run, role=FileRole.CACHE, path=path, local=cache_path, key=key, content_type="application/octet-stream", source=dfile))
+        if dfile is primary:
+            primary_cache = cache
     run.advance()
-    return cache
+    return primary_cache
 
 
 def _store_previews(run: _Run, cache) -> None:
@@ -291,8 +351,12 @@ def _store_previews(run: _Run, cache) -> None:
 def _commit(run: _Run, report: dict) -> None:
     """The rows, the report and the statistics, in one transaction."""
     _dfile, result, _local = _primary(run)
-    cache_key = next((r.storage_key for r in run.rows if r.role == FileRole.CACHE), "")
+    caches = [r for r in run.rows if r.role == FileRole.CACHE]
+    evaluation = evaluation_file([r.source for r in caches if r.source is not None])
+    cache_key = next((r.storage_key for r in caches if r.source == evaluation), "") or next((r.storage_key for r in caches), "")
     previews = [r.storage_key for r in run.rows if r.role == FileRole.PREVIEW]
+    splits = _splits(run)
+    statistics = merge_statistics({split_name(f.path): dict(r.statistics) for f, r, _ in splits}) if splits else dict(result.statistics)
     with transaction.atomic():
         locked = DatasetVersion.objects.select_for_update().get(pk=run.version.pk)
         if locked.state != VersionState.PROCESSING:
@@ -300,7 +364,7 @@ def _commit(run: _Run, report: dict) -> None:
         DatasetFile.objects.bulk_create(run.rows, batch_size=2000)
         VersionIngest.objects.create(version=locked, format=result.format or "", reference_cache_key=cache_key, previews=previews, finished_at=timezone.now())
         locked.validation_report = report
-        locked.statistics = dict(result.statistics)
+        locked.statistics = statistics
         locked.save(update_fields=["validation_report", "statistics"])
 
 
@@ -330,6 +394,7 @@ def build_cache(json_path: Path, result: ValidationResult, out: Path):
     import ijson
 
     images = [{"id": i["id"], "height": i["height"], "width": i["width"]} for i in result.images]
+    out.parent.mkdir(parents=True, exist_ok=True)
     with open(json_path, "rb") as fh:
         cache = build_reference_cache(
             images=images, categories=result.categories, annotations=ijson.items(fh, "annotations.item", use_float=True), with_masks=True

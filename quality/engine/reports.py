@@ -190,12 +190,15 @@ class PanopticReport(_Report):
     stuff: PQFigures
     per_class: dict[str, PQFigures] = field(default_factory=dict)
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    # ``<group>_<figure>`` (e.g. ``all_pq``, ``things_sq``): bootstrap intervals over images
+    intervals: dict[str, ConfidenceInterval] = field(default_factory=dict)
 
     _nested: ClassVar = {
         "all": ("one", PQFigures),
         "things": ("one", PQFigures),
         "stuff": ("one", PQFigures),
         "per_class": ("dict", PQFigures),
+        "intervals": ("dict", ConfidenceInterval),
     }
 
     def results_dict(self) -> dict[str, Any]:
@@ -206,6 +209,29 @@ class PanopticReport(_Report):
             "Stuff": self.stuff.to_dict(),
             "per_class": {k: {"pq": v.pq, "sq": v.sq, "rq": v.rq} for k, v in self.per_class.items()},
         }
+
+
+@dataclass(kw_only=True)
+class MergedInstance(_Report):
+    image_id: int
+    file_name: str
+    segment_id: int
+    category_id: int
+    blobs: int
+    blob_areas: list[int] = field(default_factory=list)
+
+
+@dataclass(kw_only=True)
+class MergedInstancesReport(_Report):
+    """Thing segments covering several disconnected blobs (likely merged instances)."""
+
+    engine_version: str = ENGINE_VERSION
+    n_segments: int = 0
+    n_flagged: int = 0
+    per_class: dict[str, int] = field(default_factory=dict)
+    examples: list[MergedInstance] = field(default_factory=list)
+
+    _nested: ClassVar = {"examples": ("list", MergedInstance)}
 
 
 # ---------------------------------------------------------------- intrinsic

@@ -86,3 +86,62 @@ def test_given_segment_missing_from_png_then_engine_input_error(tmp_path):
             [{"id": 1, "category_id": 1}, {"id": 9, "category_id": 1}],
         )
     assert err.value.code == "segment_not_in_png"
+
+
+def test_given_file_mapping_then_same_figures_as_folders_with_intervals_around_them(tmp_path):
+    root = FIXTURES / CASES[0]
+    gt, pred = json.loads((root / "gt.json").read_text()), json.loads((root / "pred.json").read_text())
+    by_folder = panoptic_quality(gt, pred, gt_dir=root / "gt", pred_dir=root / "pred")
+    # the mapping's local names share nothing with the JSON's file names
+    gt_files = {a["file_name"]: root / "gt" / a["file_name"] for a in gt["annotations"]}
+    pred_files = {a["file_name"]: root / "pred" / a["file_name"] for a in pred["annotations"]}
+    report = panoptic_quality(gt, pred, gt_files=gt_files, pred_files=pred_files, n_boot=200, seed=3)
+    assert report.results_dict() == by_folder.results_dict()
+    for group in ("all", "things", "stuff"):
+        figures = getattr(report, group)
+        for name in ("pq", "sq", "rq"):
+            ci = report.intervals[f"{group}_{name}"]
+            assert ci.low <= getattr(figures, name) <= ci.high
+    assert report.intervals["all_pq"].high > report.intervals["all_pq"].low  # several images: a real spread
+    again = panoptic_quality(gt, pred, gt_files=gt_files, pred_files=pred_files, n_boot=200, seed=3)
+    assert again.to_dict() == report.to_dict()  # seeded
+    assert PanopticReport.from_dict(json.loads(json.dumps(report.to_dict()))).intervals["all_pq"] == report.intervals["all_pq"]
+
+
+def test_given_a_name_outside_the_mapping_then_missing_png(tmp_path):
+    ids = np.ones((4, 4), np.int64)
+    _write(tmp_path, "1.png", ids)
+    gt = {"categories": [{"id": 1, "isthing": 1}], "annotations": [{"image_id": 1, "file_name": "../1.png", "segments_info": [{"id": 1, "category_id": 1, "iscrowd": 0, "area": 16}]}]}
+    with pytest.raises(EngineInputError) as err:
+        panoptic_quality(gt, gt, gt_files={"1.png": tmp_path / "1.png"}, pred_files={"1.png": tmp_path / "1.png"})
+    assert err.value.code == "missing_png"
+
+
+def _merged_case(tmp_path: Path, ids: np.ndarray, isthing: int = 1):
+    from quality.engine.panoptic import merged_instances
+
+    _write(tmp_path, "1.png", ids)
+    doc = {
+        "categories": [{"id": 1, "name": "bolt", "isthing": isthing}, {"id": 2, "name": "floor", "isthing": 0}],
+        "annotations": [{"image_id": 7, "file_name": "1.png", "segments_info": [{"id": 5, "category_id": 1}, {"id": 9, "category_id": 2}]}],
+    }
+    return merged_instances(doc, png_files={"1.png": tmp_path / "1.png"})
+
+
+def test_given_a_thing_segment_over_two_blobs_then_merged_instances_flags_it(tmp_path):
+    ids = np.full((32, 32), 9, np.int64)  # stuff everywhere, itself split in many places
+    ids[2:10, 2:10] = 5
+    ids[20:30, 20:30] = 5  # a second bolt painted with the same id
+    report = _merged_case(tmp_path, ids)
+    assert (report.n_segments, report.n_flagged, report.per_class) == (1, 1, {"1": 1})
+    (example,) = report.examples
+    assert (example.image_id, example.segment_id, example.category_id, example.blobs, example.blob_areas) == (7, 5, 1, 2, [100, 64])
+
+
+def test_given_one_blob_with_a_speck_or_a_stuff_class_then_not_flagged(tmp_path):
+    ids = np.full((32, 32), 9, np.int64)
+    ids[2:12, 2:12] = 5
+    ids[20, 20] = 5  # a speck cut off by an occluder
+    assert _merged_case(tmp_path / "a", ids).n_flagged == 0
+    ids[20:30, 20:30] = 5
+    assert _merged_case(tmp_path / "b", ids, isthing=0).n_segments == 0  # stuff is uncountable
