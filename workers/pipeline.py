@@ -81,8 +81,6 @@ def _stage(*, version, steps: list[str]) -> str:
     return outcome
 
 
-# The report kinds that wait for the auditor's reference of the drawn sample.
-REFERENCE_KINDS = ("audit", "panoptic")
 
 
 def _quality_steps(*, version) -> tuple[list[str], list[str]]:
