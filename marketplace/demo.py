@@ -29,7 +29,7 @@ from django.db import transaction
 from PIL import Image, ImageDraw
 
 from datasets.models import Dataset, DatasetVersion, VocabularyKind, VocabularyTerm
-from datasets.selectors import version_audit_reference, version_audit_sample
+from datasets.selectors import version_audit_clips, version_audit_reference, version_audit_sample
 from datasets.services import (
     audit_reference_submit,
     dataset_create,
@@ -122,6 +122,22 @@ DEMO_DATASETS = (
         ("warehouse", "retail"),
     ),
 )
+
+
+# The video listing: ``images`` is its number of videos, each of DEMO_VIDEO_FRAMES frames.
+DEMO_VIDEO = DemoSpec(
+    "teleop-episodes",
+    "Teleoperation episodes: parts tracked through the grasp",
+    "Instance tracks of parts over teleoperated pick episodes, wrist camera.",
+    6,
+    7,
+    0.12,
+    "300.00",
+    ("franka-panda",),
+    ("pick-and-place", "grasping"),
+    ("factory",),
+)
+DEMO_VIDEO_FRAMES = 16
 
 
 def _star(cx: float, cy: float, r: float, points: int, rng: random.Random, jitter: float) -> list[float]:
@@ -251,6 +267,45 @@ def dataset_submit_generated(*, seller_user, org, spec: DemoSpec, ref_out: dict 
     return version
 
 
+def video_submit_generated(*, seller_user, org, spec: DemoSpec, frames: int = DEMO_VIDEO_FRAMES):
+    """The video listing's dataset (modality video) and a version: frames and YouTube-VIS
+    tracks uploaded, submitted. Returns the version."""
+
+    def terms(kind: str, slugs: tuple[str, ...]):
+        return list(VocabularyTerm.objects.filter(kind=kind, slug__in=slugs))
+
+    data = video_dataset(videos=spec.images, frames=frames, seed=spec.seed, noise=spec.noise)
+    dataset = Dataset.objects.filter(owner=org, slug=spec.slug).first() or dataset_create(
+        owner=org,
+        actor=seller_user,
+        slug=spec.slug,
+        title=spec.title,
+        annotation_license="CC-BY-4.0",
+        summary=spec.summary,
+        price=spec.price,
+        modality="video",
+        embodiments=terms(VocabularyKind.EMBODIMENT, spec.embodiments),
+        tasks=terms(VocabularyKind.TASK, spec.tasks),
+        scene_types=terms(VocabularyKind.SCENE, spec.scenes),
+    )
+    version = version_create(dataset=dataset, actor=seller_user, notes="generated demo video data")
+    provenance_update(version=version, actor=seller_user, fields=DEMO_PROVENANCE)
+    upload_bytes(version=version, actor=seller_user, role="images", name="frames.zip", data=images_zip(data["pngs"]))
+    upload_bytes(version=version, actor=seller_user, role="video", name="tracks.json", data=json.dumps(data["ytvis"]).encode())
+    version_submit(version=version, actor=seller_user)
+    return version
+
+
+def video_auditor_reference_upload(*, version, auditor_user, reference: dict) -> None:
+    """The auditor's step for a video version: reference tracks at the drawn clips' frames."""
+    version.refresh_from_db()
+    clips = version_audit_clips(version=version)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "reference.json"
+        path.write_text(json.dumps(video_reference_for_clips(reference=reference, clips=clips)))
+        audit_reference_submit(version=version, actor=auditor_user, path=path)  # resumes the pipeline on commit
+
+
 def reference_for_sample(*, reference: dict, sample: list[int]) -> dict:
     keep = set(sample)
     return {
@@ -320,18 +375,27 @@ def seed_demo(*, log: Callable[[str], None] = print, timeout: float = 600) -> di
 
     pending = []
     active_states = (VersionState.SUBMITTED, VersionState.PROCESSING, VersionState.IN_REVIEW)
-    for spec in DEMO_DATASETS:
+    # (spec, submit, the clean reference, the auditor's upload, what it holds)
+    demos = [
+        (spec, dataset_submit_generated, star_dataset(images=spec.images, seed=spec.seed, noise=spec.noise)[0], auditor_reference_upload, f"{spec.images} images")
+        for spec in DEMO_DATASETS
+    ]
+    video = DEMO_VIDEO
+    video_reference = video_dataset(videos=video.images, frames=DEMO_VIDEO_FRAMES, seed=video.seed, noise=video.noise)["reference"]
+    demos.append((video, video_submit_generated, video_reference, video_auditor_reference_upload, f"{video.images} videos of {DEMO_VIDEO_FRAMES} frames"))
+    uploaders = {}
+    for spec, submit, reference, upload_reference, holds in demos:
         dataset = Dataset.objects.filter(owner=seller_org, slug=spec.slug).first()
         if dataset is not None and dataset.versions.filter(state=VersionState.PUBLISHED).exists():
             log(f"{spec.slug}: already published")
             continue
         # A version left on its way by an interrupted seed goes on; no second one is made.
         version = dataset.versions.filter(state__in=active_states).order_by("-number").first() if dataset else None
-        reference, _, _ = star_dataset(images=spec.images, seed=spec.seed, noise=spec.noise)
         if version is None:
             with transaction.atomic():
-                version = dataset_submit_generated(seller_user=users["demo-seller"], org=seller_org, spec=spec)
-            log(f"{spec.slug}: v{version.number} submitted ({spec.images} images)")
+                version = submit(seller_user=users["demo-seller"], org=seller_org, spec=spec)
+            log(f"{spec.slug}: v{version.number} submitted ({holds})")
+        uploaders[spec.slug] = upload_reference
         pending.append((spec, version, reference))
 
     for spec, version, reference in pending:
@@ -342,7 +406,7 @@ def seed_demo(*, log: Callable[[str], None] = print, timeout: float = 600) -> di
         )
         state = version_state(version.pk)
         if state == VersionState.PROCESSING and version_audit_reference(version=version) is None:
-            auditor_reference_upload(version=version, auditor_user=users["demo-auditor"], reference=reference)
+            uploaders[spec.slug](version=version, auditor_user=users["demo-auditor"], reference=reference)
             log(f"{spec.slug}: auditor's reference uploaded for the sample")
         elif state not in (VersionState.PROCESSING, VersionState.IN_REVIEW):
             raise RuntimeError(f"{spec.slug}: the pipeline ended in {state} (see GET /api/v1/versions/{version.pk}/jobs/)")
