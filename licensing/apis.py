@@ -12,8 +12,13 @@ from rest_framework.views import APIView
 
 from datasets.selectors import VersionAccess, version_published_for_slug, version_visible
 from licensing import selectors, services
+from licensing.cards import card_check
 from licensing.croissant import listing_croissant
+from licensing.errors import LicensingErrorCode
 from licensing.models import FieldStatus, LegalBasis
+from marketplace.accounts.acting import acting_organization, requested_slug
+from marketplace.accounts.models import OrganizationRole
+from marketplace.core.errors import InvalidInput
 from marketplace.core.pagination import CappedPageNumberPagination
 from marketplace.core.permissions import IsModerator
 from marketplace.core.schema import paginated
@@ -104,6 +109,33 @@ class ProvenanceApi(APIView):
         data.is_valid(raise_exception=True)
         services.provenance_update(version=version, actor=request.user, **data.validated_data)
         return Response(ProvenanceOutputSerializer(selectors.version_provenance(version=version)).data)
+
+
+class DatasetCardCheckApi(APIView):
+    """Check a whole dataset card before anything is written: the dataset fields as the
+    dataset routes take them, the license against the catalogue, split names, provenance
+    values and consent records. 200 when the server accepts the whole card, else 400
+    ``invalid_card`` with every error located by card key. Writes nothing."""
+
+    class InputSerializer(serializers.Serializer):
+        slug = serializers.CharField(max_length=200, help_text="the dataset's slug (created from the card when the seller has none)")
+        card = serializers.JSONField(help_text="the card: dataset fields, splits, provenance, consent_records")
+        submit = serializers.BooleanField(required=False, default=False, help_text="also require what submitting a version needs")
+
+    class OutputSerializer(serializers.Serializer):
+        valid = serializers.BooleanField()
+        exists = serializers.BooleanField(help_text="the seller has a dataset by that slug (the card updates it)")
+        skipped = serializers.ListField(child=serializers.CharField(), help_text="card keys this server does not record yet")
+
+    @extend_schema(request=InputSerializer, responses={200: OutputSerializer})
+    def post(self, request):
+        acting_organization(user=request.user, role=OrganizationRole.SELLER, slug=requested_slug(request))
+        s = self.InputSerializer(data=request.data)
+        s.is_valid(raise_exception=True)
+        errors, facts = card_check(user=request.user, **s.validated_data)
+        if errors:
+            raise InvalidInput(f"The dataset card has {len(errors)} error(s).", code=LicensingErrorCode.INVALID_CARD, details=errors)
+        return Response(self.OutputSerializer({"valid": True, **facts}).data)
 
 
 class CheckSerializer(serializers.Serializer):

@@ -7,6 +7,7 @@ class LicensingErrorCode(StrEnum):
     CHECKS_FAILED = "checks_failed"
     DERIVATIVES_NOT_ALLOWED = "derivatives_not_allowed"
     INCOMPATIBLE_SHARE_ALIKE = "incompatible_share_alike"
+    INVALID_CARD = "invalid_card"
     INVALID_DECISION = "invalid_decision"
     INVALID_PROVENANCE = "invalid_provenance"
     INVALID_REVIEW = "invalid_review"

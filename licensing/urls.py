@@ -4,6 +4,7 @@ from licensing import apis
 
 urlpatterns = [
     path("licenses/", apis.LicenseListApi.as_view(), name="license-list"),
+    path("dataset-cards/check/", apis.DatasetCardCheckApi.as_view(), name="dataset-card-check"),
     path("versions/<int:version_id>/effective-terms/", apis.EffectiveTermsApi.as_view(), name="version-effective-terms"),
     path("versions/<int:version_id>/provenance/", apis.ProvenanceApi.as_view(), name="version-provenance"),
     path("versions/<int:version_id>/checks/", apis.ChecksApi.as_view(), name="version-checks"),

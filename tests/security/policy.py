@@ -115,6 +115,8 @@ POLICY: dict[tuple[str, str], Rule] = {
     # datasets: the owning seller organization only (staff moderate through moderation/)
     ("datasets", "GET"): P(**SIGNED_IN),  # each sees their own organizations' datasets (buyers, staff: none)
     ("datasets", "POST"): P(**SELLERS, body=lambda o: {"slug": "matrix-new", "title": "Matrix", "annotation_license": "CC-BY-4.0"}),
+    # the dataset card's check (writes nothing): sellers only
+    ("dataset-card-check", "POST"): P(**SELLERS, body=lambda o: {"slug": "matrix-card", "card": {"title": "Matrix", "annotation_license": "CC-BY-4.0"}}),
     ("dataset-detail", "GET"): P("dataset", seller_a="own", seller_b="own"),
     ("dataset-detail", "PATCH"): P("dataset", seller_a="own", seller_b="own", body=lambda o: {"summary": "matrix"}),
     ("dataset-versions", "GET"): P("dataset", seller_a="own", seller_b="own"),
