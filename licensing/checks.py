@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import importlib
 import io
+import struct
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 
 from PIL import Image
 
@@ -193,10 +194,15 @@ CHECKS = (
 )
 
 
-def image_inspect(data: bytes) -> tuple[int, list[str]]:
-    """The image's 64-bit perceptual hash and the personal-data EXIF tags it carries."""
+# What a broken or hostile image file raises in Pillow (its header or its pixels).
+IMAGE_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, SyntaxError, EOFError, struct.error, Image.DecompressionBombError)
+
+
+def image_inspect(data: bytes | BinaryIO) -> tuple[int, list[str]]:
+    """The image's 64-bit perceptual hash and the personal-data EXIF tags it carries
+    (``data``: the bytes, or a seekable file that Pillow reads as it needs)."""
     imagehash = importlib.import_module("imagehash")
-    with Image.open(io.BytesIO(data)) as img:
+    with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as img:
         exif = img.getexif()
         personal = [name for tag, name in PERSONAL_EXIF_TAGS.items() if exif.get(tag)]
         gps = exif.get_ifd(GPS_IFD)

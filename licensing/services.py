@@ -3,12 +3,15 @@ audit event."""
 
 from __future__ import annotations
 
+import io
 import logging
-from typing import Any
+import tempfile
+from typing import Any, BinaryIO
 
 from django.db import transaction
 from django.utils import timezone
 
+from datasets.ingest.archive import is_archive
 from datasets.models import DatasetVersion, FileRole
 from datasets.selectors import version_files
 from datasets.services import version_transition
@@ -32,7 +35,7 @@ from licensing.selectors import moderator_own_organization, version_effective_te
 from marketplace.audit.services import audit_event_record
 from marketplace.core.errors import Conflict, Forbidden, InvalidInput, field_error
 from marketplace.core.events import publish
-from marketplace.core.storage import get_storage
+from marketplace.core.storage import CHUNK, get_storage
 from quality.selectors import version_quality_findings, version_quality_summary
 
 log = logging.getLogger(__name__)
@@ -184,18 +187,35 @@ def provenance_fields_review(*, version: DatasetVersion, actor, reviews: list[di
 # ---------------------------------------------------------------- checks
 
 
+# An image up to this size is read into memory; a larger one is streamed to a temporary
+# file that Pillow reads as it needs: memory per image is bounded whatever the file's size.
+SPOOL_BYTES = 4 * 1024 * 1024
+
+
+def _image_file(key: str, size: int) -> BinaryIO:
+    with get_storage().open(key) as src:
+        if size <= SPOOL_BYTES:
+            return io.BytesIO(src.read(SPOOL_BYTES + 1))
+        out = tempfile.TemporaryFile()  # noqa: SIM115 - the caller closes it
+        while chunk := src.read(CHUNK):
+            out.write(chunk)
+    out.seek(0)
+    return out
+
+
 def image_fingerprints_compute(*, version: DatasetVersion) -> list[ImageFingerprint]:
     """Perceptual hash and personal-metadata scan of every image of the version; computed
-    once per image (kept across runs)."""
-    storage = get_storage()
+    once per image (kept across runs). Images are streamed one at a time; an uploaded
+    archive is never opened here: ingest recorded each of its members as a file of its own."""
     have = set(ImageFingerprint.objects.filter(version=version).values_list("file_id", flat=True))
     new = []
     for f in version_files(version=version, role=FileRole.IMAGES):
-        if f.pk in have:
+        if f.pk in have or is_archive(f.path):
             continue
         try:
-            bits, personal = C.image_inspect(storage.read_bytes(f.storage_key))
-        except Exception as exc:  # noqa: BLE001 - a broken image is ingest's finding, not ours
+            with _image_file(f.storage_key, f.size) as image:
+                bits, personal = C.image_inspect(image)
+        except C.IMAGE_ERRORS as exc:  # a broken image is ingest's finding, not ours
             log.warning("cannot inspect %s: %s", f.path, exc)
             continue
         b = C.bands(bits)
