@@ -1,9 +1,12 @@
+import functools
+
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from marketplace.accounts.login_guard import guarded_admin_login
 from marketplace.core import files, health
+from marketplace.listings.selectors import download_grant_live
 
 # Routes reachable without authentication. The anonymous URL walk test checks that every
 # other route answers 401/403; a new public route must be added here deliberately.
@@ -26,7 +29,8 @@ api_v1 = [
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
-    path("files/<str:token>", files.signed_download, name="signed-download"),
+    # A local signed link issued under an entitlement dies with it (revocation, refund).
+    path("files/<str:token>", functools.partial(files.signed_download, grant_live=download_grant_live), name="signed-download"),
     # The admin's sign-in draws on the API login's rate and back-off (accounts/login_guard.py).
     path("admin/login/", guarded_admin_login(admin.site.login), name="admin-login-guarded"),
     path("admin/", admin.site.urls),

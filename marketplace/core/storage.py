@@ -110,7 +110,9 @@ class S3Storage:
             for obj in page.get("Contents", []):
                 yield obj["Key"]
 
-    def download_url(self, key: str, *, ttl: int, filename: str | None = None) -> str:
+    def download_url(self, key: str, *, ttl: int, filename: str | None = None, grant: str | None = None) -> str:
+        """A presigned GET. ``grant`` is ignored: S3 cannot take back a presigned URL, which
+        therefore stays usable for its ``ttl`` (``PRESIGNED_URL_TTL_SECONDS``) after a revocation."""
         params = {"Bucket": self.bucket, "Key": validate_key(key)}
         if filename:
             params["ResponseContentDisposition"] = f'attachment; filename="{filename}"'
@@ -221,16 +223,23 @@ class LocalStorage:
                 if key.startswith(prefix):
                     yield key
 
-    def download_url(self, key: str, *, ttl: int, filename: str | None = None) -> str:
-        token = signing.dumps({"k": validate_key(key), "f": filename, "ttl": ttl}, salt=DOWNLOAD_SALT, compress=True)
+    def download_url(self, key: str, *, ttl: int, filename: str | None = None, grant: str | None = None) -> str:
+        """A signed ``/files/<token>`` link. ``grant`` names what the link was issued under
+        (``entitlement:<id>``): the link works only while that grant is live, checked on
+        every request (``marketplace.core.files``)."""
+        claims = {"k": validate_key(key), "f": filename, "ttl": ttl}
+        if grant:
+            claims["g"] = grant
+        token = signing.dumps(claims, salt=DOWNLOAD_SALT, compress=True)
         return f"/files/{token}"
 
     @staticmethod
-    def resolve_download_token(token: str) -> tuple[str, str | None]:
-        """The key and file name behind a signed download link; raises on a bad or expired one."""
+    def resolve_download_token(token: str) -> tuple[str, str | None, str | None]:
+        """The key, file name and grant behind a signed download link; raises on a bad or
+        expired one."""
         unsigned = signing.loads(token, salt=DOWNLOAD_SALT, max_age=None)
         signing.loads(token, salt=DOWNLOAD_SALT, max_age=int(unsigned["ttl"]))
-        return unsigned["k"], unsigned["f"]
+        return unsigned["k"], unsigned["f"], unsigned.get("g")
 
     # multipart ---------------------------------------------------------------------
     def _upload_dir(self, upload_id: str) -> Path:

@@ -52,6 +52,24 @@ def entitlement_active(*, user, version) -> bool:
     return live_entitlements(user=user).filter(version=version).exists()
 
 
+ENTITLEMENT_GRANT = "entitlement"
+
+
+def entitlement_grant(entitlement: Entitlement) -> str:
+    """The grant a download link issued under ``entitlement`` carries (see download_grant_live)."""
+    return f"{ENTITLEMENT_GRANT}:{entitlement.pk}"
+
+
+def download_grant_live(grant: str) -> bool:
+    """Whether a signed download link's grant still holds: its entitlement exists and is
+    not revoked (a refund, a staff revocation). Asked on every request for a local
+    ``/files/<token>`` link; an unknown kind of grant holds nothing."""
+    kind, _, ident = grant.partition(":")
+    if kind != ENTITLEMENT_GRANT or not ident.isdigit():
+        return False
+    return Entitlement.objects.filter(pk=int(ident), revoked_at__isnull=True).exists()
+
+
 def listing_public_get(*, slug: str) -> Listing:
     listing = listings_public().select_related("dataset__sales_terms", "version__subset_index").filter(slug=slug).first()
     if listing is None:

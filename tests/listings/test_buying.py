@@ -212,3 +212,36 @@ def test_downloads_listing_query_count_is_pinned(catalogue, files, buyer, staff,
     with django_assert_num_queries(5):
         resp = buyer.client.get(f"/api/v1/entitlements/{ent_id}/files/")
     assert resp.status_code == 200 and resp.json()["count"] == 3
+
+
+@pytest.mark.parametrize("how", ["revoke", "refund"])
+def test_revoking_an_entitlement_kills_its_outstanding_signed_links(catalogue, files, buyer, staff, how):
+    """Local storage's signed links carry the entitlement they were issued under and are
+    honoured only while it is live: a revocation or a refund kills the links the buyer
+    already holds, long before their signatures expire."""
+    placed = order(buyer).json()
+    ent_id = staff.client.post(f"/api/v1/orders/{placed['id']}/mark-paid/").json()["entitlement"]
+    storage = get_storage()
+    local = LocalStorage(root=str(os.environ.get("MARKET_VAR_DIR", "var")) + "/test-local-storage")
+    for f in files:
+        local.put_bytes(f.storage_key, storage.read_bytes(f.storage_key))
+    with override_settings(OBJECT_STORAGE={"backend": "local", "root": str(local.root)}, PRESIGNED_URL_TTL_SECONDS=3600):
+        entries = buyer.client.get(f"/api/v1/entitlements/{ent_id}/files/").json()["results"]
+        links = [e["url"] for e in entries]
+        assert links and all(link.startswith("/files/") for link in links)
+        for link in links:
+            assert buyer.client.get(link).status_code == 200
+        if how == "revoke":
+            resp = staff.client.post(f"/api/v1/entitlements/{ent_id}/revoke/", {"reason": "chargeback"}, format="json")
+        else:
+            resp = staff.client.post(f"/api/v1/orders/{placed['id']}/refund/", {"reason": "chargeback"}, format="json")
+        assert resp.status_code == 200
+        for link in links:
+            assert buyer.client.get(link).status_code == 404
+            assert factories.APIClient().get(link).status_code == 404  # nor for anyone else holding it
+        # Another buyer's live entitlement to the same version still downloads.
+        other = factories.make_buyer(username="buyer-still-live")
+        placed2 = order(other, key="key-2").json()
+        ent2 = staff.client.post(f"/api/v1/orders/{placed2['id']}/mark-paid/").json()["entitlement"]
+        link2 = other.client.get(f"/api/v1/entitlements/{ent2}/files/").json()["results"][0]["url"]
+        assert other.client.get(link2).status_code == 200

@@ -31,6 +31,7 @@ from marketplace.listings.models import (
     OrderState,
     SalesTerms,
 )
+from marketplace.listings.selectors import entitlement_grant
 from marketplace.listings.services.selections import selection_request, subset_quote
 from marketplace.listings.subsets import Subset, subset_parse
 
@@ -455,7 +456,8 @@ def download_urls_issue(*, entitlement, user, files: list) -> list[dict[str, Any
     out, logs = [], []
     for f in files:
         filename = f.path.rsplit("/", 1)[-1]
-        out.append({"file": f, "url": storage.download_url(f.storage_key, ttl=ttl, filename=filename), "expires_at": expires_at})
+        url = storage.download_url(f.storage_key, ttl=ttl, filename=filename, grant=entitlement_grant(entitlement))
+        out.append({"file": f, "url": url, "expires_at": expires_at})
         logs.append(DownloadLog(entitlement=entitlement, user=user, path=f.path, storage_key=f.storage_key, ttl_seconds=ttl))
     DownloadLog.objects.bulk_create(logs)
     return out
