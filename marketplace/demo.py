@@ -421,7 +421,10 @@ def seed_demo(*, log: Callable[[str], None] = print, timeout: float = 600) -> di
         version.refresh_from_db()
         moderation_decide(version=version, actor=users["demo-moderator"], decision="approve", reason="demo")
         log(f"{spec.slug}: approved and published")
-    return {"users": list(DEMO_USERS), "published": [spec.slug for spec, _, _ in pending]}
+    from marketplace.demo_panoptic import seed_panoptic
+
+    panoptic = seed_panoptic(users=users, seller_org=seller_org, log=log, timeout=timeout)
+    return {"users": list(DEMO_USERS), "published": [spec.slug for spec, _, _ in pending] + ([panoptic] if panoptic else [])}
 
 
 # ---------------------------------------------------------------- video: tracks over frames

@@ -120,3 +120,57 @@ def panoptic_seller_files(dataset: dict) -> dict[tuple[str, str], bytes]:
         ("panoptic", "panoptic.json"): json.dumps(doc).encode(),
         ("panoptic", "panoptic_pngs.zip"): zipped(pngs),
     }
+
+
+PANOPTIC_DEMO = {"slug": "tabletop-panoptic", "title": "Tabletop parts: panoptic", "images": 16, "seed": 7}
+
+
+def seed_panoptic(*, users: dict, seller_org, log, timeout: float) -> str | None:
+    """Publish the demo's panoptic listing through the real pipeline: the seller's upload,
+    the drawn sample, the auditor's panoptic reference archive, PQ and the checks computed
+    by the worker, the moderator's approval. Idempotent; returns the slug when it published."""
+    import tempfile
+    from pathlib import Path
+
+    from datasets.models import Dataset
+    from datasets.selectors import version_audit_reference, version_audit_sample
+    from datasets.services import audit_reference_submit, dataset_create, version_create, version_submit
+    from datasets.states import VersionState
+    from licensing.services import moderation_decide, provenance_update
+    from marketplace.demo import DEMO_PROVENANCE, sample_drawn, upload_bytes, version_state, wait_for
+
+    spec = PANOPTIC_DEMO
+    dataset = Dataset.objects.filter(owner=seller_org, slug=spec["slug"]).first()
+    if dataset is not None and dataset.versions.filter(state=VersionState.PUBLISHED).exists():
+        log(f"{spec['slug']}: already published")
+        return None
+    data = panoptic_dataset(images=spec["images"], seed=spec["seed"], jitter=1, merged_every=8)
+    active = (VersionState.SUBMITTED, VersionState.PROCESSING, VersionState.IN_REVIEW)
+    version = dataset.versions.filter(state__in=active).order_by("-number").first() if dataset else None
+    if version is None:
+        seller = users["demo-seller"]
+        dataset = dataset or dataset_create(
+            owner=seller_org, actor=seller, slug=spec["slug"], title=spec["title"], annotation_license="CC-BY-4.0", annotation_kind="panoptic", price="140.00",
+            summary="Panoptic segments of parts on a table: things and stuff.",
+        )
+        version = version_create(dataset=dataset, actor=seller, notes="generated panoptic demo data")
+        provenance_update(version=version, actor=seller, fields=DEMO_PROVENANCE)
+        for (role, name), blob in panoptic_seller_files(data).items():
+            upload_bytes(version=version, actor=seller, role=role, name=name, data=blob)
+        version_submit(version=version, actor=seller)
+        log(f"{spec['slug']}: v{version.number} submitted ({spec['images']} panoptic images)")
+    wait_for(lambda: sample_drawn(version.pk) or version_state(version.pk) not in (VersionState.SUBMITTED, VersionState.PROCESSING), timeout=timeout, what=f"{spec['slug']}: ingest and the audit sample")
+    version.refresh_from_db()
+    if version.state == VersionState.PROCESSING and version_audit_reference(version=version) is None:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "reference.zip"
+            path.write_bytes(panoptic_reference_archive(truth=data["truth"], sample=version_audit_sample(version=version)))
+            audit_reference_submit(version=version, actor=users["demo-auditor"], path=path, archive=True)
+        log(f"{spec['slug']}: auditor's panoptic reference uploaded for the sample")
+    state = wait_for(lambda: (s := version_state(version.pk)) not in (VersionState.SUBMITTED, VersionState.PROCESSING) and s, timeout=timeout, what=f"{spec['slug']}: PQ and checks")
+    if state != VersionState.IN_REVIEW:
+        raise RuntimeError(f"{spec['slug']}: the pipeline ended in {state} (see GET /api/v1/versions/{version.pk}/jobs/)")
+    version.refresh_from_db()
+    moderation_decide(version=version, actor=users["demo-moderator"], decision="approve", reason="demo")
+    log(f"{spec['slug']}: approved and published")
+    return spec["slug"]

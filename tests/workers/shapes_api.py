@@ -38,10 +38,10 @@ class Person:
         return payload
 
 
-def seller_submit(seller: Person, *, slug: str, modality: str, files: dict[tuple[str, str], bytes], tmp: Path, price: str = "90.00") -> int:
+def seller_submit(seller: Person, *, slug: str, annotation_kind: str, files: dict[tuple[str, str], bytes], tmp: Path, price: str = "90.00") -> int:
     """Create the dataset and a version, declare provenance, upload every file in parts
     (the seller CLI's upload), submit; returns the version id."""
-    seller.ok("POST", "datasets/", {"slug": slug, "title": slug.replace("-", " ").title(), "annotation_license": "CC-BY-4.0", "modality": modality, "price": price})
+    seller.ok("POST", "datasets/", {"slug": slug, "title": slug.replace("-", " ").title(), "annotation_license": "CC-BY-4.0", "annotation_kind": annotation_kind, "price": price})
     version = seller.ok("POST", f"datasets/{slug}/versions/", {})
     seller.ok("PUT", f"versions/{version['id']}/provenance/", {"fields": DEMO_PROVENANCE})
     api = Api(seller.base, seller.token)

@@ -57,7 +57,7 @@ def test_panoptic_version_from_upload_to_the_buyer(worker_factory, people, tmp_p
     seller, auditor, moderator, buyer = people["seller"], people["auditor"], people["moderator"], people["buyer"]
     worker_factory(extra_env=WORKER_ENV)
     data = panoptic_dataset(images=12, seed=21, jitter=1, merged_every=4)  # images 4, 8, 12: two bolts as one segment
-    version_id = seller_submit(seller, slug="e2e-panoptic", modality="panoptic", files=panoptic_seller_files(data), tmp=tmp_path)
+    version_id = seller_submit(seller, slug="e2e-panoptic", annotation_kind="panoptic", files=panoptic_seller_files(data), tmp=tmp_path)
 
     sample = wait_sample(auditor, version_id)
     assert sample["image_ids"] and set(sample["image_ids"]) <= set(range(1, 13))
@@ -121,3 +121,17 @@ def _index_in_sample(doc: dict, sample: dict, index: int) -> int:
     keep = set(sample["image_ids"])
     kept = [i for i, a in enumerate(doc["annotations"]) if a["image_id"] in keep]
     return kept.index(index)
+
+
+def test_demo_publishes_its_panoptic_listing_with_figures_from_the_pipeline(worker_factory, seller, auditor, moderator, people):
+    from marketplace.demo_panoptic import PANOPTIC_DEMO, seed_panoptic
+
+    worker_factory(extra_env=WORKER_ENV)
+    users = {"demo-seller": seller.user, "demo-auditor": auditor.user, "demo-moderator": moderator.user}
+    lines: list[str] = []
+    assert seed_panoptic(users=users, seller_org=seller.org, log=lines.append, timeout=300) == PANOPTIC_DEMO["slug"]
+    listing = people["buyer"].ok("GET", f"listings/{PANOPTIC_DEMO['slug']}/")
+    pq = listing["quality"]["pq"]
+    assert pq["status"] == "verified" and 0.5 < pq["value"] < 1.0 and pq["ci"][0] <= pq["value"] <= pq["ci"][1]
+    assert seed_panoptic(users=users, seller_org=seller.org, log=lines.append, timeout=300) is None  # already published
+    assert lines[-1].endswith("already published")
