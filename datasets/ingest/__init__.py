@@ -31,6 +31,7 @@ from django.utils import timezone
 from datasets.ingest.archive import ArchiveError, DiskBudget, is_archive, safe_extract
 from datasets.ingest.images import check_image
 from datasets.ingest.previews import render_previews
+from datasets.ingest.scene import version_scene_statistics
 from datasets.ingest.validate import ValidationResult, validate_annotation_file
 from datasets.limits import Limits, limits
 from datasets.models import DatasetFile, DatasetVersion, FileOrigin, FileRole, VersionIngest
@@ -122,6 +123,7 @@ class _Run:
     disk: DiskBudget | None = None  # the bytes this run may write to the scratch disk, all files together
     out_of_disk: bool = False
     rows: list[DatasetFile] = field(default_factory=list)  # what the run adds to the version
+    statistics: dict = field(default_factory=dict)  # figures measured beside validation's (scene, diversity)
     step: int = 0
 
     @property
@@ -156,6 +158,7 @@ def _run(version: DatasetVersion, scratch: Path, progress: Callable[[int, int], 
     _store_extracted(run)
     cache = _store_cache(run)
     _store_previews(run, cache)
+    run.statistics.update(_scene(run))
     _commit(run, report)
     progress(run.total_steps, run.total_steps)
     return "ok"
@@ -348,6 +351,12 @@ def _store_previews(run: _Run, cache) -> None:
         run.rows.append(_ingest_row(run, role=FileRole.PREVIEW, path=f"_ingest/previews/{name}", local=png, key=key, content_type="image/png"))
 
 
+def _scene(run: _Run) -> dict:
+    """Scene complexity and coverage over the annotation files (a second pass is no split)."""
+    files = [(f.path, local, result.format or "") for f, result, local in run.results if f.role in (FileRole.ANNOTATIONS, FileRole.VIDEO)]
+    return version_scene_statistics(files=files, dataset=run.version.dataset)
+
+
 def _commit(run: _Run, report: dict) -> None:
     """The rows, the report and the statistics, in one transaction."""
     _dfile, result, _local = _primary(run)
@@ -364,7 +373,7 @@ def _commit(run: _Run, report: dict) -> None:
         DatasetFile.objects.bulk_create(run.rows, batch_size=2000)
         VersionIngest.objects.create(version=locked, format=result.format or "", reference_cache_key=cache_key, previews=previews, finished_at=timezone.now())
         locked.validation_report = report
-        locked.statistics = statistics
+        locked.statistics = {**statistics, **run.statistics}
         locked.save(update_fields=["validation_report", "statistics"])
 
 

@@ -1,0 +1,135 @@
+"""Scene complexity and coverage of a version, measured at ingest (per version and per
+split: a split is an annotation file, named by its stem).
+
+Reads each validated annotation file streaming: the images (or videos) with what each
+declares, then the annotations in chunks, each mask converted at the gate to a compressed
+RLE and kept per frame (an image, or one frame of a video). The figures come from
+:mod:`quality.engine.scene`.
+
+Embodiment and task declarations: an image or video may carry ``embodiment`` (or LeRobot's
+``robot_type``) and ``task``, a name or a list of names, matched against the vocabularies
+by slug, name or alias; names that match nothing are listed as unknown and not counted.
+Without any declaration in the annotations, the dataset's declared embodiments and tasks
+stand for the whole version (frames per embodiment unknown).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import ijson
+
+from datasets.models import Dataset, VocabularyKind
+from datasets.splits import split_name
+from datasets.vocabulary import vocabulary_load
+from quality.engine import masks
+from quality.engine.scene import Declaration, SceneComplexity, coverage, frame_figures
+
+SCENE_FORMATS = ("coco_instances", "coco_video", "youtube_vis")
+CHUNK = 5000
+EMBODIMENT_KEYS = ("embodiment", "robot_type")
+TASK_KEYS = ("task",)
+
+
+def _names(entry: dict, keys: tuple[str, ...]) -> tuple[str, ...]:
+    out: list[str] = []
+    for key in keys:
+        value = entry.get(key)
+        values = value if isinstance(value, list) else [value]
+        out += [v.strip() for v in values if isinstance(v, str) and v.strip()]
+    return tuple(dict.fromkeys(out))
+
+
+def _file_scene(path: Path, fmt: str) -> tuple[SceneComplexity, list[Declaration]]:
+    video = fmt == "youtube_vis"
+    section = "videos" if video else "images"
+    dims: dict[int, tuple[int, int]] = {}
+    lengths: dict[int, int] = {}
+    declarations: list[Declaration] = []
+    with open(path, "rb") as fh:
+        for entry in ijson.items(fh, f"{section}.item", use_float=True):
+            iid = entry["id"]
+            dims[iid] = (int(entry["height"]), int(entry["width"]))
+            frames = int(entry.get("length") or len(entry.get("file_names") or [])) if video else 1
+            lengths[iid] = frames
+            episode = iid if video else entry.get("video_id")
+            declarations.append(Declaration(frames=frames, embodiments=_names(entry, EMBODIMENT_KEYS), tasks=_names(entry, TASK_KEYS), episode=episode))
+    per_frame: dict[Any, list] = {}
+    with open(path, "rb") as fh:
+        annotations = ijson.items(fh, "annotations.item", use_float=True)
+        while chunk := list(itertools.islice(annotations, CHUNK)):
+            _add_chunk(chunk, video, dims, per_frame)
+    scene = SceneComplexity()
+    keys: Iterable[Any] = ((v, f) for v, n in lengths.items() for f in range(n)) if video else dims
+    for key in keys:
+        items = per_frame.get(key, [])
+        scene.add(frame_figures([r for r, _c in items], [c for _r, c in items]))
+    return scene, declarations
+
+
+def _add_chunk(chunk: list[dict], video: bool, dims: dict, per_frame: dict) -> None:
+    """Each annotation's masks (one per frame it appears in) as checked RLEs, per frame."""
+    segs, hs, ws, keys, cats = [], [], [], [], []
+    for ann in chunk:
+        if ann.get("iscrowd") == 1:
+            continue
+        if video:
+            h, w = dims[ann["video_id"]]
+            for f, seg in enumerate(ann.get("segmentations") or []):
+                if seg:
+                    segs.append(seg), hs.append(h), ws.append(w), keys.append((ann["video_id"], f)), cats.append(ann["category_id"])
+        else:
+            h, w = dims[ann["image_id"]]
+            segs.append(ann["segmentation"]), hs.append(h), ws.append(w), keys.append(ann["image_id"]), cats.append(ann["category_id"])
+    if not segs:
+        return
+    # polygons of one image are rasterized in one call
+    for rle, key, cat in zip(masks.to_rles(segs, hs, ws, image_keys=None if video else keys), keys, cats, strict=True):
+        per_frame.setdefault(key, []).append((rle, cat))
+
+
+def _diversity(declarations: list[Declaration], dataset: Dataset) -> dict:
+    tally = coverage(declarations)
+    if not tally["embodiments"] and not tally["tasks"]:
+        return {
+            "source": "dataset",
+            "embodiments": {"count": dataset.embodiments.count(), "frames": None, "episodes": None},
+            "tasks": {"count": dataset.tasks.count(), "frames": None, "episodes": None},
+        }
+    vocab = vocabulary_load([VocabularyKind.EMBODIMENT, VocabularyKind.TASK])
+    out: dict[str, Any] = {"source": "annotations", "declared_frames": tally["declared_frames"], "undeclared_frames": tally["undeclared_frames"], "unknown": {}}
+    for key, kind in (("embodiments", VocabularyKind.EMBODIMENT), ("tasks", VocabularyKind.TASK)):
+        frames: dict[str, int] = {}
+        episodes: dict[str, int] = {}
+        unknown: list[str] = []
+        for name, counts in tally[key].items():
+            slug = vocab.resolve(kind, name)
+            if slug is None:
+                unknown.append(name)
+                continue
+            frames[slug] = frames.get(slug, 0) + counts["frames"]
+            episodes[slug] = episodes.get(slug, 0) + counts["episodes"]
+        out[key] = {"count": len(frames), "frames": dict(sorted(frames.items())), "episodes": dict(sorted(episodes.items()))}
+        out["unknown"][key] = sorted(unknown)
+    return out
+
+
+def version_scene_statistics(*, files: list[tuple[str, Path, str]], dataset: Dataset) -> dict:
+    """``{"scene": ..., "diversity": ...}`` for the version's annotation files, each given as
+    (path in the version, local copy, detected format); {} when none has instance masks."""
+    total = SceneComplexity()
+    splits: dict[str, dict] = {}
+    declarations: list[Declaration] = []
+    for path, local, fmt in files:
+        if fmt not in SCENE_FORMATS:
+            continue
+        scene, declared = _file_scene(local, fmt)
+        splits[split_name(path)] = scene.figures()
+        total.merge(scene)
+        declarations += declared
+    if not splits:
+        return {}
+    return {"scene": {**total.figures(), "splits": splits}, "diversity": _diversity(declarations, dataset)}

@@ -1,0 +1,112 @@
+"""Scene complexity and coverage on hand-made masks with known answers."""
+
+import numpy as np
+import pytest
+
+from quality.engine import masks
+from quality.engine.scene import Declaration, SceneComplexity, coverage, frame_figures, occluded_flags
+
+
+def rle(mask: np.ndarray) -> dict:
+    """The uncompressed COCO RLE of a binary mask (column-major runs, zeros first)."""
+    flat = mask.astype(np.uint8).flatten(order="F")
+    counts, current, run = [], 0, 0
+    for v in flat:
+        if v == current:
+            run += 1
+        else:
+            counts.append(run)
+            current, run = v, 1
+    counts.append(run)
+    return {"size": list(mask.shape), "counts": counts}
+
+
+def box(h: int, w: int, rows: tuple[int, int], cols: tuple[int, int]) -> np.ndarray:
+    m = np.zeros((h, w), dtype=np.uint8)
+    m[rows[0] : rows[1], cols[0] : cols[1]] = 1
+    return m
+
+
+def checked(*ms: np.ndarray):
+    return masks.to_rles([rle(m) for m in ms], [m.shape[0] for m in ms], [m.shape[1] for m in ms])
+
+
+@pytest.mark.parametrize(
+    "second, expected",
+    [
+        (((0, 10), (10, 20)), [True, True]),  # shares an edge: touches
+        (((10, 20), (10, 20)), [True, True]),  # shares a corner only: touches (8-neighbourhood)
+        (((5, 15), (5, 15)), [True, True]),  # overlaps
+        (((0, 10), (11, 20)), [False, False]),  # one pixel apart
+        (((12, 20), (12, 20)), [False, False]),  # diagonal, one pixel apart
+        (((2, 5), (2, 5)), [True, True]),  # inside the other
+    ],
+)
+def test_occlusion_is_overlap_or_touch(second, expected):
+    a = box(30, 30, (0, 10), (0, 10))
+    b = box(30, 30, *second)
+    assert occluded_flags(checked(a, b)).tolist() == expected
+
+
+def test_boxes_that_meet_but_masks_that_do_not():
+    # an L shape whose box covers the square; the masks stay two pixels apart
+    ell = np.zeros((30, 30), dtype=np.uint8)
+    ell[0:20, 0:3] = 1
+    ell[17:20, 0:20] = 1
+    square = box(30, 30, (2, 8), (8, 14))
+    far = box(30, 30, (25, 30), (25, 30))
+    assert occluded_flags(checked(ell, square, far)).tolist() == [False, False, False]
+    assert occluded_flags(checked(ell)).tolist() == [False]
+    assert occluded_flags([]).tolist() == []
+
+
+def test_frame_figures_sizes_and_categories():
+    h = w = 200
+    small = box(h, w, (0, 31), (0, 31))  # 961 px < 32²
+    medium = box(h, w, (0, 32), (31, 63))  # 1024 px = 32²: medium; its first column is next to small's last
+    large = box(h, w, (100, 196), (100, 196))  # 9216 px = 96²: large
+    almost_large = box(h, w, (0, 95), (100, 196))  # 9120 px: medium
+    f = frame_figures(checked(small, medium, large, almost_large), [1, 2, 2, 3])
+    assert (f.instances, f.small, f.medium, f.large, f.categories) == (4, 1, 2, 1, 3)
+    assert f.occluded == 2  # small and medium touch; almost_large ends 5 rows above large
+    assert frame_figures([], []).instances == 0
+
+
+def test_summary_over_frames():
+    scene = SceneComplexity()
+    # frames with 3, 1, 0 and 1 instances; 2 of the 5 instances occluded
+    h = w = 100
+    a, b, c = box(h, w, (0, 10), (0, 10)), box(h, w, (0, 10), (10, 20)), box(h, w, (50, 60), (50, 60))
+    scene.add(frame_figures(checked(a, b, c), [1, 2, 1]))
+    scene.add(frame_figures(checked(box(h, w, (0, 35), (0, 35))), [1]))
+    scene.add(frame_figures([], []))
+    scene.add(frame_figures(checked(box(h, w, (0, 100), (0, 100))), [4]))
+    fig = scene.figures()
+    assert fig["frames"] == 4 and fig["instances"] == 5
+    assert fig["instances_per_frame"] == {"mean": 1.25, "p90": 3}
+    assert fig["occlusion"] == 0.4
+    assert fig["sizes"] == {"small": 0.6, "medium": 0.2, "large": 0.2}
+    assert fig["categories_per_frame"] == {"mean": 1.0, "p90": 2}
+    assert SceneComplexity().figures()["occlusion"] is None
+
+
+@pytest.mark.parametrize(("counts", "p90"), [([0, 1, 2, 3, 4, 5, 6, 7, 8, 9], 8), ([5], 5), ([1] * 9 + [50], 1), ([1] * 8 + [50, 50], 50)])
+def test_p90_is_the_nearest_rank(counts, p90):
+    scene = SceneComplexity(per_frame=counts, categories=[0] * len(counts))
+    assert scene.figures()["instances_per_frame"]["p90"] == p90
+
+
+def test_coverage_counts_frames_and_episodes_per_declared_value():
+    tally = coverage(
+        [
+            Declaration(frames=10, embodiments=("UR5e",), tasks=("pick",), episode=1),
+            Declaration(frames=5, embodiments=("UR5e", "UR5e"), tasks=("pick", "pour"), episode=2),
+            Declaration(frames=1, embodiments=("Franka",)),  # a lone image: no episode
+            Declaration(frames=1, embodiments=("Franka",), episode=3),
+            Declaration(frames=1, embodiments=("Franka",), episode=3),  # another frame of episode 3
+            Declaration(frames=7),
+        ]
+    )
+    assert tally["embodiments"] == {"UR5e": {"frames": 15, "episodes": 2}, "Franka": {"frames": 3, "episodes": 1}}
+    assert tally["tasks"] == {"pick": {"frames": 15, "episodes": 2}, "pour": {"frames": 5, "episodes": 1}}
+    assert tally["undeclared_frames"] == 7 and tally["declared_frames"] == 18
