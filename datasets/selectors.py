@@ -11,6 +11,7 @@ from typing import Any
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
 from datasets.errors import DatasetErrorCode
+from datasets.ingest.validate import FRAME_KEYS
 from datasets.models import AuditSample, Dataset, DatasetFile, DatasetVersion, FileRole, UploadSession, VersionIngest
 from datasets.splits import evaluation_file, split_kind, split_name
 from datasets.states import VersionState
@@ -364,8 +365,6 @@ def organization_other_datasets(*, version: DatasetVersion) -> QuerySet[Dataset]
 # ---------------------------------------------------------------- video versions
 
 VIDEO_FORMATS = ("youtube_vis", "coco_video")
-# COCO with tracks: the keys a frame's index may have (as the engine reads them)
-FRAME_KEYS = ("frame_id", "frame_index", "frame")
 
 
 def version_video_file(*, version: DatasetVersion) -> tuple[DatasetFile, str] | None:
@@ -411,8 +410,8 @@ def version_videos(*, version: DatasetVersion) -> list[dict[str, Any]]:
         frames: dict[int, list[tuple[int, dict]]] = {}
         with storage.open(dfile.storage_key) as fh:
             for img in ijson.items(fh, "images.item"):
-                index = next((img[k] for k in FRAME_KEYS if k in img), None)
-                frames.setdefault(int(img["video_id"]), []).append((int(index if index is not None else img["id"]), img))
+                index = next(img[k] for k in FRAME_KEYS if k in img)  # validation made sure there is one
+                frames.setdefault(int(img["video_id"]), []).append((int(index), img))
         position: dict[int, tuple[int, int]] = {}
         for vid, items in frames.items():
             items.sort(key=lambda x: x[0])

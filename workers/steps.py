@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from datasets.ingest import version_ingest
+from datasets.selectors import version_audit_clips
 from datasets.services import audit_sample_draw
 from licensing.services import checks_run
 from quality.services import report_compute
@@ -26,6 +27,9 @@ def step_execute(*, job: Job, progress: Callable[[int, int], None], device: str)
         return JobState.SUCCEEDED, {"outcome": outcome}, "ingested"
     if step == JobStep.AUDIT_SAMPLE:
         image_ids = audit_sample_draw(version=job.version)
+        if clips := version_audit_clips(version=job.version):
+            frames = sum(len(c["frame_indices"]) for c in clips)
+            return JobState.SUCCEEDED, {"clips": len(clips), "frames": frames}, f"{len(clips)} clips ({frames} frames) drawn for the audit"
         return JobState.SUCCEEDED, {"images": len(image_ids)}, f"{len(image_ids)} images drawn for the audit"
     if step in STEP_KIND:
         report = report_compute(version_id=version_id, kind=STEP_KIND[step], device=device, progress=progress)

@@ -384,6 +384,8 @@ def _read_images(path: str, s: _Sections, report: Report, result: ValidationResu
         h, w = _image_dims(img, loc, s.bounds, report)
         s.dims[iid] = (h, w)
         file_names = _video_file_names(img, loc, s, report) if s.video else _image_file_name(img, loc, s, report, result, h, w)
+        if s.fmt == "coco_video":
+            _check_frame(img, loc, report)
         _check_files(file_names, loc, s, report, files, h, w)
         _count_license(img, loc, s, report)
         if report.full:
@@ -416,6 +418,21 @@ def _video_file_names(img: dict, loc: str, s: _Sections, report: Report) -> list
     s.video_frames[img["id"]] = len(names)
     s.frames += len(names)
     return names
+
+
+# COCO with tracks: the keys a frame's index may have (as quality.engine.temporal reads them)
+FRAME_KEYS = ("frame_id", "frame_index", "frame")
+
+
+def _check_frame(img: dict, loc: str, report: Report) -> None:
+    """A COCO frame names its video and its place in it (the tracks are read in that order)."""
+    if not _is_int(img.get("video_id")):
+        report.error("missing_field" if img.get("video_id") is None else "wrong_type", f"{loc}.video_id", "a video frame needs an integer video_id")
+    key = next((k for k in FRAME_KEYS if k in img), None)
+    if key is None:
+        report.error("missing_field", f"{loc}.frame_index", "a video frame needs its index in the video (frame_index, frame_id or frame)")
+    elif not _is_int(img[key]):
+        report.error("wrong_type", f"{loc}.{key}", "a frame index must be an integer")
 
 
 def _image_file_name(img: dict, loc: str, s: _Sections, report: Report, result: ValidationResult, h: int, w: int) -> list[str]:
@@ -524,6 +541,8 @@ def _check_annotation(ann: dict, loc: str, s: _Sections, report: Report) -> None
             report.error("missing_field", f"{loc}.segmentation", "an annotation needs a segmentation")
         elif h:  # an image without a valid size has its own error; its masks cannot be checked
             _check_segmentation(ann["segmentation"], h, w, f"{loc}.segmentation", report, s.bounds)
+        if "track_id" not in ann and s.fmt == "coco_video":
+            report.error("missing_field", f"{loc}.track_id", "an annotation of a video frame needs a track_id")
         if "track_id" in ann:
             if _is_int(ann["track_id"]):
                 s.tracks.add((ann.get("video_id"), ann["track_id"]))

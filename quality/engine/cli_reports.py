@@ -1,4 +1,4 @@
-"""CLI verbs for quality reports: ``audit``, ``agreement``, ``temporal``, ``panoptic``, ``intrinsic``.
+"""CLI verbs for quality reports: ``audit``, ``video-audit``, ``agreement``, ``temporal``, ``panoptic``, ``intrinsic``.
 
 Each prints a short summary, or the report as JSON with ``--json`` (for ``panoptic``
 exactly panopticapi's ``{"All", "Things", "Stuff", "per_class"}``), and writes PNG plots
@@ -63,6 +63,36 @@ def _run_audit(args: argparse.Namespace) -> int:
         from quality.engine.plots import write_audit_plots
 
         _plots_done(write_audit_plots(report, reference, seller, args.plots, images_dir=args.images))
+    return 0
+
+
+def _run_video_audit(args: argparse.Namespace) -> int:
+    from quality.engine.temporal import _read
+    from quality.engine.video_audit import video_audit_compare
+
+    reference = _read(args.reference, "reference")
+    clips = None
+    if args.clips:
+        raw = _read(args.clips, "clips")
+        if not isinstance(raw, list) or not all(isinstance(c, dict) and "video_id" in c and isinstance(c.get("frame_indices"), list) for c in raw):
+            raise EngineInputError("invalid_clips", "clips: a list of {\"video_id\", \"frame_indices\"}", location="clips")
+        clips = {int(c["video_id"]): [int(f) for f in c["frame_indices"]] for c in raw}
+    report = video_audit_compare(reference, args.seller, clips=clips, seed=args.seed, n_boot=args.n_boot)
+    lines = [
+        f"video audit: {report.n_videos} clips, {report.n_frames} frames, {report.n_reference} reference / {report.n_seller} seller masks, "
+        f"{report.n_matched} matched (95% CI over clips, seed {report.seed})"
+    ]
+    lines += [_with_ci(report, k) for k in ("mask_iou", "median_iou", "instance_recall", "instance_precision", "boundary_iou")]
+    lines += [
+        f"{'id_switches':<20} {report.id_switches}",
+        f"{'fragmentations':<20} {report.fragmentations}",
+        f"{'video AP':<20} {_fmt(report.video_ap)} (AP50 {_fmt(report.video_ap50)}, AP75 {_fmt(report.video_ap75)})",
+    ]
+    _emit(args, report.to_dict(), lines)
+    if args.plots:
+        from quality.engine.plots import write_video_audit_plots
+
+        _plots_done(write_video_audit_plots(report, reference, args.plots))
     return 0
 
 
@@ -163,6 +193,15 @@ def register(subparsers) -> None:
     p.add_argument("--n-boot-ap", type=int, default=200, help="bootstrap draws for AP intervals (default 200)")
     _common(p)
     p.set_defaults(func=_run_audit)
+
+    p = subparsers.add_parser("video-audit", help="seller tracks against reference tracks on sampled clips")
+    p.add_argument("--reference", required=True, metavar="REF.json", help="YouTube-VIS reference tracks (null at unsampled frames)")
+    p.add_argument("--seller", required=True, metavar="TRACKS.json", help="YouTube-VIS, or COCO with video_id/frame_index/track_id")
+    p.add_argument("--clips", metavar="CLIPS.json", help='[{"video_id", "frame_indices"}] (default: every frame of the reference videos)')
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap draws over clips (default 1000)")
+    _common(p)
+    p.set_defaults(func=_run_video_audit)
 
     p = subparsers.add_parser("agreement", help="a second annotation pass against the first")
     p.add_argument("--first", required=True, metavar="A.json")

@@ -154,3 +154,26 @@ def test_a_fitting_reference_is_stored(seller, auditor):
     resp = _post(auditor, version, video_reference_for_clips(reference=data["reference"], clips=clips))
     assert resp.status_code == 201, resp.content
     assert DatasetFile.objects.filter(version=version, role=FileRole.REFERENCE).count() == 1
+
+
+@pytest.mark.parametrize(
+    ("mutate", "code", "location"),
+    [
+        (lambda d: d["images"][2].pop("frame_index"), "missing_field", "images[2].frame_index"),
+        (lambda d: d["images"][1].__setitem__("frame_index", "3"), "wrong_type", "images[1].frame_index"),
+        (lambda d: d["images"][4].__setitem__("video_id", None), "missing_field", "images[4].video_id"),
+        (lambda d: d["annotations"][3].pop("track_id"), "missing_field", "annotations[3].track_id"),
+    ],
+)
+def test_coco_frames_need_their_video_their_index_and_tracks(tmp_path, mutate, code, location):
+    from datasets.ingest.validate import validate_annotation_file
+
+    data = video_dataset(videos=2, frames=3, seed=5, noise=0.1)["coco"]
+    path = tmp_path / "a.json"
+    path.write_text(json.dumps(data))
+    assert validate_annotation_file(path).valid
+    mutate(data)
+    path.write_text(json.dumps(data))
+    result = validate_annotation_file(path)
+    assert not result.valid
+    assert [(e["code"], e["location"]) for e in result.report["errors"]] == [(code, location)]

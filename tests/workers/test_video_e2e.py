@@ -75,7 +75,9 @@ def _audit(live_server, auditor, seller_api: Api, version_id: int, data: dict) -
     """The auditor's part: the clips, a frame through its URL, a misfit refused, the reference."""
     _wait(lambda: _jobs(seller_api, version_id).get("audit_sample", {}).get("state") == "succeeded" or _state(seller_api, version_id) != "processing", timeout=240, what="the clip sample")
     assert _state(seller_api, version_id) == "processing"
-    assert _jobs(seller_api, version_id)["quality_audit"]["state"] == "waiting"
+    jobs = _jobs(seller_api, version_id)
+    assert jobs["quality_audit"]["state"] == "waiting"
+    assert jobs["audit_sample"]["message"] == f"{VIDEOS} clips ({VIDEOS * 10} frames) drawn for the audit"
     api = Api(live_server.url, auditor.token)
     sample = api.call("GET", f"versions/{version_id}/audit/sample/")
     clips, frames = sample["clips"], sample["frames"]

@@ -184,3 +184,36 @@ def test_python_m_quality_panoptic_in_a_fresh_process():
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == json.loads((root / "expected.json").read_text())["results"]
+
+
+def test_video_audit_json_on_clips_and_its_plots(capsys, tmp_path):
+    root = FIXTURES / "ytvis" / "case_0"
+    gt = json.loads((root / "gt.json").read_text())
+    # the seller's tracks are the reference's: every figure perfect on the clips
+    clips = [{"video_id": v["id"], "frame_indices": [0, 1]} for v in gt["videos"][:3]]
+    sampled = {c["video_id"]: set(c["frame_indices"]) for c in clips}
+    reference = {
+        **gt,
+        "videos": [v for v in gt["videos"] if v["id"] in sampled],
+        "annotations": [
+            {**a, "segmentations": [s if f in sampled[a["video_id"]] else None for f, s in enumerate(a["segmentations"])]}
+            for a in gt["annotations"]
+            if a["video_id"] in sampled
+        ],
+    }
+    paths = {name: tmp_path / f"{name}.json" for name in ("ref", "clips")}
+    paths["ref"].write_text(json.dumps(reference))
+    paths["clips"].write_text(json.dumps(clips))
+    argv = ["video-audit", "--reference", str(paths["ref"]), "--seller", str(root / "gt.json"), "--clips", str(paths["clips"]), "--n-boot", "20"]
+    code, out, _ = _run(capsys, [*argv, "--json", "--plots", str(tmp_path / "plots")])
+    assert code == 0
+    report = json.loads(out)
+    assert report["n_videos"] == 3 and report["n_frames"] == 6
+    assert report["id_switches"] == 0 and report["fragmentations"] == 0
+    # 14 non-crowd masks at the sampled frames (video 1 also holds a crowd track, left out)
+    assert report["n_reference"] == report["n_matched"] == 14
+    assert report["mask_iou"] == 1.0 and report["instance_recall"] == report["instance_precision"] == 1.0
+    assert set(_pngs(tmp_path / "plots")) == {"iou_histogram.png", "per_class_video_ap.png"}
+    paths["clips"].write_text(json.dumps({"video_id": 1}))
+    code, out, err = _run(capsys, argv)
+    assert code == 2 and err.startswith("error: invalid_clips")
