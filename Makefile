@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test lint bench bench-full load fuzz fuzz-native install install-dev demo-reset native
+.PHONY: run test lint bench bench-full bench-upload load fuzz fuzz-native install install-dev demo-reset native
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -53,6 +53,12 @@ bench: $(VENV)/.dev $(PACKAGE)
 
 bench-full: $(VENV)/.dev $(PACKAGE)
 	$(PY) bench/run.py --train-scale --search
+
+## bench-upload: the seller CLI sends 10,000 frames on the embedded default (SQLite, local
+## storage, one worker), timed, then killed half-way and resumed (FRAMES to change the size).
+FRAMES ?= 10000
+bench-upload: $(VENV)/.dev $(PACKAGE)
+	$(PY) bench/upload_bench.py --frames $(FRAMES)
 
 ## load: gunicorn on 127.0.0.1, buyers searching/downloading and sellers uploading for
 ## LOAD_SECONDS (default 30); prints throughput, p50/p95/p99, error rate, gunicorn RSS.
