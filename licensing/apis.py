@@ -136,6 +136,24 @@ class DatasetCardCheckApi(APIView):
         if errors:
             raise InvalidInput(f"The dataset card has {len(errors)} error(s).", code=LicensingErrorCode.INVALID_CARD, details=errors)
         return Response(self.OutputSerializer({"valid": True, **facts}).data)
+class ProvenanceSummaryApi(APIView):
+    """The public part of a version's provenance record, for buyers comparing listings:
+    every field's value and status (verified / disputed / self-declared), consent records
+    counted by legal basis, completeness. No consent or session ids, notes or documents."""
+
+    permission_classes = [AllowAny]
+
+    class OutputSerializer(serializers.Serializer):
+        version_id = serializers.IntegerField()
+        fields = serializers.DictField(child=serializers.DictField(), help_text='name -> {"label", "status", "required", "value"} ("count" instead of "value" for fields that may name people)')
+        consent_records = serializers.DictField(help_text='{"count", "by_legal_basis"}')
+        completeness = serializers.FloatField()
+        verified_share = serializers.FloatField()
+
+    @extend_schema(responses={200: OutputSerializer})
+    def get(self, request, version_id: int):
+        version = version_visible(user=request.user, version_id=version_id, access=VersionAccess.EVIDENCE)
+        return Response(self.OutputSerializer(selectors.version_provenance_public(version=version)).data)
 
 
 class CheckSerializer(serializers.Serializer):

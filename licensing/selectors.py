@@ -12,7 +12,7 @@ from datasets.models import DatasetVersion, FileRole
 from datasets.selectors import dataset_other_versions, organization_other_datasets, version_files
 from datasets.states import VersionState
 from licensing.catalogue import OBLIGATIONS, PERMISSIONS, TERMS, Resolver, catalogue_load
-from licensing.models import CheckResult, CheckStatus, ConsentRecord, FieldStatus, License, ProvenanceField
+from licensing.models import CheckResult, CheckStatus, ConsentRecord, FieldStatus, License, ProvenanceField, Severity
 from licensing.provenance import FIELDS, is_filled
 from marketplace.accounts.selectors import organizations_for
 from marketplace.audit.selectors import object_audit_events, objects_audit_events
@@ -198,6 +198,51 @@ def version_quality_figures(*, version: DatasetVersion) -> dict[str, Any]:
 
 def version_checks(*, version: DatasetVersion) -> QuerySet[CheckResult]:
     return CheckResult.objects.filter(version=version)
+
+
+def version_checks_summary(*, version: DatasetVersion) -> dict[str, Any]:
+    """How the version's checks came out: counts by result, and the failed ones by severity
+    with their codes (what a buyer weighs before opening the checks themselves)."""
+    rows = list(CheckResult.objects.filter(version=version).values_list("code", "status", "severity"))
+    failed = sorted((severity, code) for code, status, severity in rows if status == CheckStatus.FAILED)
+    return {
+        "total": len(rows),
+        "passed": sum(1 for _c, status, _s in rows if status == CheckStatus.PASSED),
+        "failed": len(failed),
+        "not_applicable": sum(1 for _c, status, _s in rows if status == CheckStatus.NOT_APPLICABLE),
+        "failed_by_severity": {sev: [code for s, code in failed if s == sev] for sev in Severity.values if any(s == sev for s, _ in failed)},
+    }
+
+
+# Provenance fields whose values may name people or their sessions: the public summary
+# shows how many values there are, never the values.
+PRIVATE_PROVENANCE_FIELDS = frozenset({"sessions"})
+
+
+def version_provenance_public(*, version: DatasetVersion) -> dict[str, Any]:
+    """The public part of the version's provenance record: each field's value and status
+    (verified / disputed / self-declared), the consent records counted by legal basis. No
+    consent or session ids, no moderator notes, no documents: nothing that names a person."""
+    stored = provenance_fields(version=version)
+    fields = {}
+    for spec in FIELDS:
+        row = stored.get(spec.name)
+        value = row.value if row else None
+        entry: dict[str, Any] = {"label": spec.label, "status": row.status if row else FieldStatus.SELF_DECLARED, "required": spec.required}
+        if spec.name in PRIVATE_PROVENANCE_FIELDS:
+            entry["count"] = len(value) if isinstance(value, list) else (0 if value in (None, "") else 1)
+        else:
+            entry["value"] = value
+        fields[spec.name] = entry
+    by_basis: dict[str, int] = {}
+    for basis in ConsentRecord.objects.filter(version=version).values_list("legal_basis", flat=True):
+        by_basis[basis] = by_basis.get(basis, 0) + 1
+    return {
+        "version_id": version.pk,
+        "fields": fields,
+        "consent_records": {"count": sum(by_basis.values()), "by_legal_basis": dict(sorted(by_basis.items()))},
+        **provenance_completeness(version=version),
+    }
 
 
 # ---------------------------------------------------------------- moderation

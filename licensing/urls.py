@@ -7,6 +7,7 @@ urlpatterns = [
     path("dataset-cards/check/", apis.DatasetCardCheckApi.as_view(), name="dataset-card-check"),
     path("versions/<int:version_id>/effective-terms/", apis.EffectiveTermsApi.as_view(), name="version-effective-terms"),
     path("versions/<int:version_id>/provenance/", apis.ProvenanceApi.as_view(), name="version-provenance"),
+    path("versions/<int:version_id>/provenance/summary/", apis.ProvenanceSummaryApi.as_view(), name="version-provenance-summary"),
     path("versions/<int:version_id>/checks/", apis.ChecksApi.as_view(), name="version-checks"),
     path("moderation/queue/", apis.ModerationQueueApi.as_view(), name="moderation-queue"),
     path("moderation/versions/<int:version_id>/", apis.ModerationDetailApi.as_view(), name="moderation-version"),

@@ -6,6 +6,9 @@ import json
 from typing import Any
 
 from django.conf import settings
+from django.http import HttpResponse
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import ParseError
@@ -16,6 +19,8 @@ from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
 from marketplace.core.errors import LimitExceeded, field_error
+from marketplace.core.pagination import CappedPageNumberPagination
+from marketplace.core.schema import paginated
 from marketplace.core.storage import get_storage
 from quality import selectors, services
 from quality.errors import QualityErrorCode
@@ -84,6 +89,70 @@ class ReportDetailApi(APIView):
         data["plots"] = {name: storage.download_url(key, ttl=ARTIFACT_URL_TTL, filename=f"{name}.png") for name, key in (artifacts.get("plots") or {}).items()}
         data["links_expire_in"] = ARTIFACT_URL_TTL
         return Response(self.OutputSerializer(data).data)
+
+
+class ReportPlotApi(APIView):
+    """One plot of the version's newest report of a kind, as PNG (the links a listing gives
+    stay valid; the report's own ``plots`` links are short-lived)."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(operation_id="versions_quality_plot", responses={(200, "image/png"): OpenApiTypes.BINARY})
+    def get(self, request, version_id: int, kind: str, name: str):
+        key = selectors.report_plot_for(user=request.user, version_id=version_id, kind=kind, name=name)
+        response = HttpResponse(get_storage().read_bytes(key), content_type="image/png")
+        response["Cache-Control"] = "private, max-age=300"
+        return response
+
+
+class EvaluationSplitApi(APIView):
+    """The listing's public evaluation split for a signed-in buyer: the images' (or
+    frames') ids, file names, sizes and short-lived URLs, and the categories; never the
+    annotations. Run a model on the images, then POST COCO results for these ids to
+    ``evaluations`` (paged: ``page``, ``page_size``)."""
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField(help_text="the image id COCO results name")
+        file_name = serializers.CharField()
+        width = serializers.IntegerField(allow_null=True)
+        height = serializers.IntegerField(allow_null=True)
+        size = serializers.IntegerField(allow_null=True, help_text="bytes")
+        content_type = serializers.CharField(allow_null=True)
+        url = serializers.CharField(allow_null=True, help_text="short-lived download URL of the image")
+
+    @extend_schema(
+        responses={
+            200: paginated(
+                OutputSerializer,
+                "EvaluationSplitPage",
+                version_id=serializers.IntegerField(),
+                rule=serializers.CharField(help_text="folder: the seller's val/test folder; seeded: 10 % drawn outside the audit sample"),
+                categories=serializers.ListField(child=serializers.DictField()),
+                links_expire_in=serializers.IntegerField(),
+                evaluations=serializers.CharField(help_text="POST COCO results here"),
+            )
+        }
+    )
+    def get(self, request, slug: str):
+        split = services.evaluation_split_for_buyer(user=request.user, slug=slug)
+        paginator = CappedPageNumberPagination()
+        page = paginator.paginate_queryset(list(split.images), request, view=self)
+        files = selectors.split_image_files(split=split, images=page)
+        storage, ttl = get_storage(), int(settings.PRESIGNED_URL_TTL_SECONDS)
+        rows = []
+        for img in page:
+            f = files.get(img["file_name"])
+            url = storage.download_url(f.storage_key, ttl=ttl, filename=f.path.rsplit("/", 1)[-1]) if f else None
+            rows.append({**img, "size": f.size if f else None, "content_type": f.content_type if f else None, "url": url})
+        response = paginator.get_paginated_response(self.OutputSerializer(rows, many=True).data)
+        response.data |= {
+            "version_id": split.version_id,
+            "rule": split.rule,
+            "categories": split.categories,
+            "links_expire_in": ttl,
+            "evaluations": request.build_absolute_uri(reverse("listing-evaluation-create", kwargs={"slug": slug})),
+        }
+        return response
 
 
 class LimitedJSONParser(BaseParser):

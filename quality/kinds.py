@@ -228,6 +228,9 @@ class AuditAdapter(ReportKindAdapter):
         }
         summary |= {key: fig for key in ("ap", "ap50", "ap75", "ap95") if (fig := figure(report, key, n=report.n_images, status=status))}
         summary |= {"tier": report.tier, "verified": inputs.verified, "n_images": report.n_images}
+        # AP per class (category id -> AP, None for a class without reference instances):
+        # the listing shows it per class next to the class's instance count.
+        summary["per_class_ap"] = {str(c): (None if ap is None else float(ap)) for c, ap in report.per_category_ap.items()}
         return report.to_dict(), summary
 
 

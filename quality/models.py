@@ -103,6 +103,11 @@ class EvaluationSplit(models.Model):
     rule = models.CharField(max_length=16)  # "split" (the declared test/val split), "folder" (val/test folder) or "seeded"
     image_ids = models.JSONField(default=list)
     category_ids = models.JSONField(default=list)
+    # What a buyer needs to run a model on the split, never the annotations: per image (in
+    # image_ids order) {"id", "file_name", "width", "height"}, and each category's
+    # {"id", "name"}. Empty on splits stored before they were kept (filled on first read).
+    images = models.JSONField(default=list, blank=True)
+    categories = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

@@ -7,14 +7,14 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from datasets.models import AnnotationKind, DatasetVersion, FileRole
-from datasets.selectors import VersionAccess, version_files, version_visible
+from datasets.models import AnnotationKind, DatasetFile, DatasetVersion, FileRole
+from datasets.selectors import VersionAccess, version_files, version_image_files, version_visible
 from marketplace.accounts.selectors import buyer_organizations
 from marketplace.core.errors import NotFound
 from quality.engine import ENGINE_VERSION
 from quality.errors import QualityErrorCode
-from quality.figures import SUMMARY_FIGURES, VERIFIED
-from quality.models import BuyerEvaluation, QualityReport, ReportKind, ReportStatus
+from quality.figures import SUMMARY_FIGURES, VERIFIED, figure
+from quality.models import BuyerEvaluation, EvaluationSplit, QualityReport, ReportKind, ReportStatus
 
 
 def applicable_report_kinds(*, version: DatasetVersion) -> list[str]:
@@ -95,6 +95,40 @@ def version_quality_summary(*, version: DatasetVersion, reports: dict[str, Quali
     return summary
 
 
+def version_report_evidence(*, version: DatasetVersion) -> list[dict[str, Any]]:
+    """The version's computed reports as a buyer reaches them: per kind with an ``ok``
+    report, ``{"kind", "id", "plots": [plot names]}`` (kinds in order, names sorted)."""
+    reports = latest_reports(version=version)
+    return [
+        {"kind": kind, "id": report.pk, "plots": sorted((report.artifacts or {}).get("plots") or {})}
+        for kind, report in sorted(reports.items())
+        if report.status == ReportStatus.OK
+    ]
+
+
+def version_per_class(*, version: DatasetVersion, categories: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per class of ``categories`` (``{"id", "name", "count"}``, the version's statistics):
+    ``{"category_id", "name", "instances", "ap"}``, where ``ap`` is the class's AP figure
+    from the audit when it is verified against the reference (None otherwise, and for a
+    class the reference sample does not hold)."""
+    audit = QualityReport.objects.filter(version=version, kind=ReportKind.AUDIT).order_by("-created_at", "-pk").first()
+    verified = audit is not None and audit.status == ReportStatus.OK and audit.summary.get("verified") is True
+    per_class_ap = (audit.summary.get("per_class_ap") or {}) if verified else {}
+    n = audit.summary.get("n_images") if verified else None
+    out = []
+    for cat in categories:
+        ap = per_class_ap.get(str(cat.get("id")))
+        out.append(
+            {
+                "category_id": cat.get("id"),
+                "name": cat.get("name"),
+                "instances": int(cat.get("count") or 0),
+                "ap": figure(ap, status=VERIFIED, n=n) if ap is not None else None,
+            }
+        )
+    return out
+
+
 def version_quality_findings(*, version: DatasetVersion) -> dict[str, dict[str, Any] | None]:
     """What the quality reports found that the checks and the moderator act on, each None
     when the report that would find it has not been computed:
@@ -136,6 +170,21 @@ def report_plot_key(*, version: DatasetVersion, report_id: int, name: str) -> st
 
 
 # ---------------------------------------------------------------- reads for a user
+
+
+def report_plot_for(*, user, version_id: int, kind: str, name: str) -> str:
+    """The storage key of the plot ``name`` of the version's newest report of ``kind``, for
+    a user who may see the version's evidence; NotFound otherwise."""
+    report = report_get(user=user, version_id=version_id, kind=kind)
+    key = ((report.artifacts or {}).get("plots") or {}).get(name)
+    if not key:
+        raise NotFound("No such plot.", code=QualityErrorCode.REPORT_NOT_FOUND)
+    return key
+
+
+def split_image_files(*, split: EvaluationSplit, images: list[dict[str, Any]]) -> dict[str, DatasetFile]:
+    """The image (or frame) files of a page of the split's ``images``, by file name (one query)."""
+    return version_image_files(version=split.version, file_names=[img["file_name"] for img in images])
 
 
 def report_list(*, user, version_id: int) -> QuerySet[QualityReport]:

@@ -188,24 +188,57 @@ def split_image_ids(*, coco: dict, audit_sample: Iterable[int], seed: int) -> tu
     return sorted(pool[: max(1, math.ceil(len(pool) * SPLIT_FRACTION))]), "seeded"
 
 
+def _split_details(*, coco: dict, image_ids: list[int]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """What a buyer may see of the split: each image's id, file name and size (in
+    ``image_ids`` order) and the categories' ids and names; never an annotation."""
+    wanted = set(image_ids)
+    by_id = {
+        int(img["id"]): {"id": int(img["id"]), "file_name": str(img.get("file_name") or ""), "width": img.get("width"), "height": img.get("height")}
+        for img in coco.get("images", [])
+        if int(img["id"]) in wanted
+    }
+    images = [by_id[i] for i in image_ids if i in by_id]
+    categories = [{"id": int(c["id"]), "name": str(c.get("name", c["id"]))} for c in sorted(coco.get("categories", []), key=lambda c: int(c["id"]))]
+    return images, categories
+
+
 def evaluation_split_get(*, version: DatasetVersion) -> EvaluationSplit:
-    """The version's public evaluation split, computed once and stored (idempotent)."""
+    """The version's public evaluation split, computed once and stored (idempotent), with
+    the images' file names and sizes and the category names a buyer needs to run a model
+    on it. A split stored before those were kept gets them on its first read."""
     split = EvaluationSplit.objects.filter(version=version).first()
     if split is not None:
+        split.version = version  # the caller's row: no query to reach it again
+    if split is not None and (split.images or not split.image_ids):
         return split
     coco, _split, kind = version_evaluation_annotations(version=version)
     if coco is None:
+        if split is not None:
+            return split
         raise NotFound("This listing has no evaluation split.", code=QualityErrorCode.NO_EVALUATION_SPLIT)
+    if split is not None:
+        split.images, split.categories = _split_details(coco=coco, image_ids=list(split.image_ids))
+        EvaluationSplit.objects.filter(pk=split.pk, images=[]).update(images=split.images, categories=split.categories)
+        return split
     if kind in EVALUATION_KINDS:  # the seller's declared test (else val) split, whole
         image_ids, rule = sorted(int(img["id"]) for img in coco.get("images", [])), "split"
     else:
         image_ids, rule = split_image_ids(coco=coco, audit_sample=version_audit_sample(version=version), seed=version.pk)
     category_ids = sorted(int(c["id"]) for c in coco.get("categories", []))
+    images, categories = _split_details(coco=coco, image_ids=image_ids)
     try:
         with transaction.atomic():
-            return EvaluationSplit.objects.create(version=version, image_ids=image_ids, category_ids=category_ids, rule=rule)
+            return EvaluationSplit.objects.create(version=version, image_ids=image_ids, category_ids=category_ids, rule=rule, images=images, categories=categories)
     except IntegrityError:
         return EvaluationSplit.objects.get(version=version)
+
+
+def evaluation_split_for_buyer(*, user, slug: str) -> EvaluationSplit:
+    """The public evaluation split of the listing ``slug`` for a member of a buyer
+    organization (Forbidden otherwise; NotFound when nothing of it is published)."""
+    if not buyer_organizations(user=user).exists():
+        raise Forbidden("Only members of a buyer organization can fetch a listing's evaluation split.", code=QualityErrorCode.NOT_A_BUYER)
+    return evaluation_split_get(version=version_published_for_slug(slug=slug))
 
 
 def _validate_results(results: Any, *, split: EvaluationSplit) -> int:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import functools
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from django.urls import reverse
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.response import Response
@@ -32,8 +33,32 @@ class IsFinanceStaff(BasePermission):
         return bool(user and user.is_authenticated and (user.is_staff or user.is_superuser))
 
 
+def _link(serializer: serializers.Serializer, route: str, **kwargs) -> str:
+    """An absolute URL when the serializer has the request (every API answer), else the path."""
+    path = reverse(route, kwargs=kwargs)
+    request = serializer.context.get("request")
+    return request.build_absolute_uri(path) if request is not None else path
+
+
+class ReportLinkSerializer(serializers.Serializer):
+    kind = serializers.CharField()
+    url = serializers.CharField(help_text="the report: figures, intervals, short-lived links to its plots and full JSON")
+    plots = serializers.DictField(child=serializers.CharField(), help_text="plot name -> the plot's PNG")
+
+
+class EvidenceSerializer(serializers.Serializer):
+    reports = ReportLinkSerializer(many=True)
+    provenance = serializers.CharField(help_text="the public provenance summary: field values and statuses, consent records counted")
+    checks = serializers.CharField(help_text="every provenance and license check with its evidence")
+    checks_summary = serializers.DictField(help_text="counts by result, failed check codes by severity")
+    effective_terms = serializers.CharField()
+    evaluation_split = serializers.CharField(help_text="the public evaluation split's images (signed-in buyers)")
+    evaluations = serializers.CharField(help_text="POST COCO results for the split here")
+
+
 class ListingOutputSerializer(serializers.Serializer):
     slug = serializers.CharField()
+    url = serializers.SerializerMethodField(help_text="this listing's detail")
     title = serializers.CharField()
     summary = serializers.CharField()
     seller = serializers.CharField(source="seller_slug")
@@ -41,6 +66,7 @@ class ListingOutputSerializer(serializers.Serializer):
     annotation_kind = serializers.ChoiceField(choices=AnnotationKind.choices, help_text="what the annotations are (was modality)")
     sensors = serializers.ListField(child=serializers.ChoiceField(choices=Sensor.choices), help_text="the sensor modalities the seller declares")
     version = serializers.IntegerField(source="version_number")
+    version_id = serializers.IntegerField(help_text="the id the version's quality, provenance, checks and terms routes take")
     published_at = serializers.DateTimeField()
     embodiments = serializers.JSONField()
     tasks = serializers.JSONField()
@@ -69,6 +95,33 @@ class ListingOutputSerializer(serializers.Serializer):
     task_count = serializers.IntegerField(help_text="tasks the data covers")
     diversity = serializers.FloatField(allow_null=True, help_text="the diversity score the diversity ordering sorts by")
     diversity_inputs = serializers.JSONField(help_text="the score's inputs, parameters and formula")
+    per_class = serializers.JSONField(help_text='per class: {"category_id", "name", "instances", "ap"}; ap is a verified figure or null')
+    evidence = serializers.SerializerMethodField(help_text="links to every piece of evidence behind the listing")
+
+    def get_url(self, listing) -> str:
+        return _link(self, "listing-detail", slug=listing.slug)
+
+    @extend_schema_field(EvidenceSerializer)
+    def get_evidence(self, listing) -> dict:
+        vid = listing.version_id
+        stored = listing.evidence or {}
+        reports = [
+            {
+                "kind": r["kind"],
+                "url": _link(self, "quality-report-detail", version_id=vid, kind=r["kind"]),
+                "plots": {name: _link(self, "quality-report-plot", version_id=vid, kind=r["kind"], name=name) for name in r.get("plots", [])},
+            }
+            for r in stored.get("reports", [])
+        ]
+        return {
+            "reports": reports,
+            "provenance": _link(self, "version-provenance-summary", version_id=vid),
+            "checks": _link(self, "version-checks", version_id=vid),
+            "checks_summary": stored.get("checks") or {},
+            "effective_terms": _link(self, "version-effective-terms", version_id=vid),
+            "evaluation_split": _link(self, "listing-evaluation-split", slug=listing.slug),
+            "evaluations": _link(self, "listing-evaluation-create", slug=listing.slug),
+        }
 
 
 class ListingSearchApi(APIView):
@@ -95,7 +148,7 @@ class ListingSearchApi(APIView):
                 "count": paginator.page.paginator.count,
                 "next": paginator.get_next_link(),
                 "previous": paginator.get_previous_link(),
-                "results": self.OutputSerializer(page, many=True).data,
+                "results": self.OutputSerializer(page, many=True, context={"request": request}).data,
                 "facets": facets,
             }
         )
@@ -145,7 +198,7 @@ class ListingDetailApi(APIView):
     @extend_schema(responses={200: OutputSerializer})
     def get(self, request, slug: str):
         listing = selectors.listing_public_get(slug=slug)
-        return Response(self.OutputSerializer(listing).data)
+        return Response(self.OutputSerializer(listing, context={"request": request}).data)
 
 
 class OrderOutputSerializer(serializers.Serializer):

@@ -110,6 +110,11 @@ class Listing(models.Model):
     terms = models.JSONField(default=dict, blank=True)
     cost_inputs = models.JSONField(default=dict, blank=True)
     previews = models.JSONField(default=list, blank=True)
+    # Where the evidence is: the version's reports (kind, id, plot names) and its checks
+    # summary; the API turns it into links (marketplace.listings.evidence).
+    evidence = models.JSONField(default=dict, blank=True)
+    # Per class: instances in the version, and AP against the reference where verified.
+    per_class = models.JSONField(default=list, blank=True)
 
     # PostgreSQL full-text search (GIN index created in migration 0002, PostgreSQL only).
     search_vector = SearchVectorField(null=True, blank=True, editable=False)

@@ -65,8 +65,10 @@ POLICY: dict[tuple[str, str], Rule] = {
     # quality reports: public while published (the listing shows them), else seller + staff
     ("quality-report-list", "GET"): P("version", **OWN_OR_PUBLISHED),
     ("quality-report-detail", "GET"): P("version", **OWN_OR_PUBLISHED),
+    ("quality-report-plot", "GET"): P("version", **OWN_OR_PUBLISHED),
     # buyer evaluations: buyers, on published listings; each sees only their org's
     ("listing-evaluation-create", "POST"): P("dataset", buyer_ent="published", buyer_none="published", buyer_member="published", body=lambda o: []),
+    ("listing-evaluation-split", "GET"): P("dataset", buyer_ent="published", buyer_none="published", buyer_member="published"),
     ("evaluation-detail", "GET"): P("evaluation", buyer_ent="own", buyer_none="own", buyer_member="own"),
     # listings: public search and detail of published listings only
     ("listing-search", "GET"): P(default="allow", anonymous="allow"),
@@ -101,6 +103,8 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("version-effective-terms", "GET"): P("version", default="published", seller_a="own|published", seller_b="own|published", **STAFF),
     ("version-checks", "GET"): P("version", default="published", seller_a="own|published", seller_b="own|published", **STAFF),
     ("version-provenance", "GET"): P("version", default="published", seller_a="own|published", seller_b="own|published", **STAFF),
+    # the public part of provenance (no consent ids, no notes): as public as the reports
+    ("version-provenance-summary", "GET"): P("version", **OWN_OR_PUBLISHED),
     ("version-provenance", "PUT"): P("version", seller_a="own", seller_b="own", body=lambda o: {}),
     ("listing-croissant", "GET"): P("dataset", default="published", anonymous="published"),
     # moderation: moderators only, whatever the object

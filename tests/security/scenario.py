@@ -121,7 +121,7 @@ def build() -> Scenario:
             version.refresh_from_db()
             ls.listing_sync(dataset=dataset)
             markers = (title, slug)
-            params = {"slug": slug, "dataset_slug": slug, "version_id": version.pk, "id": version.pk, "pk": version.pk, "number": version.number, "kind": "intrinsic", "step": "ingest"}
+            params = {"slug": slug, "dataset_slug": slug, "version_id": version.pk, "id": version.pk, "pk": version.pk, "number": version.number, "kind": "intrinsic", "name": "area_histogram", "step": "ingest"}
             sc.add(Obj("dataset", short, owner, state, params, markers, row=dataset))
             sc.add(Obj("version", short, owner, state, params, markers, row=version))
 
@@ -187,14 +187,22 @@ def _organizations(sc: Scenario) -> None:
 def _quality_and_jobs(sc: Scenario) -> None:
     """Rows written by workers in real life (reports, jobs, evaluations): created here directly,
     as running the pipeline for sixteen versions would cost minutes."""
+    from marketplace.core.storage import get_storage
     from quality.models import BuyerEvaluation, EvaluationSplit, QualityReport
     from workers.models import Job
 
     for vobj in sc.of("version"):
-        QualityReport.objects.create(version=vobj.row, kind="intrinsic", engine_version="test", inputs_checksum="0" * 64, summary={"images": 1}, artifacts={})
+        plot = f"test-security/{vobj.row.pk}/area_histogram.png"
+        get_storage().put_bytes(plot, b"\x89PNG\r\n\x1a\n", content_type="image/png")
+        QualityReport.objects.create(
+            version=vobj.row, kind="intrinsic", engine_version="test", inputs_checksum="0" * 64, summary={"images": 1}, artifacts={"plots": {"area_histogram": plot}}
+        )
         Job.objects.create(version=vobj.row, step="ingest", state="succeeded", finished_at=timezone.now())
     for label in ("a-published", "b-published"):
-        EvaluationSplit.objects.create(version=sc.get("version", label).row, rule="seeded", image_ids=[1], category_ids=[1])
+        EvaluationSplit.objects.create(
+            version=sc.get("version", label).row, rule="seeded", image_ids=[1], category_ids=[1],
+            images=[{"id": 1, "file_name": "images/1.png", "width": 4, "height": 4}], categories=[{"id": 1, "name": "gripper"}],
+        )
     version = sc.get("version", "a-published").row
     for role in ("buyer_ent", "buyer_none"):
         actor = sc.actors[role]

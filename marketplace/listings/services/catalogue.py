@@ -13,7 +13,7 @@ from django.utils import timezone
 from datasets.models import Dataset, DatasetVersion, VocabularyKind, VocabularyTerm
 from datasets.selectors import version_files
 from datasets.states import VersionState
-from licensing.selectors import provenance_completeness, version_effective_terms, version_quality_figures
+from licensing.selectors import provenance_completeness, version_checks_summary, version_effective_terms, version_quality_figures
 from marketplace.listings.diversity import diversity_score
 from marketplace.listings.models import (
     FigureStatus,
@@ -27,6 +27,7 @@ from marketplace.listings.pricing import quality_adjusted_cost
 from marketplace.listings.search import catalogue_generation_bump
 from marketplace.listings.services.selections import version_index_request
 from quality.figures import LISTING_FIGURES
+from quality.selectors import version_per_class, version_report_evidence
 
 logger = logging.getLogger(__name__)
 
@@ -123,6 +124,8 @@ def listing_fields_from_version(*, dataset: Dataset, version: DatasetVersion) ->
         "quality": quality,
         "terms": terms,
         "previews": _previews(version),
+        "evidence": {"reports": version_report_evidence(version=version), "checks": version_checks_summary(version=version)},
+        "per_class": version_per_class(version=version, categories=categories),
     }
     for figure in LISTING_FIGURES:
         entry = quality.get(figure) if isinstance(quality.get(figure), dict) else None
