@@ -343,9 +343,38 @@ class ResumeState:
     def set_shard(self, sha: str, **values) -> None:
         with self.lock:
             self.data["shards"][sha] = {**self.data["shards"].get(sha, {}), **values}
-            tmp = self.path.with_name(self.path.name + ".tmp")
-            tmp.write_text(json.dumps(self.data, indent=1, sort_keys=True))
-            os.replace(tmp, self.path)
+            self._write()
+
+    def plan(self) -> list[list[list]]:
+        """The shards planned by earlier runs: each a list of [name, size, mtime_ns]."""
+        return [list(map(list, shard)) for shard in self.data.get("plan", [])]
+
+    def set_plan(self, plan: list[list[list]]) -> None:
+        with self.lock:
+            self.data["plan"] = plan
+            self._write()
+
+    def _write(self) -> None:
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text(json.dumps(self.data, indent=1, sort_keys=True))
+        os.replace(tmp, self.path)
+
+
+def shard_plan(state: ResumeState, small: list[tuple[Path, str, int]], shard_size: int, *, already) -> list[list[tuple[Path, str, int]]]:
+    """The shards to send: those an earlier run planned, kept while every member is unchanged
+    (same name, size and modification time), so a re-run packs the very same bytes and
+    resumes them; files outside them (new, or of a shard that changed) in new shards after,
+    but those ``already`` says the version has."""
+    by_name = {name: (path, size, path.stat().st_mtime_ns) for path, name, size in small}
+    kept: list[list[tuple[Path, str, int]]] = []
+    planned: set[str] = set()
+    for shard in state.plan():
+        if all(name in by_name and [by_name[name][1], by_name[name][2]] == [size, mtime] for name, size, mtime in shard):
+            kept.append([(by_name[name][0], name, size) for name, size, _mtime in shard])
+            planned.update(name for name, _size, _mtime in shard)
+    kept += plan_shards([f for f in small if f[1] not in planned and not already(f)], shard_size)
+    state.set_plan([[[name, size, by_name[name][2]] for _p, name, size in shard] for shard in kept])
+    return kept
 
 
 def upload_shards(
@@ -361,8 +390,20 @@ def upload_shards(
     progress: Progress,
 ) -> int:
     """Pack the small files into shards and send them, ``workers`` at a time; shards an
-    earlier run got recorded are not sent again (nor packed twice). Returns the shard count."""
-    shards = plan_shards(small, shard_size)
+    earlier run got recorded are not sent again (nor packed twice), and files the version
+    already has with the same sha256 are left out. Returns the shard count."""
+    in_version = {f["path"]: f["sha256"] for f in version["manifest"]}
+
+    def recorded(path: Path, name: str) -> bool:
+        return name in in_version and file_hashes(path, CHUNK)[0] == in_version[name]
+
+    def already(f: tuple[Path, str, int]) -> bool:
+        if recorded(f[0], f[1]):
+            progress.add(f[2], files=1)
+            return True
+        return False
+
+    shards = shard_plan(state, small, shard_size, already=already)
     failures: list[str] = []
 
     def one(index_members: tuple[int, list[tuple[Path, str, int]]]) -> None:
@@ -371,6 +412,9 @@ def upload_shards(
         data = pack_shard(members)
         sha = hashlib.sha256(data).hexdigest()
         known = state.shard(sha)
+        if known.get("state") != "complete" and all(recorded(p, n) for p, n, _s in members):
+            known = {**known, "state": "complete"}  # recorded by a run killed before it could note so
+            state.set_shard(sha, state="complete", members=len(members))
         if known.get("state") == "complete":
             progress.add(payload, files=len(members))
             return

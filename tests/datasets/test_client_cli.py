@@ -151,3 +151,43 @@ def test_cli_shard_upload_killed_half_way_resends_only_what_is_missing(live_serv
     files = {f.path: f.sha256 for f in DatasetFile.objects.filter(version=version)}
     assert files == {"instances.json": hashlib.sha256((d / "instances.json").read_bytes()).hexdigest(), **{n: sha(b) for n, b in frames.items()}}
     assert "40 in 20 shards" in out
+
+
+@pytest.mark.timeout(300)
+def test_cli_rerun_after_adding_frames_sends_only_the_new_ones(live_server, celery_worker, tmp_path):
+    from tests.factories import make_seller
+
+    seller = make_seller(username="grow-seller")
+    d = tmp_path / "data"
+    (d / "frames").mkdir(parents=True)
+    (d / "instances.json").write_text(json.dumps(coco(n_images=2)))
+    frames = {f"frames/{i:05d}.png": png_bytes(color=(i, 9, 9)) for i in range(0, 20, 2)}
+    for name, data in frames.items():
+        (d / name).write_bytes(data)
+    args = ["upload", str(d), "--dataset", "grow-set", "--shard-size", "4096", "--part-size", str(PART), "--workers", "2"]
+    with CountingProxy() as proxy:
+        proc = _client(live_server, seller, *args, proxy=proxy)
+        out, err = proc.communicate(timeout=240)
+        assert proc.returncode == 0, out + err
+        assert len(_puts(proxy.take())) == 1 + 5  # the annotation file, then 10 frames in 5 shards
+
+        # frames added between the recorded ones: new shards of the new frames only
+        added = {f"frames/{i:05d}.png": png_bytes(color=(i, 9, 9)) for i in (1, 7, 13)}
+        for name, data in added.items():
+            (d / name).write_bytes(data)
+        proc = _client(live_server, seller, *args, proxy=proxy)
+        out, err = proc.communicate(timeout=240)
+        assert proc.returncode == 0, out + err
+        assert len(_puts(proxy.take())) == 2  # 3 frames, 2 a shard
+
+        # the resume state lost: what the version has (name and sha256) is not sent again
+        (d / ".market-upload-state.json").unlink()
+        proc = _client(live_server, seller, *args, proxy=proxy)
+        out, err = proc.communicate(timeout=240)
+        assert proc.returncode == 0, out + err
+        again = proxy.take()
+    assert _puts(again) == [] and not [url for method, url in again if method == "POST" and url.endswith("/uploads/")]
+    shards = UploadSession.objects.filter(shard=True)
+    assert shards.count() == 7 and set(shards.values_list("state", flat=True)) == {UploadState.COMPLETE}
+    files = dict(DatasetFile.objects.filter(version=shards.first().version).values_list("path", "sha256"))
+    assert files == {"instances.json": hashlib.sha256((d / "instances.json").read_bytes()).hexdigest(), **{n: sha(b) for n, b in {**frames, **added}.items()}}
