@@ -16,6 +16,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from datasets.models import DatasetVersion
 from datasets.selectors import version_audit_sample, version_evaluation_annotations, version_published_for_slug, version_reference_cache_key
 from datasets.splits import EVALUATION_KINDS
 from marketplace.accounts.selectors import buyer_organizations
-from marketplace.core.errors import Forbidden, InvalidInput, LimitExceeded, NotFound, field_error
+from marketplace.core.errors import Forbidden, InvalidInput, LimitExceeded, NotFound, TooManyRequests, field_error
 from marketplace.core.events import publish
 from marketplace.core.storage import get_storage
 from quality.engine import ENGINE_VERSION
@@ -272,6 +273,28 @@ def _validate_results(results: Any, *, split: EvaluationSplit) -> int:
     return len(results)
 
 
+def _organization_budget_check(*, organization) -> None:
+    """A buyer organization's evaluations in the last hour stay within
+    ``QUALITY_EVALUATION_ORG_PER_HOUR`` (default 100), whichever members post them and on
+    whichever API node: counted in the database under the organization's row lock, so two
+    concurrent posts cannot both take the last one."""
+    limit = int(getattr(settings, "QUALITY_EVALUATION_ORG_PER_HOUR", 100))
+    organization_id = organization.pk
+    list(type(organization)._default_manager.select_for_update().filter(pk=organization_id).values_list("pk", flat=True))
+    now = timezone.now()
+    recent = BuyerEvaluation.objects.filter(organization_id=organization_id, created_at__gte=now - timedelta(hours=1))
+    if recent.count() < limit:
+        return
+    oldest = recent.order_by("created_at").values_list("created_at", flat=True).first()
+    retry_after = max(1, math.ceil((oldest + timedelta(hours=1) - now).total_seconds()))
+    raise TooManyRequests(
+        f"Your organization has run {limit} evaluations in the last hour; try again in {retry_after} s.",
+        retry_after=retry_after,
+        code=QualityErrorCode.ORGANIZATION_EVALUATION_LIMIT,
+        details=[field_error("organization", f"at most {limit} evaluations per hour per buyer organization", "limit")],
+    )
+
+
 @transaction.atomic
 def evaluation_create(*, user, slug: str, results: Any, organization_id: int | None = None) -> BuyerEvaluation:
     """Store a buyer's results for the listing's public split and enqueue the evaluation.
@@ -286,6 +309,7 @@ def evaluation_create(*, user, slug: str, results: Any, organization_id: int | N
     version = version_published_for_slug(slug=slug)
     split = evaluation_split_get(version=version)
     n = _validate_results(results, split=split)
+    _organization_budget_check(organization=org)
     payload = json.dumps(results, separators=(",", ":")).encode()
     sha = sha256_hex(payload)
     key = f"evaluations/{version.pk}/{org.pk}/{uuid.uuid4().hex}/results.json"

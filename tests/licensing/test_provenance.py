@@ -99,3 +99,40 @@ def test_consent_document_must_be_a_provenance_doc_of_the_version(seller):
     resp = seller.client.put(url(v), {"consent_records": [{"session_id": "s1", "legal_basis": "consent", "document_file_id": 999999}]}, format="json")
     assert resp.status_code == 400
     assert resp.json()["details"][0]["location"] == "consent_records[0].document_file_id"
+
+
+def test_public_provenance_summary_shows_values_and_statuses_and_counts_consent_without_naming_anyone(seller, moderator, api_client):
+    """What a buyer reads from a listing: every field's value and status, the consent
+    records counted by legal basis; no session or consent id, no moderator note."""
+    v = make_version(seller)
+    consent = [
+        {"session_id": "sess-alice-0412", "consent_id": "CONSENT-ALICE-77", "legal_basis": "consent"},
+        {"session_id": "sess-bob-0413", "consent_id": "CONSENT-BOB-78", "legal_basis": "consent"},
+        {"session_id": "sess-lab-0414", "legal_basis": "legitimate_interests"},
+    ]
+    fields = {**GOOD, "sessions": ["sess-alice-0412", "sess-bob-0413", "sess-lab-0414"]}
+    assert seller.client.put(url(v), {"fields": fields, "consent_records": consent}, format="json").status_code == 200
+    summary_url = f"/api/v1/versions/{v.pk}/provenance/summary/"
+    assert api_client.get(summary_url).status_code == 404  # a draft is nobody's business but the seller's
+    move(v, VersionState.IN_REVIEW, seller.user)
+    moderator.client.post(
+        f"/api/v1/moderation/versions/{v.pk}/fields/",
+        {"fields": [{"name": "locations", "status": "verified", "note": "matches the logs of Alice's lab"}, {"name": "declared_agreement", "status": "disputed", "note": "measured 0.70"}]},
+        format="json",
+    )
+    from datasets.services import version_transition
+
+    version_transition(version=v, to_state=VersionState.PUBLISHED, actor=moderator.user)
+
+    resp = api_client.get(summary_url)  # anonymous: public while published
+    assert resp.status_code == 200
+    body = resp.json()
+    assert body["version_id"] == v.pk
+    assert body["fields"]["locations"] == {"label": body["fields"]["locations"]["label"], "status": "verified", "required": True, "value": ["DE", "US"]}
+    assert body["fields"]["declared_agreement"]["status"] == "disputed" and body["fields"]["declared_agreement"]["value"] == 0.82
+    assert body["fields"]["rai:dataCollection"]["status"] == "self-declared"
+    assert body["fields"]["sessions"]["count"] == 3 and "value" not in body["fields"]["sessions"]
+    assert body["consent_records"] == {"count": 3, "by_legal_basis": {"consent": 2, "legitimate_interests": 1}}
+    text = resp.content.decode()
+    for secret in ("sess-alice", "sess-bob", "CONSENT-ALICE", "Alice's lab", "measured 0.70", "session_id", "consent_id", "note"):
+        assert secret not in text, secret

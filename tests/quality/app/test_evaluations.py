@@ -189,3 +189,24 @@ def test_bodies_above_the_global_10mb_cap_reach_the_evaluation_limit(seller, buy
     resp = buyer.client.post(url(version), results, format="json")
     assert resp.status_code == 400 and resp.json()["code"] == "results_outside_split"
     assert resp.json()["details"][0]["location"] == "[0].image_id"
+
+
+@pytest.mark.django_db
+def test_a_buyer_organization_has_an_hourly_evaluation_budget_shared_by_its_members(seller, buyer, settings):
+    """Per-user throttling cannot stop an organization whose many members each post a few:
+    the organization's own budget does, counted in the database; other organizations keep theirs."""
+    settings.QUALITY_EVALUATION_ORG_PER_HOUR = 2
+    version, data = published_listing(seller)
+    split = services.evaluation_split_get(version=version)
+    results = results_for(data["annotations"], split.image_ids)
+    colleague = factories.make_buyer(username="buyer-a-colleague", org=buyer.org)
+    assert buyer.client.post(url(version), results, format="json").status_code == 202
+    assert colleague.client.post(url(version), results, format="json").status_code == 202
+    resp = buyer.client.post(url(version), results, format="json")
+    assert resp.status_code == 429, resp.content
+    body = resp.json()
+    assert body["code"] == "organization_evaluation_limit" and body["details"][0]["location"] == "organization"
+    assert 3500 <= int(resp["Retry-After"]) <= 3600
+    assert BuyerEvaluation.objects.filter(organization=buyer.org).count() == 2  # the refused one stored nothing
+    other = factories.make_buyer(username="buyer-other-org")
+    assert other.client.post(url(version), results, format="json").status_code == 202
