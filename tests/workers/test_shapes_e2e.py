@@ -135,3 +135,128 @@ def test_demo_publishes_its_panoptic_listing_with_figures_from_the_pipeline(work
     assert pq["status"] == "verified" and 0.5 < pq["value"] < 1.0 and pq["ci"][0] <= pq["value"] <= pq["ci"][1]
     assert seed_panoptic(users=users, seller_org=seller.org, log=lines.append, timeout=300) is None  # already published
     assert lines[-1].endswith("already published")
+
+
+# ---------------------------------------------------------------- splits and second passes
+
+
+def _split(coco: dict, ids: range, *, license_id: int = 1) -> dict:
+    keep = set(ids)
+    images = [{**img, "license": license_id} for img in coco["images"] if img["id"] in keep]
+    licenses = coco["licenses"] + [{"id": 2, "name": "CC BY-NC 4.0", "url": "https://creativecommons.org/licenses/by-nc/4.0/"}]
+    return {**coco, "licenses": licenses, "images": images, "annotations": [a for a in coco["annotations"] if a["image_id"] in keep]}
+
+
+def _audit(auditor: Person, version_id: int, truth: dict) -> list[int]:
+    from marketplace.demo import reference_for_sample
+
+    sample = wait_sample(auditor, version_id)["image_ids"]
+    status, body = auditor.call("POST", f"versions/{version_id}/audit/reference/", reference_for_sample(reference=truth, sample=sample))
+    assert status == 201, body
+    return sample
+
+
+def _wait_evaluation(buyer: Person, evaluation_id: int, timeout: float = 120) -> dict:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = buyer.ok("GET", f"evaluations/{evaluation_id}/")
+        if body.get("status", body.get("state")) in ("done", "failed"):
+            return body
+        time.sleep(1)
+    raise TimeoutError("evaluation did not finish")
+
+
+def test_three_split_image_version_from_upload_to_the_buyer(worker_factory, people, tmp_path):
+    from marketplace.demo import images_zip, star_dataset
+    from quality.engine.audit import audit_compare
+
+    seller, auditor, moderator, buyer = people["seller"], people["auditor"], people["moderator"], people["buyer"]
+    worker_factory(extra_env=WORKER_ENV)
+    truth, coco, pngs = star_dataset(images=20, seed=8, noise=0.1)
+    splits = {"instances_train.json": _split(coco, range(1, 13)), "instances_val.json": _split(coco, range(13, 17)), "instances_test.json": _split(coco, range(17, 21), license_id=2)}
+    files = {("images", "images.zip"): images_zip(pngs)} | {("annotations", name): json.dumps(doc).encode() for name, doc in splits.items()}
+    version_id = seller_submit(seller, slug="e2e-splits", annotation_kind="instances", files=files, tmp=tmp_path)
+
+    sample = _audit(auditor, version_id, truth)
+    assert set(sample) == set(range(1, 21))  # drawn over every split (20 images: all of them)
+    assert wait_state(seller, version_id, leave=IN_PIPELINE)["state"] == "in_review"
+
+    detail = seller.ok("GET", f"versions/{version_id}/")
+    stats = detail["statistics"]
+    assert {name: (s["kind"], s["images"]) for name, s in stats["splits"].items()} == {
+        "instances_train": ("train", 12), "instances_val": ("val", 4), "instances_test": ("test", 4)
+    }
+    assert stats["images"] == 20 and stats["instances"] == len(coco["annotations"])
+    assert sum(c["count"] for c in stats["categories"]) == len(coco["annotations"])
+    assert len(detail["validation_report"]["files"]) == 3
+    from datasets.models import DatasetFile
+
+    caches = sorted(DatasetFile.objects.filter(version_id=version_id, role="cache").values_list("path", flat=True))  # internal: not in the manifest
+    assert caches == ["_ingest/cache/instances_test/reference.npz", "_ingest/cache/instances_train/reference.npz", "_ingest/cache/instances_val/reference.npz"]
+
+    reports = _reports(seller, version_id)
+    assert {"intrinsic", "audit"} <= set(reports)
+    assert reports["intrinsic"]["summary"]["n_images"] == 20  # every split's images
+    audit = reports["audit"]["summary"]
+    expected = audit_compare(truth, coco, seed=version_id, n_boot=10, n_boot_ap=2, image_ids=sorted(sample))
+    assert audit["n_images"] == 20 and audit["mask_iou"]["status"] == "verified"
+    assert audit["mask_iou"]["value"] == pytest.approx(expected.mask_iou, abs=1e-9) and 0.6 < audit["mask_iou"]["value"] < 1.0
+
+    terms = seller.ok("GET", f"versions/{version_id}/effective-terms/")
+    assert {t["spdx"]: t["images"] for t in terms["licenses"]} == {"CC-BY-4.0": 16, "CC-BY-NC-4.0": 4}  # the terms of every split
+    assert terms["commercial_use"] is False and terms["commercial_images"] == 16
+
+    status, body = moderator.call("POST", f"moderation/versions/{version_id}/decision/", {"decision": "approve", "reason": "three splits"})
+    assert status == 200, body
+    listing = buyer.ok("GET", "listings/e2e-splits/")
+    assert listing["quality"]["mask_iou"]["status"] == "verified"
+
+    # The public evaluation split is the declared test split: its images are scored, a train image is refused.
+    test_images = [a for a in coco["annotations"] if a["image_id"] >= 17]
+    results = [{"image_id": a["image_id"], "category_id": a["category_id"], "segmentation": a["segmentation"], "score": 1.0} for a in test_images]
+    status, body = buyer.call("POST", "listings/e2e-splits/evaluations/", results[:1] + [{**results[0], "image_id": 1}])
+    assert status == 400 and any(d["location"] == "[1].image_id" and d["code"] == "not_in_split" for d in body["details"]), body
+    status, body = buyer.call("POST", "listings/e2e-splits/evaluations/", results)
+    assert status == 202, body
+    evaluation = _wait_evaluation(buyer, body["id"])
+    assert evaluation["report"]["split"] == {"rule": "split", "images": 4}
+    assert evaluation["status"] == "done" and evaluation["report"]["stats"]["AP"] == pytest.approx(1.0)  # the seller's own masks on the test split
+
+
+def test_second_pass_version_measures_agreement_and_flags_it_to_everyone(worker_factory, people, tmp_path):
+    from marketplace.demo import images_zip, star_dataset
+    from quality.engine.agreement import agreement_compare
+
+    seller, auditor, moderator, buyer = people["seller"], people["auditor"], people["moderator"], people["buyer"]
+    worker_factory(extra_env=WORKER_ENV)
+    truth, first, pngs = star_dataset(images=12, seed=4, noise=0.05)
+    _, second, _ = star_dataset(images=12, seed=4, noise=0.35)  # the same objects drawn by a sloppier annotator
+    files = {("images", "images.zip"): images_zip(pngs), ("annotations", "annotations.json"): json.dumps(first).encode(), ("second_pass", "second_pass.json"): json.dumps(second).encode()}
+    version_id = seller_submit(seller, slug="e2e-second-pass", annotation_kind="instances", files=files, tmp=tmp_path)
+    _audit(auditor, version_id, truth)
+    assert wait_state(seller, version_id, leave=IN_PIPELINE)["state"] == "in_review"
+
+    reports = _reports(seller, version_id)
+    assert {"intrinsic", "audit", "agreement"} <= set(reports)
+    agreement = reports["agreement"]["summary"]
+    expected = agreement_compare(first, second, seed=version_id, n_boot=10)
+    assert agreement["agreement"]["status"] == "measured"
+    assert agreement["agreement"]["value"] == pytest.approx(expected.mean_iou, abs=1e-9) and 0.5 < agreement["agreement"]["value"] < 0.85
+    assert agreement["inconsistent_labeling"] is True
+    assert reports["audit"]["summary"]["mask_iou"]["status"] == "verified"
+
+    check = _checks(moderator, version_id)["inconsistent_labeling"]
+    assert check["status"] == "failed" and check["evidence"]["agreement"]["value"] == agreement["agreement"]["value"]
+    desk = moderator.ok("GET", f"moderation/versions/{version_id}/")
+    assert desk["inconsistent_labeling"] is True
+
+    status, body = moderator.call("POST", f"moderation/versions/{version_id}/decision/", {"decision": "approve", "reason": "flagged, sold as is"})
+    assert status == 200, body
+    listing = buyer.ok("GET", "listings/e2e-second-pass/")
+    assert listing["inconsistent_labeling"] is True
+    assert listing["quality"]["agreement"]["status"] == "measured" and listing["quality"]["mask_iou"]["status"] == "verified"
+    found = {r["slug"] for r in buyer.ok("GET", "listings/?min_agreement=0.5")["results"]}
+    assert "e2e-second-pass" in found
+    assert "e2e-second-pass" not in {r["slug"] for r in buyer.ok("GET", "listings/?min_agreement=0.9")["results"]}
