@@ -69,7 +69,8 @@ class ProvenanceOutputSerializer(serializers.Serializer):
     version = serializers.IntegerField()
     state = serializers.CharField()
     fields = serializers.DictField(child=serializers.DictField())
-    consent_records = serializers.ListField(child=serializers.DictField())
+    consent_records = serializers.ListField(child=serializers.DictField(), required=False, help_text="the seller's members and staff only")
+    consent_summary = serializers.DictField(help_text="records, sessions, legal_bases (count per basis), with_document: no ids")
     completeness = serializers.FloatField()
     verified_share = serializers.FloatField()
 
@@ -100,7 +101,7 @@ class ProvenanceApi(APIView):
     @extend_schema(responses={200: ProvenanceOutputSerializer})
     def get(self, request, version_id: int):
         version = version_visible(user=request.user, version_id=version_id, access=VersionAccess.EVIDENCE)
-        return Response(ProvenanceOutputSerializer(selectors.version_provenance(version=version)).data)
+        return Response(ProvenanceOutputSerializer(selectors.version_provenance_shown(user=request.user, version=version)).data)
 
     @extend_schema(request=InputSerializer, responses={200: ProvenanceOutputSerializer})
     def put(self, request, version_id: int):
@@ -108,7 +109,7 @@ class ProvenanceApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.provenance_update(version=version, actor=request.user, **data.validated_data)
-        return Response(ProvenanceOutputSerializer(selectors.version_provenance(version=version)).data)
+        return Response(ProvenanceOutputSerializer(selectors.version_provenance_shown(user=request.user, version=version)).data)
 
 
 class DatasetCardCheckApi(APIView):
@@ -169,7 +170,7 @@ class ChecksApi(APIView):
     @extend_schema(responses={200: CheckSerializer(many=True)})
     def get(self, request, version_id: int):
         version = version_visible(user=request.user, version_id=version_id, access=VersionAccess.EVIDENCE)
-        return Response(CheckSerializer(selectors.version_checks(version=version), many=True).data)
+        return Response(CheckSerializer(selectors.version_checks_shown(user=request.user, version=version), many=True).data)
 
 
 # ---------------------------------------------------------------- moderation
@@ -233,7 +234,7 @@ class ModerationFieldsApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.provenance_fields_review(version=version, actor=request.user, reviews=[dict(r) for r in data.validated_data["fields"]])
-        return Response(ProvenanceOutputSerializer(selectors.version_provenance(version=version)).data)
+        return Response(ProvenanceOutputSerializer(selectors.version_provenance_shown(user=request.user, version=version)).data)
 
 
 class VersionStateSerializer(serializers.Serializer):

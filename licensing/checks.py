@@ -7,6 +7,7 @@ import importlib
 import io
 import struct
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, BinaryIO
 
 from PIL import Image
@@ -42,6 +43,69 @@ class CheckContext:
     quality_findings: dict[str, Any] = field(default_factory=dict)
     fingerprints: list[Any] = field(default_factory=list)
     duplicates: dict[str, Any] = field(default_factory=dict)
+
+
+class Audience(StrEnum):
+    """Who reads a check's evidence: platform staff (everything), a member of the seller's
+    organization (its own files, nothing of another organization), or anyone else, a buyer
+    (counts and summaries: no file path, no session or consent id, no other organization)."""
+
+    STAFF = "staff"
+    SELLER = "seller"
+    PUBLIC = "public"
+
+
+def _near_duplicates_shown(evidence: dict, audience: Audience) -> dict:
+    # The matches are other organizations' listings and files: their slugs and paths stay
+    # with staff; the seller sees which of its own images matched, a buyer only how many.
+    listings = evidence.get("listings") or []
+    shown = {
+        "listings": len(listings),
+        "images": sum(int(entry.get("images") or 0) for entry in listings),
+        "share": evidence.get("share"),
+        "max_bits": evidence.get("max_bits"),
+    }
+    if audience == Audience.SELLER:
+        shown["examples"] = [example["path"] for entry in listings for example in entry.get("examples", [])][:10]
+    return shown
+
+
+def _personal_metadata_shown(evidence: dict, audience: Audience) -> dict:
+    if audience == Audience.SELLER:
+        return evidence
+    tags: dict[str, int] = {}
+    for hit in evidence.get("images") or []:
+        for tag in hit.get("tags") or []:
+            tags[tag] = tags.get(tag, 0) + 1
+    return {"count": evidence.get("count"), "inspected": evidence.get("inspected"), "tags": dict(sorted(tags.items()))}
+
+
+def _consent_shown(evidence: dict, audience: Audience) -> dict:
+    if audience == Audience.SELLER:
+        return evidence
+    return {"locations": evidence.get("locations"), "sessions": evidence.get("sessions"), "uncovered": len(evidence.get("uncovered") or [])}
+
+
+def _merged_instances_shown(evidence: dict, audience: Audience) -> dict:
+    if audience == Audience.SELLER:
+        return evidence
+    return {key: value for key, value in evidence.items() if key != "examples"}  # the examples name the seller's files
+
+
+EVIDENCE_SHOWN = {
+    "near_duplicate_listing": _near_duplicates_shown,
+    "image_personal_metadata": _personal_metadata_shown,
+    "consent_not_covering_sessions": _consent_shown,
+    "merged_instances": _merged_instances_shown,
+}
+
+
+def evidence_shown(code: str, evidence: dict, audience: Audience) -> dict:
+    """A check's evidence as ``audience`` may read it (see :class:`Audience`); a check not
+    listed in EVIDENCE_SHOWN has nothing to hide."""
+    if audience == Audience.STAFF or code not in EVIDENCE_SHOWN:
+        return evidence
+    return EVIDENCE_SHOWN[code](evidence or {}, audience)
 
 
 def result(code: str, *, failed: bool | None, severity: str, message: str, evidence: dict | None = None) -> dict[str, Any]:

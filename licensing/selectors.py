@@ -12,10 +12,12 @@ from datasets.models import DatasetVersion, FileRole
 from datasets.selectors import dataset_other_versions, organization_other_datasets, version_files
 from datasets.states import VersionState
 from licensing.catalogue import OBLIGATIONS, PERMISSIONS, TERMS, Resolver, catalogue_load
+from licensing.checks import Audience, evidence_shown
 from licensing.models import CheckResult, CheckStatus, ConsentRecord, FieldStatus, License, ProvenanceField, Severity
 from licensing.provenance import FIELDS, is_filled
 from marketplace.accounts.selectors import organizations_for
 from marketplace.audit.selectors import object_audit_events, objects_audit_events
+from marketplace.core.permissions import is_staff_member
 from quality.figures import DECLARED_FIGURES, SUMMARY_FIGURES, with_declared
 from quality.models import ReportStatus
 from quality.selectors import latest_reports, version_quality_summaries, version_quality_summary
@@ -171,7 +173,10 @@ def version_provenance(*, version: DatasetVersion) -> dict[str, Any]:
         {"session_id": c.session_id, "consent_id": c.consent_id, "legal_basis": c.legal_basis, "document_file_id": c.document_file_id}
         for c in ConsentRecord.objects.filter(version=version)
     ]
-    return {"version": version.pk, "state": version.state, "fields": fields, "consent_records": consents, **provenance_completeness(version=version)}
+    return {
+        "version": version.pk, "state": version.state, "fields": fields, "consent_records": consents,
+        "consent_summary": consent_summary(version=version), **provenance_completeness(version=version),
+    }
 
 
 def provenance_completeness(*, version: DatasetVersion) -> dict[str, float]:
@@ -243,6 +248,53 @@ def version_provenance_public(*, version: DatasetVersion) -> dict[str, Any]:
         "consent_records": {"count": sum(by_basis.values()), "by_legal_basis": dict(sorted(by_basis.items()))},
         **provenance_completeness(version=version),
     }
+
+
+def evidence_audience(*, user, version: DatasetVersion) -> Audience:
+    """Who ``user`` is to ``version``'s evidence: staff, a member of its seller organization,
+    or anyone else (a buyer); see licensing.checks.Audience."""
+    if is_staff_member(user):
+        return Audience.STAFF
+    if moderator_own_organization(user=user, version=version):
+        return Audience.SELLER
+    return Audience.PUBLIC
+
+
+def version_checks_shown(*, user, version: DatasetVersion) -> list[dict[str, Any]]:
+    """The version's check results with each evidence as ``user`` may read it: a buyer
+    never reads another organization's names or files, a file path or a consent id."""
+    audience = evidence_audience(user=user, version=version)
+    return [
+        {
+            "code": c.code, "status": c.status, "severity": c.severity, "message": c.message,
+            "evidence": evidence_shown(c.code, c.evidence, audience), "created_at": c.created_at,
+        }
+        for c in version_checks(version=version)
+    ]
+
+
+def consent_summary(*, version: DatasetVersion) -> dict[str, Any]:
+    """What anyone may know of a version's consent records: how many, for how many
+    sessions, under which legal bases, how many with a document. No id."""
+    records = list(ConsentRecord.objects.filter(version=version).values_list("session_id", "legal_basis", "document_file_id"))
+    bases: dict[str, int] = {}
+    for _session, basis, _document in records:
+        bases[basis] = bases.get(basis, 0) + 1
+    return {
+        "records": len(records),
+        "sessions": len({session for session, _basis, _document in records}),
+        "legal_bases": dict(sorted(bases.items())),
+        "with_document": sum(1 for *_rest, document in records if document),
+    }
+
+
+def version_provenance_shown(*, user, version: DatasetVersion) -> dict[str, Any]:
+    """The version's provenance for ``user``: the seller's members and staff read the
+    consent records themselves; anyone else their summary (counts and legal bases)."""
+    provenance = version_provenance(version=version)
+    if evidence_audience(user=user, version=version) == Audience.PUBLIC:
+        del provenance["consent_records"]
+    return provenance
 
 
 # ---------------------------------------------------------------- moderation
