@@ -268,7 +268,7 @@ def dataset_submit_generated(*, seller_user, org, spec: DemoSpec, ref_out: dict 
 
 
 def video_submit_generated(*, seller_user, org, spec: DemoSpec, frames: int = DEMO_VIDEO_FRAMES):
-    """The video listing's dataset (modality video) and a version: frames and YouTube-VIS
+    """The video listing's dataset (annotation kind video) and a version: frames and YouTube-VIS
     tracks uploaded, submitted. Returns the version."""
 
     def terms(kind: str, slugs: tuple[str, ...]):
@@ -283,7 +283,7 @@ def video_submit_generated(*, seller_user, org, spec: DemoSpec, frames: int = DE
         annotation_license="CC-BY-4.0",
         summary=spec.summary,
         price=spec.price,
-        modality="video",
+        annotation_kind="video",
         embodiments=terms(VocabularyKind.EMBODIMENT, spec.embodiments),
         tasks=terms(VocabularyKind.TASK, spec.tasks),
         scene_types=terms(VocabularyKind.SCENE, spec.scenes),

@@ -20,7 +20,7 @@ def test_seed_demo_publishes_the_image_listings_and_a_video_listing_with_pipelin
     assert set(result["published"]) == {spec.slug for spec in DEMO_DATASETS} | {DEMO_VIDEO.slug}
 
     listing = api_client.get(f"/api/v1/listings/{DEMO_VIDEO.slug}/").json()
-    assert listing["modality"] == "video"
+    assert listing["annotation_kind"] == "video"
     quality = listing["quality"]
     for name in ("mask_iou", "video_ap", "id_switches", "fragmentations"):
         assert quality[name]["status"] == "verified", name

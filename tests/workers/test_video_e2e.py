@@ -59,7 +59,7 @@ def _expected_mask_iou(truth: dict, seller: dict, clips: list[dict]) -> float:
 
 def _sell(live_server, seller, tmp_path, *, slug: str, files: dict[str, bytes]) -> tuple[Api, int]:
     api = Api(live_server.url, seller.token)
-    api.call("POST", "datasets/", {"slug": slug, "title": slug, "annotation_license": "CC-BY-4.0", "modality": "video", "price": "90.00"})
+    api.call("POST", "datasets/", {"slug": slug, "title": slug, "annotation_license": "CC-BY-4.0", "annotation_kind": "video", "price": "90.00"})
     root = tmp_path / slug
     root.mkdir()
     for name, data in files.items():
@@ -73,7 +73,7 @@ def _sell(live_server, seller, tmp_path, *, slug: str, files: dict[str, bytes]) 
 
 def _audit(live_server, auditor, seller_api: Api, version_id: int, data: dict) -> list[dict]:
     """The auditor's part: the clips, a frame through its URL, a misfit refused, the reference."""
-    _wait(lambda: _jobs(seller_api, version_id).get("audit_sample", {}).get("state") == "succeeded" or _state(seller_api, version_id) != "processing", timeout=240, what="the clip sample")
+    _wait(lambda: _jobs(seller_api, version_id).get("quality_audit", {}).get("state") == "waiting" or _state(seller_api, version_id) != "processing", timeout=240, what="the clip sample")
     assert _state(seller_api, version_id) == "processing"
     jobs = _jobs(seller_api, version_id)
     assert jobs["quality_audit"]["state"] == "waiting"
