@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test lint bench bench-full bench-upload load fuzz fuzz-native install install-dev demo-reset native
+.PHONY: run test lint bench bench-full bench-upload bench-evaluation load fuzz fuzz-native install install-dev demo-reset native
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -59,6 +59,12 @@ bench-full: $(VENV)/.dev $(PACKAGE)
 FRAMES ?= 10000
 bench-upload: $(VENV)/.dev $(PACKAGE)
 	$(PY) bench/upload_bench.py --frames $(FRAMES)
+
+## bench-evaluation: peak memory of a buyer evaluation on a large version (the mask cache)
+## next to parsing its annotation JSON; BENCH_IMAGES images (default 20000).
+BENCH_IMAGES ?= 20000
+bench-evaluation: $(VENV)/.dev $(PACKAGE)
+	$(PY) bench/evaluation_bench.py --images $(BENCH_IMAGES)
 
 ## load: gunicorn on 127.0.0.1, buyers searching/downloading and sellers uploading for
 ## LOAD_SECONDS (default 30); prints throughput, p50/p95/p99, error rate, gunicorn RSS.

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
@@ -222,6 +223,47 @@ def version_evaluation_annotations(*, version: DatasetVersion) -> tuple[dict | N
         return None, "", ""
     name = split_name(dfile.path)
     return orjson.loads(get_storage().read_bytes(dfile.storage_key)), name, split_kind(name)
+
+
+def version_evaluation_reference(*, version: DatasetVersion, dest: Path) -> Path | None:
+    """The mask cache of the annotation file a buyer's evaluation is scored against, as a
+    local file at ``dest``: the one ingest stored for that file (streamed from storage), else
+    built here by streaming the file (ijson: images and categories as they come,
+    annotations in chunks through the engine's gate). The annotation JSON is never parsed
+    whole into Python objects. None when the version has no annotation file."""
+    import ijson
+
+    from quality.engine.cache import build_reference_cache
+
+    dfile = evaluation_file(version_annotation_files(version=version))
+    if dfile is None:
+        return None
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    cached = version_files(version=version, role=FileRole.CACHE).filter(source=dfile).order_by("pk").first()
+    if cached is not None:
+        _stream_to(cached.storage_key, dest)
+        return dest
+    source = _stream_to(dfile.storage_key, dest.with_name(dest.name + ".json"))
+    try:
+        with open(source, "rb") as fh:
+            images = [{"id": i.get("id"), "height": i.get("height"), "width": i.get("width")} for i in ijson.items(fh, "images.item")]
+        with open(source, "rb") as fh:
+            categories = list(ijson.items(fh, "categories.item", use_float=True))
+        with open(source, "rb") as fh:
+            cache = build_reference_cache(images=images, categories=categories, annotations=ijson.items(fh, "annotations.item", use_float=True), with_masks=True)
+    finally:
+        source.unlink(missing_ok=True)
+    cache.save(dest)
+    return dest
+
+
+def _stream_to(key: str, dest: Path) -> Path:
+    from marketplace.core.storage import CHUNK
+
+    with get_storage().open(key) as src, open(dest, "wb") as out:
+        while chunk := src.read(CHUNK):
+            out.write(chunk)
+    return dest
 
 
 def _sample_sources(*, version: DatasetVersion) -> tuple[list[DatasetFile], bool]:

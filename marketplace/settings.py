@@ -164,6 +164,10 @@ OBJECT_STORAGE = {
 }
 PRESIGNED_URL_TTL_SECONDS = CONFIG.presigned_url_ttl_seconds
 QUALITY_DEVICE = CONFIG.quality_device
+# Buyer evaluations per organization (its users share them, besides each user's own
+# QUALITY_EVALUATION_RATE): started in the last hour, and queued or running at once.
+QUALITY_EVALUATION_ORG_PER_HOUR = 100
+QUALITY_EVALUATION_ORG_ACTIVE = 4
 # The pipeline (workers/): retries for transient errors, step deadlines, the audit gate.
 PIPELINE_MAX_RETRIES = CONFIG.pipeline_max_retries
 PIPELINE_RETRY_BACKOFF_MAX = CONFIG.pipeline_retry_backoff_max

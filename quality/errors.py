@@ -9,6 +9,7 @@ class QualityErrorCode(StrEnum):
     INVALID_RESULTS = "invalid_results"
     NO_EVALUATION_SPLIT = "no_evaluation_split"
     NOT_A_BUYER = "not_a_buyer"
+    ORGANIZATION_EVALUATIONS_ACTIVE = "organization_evaluations_active"
     ORGANIZATION_EVALUATION_LIMIT = "organization_evaluation_limit"
     REPORT_NOT_FOUND = "report_not_found"
     RESULTS_OUTSIDE_SPLIT = "results_outside_split"

@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import re
+import shutil
 import tempfile
 import time
 import uuid
@@ -26,14 +27,20 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from datasets.models import DatasetVersion
-from datasets.selectors import version_audit_sample, version_evaluation_annotations, version_published_for_slug, version_reference_cache_key
+from datasets.selectors import (
+    version_audit_sample,
+    version_evaluation_annotations,
+    version_evaluation_reference,
+    version_published_for_slug,
+)
 from datasets.splits import EVALUATION_KINDS
 from marketplace.accounts.selectors import buyer_organizations
 from marketplace.core.errors import Forbidden, InvalidInput, LimitExceeded, NotFound, TooManyRequests, field_error
 from marketplace.core.events import publish
-from marketplace.core.storage import get_storage
+from marketplace.core.storage import CHUNK, get_storage
 from quality.engine import ENGINE_VERSION
 from quality.engine.audit import ap_figures
+from quality.engine.cache import ReferenceCache
 from quality.engine.cocoeval import EvalParams, evaluate
 from quality.engine.errors import EngineInputError
 from quality.errors import QualityErrorCode
@@ -295,6 +302,17 @@ def _organization_budget_check(*, organization) -> None:
     )
 
 
+def _organization_active_check(*, organization) -> None:
+    """At most ``QUALITY_EVALUATION_ORG_ACTIVE`` evaluations of one buyer organization queued
+    or running at once (under the row lock the hourly budget takes)."""
+    active = settings.QUALITY_EVALUATION_ORG_ACTIVE
+    if BuyerEvaluation.objects.filter(organization_id=organization.pk, state__in=[EvaluationState.QUEUED, EvaluationState.RUNNING]).count() >= active:
+        raise TooManyRequests(
+            f"Your organization has {active} evaluations queued or running; wait for one to finish.", code=QualityErrorCode.ORGANIZATION_EVALUATIONS_ACTIVE,
+            retry_after=30, details=[field_error("organization", f"at most {active} evaluations at once per organization", "active")],
+        )
+
+
 @transaction.atomic
 def evaluation_create(*, user, slug: str, results: Any, organization_id: int | None = None) -> BuyerEvaluation:
     """Store a buyer's results for the listing's public split and enqueue the evaluation.
@@ -310,6 +328,7 @@ def evaluation_create(*, user, slug: str, results: Any, organization_id: int | N
     split = evaluation_split_get(version=version)
     n = _validate_results(results, split=split)
     _organization_budget_check(organization=org)
+    _organization_active_check(organization=org)
     payload = json.dumps(results, separators=(",", ":")).encode()
     sha = sha256_hex(payload)
     key = f"evaluations/{version.pk}/{org.pk}/{uuid.uuid4().hex}/results.json"
@@ -357,20 +376,20 @@ def evaluation_run(*, evaluation_id: int, device: str | None = None) -> BuyerEva
     split = evaluation_split_get(version=version)
     storage = get_storage()
     try:
-        results = json.loads(storage.read_bytes(evaluation.results_key))
-        coco = version_evaluation_annotations(version=version)[0] or {}
-        names = {int(c["id"]): str(c.get("name", c["id"])) for c in coco.get("categories", [])}
         params = EvalParams(img_ids=list(split.image_ids), cat_ids=list(split.category_ids))
         with tempfile.TemporaryDirectory(prefix="evaluation-") as tmp:
-            gt: Any = coco
-            cache_key = version_reference_cache_key(version=version)
-            if cache_key:
-                # The reference cache holds the pre-rasterized masks: evaluating against it
-                # skips re-decoding the annotations for every buyer.
-                path = Path(tmp) / "reference.npz"
-                path.write_bytes(storage.read_bytes(cache_key))
-                gt = str(path)
-            result = evaluate(gt, results, params=params, device=device)
+            # The version's mask cache (compact arrays and the masks as compressed strings)
+            # and the buyer's results as a file for the engine's compiled reader: neither
+            # the annotation JSON nor the results become Python objects per annotation.
+            reference_path = version_evaluation_reference(version=version, dest=Path(tmp) / "reference.npz")
+            if reference_path is None:
+                raise NotFound("This listing has no evaluation split.", code=QualityErrorCode.NO_EVALUATION_SPLIT)
+            reference = ReferenceCache.load(reference_path)
+            names = {int(c["id"]): str(c.get("name", c["id"])) for c in json.loads(reference.categories_json)}
+            results_path = Path(tmp) / "results.json"
+            with storage.open(evaluation.results_key) as src, open(results_path, "wb") as out:
+                shutil.copyfileobj(src, out, CHUNK)
+            result = evaluate(reference, str(results_path), params=params, device=device)
         report = _ap_report(result, category_names=names)
         report |= {"split": {"rule": split.rule, "images": len(split.image_ids)}, "n_detections": evaluation.n_detections}
         state, error = EvaluationState.DONE, {}
