@@ -194,7 +194,11 @@ class AuditAdapter(ReportKindAdapter):
         d, status = inputs.data, inputs.status
         report = video_audit_compare(d["reference"], d["annotations"], clips=d["clips"] or None, seed=version.pk, n_boot=N_BOOT)
         report.verified = inputs.verified
-        plots.write_video_audit_plots(report, d["reference"], plots_dir)
+        # Overlays of the best, median and worst clip's middle sampled frame, on the frame image.
+        clips = d["clips"] or {int(v["id"]): list(range(len(v.get("file_names") or []) or int(v.get("length", 0)))) for v in d["reference"].get("videos", [])}
+        chosen = plots.video_overlay_frames(report.per_clip, clips)
+        frames = fetch_frames(version=version, reference=d["reference"], frames=[(vid, f) for _rank, vid, f, _iou in chosen], dest=plots_dir.parent / "frames")
+        plots.write_video_audit_plots(report, d["reference"], plots_dir, seller=d["annotations"], clips=clips, frame_paths=frames)
         n_tracks = report.n_reference_tracks
         summary = {
             key: fig
@@ -354,6 +358,28 @@ def fetch_images(*, version: DatasetVersion, coco: dict, image_ids: list[int], d
         local = dest / f"{image_id}{Path(row.path).suffix.lower()[:8]}"
         local.write_bytes(storage.read_bytes(row.storage_key))
         out[image_id] = local
+    return out
+
+
+def fetch_frames(*, version: DatasetVersion, reference: dict, frames: list[tuple[int, int]], dest: Path) -> dict[tuple[int, int], Path]:
+    """The frame images of ``frames`` (video id, frame index), named by the drawn clips'
+    ``file_names`` (else the reference's), copied into ``dest`` under names of our own;
+    frames without a file are absent."""
+    names_of = {int(c["video_id"]): list(c.get("file_names") or []) for c in version_audit_clips(version=version)}
+    for video in reference.get("videos", []):
+        names_of.setdefault(int(video["id"]), list(video.get("file_names") or []))
+    wanted = {(vid, f): names_of[vid][f] for vid, f in frames if vid in names_of and 0 <= f < len(names_of[vid])}
+    files = version_image_files(version=version, file_names=wanted.values())
+    storage = get_storage()
+    dest.mkdir(parents=True, exist_ok=True)
+    out: dict[tuple[int, int], Path] = {}
+    for (vid, f), name in sorted(wanted.items()):
+        row = files.get(name)
+        if row is None:
+            continue
+        local = dest / f"{vid}-{f}{Path(row.path).suffix.lower()[:8]}"
+        local.write_bytes(storage.read_bytes(row.storage_key))
+        out[(vid, f)] = local
     return out
 
 

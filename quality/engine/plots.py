@@ -23,6 +23,8 @@ from PIL import Image, ImageDraw  # noqa: E402
 from quality.engine import masks  # noqa: E402
 from quality.engine.gate import CheckedRLE  # noqa: E402
 from quality.engine.matching import image_rles, image_sizes, indices_by_image  # noqa: E402
+from quality.engine.video_audit import restrict_to_videos, seller_tracks  # noqa: E402
+from quality.engine.ytvis import reference_tracks, ytvis_videos  # noqa: E402
 
 FIGSIZE = (6.4, 4.8)
 DPI = 100
@@ -156,11 +158,12 @@ def image_iou(row: Any) -> float | None:
     return float(row.mean_iou or 0.0) * int(row.n_matched) / total
 
 
-def overlay_choices(rows: list[Any]) -> list[tuple[str, int, float]]:
-    """``(rank, image id, image IoU)`` for the best, median and worst image of an audit
-    (rows with ``image_id``, ``n_reference``, ``n_seller``, ``n_matched``, ``mean_iou``),
-    so the overlays show the range of the sample; an image appears once (ties by id)."""
-    scored = sorted(((iou, int(r.image_id)) for r in rows if (iou := image_iou(r)) is not None), key=lambda t: (-t[0], t[1]))
+def overlay_choices(rows: list[Any], *, key: str = "image_id") -> list[tuple[str, int, float]]:
+    """``(rank, id, IoU)`` for the best, median and worst image (or clip, ``key="video_id"``)
+    of an audit (rows with ``key``, ``n_reference``, ``n_seller``, ``n_matched``,
+    ``mean_iou``), so the overlays show the range of the sample; an id appears once (ties
+    by id)."""
+    scored = sorted(((iou, int(getattr(r, key))) for r in rows if (iou := image_iou(r)) is not None), key=lambda t: (-t[0], t[1]))
     if not scored:
         return []
     picks = [("best", scored[0]), ("median", scored[(len(scored) - 1) // 2]), ("worst", scored[-1])]
@@ -231,13 +234,65 @@ def write_audit_plots(report, reference: dict, seller: dict, out_dir: str | Path
     return paths + plot_overlays(reference, seller, out_dir, images_dir=images_dir, image_paths=image_paths, choices=choices)
 
 
-def write_video_audit_plots(report, reference: dict, out_dir: str | Path) -> list[Path]:
-    """IoU histogram of the matched frame pairs and per-class video AP of a :class:`VideoAuditReport`."""
+def video_overlay_frames(rows: list[Any], clips: dict[int, list[int]]) -> list[tuple[str, int, int, float]]:
+    """``(rank, video id, frame index, clip IoU)``: the middle sampled frame of the best,
+    median and worst clip of a video audit (rows: its ``per_clip``)."""
+    out = []
+    for rank, video_id, iou in overlay_choices(rows, key="video_id"):
+        frames = sorted(clips.get(video_id) or [])
+        if frames:
+            out.append((rank, video_id, frames[(len(frames) - 1) // 2], iou))
+    return out
+
+
+def plot_video_overlays(
+    reference: dict,
+    seller: dict,
+    out_dir: str | Path,
+    *,
+    frames: list[tuple[str, int, int, float]],
+    frame_paths: dict[tuple[int, int], Path] | None = None,
+    prefix: str = "overlay",
+) -> list[Path]:
+    """Overlays of sampled frames (``(rank, video id, frame index, IoU)``, see
+    :func:`video_overlay_frames`) of a video audit: the reference tracks' masks at that
+    frame and the seller's, on the frame image ``frame_paths[(video id, frame index)]``;
+    named ``<prefix>_<rank>_<video id>-<frame index>.png``. ``reference`` is YouTube-VIS,
+    ``seller`` YouTube-VIS or COCO with tracks."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    videos = ytvis_videos(reference)
+    wanted = {vid for _rank, vid, _f, _iou in frames if vid in videos}
+    refs = [t for t in reference_tracks(reference) if t.video_id in wanted and not t.iscrowd]
+    _sel_videos, subs, _assumed = seller_tracks(restrict_to_videos(seller, wanted))
+    paths = []
+    for rank, vid, f, iou in frames:
+        if vid not in wanted:
+            continue
+        h, w = int(videos[vid]["height"]), int(videos[vid]["width"])
+        ref_masks = [t.masks[f] for t in refs if t.video_id == vid and f < len(t.masks) and t.masks[f]]
+        sel_masks = [t.masks[f] for t in subs if t.video_id == vid and not t.iscrowd and f < len(t.masks) and t.masks[f]]
+        path = out_dir / f"{prefix}_{rank}_{vid}-{f}.png"
+        caption = f"video {vid} frame {f}: {rank} clip IoU {iou:.3f}"
+        render_overlay(h, w, ref_masks, sel_masks, image_path=(frame_paths or {}).get((vid, f)), caption=caption).save(path)
+        paths.append(path)
+    return paths
+
+
+def write_video_audit_plots(
+    report, reference: dict, out_dir: str | Path, *, seller: dict | None = None, clips: dict[int, list[int]] | None = None, frame_paths: dict[tuple[int, int], Path] | None = None
+) -> list[Path]:
+    """IoU histogram of the matched frame pairs and per-class video AP of a
+    :class:`VideoAuditReport`; with the seller's tracks, overlays of the middle sampled frame
+    of its best, median and worst clip (see :func:`video_overlay_frames`)."""
     out_dir = Path(out_dir)
     names = {str(c["id"]): c.get("name", str(c["id"])) for c in reference.get("categories", [])}
     paths = [plot_iou_histogram(report.matched_ious, out_dir / "iou_histogram.png", title="IoU of matched pairs per sampled frame")]
     if report.ytvis is not None:
         paths.append(plot_per_class_ap(report.ytvis.per_category_ap, out_dir / "per_class_video_ap.png", names=names))
+    if seller is not None:
+        frames = video_overlay_frames(report.per_clip, clips or {})
+        paths += plot_video_overlays(reference, seller, out_dir, frames=frames, frame_paths=frame_paths)
     return paths
 
 

@@ -201,3 +201,69 @@ def test_audit_overlays_are_the_sample_images_with_both_mask_sets_best_median_an
         colours = {tuple(p) for p in drawn[~outside].reshape(-1, 3)}
         assert REFERENCE_RGB in colours and SELLER_RGB in colours, name
         assert pixels.shape[0] > h  # the legend strip below the image
+
+
+def _ytvis_box(x: int, y: int, side: int = 12, size: int = 48) -> dict:
+    import numpy as np
+    from pycocotools import mask as mask_utils
+
+    m = np.zeros((size, size), np.uint8)
+    m[y : y + side, x : x + side] = 1
+    r = mask_utils.encode(np.asfortranarray(m))
+    return {"size": r["size"], "counts": r["counts"].decode()}
+
+
+def test_video_audit_overlays_are_the_sampled_frames_with_both_track_sets(seller):
+    """A video version's audit draws the middle sampled frame of its best, median and worst
+    clip: the frame image itself outside the masks, the reference and seller tracks' masks
+    at that frame in their two colours."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from datasets.models import AuditSample, VersionIngest
+    from quality.engine.plots import REFERENCE_RGB, SELLER_RGB
+    from tests.quality.app.data import put_images
+
+    size, length = 48, 8
+    videos = [{"id": v, "width": size, "height": size, "length": length, "file_names": [f"JPEGImages/v{v}/{f:05d}.png" for f in range(length)]} for v in (1, 2, 3)]
+    shift = {1: 0, 2: 1, 3: 3}  # the seller's masks move down this much: clip IoUs 1 > ~0.85 > ~0.6
+
+    def tracks(seller_side: bool) -> list[dict]:
+        return [
+            {"id": v, "video_id": v, "category_id": 1, "iscrowd": 0, "segmentations": [_ytvis_box(4 + f, 6 + (shift[v] if seller_side else 0)) for f in range(length)]}
+            for v in (1, 2, 3)
+        ]
+
+    seller_doc = {"videos": videos, "categories": [{"id": 1, "name": "mug"}], "annotations": tracks(True)}
+    clips = [{"video_id": v, "length": length, "height": size, "width": size, "frame_indices": [2, 3, 4, 5], "file_names": videos[v - 1]["file_names"]} for v in (1, 2, 3)]
+    truth = tracks(False)
+    reference = {
+        "videos": videos,
+        "categories": [{"id": 1, "name": "mug"}],
+        "annotations": [{**t, "segmentations": [s if f in (2, 3, 4, 5) else None for f, s in enumerate(t["segmentations"])]} for t in truth],
+    }
+    version = factories.make_version(seller=seller)
+    put_file(version=version, role="annotations", path="annotations.json", data=seller_doc)
+    put_file(version=version, role="reference", path="reference.json", data=reference, origin="audit")
+    VersionIngest.objects.create(version=version, format="youtube_vis")
+    AuditSample.objects.create(version=version, seed=version.pk, size=12, image_ids=[], clips=clips)
+    frames = [{"id": v * 100 + f, "file_name": name, "width": size, "height": size} for v in (1, 2, 3) for f, name in enumerate(videos[v - 1]["file_names"])]
+    pixels = put_images(version=version, coco={"images": frames})
+
+    report = services.report_compute(version_id=version.pk, kind="audit", device="cpu")
+    assert report.status == ReportStatus.OK, report.summary
+    overlays = {name: key for name, key in report.artifacts["plots"].items() if name.startswith("overlay_")}
+    assert set(overlays) == {"overlay_best_1-3", "overlay_median_2-3", "overlay_worst_3-3"}, overlays  # middle of frames 2..5
+    for name, key in overlays.items():
+        vid, f = (int(x) for x in name.rsplit("_", 1)[1].split("-"))
+        source = pixels[vid * 100 + f]
+        with Image.open(io.BytesIO(get_storage().read_bytes(key))) as img:
+            drawn = np.asarray(img.convert("RGB"))[:size, :size]
+        masked = np.zeros((size, size), bool)
+        masked[6 : 6 + 12, 4 + f : 16 + f] = True  # the reference's square at frame f
+        masked[6 + shift[vid] : 18 + shift[vid], 4 + f : 16 + f] = True  # the seller's
+        assert np.array_equal(drawn[~masked], source[~masked]), name
+        colours = {tuple(p) for p in drawn[masked].reshape(-1, 3)}
+        assert SELLER_RGB in colours and (REFERENCE_RGB in colours or shift[vid] == 0), name

@@ -129,3 +129,20 @@ def test_audit_overlays_are_named_by_rank_and_image(tmp_path):
     choices = overlay_choices([Row(1, 1, 1, 1, 0.8), Row(2, 1, 1, 1, 0.6), Row(3, 1, 1, 1, 0.5)])
     paths = plot_overlays(ref, sel, tmp_path, choices=choices)
     assert [p.name for p in paths] == ["overlay_best_1.png", "overlay_median_2.png", "overlay_worst_3.png"]
+
+
+@dataclass
+class ClipRow:
+    video_id: int
+    n_reference: int
+    n_seller: int
+    n_matched: int
+    mean_iou: float | None
+
+
+def test_video_overlays_take_the_middle_sampled_frame_of_the_best_median_and_worst_clip():
+    from quality.engine.plots import video_overlay_frames
+
+    rows = [ClipRow(1, 8, 8, 8, 0.9), ClipRow(2, 8, 8, 4, 0.9), ClipRow(3, 8, 8, 8, 0.7), ClipRow(4, 0, 0, 0, None)]
+    clips = {1: [5, 6, 7, 8], 2: [0, 1, 2], 3: [10, 11, 12, 13, 14], 4: [1]}
+    assert video_overlay_frames(rows, clips) == [("best", 1, 6, 0.9), ("median", 3, 12, 0.7), ("worst", 2, 1, 0.45)]
