@@ -47,7 +47,8 @@ class RegisterApi(APIView):
     class InputSerializer(serializers.Serializer):
         username = serializers.RegexField(r"^[\w.@+-]{3,150}$")
         password = serializers.CharField(max_length=128, trim_whitespace=False)
-        email = serializers.EmailField(required=False, allow_blank=True, default="")
+        # no default: an email field's default must be an address (absent: "")
+        email = serializers.EmailField(required=False, allow_blank=True)
         organization = serializers.CharField(max_length=200)
         role = serializers.ChoiceField(choices=[(r.value, r.label) for r in REGISTRATION_ROLES], help_text="you become the new organization's admin as well")
 
@@ -56,7 +57,7 @@ class RegisterApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        user = services.user_register(username=v["username"], password=v["password"], email=v["email"], organization_name=v["organization"], role=v["role"])
+        user = services.user_register(username=v["username"], password=v["password"], email=v.get("email", ""), organization_name=v["organization"], role=v["role"])
         return Response({"id": user.pk, "username": user.username}, status=status.HTTP_201_CREATED)
 
 

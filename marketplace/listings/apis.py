@@ -6,6 +6,7 @@ import functools
 
 from django.conf import settings
 from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny, BasePermission
@@ -124,6 +125,38 @@ class ListingOutputSerializer(serializers.Serializer):
         }
 
 
+def search_parameters() -> list[OpenApiParameter]:
+    """The search's query parameters, typed as the parser reads them (numbers, booleans,
+    enumerations), so a generated client checks them before sending."""
+    fractions = {*(f"min_{f}" for f in search.MIN_FIGURES), *(k for k, (_c, kind) in search.SCENE_MINIMUMS.items() if kind == "fraction")}
+    numbers = {"price_min", "price_max", *(k for k, (_c, kind) in search.SCENE_MINIMUMS.items() if kind == "number")}
+    integers = {"frames_min", "frames_max", *(k for k, (_c, kind) in search.SCENE_MINIMUMS.items() if kind == "integer")}
+    described = {
+        "ordering": "relevance (with q), else the newest first; diversity: see diversity_inputs",
+        "embodiment": "slug, name or alias (ur5e, UR5e, ur5-e)",
+        "q": "full-text query (websearch syntax)",
+    }
+    params = []
+    for name in sorted(search.KNOWN_PARAMS - {"page", "page_size"}):
+        kwargs: dict = {"many": name in search.MULTI, "description": described.get(name, "")}
+        if name in fractions:
+            kwargs.update(type=OpenApiTypes.DOUBLE, description="between 0 and 1")
+        elif name in numbers:
+            kwargs.update(type=OpenApiTypes.DOUBLE, description="at least 0")
+        elif name in integers:
+            kwargs.update(type=OpenApiTypes.INT, description="at least 0")
+        elif name in search.BOOLS:
+            kwargs.update(type=OpenApiTypes.BOOL)
+        elif name in search.CHOICES:
+            kwargs.update(type=str, enum=list(search.CHOICES[name]))
+        elif name == "ordering":
+            kwargs.update(type=str, enum=list(search.ORDERINGS))
+        else:
+            kwargs.update(type=str)
+        params.append(OpenApiParameter(name, **kwargs))
+    return params
+
+
 class ListingSearchApi(APIView):
     permission_classes = [AllowAny]
 
@@ -134,7 +167,7 @@ class ListingSearchApi(APIView):
 
     @extend_schema(
         operation_id="listings_search",
-        parameters=[OpenApiParameter(name, str, many=name in search.MULTI) for name in sorted(search.KNOWN_PARAMS - {"page", "page_size"})],
+        parameters=search_parameters(),
         responses={200: paginated(ListingOutputSerializer, "ListingSearchPage", facets=serializers.DictField())},
     )
     def get(self, request):

@@ -84,7 +84,8 @@ class InvitationOutputSerializer(serializers.Serializer):
 class InvitationListApi(APIView):
     class InputSerializer(serializers.Serializer):
         username = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
-        email = serializers.EmailField(required=False, allow_blank=True, default="")
+        # no default: an email field's default must be an address (the service takes "")
+        email = serializers.EmailField(required=False, allow_blank=True)
         roles = serializers.ListField(child=serializers.ChoiceField(choices=ROLE_CHOICES), allow_empty=False, max_length=3)
 
     class CreatedSerializer(InvitationOutputSerializer):
