@@ -14,6 +14,7 @@ import shutil
 import tarfile
 import tempfile
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -36,6 +37,8 @@ log = logging.getLogger(__name__)
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 SHARD_ROLES = (FileRole.IMAGES, FileRole.PANOPTIC)
+SHARD_MEMBER_IN_MEMORY = 8 * 1024 * 1024  # a shard's member up to this size is read whole
+SHARD_STORE_THREADS = 4
 
 
 def validate_file_path(name: str, location: str = "name") -> str:
@@ -531,29 +534,37 @@ def shard_record(upload: UploadSession) -> UploadSession:
             details = [field_error(n, "the version already has a file or an open upload by that name", "name_taken") for n in sorted(taken)[:100]]
             return _upload_reject(upload, "name_taken", f"{len(taken)} member name(s) are taken in this version.", details)
         prefix = f"versions/{upload.version_id}/uploads/{upload.pk.hex}/members/"
-        rows = []
-        for m in members:
+
+        def store(m: Extracted) -> DatasetFile:
             key = prefix + m.path
             content_type = mimetypes.guess_type(m.path)[0] or "application/octet-stream"
-            digest = hashlib.sha256()
-            with open(m.local, "rb") as fh:
-                for chunk in iter(lambda fh=fh: fh.read(CHUNK), b""):
-                    digest.update(chunk)
-            storage.put_file(key, m.local, content_type=content_type)
+            if m.size <= SHARD_MEMBER_IN_MEMORY:  # read once: hashed and stored from the same bytes
+                data = m.local.read_bytes()
+                digest = hashlib.sha256(data).hexdigest()
+                storage.put_bytes(key, data, content_type=content_type)
+            else:
+                sha = hashlib.sha256()
+                with open(m.local, "rb") as fh:
+                    for chunk in iter(lambda fh=fh: fh.read(CHUNK), b""):
+                        sha.update(chunk)
+                digest = sha.hexdigest()
+                storage.put_file(key, m.local, content_type=content_type)
             stored.append(key)
-            rows.append(
-                DatasetFile(
-                    version_id=upload.version_id,
-                    role=upload.role,
-                    path=m.path,
-                    size=m.size,
-                    sha256=digest.hexdigest(),
-                    content_type=content_type,
-                    storage_key=key,
-                    origin=FileOrigin.UPLOAD,
-                )
-            )
             m.local.unlink()
+            return DatasetFile(
+                version_id=upload.version_id,
+                role=upload.role,
+                path=m.path,
+                size=m.size,
+                sha256=digest,
+                content_type=content_type,
+                storage_key=key,
+                origin=FileOrigin.UPLOAD,
+            )
+
+        # Storing is I/O (local files or S3 requests): a few threads overlap the waits.
+        with ThreadPoolExecutor(max_workers=SHARD_STORE_THREADS) as pool:
+            rows = list(pool.map(store, members))
         try:
             with transaction.atomic():
                 locked = UploadSession.objects.select_for_update().get(pk=upload.pk)

@@ -33,14 +33,17 @@ class CountingProxy:
                     conn.close()
                 with proxy.lock:  # counted once the server answered: the request arrived
                     proxy.requests.append((self.command, self.path))
-                self.send_response(resp.status, resp.reason)
-                for k, v in resp.getheaders():
-                    if k.lower() not in HOP_HEADERS and k.lower() != "content-length":
-                        self.send_header(k, v)
-                self.send_header("Content-Length", str(len(data)))
-                self.send_header("Connection", "close")
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.send_response(resp.status, resp.reason)
+                    for k, v in resp.getheaders():
+                        if k.lower() not in HOP_HEADERS and k.lower() != "content-length":
+                            self.send_header(k, v)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.send_header("Connection", "close")
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client was killed while waiting: the server had the request all the same
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _forward
 
