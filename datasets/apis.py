@@ -263,6 +263,8 @@ class VersionDetailApi(APIView):
         created_at = serializers.DateTimeField()
         submitted_at = serializers.DateTimeField(allow_null=True)
         published_at = serializers.DateTimeField(allow_null=True)
+        revocation_pending = serializers.BooleanField(help_text="a consent revocation reached it: publish a version without the withdrawn files by the deadline")
+        revocation_deadline = serializers.DateTimeField(allow_null=True, help_text="when it is suspended unless replaced")
         validation_report = serializers.JSONField()
         statistics = serializers.JSONField()
         manifest = serializers.SerializerMethodField()

@@ -4,6 +4,7 @@ from enum import StrEnum
 
 
 class DatasetErrorCode(StrEnum):
+    CONSENT_REVOKED = "consent_revoked"
     DATASET_FROZEN = "dataset_frozen"
     DRAFT_EXISTS = "draft_exists"
     FILE_TOO_LARGE = "file_too_large"

@@ -107,6 +107,10 @@ class DatasetVersion(models.Model):
     # Filled by ingest (datasets.ingest); empty until then.
     validation_report = models.JSONField(default=dict, blank=True)
     statistics = models.JSONField(default=dict, blank=True)
+    # A consent revocation reached this published version: it stays published, without the
+    # withdrawn files, until this deadline, by which the seller publishes a version without
+    # them; then it is suspended. Null: no revocation pending.
+    revocation_deadline = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["dataset_id", "-number"]
@@ -124,6 +128,10 @@ class DatasetVersion(models.Model):
     @property
     def is_frozen(self) -> bool:
         return self.state != VersionState.DRAFT
+
+    @property
+    def revocation_pending(self) -> bool:
+        return self.revocation_deadline is not None and self.state == VersionState.PUBLISHED
 
 
 class FileRole(models.TextChoices):
@@ -247,3 +255,32 @@ class VersionIngest(models.Model):
     reference_cache_key = models.CharField(max_length=1200, blank=True)
     previews = models.JSONField(default=list, blank=True)  # storage keys of overlay PNGs
     finished_at = models.DateTimeField(null=True, blank=True)
+
+
+class WithdrawnKind(models.TextChoices):
+    """How withdrawn content is recognised in a later version."""
+
+    SHA256 = "sha256"  # a file's bytes
+    SESSION_ID = "session_id"  # an image's or video's attribute in the annotations
+    EPISODE_ID = "episode_id"
+    CONSENT_ID = "consent_id"
+
+
+class WithdrawnContent(models.Model):
+    """Content of a dataset whose data subject revoked consent: every later version's ingest
+    refuses it (``consent_revoked``). Written when a revocation's files are listed;
+    ``revocation_id`` names the licensing app's revocation."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="withdrawn_content")
+    kind = models.CharField(max_length=16, choices=WithdrawnKind.choices)
+    value = models.CharField(max_length=200)
+    path = models.CharField(max_length=1024, blank=True, help_text="where it was found in the revoked version")
+    revocation_id = models.BigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["dataset_id", "kind", "value"]
+        constraints = [
+            models.UniqueConstraint(fields=["dataset", "kind", "value"], name="withdrawn_unique_value"),
+            models.CheckConstraint(condition=models.Q(kind__in=WithdrawnKind.values), name="withdrawn_kind_valid"),
+        ]

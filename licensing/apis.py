@@ -77,9 +77,20 @@ class ProvenanceOutputSerializer(serializers.Serializer):
 
 class ProvenanceApi(APIView):
     class ConsentSerializer(serializers.Serializer):
-        session_id = serializers.CharField(max_length=200)
+        """One consent ledger entry: what it covers (a session, or lists of sessions,
+        episodes, videos or file paths; or the images and videos whose ``consent_id``
+        attribute in the annotations equals this record's), its basis, scope, date and
+        document."""
+
+        session_id = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
         consent_id = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
         legal_basis = serializers.ChoiceField(choices=LegalBasis.choices)
+        scope = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+        given_on = serializers.DateField(required=False, allow_null=True, default=None)
+        sessions = serializers.ListField(child=serializers.CharField(max_length=200), required=False, default=list, max_length=10000)
+        episodes = serializers.ListField(child=serializers.CharField(max_length=200), required=False, default=list, max_length=10000)
+        videos = serializers.ListField(child=serializers.CharField(max_length=200), required=False, default=list, max_length=10000)
+        files = serializers.ListField(child=serializers.CharField(max_length=1024), required=False, default=list, max_length=10000)
         document_file_id = serializers.IntegerField(required=False, allow_null=True, default=None)
 
     class InputSerializer(serializers.Serializer):
@@ -291,3 +302,63 @@ class ListingCroissantApi(APIView):
     def get(self, request, slug: str):
         version = version_published_for_slug(slug=slug)
         return Response(listing_croissant(version=version, base_url=request.build_absolute_uri("/")), content_type="application/ld+json")
+
+
+# ---------------------------------------------------------------- the consent ledger
+
+
+class ConsentRevocationOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    version = serializers.IntegerField(source="version_id")
+    requested_on = serializers.DateField()
+    reason = serializers.CharField()
+    state = serializers.CharField(help_text="pending (publish a version without the files by the deadline), resolved or suspended")
+    deadline = serializers.DateTimeField()
+    records = serializers.SerializerMethodField()
+    files = serializers.SerializerMethodField(help_text="the version's files it withdraws; empty until listed (files_listed_at)")
+    frames = serializers.IntegerField()
+    files_listed_at = serializers.DateTimeField(allow_null=True)
+    recorded_by = serializers.CharField(source="recorded_by.username")
+    recorded_at = serializers.DateTimeField()
+    closed_at = serializers.DateTimeField(allow_null=True)
+
+    def get_records(self, obj) -> list[str]:
+        return [r.consent_id or r.session_id for r in obj.records.all()]
+
+    def get_files(self, obj) -> list[dict]:
+        return [{"path": f["path"], "role": f.get("role", ""), "sha256": f.get("sha256", "")} for f in obj.files]
+
+
+class ConsentRevocationsApi(APIView):
+    """A version's consent revocations: its seller members record one (on the data
+    subject's request) and read them; staff read them."""
+
+    OutputSerializer = ConsentRevocationOutput
+
+    class InputSerializer(serializers.Serializer):
+        requested_on = serializers.DateField(help_text="when the data subject asked")
+        reason = serializers.CharField(max_length=2000)
+        records = serializers.ListField(
+            child=serializers.CharField(max_length=200), min_length=1, max_length=1000, help_text="the consent records revoked: their consent_id (or session_id)"
+        )
+
+    @extend_schema(responses={200: paginated(ConsentRevocationOutput, "ConsentRevocationPage")})
+    def get(self, request, version_id: int):
+        version = version_visible(user=request.user, version_id=version_id, access=VersionAccess.INTERNALS)
+        paginator = CappedPageNumberPagination()
+        page = paginator.paginate_queryset(selectors.consent_revocations(version=version), request, view=self)
+        return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
+
+    @extend_schema(request=InputSerializer, responses={201: ConsentRevocationOutput})
+    def post(self, request, version_id: int):
+        version = version_visible(user=request.user, version_id=version_id, access=VersionAccess.CHANGE)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        revocation = services.consent_revocation_record(
+            version=version,
+            actor=request.user,
+            requested_on=data.validated_data["requested_on"],
+            reason=data.validated_data["reason"],
+            consent_ids=data.validated_data["records"],
+        )
+        return Response(self.OutputSerializer(selectors.consent_revocation_get(revocation_id=revocation.pk)).data, status=201)

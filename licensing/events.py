@@ -19,3 +19,13 @@ class ChecksCompleted(DomainEvent):
     """The provenance and license checks of the version were (re)computed."""
 
     version_id: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConsentRevoked(DomainEvent):
+    """A seller recorded a consent revocation against a published version: the files it
+    covers are to be listed, withdrawn from entitlements and reported to the buyers who
+    downloaded them."""
+
+    revocation_id: int
+    version_id: int

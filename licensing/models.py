@@ -79,22 +79,78 @@ class LegalBasis(models.TextChoices):
 
 
 class ConsentRecord(models.Model):
-    """Consent (or another legal basis) for one recording session or trajectory."""
+    """Consent (or another legal basis) of a version's data subjects: a ledger entry that
+    covers named sessions, episodes, videos or files of the version. Coverage is declared
+    here (``session_id`` and the lists) or by an attribute in the annotations: an image or
+    video whose ``consent_id`` equals this record's is covered by it."""
 
     version = models.ForeignKey("datasets.DatasetVersion", on_delete=models.CASCADE, related_name="consent_records")
-    session_id = models.CharField(max_length=200)
+    session_id = models.CharField(max_length=200, blank=True)
     consent_id = models.CharField(max_length=200, blank=True)
     legal_basis = models.CharField(max_length=32, choices=LegalBasis.choices)
+    # What the subject agreed to (e.g. "recording and ML training, commercial use").
+    scope = models.TextField(blank=True)
+    given_on = models.DateField(null=True, blank=True)
+    sessions = models.JSONField(default=list, blank=True)
+    episodes = models.JSONField(default=list, blank=True)
+    videos = models.JSONField(default=list, blank=True)
+    files = models.JSONField(default=list, blank=True, help_text="paths of the version's files")
     # A DatasetFile of role provenance_docs; kept as an id because the file model lives in
     # the datasets app and is validated by the service.
     document_file_id = models.BigIntegerField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        ordering = ["version_id", "session_id"]
+        ordering = ["version_id", "session_id", "consent_id"]
         constraints = [
-            models.UniqueConstraint(fields=["version", "session_id"], name="consent_unique_session"),
+            models.UniqueConstraint(fields=["version", "session_id"], condition=~models.Q(session_id=""), name="consent_unique_session"),
+            models.UniqueConstraint(fields=["version", "consent_id"], condition=~models.Q(consent_id=""), name="consent_unique_consent_id"),
             models.CheckConstraint(condition=models.Q(legal_basis__in=LegalBasis.values), name="consent_legal_basis_valid"),
         ]
+
+    def coverage(self) -> dict[str, set[str]]:
+        """What the record covers, by the attribute that names it in the annotations
+        (``files``: paths)."""
+        return {
+            "session_id": {str(s) for s in [self.session_id, *self.sessions] if s},
+            "episode_id": {str(e) for e in self.episodes if e},
+            "video_id": {str(v) for v in self.videos if v},
+            "consent_id": {self.consent_id} if self.consent_id else set(),
+            "files": {str(f) for f in self.files if f},
+        }
+
+
+class RevocationState(models.TextChoices):
+    PENDING = "pending"  # the version is served without the files; a version without them is due
+    RESOLVED = "resolved"  # the version was replaced (or withdrawn) before the deadline
+    SUSPENDED = "suspended"  # the deadline passed: the version was suspended
+
+
+class ConsentRevocation(models.Model):
+    """A data subject withdrew consent (GDPR art. 7(3)); the seller records it against the
+    records it affects. The files they cover are listed once the revocation is recorded
+    (``files``, ``files_listed_at``); entitlements stop serving them, the buyer
+    organizations that downloaded them are told to delete them, and the version must be
+    replaced by ``deadline``."""
+
+    version = models.ForeignKey("datasets.DatasetVersion", on_delete=models.PROTECT, related_name="consent_revocations")
+    records = models.ManyToManyField(ConsentRecord, related_name="revocations")
+    requested_on = models.DateField(help_text="when the data subject asked")
+    reason = models.TextField()
+    state = models.CharField(max_length=12, choices=RevocationState.choices, default=RevocationState.PENDING)
+    deadline = models.DateTimeField()
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(auto_now_add=True)
+    # [{"id", "path", "role", "sha256"}] of the version's files it withdraws.
+    files = models.JSONField(default=list, blank=True)
+    frames = models.PositiveIntegerField(default=0)
+    files_listed_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-recorded_at", "-pk"]
+        constraints = [models.CheckConstraint(condition=models.Q(state__in=RevocationState.values), name="revocation_state_valid")]
+        indexes = [models.Index(fields=["state", "deadline"], name="revocation_due")]
 
 
 class CheckStatus(models.TextChoices):

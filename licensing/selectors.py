@@ -13,7 +13,7 @@ from datasets.selectors import dataset_other_versions, organization_other_datase
 from datasets.states import VersionState
 from licensing.catalogue import OBLIGATIONS, PERMISSIONS, TERMS, Resolver, catalogue_load
 from licensing.checks import Audience, evidence_shown
-from licensing.models import CheckResult, CheckStatus, ConsentRecord, FieldStatus, License, ProvenanceField, Severity
+from licensing.models import CheckResult, CheckStatus, ConsentRecord, ConsentRevocation, FieldStatus, License, ProvenanceField, Severity
 from licensing.provenance import FIELDS, is_filled
 from marketplace.accounts.selectors import organizations_for
 from marketplace.audit.selectors import object_audit_events, objects_audit_events
@@ -169,13 +169,26 @@ def version_provenance(*, version: DatasetVersion) -> dict[str, Any]:
             "label": spec.label,
             "required": spec.required,
         }
-    consents = [
-        {"session_id": c.session_id, "consent_id": c.consent_id, "legal_basis": c.legal_basis, "document_file_id": c.document_file_id}
-        for c in ConsentRecord.objects.filter(version=version)
-    ]
+    consents = [consent_record_output(c) for c in ConsentRecord.objects.filter(version=version)]
     return {
         "version": version.pk, "state": version.state, "fields": fields, "consent_records": consents,
         "consent_summary": consent_summary(version=version), **provenance_completeness(version=version),
+    }
+
+
+def consent_record_output(record: ConsentRecord) -> dict[str, Any]:
+    return {
+        "session_id": record.session_id,
+        "consent_id": record.consent_id,
+        "legal_basis": record.legal_basis,
+        "scope": record.scope,
+        "given_on": record.given_on.isoformat() if record.given_on else None,
+        "sessions": record.sessions,
+        "episodes": record.episodes,
+        "videos": record.videos,
+        "files": record.files,
+        "document_file_id": record.document_file_id,
+        "revoked_at": record.revoked_at.isoformat() if record.revoked_at else None,
     }
 
 
@@ -276,15 +289,15 @@ def version_checks_shown(*, user, version: DatasetVersion) -> list[dict[str, Any
 def consent_summary(*, version: DatasetVersion) -> dict[str, Any]:
     """What anyone may know of a version's consent records: how many, for how many
     sessions, under which legal bases, how many with a document. No id."""
-    records = list(ConsentRecord.objects.filter(version=version).values_list("session_id", "legal_basis", "document_file_id"))
+    records = list(ConsentRecord.objects.filter(version=version))
     bases: dict[str, int] = {}
-    for _session, basis, _document in records:
-        bases[basis] = bases.get(basis, 0) + 1
+    for record in records:
+        bases[record.legal_basis] = bases.get(record.legal_basis, 0) + 1
     return {
         "records": len(records),
-        "sessions": len({session for session, _basis, _document in records}),
+        "sessions": len({session for record in records for session in record.coverage()["session_id"]}),
         "legal_bases": dict(sorted(bases.items())),
-        "with_document": sum(1 for *_rest, document in records if document),
+        "with_document": sum(1 for record in records if record.document_file_id),
     }
 
 
@@ -562,3 +575,33 @@ def moderation_review(*, version: DatasetVersion) -> dict[str, Any]:
 def moderation_file(*, version: DatasetVersion, file_id: int):
     """One file of ``version`` (a provenance document, a file a check names), or None."""
     return version_files(version=version).filter(pk=file_id).first()
+
+
+# ---------------------------------------------------------------- the consent ledger
+
+
+def consent_revocations(*, version: DatasetVersion) -> QuerySet[ConsentRevocation]:
+    return ConsentRevocation.objects.filter(version=version).select_related("recorded_by").prefetch_related("records").order_by("-recorded_at", "-pk")
+
+
+def consent_revocation_get(*, revocation_id: int) -> ConsentRevocation:
+    return ConsentRevocation.objects.select_related("version__dataset").prefetch_related("records").get(pk=revocation_id)
+
+
+def consent_revocation_coverage(*, revocation: ConsentRevocation) -> dict[str, set[str]]:
+    """What the revocation's records cover, merged: attribute name → values (``files``: paths)."""
+    merged: dict[str, set[str]] = {}
+    for record in revocation.records.all():
+        for key, values in record.coverage().items():
+            merged.setdefault(key, set()).update(values)
+    return merged
+
+
+def withdrawn_files(*, version_id: int) -> dict[int, dict[str, Any]]:
+    """The version's files withdrawn by consent revocations, by file id:
+    ``{"path", "role", "revocation", "requested_on"}``."""
+    out: dict[int, dict[str, Any]] = {}
+    for revocation in ConsentRevocation.objects.filter(version_id=version_id, files_listed_at__isnull=False).order_by("pk").only("pk", "files", "requested_on"):
+        for f in revocation.files:
+            out.setdefault(int(f["id"]), {"path": f["path"], "role": f.get("role", ""), "revocation": revocation.pk, "requested_on": revocation.requested_on.isoformat()})
+    return out

@@ -6,32 +6,36 @@ from __future__ import annotations
 import io
 import logging
 import tempfile
+from datetime import date, datetime, timedelta
 from typing import Any, BinaryIO
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from datasets.ingest.archive import is_archive
 from datasets.models import DatasetVersion, FileRole
 from datasets.selectors import version_files
-from datasets.services import version_transition
+from datasets.services import version_revocation_clear, version_revocation_mark, version_transition, withdrawn_content_add
 from datasets.states import VersionState
 from licensing import checks as C
 from licensing.errors import LicensingErrorCode
-from licensing.events import ChecksCompleted, ProvenanceReviewed
+from licensing.events import ChecksCompleted, ConsentRevoked, ProvenanceReviewed
 from licensing.models import (
     CheckResult,
     CheckStatus,
     ConsentRecord,
+    ConsentRevocation,
     FieldStatus,
     ImageFingerprint,
     LegalBasis,
     ProvenanceField,
     ProvenanceRecord,
+    RevocationState,
     Severity,
 )
 from licensing.provenance import BY_NAME, field_value_errors
-from licensing.selectors import moderator_own_organization, version_effective_terms
+from licensing.selectors import consent_record_output, moderator_own_organization, version_effective_terms
 from marketplace.audit.services import audit_event_record
 from marketplace.core.errors import Conflict, Forbidden, InvalidInput, field_error
 from marketplace.core.events import publish
@@ -123,26 +127,46 @@ def provenance_update(*, version: DatasetVersion, actor, fields: dict[str, Any],
             continue
         after[name] = value
     if consent_records is not None:
-        before["consent_records"] = list(ConsentRecord.objects.filter(version=locked).values("session_id", "consent_id", "legal_basis", "document_file_id"))
+        before["consent_records"] = [consent_record_output(c) for c in ConsentRecord.objects.filter(version=locked)]
         ConsentRecord.objects.filter(version=locked).delete()
         ConsentRecord.objects.bulk_create([ConsentRecord(version=locked, **c) for c in consent_records])
-        after["consent_records"] = consent_records
+        after["consent_records"] = [{**c, "given_on": str(c["given_on"]) if c.get("given_on") else None} for c in consent_records]
     record.save(update_fields=["updated_at"])
     audit_event_record(actor=actor, action="provenance.update", obj=locked, organization=locked.dataset.owner, before=before, after=after)
     return record
 
 
+COVERAGE_LISTS = ("sessions", "episodes", "videos", "files")
+
+
 def _consent_errors(version: DatasetVersion, records: list[dict]) -> list[dict]:
-    errors, seen = [], set()
+    """Each record names what it covers (a session, lists of sessions, episodes, videos or
+    files) or carries a ``consent_id`` the annotations refer to; sessions and consent ids
+    are unique within the version."""
+    errors: list[dict] = []
+    sessions: set[str] = set()
+    consent_ids: set[str] = set()
     documents = set(version_files(version=version, role=FileRole.PROVENANCE_DOCS).values_list("pk", flat=True))
     for i, rec in enumerate(records):
         loc = f"consent_records[{i}]"
-        if not isinstance(rec, dict) or not isinstance(rec.get("session_id"), str) or not rec["session_id"]:
-            errors.append(field_error(f"{loc}.session_id", "required", "required"))
+        if not isinstance(rec, dict):
+            errors.append(field_error(loc, "an object", "invalid"))
             continue
-        if rec["session_id"] in seen:
+        session, consent_id = rec.get("session_id") or "", rec.get("consent_id") or ""
+        if not session and not consent_id and not any(rec.get(k) for k in COVERAGE_LISTS):
+            errors.append(field_error(f"{loc}.session_id", "name what the record covers: a session_id, sessions, episodes, videos, files or a consent_id the annotations carry", "required"))
+        if session and session in sessions:
             errors.append(field_error(f"{loc}.session_id", "duplicate session", "duplicate"))
-        seen.add(rec["session_id"])
+        if consent_id and consent_id in consent_ids:
+            errors.append(field_error(f"{loc}.consent_id", "duplicate consent id", "duplicate"))
+        if session:
+            sessions.add(session)
+        if consent_id:
+            consent_ids.add(consent_id)
+        for key in COVERAGE_LISTS:
+            value = rec.get(key) or []
+            if not isinstance(value, list) or not all(isinstance(v, str) and v and len(v) <= 1024 for v in value) or len(value) > 10000:
+                errors.append(field_error(f"{loc}.{key}", "a list of names", "invalid"))
         if rec.get("legal_basis") not in LegalBasis.values:
             errors.append(field_error(f"{loc}.legal_basis", f"one of {', '.join(LegalBasis.values)}", "invalid_choice"))
         doc = rec.get("document_file_id")
@@ -259,7 +283,7 @@ def checks_run(*, version_id: int) -> list[CheckResult]:
     ctx = C.CheckContext(
         version=version,
         fields=fields,
-        consent_sessions=set(ConsentRecord.objects.filter(version=version).values_list("session_id", flat=True)),
+        consent_sessions={s for c in ConsentRecord.objects.filter(version=version) for s in c.coverage()["session_id"]},
         statistics=version.statistics or {},
         effective_terms=version_effective_terms(version=version),
         quality_summary=version_quality_summary(version=version),
@@ -338,3 +362,135 @@ def version_reinstate(*, version: DatasetVersion, actor, reason: str = "") -> Da
     return version_transition(version=locked, to_state=VersionState.PUBLISHED, actor=actor, reason=reason, action="moderation.reinstate")
 
 
+
+
+# ---------------------------------------------------------------- the consent ledger
+
+
+def _revocation_deadline() -> Any:
+    return timezone.now() + timedelta(days=int(settings.CONSENT_REVOCATION_DEADLINE_DAYS))
+
+
+@transaction.atomic
+def consent_revocation_record(*, version: DatasetVersion, actor, requested_on: date, reason: str, consent_ids: list[str]) -> ConsentRevocation:
+    """A seller member records that data subjects withdrew consent: the records named by
+    their ``consent_id`` (or ``session_id``) are revoked, the published version is marked
+    ``revocation_pending`` with the deadline for a version without their files, and the
+    ``ConsentRevoked`` event (after commit) has the files listed, withdrawn and reported.
+    Nothing changes when any part of the request is refused."""
+    locked = DatasetVersion.objects.select_for_update().select_related("dataset__owner").get(pk=version.pk)
+    if locked.state != VersionState.PUBLISHED:
+        raise Conflict(
+            f"Only a published version's consent can be revoked here (this one is {locked.state}); a draft is edited instead.",
+            code=LicensingErrorCode.VERSION_NOT_PUBLISHED,
+        )
+    errors = []
+    if not reason.strip():
+        errors.append(field_error("reason", "required", "required"))
+    if requested_on > timezone.localdate():
+        errors.append(field_error("requested_on", "in the future", "invalid"))
+    if not consent_ids:
+        errors.append(field_error("records", "name at least one consent record (its consent_id or session_id)", "required"))
+    records = list(ConsentRecord.objects.select_for_update().filter(version=locked))
+    by_name = {r.consent_id: r for r in records if r.consent_id} | {r.session_id: r for r in records if r.session_id and not r.consent_id}
+    chosen: list[ConsentRecord] = []
+    for i, name in enumerate(consent_ids):
+        record = by_name.get(name)
+        if record is None:
+            errors.append(field_error(f"records[{i}]", f"no consent record {name!r} in this version", LicensingErrorCode.UNKNOWN_CONSENT_RECORD))
+        elif record.revoked_at is not None:
+            errors.append(field_error(f"records[{i}]", f"{name!r} was revoked on {record.revoked_at.date().isoformat()}", LicensingErrorCode.CONSENT_ALREADY_REVOKED))
+        elif record not in chosen:
+            chosen.append(record)
+    if errors:
+        raise InvalidInput("The revocation is not valid.", code=LicensingErrorCode.INVALID_REVOCATION, details=errors)
+    now = timezone.now()
+    revocation = ConsentRevocation.objects.create(
+        version=locked, requested_on=requested_on, reason=reason.strip(), deadline=_revocation_deadline(), recorded_by=actor
+    )
+    revocation.records.set(chosen)
+    ConsentRecord.objects.filter(pk__in=[r.pk for r in chosen]).update(revoked_at=now)
+    version_revocation_mark(version=locked, deadline=revocation.deadline, actor=actor, reason=f"consent revocation {revocation.pk}")
+    audit_event_record(
+        actor=actor,
+        action="consent.revoke",
+        obj=locked,
+        organization=locked.dataset.owner,
+        before={"records": [{"consent_id": r.consent_id, "session_id": r.session_id, "revoked": False} for r in chosen]},
+        after={
+            "revocation": revocation.pk,
+            "records": [{"consent_id": r.consent_id, "session_id": r.session_id, "revoked": True} for r in chosen],
+            "requested_on": requested_on.isoformat(),
+            "deadline": revocation.deadline.isoformat(),
+        },
+        reason=revocation.reason,
+    )
+    publish(ConsentRevoked(revocation_id=revocation.pk, version_id=locked.pk))
+    return revocation
+
+
+@transaction.atomic
+def consent_revocation_files_record(*, revocation_id: int, files: list[dict[str, Any]], frames: int, subjects: list[tuple[str, str]]) -> ConsentRevocation:
+    """The files a revocation withdraws, as the store front listed them from the version's
+    index (``[{"id", "path", "role", "sha256", "archive"}]``), and the subjects it names: kept on the
+    revocation and remembered by the dataset, whose later versions refuse them at ingest.
+    Idempotent: a revocation's files are listed once."""
+    revocation = ConsentRevocation.objects.select_for_update().select_related("version__dataset__owner").get(pk=revocation_id)
+    if revocation.files_listed_at is not None:
+        return revocation
+    revocation.files, revocation.frames, revocation.files_listed_at = files, frames, timezone.now()
+    revocation.save(update_fields=["files", "frames", "files_listed_at"])
+    # Files by their bytes; an archive's members are remembered one by one, not the archive.
+    items = [("sha256", f["sha256"], f["path"]) for f in files if f.get("sha256") and not f.get("archive")] + [(kind, value, "") for kind, value in subjects]
+    withdrawn_content_add(dataset_id=revocation.version.dataset_id, revocation_id=revocation.pk, items=items)
+    audit_event_record(
+        actor=None,
+        action="consent.files_withdrawn",
+        obj=revocation.version,
+        organization=revocation.version.dataset.owner,
+        before={},
+        after={"revocation": revocation.pk, "files": [f["path"] for f in files], "frames": frames},
+    )
+    return revocation
+
+
+def consent_deadlines_enforce(*, now: datetime | None = None) -> dict[str, int]:
+    """Close pending revocations: resolved once their version is no longer published (a
+    version without the files replaced it, or it was withdrawn); past the deadline, the
+    version is suspended. Idempotent (beat and ``manage.py consent_deadlines``)."""
+    now = now or timezone.now()
+    counts = {"resolved": 0, "suspended": 0}
+    for revocation_id in ConsentRevocation.objects.filter(state=RevocationState.PENDING).order_by("deadline").values_list("pk", flat=True):
+        outcome = _revocation_close(revocation_id=revocation_id, now=now)
+        if outcome:
+            counts[outcome] += 1
+    return counts
+
+
+@transaction.atomic
+def _revocation_close(*, revocation_id: int, now: datetime) -> str | None:
+    revocation = ConsentRevocation.objects.select_for_update().select_related("version__dataset__owner").get(pk=revocation_id)
+    if revocation.state != RevocationState.PENDING:
+        return None
+    version = DatasetVersion.objects.select_for_update().get(pk=revocation.version_id)
+    if version.state != VersionState.PUBLISHED:
+        outcome, reason = RevocationState.RESOLVED, f"the version is {version.state}"
+    elif revocation.deadline <= now:
+        outcome, reason = RevocationState.SUSPENDED, f"consent revocation {revocation.pk}: no version without the withdrawn files by {revocation.deadline.isoformat()}"
+        version_transition(version=version, to_state=VersionState.SUSPENDED, actor=None, reason=reason, action="consent.suspend")
+    else:
+        return None
+    revocation.state, revocation.closed_at = outcome, now
+    revocation.save(update_fields=["state", "closed_at"])
+    if not ConsentRevocation.objects.filter(version=version, state=RevocationState.PENDING).exists():
+        version_revocation_clear(version=version, actor=None, reason=reason)
+    audit_event_record(
+        actor=None,
+        action=f"consent.{outcome}",
+        obj=version,
+        organization=revocation.version.dataset.owner,
+        before={"revocation": revocation.pk, "state": RevocationState.PENDING},
+        after={"revocation": revocation.pk, "state": outcome},
+        reason=reason,
+    )
+    return outcome

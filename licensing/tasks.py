@@ -11,3 +11,12 @@ def checks_run_task(version_id: int) -> int:
     from licensing.services import checks_run
 
     return len(checks_run(version_id=version_id))
+
+
+@shared_task(name="licensing.tasks.consent_deadlines_task")
+def consent_deadlines_task() -> dict:
+    """Close consent revocations whose version was replaced, and suspend versions past their
+    deadline (beat; idempotent)."""
+    from licensing.services import consent_deadlines_enforce
+
+    return consent_deadlines_enforce()

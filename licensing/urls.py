@@ -9,6 +9,7 @@ urlpatterns = [
     path("versions/<int:version_id>/provenance/", apis.ProvenanceApi.as_view(), name="version-provenance"),
     path("versions/<int:version_id>/provenance/summary/", apis.ProvenanceSummaryApi.as_view(), name="version-provenance-summary"),
     path("versions/<int:version_id>/checks/", apis.ChecksApi.as_view(), name="version-checks"),
+    path("versions/<int:version_id>/consent-revocations/", apis.ConsentRevocationsApi.as_view(), name="version-consent-revocations"),
     path("moderation/queue/", apis.ModerationQueueApi.as_view(), name="moderation-queue"),
     path("moderation/versions/<int:version_id>/", apis.ModerationDetailApi.as_view(), name="moderation-version"),
     path("moderation/versions/<int:version_id>/fields/", apis.ModerationFieldsApi.as_view(), name="moderation-fields"),

@@ -10,10 +10,10 @@ re-syncs listings that disagree with their sources.
 from __future__ import annotations
 
 from datasets.events import AuditReferenceSubmitted, DatasetChanged, VersionStateChanged, VersionSubmitted
-from licensing.events import ChecksCompleted, ProvenanceReviewed
+from licensing.events import ChecksCompleted, ConsentRevoked, ProvenanceReviewed
 from marketplace.core.events import DomainEvent, Handler, subscribe
 from marketplace.listings import reactions as listings
-from marketplace.listings.events import EntitlementGranted, EntitlementRevoked, NewVersionAvailable, OrderStateChanged
+from marketplace.listings.events import ConsentNoticeIssued, EntitlementGranted, EntitlementRevoked, NewVersionAvailable, OrderStateChanged
 from marketplace.notifications import reactions as notifications
 from quality.events import QualityReportStored
 from workers import reactions as pipeline
@@ -30,12 +30,16 @@ REACTIONS: tuple[tuple[type[DomainEvent], Handler], ...] = (
     (ChecksCompleted, listings.on_version_evidence_changed),
     # Holders of older versions hear of a newly published one.
     (VersionStateChanged, listings.on_version_published_tell_holders),
+    # A consent revocation: its files are listed, withdrawn from entitlements, and the buyer
+    # organizations that downloaded them are told to delete them.
+    (ConsentRevoked, listings.on_consent_revoked),
     # Notifications and webhooks: organizations hear of what concerns them.
     (VersionStateChanged, notifications.on_version_state_changed),
     (OrderStateChanged, notifications.on_order_state_changed),
     (EntitlementGranted, notifications.on_entitlement_granted),
     (EntitlementRevoked, notifications.on_entitlement_revoked),
     (NewVersionAvailable, notifications.on_new_version_available),
+    (ConsentNoticeIssued, notifications.on_consent_notice_issued),
 )
 
 

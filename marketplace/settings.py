@@ -189,6 +189,10 @@ WEBHOOKS_RETRY_MAX_SECONDS = 6 * 3600
 WEBHOOKS_TIMEOUT_SECONDS = 10
 WEBHOOKS_ALLOWED_PRIVATE_TARGETS: list[str] = [] if PROFILE == "production" else ["127.0.0.1", "localhost", "::1"]
 
+# Consent revocations (licensing): days the seller has to publish a version without the
+# withdrawn files before the affected version is suspended.
+CONSENT_REVOCATION_DEADLINE_DAYS = 30
+
 # Domain events (marketplace/core/events.py): in the test profile a failing reaction fails
 # the test that caused it; elsewhere it is logged and the reconciliations repair its effect.
 EVENTS_RAISE_HANDLER_ERRORS = PROFILE == "test"
@@ -202,6 +206,7 @@ CELERY_BEAT_SCHEDULE = {
     "pipeline-sweep": {"task": "workers.tasks.sweep", "schedule": 60.0, "options": {"queue": "default", "expires": 55}},
     "listings-reconcile": {"task": "marketplace.listings.tasks.listings_reconcile", "schedule": 300.0, "options": {"queue": "default", "expires": 290}},
     "webhook-deliveries-sweep": {"task": "marketplace.notifications.tasks.deliveries_sweep", "schedule": 60.0, "options": {"queue": "default", "expires": 55}},
+    "consent-deadlines": {"task": "licensing.tasks.consent_deadlines_task", "schedule": 3600.0, "options": {"queue": "default", "expires": 3500}},
 }
 CELERY_RESULT_BACKEND = CONFIG.result_backend
 if CONFIG.embedded_broker:

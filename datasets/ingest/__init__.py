@@ -34,7 +34,7 @@ from datasets.ingest.previews import render_previews
 from datasets.ingest.scene import version_scene_statistics
 from datasets.ingest.validate import ValidationResult, validate_annotation_file
 from datasets.limits import Limits, limits
-from datasets.models import DatasetFile, DatasetVersion, FileOrigin, FileRole, VersionIngest
+from datasets.models import DatasetFile, DatasetVersion, FileOrigin, FileRole, VersionIngest, WithdrawnContent, WithdrawnKind
 from datasets.splits import evaluation_file, merge_statistics, split_name
 from datasets.states import VersionState
 from marketplace.core.storage import CHUNK, get_storage
@@ -152,6 +152,7 @@ def _run(version: DatasetVersion, scratch: Path, progress: Callable[[int, int], 
         _check_images(run)
     if not run.out_of_disk:
         _validate_annotations(run)
+        _check_withdrawn(run)
     report = _validation_report(run)
     if run.errors:
         return _fail(version, report)
@@ -274,6 +275,49 @@ def _check_splits(run: _Run) -> None:
             run.errors.append(
                 {"code": "duplicate_image_id", "location": "images", "message": f"image id {image_id} is also in {owner[image_id]!r}", "file": dfile.path}
             )
+
+
+# Attributes of an image or video in the annotations that name a recorded subject.
+SUBJECT_KINDS = (WithdrawnKind.SESSION_ID, WithdrawnKind.EPISODE_ID, WithdrawnKind.CONSENT_ID)
+
+
+def _check_withdrawn(run: _Run) -> None:
+    """Refuse content whose consent was revoked in an earlier version of the dataset: a
+    file with the same bytes, or an image or video whose session, episode or consent
+    attribute names a revoked one (``consent_revoked``, located)."""
+    withdrawn: dict[str, dict[str, str]] = {}
+    for kind, value, path in WithdrawnContent.objects.filter(dataset_id=run.version.dataset_id).values_list("kind", "value", "path"):
+        withdrawn.setdefault(kind, {})[value] = path
+    if not withdrawn:
+        return
+    hashes = withdrawn.get(WithdrawnKind.SHA256, {})
+
+    def refuse(location: str, file: str, what: str) -> None:
+        run.errors.append({"code": "consent_revoked", "location": location, "message": f"{what}: its consent was revoked in an earlier version", "file": file})
+
+    if hashes:
+        for f in run.files:
+            if f.sha256 in hashes:
+                refuse(f.path, f.path, f"the same bytes as {hashes[f.sha256]}")
+        for path, local, _size, source in run.extracted:
+            digest = _sha256_file(local)
+            if digest in hashes:
+                refuse(path, source.path, f"the same bytes as {hashes[digest]}")
+    subjects = {kind: withdrawn[kind] for kind in SUBJECT_KINDS if kind in withdrawn}
+    if not subjects:
+        return
+    import ijson
+
+    for f, _result, local in run.results:
+        for section in ("videos", "images"):
+            with open(local, "rb") as fh:
+                for i, item in enumerate(ijson.items(fh, f"{section}.item", use_float=True)):
+                    if not isinstance(item, dict):
+                        continue
+                    for kind, values in subjects.items():
+                        value = item.get(kind)
+                        if value not in (None, "") and str(value) in values:
+                            refuse(f"{section}[{i}].{kind}", f.path, f"{kind} {value!r}")
 
 
 def _validation_report(run: _Run) -> dict:

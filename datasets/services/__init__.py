@@ -3,6 +3,7 @@ life cycle), ``uploads`` (resumable uploads), ``audit`` (the audit sample and th
 auditor's reference). Callers import from here."""
 
 from datasets.services.audit import audit_reference_submit, audit_sample_draw
+from datasets.services.consent import version_revocation_clear, version_revocation_mark, withdrawn_content_add
 from datasets.services.uploads import (
     upload_abort,
     upload_abort_storage,
@@ -54,5 +55,8 @@ __all__ = [
     "validate_file_path",
     "version_create",
     "version_submit",
+    "version_revocation_clear",
+    "version_revocation_mark",
     "version_transition",
+    "withdrawn_content_add",
 ]

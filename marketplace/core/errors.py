@@ -46,6 +46,13 @@ class Conflict(DomainError):
     default_code = "conflict"
 
 
+class Gone(DomainError):
+    """The object existed and was withdrawn for good (a file whose consent was revoked)."""
+
+    status_code = 410
+    default_code = "gone"
+
+
 class LimitExceeded(DomainError):
     status_code = 413
     default_code = "limit_exceeded"

@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from datasets.models import AnnotationKind, Sensor
 from datasets.selectors import dataset_for_seller
 from marketplace.accounts import acting
-from marketplace.core.errors import InvalidInput, field_error
+from marketplace.core.errors import Gone, InvalidInput, field_error
 from marketplace.core.pagination import CappedPageNumberPagination
 from marketplace.core.schema import paginated
 from marketplace.core.storage import get_storage
@@ -497,6 +497,14 @@ class EntitlementClaimUpdateApi(APIView):
         return Response(self.OutputSerializer(selectors.order_get(order_id=order.pk)).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
+class WithdrawnFileSerializer(serializers.Serializer):
+    path = serializers.CharField()
+    role = serializers.CharField()
+    code = serializers.CharField(help_text="consent_revoked")
+    revocation = serializers.IntegerField()
+    requested_on = serializers.DateField()
+
+
 class EntitlementFilesApi(APIView):
     class OutputSerializer(serializers.Serializer):
         path = serializers.CharField(source="file.path")
@@ -507,18 +515,89 @@ class EntitlementFilesApi(APIView):
         url = serializers.CharField()
         expires_at = serializers.DateTimeField()
 
+    class FilterSerializer(serializers.Serializer):
+        path = serializers.ListField(child=serializers.CharField(max_length=1024), required=False, max_length=1000, help_text="only these files (repeat the parameter)")
+
     @extend_schema(
-        responses={200: paginated(OutputSerializer, "EntitlementFilesPage", pending=serializers.BooleanField(help_text="a subset's files are still being prepared"))}
+        parameters=[FilterSerializer],
+        responses={
+            200: paginated(
+                OutputSerializer,
+                "EntitlementFilesPage",
+                pending=serializers.BooleanField(help_text="a subset's files are still being prepared"),
+                withdrawn=WithdrawnFileSerializer(many=True, help_text="the version's files a consent revocation withdrew (never served)"),
+            )
+        },
     )
     def get(self, request, entitlement_id: int):
         """The files the entitlement serves (the version's, or its subset's with annotation
         files generated for it), each with a short-lived URL. ``pending`` while a worker
-        still prepares a subset's files: ask again shortly."""
+        still prepares a subset's files: ask again shortly. ``withdrawn`` lists the files a
+        consent revocation took out; asking for one by ``path`` answers 410
+        ``consent_revoked`` with the files refused."""
         entitlement = selectors.entitlement_live_for_buyer(user=request.user, entitlement_id=entitlement_id)
-        files, pending = services.entitlement_serving(entitlement=entitlement)
+        filters = self.FilterSerializer(data={"path": request.query_params.getlist("path")} if "path" in request.query_params else {})
+        filters.is_valid(raise_exception=True)
+        paths = filters.validated_data.get("path")
+        withdrawn = selectors.entitlement_withdrawn_files(entitlement=entitlement)
+        if paths:
+            refused = [w for w in withdrawn if w["path"] in set(paths)]
+            if refused:
+                raise Gone(
+                    "Consent was revoked for these files: they are no longer served; delete any copy you hold.",
+                    code=ListingErrorCode.CONSENT_REVOKED,
+                    details=[field_error("path", f"{w['path']}: consent revoked (revocation {w['revocation']})", ListingErrorCode.CONSENT_REVOKED) for w in refused],
+                )
+        files, pending = services.entitlement_serving(entitlement=entitlement, withheld_file_ids=[w["id"] for w in withdrawn])
+        if paths:
+            files = files.filter(path__in=paths)
         paginator = CappedPageNumberPagination()
         page = paginator.paginate_queryset(files, request, view=self)
         issued = services.download_urls_issue(entitlement=entitlement, user=request.user, files=page)
         response = paginator.get_paginated_response(self.OutputSerializer(issued, many=True).data)
         response.data["pending"] = pending
+        response.data["withdrawn"] = WithdrawnFileSerializer(withdrawn, many=True).data
         return response
+
+
+class ConsentNoticeOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    organization = serializers.CharField(source="buyer.slug")
+    listing = serializers.CharField(source="listing.slug")
+    version = serializers.IntegerField(source="version.number")
+    files = serializers.ListField(child=serializers.DictField(), help_text="the withdrawn files this organization downloaded: delete them")
+    requested_on = serializers.DateField()
+    created_at = serializers.DateTimeField()
+    acknowledged_at = serializers.DateTimeField(allow_null=True)
+    acknowledged_by = serializers.CharField(source="acknowledged_by.username", allow_null=True, default=None)
+
+
+class ConsentNoticeListApi(APIView):
+    """Notices to delete files whose consent was revoked, for your buyer organizations
+    (``?acknowledged=false`` for the open ones; ``X-Organization`` for one organization)."""
+
+    OutputSerializer = ConsentNoticeOutput
+
+    class FilterSerializer(serializers.Serializer):
+        acknowledged = serializers.BooleanField(required=False, allow_null=True, default=None)
+
+    @extend_schema(parameters=[FilterSerializer], responses={200: paginated(ConsentNoticeOutput, "ConsentNoticePage")})
+    def get(self, request):
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        notices = selectors.consent_notices_for_buyer(user=request.user, slug=acting.requested_slug(request), acknowledged=filters.validated_data["acknowledged"])
+        paginator = CappedPageNumberPagination()
+        page = paginator.paginate_queryset(notices, request, view=self)
+        return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
+
+
+class ConsentNoticeAcknowledgeApi(APIView):
+    """A buyer member confirms the organization deleted the notice's files."""
+
+    OutputSerializer = ConsentNoticeOutput
+
+    @extend_schema(request=None, responses={200: ConsentNoticeOutput})
+    def post(self, request, notice_id: int):
+        notice = selectors.consent_notice_for_buyer_member(user=request.user, notice_id=notice_id)
+        notice = services.consent_notice_acknowledge(notice=notice, actor=request.user)
+        return Response(self.OutputSerializer(selectors.consent_notice_for_buyer_member(user=request.user, notice_id=notice.pk)).data)

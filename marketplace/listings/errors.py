@@ -4,6 +4,7 @@ from enum import StrEnum
 
 
 class ListingErrorCode(StrEnum):
+    CONSENT_REVOKED = "consent_revoked"
     EMPTY_SUBSET = "empty_subset"
     IDEMPOTENCY_KEY_REQUIRED = "idempotency_key_required"
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"

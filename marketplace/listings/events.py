@@ -54,3 +54,15 @@ class NewVersionAvailable(DomainEvent):
     version: int
     held_version: int
     free_until: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConsentNoticeIssued(DomainEvent):
+    """A buyer organization downloaded files a consent revocation withdrew: it must delete
+    them (``files``: their paths) and acknowledge the notice."""
+
+    notice_id: int
+    buyer_id: int
+    listing: str
+    version: int
+    files: list[str] = field(default_factory=list)

@@ -421,3 +421,24 @@ def facet_group_fields(multi: dict[str, list[str]]) -> dict[str, str]:
         "facet_licenses": joined("license"),
         "facet_sensors": joined("sensor"),
     }
+
+
+class ConsentNotice(models.Model):
+    """A buyer organization downloaded files whose consent was revoked: it is told which,
+    to delete them, and acknowledges it. One per (revocation, buyer organization);
+    ``revocation_id`` names the licensing app's revocation."""
+
+    revocation_id = models.BigIntegerField()
+    buyer = models.ForeignKey("accounts.Organization", on_delete=models.PROTECT, related_name="consent_notices")
+    listing = models.ForeignKey(Listing, on_delete=models.PROTECT, related_name="consent_notices")
+    version = models.ForeignKey("datasets.DatasetVersion", on_delete=models.PROTECT, related_name="consent_notices")
+    # The withdrawn files this organization downloaded: [{"path", "sha256"}].
+    files = models.JSONField(default=list)
+    requested_on = models.DateField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [models.UniqueConstraint(fields=["revocation_id", "buyer"], name="consent_notice_once_per_buyer")]

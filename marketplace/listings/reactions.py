@@ -7,8 +7,8 @@ from __future__ import annotations
 from datasets.events import DatasetChanged, VersionStateChanged
 from datasets.models import DatasetVersion
 from datasets.states import VersionState
-from licensing.events import ChecksCompleted, ProvenanceReviewed
-from marketplace.listings.services import listing_sync_by_id, new_version_announce
+from licensing.events import ChecksCompleted, ConsentRevoked, ProvenanceReviewed
+from marketplace.listings.services import consent_revocation_apply, listing_sync_by_id, new_version_announce
 from quality.events import QualityReportStored
 
 
@@ -33,3 +33,9 @@ def on_version_evidence_changed(event: QualityReportStored | ProvenanceReviewed 
     version = DatasetVersion.objects.filter(pk=event.version_id, state=VersionState.PUBLISHED).only("dataset_id").first()
     if version is not None:
         listing_sync_by_id(dataset_id=version.dataset_id)
+
+
+def on_consent_revoked(event: ConsentRevoked) -> None:
+    """A consent revocation: its files are listed and withdrawn from every entitlement, and
+    the buyer organizations that downloaded them are told to delete them."""
+    consent_revocation_apply(revocation_id=event.revocation_id)

@@ -9,11 +9,12 @@ from django.db.models import QuerySet
 from datasets.models import DatasetVersion
 from datasets.selectors import version_files
 from datasets.states import VersionState
+from licensing.selectors import withdrawn_files
 from marketplace.accounts.acting import acting_organization
 from marketplace.accounts.models import Organization, OrganizationRole
 from marketplace.accounts.selectors import buyer_organizations, organizations_for
 from marketplace.core.errors import NotFound
-from marketplace.listings.models import Entitlement, Listing, Order
+from marketplace.listings.models import ConsentNotice, Entitlement, Listing, Order
 from marketplace.listings.subsets import Subset, subset_price
 
 # A live entitlement gives downloads while its version is published or withdrawn by the
@@ -195,3 +196,29 @@ def listing_subsets(*, listing: Listing) -> dict:
         "splits": [offer(Subset(kind="split", split=name), part) for name, part in summary["splits"].items()],
         "categories": [offer(Subset(kind="categories", categories=(name,)), part) for name, part in summary["categories"].items()],
     }
+
+
+# ---------------------------------------------------------------- consent revocations
+
+
+def entitlement_withdrawn_files(*, entitlement: Entitlement) -> list[dict]:
+    """The files of the entitlement's version a consent revocation withdrew (``id``,
+    ``path``, ``role``, the revocation), each with ``code`` ``consent_revoked``."""
+    withdrawn = withdrawn_files(version_id=entitlement.version_id)
+    rows = [{**w, "id": file_id, "code": "consent_revoked"} for file_id, w in withdrawn.items()]
+    return sorted(rows, key=lambda w: (w["role"], w["path"]))
+
+
+def consent_notices_for_buyer(*, user, slug: str | None = None, acknowledged: bool | None = None) -> QuerySet[ConsentNotice]:
+    """Consent notices of the user's buyer organizations (only the one named, when ``slug`` is given)."""
+    notices = ConsentNotice.objects.filter(buyer__in=_buyer_orgs(user=user, slug=slug)).select_related("buyer", "listing", "version", "acknowledged_by")
+    if acknowledged is not None:
+        notices = notices.filter(acknowledged_at__isnull=not acknowledged)
+    return notices
+
+
+def consent_notice_for_buyer_member(*, user, notice_id: int) -> ConsentNotice:
+    notice = consent_notices_for_buyer(user=user).filter(pk=notice_id).first()
+    if notice is None:
+        raise NotFound("No such notice.")
+    return notice

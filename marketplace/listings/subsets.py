@@ -36,8 +36,8 @@ INDEXED_ROLES = ("annotations", "video", "panoptic")
 ANNOTATION_ROLES = ("annotations", "second_pass", "video", "panoptic")
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tgz", ".tar.gz", ".tar.bz2", ".tar.xz")
 # Attributes an image or video may carry that name who or what was recorded; the consent
-# ledger covers sessions, episodes and videos by them.
-SUBJECT_ATTRIBUTES = ("session_id", "episode_id", "video_id")
+# ledger covers sessions, episodes, videos and consent ids by them.
+SUBJECT_ATTRIBUTES = ("session_id", "episode_id", "video_id", "consent_id")
 
 
 @dataclass(frozen=True)
@@ -236,11 +236,15 @@ def _kept(name: str, keep: set[str], keep_base: set[str]) -> bool:
     return name in keep or name.rsplit("/", 1)[-1] in keep_base
 
 
-def annotation_filter(doc: dict[str, Any], *, keep_names: set[str], categories: set[str] | None) -> dict[str, Any] | None:
+def annotation_filter(doc: dict[str, Any], *, keep_names: set[str], categories: set[str] | None, drop_names: frozenset[str] = frozenset()) -> dict[str, Any] | None:
     """A COCO, COCO-video, YouTube-VIS or panoptic document reduced to the frames named in
     ``keep_names`` (and, with ``categories``, to instances of those categories and the
-    frames holding one). None when no frame is left."""
+    frames holding one). A frame named exactly in ``drop_names`` (withdrawn) is never kept,
+    whatever its base name. None when no frame is left."""
     keep_base = {n.rsplit("/", 1)[-1] for n in keep_names}
+
+    def kept(name: str) -> bool:
+        return name not in drop_names and _kept(name, keep_names, keep_base)
     cat_ids = None
     out = dict(doc)
     if categories is not None:
@@ -250,7 +254,7 @@ def annotation_filter(doc: dict[str, Any], *, keep_names: set[str], categories: 
     if "videos" in doc:
         videos, frames_kept = [], {}
         for v in doc["videos"]:
-            idx = [i for i, n in enumerate(v.get("file_names") or []) if _kept(str(n), keep_names, keep_base)]
+            idx = [i for i, n in enumerate(v.get("file_names") or []) if kept(str(n))]
             if idx:
                 frames_kept[v["id"]] = idx
                 videos.append({**v, "file_names": [v["file_names"][i] for i in idx], "length": len(idx)})
@@ -271,7 +275,7 @@ def annotation_filter(doc: dict[str, Any], *, keep_names: set[str], categories: 
         out["videos"], out["annotations"] = videos, anns
         return out if videos else None
 
-    images = [i for i in doc.get("images") or [] if _kept(str(i.get("file_name") or ""), keep_names, keep_base)]
+    images = [i for i in doc.get("images") or [] if kept(str(i.get("file_name") or ""))]
     ids = {i["id"] for i in images}
     anns = []
     for a in doc.get("annotations") or []:

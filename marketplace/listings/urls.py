@@ -18,4 +18,6 @@ urlpatterns = [
     path("entitlements/", apis.EntitlementListApi.as_view(), name="entitlement-list"),
     path("entitlements/<int:entitlement_id>/files/", apis.EntitlementFilesApi.as_view(), name="entitlement-files"),
     path("entitlements/<int:entitlement_id>/revoke/", apis.EntitlementRevokeApi.as_view(), name="entitlement-revoke"),
+    path("consent-notices/", apis.ConsentNoticeListApi.as_view(), name="consent-notice-list"),
+    path("consent-notices/<int:notice_id>/acknowledge/", apis.ConsentNoticeAcknowledgeApi.as_view(), name="consent-notice-acknowledge"),
 ]

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datasets.events import VersionStateChanged
 from datasets.models import DatasetVersion
 from marketplace.accounts.models import OrganizationRole
-from marketplace.listings.events import EntitlementGranted, EntitlementRevoked, NewVersionAvailable, OrderStateChanged
+from marketplace.listings.events import ConsentNoticeIssued, EntitlementGranted, EntitlementRevoked, NewVersionAvailable, OrderStateChanged
 from marketplace.notifications.models import EventKind
 from marketplace.notifications.services import notify
 
@@ -86,6 +86,26 @@ def on_new_version_available(event: NewVersionAvailable) -> None:
             "held_version": event.held_version,
             "free_until": event.free_until or None,
             "claim": f"/api/v1/entitlements/{event.entitlement_id}/claim-update/" if event.free_until else None,
+        },
+        roles=BUYERS,
+    )
+
+
+def on_consent_notice_issued(event: ConsentNoticeIssued) -> None:
+    """A buyer organization downloaded files whose consent was revoked: its members and
+    webhooks hear which files to delete, and where to acknowledge it."""
+    count = len(event.files)
+    notify(
+        organization_id=event.buyer_id,
+        kind=EventKind.CONSENT_REVOKED,
+        key=str(event.notice_id),
+        title=f"Consent was revoked for {count} file{'s' if count != 1 else ''} of {event.listing} v{event.version} you downloaded: delete them",
+        payload={
+            "notice": event.notice_id,
+            "listing": event.listing,
+            "version": event.version,
+            "files": event.files,
+            "acknowledge": f"/api/v1/consent-notices/{event.notice_id}/acknowledge/",
         },
         roles=BUYERS,
     )

@@ -37,7 +37,12 @@ def test_seller_sets_fields_while_draft_with_rai_names(seller):
     assert resp.status_code == 200, resp.json()
     body = resp.json()
     assert body["fields"]["rai:dataCollection"] == {**body["fields"]["rai:dataCollection"], "value": GOOD["rai:dataCollection"], "status": "self-declared"}
-    assert body["consent_records"] == [{"session_id": "s1", "consent_id": "", "legal_basis": "consent", "document_file_id": None}]
+    assert body["consent_records"] == [
+        {
+            "session_id": "s1", "consent_id": "", "legal_basis": "consent", "scope": "", "given_on": None,
+            "sessions": [], "episodes": [], "videos": [], "files": [], "document_file_id": None, "revoked_at": None,
+        }
+    ]
     assert 0 < body["completeness"] < 1 and body["verified_share"] == 0
     assert AuditEvent.objects.filter(action="provenance.update", object_id=str(v.pk)).exists()
 
@@ -92,6 +97,25 @@ def test_moderator_verifies_and_disputes_fields_with_audit(seller, moderator):
     assert AuditEvent.objects.filter(action="provenance.field.disputed", reason="measured 0.70").count() == 1
     resp = moderator.client.post(f"/api/v1/moderation/versions/{v.pk}/fields/", {"fields": [{"name": "locations", "status": "disputed"}]}, format="json")
     assert resp.status_code == 400  # a dispute needs a note
+
+
+def test_consent_records_cover_sessions_episodes_videos_files_or_an_annotation_attribute(seller):
+    v = make_version(seller)
+    records = [
+        {"consent_id": "C-1", "legal_basis": "consent", "scope": "recording and ML training", "given_on": "2026-03-02", "episodes": ["e1", "e2"], "files": ["images/0001.png"]},
+        {"consent_id": "C-2", "legal_basis": "contract"},  # the images and videos whose consent_id attribute is C-2
+        {"legal_basis": "consent", "sessions": ["s7"], "videos": ["kitchen-03"]},
+    ]
+    resp = seller.client.put(url(v), {"consent_records": records}, format="json")
+    assert resp.status_code == 200, resp.json()
+    first = resp.json()["consent_records"][1]
+    assert first["consent_id"] == "C-1" and first["given_on"] == "2026-03-02" and first["episodes"] == ["e1", "e2"] and first["files"] == ["images/0001.png"]
+    assert first["scope"] == "recording and ML training" and first["revoked_at"] is None
+
+    nothing = seller.client.put(url(v), {"consent_records": [{"legal_basis": "consent"}, {"consent_id": "C-1", "legal_basis": "consent"}, {"consent_id": "C-1", "legal_basis": "consent"}]}, format="json")
+    assert nothing.status_code == 400
+    assert [(d["location"], d["code"]) for d in nothing.json()["details"]] == [("consent_records[0].session_id", "required"), ("consent_records[2].consent_id", "duplicate")]
+    assert len(seller.client.get(url(v)).json()["consent_records"]) == 3  # a refused update changes nothing
 
 
 def test_consent_document_must_be_a_provenance_doc_of_the_version(seller):

@@ -107,6 +107,15 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("version-provenance-summary", "GET"): P("version", **OWN_OR_PUBLISHED),
     ("version-provenance", "PUT"): P("version", seller_a="own", seller_b="own", body=lambda o: {}),
     ("listing-croissant", "GET"): P("dataset", default="published", anonymous="published"),
+    # the consent ledger: the owning organization and staff read a version's revocations; its
+    # sellers record one (refused with 409 unless published); buyers read and acknowledge
+    # their organizations' notices
+    ("version-consent-revocations", "GET"): P("version", **OWN_OR_STAFF),
+    ("version-consent-revocations", "POST"): P(
+        "version", seller_a="own", seller_b="own", body=lambda o: {"requested_on": "2026-01-02", "reason": "matrix", "records": ["C-matrix"]}
+    ),
+    ("consent-notice-list", "GET"): P(**SIGNED_IN),
+    ("consent-notice-acknowledge", "POST"): P("notice", buyer_ent="own", buyer_member="own"),
     # moderation: moderators only, whatever the object
     ("moderation-queue", "GET"): P(moderator="allow"),
     ("moderation-version", "GET"): P("version", moderator="allow"),

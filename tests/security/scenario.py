@@ -152,7 +152,21 @@ def build() -> Scenario:
     sc.add(Obj("order", "b-published-pending", "buyer_none", "published", {"order_id": order.pk, "id": order.pk, "pk": order.pk}, (), row=order, seller="seller_b"))
 
     _quality_and_jobs(sc)
+    _consent_notices(sc)
     return sc
+
+
+def _consent_notices(sc: Scenario) -> None:
+    """A consent notice to buyer_ent's organization about A's published version (written by
+    the revocation's reaction in real life)."""
+    from marketplace.listings.models import ConsentNotice
+
+    version = sc.get("version", "a-published").row
+    notice = ConsentNotice.objects.create(
+        revocation_id=0, buyer=sc.actors["buyer_ent"].org, listing=version.dataset.listing, version=version,
+        files=[{"path": "images/zq-withdrawn.png", "sha256": "0" * 64}], requested_on=timezone.localdate(),
+    )
+    sc.add(Obj("notice", "buyer_ent-a-published", "buyer_ent", "published", {"notice_id": notice.pk}, ("zq-withdrawn",), ("buyer_ent",), row=notice))
 
 
 def _organizations(sc: Scenario) -> None:

@@ -19,6 +19,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from tests import factories
 from tests.security.routes import api_routes
@@ -187,6 +188,27 @@ def grow_deliveries(sc, obj):
         WebhookDelivery.objects.create(webhook=obj.row, event_id=event_id_for("order.state_changed", f"growth-{next(_unique)}"), kind="order.state_changed", payload={}, state="failed")
 
 
+def grow_consent_notices(sc, obj):
+    from marketplace.listings.models import ConsentNotice
+
+    version = sc.get("version", "a-published").row
+    for _ in range(GROWTH):
+        ConsentNotice.objects.create(
+            revocation_id=next(_unique), buyer=sc.actors["buyer_ent"].org, listing=version.dataset.listing, version=version,
+            files=[{"path": "images/growth.png", "sha256": "0" * 64}], requested_on=timezone.localdate(),
+        )
+
+
+def grow_revocations(sc, obj):
+    from licensing.models import ConsentRevocation
+
+    for _ in range(GROWTH):
+        ConsentRevocation.objects.create(
+            version=obj.row, requested_on=timezone.localdate(), reason="growth", deadline=timezone.now(), recorded_by=sc.actors["seller_a"].user,
+            files=[{"id": 0, "path": "images/growth.png", "role": "images", "sha256": "0" * 64}],
+        )
+
+
 # route name -> (role, (object kind, label) in the URL or None, what grows its answer or None)
 ENDPOINTS: dict[str, tuple[str, tuple[str, str] | None, Callable[[Scenario, Obj | None], None] | None]] = {
     "me": ("seller_a", None, None),
@@ -224,6 +246,8 @@ ENDPOINTS: dict[str, tuple[str, tuple[str, str] | None, Callable[[Scenario, Obj 
     "dataset-sales-terms": ("seller_a", ("dataset", "a-published"), None),
     "organization-webhooks": ("buyer_ent", ("organization", "buyer_ent"), grow_webhooks),
     "webhook-deliveries": ("buyer_ent", ("webhook", "buyer_ent"), grow_deliveries),
+    "version-consent-revocations": ("seller_a", ("version", "a-published"), grow_revocations),
+    "consent-notice-list": ("buyer_ent", None, grow_consent_notices),
 }
 # GET routes without a database answer worth pinning.
 EXEMPT = {"schema": "the generated OpenAPI document", "docs": "a static page"}

@@ -1,7 +1,7 @@
 """Writes of the store front, by concern: the catalogue (listings, their sync and
 reconciliation), orders and entitlements (with sales terms, approval, refunds, update
-claims and downloads), and selections (the version index and the files a subset or a
-consent revocation leaves). Every write is atomic, keyword-only and audited."""
+claims and downloads), selections (the version index and the files a subset or a
+consent revocation leaves), and what a consent revocation sets off (consent). Every write is atomic, keyword-only and audited."""
 
 from marketplace.listings.services.catalogue import (
     listing_fields_from_version,
@@ -10,6 +10,7 @@ from marketplace.listings.services.catalogue import (
     listing_sync_by_id,
     listings_reconcile,
 )
+from marketplace.listings.services.consent import consent_notice_acknowledge, consent_revocation_apply
 from marketplace.listings.services.orders import (
     download_urls_issue,
     entitlement_revoke,
@@ -28,6 +29,8 @@ from marketplace.listings.services.orders import (
 from marketplace.listings.services.selections import entitlement_serving, selection_build, selection_request, version_index_build
 
 __all__ = [
+    "consent_notice_acknowledge",
+    "consent_revocation_apply",
     "download_urls_issue",
     "entitlement_serving",
     "entitlement_revoke",

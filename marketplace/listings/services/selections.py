@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from datasets.models import DatasetFile, DatasetVersion
 from datasets.selectors import version_files
-from licensing.selectors import effective_terms, license_resolver, licenses_granting
+from licensing.selectors import effective_terms, license_resolver, licenses_granting, withdrawn_files
 from marketplace.core.errors import Conflict
 from marketplace.core.storage import get_storage
 from marketplace.listings import subsets as S
@@ -175,6 +175,31 @@ def selection_build(*, selection_id: int) -> Selection:
         raise
 
 
+def files_named(names: set[str], files: list[DatasetFile]) -> dict[str, DatasetFile]:
+    """The files frame names refer to: a name is its file's path, or (annotations naming
+    files without their folder) the base name of exactly one file."""
+    by_path = {f.path: f for f in files}
+    by_base: dict[str, list[DatasetFile]] = {}
+    for f in files:
+        by_base.setdefault(f.path.rsplit("/", 1)[-1], []).append(f)
+    out = {}
+    for n in names:
+        f = by_path.get(n)
+        if f is None and len(by_base.get(n.rsplit("/", 1)[-1], [])) == 1:
+            f = by_base[n.rsplit("/", 1)[-1]][0]
+        if f is not None:
+            out[n] = f
+    return out
+
+
+def _withdrawn_names(rows: list[S.IndexRow], media: list[DatasetFile], withheld: set[int]) -> set[str]:
+    """The frame names of the index that are withdrawn files, and those files' paths."""
+    if not withheld:
+        return set()
+    named = files_named({n for r in rows for n in r.names}, media)
+    return {f.path for f in media if f.pk in withheld} | {n for n, f in named.items() if f.pk in withheld}
+
+
 def _build(selection: Selection) -> Selection:
     version = selection.version
     storage = get_storage()
@@ -183,16 +208,15 @@ def _build(selection: Selection) -> Selection:
     rows = S.subset_rows(index_rows(index), subset, **_commercial_context(version))
     media = _media_files(version)
     withheld = set(selection.withheld_file_ids)
-    withheld_names = {f.path for f in media if f.pk in withheld}
-    withheld_base = {n.rsplit("/", 1)[-1] for n in withheld_names}
-    keep_names = {n for r in rows for n in r.names if n not in withheld_names and n.rsplit("/", 1)[-1] not in withheld_base}
+    withheld_names = _withdrawn_names(rows, media, withheld)
+    keep_names = {n for r in rows for n in r.names if n not in withheld_names}
     categories = set(subset.categories) if subset and subset.kind == "categories" else None
 
     entries: list[SelectionEntry] = []
     pngs: set[str] = set()
     for f in _annotation_files(version):
         doc = orjson.loads(storage.read_bytes(f.storage_key))
-        kept = S.annotation_filter(doc, keep_names=keep_names, categories=categories)
+        kept = S.annotation_filter(doc, keep_names=keep_names, categories=categories, drop_names=frozenset(withheld_names))
         if kept is None:
             continue
         pngs |= S.panoptic_pngs(kept)
@@ -231,15 +255,20 @@ def _build(selection: Selection) -> Selection:
     return locked
 
 
-def entitlement_serving(*, entitlement) -> tuple[Any, bool]:
+def entitlement_serving(*, entitlement, withheld_file_ids: list[int] | None = None) -> tuple[Any, bool]:
     """What the entitlement serves now: ``(files, pending)``. ``files`` is the version's
-    buyer files for a whole-version entitlement, else the ready selection's entries; while
-    the selection is still being built, ``pending`` is True and (for a subset) nothing is
-    served yet. Requests the selection when it does not exist (a worker builds it)."""
+    buyer files for a whole-version entitlement, else the ready selection's entries: for a
+    subset, or when a consent revocation withdrew some of the version's files (then the
+    selection leaves them out and regenerates the annotation files without their frames).
+    While the selection is still being built, ``pending`` is True and nothing is served
+    yet (withdrawn files never are). Requests the selection when it does not exist (a
+    worker builds it). ``withheld_file_ids``: the withdrawn files, when the caller read them.
+    """
     subset = S.subset_parse(entitlement.subset) if entitlement.subset else None
-    if subset is None:
+    withheld = sorted(withdrawn_files(version_id=entitlement.version_id) if withheld_file_ids is None else set(withheld_file_ids))
+    if subset is None and not withheld:
         return version_files(version=entitlement.version).filter(role__in=BUYER_FILE_ROLES).order_by("role", "path", "pk"), False
-    selection = selection_request(version=entitlement.version, subset=subset, withheld_file_ids=[])
+    selection = selection_request(version=entitlement.version, subset=subset, withheld_file_ids=withheld)
     if selection.state == SelectionState.READY:
         return selection.entries.all().order_by("role", "path", "pk"), False
     return SelectionEntry.objects.none(), True
