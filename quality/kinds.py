@@ -213,6 +213,9 @@ class AuditAdapter(ReportKindAdapter):
         if (fig := figure_of(report.video_ap, status=status, n=report.n_videos)) is not None:
             summary["video_ap"] = fig
         summary |= {"tier": report.tier, "verified": inputs.verified, "n_videos": report.n_videos, "n_frames": report.n_frames}
+        # Video AP per class (the YouTube-VIS evaluation's), shown per class on the listing.
+        if report.ytvis is not None:
+            summary["per_class_ap"] = {str(c): (None if ap is None else float(ap)) for c, ap in report.ytvis.per_category_ap.items()}
         return report.to_dict(), summary
 
     def run(self, *, version, inputs, device, plots_dir):

@@ -109,12 +109,12 @@ def version_report_evidence(*, version: DatasetVersion) -> list[dict[str, Any]]:
 def version_per_class(*, version: DatasetVersion, categories: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per class of ``categories`` (``{"id", "name", "count"}``, the version's statistics):
     ``{"category_id", "name", "instances", "ap"}``, where ``ap`` is the class's AP figure
-    from the audit when it is verified against the reference (None otherwise, and for a
-    class the reference sample does not hold)."""
+    from the audit (video AP for a video version) when it is verified against the
+    reference (None otherwise, and for a class the reference sample does not hold)."""
     audit = QualityReport.objects.filter(version=version, kind=ReportKind.AUDIT).order_by("-created_at", "-pk").first()
     verified = audit is not None and audit.status == ReportStatus.OK and audit.summary.get("verified") is True
     per_class_ap = (audit.summary.get("per_class_ap") or {}) if verified else {}
-    n = audit.summary.get("n_images") if verified else None
+    n = (audit.summary.get("n_images") or audit.summary.get("n_videos")) if verified else None
     out = []
     for cat in categories:
         ap = per_class_ap.get(str(cat.get("id")))

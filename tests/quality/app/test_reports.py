@@ -254,6 +254,7 @@ def test_video_audit_overlays_are_the_sampled_frames_with_both_track_sets(seller
 
     report = services.report_compute(version_id=version.pk, kind="audit", device="cpu")
     assert report.status == ReportStatus.OK, report.summary
+    assert set(report.summary["per_class_ap"]) == {"1"} and 0 < report.summary["per_class_ap"]["1"] <= 1
     overlays = {name: key for name, key in report.artifacts["plots"].items() if name.startswith("overlay_")}
     assert set(overlays) == {"overlay_best_1-3", "overlay_median_2-3", "overlay_worst_3-3"}, overlays  # middle of frames 2..5
     for name, key in overlays.items():
