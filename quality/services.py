@@ -38,7 +38,7 @@ from marketplace.accounts.selectors import buyer_organizations
 from marketplace.core.errors import Forbidden, InvalidInput, LimitExceeded, NotFound, TooManyRequests, field_error
 from marketplace.core.events import publish
 from marketplace.core.storage import CHUNK, get_storage
-from quality.engine import ENGINE_VERSION
+from quality.engine import ENGINE_VERSION, gate
 from quality.engine.audit import ap_figures
 from quality.engine.cache import ReferenceCache
 from quality.engine.cocoeval import EvalParams, evaluate
@@ -258,7 +258,11 @@ def _validate_results(results: Any, *, split: EvaluationSplit) -> int:
     if not results:
         raise InvalidInput("Results are empty.", code=QualityErrorCode.INVALID_RESULTS, details=[field_error("", "at least one detection is needed")])
     images, cats = set(split.image_ids), set(split.category_ids)
+    # Each mask passes the engine's gate here, against its image's size: a malformed RLE or
+    # polygon is refused with its code and JSON path before anything is stored or queued.
+    sizes = {int(img["id"]): (img.get("height"), img.get("width")) for img in split.images or [] if "id" in img}
     errors: list[dict[str, str]] = []
+    outside = False
     for i, det in enumerate(results):
         if len(errors) >= MAX_ERRORS_SHOWN:
             break
@@ -266,17 +270,27 @@ def _validate_results(results: Any, *, split: EvaluationSplit) -> int:
             errors.append(field_error(f"[{i}]", "expected an object", "invalid_type"))
             continue
         image_id, cat_id, score = det.get("image_id"), det.get("category_id"), det.get("score")
+        known = True
         if not isinstance(image_id, int) or isinstance(image_id, bool) or image_id not in images:
             errors.append(field_error(f"[{i}].image_id", "image is not in the listing's public evaluation split", "not_in_split"))
+            outside, known = True, False
         if not isinstance(cat_id, int) or isinstance(cat_id, bool) or cat_id not in cats:
             errors.append(field_error(f"[{i}].category_id", "unknown category for this listing", "not_in_split"))
+            outside = True
         if not isinstance(score, (int, float)) or isinstance(score, bool) or not math.isfinite(score):
             errors.append(field_error(f"[{i}].score", "a finite number is required", "invalid"))
         seg = det.get("segmentation")
-        if not (isinstance(seg, dict) and "counts" in seg and "size" in seg) and not (isinstance(seg, list) and seg):
+        h, w = sizes.get(image_id, (None, None)) if known else (None, None)
+        if isinstance(h, int) and isinstance(w, int):
+            issue = gate.segmentation_issue(seg, h, w, f"[{i}].segmentation")
+            if issue is not None:
+                errors.append(issue.to_dict())
+        elif not (isinstance(seg, dict) and "counts" in seg and "size" in seg) and not (isinstance(seg, list) and seg):
             errors.append(field_error(f"[{i}].segmentation", "an RLE object or a polygon list is required", "invalid"))
-    if errors:
+    if errors and outside:
         raise InvalidInput("Some results do not fit the listing's public evaluation split.", code=QualityErrorCode.RESULTS_OUTSIDE_SPLIT, details=errors)
+    if errors:
+        raise InvalidInput("Some results are malformed.", code=QualityErrorCode.INVALID_RESULTS, details=errors)
     return len(results)
 
 

@@ -159,25 +159,24 @@ def test_report_task_twice_through_a_real_worker_stores_one_report(celery_worker
     assert third == first.get()
 
 
-@pytest.mark.django_db(transaction=True)
-def test_results_the_engine_refuses_end_as_failed_with_the_reason(seller, buyer):
-    """An RLE whose size does not match its image passes the split check but not the engine:
-    the job ends ``failed`` with the engine's code and location (in-process run of the task body)."""
-    from quality.tasks import evaluation_run_task
-
+@pytest.mark.django_db
+def test_results_whose_masks_the_gate_refuses_are_400_located_and_nothing_is_stored(seller, buyer):
+    """An RLE whose size does not match its image, or whose runs do not cover it, is refused
+    when posted, by the engine's own gate: its code and JSON path, no evaluation queued."""
     version, data = published_listing(seller)
     split = services.evaluation_split_get(version=version)
     results = results_for(data["annotations"], split.image_ids)
     results[0]["segmentation"] = {"size": [10, 10], "counts": results[0]["segmentation"]["counts"]}
+    results[1]["segmentation"] = {"size": results[1]["segmentation"]["size"], "counts": "!!!not-rle"}
     resp = buyer.client.post(url(version), results, format="json")
-    assert resp.status_code == 202
-    eid = resp.json()["id"]
-    assert evaluation_run_task.apply(args=[eid]).get() == "failed"
-    job = buyer.client.get(f"/api/v1/evaluations/{eid}/").json()
-    assert job["status"] == "failed" and job["report"] == {}
-    assert job["error"]["code"] != "evaluation_failed", job["error"]  # the engine's own code, not the generic one
-    # Idempotent: running the finished job again changes nothing.
-    assert evaluation_run_task.apply(args=[eid]).get() == "failed"
+    assert resp.status_code == 400
+    body = resp.json()
+    assert body["code"] == "invalid_results"
+    assert [(d["code"], d["location"]) for d in body["details"]] == [
+        ("rle_size_mismatch", "[0].segmentation.size"),
+        ("rle_bad_character", "[1].segmentation.counts"),
+    ]
+    assert BuyerEvaluation.objects.count() == 0
 
 
 @pytest.mark.django_db
