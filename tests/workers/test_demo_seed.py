@@ -1,5 +1,5 @@
 """The demo seed (what ``make run`` shows) through the real pipeline with a worker: the
-image listings and the video listing are published, the video listing's figures computed
+image listings and the video listing are published (with the others the demo holds), the video listing's figures computed
 by the pipeline from its clips and the demo auditor's reference tracks."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ def test_seed_demo_publishes_the_image_listings_and_a_video_listing_with_pipelin
     worker_factory(extra_env={"QUALITY_DEVICE": "cpu", "PIPELINE_MAX_RETRIES": "1", "PIPELINE_RETRY_BACKOFF_MAX": "2"})
     lines: list[str] = []
     result = seed_demo(log=lines.append, timeout=600)
-    assert set(result["published"]) == {spec.slug for spec in DEMO_DATASETS} | {DEMO_VIDEO.slug}
+    assert {spec.slug for spec in DEMO_DATASETS} | {DEMO_VIDEO.slug} <= set(result["published"])
 
     listing = api_client.get(f"/api/v1/listings/{DEMO_VIDEO.slug}/").json()
     assert listing["annotation_kind"] == "video"
