@@ -21,6 +21,8 @@ def test_search_works_on_sqlite(tmp_path):
         "embodiment=humanoid&embodiment=mobile-manipulator",
         "ordering=quality_adjusted_cost",
         "min_mask_iou=0.9&ordering=-mask_iou",
+        "sensor=rgb&min_occlusion=0.5&embodiment=UR5e",
+        "ordering=diversity",
     ]
     env["PYTHONPATH"] = str(ROOT)
     proc = subprocess.run(
@@ -34,4 +36,8 @@ def test_search_works_on_sqlite(tmp_path):
     assert sorted(out["embodiment=humanoid&embodiment=mobile-manipulator"]["slugs"]) == ["home-folding", "warehouse-pick"]
     assert out["ordering=quality_adjusted_cost"]["slugs"] == ["home-folding", "warehouse-pick", "lab-benchtop", "kitchen-grasp"]
     assert out["min_mask_iou=0.9&ordering=-mask_iou"]["slugs"] == ["lab-benchtop", "kitchen-grasp"]
-    assert {f["value"]: f["count"] for f in out[""]["facets"]["embodiment"]} == {"arm": 3, "humanoid": 1, "mobile-manipulator": 1}
+    assert {f["value"]: f["count"] for f in out[""]["facets"]["embodiment"]} == {"arm": 3, "humanoid": 1, "mobile-manipulator": 1, "ur5e": 1}
+    assert {f["value"]: f["count"] for f in out[""]["facets"]["sensor"]} == {"rgb": 3, "rgbd": 1, "depth": 1, "thermal": 1}
+    assert {f["value"]: f["count"] for f in out[""]["facets"]["annotation_kind"]} == {"instances": 2, "video": 1, "panoptic": 1}
+    assert out["sensor=rgb&min_occlusion=0.5&embodiment=UR5e"]["slugs"] == ["warehouse-pick"]
+    assert out["ordering=diversity"]["slugs"] == ["home-folding", "warehouse-pick", "lab-benchtop", "kitchen-grasp"]
