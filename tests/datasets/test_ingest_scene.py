@@ -49,7 +49,21 @@ def _image(iid: int, size: int, **declared) -> dict:
     return {"id": iid, "file_name": f"img{iid}.png", "width": size, "height": size, "license": 1, **declared}
 
 
-def test_image_version_per_version_and_per_split(seller):
+def _listed(version, moderator):
+    from marketplace.listings.services import listing_sync
+
+    for state in (VersionState.IN_REVIEW, VersionState.PUBLISHED):
+        version_transition(version=version, to_state=state, actor=moderator.user)
+    return listing_sync(dataset=version.dataset)
+
+
+def _found(api_client, **query) -> list[str]:
+    resp = api_client.get("/api/v1/listings/", query)
+    assert resp.status_code == 200, resp.content
+    return [r["slug"] for r in resp.json()["results"]]
+
+
+def test_image_version_per_version_and_per_split(seller, moderator, api_client):
     s = 40
     train = {
         "licenses": LICENSES,
@@ -98,8 +112,16 @@ def test_image_version_per_version_and_per_split(seller):
     assert diversity["unknown"] == {"embodiments": ["octobot"], "tasks": []}
     assert diversity["undeclared_frames"] == 1  # img4 (val) declares nothing
 
+    # published, the listing filters by what ingest measured
+    listing = _listed(version, moderator)
+    assert (listing.instances_per_frame, listing.occlusion, listing.embodiment_count, listing.task_count) == (1.25, 0.4, 3, 1)
+    slug = listing.slug
+    assert _found(api_client, embodiment="UR5e", min_occlusion="0.4", min_instances_per_frame="1.25", min_embodiments="3") == [slug]
+    assert _found(api_client, min_occlusion="0.41") == [] and _found(api_client, min_embodiments="4") == []
+    assert _found(api_client, embodiment="so100", task="pick-and-place") == [slug]
 
-def test_video_version_counts_frames_and_episodes(seller):
+
+def test_video_version_counts_frames_and_episodes(seller, moderator, api_client):
     s = 20
     track1 = [rle(box(s, s, (0, 5), (0, 5)))] * 3
     track2 = [None, rle(box(s, s, (0, 5), (5, 10))), rle(box(s, s, (10, 15), (10, 15)))]  # touches track1 in frame 1 only
@@ -123,6 +145,9 @@ def test_video_version_counts_frames_and_episodes(seller):
     d = version.statistics["diversity"]
     assert d["embodiments"] == {"count": 1, "frames": {"aloha": 3}, "episodes": {"aloha": 1}}
     assert d["tasks"] == {"count": 1, "frames": {"folding": 3}, "episodes": {"folding": 1}}
+    slug = _listed(version, moderator).slug
+    assert _found(api_client, annotation_kind="video", embodiment="aloha", min_instances_per_frame="1.6", min_occlusion="0.4") == [slug]
+    assert _found(api_client, min_instances_per_frame="1.7") == []
 
 
 def test_without_declarations_the_dataset_declares(seller):
