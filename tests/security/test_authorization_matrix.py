@@ -112,3 +112,128 @@ def test_search_never_lists_drafts_or_hidden_versions(scenario):
         for obj in scenario.of("dataset"):
             for marker in obj.markers:
                 assert (marker in text) == (obj.state == "published"), f"{role}: {obj!r} {'missing from' if obj.state == 'published' else 'leaks into'} search"
+
+
+# ---------------------------------------------------------------- duties and what each role reads
+#
+# Rules the route table cannot state on its own: who is deciding (a moderator of the
+# seller's own organization), what a signed link still opens once its entitlement is
+# revoked, and what the evidence a role may read says of other organizations. Each runs
+# on the module's scenario inside a savepoint rolled back at the end.
+
+
+def _rolled_back():
+    from django.db import transaction
+
+    class _Savepoint:
+        def __enter__(self):
+            self.atomic = transaction.atomic()
+            self.atomic.__enter__()
+
+        def __exit__(self, *exc):
+            transaction.set_rollback(True)
+            self.atomic.__exit__(None, None, None)
+
+    return _Savepoint()
+
+
+MODERATION_WRITES = {
+    "moderation-decision": ("in_review", {"decision": "approve", "reason": "matrix"}),
+    "moderation-fields": ("in_review", {"fields": [{"name": "locations", "status": "verified", "note": ""}]}),
+    "moderation-suspend": ("published", {"reason": "matrix"}),
+    "moderation-reinstate": ("suspended", {"reason": "matrix"}),
+}
+
+
+@pytest.mark.parametrize("route_name", list(MODERATION_WRITES))
+def test_own_organization_moderation_is_refused(scenario, route_name):
+    from marketplace.accounts.services import membership_add
+
+    state, body = MODERATION_WRITES[route_name]
+    moderator = scenario.actors["moderator"]
+    with _rolled_back():
+        # The moderator joins seller A's organization (any role will do).
+        membership_add(user=moderator.user, organization=scenario.actors["seller_a"].org, role="buyer")
+        for owner, refused in (("seller_a", True), ("seller_b", False)):
+            version = scenario.get("version", f"{owner[-1]}-{state.replace('_', '')}")
+            url = reverse(route_name, kwargs={"version_id": version.params["version_id"]})
+            resp = call(moderator.client, "POST", url, body)
+            if refused:
+                assert resp.status_code == 403, (owner, resp.status_code, resp.content[:300])
+                assert resp.json()["code"] == "own_organization"
+            else:
+                assert resp.status_code not in DENIED and resp.status_code < 500, (owner, resp.status_code, resp.content[:300])
+            # Reading stays allowed: the refusal is of the decision, not of the version.
+            assert call(moderator.client, "GET", reverse("moderation-version", kwargs={"version_id": version.params["version_id"]})).status_code == 200
+
+
+def test_revoked_entitlements_signed_links_are_refused(scenario, tmp_path):
+    import hashlib
+
+    from django.test import override_settings
+
+    from datasets.models import DatasetFile
+    from marketplace.core.storage import get_storage
+
+    ent = scenario.get("entitlement", "a-published")
+    version = scenario.get("version", "a-published").row
+    with _rolled_back(), override_settings(OBJECT_STORAGE={"backend": "local", "root": str(tmp_path)}, PRESIGNED_URL_TTL_SECONDS=3600):
+        data = b"matrix image bytes"
+        key = f"test-security/{version.pk}/images/0001.png"
+        get_storage().put_bytes(key, data)
+        DatasetFile.objects.create(version=version, role="images", path="images/0001.png", size=len(data), sha256=hashlib.sha256(data).hexdigest(), storage_key=key)
+        files = call(scenario.actors["buyer_ent"].client, "GET", reverse("entitlement-files", kwargs={"entitlement_id": ent.params["entitlement_id"]}))
+        assert files.status_code == 200
+        links = [f["url"] for f in files.json()["results"]]
+        assert links and all(link.startswith("/files/") for link in links)
+        assert all(scenario.actors["buyer_ent"].client.get(link).status_code == 200 for link in links)
+        # Not through call(): the revocation must outlive the request (this test's savepoint undoes it).
+        revoke_url = reverse("entitlement-revoke", kwargs={"entitlement_id": ent.params["entitlement_id"]})
+        assert scenario.actors["moderator"].client.post(revoke_url, {"reason": "matrix"}, format="json").status_code == 200
+        for role in ROLES:
+            for link in links:
+                assert scenario.actors[role].client.get(link).status_code == 404, (role, link)
+
+
+def test_buyer_views_of_checks_and_provenance_carry_no_other_organizations_names_nor_consent_ids(scenario):
+    from licensing.checks import CheckContext, check_exif_personal_data, check_near_duplicates
+    from licensing.models import CheckResult, ConsentRecord
+
+    a = scenario.get("version", "a-published")
+    b = scenario.get("dataset", "b-published")
+    b_files = ("images/zq-b-original-0001.png",)
+    consent_id = "zq-consent-0042"
+    with _rolled_back():
+        # What the checks write when A's images re-encode B's published ones and one carries GPS data.
+        fingerprint = type("Fingerprint", (), {"path": "images/zq-a-own-0001.png", "exif_personal": ["GPSInfo"]})
+        ctx = CheckContext(
+            version=a.row, fields={}, consent_sessions=set(), statistics={}, effective_terms={}, quality_summary=None,
+            fingerprints=[fingerprint],
+            duplicates={b.params["slug"]: {"listing": b.params["slug"], "images": 1, "examples": [{"path": fingerprint.path, "matches": b_files[0]}]}},
+        )
+        for produced in (check_near_duplicates(ctx), check_exif_personal_data(ctx)):
+            CheckResult.objects.create(version=a.row, **produced)
+        ConsentRecord.objects.create(version=a.row, session_id="zq-session-7", consent_id=consent_id, legal_basis="consent")
+
+        other_organization = (*b.markers, scenario.actors["seller_b"].org.slug, scenario.actors["seller_b"].org.name, *b_files)
+        for role in ROLES:
+            if role == "anonymous":
+                continue
+            checks = call(scenario.actors[role].client, "GET", reverse("version-checks", kwargs={"version_id": a.params["version_id"]}))
+            provenance = call(scenario.actors[role].client, "GET", reverse("version-provenance", kwargs={"version_id": a.params["version_id"]}))
+            assert checks.status_code == provenance.status_code == 200, role
+            text = checks.content.decode() + provenance.content.decode()
+            staff = role in ("auditor", "moderator")
+            seller = role == "seller_a"
+            if staff:  # the moderators see whose listing and which files were matched
+                assert b.params["slug"] in text and b_files[0] in text, role
+            else:
+                for marker in other_organization:
+                    assert marker not in text, (role, marker)
+            assert (consent_id in text) == (staff or seller), role
+            assert ("zq-session-7" in text) == (staff or seller), role
+            assert ("images/zq-a-own-0001.png" in text) == (staff or seller), role
+            if not (staff or seller):
+                body = {c["code"]: c["evidence"] for c in checks.json()}
+                assert body["near_duplicate_listing"]["listings"] == 1 and body["near_duplicate_listing"]["images"] == 1
+                assert provenance.json()["consent_summary"]["records"] == 1
