@@ -158,7 +158,7 @@ class ProvenanceSummaryApi(APIView):
     class OutputSerializer(serializers.Serializer):
         version_id = serializers.IntegerField()
         fields = serializers.DictField(child=serializers.DictField(), help_text='name -> {"label", "status", "required", "value"} ("count" instead of "value" for fields that may name people)')
-        consent_records = serializers.DictField(help_text='{"count", "by_legal_basis"}')
+        consent_records = serializers.DictField(help_text='{"records", "sessions", "legal_bases" (count per basis), "with_document"}: no ids')
         completeness = serializers.FloatField()
         verified_share = serializers.FloatField()
 

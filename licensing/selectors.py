@@ -239,8 +239,8 @@ PRIVATE_PROVENANCE_FIELDS = frozenset({"sessions"})
 
 def version_provenance_public(*, version: DatasetVersion) -> dict[str, Any]:
     """The public part of the version's provenance record: each field's value and status
-    (verified / disputed / self-declared), the consent records counted by legal basis. No
-    consent or session ids, no moderator notes, no documents: nothing that names a person."""
+    (verified / disputed / self-declared), the consent records' summary (:func:`consent_summary`).
+    No consent or session ids, no moderator notes, no documents: nothing that names a person."""
     stored = provenance_fields(version=version)
     fields = {}
     for spec in FIELDS:
@@ -252,13 +252,10 @@ def version_provenance_public(*, version: DatasetVersion) -> dict[str, Any]:
         else:
             entry["value"] = value
         fields[spec.name] = entry
-    by_basis: dict[str, int] = {}
-    for basis in ConsentRecord.objects.filter(version=version).values_list("legal_basis", flat=True):
-        by_basis[basis] = by_basis.get(basis, 0) + 1
     return {
         "version_id": version.pk,
         "fields": fields,
-        "consent_records": {"count": sum(by_basis.values()), "by_legal_basis": dict(sorted(by_basis.items()))},
+        "consent_records": consent_summary(version=version),
         **provenance_completeness(version=version),
     }
 

@@ -156,7 +156,7 @@ def test_public_provenance_summary_shows_values_and_statuses_and_counts_consent_
     assert body["fields"]["declared_agreement"]["status"] == "disputed" and body["fields"]["declared_agreement"]["value"] == 0.82
     assert body["fields"]["rai:dataCollection"]["status"] == "self-declared"
     assert body["fields"]["sessions"]["count"] == 3 and "value" not in body["fields"]["sessions"]
-    assert body["consent_records"] == {"count": 3, "by_legal_basis": {"consent": 2, "legitimate_interests": 1}}
+    assert body["consent_records"] == {"records": 3, "sessions": 3, "legal_bases": {"consent": 2, "legitimate_interests": 1}, "with_document": 0}
     text = resp.content.decode()
     for secret in ("sess-alice", "sess-bob", "CONSENT-ALICE", "Alice's lab", "measured 0.70", "session_id", "consent_id", "note"):
         assert secret not in text, secret

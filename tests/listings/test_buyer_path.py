@@ -109,7 +109,7 @@ def test_from_a_search_result_the_buyer_reaches_every_report_plot_provenance_che
     provenance = get_json(buyer, evidence["provenance"])
     assert provenance["version_id"] == hit["version_id"]
     assert provenance["fields"]["locations"]["status"] == "self-declared" and provenance["fields"]["locations"]["value"]
-    assert set(provenance["consent_records"]) == {"count", "by_legal_basis"}
+    assert set(provenance["consent_records"]) == {"records", "sessions", "legal_bases", "with_document"}
     text = json.dumps(provenance)
     assert "session_id" not in text and "consent_id" not in text and "note" not in text
     assert provenance["completeness"] == hit["provenance_completeness"]
