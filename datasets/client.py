@@ -455,7 +455,7 @@ CARD_FILE = "dataset.yaml"
 # annotation license.
 CARD_ALIASES = {"license": "annotation_license", "pretty_name": "title"}
 CARD_LIST_KEYS = ("embodiments", "tasks", "scene_types", "sensors", "splits")
-CARD_TEXT_KEYS = ("title", "summary", "description", "annotation_license", "modality", "currency")
+CARD_TEXT_KEYS = ("title", "summary", "description", "annotation_license", "annotation_kind", "currency")
 
 
 class CardLoader(yaml.SafeLoader):
@@ -577,10 +577,8 @@ def cmd_upload(api: Api, args) -> int:
                 print(f"{card_file.name}: the server refused the dataset card:\n{CardError(exc.body['details'])}", file=sys.stderr)
                 return 2
             raise
-        for key in facts["skipped"]:
-            print(f"{card_file.name}: {key!r} is not recorded by this server yet; skipped", file=sys.stderr)
         exists = facts["exists"]
-        dataset_fields = {k: v for k, v in card.items() if k not in ("splits", "provenance", "consent_records", *facts["skipped"])}
+        dataset_fields = {k: v for k, v in card.items() if k not in ("splits", "provenance", "consent_records")}
         provenance = {"fields": card.get("provenance") or {}}
         if card.get("consent_records") is not None:
             provenance["consent_records"] = card["consent_records"]

@@ -137,7 +137,6 @@ class DatasetCardCheckApi(APIView):
     class OutputSerializer(serializers.Serializer):
         valid = serializers.BooleanField()
         exists = serializers.BooleanField(help_text="the seller has a dataset by that slug (the card updates it)")
-        skipped = serializers.ListField(child=serializers.CharField(), help_text="card keys this server does not record yet")
 
     @extend_schema(request=InputSerializer, responses={200: OutputSerializer})
     def post(self, request):

@@ -20,8 +20,7 @@ from licensing.selectors import license_list, license_resolver
 from marketplace.core.errors import field_error
 
 CARD_KEYS = ("splits", "provenance", "consent_records")
-# Keys a card may carry that this server does not record yet: reported as skipped, not refused.
-NOT_YET_RECORDED = ("sensors",)
+RENAMED = {"modality": "renamed: annotation_kind (instances, video, panoptic); the sensors go in sensors"}
 _CONSENT_KEYS = {"session_id", "consent_id", "legal_basis"}
 
 
@@ -32,8 +31,12 @@ def card_dataset_fields() -> tuple[str, ...]:
 
 
 def _drf_errors(errors: Any, location: str) -> list[dict]:
-    if isinstance(errors, dict):
-        return [e for key, sub in errors.items() for e in _drf_errors(sub, f"{location}.{key}" if location else str(key))]
+    if isinstance(errors, dict):  # a list field's errors are keyed by item index
+        return [
+            e
+            for key, sub in errors.items()
+            for e in _drf_errors(sub, f"{location}[{key}]" if isinstance(key, int) else f"{location}.{key}" if location else str(key))
+        ]
     if isinstance(errors, list):
         if all(isinstance(x, str) for x in errors):
             return [field_error(location, str(x), getattr(x, "code", "invalid")) for x in errors]
@@ -43,15 +46,14 @@ def _drf_errors(errors: Any, location: str) -> list[dict]:
 
 def card_check(*, user, slug: str, card: Any, submit: bool = False) -> tuple[list[dict], dict]:
     """(errors, facts): every error of the card, located by card key, and what the server
-    will do with it (``exists``: the seller's dataset by that slug; ``skipped``: keys it does
-    not record). ``submit`` also requires what a submitted version needs."""
+    will do with it (``exists``: the seller has a dataset by that slug, which the card
+    updates). ``submit`` also requires what a submitted version needs."""
     if not isinstance(card, dict):
         return [field_error("card", "a mapping of card keys", "invalid")], {}
     fields = card_dataset_fields()
     errors: list[dict] = []
-    skipped = sorted(k for k in card if k in NOT_YET_RECORDED and k not in fields)
-    unknown = sorted(k for k in card if k not in fields and k not in CARD_KEYS and k not in skipped)
-    errors += [field_error(k, "not a card key", "unknown_field") for k in unknown]
+    unknown = sorted(k for k in card if k not in fields and k not in CARD_KEYS)
+    errors += [field_error(k, RENAMED[k], "renamed") if k in RENAMED else field_error(k, "not a card key", "unknown_field") for k in unknown]
     dataset_values = {k: card[k] for k in fields if k in card}
     serializer = DatasetListApi.InputSerializer(data={"slug": slug, **dataset_values})
     if not serializer.is_valid():
@@ -63,7 +65,7 @@ def card_check(*, user, slug: str, card: Any, submit: bool = False) -> tuple[lis
     errors += _splits_errors(card.get("splits"))
     errors += _provenance_errors(card.get("provenance"), submit=submit)
     errors += _consent_errors(card.get("consent_records"))
-    return errors, {"exists": mine is not None, "skipped": skipped}
+    return errors, {"exists": mine is not None}
 
 
 def _license_errors(value: Any) -> list[dict]:

@@ -13,7 +13,6 @@ import pytest
 import yaml
 
 from datasets.models import Dataset, DatasetFile, UploadSession, VocabularyTerm
-from licensing.cards import card_dataset_fields
 from licensing.provenance import FIELDS
 from tests.datasets.helpers import coco, png_bytes
 
@@ -38,7 +37,7 @@ CARD = {
     "annotation_license": "CC-BY-4.0",
     "price": 1200,
     "currency": "EUR",
-    "modality": "images",
+    "annotation_kind": "instances",
     "embodiments": ["franka-panda"],
     "tasks": ["grasping"],
     "scene_types": ["kitchen"],
@@ -82,19 +81,16 @@ def test_folder_with_a_card_becomes_a_complete_draft_with_provenance(live_server
     rc, out, err = _run(live_server, seller, "upload", str(d), "--dataset", "kitchen-grasping")
     assert rc == 0, out + err
     dataset = seller.client.get("/api/v1/datasets/kitchen-grasping/").json()
-    assert {k: dataset[k] for k in ("title", "summary", "annotation_license", "price", "currency", "modality")} == {
+    assert {k: dataset[k] for k in ("title", "summary", "annotation_license", "price", "currency", "annotation_kind", "sensors")} == {
         "title": "Kitchen grasping",
         "summary": CARD["summary"],
         "annotation_license": "CC-BY-4.0",
         "price": "1200.00",
         "currency": "EUR",
-        "modality": "images",
+        "annotation_kind": "instances",
+        "sensors": ["rgb"],
     }
     assert (dataset["embodiments"], dataset["tasks"], dataset["scene_types"]) == (["franka-panda"], ["grasping"], ["kitchen"])
-    if "sensors" in card_dataset_fields():
-        assert dataset["sensors"] == ["rgb"]
-    else:  # the server has no sensors yet: the CLI says it skipped them
-        assert "'sensors' is not recorded by this server yet; skipped" in err
     versions = seller.client.get("/api/v1/datasets/kitchen-grasping/versions/").json()["results"]
     assert [v["state"] for v in versions] == ["draft"]
     version_id = versions[0]["id"]
@@ -144,14 +140,16 @@ def _without(d: dict, key: str) -> dict:
         ({**CARD, "annotation_license": "CC-BY-9.9"}, None, [], "annotation_license", "unknown_license"),
         ({**CARD, "provenance": {**PROVENANCE, "rai:dataCollectionType": "by hand"}}, None, [], "provenance.rai:dataCollectionType", "invalid"),
         ({**CARD, "colour": "blue"}, None, [], "colour", "unknown_field"),
-        ({**CARD, "embodiments": ["warp-drive"]}, None, [], "embodiments", "does_not_exist"),
+        ({**CARD, "modality": "images"}, None, [], "modality", "renamed"),
+        ({**CARD, "sensors": ["sonar"]}, None, [], "sensors[0]", "invalid_choice"),
+        ({**CARD, "embodiments": ["warp-drive"]}, None, [], "embodiments", "unknown_value"),
         ({**CARD, "consent_records": [{"session_id": "s-1", "legal_basis": "because"}]}, None, [], "consent_records[0].legal_basis", "invalid_choice"),
         ({**CARD, "splits": ["train", "test"]}, None, [], "splits[1]", "unknown_split"),
         ({**CARD, "price": [1]}, None, [], "price", "invalid"),
         (None, "title: Kitchen\nprice: [1, 2\n", [], "dataset.yaml:3:1", "invalid_yaml"),
         ({**CARD, "provenance": _without(PROVENANCE, "rai:dataUseCases")}, None, ["--submit"], "provenance.rai:dataUseCases", "required"),
     ],
-    ids=["unknown-license", "bad-provenance", "unknown-key", "unknown-term", "bad-consent", "unknown-split", "bad-price", "bad-yaml", "submit-incomplete"],
+    ids=["unknown-license", "bad-provenance", "unknown-key", "renamed-key", "unknown-sensor", "unknown-term", "bad-consent", "unknown-split", "bad-price", "bad-yaml", "submit-incomplete"],
 )
 def test_refused_card_is_located_before_any_upload(live_server, vocabulary, tmp_path, card, raw, extra, location, code):
     from tests.factories import make_seller
