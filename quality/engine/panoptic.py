@@ -31,6 +31,7 @@ from PIL import Image
 
 from quality.engine.bootstrap import bootstrap_indices, interval_from_draws
 from quality.engine.errors import EngineInputError
+from quality.engine.files import FolderIndex
 from quality.engine.reports import MergedInstance, MergedInstancesReport, PanopticReport, PQFigures
 
 OFFSET = 256 * 256 * 256
@@ -68,17 +69,14 @@ class PngSource:
     def __init__(self, folder: str | Path | None = None, files: Mapping[str, str | Path] | None = None) -> None:
         if (folder is None) == (files is None):
             raise ValueError("give a folder or a mapping of file names, not both")
-        self.folder = Path(folder) if folder is not None else None
-        self.files = files
+        # A folder is listed, never joined with a name from the JSON (files.FolderIndex).
+        self.files = files if files is not None else FolderIndex(folder)
 
     def load(self, file_name: Any) -> np.ndarray:
         if not isinstance(file_name, str):
             raise EngineInputError("missing_png", "a panoptic annotation names its PNG", location="file_name")
-        if self.files is not None:
-            found = self.files.get(file_name)
-            path = Path(found) if found is not None else None
-        else:
-            path = self.folder / file_name
+        found = self.files.get(file_name)
+        path = Path(found) if found is not None else None
         if path is None or not path.is_file():
             raise EngineInputError("missing_png", f"panoptic PNG {file_name!r} not found", location=file_name)
         with Image.open(path) as img:

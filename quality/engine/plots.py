@@ -21,6 +21,7 @@ import numpy as np  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
 from quality.engine import masks  # noqa: E402
+from quality.engine.files import FolderIndex  # noqa: E402
 from quality.engine.gate import CheckedRLE  # noqa: E402
 from quality.engine.matching import image_rles, image_sizes, indices_by_image  # noqa: E402
 from quality.engine.video_audit import restrict_to_videos, seller_tracks  # noqa: E402
@@ -194,8 +195,9 @@ def plot_overlays(
     named ``<prefix>_<rank>_<image id>.png``; without choices, of the first ``n`` images (by
     id) that have annotations on either side, named ``<prefix>_<image id>.png``.
 
-    The image of an id is ``image_paths[id]`` when given (the caller fetched it), else
-    ``images_dir / file_name``.
+    The image of an id is ``image_paths[id]`` when given (the caller fetched it), else the
+    file of ``images_dir`` whose relative path is its ``file_name`` (the folder is listed,
+    never joined with the name).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -207,6 +209,7 @@ def plot_overlays(
     else:
         chosen = [(rank, i, iou) for rank, i, iou in choices if i in sizes]
     paths = []
+    folder: FolderIndex | None = None
     for rank, image_id, iou in chosen:
         h, w = sizes[image_id]
         ref_rles = image_rles(reference, ref_by.get(image_id, []), h, w)
@@ -214,7 +217,9 @@ def plot_overlays(
         if image_paths is not None:
             image_path = image_paths.get(image_id)
         else:
-            image_path = Path(images_dir) / files[image_id] if images_dir and files.get(image_id) else None
+            if folder is None and images_dir:
+                folder = FolderIndex(images_dir)
+            image_path = folder.get(files[image_id]) if folder is not None and isinstance(files.get(image_id), str) else None
         caption = f"image {image_id}" + (f": {rank} IoU {iou:.3f}" if iou is not None else "")
         path = out_dir / (f"{prefix}_{rank}_{image_id}.png" if rank else f"{prefix}_{image_id}.png")
         render_overlay(h, w, ref_rles, sel_rles, image_path=image_path, labels=labels, caption=caption).save(path)
