@@ -36,8 +36,9 @@ from quality.engine.agreement import agreement_compare
 from quality.engine.audit import audit_compare
 from quality.engine.intrinsic import intrinsic_checks
 from quality.engine.panoptic import merged_instances, panoptic_quality
-from quality.engine.temporal import temporal_consistency
+from quality.engine.temporal import is_ytvis, temporal_consistency
 from quality.engine.video_audit import video_audit_compare
+from quality.engine.ytvis import ytvis_as_coco
 from quality.figures import MEASURED, VERIFIED
 from quality.figures import figure as figure_of
 from quality.models import ReportKind
@@ -124,18 +125,21 @@ class ReportKindAdapter(ABC):
 
 
 class IntrinsicAdapter(ReportKindAdapter):
-    """Checks of the seller's own masks that need no reference."""
+    """Checks of the seller's own masks that need no reference (a video-only version's
+    YouTube-VIS tracks frame by frame)."""
 
     kind = ReportKind.INTRINSIC
 
     def gather(self, *, version):
         inputs = self.new_inputs(version=version)
-        if inputs.add_role(version=version, role=FileRole.ANNOTATIONS) is None:
+        if inputs.add_role(version=version, role=FileRole.ANNOTATIONS) is None and inputs.add_role(version=version, role=FileRole.VIDEO, name="annotations") is None:
             inputs.missing = "no annotations file"
         return inputs
 
     def run(self, *, version, inputs, device, plots_dir):
-        report = intrinsic_checks(inputs.data["annotations"])
+        annotations = inputs.data["annotations"]
+        # YouTube-VIS tracks are checked frame by frame, as COCO frames
+        report = intrinsic_checks(ytvis_as_coco(annotations) if is_ytvis(annotations) else annotations)
         plots.write_intrinsic_plots(report, plots_dir)
         findings = {f.code: figure_of(f.count, status=inputs.status, n=report.n_annotations) for f in report.findings}
         summary = {"n_images": report.n_images, "n_annotations": report.n_annotations, "findings": findings}

@@ -42,7 +42,7 @@ STEP_QUEUE = {JobStep.INGEST: "ingest", JobStep.AUDIT_SAMPLE: "default", JobStep
 STEP_ROLES: dict[str, tuple[str, ...] | None] = {
     JobStep.INGEST: None,  # every file
     JobStep.AUDIT_SAMPLE: ("annotations", "video", "panoptic"),
-    JobStep.QUALITY_INTRINSIC: ("annotations",),
+    JobStep.QUALITY_INTRINSIC: ("annotations", "video"),
     JobStep.QUALITY_AUDIT: ("annotations", "video", "reference"),
     JobStep.QUALITY_AGREEMENT: ("annotations", "second_pass"),
     JobStep.QUALITY_TEMPORAL: ("annotations", "video"),

@@ -248,3 +248,35 @@ def video_ap(gt: dict, gts: list[VideoTrack], dts: list[VideoTrack]) -> tuple[Vi
         p = precision[:, :, k, 0, -1]
         per_cat[str(c)] = float(np.mean(p[p > -1])) if (p > -1).any() else None
     return VideoAP(stats=stats, per_category_ap=per_cat, n_videos=len(video_ids)), result
+
+
+def ytvis_as_coco(data: dict) -> dict:
+    """A YouTube-VIS file as COCO with tracks: one image per frame (ids counted in video
+    order, each with ``video_id``, ``frame_index`` and ``file_name``) and one annotation
+    per non-null mask (ids counted in track order, ``track_id`` the track's id), so the
+    checks of COCO files (intrinsic) read video tracks too. Masks are passed as they are:
+    the caller's checks gate them."""
+    videos = ytvis_videos(data)
+    images, frame_ids = [], {}
+    for vid, video in videos.items():
+        names = video.get("file_names") if isinstance(video.get("file_names"), list) else [None] * int(video.get("length") or 0)
+        for f, name in enumerate(names):
+            frame_ids[(vid, f)] = len(images) + 1
+            images.append({"id": len(images) + 1, "video_id": vid, "frame_index": f, "file_name": name or "", "height": video["height"], "width": video["width"]})
+    annotations = []
+    for index, ann in enumerate(data.get("annotations", [])):
+        segs = ann.get("segmentations")
+        if not isinstance(segs, list):
+            raise EngineInputError("wrong_type", "segmentations must be a list (one entry per frame)", location=f"annotations[{index}].segmentations")
+        areas = ann.get("areas") if isinstance(ann.get("areas"), list) else []
+        for f, seg in enumerate(segs):
+            if seg is None:
+                continue
+            image_id = frame_ids.get((ann.get("video_id"), f))
+            if image_id is None:
+                raise EngineInputError("unknown_video", f"frame {f} of video {ann.get('video_id')} is not in 'videos'", location=f"annotations[{index}].segmentations[{f}]")
+            out = {"id": len(annotations) + 1, "image_id": image_id, "category_id": ann.get("category_id"), "segmentation": seg, "iscrowd": int(ann.get("iscrowd", 0)), "track_id": ann.get("id", index + 1)}
+            if f < len(areas) and areas[f] is not None:
+                out["area"] = areas[f]
+            annotations.append(out)
+    return {"images": images, "annotations": annotations, "categories": data.get("categories", [])}

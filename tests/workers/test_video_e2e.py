@@ -57,7 +57,7 @@ def _expected_mask_iou(truth: dict, seller: dict, clips: list[dict]) -> float:
     return float(np.mean(ious))
 
 
-def _sell(live_server, seller, tmp_path, *, slug: str, files: dict[str, bytes]) -> tuple[Api, int]:
+def _sell(live_server, seller, tmp_path, *, slug: str, files: dict[str, bytes], declared: dict | None = None) -> tuple[Api, int]:
     api = Api(live_server.url, seller.token)
     api.call("POST", "datasets/", {"slug": slug, "title": slug, "annotation_license": "CC-BY-4.0", "annotation_kind": "video", "price": "90.00"})
     root = tmp_path / slug
@@ -66,7 +66,7 @@ def _sell(live_server, seller, tmp_path, *, slug: str, files: dict[str, bytes]) 
         (root / name).write_bytes(data)
     assert seller_cli(["--api", live_server.url, "--token", seller.token, "upload", str(root), "--dataset", slug, "--workers", "2"]) == 0
     version_id = api.call("GET", f"datasets/{slug}/versions/")["results"][0]["id"]
-    api.call("PUT", f"versions/{version_id}/provenance/", {"fields": DEMO_PROVENANCE})
+    api.call("PUT", f"versions/{version_id}/provenance/", {"fields": DEMO_PROVENANCE | (declared or {})})
     api.call("POST", f"versions/{version_id}/submit/")
     return api, version_id
 
@@ -123,13 +123,17 @@ def _approve_and_view(live_server, moderator, buyer, seller_api: Api, version_id
 def test_youtube_vis_video_only_version_from_upload_to_the_buyers_listing(live_server, worker_factory, seller, auditor, moderator, buyer, tmp_path):
     worker_factory(extra_env=WORKER_ENV)
     data = video_dataset(videos=VIDEOS, frames=FRAMES, seed=21, noise=0.12)
-    seller_api, version_id = _sell(live_server, seller, tmp_path, slug="arm-episodes", files={"tracks.json": json.dumps(data["ytvis"]).encode(), "frames.zip": images_zip(data["pngs"])})
+    # the seller also types in figures: the platform's verified mask IoU replaces the
+    # declared one; the declared agreement (no second pass to measure) stays self-declared
+    declared = {"declared_mask_iou": 0.6, "declared_agreement": 0.93}
+    files = {"tracks.json": json.dumps(data["ytvis"]).encode(), "frames.zip": images_zip(data["pngs"])}
+    seller_api, version_id = _sell(live_server, seller, tmp_path, slug="arm-episodes", files=files, declared=declared)
     assert {f["role"] for f in seller_api.call("GET", f"versions/{version_id}/")["manifest"]} == {"video", "images"}
     clips = _audit(live_server, auditor, seller_api, version_id, data)
     listing, reports = _approve_and_view(live_server, moderator, buyer, seller_api, version_id, "arm-episodes")
 
     quality = listing["quality"]
-    assert quality["mask_iou"]["status"] == "verified"
+    assert quality["mask_iou"]["status"] == "verified"  # not the declared 0.6
     expected = _expected_mask_iou(data["reference"], data["ytvis"], clips)
     assert quality["mask_iou"]["value"] == pytest.approx(expected, abs=0.02)
     low, high = quality["mask_iou"]["ci"]
@@ -143,6 +147,11 @@ def test_youtube_vis_video_only_version_from_upload_to_the_buyers_listing(live_s
     assert audit["n_videos"] == VIDEOS and audit["n_frames"] == VIDEOS * 10 and audit["verified"] is True
     assert audit["instance_recall"]["status"] == "verified" and audit["instance_recall"]["value"] > 0.9
     assert reports["temporal"]["summary"]["temporal_iou"]["status"] == "measured"
+    assert quality["agreement"] == {"value": 0.93, "ci": None, "n": None, "status": "self-declared"}
+    # the tracks' own masks checked frame by frame: every frame of every video, measured
+    intrinsic = reports["intrinsic"]
+    assert intrinsic["status"] == "ok" and intrinsic["summary"]["n_images"] == VIDEOS * FRAMES
+    assert intrinsic["summary"]["findings"]["empty_mask"]["status"] == "measured"
 
 
 def test_coco_with_tracks_version_finds_the_identity_swaps(live_server, worker_factory, seller, auditor, moderator, buyer, tmp_path):

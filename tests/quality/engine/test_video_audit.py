@@ -170,3 +170,21 @@ def test_a_reference_that_is_not_youtube_vis_is_refused():
     with pytest.raises(EngineInputError) as err:
         video_audit_compare(_as_coco(_tracks(1, 4)), _tracks(1, 4), n_boot=10)
     assert err.value.code == "unknown_format" and err.value.location == "videos"
+
+
+def test_youtube_vis_tracks_are_checked_frame_by_frame_as_coco_frames():
+    from quality.engine.intrinsic import intrinsic_checks
+    from quality.engine.ytvis import ytvis_as_coco
+
+    doc = _tracks(2, 3)
+    doc["annotations"][0]["segmentations"][1] = None  # a gap: no annotation for that frame
+    doc["annotations"][1]["segmentations"][2] = _box(5, 5, side=2)  # 4 pixels: tiny
+    doc["annotations"][3]["segmentations"][0] = doc["annotations"][2]["segmentations"][0]  # the same mask twice
+    coco = ytvis_as_coco(doc)
+    assert len(coco["images"]) == 6 and len(coco["annotations"]) == 11
+    assert coco["images"][4] == {"id": 5, "video_id": 2, "frame_index": 1, "file_name": "2/1.png", "height": H, "width": W}
+    assert {(a["image_id"], a["track_id"]) for a in coco["annotations"] if a["track_id"] == 2} == {(1, 2), (2, 2), (3, 2)}
+    report = intrinsic_checks(coco)
+    counts = {f.code: f.count for f in report.findings}
+    assert counts["tiny_mask"] == 1 and counts["duplicate_instance"] == 1 and counts["image_without_annotations"] == 0
+    assert report.n_images == 6 and report.n_annotations == 11
