@@ -300,10 +300,15 @@ def consent_summary(*, version: DatasetVersion) -> dict[str, Any]:
 
 def version_provenance_shown(*, user, version: DatasetVersion) -> dict[str, Any]:
     """The version's provenance for ``user``: the seller's members and staff read the
-    consent records themselves; anyone else their summary (counts and legal bases)."""
+    consent records and the session ids themselves; anyone else their counts (and the
+    consent records' legal bases)."""
     provenance = version_provenance(version=version)
     if evidence_audience(user=user, version=version) == Audience.PUBLIC:
         del provenance["consent_records"]
+        for name in PRIVATE_PROVENANCE_FIELDS:
+            entry = provenance["fields"][name]
+            value = entry.pop("value")
+            entry["count"] = len(value) if isinstance(value, list) else (0 if value in (None, "") else 1)
     return provenance
 
 

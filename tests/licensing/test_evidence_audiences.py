@@ -69,7 +69,9 @@ def test_buyer_reads_counts_and_summaries_only(resold, buyer, seller_b):
     body = resp.json()
     assert "consent_records" not in body
     assert body["consent_summary"] == {"records": 1, "sessions": 1, "legal_bases": {"consent": 1}, "with_document": 0}
-    assert "CONSENT-7781-XY" not in resp.content.decode()
+    for secret in IDS:
+        assert secret not in resp.content.decode(), secret
+    assert body["fields"]["sessions"]["count"] == 3 and "value" not in body["fields"]["sessions"]
     # Verified flags and shares stay: they are the summary a buyer decides on.
     assert body["fields"]["locations"]["value"] == ["FR"] and body["fields"]["locations"]["status"]
     assert 0 < body["completeness"] <= 1 and "verified_share" in body
@@ -84,6 +86,7 @@ def test_seller_reads_its_own_files_but_nothing_of_the_other_organization(resold
     assert checks["consent_not_covering_sessions"]["evidence"]["uncovered"] == ["sess-beta", "sess-gamma"]
     body = seller.client.get(f"/api/v1/versions/{resold.pk}/provenance/").json()
     assert body["consent_records"][0]["consent_id"] == "CONSENT-7781-XY"
+    assert body["fields"]["sessions"]["value"] == ["sess-alpha", "sess-beta", "sess-gamma"]
 
 
 def test_staff_read_the_whole_evidence(resold, moderator):
