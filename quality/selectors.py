@@ -8,7 +8,7 @@ from typing import Any
 from django.db.models import QuerySet
 
 from datasets.models import AnnotationKind, DatasetFile, DatasetVersion, FileRole
-from datasets.selectors import VersionAccess, version_files, version_image_files, version_visible
+from datasets.selectors import VersionAccess, version_files, version_image_files, version_video_file, version_visible
 from marketplace.accounts.selectors import buyer_organizations
 from marketplace.core.errors import NotFound
 from quality.engine import ENGINE_VERSION
@@ -21,7 +21,8 @@ def applicable_report_kinds(*, version: DatasetVersion) -> list[str]:
     """The report kinds that make sense for this version, in computing order.
 
     intrinsic and audit apply to every instance dataset (images or video); agreement needs a
-    ``second_pass`` file; temporal applies to video (annotation kind or a ``video`` file); panoptic to
+    ``second_pass`` file; temporal applies to video (annotation kind, a ``video`` file, or tracks
+    found at ingest: YouTube-VIS or COCO with tracks); panoptic to
     the panoptic annotation kind or a ``panoptic`` file.
     """
     kind = version.dataset.annotation_kind
@@ -31,7 +32,7 @@ def applicable_report_kinds(*, version: DatasetVersion) -> list[str]:
         kinds += [ReportKind.INTRINSIC.value, ReportKind.AUDIT.value]
     if FileRole.SECOND_PASS in roles:
         kinds.append(ReportKind.AGREEMENT.value)
-    if kind == AnnotationKind.VIDEO or FileRole.VIDEO in roles:
+    if kind == AnnotationKind.VIDEO or FileRole.VIDEO in roles or version_video_file(version=version) is not None:
         kinds.append(ReportKind.TEMPORAL.value)
     if kind == AnnotationKind.PANOPTIC or FileRole.PANOPTIC in roles:
         kinds.append(ReportKind.PANOPTIC.value)

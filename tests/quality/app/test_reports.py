@@ -268,3 +268,14 @@ def test_video_audit_overlays_are_the_sampled_frames_with_both_track_sets(seller
         assert np.array_equal(drawn[~masked], source[~masked]), name
         colours = {tuple(p) for p in drawn[masked].reshape(-1, 3)}
         assert SELLER_RGB in colours and (REFERENCE_RGB in colours or shift[vid] == 0), name
+
+
+def test_tracks_found_at_ingest_make_the_temporal_report_apply_whatever_the_declared_kind(seller):
+    from datasets.models import VersionIngest
+    from tests.quality.app.data import make_video_coco, put_file
+
+    version = factories.make_version(seller=seller)  # annotation kind: instances (the default)
+    put_file(version=version, role="annotations", path="annotations.json", data=make_video_coco())
+    assert selectors.applicable_report_kinds(version=version) == ["intrinsic", "audit"]
+    VersionIngest.objects.create(version=version, format="coco_video")
+    assert selectors.applicable_report_kinds(version=version) == ["intrinsic", "audit", "temporal"]
