@@ -213,6 +213,45 @@ def version_annotations(*, version: DatasetVersion) -> dict | None:
     return merged
 
 
+def version_annotations_on(*, version: DatasetVersion, image_ids) -> dict | None:
+    """What :func:`version_annotations` gives, restricted to the images ``image_ids`` (an
+    audit sample): the files are streamed (ijson), so memory holds those images'
+    annotations, never a whole annotation file. None without an annotation file."""
+    import ijson
+
+    files = version_annotation_files(version=version)
+    if not files:
+        return None
+    wanted = {int(i) for i in image_ids}
+    storage = get_storage()
+    out: dict = {"images": [], "annotations": [], "categories": None, "licenses": []}
+    seen_licenses: set = set()
+    for dfile in files:
+        name = split_name(dfile.path) if len(files) > 1 else None
+        for prefix in ("images", "annotations", "categories", "licenses"):
+            if prefix == "categories" and out["categories"] is not None:
+                continue
+            with storage.open(dfile.storage_key) as fh:
+                items = ijson.items(fh, f"{prefix}.item", use_float=True)
+                if prefix == "images":
+                    for img in items:
+                        if img.get("id") in wanted:
+                            if name is not None:
+                                img["split"] = name
+                            out["images"].append(img)
+                elif prefix == "annotations":
+                    out["annotations"] += [a for a in items if a.get("image_id") in wanted]
+                elif prefix == "categories":
+                    out["categories"] = list(items)
+                else:
+                    for lic in items:
+                        if (lic.get("id"), lic.get("name")) not in seen_licenses:
+                            seen_licenses.add((lic.get("id"), lic.get("name")))
+                            out["licenses"].append(lic)
+    out["categories"] = out["categories"] or []
+    return out
+
+
 def version_evaluation_annotations(*, version: DatasetVersion) -> tuple[dict | None, str, str]:
     """The annotation file a buyer's public evaluation is drawn from
     (``datasets.splits.evaluation_file``), parsed: ``(coco, split name, split kind)``."""

@@ -19,7 +19,9 @@ from typing import Any, ClassVar
 
 from datasets.models import DatasetVersion, FileRole
 from datasets.selectors import (
+    version_annotation_files,
     version_annotations,
+    version_annotations_on,
     version_audit_clips,
     version_audit_reference,
     version_audit_sample,
@@ -83,6 +85,15 @@ class ReportInputs:
         if parsed is not None:
             self.data[name or role] = parsed
             self.digests[name or role] = role_digest(version=version, role=role, parsed=parsed)
+        return parsed
+
+    def add_annotations_on(self, *, version: DatasetVersion, image_ids: list[int]) -> dict | None:
+        """The seller's annotations of ``image_ids`` only (streamed from the files), under
+        the same digest as the whole set: the files' checksums."""
+        parsed = version_annotations_on(version=version, image_ids=image_ids)
+        if parsed is not None:
+            self.data[FileRole.ANNOTATIONS] = parsed
+            self.digests[FileRole.ANNOTATIONS] = role_digest(version=version, role=FileRole.ANNOTATIONS, parsed=parsed)
         return parsed
 
     def add_reference(self, *, version: DatasetVersion, reference: dict) -> None:
@@ -157,9 +168,11 @@ class AuditAdapter(ReportKindAdapter):
             return self._gather_video(version=version)
         inputs = self.new_inputs(version=version)
         inputs.params |= {"n_boot": N_BOOT, "n_boot_ap": N_BOOT_AP}
-        if inputs.add_role(version=version, role=FileRole.ANNOTATIONS) is None:
+        if not version_annotation_files(version=version):
             inputs.missing = "no annotations file"
             return inputs
+        # the files' checksums, whether or not the reference is there yet
+        inputs.digests[FileRole.ANNOTATIONS] = role_digest(version=version, role=FileRole.ANNOTATIONS, parsed=None)
         reference = version_audit_reference(version=version)
         if reference is None:
             inputs.missing = "no reference annotations (audit sample not annotated yet)"
@@ -173,6 +186,9 @@ class AuditAdapter(ReportKindAdapter):
         image_ids = [i for i in sample if i in ref_ids] or sorted(ref_ids)
         inputs.data["image_ids"] = image_ids
         inputs.params["image_ids_sha256"] = sha256_hex(canonical_json(image_ids))
+        # The audit compares the sample's images only: the seller's files are streamed for
+        # them, never parsed whole.
+        inputs.add_annotations_on(version=version, image_ids=image_ids)
         return inputs
 
     def _gather_video(self, *, version):
