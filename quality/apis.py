@@ -198,6 +198,10 @@ class EvaluationCreateApi(APIView):
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()
         status = serializers.CharField(source="state")
+        url = serializers.SerializerMethodField(help_text="poll here for the report")
+
+        def get_url(self, evaluation) -> str:
+            return self.context["request"].build_absolute_uri(reverse("evaluation-detail", kwargs={"evaluation_id": evaluation.pk}))
 
     @extend_schema(
         request={"application/json": {"type": "array", "items": {"type": "object"}}},
@@ -209,7 +213,7 @@ class EvaluationCreateApi(APIView):
         evaluation = services.evaluation_create(
             user=request.user, slug=slug, results=request.data, organization_id=int(org) if org and org.isdigit() else None
         )
-        return Response(self.OutputSerializer(evaluation).data, status=status.HTTP_202_ACCEPTED)
+        return Response(self.OutputSerializer(evaluation, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
 
 
 class EvaluationDetailApi(APIView):

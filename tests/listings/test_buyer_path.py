@@ -166,10 +166,10 @@ def test_a_buyer_evaluates_a_model_on_the_split_through_the_api_alone(worker_fac
     ]
     resp = buyer.client.post(split["evaluations"], mine, format="json")
     assert resp.status_code == 202, resp.content
-    evaluation_id = resp.json()["id"]
+    poll = resp.json()["url"]
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        job = get_json(buyer, f"{API}/evaluations/{evaluation_id}/")
+        job = get_json(buyer, poll)
         if job["status"] in ("done", "failed"):
             break
         time.sleep(0.5)

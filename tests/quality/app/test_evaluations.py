@@ -112,7 +112,8 @@ def test_buyer_evaluation_end_to_end_through_a_real_worker(celery_worker, seller
     resp = buyer.client.post(url(version), results, format="json")
     assert resp.status_code == 202, resp.content
     body = resp.json()
-    assert set(body) == {"id", "status"} and body["status"] == "queued"
+    assert set(body) == {"id", "status", "url"} and body["status"] == "queued"
+    assert body["url"].endswith(f"/api/v1/evaluations/{body['id']}/")
 
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
