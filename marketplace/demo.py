@@ -67,6 +67,7 @@ class DemoSpec:
     embodiments: tuple[str, ...] = ()
     tasks: tuple[str, ...] = ()
     scenes: tuple[str, ...] = ()
+    sensors: tuple[str, ...] = ("rgb",)
 
 
 # What a seller declares (Croissant RAI names); self-declared until a moderator verifies.
@@ -96,6 +97,7 @@ DEMO_DATASETS = (
         ("franka-panda", "ur5"),
         ("pick-and-place", "grasping"),
         ("factory",),
+        ("rgb", "depth"),
     ),
     DemoSpec(
         "assembly-line-stars",
@@ -120,6 +122,7 @@ DEMO_DATASETS = (
         ("mobile-manipulator", "stretch"),
         ("pick-and-place", "navigation"),
         ("warehouse", "retail"),
+        ("rgbd", "point_cloud"),
     ),
 )
 
@@ -256,6 +259,7 @@ def dataset_submit_generated(*, seller_user, org, spec: DemoSpec, ref_out: dict 
         embodiments=terms(VocabularyKind.EMBODIMENT, spec.embodiments),
         tasks=terms(VocabularyKind.TASK, spec.tasks),
         scene_types=terms(VocabularyKind.SCENE, spec.scenes),
+        sensors=list(spec.sensors),
     )
     version = version_create(dataset=dataset, actor=seller_user, notes="generated demo data")
     provenance_update(version=version, actor=seller_user, fields=DEMO_PROVENANCE)
@@ -287,6 +291,7 @@ def video_submit_generated(*, seller_user, org, spec: DemoSpec, frames: int = DE
         embodiments=terms(VocabularyKind.EMBODIMENT, spec.embodiments),
         tasks=terms(VocabularyKind.TASK, spec.tasks),
         scene_types=terms(VocabularyKind.SCENE, spec.scenes),
+        sensors=list(spec.sensors),
     )
     version = version_create(dataset=dataset, actor=seller_user, notes="generated demo video data")
     provenance_update(version=version, actor=seller_user, fields=DEMO_PROVENANCE)

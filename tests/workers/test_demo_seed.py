@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from marketplace.demo import DEMO_DATASETS, DEMO_VIDEO, seed_demo
+from marketplace.demo import DEMO_DATASETS, DEMO_VIDEO, DEMO_VIDEO_FRAMES, seed_demo
 
 pytestmark = [pytest.mark.worker, pytest.mark.timeout(900)]
 
@@ -29,5 +29,11 @@ def test_seed_demo_publishes_the_image_listings_and_a_video_listing_with_pipelin
     audit = QualityReport.objects.get(version__dataset__slug=DEMO_VIDEO.slug, kind="audit")
     assert audit.summary["n_videos"] == DEMO_VIDEO.images and audit.summary["n_frames"] == DEMO_VIDEO.images * 10
     assert any("teleop-episodes: auditor's reference uploaded" in line for line in lines)
+    # sensors as declared, scene complexity as ingest measured it
+    bins = api_client.get("/api/v1/listings/bin-picking-stars/").json()
+    assert bins["sensors"] == ["rgb", "depth"] and bins["scene"]["frames"] == 30 and bins["instances_per_frame"] > 0
+    assert listing["scene"]["frames"] == DEMO_VIDEO.images * DEMO_VIDEO_FRAMES and listing["sensors"] == ["rgb"]
+    found = api_client.get("/api/v1/listings/", {"sensor": "point_cloud"}).json()["results"]
+    assert [r["slug"] for r in found] == ["warehouse-stars"]
     # seeding again keeps what is published
     assert seed_demo(log=lines.append, timeout=60)["published"] == []
