@@ -177,3 +177,41 @@ def test_coco_frames_need_their_video_their_index_and_tracks(tmp_path, mutate, c
     result = validate_annotation_file(path)
     assert not result.valid
     assert [(e["code"], e["location"]) for e in result.report["errors"]] == [(code, location)]
+
+
+def test_every_hostile_mask_in_a_video_reference_is_refused_located_and_nothing_is_stored(seller, auditor):
+    """The hostile corpus (tests/hostile_masks.py) at a sampled frame of a reference track:
+    the gate's code at that frame's JSON path, 400, no reference stored."""
+    from tests.datasets.helpers import png_bytes
+    from tests.hostile_masks import MASK_CASES, H, W
+
+    names = [f"v/{f}.png" for f in range(3)]
+    square = [[1.0, 1.0, 5.0, 1.0, 5.0, 5.0, 1.0, 5.0]]
+    tracks = {
+        "videos": [{"id": 1, "height": H, "width": W, "file_names": names}],
+        "categories": [{"id": 1, "name": "thing"}],
+        "annotations": [{"id": 1, "video_id": 1, "category_id": 1, "segmentations": [square] * 3, "iscrowd": 0}],
+    }
+    version = make_version(seller=seller)
+    add_file(version, role="video", path="tracks.json", data=json_bytes(tracks))
+    add_file(version, role="images", path="frames.zip", data=images_zip({n: png_bytes(W, H) for n in names}))
+    for state in (VersionState.SUBMITTED, VersionState.PROCESSING):
+        version_transition(version=version, to_state=state, actor=seller.user)
+    assert version_ingest(version_id=version.pk) == "ok"
+    assert audit_sample_draw(version=version) == []  # YouTube-VIS frames are no COCO images
+    (clip,) = AuditSample.objects.get(version=version).clips
+    assert clip["frame_indices"] == [0, 1, 2]
+    before = _seller_state(version)
+    good = {**tracks, "annotations": [{**tracks["annotations"][0], "segmentations": [square, "__SEG__", None]}]}
+    for name, case in MASK_CASES.items():
+        if case.segmentation == "null":
+            continue  # null is a frame without a mask in YouTube-VIS, not a hostile mask
+        body = json.dumps(good).replace('"__SEG__"', case.segmentation)
+        resp = auditor.client.post(f"/api/v1/versions/{version.pk}/audit/reference/", data=body, content_type="application/json")
+        assert resp.status_code == 400, (name, resp.content)
+        detail = resp.json()["details"][0]
+        assert (detail["code"], detail["location"]) == (case.code, f"annotations[0].segmentations[1]{case.where}"), name
+    assert _seller_state(version) == before
+    assert not DatasetFile.objects.filter(version=version, role=FileRole.REFERENCE).exists()
+    body = json.dumps(good).replace('"__SEG__"', json.dumps(square))
+    assert auditor.client.post(f"/api/v1/versions/{version.pk}/audit/reference/", data=body, content_type="application/json").status_code == 201
