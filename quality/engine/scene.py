@@ -43,13 +43,38 @@ class FrameFigures:
     categories: int
 
 
-def _crop(rle: CheckedRLE, box: np.ndarray) -> tuple[int, int, np.ndarray]:
-    """The mask inside its box grown by one pixel: (top, left, bool array)."""
-    full = masks.decode(rle).astype(bool)
-    x, y, w, h = (int(v) for v in box)
-    top, left = max(0, y - 1), max(0, x - 1)
-    bottom, right = min(full.shape[0], y + h + 1), min(full.shape[1], x + w + 1)
-    return top, left, full[top:bottom, left:right]
+def crops(rles: Sequence[CheckedRLE], boxes: np.ndarray) -> list[tuple[int, int, np.ndarray]]:
+    """Each mask inside its box grown by one pixel: (top, left, bool array), built from its
+    runs cut at column boundaries and clipped to the box (no full-size decode: a 1080p mask
+    of a 100-pixel object is 2 MB decoded, its crop 10 kB)."""
+    counts, offsets = masks.rle_counts(rles)
+    out = []
+    for n, r in enumerate(rles):
+        h, w = r.height, r.width
+        x, y, bw, bh = (int(v) for v in boxes[n])
+        top, left = max(0, y - 1), max(0, x - 1)
+        bottom, right = min(h, y + bh + 1), min(w, x + bw + 1)
+        c = counts[offsets[n] : offsets[n + 1]]
+        ends = np.cumsum(c)
+        starts = (ends - c)[1::2]  # foreground runs, column-major as COCO
+        ends = ends[1::2]
+        nonempty = ends > starts
+        starts, ends = starts[nonempty], ends[nonempty]
+        # a run covers columns first..last; cut it into one piece per column
+        first, last = starts // h, (ends - 1) // h
+        pieces = last - first + 1
+        run = np.repeat(np.arange(len(starts)), pieces)
+        col = first[run] + (np.arange(int(pieces.sum())) - np.repeat(np.cumsum(pieces) - pieces, pieces))
+        row0 = np.maximum(starts[run] - col * h, 0)
+        row1 = np.minimum(ends[run] - col * h, h)
+        inside = (col >= left) & (col < right)
+        col, row0, row1 = col[inside] - left, np.clip(row0[inside], top, bottom) - top, np.clip(row1[inside], top, bottom) - top
+        keep = row0 < row1
+        edges = np.zeros((right - left, bottom - top + 1), dtype=np.int32)
+        np.add.at(edges, (col[keep], row0[keep]), 1)
+        np.add.at(edges, (col[keep], row1[keep]), -1)
+        out.append((top, left, np.ascontiguousarray((np.cumsum(edges[:, :-1], axis=1) > 0).T)))
+    return out
 
 
 def _dilate(m: np.ndarray) -> np.ndarray:
@@ -66,8 +91,8 @@ def _dilate(m: np.ndarray) -> np.ndarray:
 def occluded_flags(rles: Sequence[CheckedRLE]) -> np.ndarray:
     """For each mask, whether it overlaps or touches another mask of the same frame.
 
-    Only pairs whose boxes (grown by a pixel) meet are decoded and compared, on the crop
-    where they meet; each mask is decoded once, cropped to its box."""
+    Only pairs whose boxes (grown by a pixel) meet are compared, on the crop where they
+    meet; each mask involved is rebuilt once, inside its box."""
     n = len(rles)
     flags = np.zeros(n, dtype=bool)
     if n < 2:
@@ -79,18 +104,18 @@ def occluded_flags(rles: Sequence[CheckedRLE]) -> np.ndarray:
     meet = (x0[:, None] < x1[None, :]) & (x0[None, :] < x1[:, None]) & (y0[:, None] < y1[None, :]) & (y0[None, :] < y1[:, None])
     meet &= (areas[:, None] > 0) & (areas[None, :] > 0)
     np.fill_diagonal(meet, False)
-    crops: dict[int, tuple[int, int, np.ndarray]] = {}
+    pairs = np.argwhere(np.triu(meet))
+    if not len(pairs):
+        return flags
+    involved = sorted(set(pairs.ravel().tolist()))
+    cropped = dict(zip(involved, crops([rles[k] for k in involved], boxes[involved]), strict=True))
     grown: dict[int, np.ndarray] = {}
-    for i, j in zip(*np.nonzero(np.triu(meet)), strict=True):
-        i, j = int(i), int(j)
+    for i, j in pairs.tolist():
         if flags[i] and flags[j]:
             continue
-        for k in (i, j):
-            if k not in crops:
-                crops[k] = _crop(rles[k], boxes[k])
         if i not in grown:
-            grown[i] = _dilate(crops[i][2])
-        (ti, li, _mi), (tj, lj, mj) = crops[i], crops[j]
+            grown[i] = _dilate(cropped[i][2])
+        (ti, li, _mi), (tj, lj, mj) = cropped[i], cropped[j]
         gi = grown[i]
         top, left = max(ti, tj), max(li, lj)
         bottom, right = min(ti + gi.shape[0], tj + mj.shape[0]), min(li + gi.shape[1], lj + mj.shape[1])

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from quality.engine import masks
-from quality.engine.scene import Declaration, SceneComplexity, coverage, frame_figures, occluded_flags
+from quality.engine.scene import Declaration, SceneComplexity, coverage, crops, frame_figures, occluded_flags
 
 
 def rle(mask: np.ndarray) -> dict:
@@ -110,3 +110,16 @@ def test_coverage_counts_frames_and_episodes_per_declared_value():
     assert tally["embodiments"] == {"UR5e": {"frames": 15, "episodes": 2}, "Franka": {"frames": 3, "episodes": 1}}
     assert tally["tasks"] == {"pick": {"frames": 15, "episodes": 2}, "pour": {"frames": 5, "episodes": 1}}
     assert tally["undeclared_frames"] == 7 and tally["declared_frames"] == 18
+
+
+def test_crops_equal_the_decoded_masks_inside_their_boxes():
+    rng = np.random.default_rng(7)
+    h, w = 37, 53
+    shapes = [box(h, w, (0, h), (0, w)), box(h, w, (0, 1), (0, 1)), box(h, w, (h - 1, h), (w - 1, w)), box(h, w, (5, 6), (0, w))]
+    shapes += [(rng.random((h, w)) < p).astype(np.uint8) for p in (0.05, 0.5, 0.95)]  # many runs crossing columns
+    rles = checked(*[s for s in shapes if s.any()])
+    for r, (top, left, crop) in zip(rles, crops(rles, masks.rle_boxes(rles)), strict=True):
+        full = masks.decode(r).astype(bool)
+        assert crop.shape[0] >= 1 and crop.dtype == bool
+        assert np.array_equal(crop, full[top : top + crop.shape[0], left : left + crop.shape[1]])
+        assert crop.sum() == full.sum()  # the box holds the whole mask
