@@ -57,6 +57,20 @@ class EvidenceSerializer(serializers.Serializer):
     evaluations = serializers.CharField(help_text="POST COCO results for the split here")
 
 
+class FigureSerializer(serializers.Serializer):
+    value = serializers.FloatField()
+    ci = serializers.ListField(child=serializers.FloatField(), allow_null=True, help_text="95 % interval, when computed")
+    n = serializers.IntegerField(allow_null=True, help_text="sample size")
+    status = serializers.ChoiceField(choices=["verified", "measured", "self-declared"])
+
+
+class PerClassSerializer(serializers.Serializer):
+    category_id = serializers.IntegerField(allow_null=True)
+    name = serializers.CharField(allow_null=True)
+    instances = serializers.IntegerField(help_text="instances of the class in the version")
+    ap = FigureSerializer(allow_null=True, help_text="AP of the class against the reference (video AP for video), verified only")
+
+
 class ListingOutputSerializer(serializers.Serializer):
     slug = serializers.CharField()
     url = serializers.SerializerMethodField(help_text="this listing's detail")
@@ -96,7 +110,7 @@ class ListingOutputSerializer(serializers.Serializer):
     task_count = serializers.IntegerField(help_text="tasks the data covers")
     diversity = serializers.FloatField(allow_null=True, help_text="the diversity score the diversity ordering sorts by")
     diversity_inputs = serializers.JSONField(help_text="the score's inputs, parameters and formula")
-    per_class = serializers.JSONField(help_text='per class: {"category_id", "name", "instances", "ap"}; ap is a verified figure or null')
+    per_class = PerClassSerializer(many=True)
     evidence = serializers.SerializerMethodField(help_text="links to every piece of evidence behind the listing")
 
     def get_url(self, listing) -> str:
