@@ -74,3 +74,26 @@ def test_vocabulary_seeded_and_usable(seller):
     r = seller.client.post("/api/v1/datasets/", {"slug": "franka", "title": "F", "annotation_license": "CC-BY-4.0", "embodiments": ["franka-panda"], "scene_types": ["kitchen"]}, format="json")
     assert r.status_code == 201, r.content
     assert r.json()["embodiments"] == ["franka-panda"] and r.json()["scene_types"] == ["kitchen"]
+
+
+@pytest.mark.django_db
+def test_image_files_are_found_by_annotation_file_name_exact_path_first_then_base_name(seller):
+    """A file name the annotations give finds the image at that path, else one whose path
+    ends with the same base name; never the archive it came in; missing names are absent."""
+    import hashlib
+
+    from datasets.models import DatasetFile
+    from datasets.selectors import version_image_files
+    from tests import factories
+
+    version = factories.make_version(seller=seller)
+
+    def row(path, **kw):
+        return DatasetFile.objects.create(version=version, role="images", path=path, size=1, sha256=hashlib.sha256(path.encode()).hexdigest(), storage_key=f"t/{version.pk}/{path}", **kw)
+
+    archive = row("frames.zip")
+    exact = row("images/a.png", source=archive)
+    other_folder = row("uploads/b.png")
+    row("elsewhere/a.png")
+    found = version_image_files(version=version, file_names=["images/a.png", "b.png", "missing.png", "frames.zip"])
+    assert found == {"images/a.png": exact, "b.png": other_folder}

@@ -60,3 +60,27 @@ def test_listings_sync_command_rebuilds(capsys):
     call_command("listings_sync")
     assert Listing.objects.get(slug=version.dataset.slug).is_public
     assert "1 public" in capsys.readouterr().out
+
+
+def test_per_class_ap_is_shown_only_when_the_audit_is_verified():
+    """Per class: instances always; AP only from a verified audit (a report computed without
+    the auditor's reference gives none), and none for a class the sample did not hold."""
+    from quality.models import QualityReport
+
+    seller = make_seller()
+    version = make_version(seller=seller)
+    version.statistics = {"images": 10, "frames": 10, "instances": 30, "categories": [{"id": 1, "name": "mug", "count": 20}, {"id": 2, "name": "gripper", "count": 10}]}
+    version.save(update_fields=["statistics"])
+    _publish(version, seller.user)
+    summary = {"verified": False, "n_images": 6, "per_class_ap": {"1": 0.61, "2": None}}
+    report = QualityReport.objects.create(version=version, kind="audit", engine_version="test", inputs_checksum="1" * 64, summary=summary, artifacts={"plots": {"iou_histogram": "k"}})
+    listing = listing_sync(dataset=version.dataset)
+    assert listing.per_class == [
+        {"category_id": 1, "name": "mug", "instances": 20, "ap": None},
+        {"category_id": 2, "name": "gripper", "instances": 10, "ap": None},
+    ]
+    assert listing.evidence["reports"] == [{"kind": "audit", "id": report.pk, "plots": ["iou_histogram"]}]
+    QualityReport.objects.filter(pk=report.pk).update(summary={**summary, "verified": True})
+    listing = listing_sync(dataset=version.dataset)
+    assert listing.per_class[0]["ap"] == {"value": 0.61, "ci": None, "n": 6, "status": "verified"}
+    assert listing.per_class[1]["ap"] is None  # no reference instance of the class in the sample
