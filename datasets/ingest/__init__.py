@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from datasets.ingest.archive import ArchiveError, DiskBudget, is_archive, safe_extract
 from datasets.ingest.images import check_image
+from datasets.ingest.panoptic import PngSegments, annotation_errors, png_segments
 from datasets.ingest.previews import render_previews
 from datasets.ingest.scene import version_scene_statistics
 from datasets.ingest.validate import ValidationResult, validate_annotation_file
@@ -119,6 +120,7 @@ class _Run:
     extracted: list[tuple[str, Path, int, DatasetFile]] = field(default_factory=list)  # (path, local, size, source)
     image_names: set[str] = field(default_factory=set)
     image_sizes: dict[str, tuple[int, int]] = field(default_factory=dict)  # (height, width) from each image file's header
+    panoptic_pngs: dict[str, PngSegments] = field(default_factory=dict)  # each panoptic PNG's size and segment ids
     results: list[tuple[DatasetFile, ValidationResult, Path]] = field(default_factory=list)
     disk: DiskBudget | None = None  # the bytes this run may write to the scratch disk, all files together
     out_of_disk: bool = False
@@ -212,7 +214,13 @@ def _check_member(run: _Run, f: DatasetFile, local: Path, name: str) -> tuple[st
     if f.role == FileRole.IMAGES:
         return check_image(local, lim=run.lim, sizes=run.image_sizes, name=name)
     if name.lower().endswith(".png"):
-        return check_image(local, lim=run.lim)
+        bad = check_image(local, lim=run.lim)
+        if bad:
+            return bad
+        found = png_segments(local)
+        if isinstance(found, tuple):
+            return found
+        run.panoptic_pngs[name] = found
     return None
 
 
@@ -240,6 +248,27 @@ def _validate_annotations(run: _Run) -> None:
     if not run.results:
         run.errors.append({"code": "missing_annotations", "location": "files", "message": "no annotation JSON file was uploaded", "file": ""})
     _check_splits(run)
+    _check_panoptic(run)
+
+
+def _check_panoptic(run: _Run) -> None:
+    """Each valid panoptic JSON against its PNGs: of its image's size, with exactly the
+    segments each annotation lists (a missing PNG is the validator's image_file_missing)."""
+    import ijson
+
+    by_base = {name.rsplit("/", 1)[-1]: png for name, png in run.panoptic_pngs.items()}
+    for dfile, result, local in run.results:
+        if result.format != "coco_panoptic" or not result.valid:
+            continue
+        sizes = {int(img["id"]): (int(img["height"]), int(img["width"])) for img in result.images}
+        with open(local, "rb") as fh:
+            for i, ann in enumerate(ijson.items(fh, "annotations.item", use_float=True)):
+                name = ann.get("file_name")
+                png = (run.panoptic_pngs.get(name) or by_base.get(name.rsplit("/", 1)[-1])) if isinstance(name, str) else None
+                if png is None:
+                    continue
+                for code, location, message in annotation_errors(ann, f"annotations[{i}]", png, sizes.get(ann.get("image_id"))):
+                    run.errors.append({"code": code, "location": location, "message": message, "file": dfile.path})
 
 
 def _splits(run: _Run) -> list[tuple[DatasetFile, ValidationResult, Path]]:

@@ -15,6 +15,7 @@ from datasets.errors import DatasetErrorCode
 from datasets.events import AuditReferenceSubmitted
 from datasets.ingest.archive import ArchiveError, Extracted, safe_extract
 from datasets.ingest.images import check_image
+from datasets.ingest.panoptic import annotation_errors, png_segments
 from datasets.ingest.validate import validate_annotation_file
 from datasets.limits import limits
 from datasets.models import AuditSample, DatasetFile, DatasetVersion, FileOrigin, FileRole
@@ -151,11 +152,6 @@ def _panoptic_reference_read(*, version: DatasetVersion, sample: AuditSample, pa
     are in the sample, with the seller's categories and image sizes, and for each of its
     annotations exactly one PNG (found by name among the archive's files) whose segment ids
     are the annotation's. Returns (the JSON member, the PNG members, the validation)."""
-    import numpy as np
-    from PIL import Image
-
-    from quality.engine.panoptic import rgb2id
-
     lim = limits()
     try:
         members = safe_extract(path, scratch / "x", lim=lim)
@@ -207,24 +203,16 @@ def _panoptic_reference_read(*, version: DatasetVersion, sample: AuditSample, pa
         if bad:
             errors.append(field_error(f"{loc}.file_name", bad[1], bad[0]))
             continue
-        with Image.open(member.local) as png:
-            if png.mode != "RGB":
-                errors.append(field_error(f"{loc}.file_name", f"a panoptic PNG is RGB; this one is {png.mode}", "png_not_rgb"))
-                continue
-            ids = rgb2id(np.array(png, dtype=np.uint32))
-        if ids.shape != sizes.get(ann["image_id"]):
-            errors.append(field_error(f"{loc}.file_name", f"the PNG is {ids.shape[0]}x{ids.shape[1]}; its image is {sizes.get(ann['image_id'])}", "image_size_mismatch"))
+        png = png_segments(member.local)
+        if isinstance(png, tuple):
+            errors.append(field_error(f"{loc}.file_name", png[1], png[0]))
             continue
-        in_png = {int(v) for v in np.unique(ids)} - {0}
         for j, seg in enumerate(ann["segments_info"]):
             if seg.get("iscrowd") not in (0, 1) or isinstance(seg.get("iscrowd"), bool):
                 errors.append(field_error(f"{loc}.segments_info[{j}].iscrowd", "a reference segment says whether it is a crowd: 0 or 1", "missing_field"))
             if not isinstance(seg.get("area"), (int, float)) or isinstance(seg.get("area"), bool):
                 errors.append(field_error(f"{loc}.segments_info[{j}].area", "a reference segment has its area in pixels", "missing_field"))
-        declared = {int(seg["id"]) for seg in ann["segments_info"]}
-        if in_png != declared:
-            detail = f"segments only in the PNG: {sorted(in_png - declared)[:10]}; only in segments_info: {sorted(declared - in_png)[:10]}"
-            errors.append(field_error(f"{loc}.segments_info", detail, "segments_differ"))
+        errors += [field_error(where, message, code) for code, where, message in annotation_errors(ann, loc, png, sizes.get(ann["image_id"]))]
     for m in by_name.values():
         if m.path not in used:
             errors.append(field_error(m.path, "no annotation names this PNG", "unreferenced_file"))

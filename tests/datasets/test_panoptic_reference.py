@@ -128,3 +128,22 @@ def test_a_bad_archive_is_refused_located_and_changes_nothing(panoptic_version, 
     else:
         index = sorted(sample).index(sample[0])
         assert found["location"].startswith(f"annotations[{index}]"), found
+
+
+def test_a_seller_png_that_disagrees_with_its_json_fails_ingest_located(seller):
+    data = panoptic_dataset(images=4, seed=5)
+    doc, pngs = data["seller"]
+    doc = json.loads(json.dumps(doc))
+    doc["annotations"][2]["segments_info"].pop(0)  # segment 1 is painted but not listed
+    dataset = make_dataset(seller=seller, slug="pan-bad", annotation_kind="panoptic")
+    version = make_version(seller=seller, dataset=dataset)
+    add_file(version, role="images", path="images.zip", data=zipped(data["photos"]))
+    add_file(version, role="panoptic", path="panoptic.json", data=json.dumps(doc).encode())
+    add_file(version, role="panoptic", path="pngs.zip", data=zipped(pngs))
+    for state in (VersionState.SUBMITTED, VersionState.PROCESSING):
+        version_transition(version=version, to_state=state, actor=seller.user)
+    assert version_ingest(version_id=version.pk) == "invalid"
+    version.refresh_from_db()
+    (error,) = version.validation_report["errors"]
+    assert (error["code"], error["location"], error["file"]) == ("segments_differ", "annotations[2].segments_info", "panoptic.json")
+    assert "only in the PNG: [1]" in error["message"]
