@@ -15,8 +15,10 @@ import os
 import stat
 import tarfile
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from datasets.limits import Limits, limits
 
@@ -108,25 +110,34 @@ class _Budget:
             raise ArchiveError("compression_ratio", where, f"the archive expands more than {self.lim.archive_max_ratio:g} times (zip bomb)")
 
 
+def _chunks(src, where: str, declared: int, budget: _Budget) -> Iterator[bytes]:
+    """A member's bytes, checked as they are read: no archive inside, no more than its header
+    says, within the archive's budget."""
+    n = 0
+    first = True
+    while True:
+        chunk = src.read(CHUNK)
+        if not chunk:
+            break
+        if first:
+            first = False
+            if chunk.startswith(_NESTED_MAGIC) or (len(chunk) > 262 and chunk[257:262] == b"ustar"):
+                raise ArchiveError("nested_archive", where, "archives inside archives are not expanded; upload them separately")
+        n += len(chunk)
+        if n > declared:
+            raise ArchiveError("size_mismatch", where, "the member is larger than its header says")
+        budget.written(where, len(chunk))
+        yield chunk
+
+
 def _copy(src, target: Path, where: str, declared: int, budget: _Budget) -> int:
     target.parent.mkdir(parents=True, exist_ok=True)
     n = 0
-    first = True
     # O_EXCL + O_NOFOLLOW: never write through a pre-existing file or link
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
     with os.fdopen(fd, "wb") as out:
-        while True:
-            chunk = src.read(CHUNK)
-            if not chunk:
-                break
-            if first:
-                first = False
-                if chunk.startswith(_NESTED_MAGIC) or (len(chunk) > 262 and chunk[257:262] == b"ustar"):
-                    raise ArchiveError("nested_archive", where, "archives inside archives are not expanded; upload them separately")
+        for chunk in _chunks(src, where, declared, budget):
             n += len(chunk)
-            if n > declared:
-                raise ArchiveError("size_mismatch", where, "the member is larger than its header says")
-            budget.written(where, len(chunk))
             out.write(chunk)
     return n
 
@@ -176,8 +187,9 @@ def _extract_zip(archive: Path, dest: Path, budget: _Budget) -> list[Extracted]:
     return out
 
 
-def _extract_tar(tf: tarfile.TarFile, dest: Path, budget: _Budget) -> list[Extracted]:
-    out: list[Extracted] = []
+def _tar_members(tf: tarfile.TarFile, budget: _Budget) -> Iterator[tuple[str, tarfile.TarInfo]]:
+    """The regular files of a tar in order, each with its safe relative path, after the
+    member rules (no links, no special files, no escaping or duplicate paths, bounded)."""
     seen: set[str] = set()
     for member in tf:  # streamed: the member list is never held whole
         where = member.name
@@ -194,9 +206,29 @@ def _extract_tar(tf: tarfile.TarFile, dest: Path, budget: _Budget) -> list[Extra
             raise ArchiveError("duplicate_path", where, "the archive holds this path twice")
         seen.add(rel)
         budget.member(where, member.size, None)
-        target = _target(dest, rel, where)
-        src = tf.extractfile(member)
-        size = _copy(src, target, where, member.size, budget)
-        out.append(Extracted(path=rel, local=target, size=size))
+        yield rel, member
         tf.members = []  # keep memory flat on archives with very many members
+
+
+def _extract_tar(tf: tarfile.TarFile, dest: Path, budget: _Budget) -> list[Extracted]:
+    out: list[Extracted] = []
+    for rel, member in _tar_members(tf, budget):
+        target = _target(dest, rel, member.name)
+        size = _copy(tf.extractfile(member), target, member.name, member.size, budget)
+        out.append(Extracted(path=rel, local=target, size=size))
     return out
+
+
+def tar_stream_members(stream: BinaryIO, *, size: int, lim: Limits | None = None, name: str = "archive") -> Iterator[tuple[str, int, Iterator[bytes]]]:
+    """The members of an uncompressed tar read once from ``stream`` (never written to disk
+    here), under the same rules as :func:`safe_extract`: for each regular file, its safe
+    relative path, its size and its checked bytes, to be consumed before the next member.
+    A stream that is not a whole tar raises ``invalid_archive`` located at ``name`` (reading
+    a cut member's bytes raises tarfile's own error)."""
+    budget = _Budget(lim or limits(), size)
+    try:
+        with tarfile.open(fileobj=stream, mode="r|") as tf:
+            for rel, member in _tar_members(tf, budget):
+                yield rel, member.size, _chunks(tf.extractfile(member), member.name, member.size, budget)
+    except (tarfile.TarError, EOFError) as exc:
+        raise ArchiveError("invalid_archive", name, f"not a readable tar archive: {exc}") from None

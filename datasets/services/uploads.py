@@ -10,10 +10,8 @@ import logging
 import math
 import mimetypes
 import re
-import shutil
 import tarfile
 import tempfile
-import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
@@ -25,8 +23,8 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from datasets.errors import DatasetErrorCode
-from datasets.ingest.archive import ArchiveError, Extracted, safe_extract
-from datasets.limits import Limits, limits
+from datasets.ingest.archive import ArchiveError, tar_stream_members
+from datasets.limits import limits
 from datasets.models import SELLER_ROLES, DatasetFile, DatasetVersion, FileOrigin, FileRole, UploadSession, UploadState
 from datasets.states import VersionState
 from marketplace.audit.services import audit_event_record
@@ -467,24 +465,6 @@ def upload_verify(*, upload_id: str) -> UploadSession:
     return upload
 
 
-def _shard_extract(local: Path, dest: Path, lim: Limits) -> list[Extracted]:
-    """The archive rules of ingest (no links, no escape, no nesting, no duplicate, bounded),
-    plus the names a single upload could have; a shard that is not a whole readable tar is
-    refused as one."""
-    if zipfile.is_zipfile(local):
-        raise ArchiveError("invalid_archive", "shard", "a shard is a tar archive, not a zip")
-    try:
-        members = safe_extract(local, dest, lim=lim)
-    except (tarfile.TarError, EOFError, OSError) as exc:
-        raise ArchiveError("invalid_archive", "shard", f"not a readable tar archive: {exc}") from None
-    for m in members:
-        try:
-            validate_file_path(m.path, location=m.path)
-        except InvalidInput:
-            raise ArchiveError("invalid_name", m.path, "a member name must be a relative path of at most 512 characters") from None
-    return members
-
-
 def _taken_names(version: DatasetVersion, names: list[str], *, exclude_upload) -> set[str]:
     taken: set[str] = set()
     for i in range(0, len(names), 2000):
@@ -510,94 +490,111 @@ def _delete_keys(keys: list[str]) -> None:
 def shard_record(upload: UploadSession) -> UploadSession:
     """Unpack a verified shard and record every member as a file of the version, with its
     own sha256, all or nothing: a refused member rejects the whole shard (code, and the
-    member's name as location) and leaves no row and no object behind."""
+    member's name as location) and leaves no row and no object behind. The shard is read
+    once, straight from storage; its members are stored as they come, a few at a time."""
     storage = get_storage()
-    lim = limits()
-    root = settings.CONFIG.var_dir / "scratch"
-    root.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f"shard-{upload.pk.hex}-", dir=root))
+    prefix = f"versions/{upload.version_id}/uploads/{upload.pk.hex}/members/"
     stored: list[str] = []
+
+    def row(name: str, size: int, digest: str, key: str, content_type: str) -> DatasetFile:
+        return DatasetFile(
+            version_id=upload.version_id,
+            role=upload.role,
+            path=name,
+            size=size,
+            sha256=digest,
+            content_type=content_type,
+            storage_key=key,
+            origin=FileOrigin.UPLOAD,
+        )
+
+    def store_bytes(name: str, data: bytes) -> DatasetFile:
+        key, content_type = prefix + name, mimetypes.guess_type(name)[0] or "application/octet-stream"
+        storage.put_bytes(key, data, content_type=content_type)
+        stored.append(key)
+        return row(name, len(data), hashlib.sha256(data).hexdigest(), key, content_type)
+
+    def store_spooled(name: str, chunks) -> DatasetFile:
+        key, content_type = prefix + name, mimetypes.guess_type(name)[0] or "application/octet-stream"
+        digest, n = hashlib.sha256(), 0
+        with tempfile.NamedTemporaryFile(dir=_scratch_root(), prefix="member-") as tmp:
+            for chunk in chunks:
+                digest.update(chunk)
+                n += len(chunk)
+                tmp.write(chunk)
+            tmp.flush()
+            storage.put_file(key, tmp.name, content_type=content_type)
+        stored.append(key)
+        return row(name, n, digest.hexdigest(), key, content_type)
+
     try:
-        local = scratch / "shard.tar"
-        with storage.open(upload.storage_key) as src, open(local, "wb") as out:
-            shutil.copyfileobj(src, out, CHUNK)
         try:
-            members = _shard_extract(local, scratch / "members", lim)
-        except ArchiveError as exc:
-            return _upload_reject(upload, exc.code, exc.message, [field_error(exc.location, exc.message, exc.code)])
-        finally:
-            local.unlink(missing_ok=True)
-        if not members:
-            return _upload_reject(upload, "empty_shard", "The shard holds no file.", [field_error("shard", "no member", "empty_shard")])
-        taken = _taken_names(upload.version, [m.path for m in members], exclude_upload=upload)
-        if taken:
-            details = [field_error(n, "the version already has a file or an open upload by that name", "name_taken") for n in sorted(taken)[:100]]
-            return _upload_reject(upload, "name_taken", f"{len(taken)} member name(s) are taken in this version.", details)
-        prefix = f"versions/{upload.version_id}/uploads/{upload.pk.hex}/members/"
-
-        def store(m: Extracted) -> DatasetFile:
-            key = prefix + m.path
-            content_type = mimetypes.guess_type(m.path)[0] or "application/octet-stream"
-            if m.size <= SHARD_MEMBER_IN_MEMORY:  # read once: hashed and stored from the same bytes
-                data = m.local.read_bytes()
-                digest = hashlib.sha256(data).hexdigest()
-                storage.put_bytes(key, data, content_type=content_type)
-            else:
-                sha = hashlib.sha256()
-                with open(m.local, "rb") as fh:
-                    for chunk in iter(lambda fh=fh: fh.read(CHUNK), b""):
-                        sha.update(chunk)
-                digest = sha.hexdigest()
-                storage.put_file(key, m.local, content_type=content_type)
-            stored.append(key)
-            m.local.unlink()
-            return DatasetFile(
-                version_id=upload.version_id,
-                role=upload.role,
-                path=m.path,
-                size=m.size,
-                sha256=digest,
-                content_type=content_type,
-                storage_key=key,
-                origin=FileOrigin.UPLOAD,
-            )
-
-        # Storing is I/O (local files or S3 requests): a few threads overlap the waits.
-        with ThreadPoolExecutor(max_workers=SHARD_STORE_THREADS) as pool:
-            rows = list(pool.map(store, members))
-        try:
-            with transaction.atomic():
-                locked = UploadSession.objects.select_for_update().get(pk=upload.pk)
-                version = DatasetVersion.objects.select_for_update().select_related("dataset__owner").get(pk=upload.version_id)
-                if locked.state != UploadState.VERIFYING:
-                    _delete_keys(stored)
-                    return locked
-                if version.state != VersionState.DRAFT:
-                    _delete_keys(stored)
-                    return _upload_reject(locked, "version_frozen", "The version left draft before this shard was verified.")
-                DatasetFile.objects.bulk_create(rows, batch_size=2000)
-                locked.state = UploadState.COMPLETE
-                locked.members = len(rows)
-                locked.error = {}
-                locked.save(update_fields=["state", "members", "error", "updated_at"])
-                audit_event_record(
-                    actor=None,
-                    action="version.files_add",
-                    obj=version,
-                    organization=version.dataset.owner,
-                    after={"shard": locked.name, "sha256": locked.sha256, "members": len(rows), "role": locked.role},
-                )
-        except IntegrityError:  # a concurrent shard recorded one of these names first
-            _delete_keys(stored)
-            return _upload_reject(upload, "name_taken", "A member name was taken by another upload meanwhile.", [field_error("shard", "name taken", "name_taken")])
-        stored = []
-        _delete_keys([upload.storage_key])  # the members are the files; the shard is spent
-        return locked
+            futures, spooled = [], []
+            # Storing is I/O (local files or S3 requests): a few threads overlap the waits.
+            with storage.open(upload.storage_key) as body, ThreadPoolExecutor(max_workers=SHARD_STORE_THREADS) as pool:
+                for name, size, chunks in tar_stream_members(body, size=upload.size, lim=limits(), name="shard"):
+                    try:
+                        validate_file_path(name, location=name)
+                    except InvalidInput:
+                        raise ArchiveError("invalid_name", name, "a member name must be a relative path of at most 512 characters") from None
+                    if size <= SHARD_MEMBER_IN_MEMORY:
+                        futures.append(pool.submit(store_bytes, name, b"".join(chunks)))
+                    else:
+                        spooled.append(store_spooled(name, chunks))  # a large member: through a temporary file, here
+                    if len(futures) % 32 == 0:  # bounded memory: wait for the older members
+                        futures[-32].result()
+                rows = [f.result() for f in futures] + spooled
+        except (tarfile.TarError, EOFError) as exc:
+            raise ArchiveError("invalid_archive", "shard", f"not a readable tar archive: {exc}") from None
+    except ArchiveError as exc:
+        _delete_keys(stored)
+        return _upload_reject(upload, exc.code, exc.message, [field_error(exc.location, exc.message, exc.code)])
     except BaseException:
         _delete_keys(stored)
         raise
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    if not rows:
+        return _upload_reject(upload, "empty_shard", "The shard holds no file.", [field_error("shard", "no member", "empty_shard")])
+    taken = _taken_names(upload.version, [r.path for r in rows], exclude_upload=upload)
+    if taken:
+        _delete_keys(stored)
+        details = [field_error(n, "the version already has a file or an open upload by that name", "name_taken") for n in sorted(taken)[:100]]
+        return _upload_reject(upload, "name_taken", f"{len(taken)} member name(s) are taken in this version.", details)
+    try:
+        with transaction.atomic():
+            locked = UploadSession.objects.select_for_update().get(pk=upload.pk)
+            version = DatasetVersion.objects.select_for_update().select_related("dataset__owner").get(pk=upload.version_id)
+            if locked.state != UploadState.VERIFYING:
+                _delete_keys(stored)
+                return locked
+            if version.state != VersionState.DRAFT:
+                _delete_keys(stored)
+                return _upload_reject(locked, "version_frozen", "The version left draft before this shard was verified.")
+            DatasetFile.objects.bulk_create(rows, batch_size=2000)
+            locked.state = UploadState.COMPLETE
+            locked.members = len(rows)
+            locked.error = {}
+            locked.save(update_fields=["state", "members", "error", "updated_at"])
+            audit_event_record(
+                actor=None,
+                action="version.files_add",
+                obj=version,
+                organization=version.dataset.owner,
+                after={"shard": locked.name, "sha256": locked.sha256, "members": len(rows), "role": locked.role},
+            )
+    except IntegrityError:  # a concurrent shard recorded one of these names first
+        _delete_keys(stored)
+        return _upload_reject(upload, "name_taken", "A member name was taken by another upload meanwhile.", [field_error("shard", "name taken", "name_taken")])
+    except BaseException:
+        _delete_keys(stored)
+        raise
+    _delete_keys([upload.storage_key])  # the members are the files; the shard is spent
+    return locked
+
+
+def _scratch_root() -> Path:
+    root = settings.CONFIG.var_dir / "scratch"
+    root.mkdir(parents=True, exist_ok=True)
+    return root
 
 
 @transaction.atomic

@@ -141,8 +141,8 @@ def test_cli_shard_upload_killed_half_way_resends_only_what_is_missing(live_serv
         touching = [(m, url) for m, url in second if hex_id in url or str(UploadSession.objects.get(pk=hex_id).pk) in url]
         if hex_id in noted:  # recorded and known to be: the rerun costs it no request at all
             assert touching == []
-        else:  # recorded, the state file not yet told: one status question, nothing sent
-            assert [m for m, _u in touching] == ["GET"], touching
+        else:  # recorded, the state file not yet told: the manifest or one status question says so; nothing sent
+            assert [m for m, _u in touching] in ([], ["GET"]), touching
     shards = UploadSession.objects.filter(shard=True)
     assert shards.count() == 20 and set(shards.values_list("state", flat=True)) == {UploadState.COMPLETE}
     assert len(started - set(shards.values_list("name", flat=True))) == 0  # shards resumed under their names, none restarted

@@ -133,3 +133,17 @@ def test_shard_start_is_refused_for_other_roles_and_names(seller):
     r = seller.client.post(f"/api/v1/versions/{version.pk}/uploads/", {**body, "role": "images", "name": "_shards/0.zip"}, format="json")
     assert r.status_code == 400 and r.json()["code"] == "invalid_name" and r.json()["details"][0]["location"] == "name"
     assert not UploadSession.objects.filter(version=version).exists()
+
+
+def test_shard_member_larger_than_the_in_memory_size_is_streamed_and_recorded(seller, monkeypatch):
+    from datasets.services import uploads
+
+    monkeypatch.setattr(uploads, "SHARD_MEMBER_IN_MEMORY", 4096)  # this shard's big member goes through a temporary file
+    version = make_version(seller=seller)
+    big = bytes(range(256)) * 4000  # 1 MB
+    members = [("a.png", b"small"), ("clips/big.bin", big), ("z.png", b"last")]
+    result = _send_shard(seller.client, version, _tar(members))
+    assert result.state == UploadState.COMPLETE, result.error
+    files = {f.path: (f.sha256, f.size) for f in DatasetFile.objects.filter(version=version)}
+    assert files == {n: (sha(d), len(d)) for n, d in members}
+    assert get_storage().read_bytes(DatasetFile.objects.get(version=version, path="clips/big.bin").storage_key) == big
