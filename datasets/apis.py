@@ -10,7 +10,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.parsers import JSONParser
-from rest_framework.permissions import IsAuthenticated
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -98,6 +98,35 @@ class DatasetOutput(serializers.ModelSerializer):
             "created_at",
             "updated_at",
         ]
+
+
+class VocabularyListApi(APIView):
+    """The controlled vocabularies (public): what ``embodiment``, ``task`` and ``scene``
+    take, on datasets and in search, with the aliases each term is also found by."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    class OutputSerializer(serializers.Serializer):
+        kind = serializers.ChoiceField(choices=VocabularyKind.choices)
+        slug = serializers.CharField()
+        name = serializers.CharField()
+        aliases = serializers.ListField(child=serializers.CharField())
+
+    @extend_schema(
+        operation_id="vocabularies_list",
+        parameters=[OpenApiParameter("kind", str, enum=list(VocabularyKind.values), description="one vocabulary (default: all)")],
+        responses={200: _results(OutputSerializer, "VocabularyList")},
+    )
+    def get(self, request):
+        kind = request.query_params.get("kind")
+        if kind is not None and kind not in VocabularyKind.values:
+            raise InvalidInput(
+                "The vocabulary is not known.",
+                code=DatasetErrorCode.INVALID_FILTER,
+                details=[field_error("kind", f"one of {list(VocabularyKind.values)}", "unknown_value")],
+            )
+        return Response({"results": self.OutputSerializer(selectors.vocabulary_terms(kind=kind), many=True).data})
 
 
 class DatasetListApi(APIView):

@@ -10,6 +10,7 @@ class DatasetErrorCode(StrEnum):
     FILE_TOO_LARGE = "file_too_large"
     INCOMPLETE_VERSION = "incomplete_version"
     INVALID_CONTENT_RANGE = "invalid_content_range"
+    INVALID_FILTER = "invalid_filter"
     INVALID_NAME = "invalid_name"
     INVALID_PART_NUMBER = "invalid_part_number"
     INVALID_PART_SHA256 = "invalid_part_sha256"

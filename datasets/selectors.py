@@ -13,7 +13,7 @@ from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
 from datasets.errors import DatasetErrorCode
 from datasets.ingest.validate import FRAME_KEYS
-from datasets.models import AuditSample, Dataset, DatasetFile, DatasetVersion, FileRole, UploadSession, VersionIngest
+from datasets.models import AuditSample, Dataset, DatasetFile, DatasetVersion, FileRole, UploadSession, VersionIngest, VocabularyTerm
 from datasets.splits import evaluation_file, split_kind, split_name
 from datasets.states import VersionState
 from marketplace.accounts.models import OrganizationRole
@@ -539,3 +539,9 @@ def _clip_frames(*, version: DatasetVersion, clips: list[dict[str, Any]], ttl: i
             url = storage.download_url(f.storage_key, ttl=ttl, filename=name.rsplit("/", 1)[-1]) if f else None
             frames.append({"video_id": clip["video_id"], "frame_index": index, "file_name": name, "url": url})
     return frames
+
+
+def vocabulary_terms(*, kind: str | None = None) -> QuerySet[VocabularyTerm]:
+    """The terms of one vocabulary, or of all, by kind and slug (public: no permission)."""
+    qs = VocabularyTerm.objects.order_by("kind", "slug")
+    return qs.filter(kind=kind) if kind else qs

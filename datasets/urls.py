@@ -3,6 +3,7 @@ from django.urls import path
 from datasets import apis
 
 urlpatterns = [
+    path("vocabularies/", apis.VocabularyListApi.as_view(), name="vocabulary-list"),
     path("datasets/", apis.DatasetListApi.as_view(), name="datasets"),
     path("datasets/<slug:slug>/", apis.DatasetDetailApi.as_view(), name="dataset-detail"),
     path("datasets/<slug:slug>/versions/", apis.DatasetVersionsApi.as_view(), name="dataset-versions"),

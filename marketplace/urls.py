@@ -10,7 +10,7 @@ from marketplace.listings.selectors import download_grant_live
 
 # Routes reachable without authentication. The anonymous URL walk test checks that every
 # other route answers 401/403; a new public route must be added here deliberately.
-PUBLIC_ROUTE_NAMES = {"healthz", "readyz", "schema", "docs", "auth-login", "auth-register", "signed-download", "quality-report-list", "quality-report-detail", "quality-report-plot", "version-provenance-summary", "listing-search", "listing-detail", "license-list", "listing-croissant"}
+PUBLIC_ROUTE_NAMES = {"healthz", "readyz", "schema", "docs", "auth-login", "auth-register", "signed-download", "quality-report-list", "quality-report-detail", "quality-report-plot", "version-provenance-summary", "listing-search", "listing-detail", "license-list", "listing-croissant", "vocabulary-list"}
 
 api_v1 = [
     path("", include("marketplace.accounts.urls")),

@@ -105,3 +105,14 @@ def test_staff_add_terms_with_aliases_in_the_admin(admin_client):
     assert r.status_code == 302, r.content[:2000]
     assert VocabularyTerm.objects.get(kind="embodiment", slug="rby1").aliases == ["RBY1", "rb_y1"]
     assert vocabulary_load(["embodiment"]).resolve("embodiment", "RB-Y1") == "rby1"
+
+
+def test_vocabularies_are_public_with_their_aliases(api_client):
+    body = api_client.get("/api/v1/vocabularies/", {"kind": "embodiment"}).json()
+    terms = {t["slug"]: t for t in body["results"]}
+    assert {t["kind"] for t in body["results"]} == {"embodiment"}
+    assert terms["ur5e"]["name"] == "UR5e" and "Universal Robots UR5e" in terms["ur5e"]["aliases"]
+    everything = api_client.get("/api/v1/vocabularies/").json()["results"]
+    assert {t["kind"] for t in everything} == {"embodiment", "task", "scene"}
+    resp = api_client.get("/api/v1/vocabularies/", {"kind": "robot"})
+    assert resp.status_code == 400 and resp.json()["details"][0]["location"] == "kind"

@@ -100,6 +100,7 @@ POLICY: dict[tuple[str, str], Rule] = {
     # licensing: the catalogue is public; terms, checks and provenance follow the version's
     # visibility (signed in); provenance is edited by the owning seller
     ("license-list", "GET"): P(default="allow", anonymous="allow"),
+    ("vocabulary-list", "GET"): P(default="allow", anonymous="allow"),
     ("version-effective-terms", "GET"): P("version", default="published", seller_a="own|published", seller_b="own|published", **STAFF),
     ("version-checks", "GET"): P("version", default="published", seller_a="own|published", seller_b="own|published", **STAFF),
     ("version-provenance", "GET"): P("version", default="published", seller_a="own|published", seller_b="own|published", **STAFF),

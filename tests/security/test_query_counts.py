@@ -233,6 +233,7 @@ ENDPOINTS: dict[str, tuple[str, tuple[str, str] | None, Callable[[Scenario, Obj 
     "entitlement-files": ("buyer_ent", ("entitlement", "a-published"), grow_files),
     "version-jobs": ("seller_a", ("version", "a-published"), grow_jobs),
     "license-list": ("anonymous", None, None),
+    "vocabulary-list": ("anonymous", None, None),
     "version-effective-terms": ("buyer_none", ("version", "a-published"), None),
     "version-checks": ("buyer_none", ("version", "a-published"), grow_checks),
     "version-provenance": ("buyer_none", ("version", "a-published"), grow_provenance),
