@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.db.models import Count, Exists, OuterRef, QuerySet
@@ -607,3 +608,8 @@ def withdrawn_files(*, version_id: int) -> dict[int, dict[str, Any]]:
         for f in revocation.files:
             out.setdefault(int(f["id"]), {"path": f["path"], "role": f.get("role", ""), "revocation": revocation.pk, "requested_on": revocation.requested_on.isoformat()})
     return out
+
+
+def consent_revocations_unlisted(*, recorded_before: datetime) -> list[int]:
+    """Revocations recorded before then whose files were never listed (a lost reaction)."""
+    return list(ConsentRevocation.objects.filter(files_listed_at__isnull=True, recorded_at__lt=recorded_before).order_by("pk").values_list("pk", flat=True))

@@ -147,3 +147,23 @@ def test_a_revocation_whose_version_was_replaced_is_resolved_not_suspended(publi
     assert revocation.state == "resolved" and published.state == VersionState.WITHDRAWN and published.revocation_deadline is None
     assert AuditEvent.objects.filter(action="consent.resolved").count() == 1
     assert consent_deadlines_enforce(now=revocation.deadline + timedelta(days=2)) == {"resolved": 0, "suspended": 0}  # idempotent
+
+
+def test_a_revocation_whose_reaction_was_lost_is_applied_by_the_reconciliation(published, seller, django_capture_on_commit_callbacks):
+    from licensing.events import ConsentRevoked
+    from marketplace import reactions
+    from marketplace.core.events import suspended
+    from marketplace.listings.services import listings_reconcile
+
+    (handler,) = [h for event, h in reactions.REACTIONS if event is ConsentRevoked]
+    with suspended(ConsentRevoked, handler), django_capture_on_commit_callbacks(execute=True):
+        revocation = revoke(published, seller, ["C-other"])
+    revocation.refresh_from_db()
+    assert revocation.files_listed_at is None and revocation.files == []
+    assert listings_reconcile()["revocations_applied"] == 0  # within its grace period: the reaction may still be running
+    ConsentRevocation.objects.filter(pk=revocation.pk).update(recorded_at=timezone.now() - timedelta(minutes=5))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert listings_reconcile()["revocations_applied"] == 1
+    revocation.refresh_from_db()
+    assert sorted(f["path"] for f in revocation.files) == ["images/0003.png", "images/0004.png"] and revocation.frames == 2
+    assert listings_reconcile()["revocations_applied"] == 0

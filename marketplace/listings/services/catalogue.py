@@ -25,6 +25,7 @@ from marketplace.listings.models import (
 )
 from marketplace.listings.pricing import quality_adjusted_cost
 from marketplace.listings.search import catalogue_generation_bump
+from marketplace.listings.services.consent import consent_revocations_reconcile
 from marketplace.listings.services.selections import version_index_request
 from quality.figures import LISTING_FIGURES
 from quality.selectors import version_per_class, version_report_evidence
@@ -279,6 +280,8 @@ def listings_reconcile(*, batch: int = 500) -> dict[str, int]:
     2. The ``batch`` public listings compared longest ago are rebuilt from their sources and
        compared column by column; those that differ (a figure, the terms, a vocabulary) are
        synced. Over successive runs every listing is compared.
+    3. Consent revocations whose files were never listed (their reaction was lost) are
+       applied: files listed and withdrawn, notices sent.
     """
     published = DatasetVersion.objects.filter(state=VersionState.PUBLISHED)
     wrong = set(
@@ -308,6 +311,7 @@ def listings_reconcile(*, batch: int = 500) -> dict[str, int]:
             listing_sync(dataset=listing.dataset)
             repaired += 1
         Listing.objects.filter(pk=listing.pk).update(checked_at=now)
-    return {"resynced": len(wrong), "compared": len(stale), "repaired": repaired}
+    revocations = consent_revocations_reconcile()
+    return {"resynced": len(wrong), "compared": len(stale), "repaired": repaired, "revocations_applied": revocations}
 
 

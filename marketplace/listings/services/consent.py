@@ -5,13 +5,14 @@ tell each buyer organization that downloaded some of them to delete them."""
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from datasets.models import DatasetFile, DatasetVersion
 from datasets.selectors import version_files
-from licensing.selectors import consent_revocation_coverage, consent_revocation_get, withdrawn_files
+from licensing.selectors import consent_revocation_coverage, consent_revocation_get, consent_revocations_unlisted, withdrawn_files
 from licensing.services import consent_revocation_files_record
 from marketplace.audit.services import audit_event_record
 from marketplace.core.events import publish
@@ -133,3 +134,13 @@ def consent_notice_acknowledge(*, notice: ConsentNotice, actor) -> ConsentNotice
         after={"acknowledged": True, "files": [f["path"] for f in locked.files]},
     )
     return locked
+
+
+def consent_revocations_reconcile(*, grace_seconds: int = 60) -> int:
+    """Apply the revocations whose reaction was lost (files never listed, recorded more than
+    ``grace_seconds`` ago): part of the listings' periodic reconciliation. Returns how many."""
+    ids = consent_revocations_unlisted(recorded_before=timezone.now() - timedelta(seconds=grace_seconds))
+    for revocation_id in ids:
+        log.warning("consent revocation %s was never applied; applying it now", revocation_id)
+        consent_revocation_apply(revocation_id=revocation_id)
+    return len(ids)
