@@ -168,6 +168,10 @@ QUALITY_DEVICE = CONFIG.quality_device
 # QUALITY_EVALUATION_RATE): started in the last hour, and queued or running at once.
 QUALITY_EVALUATION_ORG_PER_HOUR = 100
 QUALITY_EVALUATION_ORG_ACTIVE = 4
+# Celery (soft, hard) time limits of one buyer evaluation, in seconds (PIPELINE_TIME_LIMITS
+# "evaluation"): past the soft one it ends failed (evaluation_time_limit), past the hard
+# one its worker process is replaced and it ends failed too.
+QUALITY_EVALUATION_TIME_LIMITS = CONFIG.pipeline_time_limits["evaluation"]
 # The pipeline (workers/): retries for transient errors, step deadlines, the audit gate.
 PIPELINE_MAX_RETRIES = CONFIG.pipeline_max_retries
 PIPELINE_RETRY_BACKOFF_MAX = CONFIG.pipeline_retry_backoff_max

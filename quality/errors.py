@@ -5,6 +5,8 @@ from enum import StrEnum
 
 class QualityErrorCode(StrEnum):
     EVALUATION_NOT_FOUND = "evaluation_not_found"
+    # The evaluation ran past QUALITY_EVALUATION_TIME_LIMITS and was stopped.
+    EVALUATION_TIME_LIMIT = "evaluation_time_limit"
     INVALID_KIND = "invalid_kind"
     INVALID_RESULTS = "invalid_results"
     NO_EVALUATION_SPLIT = "no_evaluation_split"

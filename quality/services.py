@@ -354,7 +354,8 @@ def evaluation_create(*, user, slug: str, results: Any, organization_id: int | N
     except Exception:
         _delete_objects([key])
         raise
-    transaction.on_commit(lambda: evaluation_run_task.delay(evaluation.pk))
+    soft, hard = settings.QUALITY_EVALUATION_TIME_LIMITS
+    transaction.on_commit(lambda: evaluation_run_task.apply_async(args=[evaluation.pk], soft_time_limit=soft, time_limit=hard))
     return evaluation
 
 
@@ -418,8 +419,8 @@ def evaluation_run(*, evaluation_id: int, device: str | None = None) -> BuyerEva
     return evaluation
 
 
-def evaluation_fail(*, evaluation_id: int, message: str) -> None:
+def evaluation_fail(*, evaluation_id: int, message: str, code: str = "evaluation_failed") -> None:
     """Mark an evaluation failed after its task gave up (so no job is stuck in running)."""
     BuyerEvaluation.objects.filter(pk=evaluation_id).exclude(state=EvaluationState.DONE).update(
-        state=EvaluationState.FAILED, error={"code": "evaluation_failed", "message": message, "details": []}, finished_at=timezone.now()
+        state=EvaluationState.FAILED, error={"code": code, "message": message, "details": []}, finished_at=timezone.now()
     )

@@ -9,6 +9,7 @@ import socket
 from collections.abc import Callable
 from datetime import timedelta
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -136,6 +137,8 @@ def progress_callback(job_id: int) -> Callable[[int, int], None]:
             last["percent"] = percent
             try:
                 job_progress(job_id=job_id, done=done, total=total, message=f"{done}/{total}")
+            except SoftTimeLimitExceeded:
+                raise  # the step is over its time limit: it must stop, not go on
             except Exception:  # noqa: BLE001 - progress is advisory; the step itself must go on
                 logger.warning("progress update failed for job %s", job_id, exc_info=True)
 

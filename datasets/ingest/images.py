@@ -7,6 +7,8 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+from celery.exceptions import SoftTimeLimitExceeded
+
 from datasets.limits import Limits
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
@@ -33,6 +35,8 @@ def check_image(
                 img.verify()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         return "decompression_bomb", str(exc)
+    except SoftTimeLimitExceeded:
+        raise  # the step's time limit, not the file's fault
     except Exception as exc:  # noqa: BLE001 - anything Pillow cannot read is not an image
         return "not_an_image", f"not a readable image: {exc.__class__.__name__}"
     if sizes is not None:

@@ -23,6 +23,7 @@ from django.db import connection
 
 from datasets.states import VersionState
 from marketplace.demo import wait_for
+from tests import factories
 from tests.listings.pipeline import WORKER_ENV, json_bytes, png, square, submit, wait_settled, zipped
 
 pytestmark = pytest.mark.worker
@@ -134,3 +135,51 @@ def test_a_message_whose_worker_is_killed_on_every_try_ends_failed_after_n_attem
     job.refresh_from_db()
     assert job.state == JobState.FAILED and job.attempts == attempts
     assert len(set(killed)) == attempts and worker.proc.poll() is None
+
+
+@contextmanager
+def table_locked(table: str):
+    """Another connection holds ACCESS EXCLUSIVE on ``table`` until the block ends."""
+    s = connection.settings_dict
+    conn = psycopg2.connect(dbname=s["NAME"], user=s.get("USER") or "postgres", password=s.get("PASSWORD") or None, host=s.get("HOST") or "127.0.0.1", port=s.get("PORT") or 5432)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+        yield
+    finally:
+        conn.rollback()
+        conn.close()
+
+
+def _published(seller):
+    from quality import services
+    from tests.quality.app.data import seed_version, set_state
+    from tests.quality.app.evaldata import results_for
+
+    version = factories.make_version(seller=seller)
+    data = seed_version(version)
+    set_state(version, "published")
+    split = services.evaluation_split_get(version=version)
+    return version, results_for(data["annotations"], split.image_ids)
+
+
+@pytest.mark.parametrize(("limits", "seen"), [("evaluation=1:120", b"Soft time limit"), ("evaluation=2:4", b"Hard time limit")])
+def test_a_buyer_evaluation_past_its_time_limit_ends_failed_with_its_code(worker_factory, seller, buyer, settings, limits, seen):
+    from quality import services
+    from quality.models import BuyerEvaluation, EvaluationState
+    from workers.tasks import ping
+
+    worker = worker_factory(extra_env=WORKER_ENV | {"PIPELINE_TIME_LIMITS": limits})
+    # the API node sends the limits with the task, as every node has the same settings
+    settings.QUALITY_EVALUATION_TIME_LIMITS = tuple(float(x) for x in limits.split("=")[1].split(":"))
+    version, results = _published(seller)
+    # The evaluation reads the version's files first thing: it waits on the lock.
+    with table_locked("datasets_datasetfile"):
+        evaluation = services.evaluation_create(user=buyer.user, slug=version.dataset.slug, results=results)
+        wait_for(lambda: seen in worker.log_path.read_bytes(), timeout=60, what="the time limit", interval=0.2)
+        assert BuyerEvaluation.objects.get(pk=evaluation.pk).state in (EvaluationState.RUNNING, EvaluationState.FAILED)
+    done = wait_for(lambda: BuyerEvaluation.objects.filter(pk=evaluation.pk, state=EvaluationState.FAILED).first(), timeout=60, what="the evaluation to end")
+    assert done.error["code"] == "evaluation_time_limit" and "time limit" in done.error["message"]
+    assert done.report == {}
+    assert ping.delay("next").get(timeout=60)["value"] == "next"  # the worker takes the next task
+    assert worker.proc.poll() is None
