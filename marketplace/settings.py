@@ -73,7 +73,10 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # A file, not memory, for the test database too: worker processes started by the
     # tests must see the same data as the test process.
     DATABASES["default"]["TEST"] = {"NAME": str(CONFIG.var_dir / "test-db.sqlite3")}
-    DATABASES["default"]["OPTIONS"] = {"timeout": 30}
+    # A transaction takes the write lock when it begins (IMMEDIATE): a deferred one that
+    # reads, then writes while the worker wrote, fails at once with "database is locked"
+    # instead of waiting its turn (the embedded demo seeds while the worker runs).
+    DATABASES["default"]["OPTIONS"] = {"timeout": 30, "transaction_mode": "IMMEDIATE"}
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

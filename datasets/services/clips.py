@@ -24,9 +24,9 @@ def clip_sample_draw(*, version: DatasetVersion, seed: int | None = None) -> lis
     """
     lim = limits()
     seed_value = version.pk if seed is None else seed
-    existing = AuditSample.objects.filter(version=version, seed=seed_value).exclude(clips=[]).first()
+    existing = _stored_clips(version=version, seed=seed_value)
     if existing:
-        return list(existing.clips)
+        return existing
     rng = random.Random(f"audit-clips:{version.pk}:{seed_value}")
     videos = version_videos(version=version)
     annotated = [v for v in videos if v["annotated"]]
@@ -58,8 +58,13 @@ def clip_sample_draw(*, version: DatasetVersion, seed: int | None = None) -> lis
         with transaction.atomic():
             AuditSample.objects.create(version=version, seed=seed_value, size=size, image_ids=image_ids, clips=clips)
     except IntegrityError:  # drawn concurrently: the stored draw wins (it is the same)
-        return list(AuditSample.objects.filter(version=version, seed=seed_value).exclude(clips=[]).first().clips)
+        return _stored_clips(version=version, seed=seed_value)
     return clips
+
+
+def _stored_clips(*, version: DatasetVersion, seed: int) -> list[dict]:
+    # compared in Python: JSON equality lookups differ between PostgreSQL and SQLite
+    return next((list(s.clips) for s in AuditSample.objects.filter(version=version, seed=seed) if s.clips), [])
 
 
 def video_reference_mismatches(*, reference: dict, fmt: str | None, clips: list[dict], categories: set[int]) -> list[dict]:
