@@ -27,9 +27,10 @@ STEP_TIME_LIMITS: dict[str, tuple[float, float]] = {
     "audit_sample": (600, 900),
     "quality": (2 * 3600, 2 * 3600 + 600),
     "checks": (3600, 3600 + 600),
-    "evaluation": (1800, 1900),  # one buyer evaluation (quality.tasks.evaluation_run_task)
+    "evaluation": (1800, 1900),  # one buyer evaluation, or one shard of a sharded one
+    "other": (3 * 3600, 3 * 3600 + 600),  # every other Celery task: a backstop, none runs unbounded
 }
-STEP_TIME_LIMIT_NAMES = ("ingest", "audit_sample", "checks", "evaluation", "quality", "quality_intrinsic", "quality_audit", "quality_agreement", "quality_temporal", "quality_panoptic")
+STEP_TIME_LIMIT_NAMES = ("ingest", "audit_sample", "checks", "evaluation", "other", "quality", "quality_intrinsic", "quality_audit", "quality_agreement", "quality_temporal", "quality_panoptic")
 
 
 def default_var_dir() -> Path:

@@ -216,6 +216,9 @@ CELERY_BEAT_SCHEDULE = {
     "consent-deadlines": {"task": "licensing.tasks.consent_deadlines_task", "schedule": 3600.0, "options": {"queue": "default", "expires": 3500}},
 }
 CELERY_RESULT_BACKEND = CONFIG.result_backend
+# Every task is time-limited: pipeline steps and buyer evaluations send their own limits
+# with each message (PIPELINE_TIME_LIMITS); any other task gets the "other" backstop.
+CELERY_TASK_SOFT_TIME_LIMIT, CELERY_TASK_TIME_LIMIT = CONFIG.pipeline_time_limits["other"]
 if CONFIG.embedded_broker:
     _broker_dir = CONFIG.var_dir / "broker"
     for _sub in ("queue", "processed", "control"):

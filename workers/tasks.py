@@ -158,7 +158,10 @@ def sweep_task() -> dict:
     return pipeline_sweep()
 
 
-@shared_task(name="workers.tasks.evaluation_shard", acks_late=True)
+@shared_task(
+    name="workers.tasks.evaluation_shard", acks_late=True,
+    soft_time_limit=settings.QUALITY_EVALUATION_TIME_LIMITS[0], time_limit=settings.QUALITY_EVALUATION_TIME_LIMITS[1],
+)
 def evaluation_shard_task(gt_key: str, dt_key: str, shard: int, num_shards: int, state_key: str, params: dict | None = None) -> str:
     """One image shard of a sharded evaluation (queue ``quality``); idempotent: it rewrites
     the same state object."""
@@ -166,6 +169,9 @@ def evaluation_shard_task(gt_key: str, dt_key: str, shard: int, num_shards: int,
     return evaluation_shard(gt_key=gt_key, dt_key=dt_key, shard=shard, num_shards=num_shards, state_key=state_key, params=params, device=step_device(step="quality_audit"))
 
 
-@shared_task(name="workers.tasks.evaluation_merge", acks_late=True)
+@shared_task(
+    name="workers.tasks.evaluation_merge", acks_late=True,
+    soft_time_limit=settings.QUALITY_EVALUATION_TIME_LIMITS[0], time_limit=settings.QUALITY_EVALUATION_TIME_LIMITS[1],
+)
 def evaluation_merge_task(state_keys: list[str], out_key: str) -> str:
     return evaluation_merge(state_keys=state_keys, out_key=out_key, device="cpu")

@@ -143,3 +143,18 @@ def test_a_step_takes_its_own_limits_else_its_kinds(settings):
     assert step_time_limits(step="quality_intrinsic") == (7, 8)
     assert step_time_limits(step="quality_audit") == (9, 10)
     assert step_time_limits(step="checks") == (5, 6)
+
+
+def test_every_celery_task_is_time_limited():
+    from django.conf import settings
+
+    from workers.celery import app
+
+    app.loader.import_default_modules()
+    assert (app.conf.task_soft_time_limit, app.conf.task_time_limit) == settings.PIPELINE_TIME_LIMITS["other"]
+    ours = [t for name, t in app.tasks.items() if not name.startswith("celery.")]
+    assert len(ours) > 10
+    for task in ours:
+        soft = task.soft_time_limit or app.conf.task_soft_time_limit
+        hard = task.time_limit or app.conf.task_time_limit
+        assert soft and hard and soft < hard, task.name
