@@ -11,6 +11,9 @@ Embodiment and task declarations: an image or video may carry ``embodiment`` (or
 by slug, name or alias; names that match nothing are listed as unknown and not counted.
 Without any declaration in the annotations, the dataset's declared embodiments and tasks
 stand for the whole version (frames per embodiment unknown).
+
+Sensors: the dataset declares its list; an image or video may also say ``sensor`` (a
+:class:`datasets.models.Sensor` value or a list of them), counted as frames per sensor.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any
 
 import ijson
 
-from datasets.models import Dataset, VocabularyKind
+from datasets.models import Dataset, Sensor, VocabularyKind
 from datasets.splits import split_name
 from datasets.vocabulary import vocabulary_load
 from quality.engine import masks
@@ -32,6 +35,7 @@ SCENE_FORMATS = ("coco_instances", "coco_video", "youtube_vis")
 CHUNK = 5000
 EMBODIMENT_KEYS = ("embodiment", "robot_type")
 TASK_KEYS = ("task",)
+SENSOR_KEYS = ("sensor", "sensors")
 
 
 def _names(entry: dict, keys: tuple[str, ...]) -> tuple[str, ...]:
@@ -56,7 +60,15 @@ def _file_scene(path: Path, fmt: str) -> tuple[SceneComplexity, list[Declaration
             frames = int(entry.get("length") or len(entry.get("file_names") or [])) if video else 1
             lengths[iid] = frames
             episode = iid if video else entry.get("video_id")
-            declarations.append(Declaration(frames=frames, embodiments=_names(entry, EMBODIMENT_KEYS), tasks=_names(entry, TASK_KEYS), episode=episode))
+            declarations.append(
+                Declaration(
+                    frames=frames,
+                    embodiments=_names(entry, EMBODIMENT_KEYS),
+                    tasks=_names(entry, TASK_KEYS),
+                    sensors=_names(entry, SENSOR_KEYS),
+                    episode=episode,
+                )
+            )
     per_frame: dict[Any, list] = {}
     with open(path, "rb") as fh:
         annotations = ijson.items(fh, "annotations.item", use_float=True)
@@ -91,8 +103,18 @@ def _add_chunk(chunk: list[dict], video: bool, dims: dict, per_frame: dict) -> N
         per_frame.setdefault(key, []).append((rle, cat))
 
 
-def _diversity(declarations: list[Declaration], dataset: Dataset) -> dict:
-    tally = coverage(declarations)
+def _sensors(tally: dict, dataset: Dataset) -> dict:
+    """The dataset's declared sensors, and frames per sensor where images or videos say."""
+    known = set(Sensor.values)
+    frames = {name: counts["frames"] for name, counts in tally["sensors"].items() if name in known}
+    return {
+        "declared": list(dataset.sensors or []),
+        "frames": dict(sorted(frames.items())) or None,
+        "unknown": sorted(name for name in tally["sensors"] if name not in known),
+    }
+
+
+def _diversity(tally: dict, dataset: Dataset) -> dict:
     if not tally["embodiments"] and not tally["tasks"]:
         return {
             "source": "dataset",
@@ -132,4 +154,5 @@ def version_scene_statistics(*, files: list[tuple[str, Path, str]], dataset: Dat
         declarations += declared
     if not splits:
         return {}
-    return {"scene": {**total.figures(), "splits": splits}, "diversity": _diversity(declarations, dataset)}
+    tally = coverage(declarations)
+    return {"scene": {**total.figures(), "splits": splits}, "diversity": _diversity(tally, dataset), "sensors": _sensors(tally, dataset)}

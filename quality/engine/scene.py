@@ -195,19 +195,21 @@ class Declaration:
     embodiments: tuple[str, ...] = ()
     tasks: tuple[str, ...] = ()
     episode: object = None
+    sensors: tuple[str, ...] = ()
 
 
 def coverage(declarations: Iterable[Declaration]) -> dict:
-    """Frames and episodes per declared embodiment and task, and the frames declaring none.
-    Episodes count distinct videos (lone images are no episode)."""
-    out: dict = {"embodiments": {}, "tasks": {}, "undeclared_frames": 0, "declared_frames": 0}
+    """Frames and episodes per declared embodiment, task and sensor, and the frames that
+    declare no embodiment and no task. Episodes count distinct videos (lone images are no
+    episode)."""
+    out: dict = {"embodiments": {}, "tasks": {}, "sensors": {}, "undeclared_frames": 0, "declared_frames": 0}
     episodes: dict[tuple[str, str], set] = {}
     for d in declarations:
-        if not d.embodiments and not d.tasks:
+        if d.embodiments or d.tasks:
+            out["declared_frames"] += d.frames
+        else:
             out["undeclared_frames"] += d.frames
-            continue
-        out["declared_frames"] += d.frames
-        for key, names in (("embodiments", d.embodiments), ("tasks", d.tasks)):
+        for key, names in (("embodiments", d.embodiments), ("tasks", d.tasks), ("sensors", d.sensors)):
             for name in dict.fromkeys(names):
                 tally = out[key].setdefault(name, {"frames": 0, "episodes": 0})
                 tally["frames"] += d.frames

@@ -71,8 +71,8 @@ def test_image_version_per_version_and_per_split(seller, moderator, api_client):
         # img1: two touching squares and a far one (2 categories); img2: one 35x35 square;
         # img3: nothing. Embodiments and tasks declared per image, by alias.
         "images": [
-            _image(1, s, embodiment=["Franka", "octobot"]),
-            _image(2, s, embodiment="ur5-e", task="PnP"),
+            _image(1, s, embodiment=["Franka", "octobot"], sensor=["rgb", "depth"]),
+            _image(2, s, embodiment="ur5-e", task="PnP", sensor="thermal"),
             _image(3, s, robot_type="so100_follower"),
         ],
         "annotations": [
@@ -86,7 +86,7 @@ def test_image_version_per_version_and_per_split(seller, moderator, api_client):
     }
     val = {"licenses": LICENSES, "categories": CATEGORIES, "images": [_image(4, 100)], "annotations": [_ann(1, 4, 2, box(100, 100, (0, 100), (0, 100)))]}
     images = {"img1.png": png_bytes(s, s), "img2.png": png_bytes(s, s), "img3.png": png_bytes(s, s), "img4.png": png_bytes(100, 100)}
-    version = _ingested(seller, {("annotations", "annotations/train.json"): train, ("annotations", "annotations/val.json"): val}, images)
+    version = _ingested(seller, {("annotations", "annotations/train.json"): train, ("annotations", "annotations/val.json"): val}, images, sensors=["rgb"])
     scene = version.statistics["scene"]
     assert scene["splits"]["train"] == {
         "frames": 3,
@@ -111,6 +111,7 @@ def test_image_version_per_version_and_per_split(seller, moderator, api_client):
     assert diversity["tasks"] == {"count": 1, "frames": {"pick-and-place": 1}, "episodes": {"pick-and-place": 0}}
     assert diversity["unknown"] == {"embodiments": ["octobot"], "tasks": []}
     assert diversity["undeclared_frames"] == 1  # img4 (val) declares nothing
+    assert version.statistics["sensors"] == {"declared": ["rgb"], "frames": {"depth": 1, "rgb": 1, "thermal": 1}, "unknown": []}
 
     # published, the listing filters by what ingest measured
     listing = _listed(version, moderator)
@@ -119,6 +120,8 @@ def test_image_version_per_version_and_per_split(seller, moderator, api_client):
     assert _found(api_client, embodiment="UR5e", min_occlusion="0.4", min_instances_per_frame="1.25", min_embodiments="3") == [slug]
     assert _found(api_client, min_occlusion="0.41") == [] and _found(api_client, min_embodiments="4") == []
     assert _found(api_client, embodiment="so100", task="pick-and-place") == [slug]
+    assert listing.sensors == ["rgb", "depth", "thermal"]  # the dataset's, then those its images declare
+    assert _found(api_client, sensor="thermal") == [slug]
 
 
 def test_video_version_counts_frames_and_episodes(seller, moderator, api_client):
@@ -145,6 +148,7 @@ def test_video_version_counts_frames_and_episodes(seller, moderator, api_client)
     d = version.statistics["diversity"]
     assert d["embodiments"] == {"count": 1, "frames": {"aloha": 3}, "episodes": {"aloha": 1}}
     assert d["tasks"] == {"count": 1, "frames": {"folding": 3}, "episodes": {"folding": 1}}
+    assert version.statistics["sensors"] == {"declared": [], "frames": None, "unknown": []}
     slug = _listed(version, moderator).slug
     assert _found(api_client, annotation_kind="video", embodiment="aloha", min_instances_per_frame="1.6", min_occlusion="0.4") == [slug]
     assert _found(api_client, min_instances_per_frame="1.7") == []

@@ -104,7 +104,7 @@ def listing_fields_from_version(*, dataset: Dataset, version: DatasetVersion) ->
         "seller_slug": dataset.owner.slug,
         "seller_name": dataset.owner.name,
         "annotation_kind": dataset.annotation_kind,
-        "sensors": list(dataset.sensors or []),
+        "sensors": _sensors(dataset, stats),
         "tier": quality.get("tier") or "",
         "commercial_use": bool(terms.get("commercial_use", False)),
         "derivatives": bool(terms.get("derivatives", False)),
@@ -151,11 +151,17 @@ def listing_fields_from_version(*, dataset: Dataset, version: DatasetVersion) ->
         TermKind.SCENE: [t["slug"] for t in scenes],
         TermKind.CATEGORY: sorted({c["name"] for c in categories}),
         TermKind.LICENSE: sorted(set(licenses)),
-        TermKind.SENSOR: sorted(set(dataset.sensors or [])),
+        TermKind.SENSOR: sorted(set(fields["sensors"])),
     }
     fields["facet_keys"] = facet_keys_text(multi)
     fields.update(facet_group_fields(multi))
     return fields, multi
+
+
+def _sensors(dataset: Dataset, stats: dict) -> list[str]:
+    """The dataset's declared sensors, then those its images or videos declare (ingest's count)."""
+    measured = stats.get("sensors") if isinstance(stats.get("sensors"), dict) else {}
+    return list(dict.fromkeys([*(dataset.sensors or []), *sorted(measured.get("frames") or {})]))
 
 
 def _with_declared_in_annotations(stats: dict, *, embodiments: list, tasks: list) -> tuple[list, list]:

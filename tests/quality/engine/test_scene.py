@@ -104,12 +104,13 @@ def test_coverage_counts_frames_and_episodes_per_declared_value():
             Declaration(frames=1, embodiments=("Franka",)),  # a lone image: no episode
             Declaration(frames=1, embodiments=("Franka",), episode=3),
             Declaration(frames=1, embodiments=("Franka",), episode=3),  # another frame of episode 3
-            Declaration(frames=7),
+            Declaration(frames=7, sensors=("rgb",)),  # a sensor is no embodiment or task
         ]
     )
     assert tally["embodiments"] == {"UR5e": {"frames": 15, "episodes": 2}, "Franka": {"frames": 3, "episodes": 1}}
     assert tally["tasks"] == {"pick": {"frames": 15, "episodes": 2}, "pour": {"frames": 5, "episodes": 1}}
     assert tally["undeclared_frames"] == 7 and tally["declared_frames"] == 18
+    assert tally["sensors"] == {"rgb": {"frames": 7, "episodes": 0}}
 
 
 def test_crops_equal_the_decoded_masks_inside_their_boxes():
