@@ -142,7 +142,8 @@ class EvaluationSplitApi(APIView):
         rows = []
         for img in page:
             f = files.get(img["file_name"])
-            url = storage.download_url(f.storage_key, ttl=ttl, filename=f.path.rsplit("/", 1)[-1]) if f else None
+            # absolute either way: a presigned store URL as it is, a local signed link on this host
+            url = request.build_absolute_uri(storage.download_url(f.storage_key, ttl=ttl, filename=f.path.rsplit("/", 1)[-1])) if f else None
             rows.append({**img, "size": f.size if f else None, "content_type": f.content_type if f else None, "url": url})
         response = paginator.get_paginated_response(self.OutputSerializer(rows, many=True).data)
         response.data |= {
