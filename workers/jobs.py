@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import socket
 from collections.abc import Callable
 from datetime import timedelta
@@ -223,13 +224,21 @@ def step_device(*, step: str) -> str:
     return resolve_device(settings.QUALITY_DEVICE)
 
 
+# A path on the worker's disk (a scratch folder, a cache): the seller knows the file by its name.
+_WORKER_PATH = re.compile(r"(?<![\w.:])/(?:[\w.@+-]+/)+([\w.@+-]+)")
+
+
+def _seller_text(text: str) -> str:
+    return _WORKER_PATH.sub(r"\1", text)
+
+
 def failure_of(exc: BaseException) -> dict[str, str]:
     """What the seller may read about a bad-input error: its code, message and location
-    (a JSON path or a file), never the exception's type, frames or paths of our own."""
+    (a JSON path or a file name), never the exception's type, frames or the worker's paths."""
     if isinstance(exc, EngineInputError):
-        return {"code": str(exc.code), "message": exc.message[:500], "location": exc.location or ""}
+        return {"code": str(exc.code), "message": _seller_text(exc.message)[:500], "location": _seller_text(exc.location or "")}
     if isinstance(exc, DomainError):
         location = next((d.get("location", "") for d in exc.details if isinstance(d, dict)), "")
-        return {"code": str(exc.code), "message": exc.message[:500], "location": location}
+        return {"code": str(exc.code), "message": _seller_text(exc.message)[:500], "location": _seller_text(location)}
     return {"code": PipelineErrorCode.STEP_FAILED, "message": "The step failed.", "location": ""}
 

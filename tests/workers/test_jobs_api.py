@@ -8,7 +8,10 @@ import pytest
 from django.utils import timezone
 
 from datasets.states import VersionState
+from marketplace.core.errors import InvalidInput, field_error
+from quality.engine.errors import EngineInputError
 from tests import factories
+from workers.jobs import failure_of
 from workers.models import Job, JobState, JobStep
 
 pytestmark = pytest.mark.django_db
@@ -172,3 +175,26 @@ def test_a_version_failed_by_a_crashed_step_records_no_exception_text_in_its_his
     history = " ".join(str(e.__dict__) for e in AuditEvent.objects.filter(object_id=str(version.pk)))
     assert "step_failed" in history
     assert "/var/lib/market" not in history and "Traceback" not in history and "OSError" not in history
+
+
+
+BAD_INPUTS = [
+    (
+        EngineInputError("invalid_json", "unexpected end of data at /tmp/market-ingest-k2j/annotations.json", location="/tmp/market-ingest-k2j/annotations.json"),
+        {"code": "invalid_json", "message": "unexpected end of data at annotations.json", "location": "annotations.json"},
+    ),
+    (
+        EngineInputError("rle_truncated", "a value is cut off", location="annotations[3].segmentation.counts"),
+        {"code": "rle_truncated", "message": "a value is cut off", "location": "annotations[3].segmentation.counts"},
+    ),
+    (
+        InvalidInput("The file is refused.", code="image_size_mismatch", details=[field_error("images/0001.png", "declared 640x480, header 64x48")]),
+        {"code": "image_size_mismatch", "message": "The file is refused.", "location": "images/0001.png"},
+    ),
+    (RuntimeError("boom at /srv/app/workers/steps.py"), {"code": "step_failed", "message": "The step failed.", "location": ""}),
+]
+
+
+@pytest.mark.parametrize(("exc", "expected"), BAD_INPUTS, ids=["engine-path", "engine-json-path", "domain", "other"])
+def test_a_bad_input_failure_reads_without_the_workers_paths(exc, expected):
+    assert failure_of(exc) == expected
