@@ -308,7 +308,7 @@ class VersionDetailApi(APIView):
         def get_uploads(self, obj) -> list[dict]:
             return [
                 {"id": str(u.pk), "name": u.name, "role": u.role, "state": u.state, "shard": u.shard, "error": u.error}
-                for u in obj.uploads.exclude(state=UploadState.COMPLETE)[:200]
+                for u in obj.uploads.exclude(state=UploadState.COMPLETE).exclude(role=FileRole.REFERENCE)[:200]
             ]
 
         def get_previews(self, obj) -> list[str]:
@@ -351,8 +351,10 @@ class UploadStartApi(APIView):
                     FileRole.VIDEO,
                     FileRole.PANOPTIC,
                     FileRole.PROVENANCE_DOCS,
+                    FileRole.REFERENCE,
                 )
-            ]
+            ],
+            help_text="reference: the auditor's reference for the audit sample (a COCO JSON, or a panoptic archive), while the version is processing or in review",
         )
         name = serializers.CharField(max_length=512)
         size = serializers.IntegerField(min_value=0)
@@ -367,7 +369,9 @@ class UploadStartApi(APIView):
 
     @extend_schema(request=InputSerializer, responses={201: UploadOutput})
     def post(self, request, version_id: int):
-        version = selectors.version_visible(user=request.user, version_id=version_id, access=VersionAccess.CHANGE)
+        reference = isinstance(request.data, dict) and request.data.get("role") == FileRole.REFERENCE
+        access = VersionAccess.REFERENCE if reference else VersionAccess.CHANGE
+        version = selectors.version_visible(user=request.user, version_id=version_id, access=access)
         s = self.InputSerializer(data=request.data)
         s.is_valid(raise_exception=True)
         upload = services.upload_start(version=version, actor=request.user, **s.validated_data)

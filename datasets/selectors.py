@@ -99,12 +99,14 @@ def version_published_for_slug(*, slug: str) -> DatasetVersion:
 
 
 def upload_for_seller(*, user, upload_id: str) -> UploadSession:
+    """An upload of the user's seller organizations, or the auditor's own reference upload
+    (the seller never sees nor touches that one)."""
     try:
-        upload = (
-            UploadSession.objects.select_related("version__dataset")
-            .filter(pk=upload_id, organization__in=seller_organizations(user=user))
-            .first()
-        )
+        sellers = Q(organization__in=seller_organizations(user=user)) & ~Q(role=FileRole.REFERENCE)
+        auditor = Q(role=FileRole.REFERENCE, created_by=user)
+        upload = UploadSession.objects.select_related("version__dataset").filter(sellers | auditor, pk=upload_id).first()
+        if upload is not None and upload.role == FileRole.REFERENCE and not is_auditor(user):
+            upload = None  # no longer an auditor
     except Exception:  # noqa: BLE001 - a malformed uuid is simply not found
         upload = None
     if upload is None:

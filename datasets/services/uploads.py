@@ -10,6 +10,7 @@ import logging
 import math
 import mimetypes
 import re
+import shutil
 import tarfile
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -23,7 +24,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from datasets.errors import DatasetErrorCode
-from datasets.ingest.archive import ArchiveError, tar_stream_members
+from datasets.ingest.archive import ARCHIVE_SUFFIXES, ArchiveError, is_archive, tar_stream_members
 from datasets.limits import limits
 from datasets.models import SELLER_ROLES, DatasetFile, DatasetVersion, FileOrigin, FileRole, UploadSession, UploadState
 from datasets.states import VersionState
@@ -56,6 +57,18 @@ def validate_file_path(name: str, location: str = "name") -> str:
             details=[field_error(location, "invalid path", "invalid_name")],
         )
     return name
+
+
+def _require_accepting(version: DatasetVersion, role: str) -> None:
+    """Sellers upload into a draft; the auditor's reference arrives while the version is
+    processing or in review."""
+    from datasets.services.audit import AUDIT_REFERENCE_STATES
+
+    if role != FileRole.REFERENCE:
+        return _require_draft(version)
+    if version.state not in AUDIT_REFERENCE_STATES:
+        raise Conflict(f"References are taken while a version is processing or in review; it is {version.state}.", code=DatasetErrorCode.INVALID_STATE)
+    return None
 
 
 def _require_draft(version: DatasetVersion) -> None:
@@ -115,12 +128,18 @@ def upload_start(
     members join the manifest one by one when the shard is verified."""
     lim = limits()
     locked = DatasetVersion.objects.select_for_update().select_related("dataset__owner").get(pk=version.pk)
-    _require_draft(locked)
-    if role not in SELLER_ROLES:
+    _require_accepting(locked, role)
+    if role not in SELLER_ROLES and role != FileRole.REFERENCE:
         raise InvalidInput(
             f"role must be one of {', '.join(SELLER_ROLES)}.",
             code=DatasetErrorCode.INVALID_ROLE,
             details=[field_error("role", "not an upload role", "invalid_role")],
+        )
+    if role == FileRole.REFERENCE and not name.lower().endswith((".json", *ARCHIVE_SUFFIXES)):
+        raise InvalidInput(
+            "A reference is a COCO JSON file, or an archive of a panoptic JSON and its PNGs.",
+            code=DatasetErrorCode.INVALID_NAME,
+            details=[field_error("name", "a reference's name ends with .json, .zip or a tar suffix", "invalid_name")],
         )
     if shard and role not in SHARD_ROLES:
         raise InvalidInput(
@@ -160,7 +179,8 @@ def upload_start(
             )
         part_sha256 = [h.lower() for h in part_sha256]
     org = locked.dataset.owner
-    if _org_usage(org) + size > lim.org_quota:
+    # the auditor's reference is the platform's, not the seller's storage
+    if role != FileRole.REFERENCE and _org_usage(org) + size > lim.org_quota:
         raise LimitExceeded(
             "This upload would exceed your organization's storage quota.",
             code=DatasetErrorCode.QUOTA_EXCEEDED,
@@ -209,7 +229,7 @@ def upload_put_part(*, upload: UploadSession, number: int, content_range: str | 
         raise Conflict("With S3 storage, send parts to their presigned URLs.", code=DatasetErrorCode.USE_PRESIGNED_URL)
     if upload.state != UploadState.OPEN:
         raise Conflict(f"This upload is {upload.state}.", code=DatasetErrorCode.UPLOAD_CLOSED)
-    _require_draft(upload.version)
+    _require_accepting(upload.version, upload.role)
     if not 1 <= number <= upload.part_count:
         raise InvalidInput(
             f"Part numbers run from 1 to {upload.part_count}.",
@@ -312,7 +332,7 @@ def upload_complete(*, upload: UploadSession, actor) -> UploadSession:
         return locked  # a repeated complete is harmless
     if locked.state != UploadState.OPEN:
         raise Conflict(f"This upload is {locked.state}.", code=DatasetErrorCode.UPLOAD_CLOSED)
-    _require_draft(locked.version)
+    _require_accepting(locked.version, locked.role)
     arrived = {p["number"]: p["size"] for p in upload_parts_arrived(upload=locked)}
     missing = [n for n in range(1, locked.part_count + 1) if n not in arrived]
     if missing:
@@ -431,6 +451,8 @@ def upload_verify(*, upload_id: str) -> UploadSession:
         )
     if upload.shard:
         return shard_record(upload)
+    if upload.role == FileRole.REFERENCE:
+        return _reference_record(upload)
     with transaction.atomic():
         upload = UploadSession.objects.select_for_update().get(pk=upload.pk)
         version = DatasetVersion.objects.select_for_update().select_related("dataset__owner").get(pk=upload.version_id)
@@ -462,6 +484,29 @@ def upload_verify(*, upload_id: str) -> UploadSession:
             organization=version.dataset.owner,
             after={"path": upload.name, "role": upload.role, "sha256": upload.sha256, "size": upload.size},
         )
+    return upload
+
+
+def _reference_record(upload: UploadSession) -> UploadSession:
+    """A verified reference upload goes through the auditor's reference check and store
+    (:func:`audit_reference_submit`, the same rules as the request-body route); refused,
+    the upload is rejected with its located errors and nothing changes. The uploaded object
+    itself is not kept: the reference is stored under its own digest."""
+    from datasets.services.audit import audit_reference_submit
+
+    storage = get_storage()
+    with tempfile.TemporaryDirectory(prefix=f"reference-upload-{upload.pk}-") as tmp:
+        local = Path(tmp) / ("reference.json" if upload.name.lower().endswith(".json") else "reference.archive")
+        with storage.open(upload.storage_key) as src, open(local, "wb") as out:
+            shutil.copyfileobj(src, out, CHUNK)
+        version = DatasetVersion.objects.select_related("dataset__owner").get(pk=upload.version_id)
+        try:
+            dfile = audit_reference_submit(version=version, actor=upload.created_by, path=local, archive=is_archive(upload.name))
+        except (InvalidInput, Conflict) as exc:
+            return _upload_reject(upload, exc.code, exc.message, exc.details)
+    UploadSession.objects.filter(pk=upload.pk, state=UploadState.VERIFYING).update(state=UploadState.COMPLETE, file=dfile, error={}, updated_at=timezone.now())
+    storage.delete(upload.storage_key)
+    upload.refresh_from_db()
     return upload
 
 

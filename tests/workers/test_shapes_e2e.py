@@ -14,7 +14,7 @@ import pytest
 
 from marketplace.demo_panoptic import panoptic_dataset, panoptic_reference_archive, panoptic_seller_files
 from quality.engine.panoptic import panoptic_quality
-from tests.workers.shapes_api import Person, jobs, seller_submit, wait_sample, wait_state
+from tests.workers.shapes_api import Person, jobs, seller_submit, upload, wait_sample, wait_state
 
 pytestmark = [pytest.mark.worker, pytest.mark.timeout(600)]
 
@@ -85,9 +85,15 @@ def test_panoptic_version_from_upload_to_the_buyer(worker_factory, people, tmp_p
     assert seller.ok("GET", f"versions/{version_id}/")["state"] == "processing"
     assert "panoptic" not in _reports(seller, version_id) or _reports(seller, version_id)["panoptic"]["status"] != "ok"
 
+    # The same archive through the sellers' multipart upload path: checked alike, refused alike.
+    rejected = upload(auditor, version_id, role="reference", name="reference-bad.zip", data=bad, expect="rejected")
+    assert rejected["error"]["code"] == "invalid_reference"
+    assert any(d["code"] == "segments_differ" for d in rejected["error"]["details"]), rejected
+    assert seller.call("GET", f"uploads/{rejected['id']}/")[0] == 404  # the seller never sees the auditor's upload
+    assert seller.call("POST", f"versions/{version_id}/uploads/", {"role": "reference", "name": "r.zip", "size": 1, "sha256": "0" * 64})[0] == 404
     good = panoptic_reference_archive(truth=data["truth"], sample=sample["image_ids"])
-    status, body = auditor.call("POST", f"versions/{version_id}/audit/reference/", raw=good, content_type="application/zip")
-    assert status == 201, body
+    done = upload(auditor, version_id, role="reference", name="reference.zip", data=good)
+    assert done["state"] == "complete"
     assert wait_state(seller, version_id, leave=IN_PIPELINE)["state"] == "in_review"
 
     reports = _reports(seller, version_id)
