@@ -81,7 +81,9 @@ QUERIES = [
     {"verified_only": "true", "min_ap": "0.5", "category": ["cat3", "cat7"], "ordering": "quality_adjusted_cost"},
     {"embodiment": ["humanoid", "bimanual"], "task": "folding", "derivatives": "true"},
     {"ordering": "-published_at"},
+    {"sensor": ["rgbd", "depth"], "min_occlusion": "0.3", "min_embodiments": "2", "ordering": "diversity"},
 ]
+SENSORS = ["rgb", "rgbd", "depth", "stereo", "thermal", "point_cloud"]
 
 
 def bench_env(args) -> dict[str, str]:
@@ -130,6 +132,7 @@ def seed(n: int, rebuild: bool) -> None:
 
     from datasets.models import Dataset, DatasetVersion
     from marketplace.accounts.models import Organization
+    from marketplace.listings.diversity import diversity_score
     from marketplace.listings.models import FigureStatus, Listing, ListingTerm, facet_group_fields, facet_keys_text
     from marketplace.listings.pricing import quality_adjusted_cost
     from marketplace.listings.services import listing_search_vector_refresh
@@ -191,6 +194,8 @@ def seed(n: int, rebuild: bool) -> None:
                 cost, inputs = quality_adjusted_cost(
                     price=d.price, frames=frames, mask_iou=iou, mask_iou_verified=verified, provenance_completeness=completeness
                 )
+                sensors = rng.sample(SENSORS, rng.randint(1, 2))
+                occlusion, per_frame = round(rng.random() * 0.8, 4), round(rng.uniform(0.5, 20), 3)
                 emb, tasks, scenes, cats = (
                     rng.sample(EMBODIMENTS, rng.randint(1, 2)),
                     rng.sample(TASKS, rng.randint(1, 3)),
@@ -236,8 +241,14 @@ def seed(n: int, rebuild: bool) -> None:
                         licenses=[lic],
                         quality={"mask_iou": {"value": iou, "status": "verified" if verified else "self-declared"}},
                         search_text=" ".join(emb + tasks + scenes + cats),
-                        facet_keys=facet_keys_text({"embodiment": emb, "task": tasks, "scene": scenes, "license": [lic]}),
-                        **facet_group_fields({"embodiment": emb, "task": tasks, "license": [lic]}),
+                        sensors=sensors,
+                        occlusion=occlusion,
+                        instances_per_frame=per_frame,
+                        embodiment_count=len(emb),
+                        task_count=len(tasks),
+                        diversity=diversity_score(embodiments=len(emb), frames_per_embodiment=None, tasks=len(tasks), scene_types=len(scenes))[0],
+                        facet_keys=facet_keys_text({"embodiment": emb, "task": tasks, "scene": scenes, "license": [lic], "sensor": sensors}),
+                        **facet_group_fields({"embodiment": emb, "task": tasks, "license": [lic], "sensor": sensors}),
                     )
                 )
                 terms_spec.append(
@@ -246,6 +257,7 @@ def seed(n: int, rebuild: bool) -> None:
                     + [("scene", s) for s in scenes]
                     + [("category", c) for c in cats]
                     + [("license", lic)]
+                    + [("sensor", s) for s in sensors]
                 )
             listings = Listing.objects.bulk_create(listings)
             ListingTerm.objects.bulk_create(
