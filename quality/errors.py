@@ -7,6 +7,8 @@ class QualityErrorCode(StrEnum):
     EVALUATION_NOT_FOUND = "evaluation_not_found"
     # The evaluation ran past QUALITY_EVALUATION_TIME_LIMITS and was stopped.
     EVALUATION_TIME_LIMIT = "evaluation_time_limit"
+    # The worker running the evaluation died on every attempt (killed, out of memory).
+    EVALUATION_WORKER_LOST = "evaluation_worker_lost"
     INVALID_KIND = "invalid_kind"
     INVALID_RESULTS = "invalid_results"
     NO_EVALUATION_SPLIT = "no_evaluation_split"

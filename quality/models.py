@@ -80,6 +80,8 @@ class BuyerEvaluation(models.Model):
     error = models.JSONField(default=dict, blank=True)
     device = models.CharField(max_length=16, blank=True)
     seconds = models.FloatField(default=0)
+    # Deliveries of its task that started it, those whose worker died among them.
+    attempts = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -382,8 +382,19 @@ def evaluation_run(*, evaluation_id: int, device: str | None = None) -> BuyerEva
             raise NotFound("Evaluation not found.", code=QualityErrorCode.EVALUATION_NOT_FOUND)
         if evaluation.state in (EvaluationState.DONE, EvaluationState.FAILED):
             return evaluation
+        # Found running: its last attempt never finished (the worker died, the broker sent
+        # it again). That counts; past PIPELINE_MAX_RETRIES + 1 attempts it ends failed
+        # instead of taking down one worker after another.
+        if evaluation.state == EvaluationState.RUNNING and evaluation.attempts >= settings.PIPELINE_MAX_RETRIES + 1:
+            evaluation_fail(
+                evaluation_id=evaluation.pk, code=QualityErrorCode.EVALUATION_WORKER_LOST,
+                message=f"The worker running this evaluation was lost on each of its {evaluation.attempts} attempts.",
+            )
+            evaluation.refresh_from_db()
+            return evaluation
         evaluation.state, evaluation.started_at = EvaluationState.RUNNING, timezone.now()
-        evaluation.save(update_fields=["state", "started_at"])
+        evaluation.attempts += 1
+        evaluation.save(update_fields=["state", "started_at", "attempts"])
 
     device = device or settings.QUALITY_DEVICE
     started = time.monotonic()

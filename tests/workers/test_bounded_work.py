@@ -183,3 +183,28 @@ def test_a_buyer_evaluation_past_its_time_limit_ends_failed_with_its_code(worker
     assert done.report == {}
     assert ping.delay("next").get(timeout=60)["value"] == "next"  # the worker takes the next task
     assert worker.proc.poll() is None
+
+
+def test_an_evaluation_whose_worker_is_killed_on_every_try_ends_failed_after_n_attempts(worker_factory, seller, buyer):
+    from quality import services
+    from quality.models import BuyerEvaluation, EvaluationState
+
+    attempts = int(WORKER_ENV["PIPELINE_MAX_RETRIES"]) + 1
+    worker = worker_factory(extra_env=WORKER_ENV)
+    version, results = _published(seller)
+    with table_locked("datasets_datasetfile"):
+        evaluation = services.evaluation_create(user=buyer.user, slug=version.dataset.slug, results=results)
+        for attempt in range(1, attempts + 1):
+            wait_for(
+                lambda a=attempt: BuyerEvaluation.objects.filter(pk=evaluation.pk, state=EvaluationState.RUNNING, attempts=a).exists(),
+                timeout=60, what=f"attempt {attempt}", interval=0.1,
+            )
+            pids = _pool_processes(worker)
+            assert len(pids) == 1
+            os.kill(pids[0], signal.SIGKILL)
+        done = wait_for(lambda: BuyerEvaluation.objects.filter(pk=evaluation.pk, state=EvaluationState.FAILED).first(), timeout=60, what="the evaluation to be given up", interval=0.2)
+    assert done.attempts == attempts
+    assert done.error["code"] == "evaluation_worker_lost" and f"each of its {attempts} attempts" in done.error["message"]
+    time.sleep(2)
+    done.refresh_from_db()
+    assert done.state == EvaluationState.FAILED and done.attempts == attempts and worker.proc.poll() is None
