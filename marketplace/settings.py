@@ -231,6 +231,9 @@ if CONFIG.embedded_broker:
         "processed_folder": str(_broker_dir / "processed"),
         "control_folder": str(_broker_dir / "control"),  # kombu's default is ./control
         "store_processed": False,
+        # kombu reads one message per poll of the folder: at its default 1 s a queue of short
+        # tasks (an upload's shards) drains at one a second.
+        "polling_interval": 0.1,
     }
 else:
     # Longer than the longest step's hard time limit, so a slow task is not redelivered while it runs.
