@@ -13,8 +13,9 @@ from django.utils import timezone
 from datasets.models import DatasetVersion
 from datasets.services import uploads_expire_abandoned
 from datasets.states import VersionState
-from workers.jobs import job_finish
-from workers.models import ACTIVE_STATES, Job, JobState
+from workers.errors import PipelineErrorCode
+from workers.jobs import job_fail
+from workers.models import ACTIVE_STATES, Job
 from workers.pipeline import job_requeue, pipeline_start
 
 logger = logging.getLogger(__name__)
@@ -30,7 +31,10 @@ def pipeline_sweep() -> dict:
                 continue
             # A job that keeps killing its workers is poison too: it ends, it does not loop.
             if job.attempts > settings.PIPELINE_MAX_RETRIES:
-                job_finish(job_id=job.pk, state=JobState.FAILED, error=job.error or "stuck past its deadline on every attempt", message=f"gave up after {job.attempts} attempts")
+                job_fail(
+                    job_id=job.pk, code=PipelineErrorCode.WORKER_LOST,
+                    message=f"the step did not finish on any of its {job.attempts} attempts (its worker was lost, or it made no progress past its deadline)",
+                )
                 given_up += 1
                 pipeline_start(version_id=job.version_id)
             else:

@@ -86,7 +86,8 @@ def test_sweeper_resends_stuck_jobs_and_gives_up_on_jobs_that_keep_dying(seller,
     assert outcome["requeued"] == 1 and outcome["given_up"] == 1
     stuck.refresh_from_db(), poison.refresh_from_db(), fresh.refresh_from_db()
     assert stuck.state == JobState.QUEUED and stuck.deadline > timezone.now()
-    assert poison.state == JobState.FAILED and "gave up" in poison.message
+    assert poison.state == JobState.FAILED and poison.result["code"] == "worker_lost"
+    assert "any of its 3 attempts" in poison.message and poison.result["location"] == "jobs.audit_sample"
     assert fresh.state == JobState.QUEUED
     assert callbacks  # re-sends and nudges go out on commit
 
