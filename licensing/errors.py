@@ -21,5 +21,5 @@ class LicensingErrorCode(StrEnum):
     TERMS_TOO_PERMISSIVE = "terms_too_permissive"
     UNKNOWN_CONSENT_RECORD = "unknown_consent_record"
     UNKNOWN_LICENSE = "unknown_license"
-    VERSION_NOT_PUBLISHED = "version_not_published"
     VERSION_FROZEN = "version_frozen"
+    VERSION_NEVER_PUBLISHED = "version_never_published"

@@ -367,6 +367,10 @@ def version_reinstate(*, version: DatasetVersion, actor, reason: str = "") -> Da
 # ---------------------------------------------------------------- the consent ledger
 
 
+# Versions whose buyers may hold files: a revocation reaches them.
+REVOCABLE_STATES = (VersionState.PUBLISHED, VersionState.SUSPENDED, VersionState.WITHDRAWN)
+
+
 def _revocation_deadline() -> Any:
     return timezone.now() + timedelta(days=int(settings.CONSENT_REVOCATION_DEADLINE_DAYS))
 
@@ -374,15 +378,17 @@ def _revocation_deadline() -> Any:
 @transaction.atomic
 def consent_revocation_record(*, version: DatasetVersion, actor, requested_on: date, reason: str, consent_ids: list[str]) -> ConsentRevocation:
     """A seller member records that data subjects withdrew consent: the records named by
-    their ``consent_id`` (or ``session_id``) are revoked, the published version is marked
-    ``revocation_pending`` with the deadline for a version without their files, and the
-    ``ConsentRevoked`` event (after commit) has the files listed, withdrawn and reported.
-    Nothing changes when any part of the request is refused."""
+    their ``consent_id`` (or ``session_id``) are revoked, and the ``ConsentRevoked`` event
+    (after commit) has the files listed, withdrawn from entitlements and reported. A
+    published version is marked ``revocation_pending`` with the deadline for a version
+    without the files; one no longer published (withdrawn or suspended, still held by its
+    buyers) has nothing to replace: its revocation is resolved at once. Nothing changes when
+    any part of the request is refused."""
     locked = DatasetVersion.objects.select_for_update().select_related("dataset__owner").get(pk=version.pk)
-    if locked.state != VersionState.PUBLISHED:
+    if locked.state not in REVOCABLE_STATES:
         raise Conflict(
-            f"Only a published version's consent can be revoked here (this one is {locked.state}); a draft is edited instead.",
-            code=LicensingErrorCode.VERSION_NOT_PUBLISHED,
+            f"Only a version that was published can have its consent revoked (this one is {locked.state}); a draft is edited instead.",
+            code=LicensingErrorCode.VERSION_NEVER_PUBLISHED,
         )
     errors = []
     if not reason.strip():
@@ -405,12 +411,20 @@ def consent_revocation_record(*, version: DatasetVersion, actor, requested_on: d
     if errors:
         raise InvalidInput("The revocation is not valid.", code=LicensingErrorCode.INVALID_REVOCATION, details=errors)
     now = timezone.now()
+    published = locked.state == VersionState.PUBLISHED
     revocation = ConsentRevocation.objects.create(
-        version=locked, requested_on=requested_on, reason=reason.strip(), deadline=_revocation_deadline(), recorded_by=actor
+        version=locked,
+        requested_on=requested_on,
+        reason=reason.strip(),
+        deadline=_revocation_deadline() if published else now,
+        state=RevocationState.PENDING if published else RevocationState.RESOLVED,
+        closed_at=None if published else now,
+        recorded_by=actor,
     )
     revocation.records.set(chosen)
     ConsentRecord.objects.filter(pk__in=[r.pk for r in chosen]).update(revoked_at=now)
-    version_revocation_mark(version=locked, deadline=revocation.deadline, actor=actor, reason=f"consent revocation {revocation.pk}")
+    if published:
+        version_revocation_mark(version=locked, deadline=revocation.deadline, actor=actor, reason=f"consent revocation {revocation.pk}")
     audit_event_record(
         actor=actor,
         action="consent.revoke",
@@ -421,7 +435,8 @@ def consent_revocation_record(*, version: DatasetVersion, actor, requested_on: d
             "revocation": revocation.pk,
             "records": [{"consent_id": r.consent_id, "session_id": r.session_id, "revoked": True} for r in chosen],
             "requested_on": requested_on.isoformat(),
-            "deadline": revocation.deadline.isoformat(),
+            "state": revocation.state,
+            "deadline": revocation.deadline.isoformat() if published else None,
         },
         reason=revocation.reason,
     )

@@ -131,10 +131,24 @@ def test_refused_revocations_change_nothing(published, seller):
     assert ConsentRevocation.objects.count() == 1
     assert ConsentRecord.objects.get(version=published, consent_id="C-other").revoked_at is None
 
-    move(published, VersionState.SUSPENDED, actor=seller.user)
-    with pytest.raises(Conflict) as not_published:
-        revoke(published, seller, ["C-other"])
-    assert not_published.value.code == "version_not_published"
+    draft = make_version(seller=seller, dataset=published.dataset)
+    provenance_update(version=draft, actor=seller.user, fields={}, consent_records=[{"consent_id": "C-other", "legal_basis": "contract"}])
+    with pytest.raises(Conflict) as never_published:
+        revoke(draft, seller, ["C-other"])
+    assert never_published.value.code == "version_never_published"
+    assert not ConsentRecord.objects.filter(version=draft, revoked_at__isnull=False).exists()
+
+
+def test_a_version_no_longer_published_has_its_files_withdrawn_without_a_deadline(published, seller, django_capture_on_commit_callbacks):
+    move(published, VersionState.WITHDRAWN, actor=seller.user)  # superseded; its buyers still download it
+    with django_capture_on_commit_callbacks(execute=True):
+        revocation = revoke(published, seller, ["C-tag"])
+    revocation.refresh_from_db()
+    published.refresh_from_db()
+    assert revocation.state == "resolved" and revocation.closed_at is not None
+    assert [f["path"] for f in revocation.files] == ["images/0003.png"]
+    assert published.revocation_deadline is None and not published.revocation_pending
+    assert consent_deadlines_enforce(now=timezone.now() + timedelta(days=365)) == {"resolved": 0, "suspended": 0}
 
 
 def test_a_revocation_whose_version_was_replaced_is_resolved_not_suspended(published, seller):
