@@ -71,6 +71,41 @@ class PerClassSerializer(serializers.Serializer):
     ap = FigureSerializer(allow_null=True, help_text="AP of the class against the reference (video AP for video), verified only")
 
 
+class PerFrameSerializer(serializers.Serializer):
+    mean = serializers.FloatField(allow_null=True)
+    p90 = serializers.IntegerField(help_text="nearest rank: the smallest count at least 90 % of the frames do not exceed")
+
+
+class SizeSharesSerializer(serializers.Serializer):
+    small = serializers.FloatField(allow_null=True, help_text="share of instances under 32² pixels")
+    medium = serializers.FloatField(allow_null=True, help_text="32² to 96² pixels")
+    large = serializers.FloatField(allow_null=True, help_text="96² pixels and more")
+
+
+class SceneFiguresSerializer(serializers.Serializer):
+    frames = serializers.IntegerField()
+    instances = serializers.IntegerField(help_text="crowd regions are not instances")
+    instances_per_frame = PerFrameSerializer()
+    occlusion = serializers.FloatField(allow_null=True, help_text="share of instances whose mask overlaps or touches another instance")
+    sizes = SizeSharesSerializer()
+    categories_per_frame = PerFrameSerializer(help_text="clutter")
+
+
+class SceneSerializer(SceneFiguresSerializer):
+    splits = serializers.DictField(child=SceneFiguresSerializer(), help_text="the same figures per split (annotation file)")
+
+
+class DiversityInputsSerializer(serializers.Serializer):
+    embodiments = serializers.IntegerField()
+    frames_per_embodiment = serializers.DictField(child=serializers.IntegerField(), allow_null=True)
+    effective_embodiments = serializers.FloatField(help_text="exp(entropy) of the frames per embodiment, else the number of embodiments")
+    tasks = serializers.IntegerField()
+    scene_types = serializers.IntegerField()
+    source = serializers.ChoiceField(choices=["annotations", "dataset"], help_text="where the embodiments and tasks were declared")
+    params = serializers.DictField(child=serializers.FloatField())
+    formula = serializers.CharField()
+
+
 class ListingOutputSerializer(serializers.Serializer):
     slug = serializers.CharField()
     url = serializers.SerializerMethodField(help_text="this listing's detail")
@@ -105,13 +140,21 @@ class ListingOutputSerializer(serializers.Serializer):
     quality_adjusted_cost_inputs = serializers.JSONField(source="cost_inputs")
     instances_per_frame = serializers.FloatField(allow_null=True, help_text="mean instances per frame, measured at ingest")
     occlusion = serializers.FloatField(allow_null=True, help_text="share of instances whose mask overlaps or touches another instance")
-    scene = serializers.JSONField(help_text="scene complexity measured at ingest: instances per frame (mean, p90), occlusion, COCO size shares, clutter; per split")
+    scene = serializers.SerializerMethodField(help_text="scene complexity measured at ingest, per version and per split (null: not measured)")
     embodiment_count = serializers.IntegerField(help_text="embodiments the data covers")
     task_count = serializers.IntegerField(help_text="tasks the data covers")
     diversity = serializers.FloatField(allow_null=True, help_text="the diversity score the diversity ordering sorts by")
-    diversity_inputs = serializers.JSONField(help_text="the score's inputs, parameters and formula")
+    diversity_inputs = serializers.SerializerMethodField(help_text="the score's inputs, parameters and formula (null: not computed)")
     per_class = PerClassSerializer(many=True)
     evidence = serializers.SerializerMethodField(help_text="links to every piece of evidence behind the listing")
+
+    @extend_schema_field(SceneSerializer(allow_null=True))
+    def get_scene(self, listing) -> dict | None:
+        return listing.scene or None
+
+    @extend_schema_field(DiversityInputsSerializer(allow_null=True))
+    def get_diversity_inputs(self, listing) -> dict | None:
+        return listing.diversity_inputs or None
 
     def get_url(self, listing) -> str:
         return _link(self, "listing-detail", slug=listing.slug)

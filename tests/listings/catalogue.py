@@ -152,6 +152,7 @@ def scene(*, per_frame: float, p90: int, occlusion: float) -> dict:
     """Scene complexity as ingest writes it (datasets.ingest.scene)."""
     figures = {
         "frames": 100,
+        "instances": round(per_frame * 100),
         "instances_per_frame": {"mean": per_frame, "p90": p90},
         "occlusion": occlusion,
         "sizes": {"small": 0.2, "medium": 0.5, "large": 0.3},

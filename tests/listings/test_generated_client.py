@@ -91,6 +91,10 @@ def test_generated_client_runs_the_buyer_flow(live_server, tmp_path):
         found = page.results[0]
         assert found.annotation_kind.value == "video" and [s.value for s in found.sensors] == ["rgb", "depth"]
         assert found.occlusion == 0.6 and found.embodiment_count == 2
+        # the figures behind them are typed too
+        assert found.scene.instances_per_frame.p90 == 12 and found.scene.sizes.large == 0.3
+        assert found.scene.splits["train"].occlusion == 0.6
+        assert found.diversity_inputs.frames_per_embodiment["ur5e"] == 1000 and found.diversity_inputs.source.value == "annotations"
 
         detail = listings_retrieve.sync(slug=found.slug, client=client)
         assert detail.slug == "warehouse-pick" and detail.version == found.version

@@ -290,4 +290,4 @@ def test_scene_figures_in_results(api_client, catalogue):
     assert w["scene"]["instances_per_frame"]["p90"] == 12 and w["scene"]["splits"]["train"]["occlusion"] == 0.6
     assert w["annotation_kind"] == "video" and "modality" not in w
     assert [e["slug"] for e in w["embodiments"]] == ["mobile-manipulator", "ur5e"]
-    assert by_slug["lab-benchtop"]["instances_per_frame"] is None and by_slug["lab-benchtop"]["scene"] == {}
+    assert by_slug["lab-benchtop"]["instances_per_frame"] is None and by_slug["lab-benchtop"]["scene"] is None
