@@ -52,7 +52,7 @@ def provenance_document(version: DatasetVersion, path: str = "consent/protocol.p
 def in_review_with_reports(seller, dataset, *, reports=("intrinsic", "audit", "agreement")) -> tuple[DatasetVersion, DatasetFile]:
     """A version of ``dataset`` in review whose reports and checks were computed for real."""
     version = factories.make_version(seller=seller, dataset=dataset)
-    seed_version(version, second_pass=True, images=True)
+    seed_version(version, second_pass=True, images="scene")
     version.statistics = stats(("by-2", 20), categories=[{"id": 1, "name": "mug", "count": 20}, {"id": 2, "name": "gripper", "count": 10}], instances=30)
     version.save(update_fields=["statistics"])
     document = provenance_document(version)

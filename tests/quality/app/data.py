@@ -56,11 +56,35 @@ def image_png(image_id: int, *, width: int = SIZE, height: int = SIZE) -> tuple[
     return buf.getvalue(), pixels
 
 
-def put_images(*, version: DatasetVersion, coco: dict) -> dict[int, np.ndarray]:
-    """An image file for each image of ``coco`` at its ``file_name``; returns each image's pixels."""
+def scene_png(image_id: int, coco: dict) -> tuple[bytes, np.ndarray]:
+    """A picture of the objects ``coco`` annotates on image ``image_id``: a bench-grey
+    gradient with each object's polygon filled in its category's colour (for screenshots)."""
+    from PIL import ImageDraw
+
+    img_row = next(i for i in coco["images"] if i["id"] == image_id)
+    w, h = int(img_row["width"]), int(img_row["height"])
+    ramp = np.linspace(150, 205, w, dtype=np.float32)[None, :, None] + np.linspace(0, 25, h, dtype=np.float32)[:, None, None]
+    canvas = Image.fromarray(np.repeat(ramp, 3, axis=2).clip(0, 255).astype(np.uint8))
+    draw = ImageDraw.Draw(canvas)
+    colours = {1: (196, 64, 52), 2: (60, 140, 70)}
+    for ann in coco["annotations"]:
+        if ann["image_id"] == image_id:
+            for poly in ann["segmentation"]:
+                draw.polygon(list(zip(poly[0::2], poly[1::2], strict=True)), fill=colours.get(ann["category_id"], (90, 90, 160)))
+    buf = io.BytesIO()
+    canvas.save(buf, format="PNG")
+    return buf.getvalue(), np.asarray(canvas)
+
+
+def put_images(*, version: DatasetVersion, coco: dict, scene: bool = False) -> dict[int, np.ndarray]:
+    """An image file for each image of ``coco`` at its ``file_name`` (noise, or with
+    ``scene`` a picture of its objects); returns each image's pixels."""
     storage, out = get_storage(), {}
     for img in coco["images"]:
-        raw, pixels = image_png(int(img["id"]), width=int(img["width"]), height=int(img["height"]))
+        if scene:
+            raw, pixels = scene_png(int(img["id"]), coco)
+        else:
+            raw, pixels = image_png(int(img["id"]), width=int(img["width"]), height=int(img["height"]))
         key = f"test/versions/{version.pk}/images/{hashlib.sha256(raw).hexdigest()[:12]}/{img['file_name']}"
         storage.put_bytes(key, raw, content_type="image/png")
         DatasetFile.objects.create(
@@ -70,16 +94,16 @@ def put_images(*, version: DatasetVersion, coco: dict) -> dict[int, np.ndarray]:
     return out
 
 
-def seed_version(version: DatasetVersion, *, reference: bool = True, second_pass: bool = False, val_folder: bool = False, images: bool = False) -> dict:
+def seed_version(version: DatasetVersion, *, reference: bool = True, second_pass: bool = False, val_folder: bool = False, images: bool | str = False) -> dict:
     """Annotations (+ auditor reference on a drawn sample, + a second pass, + the image
-    files) for ``version``."""
+    files: noise, or with ``images="scene"`` pictures of the reference's objects) for ``version``."""
     seller = make_coco(val_folder=val_folder)
     put_file(version=version, role="annotations", path="annotations.json", data=seller)
     sample = [2, 3, 5, 8, 13, 17]
     AuditSample.objects.create(version=version, seed=version.pk, size=len(sample), image_ids=sample)
     out = {"annotations": seller, "sample": sample}
     if images:
-        out["pixels"] = put_images(version=version, coco=seller)
+        out["pixels"] = put_images(version=version, coco=make_coco(jitter=2) if images == "scene" else seller, scene=images == "scene")
     if reference:
         ref = make_coco(jitter=2)
         ref["images"] = [img for img in ref["images"] if img["id"] in sample]
