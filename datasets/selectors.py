@@ -513,6 +513,34 @@ def version_videos(*, version: DatasetVersion) -> list[dict[str, Any]]:
     return [videos[k] for k in sorted(videos)]
 
 
+def version_video_subset(*, version: DatasetVersion, video_ids: set[int]) -> dict[str, Any] | None:
+    """The video annotation file restricted to the videos ``video_ids`` (YouTube-VIS:
+    ``videos`` and ``annotations``; COCO with tracks: the frames of those videos and their
+    annotations), with every category: streamed, so memory grows with those videos, not
+    with the file. None for a version without video."""
+    import ijson
+
+    found = version_video_file(version=version)
+    if found is None:
+        return None
+    dfile, fmt = found
+    storage = get_storage()
+
+    def items(prefix: str):
+        with storage.open(dfile.storage_key) as fh:
+            yield from ijson.items(fh, f"{prefix}.item", use_float=True)
+
+    out: dict[str, Any] = {"categories": list(items("categories"))}
+    if fmt == "youtube_vis":
+        out["videos"] = [v for v in items("videos") if int(v["id"]) in video_ids]
+        out["annotations"] = [a for a in items("annotations") if int(a["video_id"]) in video_ids]
+    else:
+        out["images"] = [img for img in items("images") if int(img["video_id"]) in video_ids]
+        frames = {int(img["id"]) for img in out["images"]}
+        out["annotations"] = [a for a in items("annotations") if int(a["image_id"]) in frames]
+    return out
+
+
 def version_audit_clips(*, version: DatasetVersion) -> list[dict[str, Any]]:
     """The drawn clips of a video version's audit sample (empty for image versions)."""
     sample = AuditSample.objects.filter(version=version).order_by("created_at").first()

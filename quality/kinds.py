@@ -31,6 +31,7 @@ from datasets.selectors import (
     version_png_index,
     version_reference_is_panoptic,
     version_video_file,
+    version_video_subset,
 )
 from marketplace.core.storage import get_storage
 from quality.engine import plots
@@ -197,9 +198,6 @@ class AuditAdapter(ReportKindAdapter):
         inputs = self.new_inputs(version=version)
         inputs.params |= {"n_boot": N_BOOT, "video": True}
         dfile, _fmt = version_video_file(version=version)
-        if inputs.add_role(version=version, role=dfile.role, name="annotations") is None:
-            inputs.missing = "no video annotations"
-            return inputs
         reference = version_audit_reference(version=version)
         if reference is None:
             inputs.missing = "no reference tracks (audit clips not annotated yet)"
@@ -208,6 +206,11 @@ class AuditAdapter(ReportKindAdapter):
         clips = {int(c["video_id"]): list(c["frame_indices"]) for c in version_audit_clips(version=version)}
         inputs.data["clips"] = clips
         inputs.params["clips_sha256"] = sha256_hex(canonical_json(sorted(clips.items())))
+        # only the sampled videos of the seller's file are read (streamed)
+        videos = set(clips) or {int(v["id"]) for v in reference.get("videos", []) if isinstance(v, dict) and "id" in v}
+        subject = version_video_subset(version=version, video_ids=videos)
+        inputs.data["annotations"] = subject
+        inputs.digests["annotations"] = role_digest(version=version, role=dfile.role, parsed=subject)
         return inputs
 
     def _run_video(self, *, version, inputs, plots_dir):
