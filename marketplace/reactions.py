@@ -40,6 +40,7 @@ REACTIONS: tuple[tuple[type[DomainEvent], Handler], ...] = (
     (EntitlementRevoked, notifications.on_entitlement_revoked),
     (NewVersionAvailable, notifications.on_new_version_available),
     (ConsentNoticeIssued, notifications.on_consent_notice_issued),
+    (ConsentRevoked, notifications.on_consent_revoked),
 )
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from datasets.events import VersionStateChanged
 from datasets.models import DatasetVersion
+from licensing.events import ConsentRevoked
+from licensing.selectors import consent_revocation_get
 from marketplace.accounts.models import OrganizationRole
 from marketplace.listings.events import ConsentNoticeIssued, EntitlementGranted, EntitlementRevoked, NewVersionAvailable, OrderStateChanged
 from marketplace.notifications.models import EventKind
@@ -108,4 +110,28 @@ def on_consent_notice_issued(event: ConsentNoticeIssued) -> None:
             "acknowledge": f"/api/v1/consent-notices/{event.notice_id}/acknowledge/",
         },
         roles=BUYERS,
+    )
+
+
+def on_consent_revoked(event: ConsentRevoked) -> None:
+    """The seller organization hears what a revocation it recorded withdrew and by when a
+    version without those files is due."""
+    revocation = consent_revocation_get(revocation_id=event.revocation_id)
+    version = revocation.version
+    due = f"; publish a version without them by {revocation.deadline.date().isoformat()}" if revocation.state == "pending" else ""
+    notify(
+        organization_id=version.dataset.owner_id,
+        kind=EventKind.CONSENT_REVOKED,
+        key=f"revocation:{revocation.pk}",
+        title=f"Consent revoked on {version.dataset.slug} v{version.number}: {len(revocation.files)} files withdrawn{due}",
+        payload={
+            "revocation": revocation.pk,
+            "dataset": version.dataset.slug,
+            "version": version.number,
+            "version_id": version.pk,
+            "state": revocation.state,
+            "deadline": revocation.deadline.isoformat() if revocation.state == "pending" else None,
+            "files": [f["path"] for f in revocation.files],
+        },
+        roles=SELLERS,
     )

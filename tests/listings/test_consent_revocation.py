@@ -161,6 +161,10 @@ def test_a_revocation_withdraws_frames_tells_the_buyers_who_downloaded_them_and_
         assert detail["state"] == "published" and detail["revocation_pending"] is True
         assert timezone.datetime.fromisoformat(detail["revocation_deadline"]) == deadline
         assert seller.client.get(f"{API}/versions/{version.pk}/consent-revocations/").json()["results"][0]["id"] == revocation["id"]
+        # The seller organization is told what was withdrawn and by when a version without it is due.
+        (told,) = [n for n in seller.client.get(f"{API}/notifications/").json()["results"] if n["kind"] == "consent.revoked"]
+        assert told["payload"]["revocation"] == revocation["id"] and told["payload"]["state"] == "pending"
+        assert timezone.datetime.fromisoformat(told["payload"]["deadline"]) == deadline and sorted(told["payload"]["files"]) == sorted([*BYSTANDER, "frames.zip"])
 
         # Existing entitlements stop serving the withdrawn files; the rest downloads.
         after = files_when_ready(holder, entitlements[holder.org.slug])
