@@ -213,6 +213,7 @@ def send_upload(
     on_bytes,
     shard: bool = False,
     upload_id: str | None = None,
+    on_start=None,
 ) -> dict:
     """Start (or resume) one upload, send the parts that have not arrived, and complete it.
     Returns the upload as the server sees it (``verifying`` or already ``complete``)."""
@@ -234,6 +235,8 @@ def send_upload(
         if shard:
             body["shard"] = True
         upload = api.call("POST", f"versions/{version['id']}/uploads/", body)
+    if on_start is not None:  # noted before any part: a re-run finds this upload whatever happens next
+        on_start(upload)
     if upload["state"] == "open":
         on_bytes(sum(p["size"] for p in upload["parts"] if p["arrived"]))
 
@@ -432,6 +435,7 @@ def upload_shards(
                 on_bytes=lambda n: progress.add(n * scale),
                 shard=True,
                 upload_id=known.get("upload"),
+                on_start=lambda up: state.set_shard(sha, upload=up["id"], name=name, state="started"),
             )
             state.set_shard(sha, upload=upload["id"], name=name, state="sent")
             upload = wait_verified(api, upload, name)
