@@ -35,5 +35,12 @@ def test_seed_demo_publishes_the_image_listings_and_a_video_listing_with_pipelin
     assert listing["scene"]["frames"] == DEMO_VIDEO.images * DEMO_VIDEO_FRAMES and listing["sensors"] == ["rgb"]
     found = api_client.get("/api/v1/listings/", {"sensor": "point_cloud"}).json()["results"]
     assert [r["slug"] for r in found] == ["warehouse-stars"]
+    # the panoptic listing: PQ against the demo auditor's panoptic reference, by the pipeline
+    from marketplace.demo_panoptic import PANOPTIC_DEMO
+
+    assert PANOPTIC_DEMO["slug"] in result["published"]
+    panoptic = api_client.get(f"/api/v1/listings/{PANOPTIC_DEMO['slug']}/").json()
+    assert panoptic["annotation_kind"] == "panoptic" and panoptic["quality"]["pq"]["status"] == "verified"
+    assert 0.5 < panoptic["quality"]["pq"]["value"] < 1.0
     # seeding again keeps what is published
     assert seed_demo(log=lines.append, timeout=60)["published"] == []
