@@ -191,3 +191,43 @@ def test_cli_rerun_after_adding_frames_sends_only_the_new_ones(live_server, cele
     assert shards.count() == 7 and set(shards.values_list("state", flat=True)) == {UploadState.COMPLETE}
     files = dict(DatasetFile.objects.filter(version=shards.first().version).values_list("path", "sha256"))
     assert files == {"instances.json": hashlib.sha256((d / "instances.json").read_bytes()).hexdigest(), **{n: sha(b) for n, b in {**frames, **added}.items()}}
+
+
+@pytest.mark.timeout(300)
+def test_cli_progress_bar_on_a_terminal_only(live_server, celery_worker, tmp_path):
+    import pty
+
+    from tests.factories import make_seller
+
+    seller = make_seller(username="tty-seller")
+    d = tmp_path / "data"
+    d.mkdir()
+    (d / "instances.json").write_text(json.dumps(coco(n_images=2)))
+    for i in range(6):
+        (d / f"img{i}.png").write_bytes(png_bytes(color=(i, 1, 1)))
+    env = dict(os.environ, MARKET_API_URL=live_server.url, MARKET_TOKEN=seller.token)
+
+    def run(slug: str, *extra: str) -> str:
+        master, slave = pty.openpty()  # stderr is a terminal
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "datasets.client", "upload", str(d), "--dataset", slug, "--shard-size", "4096", *extra],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=slave, text=True,
+        )
+        os.close(slave)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # the terminal closed with the process
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        proc.wait(timeout=240)
+        os.close(master)
+        assert proc.returncode == 0, b"".join(chunks)
+        return b"".join(chunks).decode()
+
+    shown = run("tty-set")
+    assert "7/7 files" in shown and " MB" in shown and "MB/s" in shown, shown
+    assert run("tty-quiet", "--quiet") == ""
