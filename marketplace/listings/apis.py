@@ -648,6 +648,24 @@ class ConsentNoticeListApi(APIView):
         return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
 
 
+class SellerConsentNoticeListApi(APIView):
+    """The consent notices sent to your listings' buyers (``?acknowledged=false`` for the
+    organizations that have not yet confirmed deleting the files; ``X-Organization`` for one
+    seller organization)."""
+
+    OutputSerializer = ConsentNoticeOutput
+    FilterSerializer = ConsentNoticeListApi.FilterSerializer
+
+    @extend_schema(parameters=[ConsentNoticeListApi.FilterSerializer], responses={200: paginated(ConsentNoticeOutput, "SellerConsentNoticePage")})
+    def get(self, request):
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        notices = selectors.consent_notices_for_seller(user=request.user, slug=acting.requested_slug(request), acknowledged=filters.validated_data["acknowledged"])
+        paginator = CappedPageNumberPagination()
+        page = paginator.paginate_queryset(notices, request, view=self)
+        return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
+
+
 class ConsentNoticeAcknowledgeApi(APIView):
     """A buyer member confirms the organization deleted the notice's files."""
 

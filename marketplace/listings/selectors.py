@@ -222,3 +222,16 @@ def consent_notice_for_buyer_member(*, user, notice_id: int) -> ConsentNotice:
     if notice is None:
         raise NotFound("No such notice.")
     return notice
+
+
+def consent_notices_for_seller(*, user, slug: str | None = None, acknowledged: bool | None = None) -> QuerySet[ConsentNotice]:
+    """Consent notices sent to the buyers of the user's seller organizations' listings (the
+    one named, when ``slug`` is given): which organization was told, and whether it
+    acknowledged deleting the files."""
+    sellers = organizations_for(user=user, role=OrganizationRole.SELLER)
+    notices = ConsentNotice.objects.filter(listing__seller__in=sellers.filter(slug=slug) if slug else sellers).select_related(
+        "buyer", "listing", "version", "acknowledged_by"
+    )
+    if acknowledged is not None:
+        notices = notices.filter(acknowledged_at__isnull=not acknowledged)
+    return notices

@@ -19,5 +19,6 @@ urlpatterns = [
     path("entitlements/<int:entitlement_id>/files/", apis.EntitlementFilesApi.as_view(), name="entitlement-files"),
     path("entitlements/<int:entitlement_id>/revoke/", apis.EntitlementRevokeApi.as_view(), name="entitlement-revoke"),
     path("consent-notices/", apis.ConsentNoticeListApi.as_view(), name="consent-notice-list"),
+    path("seller/consent-notices/", apis.SellerConsentNoticeListApi.as_view(), name="seller-consent-notice-list"),
     path("consent-notices/<int:notice_id>/acknowledge/", apis.ConsentNoticeAcknowledgeApi.as_view(), name="consent-notice-acknowledge"),
 ]

@@ -208,6 +208,11 @@ def test_a_revocation_withdraws_frames_tells_the_buyers_who_downloaded_them_and_
         acked = holder.client.post(f"{API}/consent-notices/{notice['id']}/acknowledge/")
         assert acked.status_code == 200 and acked.json()["acknowledged_by"] == holder.user.username and acked.json()["acknowledged_at"]
         assert holder.client.get(f"{API}/consent-notices/", {"acknowledged": "false"}).json()["results"] == []
+        # The seller sees which buyer organization was told and that it confirmed the deletion.
+        (seen,) = seller.client.get(f"{API}/seller/consent-notices/").json()["results"]
+        assert seen["organization"] == holder.org.slug and seen["acknowledged_at"] == acked.json()["acknowledged_at"]
+        assert seller.client.get(f"{API}/seller/consent-notices/", {"acknowledged": "false"}).json()["results"] == []
+        assert holder.client.get(f"{API}/seller/consent-notices/").json()["results"] == []
     finally:
         receiver.stop()
 

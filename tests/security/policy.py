@@ -116,6 +116,7 @@ POLICY: dict[tuple[str, str], Rule] = {
         "version", seller_a="own", seller_b="own", body=lambda o: {"requested_on": "2026-01-02", "reason": "matrix", "records": ["C-matrix"]}
     ),
     ("consent-notice-list", "GET"): P(**SIGNED_IN),
+    ("seller-consent-notice-list", "GET"): P(**SIGNED_IN),  # each their own listings' notices
     ("consent-notice-acknowledge", "POST"): P("notice", buyer_ent="own", buyer_member="own"),
     # moderation: moderators only, whatever the object
     ("moderation-queue", "GET"): P(moderator="allow"),

@@ -249,6 +249,7 @@ ENDPOINTS: dict[str, tuple[str, tuple[str, str] | None, Callable[[Scenario, Obj 
     "webhook-deliveries": ("buyer_ent", ("webhook", "buyer_ent"), grow_deliveries),
     "version-consent-revocations": ("seller_a", ("version", "a-published"), grow_revocations),
     "consent-notice-list": ("buyer_ent", None, grow_consent_notices),
+    "seller-consent-notice-list": ("seller_a", None, grow_consent_notices),
 }
 # GET routes without a database answer worth pinning.
 EXEMPT = {"schema": "the generated OpenAPI document", "docs": "a static page"}
