@@ -510,17 +510,23 @@ def _reference_record(upload: UploadSession) -> UploadSession:
     return upload
 
 
-def _taken_names(version: DatasetVersion, names: list[str], *, exclude_upload) -> set[str]:
+def _name_conflicts(version: DatasetVersion, rows: list[DatasetFile], *, exclude_upload) -> tuple[set[str], set[str]]:
+    """(taken, same): member names the version has as another file or an open upload, and
+    those it has already as this very file (same role and sha256: sent again, nothing new)."""
     taken: set[str] = set()
+    same: set[str] = set()
+    by_name = {r.path: r for r in rows}
+    names = list(by_name)
     for i in range(0, len(names), 2000):
         chunk = names[i : i + 2000]
-        taken.update(version.files.filter(path__in=chunk).values_list("path", flat=True))
+        for path, role, digest in version.files.filter(path__in=chunk).values_list("path", "role", "sha256"):
+            (same if (role, digest) == (by_name[path].role, by_name[path].sha256) else taken).add(path)
         taken.update(
             version.uploads.filter(name__in=chunk, shard=False, state__in=[UploadState.OPEN, UploadState.VERIFYING])
             .exclude(pk=exclude_upload.pk)
             .values_list("name", flat=True)
         )
-    return taken
+    return taken, same - taken
 
 
 def _delete_keys(keys: list[str]) -> None:
@@ -599,11 +605,15 @@ def shard_record(upload: UploadSession) -> UploadSession:
         raise
     if not rows:
         return _upload_reject(upload, "empty_shard", "The shard holds no file.", [field_error("shard", "no member", "empty_shard")])
-    taken = _taken_names(upload.version, [r.path for r in rows], exclude_upload=upload)
+    taken, same = _name_conflicts(upload.version, rows, exclude_upload=upload)
     if taken:
         _delete_keys(stored)
         details = [field_error(n, "the version already has a file or an open upload by that name", "name_taken") for n in sorted(taken)[:100]]
         return _upload_reject(upload, "name_taken", f"{len(taken)} member name(s) are taken in this version.", details)
+    if same:  # frames sent again (a client that lost its resume state): the version keeps its rows
+        _delete_keys([r.storage_key for r in rows if r.path in same])
+        rows = [r for r in rows if r.path not in same]
+        stored = [k for k in stored if k.removeprefix(prefix) not in same]
     try:
         with transaction.atomic():
             locked = UploadSession.objects.select_for_update().get(pk=upload.pk)

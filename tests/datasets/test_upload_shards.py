@@ -147,3 +147,19 @@ def test_shard_member_larger_than_the_in_memory_size_is_streamed_and_recorded(se
     files = {f.path: (f.sha256, f.size) for f in DatasetFile.objects.filter(version=version)}
     assert files == {n: (sha(d), len(d)) for n, d in members}
     assert get_storage().read_bytes(DatasetFile.objects.get(version=version, path="clips/big.bin").storage_key) == big
+
+
+def test_shard_sent_again_records_only_what_is_new(seller):
+    version = make_version(seller=seller)
+    first = _send_shard(seller.client, version, _tar([("a.png", b"a"), ("b.png", b"b")]), name="_shards/00000.tar")
+    assert first.state == UploadState.COMPLETE and first.members == 2
+    rows_before = {f.path: (f.pk, f.storage_key) for f in DatasetFile.objects.filter(version=version)}
+    # a client that lost its resume state sends the same frames again, with one new frame
+    again = _send_shard(seller.client, version, _tar([("a.png", b"a"), ("b.png", b"b"), ("c.png", b"c")]), name="_shards/00000-again.tar")
+    assert again.state == UploadState.COMPLETE, again.error
+    assert again.members == 1
+    files = {f.path: f for f in DatasetFile.objects.filter(version=version)}
+    assert {p: f.sha256 for p, f in files.items()} == {"a.png": sha(b"a"), "b.png": sha(b"b"), "c.png": sha(b"c")}
+    assert {p: (files[p].pk, files[p].storage_key) for p in rows_before} == rows_before  # the recorded rows are untouched
+    storage = get_storage()
+    assert sorted(storage.list_keys(f"versions/{version.pk}/uploads/{again.pk.hex}/")) == [files["c.png"].storage_key]
