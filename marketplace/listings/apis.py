@@ -106,6 +106,18 @@ class DiversityInputsSerializer(serializers.Serializer):
     formula = serializers.CharField()
 
 
+class CoverageCountSerializer(serializers.Serializer):
+    frames = serializers.IntegerField(allow_null=True, help_text="null: declared for the whole dataset, not per frame")
+    episodes = serializers.IntegerField(allow_null=True, help_text="videos (episodes); lone images are none")
+
+
+class CoverageSerializer(serializers.Serializer):
+    source = serializers.ChoiceField(choices=["annotations", "dataset"], help_text="declared per image or video in the annotations, or for the dataset")
+    embodiments = serializers.DictField(child=CoverageCountSerializer())
+    tasks = serializers.DictField(child=CoverageCountSerializer())
+    sensor_frames = serializers.DictField(child=serializers.IntegerField(), allow_null=True, help_text="frames per sensor where images or videos say")
+
+
 class ListingOutputSerializer(serializers.Serializer):
     slug = serializers.CharField()
     url = serializers.SerializerMethodField(help_text="this listing's detail")
@@ -144,6 +156,7 @@ class ListingOutputSerializer(serializers.Serializer):
     embodiment_count = serializers.IntegerField(help_text="embodiments the data covers")
     task_count = serializers.IntegerField(help_text="tasks the data covers")
     diversity = serializers.FloatField(allow_null=True, help_text="the diversity score the diversity ordering sorts by")
+    coverage = serializers.SerializerMethodField(help_text="frames and episodes per embodiment and task, frames per sensor")
     diversity_inputs = serializers.SerializerMethodField(help_text="the score's inputs, parameters and formula (null: not computed)")
     per_class = PerClassSerializer(many=True)
     evidence = serializers.SerializerMethodField(help_text="links to every piece of evidence behind the listing")
@@ -151,6 +164,10 @@ class ListingOutputSerializer(serializers.Serializer):
     @extend_schema_field(SceneSerializer(allow_null=True))
     def get_scene(self, listing) -> dict | None:
         return listing.scene or None
+
+    @extend_schema_field(CoverageSerializer(allow_null=True))
+    def get_coverage(self, listing) -> dict | None:
+        return listing.coverage or None
 
     @extend_schema_field(DiversityInputsSerializer(allow_null=True))
     def get_diversity_inputs(self, listing) -> dict | None:

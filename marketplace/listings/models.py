@@ -98,6 +98,8 @@ class Listing(models.Model):
     diversity = models.FloatField(null=True, blank=True)
     scene = models.JSONField(default=dict, blank=True)
     diversity_inputs = models.JSONField(default=dict, blank=True)
+    # Frames and episodes per embodiment and task, frames per sensor (as ingest counted them).
+    coverage = models.JSONField(default=dict, blank=True)
 
     # Display data, denormalised (no joins when serialising a page of results).
     embodiments = models.JSONField(default=list, blank=True)

@@ -121,6 +121,8 @@ def test_image_version_per_version_and_per_split(seller, moderator, api_client):
     assert _found(api_client, min_occlusion="0.41") == [] and _found(api_client, min_embodiments="4") == []
     assert _found(api_client, embodiment="so100", task="pick-and-place") == [slug]
     assert listing.sensors == ["rgb", "depth", "thermal"]  # the dataset's, then those its images declare
+    assert listing.coverage["embodiments"] == {k: {"frames": 1, "episodes": 0} for k in ("franka-panda", "so100", "ur5e")}
+    assert listing.coverage["sensor_frames"] == {"depth": 1, "rgb": 1, "thermal": 1}
     assert _found(api_client, sensor="thermal") == [slug]
 
 
@@ -149,7 +151,9 @@ def test_video_version_counts_frames_and_episodes(seller, moderator, api_client)
     assert d["embodiments"] == {"count": 1, "frames": {"aloha": 3}, "episodes": {"aloha": 1}}
     assert d["tasks"] == {"count": 1, "frames": {"folding": 3}, "episodes": {"folding": 1}}
     assert version.statistics["sensors"] == {"declared": [], "frames": None, "unknown": []}
-    slug = _listed(version, moderator).slug
+    listing = _listed(version, moderator)
+    slug = listing.slug
+    assert listing.coverage["embodiments"] == {"aloha": {"frames": 3, "episodes": 1}}
     assert _found(api_client, annotation_kind="video", embodiment="aloha", min_instances_per_frame="1.6", min_occlusion="0.4") == [slug]
     assert _found(api_client, min_instances_per_frame="1.7") == []
 

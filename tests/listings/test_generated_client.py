@@ -94,6 +94,7 @@ def test_generated_client_runs_the_buyer_flow(live_server, tmp_path):
         # the figures behind them are typed too
         assert found.scene.instances_per_frame.p90 == 12 and found.scene.sizes.large == 0.3
         assert found.scene.splits["train"].occlusion == 0.6
+        assert found.coverage.embodiments["ur5e"].episodes == 10
         assert found.diversity_inputs.frames_per_embodiment["ur5e"] == 1000 and found.diversity_inputs.source.value == "annotations"
 
         detail = listings_retrieve.sync(slug=found.slug, client=client)

@@ -290,4 +290,12 @@ def test_scene_figures_in_results(api_client, catalogue):
     assert w["scene"]["instances_per_frame"]["p90"] == 12 and w["scene"]["splits"]["train"]["occlusion"] == 0.6
     assert w["annotation_kind"] == "video" and "modality" not in w
     assert [e["slug"] for e in w["embodiments"]] == ["mobile-manipulator", "ur5e"]
+    assert w["coverage"] == {
+        "source": "annotations",
+        "embodiments": {"mobile-manipulator": {"frames": 4000, "episodes": 40}, "ur5e": {"frames": 1000, "episodes": 10}},
+        "tasks": {"picking": {"frames": 5000, "episodes": 50}},
+        "sensor_frames": None,
+    }
+    assert by_slug["home-folding"]["coverage"]["embodiments"] == {"arm": {"frames": None, "episodes": None}, "humanoid": {"frames": None, "episodes": None}}
+    assert by_slug["home-folding"]["coverage"]["source"] == "dataset"
     assert by_slug["lab-benchtop"]["instances_per_frame"] is None and by_slug["lab-benchtop"]["scene"] is None

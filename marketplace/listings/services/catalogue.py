@@ -207,7 +207,23 @@ def _scene_and_diversity(stats: dict, *, embodiments: list, tasks: list, scenes:
         embodiments=embodiment_count, frames_per_embodiment=frames_per_embodiment, tasks=task_count, scene_types=len(scenes)
     )
     inputs["source"] = "annotations" if from_annotations else "dataset"
+
+    def counts(key: str, dataset_terms: list) -> dict[str, dict]:
+        entry = diversity.get(key) if isinstance(diversity.get(key), dict) else {}
+        if not from_annotations or not entry:
+            return {t["slug"]: {"frames": None, "episodes": None} for t in dataset_terms}
+        episodes = entry.get("episodes") or {}
+        return {str(k): {"frames": int(v), "episodes": int(episodes.get(k, 0))} for k, v in (entry.get("frames") or {}).items()}
+
+    sensors = stats.get("sensors") if isinstance(stats.get("sensors"), dict) else {}
+    coverage = {
+        "source": inputs["source"],
+        "embodiments": counts("embodiments", embodiments),
+        "tasks": counts("tasks", tasks),
+        "sensor_frames": sensors.get("frames") or None,
+    }
     return {
+        "coverage": coverage,
         "scene": scene,
         "instances_per_frame": per_frame.get("mean"),
         "occlusion": scene.get("occlusion"),
