@@ -169,3 +169,32 @@ def test_without_declarations_the_dataset_declares(seller):
     d = version.statistics["diversity"]
     assert d["source"] == "dataset" and d["embodiments"]["count"] == 2 and d["embodiments"]["frames"] is None and d["tasks"]["count"] == 0
     assert version.statistics["scene"]["occlusion"] == 0.0
+
+
+def test_coco_with_tracks_counts_episodes_by_video(seller):
+    s = 40
+
+    def frame(iid: int, video: int, index: int, **declared) -> dict:
+        return {**_image(iid, s, **declared), "video_id": video, "frame_index": index}
+
+    def tracked(aid: int, image_id: int, track: int, mask) -> dict:
+        return {**_ann(aid, image_id, 1, mask), "track_id": track}
+
+    doc = {
+        "licenses": LICENSES,
+        "categories": CATEGORIES,
+        # two episodes: video 1 on the Spot; video 2 on the Spot, then the Stretch
+        "images": [frame(1, 1, 0, embodiment="spot"), frame(2, 1, 1, embodiment="spot"), frame(3, 2, 0, embodiment="spot"), frame(4, 2, 1, embodiment="Stretch 3")],
+        "annotations": [
+            tracked(1, 1, 1, box(s, s, (0, 5), (0, 5))),
+            tracked(2, 2, 1, box(s, s, (1, 6), (0, 5))),
+            tracked(3, 3, 2, box(s, s, (0, 5), (0, 5))),
+            tracked(4, 3, 3, box(s, s, (5, 10), (5, 10))),  # touches track 2 at a corner
+        ],
+    }
+    version = _ingested(seller, {("annotations", "tracks.json"): doc}, {f"img{i}.png": png_bytes(s, s) for i in range(1, 5)}, annotation_kind="video")
+    assert version.statistics["format"] == "coco_video"
+    scene = version.statistics["scene"]
+    assert scene["instances_per_frame"] == {"mean": 1.0, "p90": 2} and scene["occlusion"] == 0.5
+    d = version.statistics["diversity"]
+    assert d["embodiments"] == {"count": 2, "frames": {"spot": 3, "stretch": 1}, "episodes": {"spot": 2, "stretch": 1}}

@@ -95,6 +95,10 @@ def test_modality_is_refused_with_what_it_became(seller):
     assert body["code"] == "renamed_field" and body["details"][0]["location"] == "modality"
     assert "annotation_kind" in body["details"][0]["message"] and "sensors" in body["details"][0]["message"]
     assert not Dataset.objects.filter(slug="old").exists()
+    seller.client.post(URL, {"slug": "kept", "title": "K", "annotation_license": "CC-BY-4.0", "annotation_kind": "video"}, format="json")
+    r = seller.client.patch(f"{URL}kept/", {"modality": "panoptic"}, format="json")
+    assert r.status_code == 400 and r.json()["code"] == "renamed_field"
+    assert Dataset.objects.get(slug="kept").annotation_kind == "video"
 
 
 def test_staff_add_terms_with_aliases_in_the_admin(admin_client):
