@@ -3,7 +3,7 @@ permission filtering: whoever may not see an object gets NotFound (404), never 4
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -252,6 +252,34 @@ def version_annotations_on(*, version: DatasetVersion, image_ids) -> dict | None
                             out["licenses"].append(lic)
     out["categories"] = out["categories"] or []
     return out
+
+
+def version_annotations_streamed(*, version: DatasetVersion) -> tuple[list[dict], list[dict], Iterator[dict]] | None:
+    """The version's annotations over every split as :func:`version_annotations` gives them,
+    streamed (ijson): ``(images, categories, annotations)``, the images as their id and
+    size, the annotations an iterator that reads the files as it goes. Memory holds the
+    images' sizes, never a whole annotation file. None without an annotation file."""
+    import ijson
+
+    files = version_annotation_files(version=version)
+    if not files:
+        return None
+    storage = get_storage()
+    images: list[dict] = []
+    categories: list[dict] | None = None
+    for dfile in files:
+        with storage.open(dfile.storage_key) as fh:
+            images += [{"id": i.get("id"), "height": i.get("height"), "width": i.get("width")} for i in ijson.items(fh, "images.item", use_float=True)]
+        if categories is None:
+            with storage.open(dfile.storage_key) as fh:
+                categories = list(ijson.items(fh, "categories.item", use_float=True))
+
+    def annotations() -> Iterator[dict]:
+        for dfile in files:
+            with storage.open(dfile.storage_key) as fh:
+                yield from ijson.items(fh, "annotations.item", use_float=True)
+
+    return images, categories or [], annotations()
 
 
 def version_evaluation_annotations(*, version: DatasetVersion) -> tuple[dict | None, str, str]:

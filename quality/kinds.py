@@ -22,6 +22,7 @@ from datasets.selectors import (
     version_annotation_files,
     version_annotations,
     version_annotations_on,
+    version_annotations_streamed,
     version_audit_clips,
     version_audit_reference,
     version_audit_sample,
@@ -37,7 +38,7 @@ from marketplace.core.storage import get_storage
 from quality.engine import plots
 from quality.engine.agreement import agreement_compare
 from quality.engine.audit import audit_compare
-from quality.engine.intrinsic import intrinsic_checks
+from quality.engine.intrinsic import intrinsic_checks, intrinsic_checks_streamed
 from quality.engine.panoptic import merged_instances, panoptic_quality
 from quality.engine.temporal import is_ytvis, temporal_consistency
 from quality.engine.video_audit import video_audit_compare
@@ -144,14 +145,22 @@ class IntrinsicAdapter(ReportKindAdapter):
 
     def gather(self, *, version):
         inputs = self.new_inputs(version=version)
-        if inputs.add_role(version=version, role=FileRole.ANNOTATIONS) is None and inputs.add_role(version=version, role=FileRole.VIDEO, name="annotations") is None:
+        if version_annotation_files(version=version):
+            # the seller's COCO files are streamed when the report runs, never parsed whole;
+            # their checksums are the inputs' key
+            inputs.digests[FileRole.ANNOTATIONS] = role_digest(version=version, role=FileRole.ANNOTATIONS, parsed=None)
+        elif inputs.add_role(version=version, role=FileRole.VIDEO, name="annotations") is None:
             inputs.missing = "no annotations file"
         return inputs
 
     def run(self, *, version, inputs, device, plots_dir):
-        annotations = inputs.data["annotations"]
-        # YouTube-VIS tracks are checked frame by frame, as COCO frames
-        report = intrinsic_checks(ytvis_as_coco(annotations) if is_ytvis(annotations) else annotations)
+        annotations = inputs.data.get("annotations")
+        if annotations is None:
+            images, categories, stream = version_annotations_streamed(version=version)
+            report = intrinsic_checks_streamed(images=images, categories=categories, annotations=stream)
+        else:
+            # YouTube-VIS tracks are checked frame by frame, as COCO frames
+            report = intrinsic_checks(ytvis_as_coco(annotations) if is_ytvis(annotations) else annotations)
         plots.write_intrinsic_plots(report, plots_dir)
         findings = {f.code: figure_of(f.count, status=inputs.status, n=report.n_annotations) for f in report.findings}
         summary = {"n_images": report.n_images, "n_annotations": report.n_annotations, "findings": findings}

@@ -21,6 +21,7 @@ listed, with count 0 when clean, so consumers can rely on the keys.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -99,15 +100,37 @@ def intrinsic_checks(
 ) -> IntrinsicReport:
     """Run every intrinsic check on a COCO annotation file or dict."""
     data = load_coco(coco, "annotations")
-    image_sizes(data)  # every image's size within the gate's bounds (else an error, not a finding)
-    images = {img["id"]: img for img in data.get("images", [])}
-    categories = {cat["id"] for cat in data.get("categories", [])}
+    return intrinsic_checks_streamed(
+        images=data.get("images", []), categories=data.get("categories", []), annotations=data["annotations"],
+        tiny_area=tiny_area, duplicate_iou=duplicate_iou, max_examples=max_examples,
+    )
+
+
+def intrinsic_checks_streamed(
+    *,
+    images: Sequence[dict],
+    categories: Sequence[dict],
+    annotations: Iterable[dict],
+    tiny_area: int = TINY_AREA,
+    duplicate_iou: float = DUPLICATE_IOU,
+    max_examples: int = 10,
+) -> IntrinsicReport:
+    """:func:`intrinsic_checks` over ``annotations`` read once, as they come (a streaming
+    parser's iterator): memory holds each kept mask as its compressed RLE with its id and
+    class, never the annotations themselves."""
+    image_sizes({"images": images})  # every image's size within the gate's bounds (else an error, not a finding)
+    images = {img["id"]: img for img in images}
+    categories = {cat["id"] for cat in categories}
     found: dict[str, list] = {code: [] for code in CODES}
     areas: list[int] = []
-    per_image: dict[int, list[tuple[dict, dict]]] = defaultdict(list)
+    per_image: dict[int, list[tuple[object, object, dict]]] = defaultdict(list)  # (id, category id, mask)
     class_counts: Counter = Counter()
+    counts_per_image: Counter = Counter()
+    n_annotations = 0
 
-    for index, ann in enumerate(data["annotations"]):
+    for index, ann in enumerate(annotations):
+        n_annotations += 1
+        counts_per_image[ann.get("image_id")] += 1
         ann_id = ann.get("id", index)
         image = images.get(ann.get("image_id"))
         if ann.get("category_id") not in categories:
@@ -153,12 +176,12 @@ def intrinsic_checks(
         elif area < tiny_area:
             found["tiny_mask"].append(ann_id)
         if not ann.get("iscrowd", 0) and area > 0:
-            per_image[ann["image_id"]].append((ann, rle))
+            per_image[ann["image_id"]].append((ann.get("id"), ann["category_id"], rle))
 
     for items in per_image.values():
-        by_cat: dict[int, list[tuple[dict, dict]]] = defaultdict(list)
-        for ann, rle in items:
-            by_cat[ann["category_id"]].append((ann, rle))
+        by_cat: dict[object, list[tuple[object, dict]]] = defaultdict(list)
+        for ann_id, category_id, rle in items:
+            by_cat[category_id].append((ann_id, rle))
         for group in by_cat.values():
             if len(group) < 2:
                 continue
@@ -166,9 +189,8 @@ def intrinsic_checks(
             ious = masks.iou(rles, rles)
             for i, j in zip(*np.triu_indices(len(rles), k=1), strict=True):
                 if ious[i, j] > duplicate_iou:
-                    found["duplicate_instance"].append(group[j][0].get("id"))
+                    found["duplicate_instance"].append(group[j][0])
 
-    counts_per_image = Counter(ann.get("image_id") for ann in data["annotations"])
     found["image_without_annotations"] = [i for i in images if counts_per_image.get(i, 0) == 0]
     per_image_counts = np.array([counts_per_image.get(i, 0) for i in images], dtype=np.int64)
 
@@ -182,7 +204,7 @@ def intrinsic_checks(
             class_distribution[str(c)] = int(n)
     return IntrinsicReport(
         n_images=len(images),
-        n_annotations=len(data["annotations"]),
+        n_annotations=n_annotations,
         findings=findings,
         class_distribution=class_distribution,
         instances_per_image={
