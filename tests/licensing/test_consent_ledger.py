@@ -181,3 +181,37 @@ def test_a_revocation_whose_reaction_was_lost_is_applied_by_the_reconciliation(p
     revocation.refresh_from_db()
     assert sorted(f["path"] for f in revocation.files) == ["images/0003.png", "images/0004.png"] and revocation.frames == 2
     assert listings_reconcile()["revocations_applied"] == 0
+
+
+def test_entitlements_to_a_subset_are_served_without_the_withdrawn_files(published, seller, django_capture_on_commit_callbacks):
+    from marketplace.listings.models import Selection
+    from marketplace.listings.services import (
+        entitlement_serving,
+        listing_sync,
+        order_create,
+        order_mark_paid,
+        selection_build,
+        version_index_build,
+    )
+    from marketplace.listings.subsets import Subset
+    from tests.factories import make_actor, make_buyer
+
+    listing_sync(dataset=published.dataset)
+    version_index_build(version_id=published.pk)
+    buyer, staff = make_buyer(), make_actor(is_staff=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        order, _ = order_create(
+            listing=published.dataset.listing, buyer=buyer.org, user=buyer.user, license="CC-BY-4.0", version_number=published.number,
+            idempotency_key="mugs", subset=Subset(kind="categories", categories=("mug",)),
+        )
+        order_mark_paid(order=order, actor=staff.user)
+    entitlement = order.entitlement
+    with django_capture_on_commit_callbacks(execute=True):
+        revoke(published, seller, ["C-tag"])
+    # The revocation requested the subset's selection without image 3; a worker builds it.
+    (selection,) = [s for s in Selection.objects.filter(version=published) if s.withheld_file_ids]
+    assert selection.subset == {"kind": "categories", "categories": ["mug"]}
+    selection_build(selection_id=selection.pk)
+    files, pending = entitlement_serving(entitlement=entitlement)
+    assert not pending
+    assert sorted(f.path for f in files if f.role == "images") == ["images/0001.png", "images/0002.png", "images/0004.png"]

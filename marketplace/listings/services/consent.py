@@ -74,10 +74,10 @@ def _request_selections(*, version: DatasetVersion) -> None:
     """Every subset held by a live entitlement of the version is rebuilt without the
     withdrawn files (a worker builds each once)."""
     withheld = sorted(withdrawn_files(version_id=version.pk))
-    subsets = {tuple(sorted((e or {}).items())) for e in Entitlement.objects.filter(version=version, revoked_at__isnull=True).values_list("subset", flat=True)}
+    held = Entitlement.objects.filter(version=version, revoked_at__isnull=True).values_list("subset", flat=True)
+    subsets = {S.subset_parse(subset) if subset else None for subset in held}
     with transaction.atomic():
-        for items in subsets:
-            subset = S.subset_parse(dict(items)) if items else None
+        for subset in sorted(subsets, key=lambda s: s.key if s else ""):
             selection_request(version=version, subset=subset, withheld_file_ids=withheld)
 
 
