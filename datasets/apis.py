@@ -456,6 +456,27 @@ class AuditSamplesApi(APIView):
         return Response({"results": self.OutputSerializer(selectors.audit_samples_pending()[:500], many=True).data})
 
 
+class AuditFrameOutput(serializers.Serializer):
+    """A sampled frame of a video version."""
+
+    video_id = serializers.IntegerField()
+    frame_index = serializers.IntegerField(help_text="the frame's position in its video, from 0")
+    file_name = serializers.CharField()
+    url = serializers.CharField(allow_null=True, help_text="short-lived download URL of the frame's image")
+
+
+class AuditClipOutput(serializers.Serializer):
+    """A drawn clip: one video and the run of its frames in the sample."""
+
+    video_id = serializers.IntegerField()
+    length = serializers.IntegerField(help_text="frames in the video (the reference's segmentations per track)")
+    height = serializers.IntegerField()
+    width = serializers.IntegerField()
+    frame_indices = serializers.ListField(child=serializers.IntegerField())
+    file_names = serializers.ListField(child=serializers.CharField(allow_blank=True), help_text="every frame of the video, in order")
+    image_ids = serializers.ListField(child=serializers.IntegerField(), required=False, help_text="COCO frames: each sampled frame's image id")
+
+
 class AuditSampleApi(APIView):
     permission_classes = [IsAuthenticated]
 
@@ -463,10 +484,9 @@ class AuditSampleApi(APIView):
         version = serializers.IntegerField()
         image_ids = serializers.ListField(child=serializers.IntegerField())
         images = serializers.ListField(child=serializers.DictField())
-        # video versions: the sampled frames (video_id, frame_index, file_name, url) and the
-        # clips they come from (each video's length, size, sampled indices, frame names)
-        frames = serializers.ListField(child=serializers.DictField())
-        clips = serializers.ListField(child=serializers.DictField())
+        # video versions: the sampled frames and the clips they come from
+        frames = AuditFrameOutput(many=True)
+        clips = AuditClipOutput(many=True)
 
     @extend_schema(responses={200: OutputSerializer})
     def get(self, request, version_id: int):
