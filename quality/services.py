@@ -261,6 +261,16 @@ def _validate_results(results: Any, *, split: EvaluationSplit) -> int:
     # Each mask passes the engine's gate here, against its image's size: a malformed RLE or
     # polygon is refused with its code and JSON path before anything is stored or queued.
     sizes = {int(img["id"]): (img.get("height"), img.get("width")) for img in split.images or [] if "id" in img}
+    # The masks are checked in bulk first (the compressed strings in one kernel call); the
+    # loop below reports each detection's issues in order, its mask's last.
+    known_sizes = {}
+    for i, det in enumerate(results):
+        image_id = det.get("image_id") if isinstance(det, dict) else None
+        h, w = sizes.get(image_id, (None, None)) if isinstance(image_id, int) and not isinstance(image_id, bool) and image_id in images else (None, None)
+        if isinstance(h, int) and isinstance(w, int):
+            known_sizes[i] = (det.get("segmentation"), h, w)
+    order = list(known_sizes)
+    mask_issues = {order[k]: issue for k, issue in gate.segmentation_issues(list(known_sizes.values()), lambda k: f"[{order[k]}].segmentation").items()}
     errors: list[dict[str, str]] = []
     outside = False
     for i, det in enumerate(results):
@@ -270,21 +280,18 @@ def _validate_results(results: Any, *, split: EvaluationSplit) -> int:
             errors.append(field_error(f"[{i}]", "expected an object", "invalid_type"))
             continue
         image_id, cat_id, score = det.get("image_id"), det.get("category_id"), det.get("score")
-        known = True
         if not isinstance(image_id, int) or isinstance(image_id, bool) or image_id not in images:
             errors.append(field_error(f"[{i}].image_id", "image is not in the listing's public evaluation split", "not_in_split"))
-            outside, known = True, False
+            outside = True
         if not isinstance(cat_id, int) or isinstance(cat_id, bool) or cat_id not in cats:
             errors.append(field_error(f"[{i}].category_id", "unknown category for this listing", "not_in_split"))
             outside = True
         if not isinstance(score, (int, float)) or isinstance(score, bool) or not math.isfinite(score):
             errors.append(field_error(f"[{i}].score", "a finite number is required", "invalid"))
         seg = det.get("segmentation")
-        h, w = sizes.get(image_id, (None, None)) if known else (None, None)
-        if isinstance(h, int) and isinstance(w, int):
-            issue = gate.segmentation_issue(seg, h, w, f"[{i}].segmentation")
-            if issue is not None:
-                errors.append(issue.to_dict())
+        if i in known_sizes:
+            if i in mask_issues:
+                errors.append(mask_issues[i].to_dict())
         elif not (isinstance(seg, dict) and "counts" in seg and "size" in seg) and not (isinstance(seg, list) and seg):
             errors.append(field_error(f"[{i}].segmentation", "an RLE object or a polygon list is required", "invalid"))
     if errors and outside:

@@ -362,3 +362,28 @@ def test_mutated_reference_files_give_the_same_error_on_both_paths(tmp_path):
         assert compiled == python, data
         seen.add(compiled[0])
     assert len(seen) >= 4
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["kernels", "numpy"])
+def test_masks_checked_in_bulk_get_the_one_at_a_time_issues(compiled):
+    """The bulk check (a buyer's results: the compressed strings in one kernel call) gives
+    each segmentation of the whole hostile corpus, mixed with good and mutated masks, the
+    issue the one-at-a-time check gives, at the same path."""
+    import json
+
+    if compiled and native.kernels() is None:
+        pytest.fail("the compiled kernels are not built (make native)")
+    rng = np.random.default_rng(5)
+    good = {"size": [10, 10], "counts": encode_runs([11, 2, 8, 2, 77])}
+    items = []
+    for name in sorted(MASK_CASES):
+        items += [(json.loads(MASK_CASES[name].segmentation), 10, 10), (dict(good), 10, 10)]
+    items += [({"size": [h, w], "counts": s.decode("latin-1")}, h, w) for s, h, w in _random_strings(rng, 400)]
+    items += [({"size": [h, w], "counts": s}, h, w) for s, h, w in _random_strings(rng, 100)]  # counts as bytes
+    items += [([[1, 1, 5, 1, 5, 5]], 10, 10), (None, 10, 10), ({"size": [10, 10], "counts": [50, 50]}, 10, 10)]
+    with contextlib.nullcontext() if compiled else native.disabled():
+        bulk = gate.segmentation_issues(items, lambda i: f"[{i}].segmentation")
+        one = {i: issue for i, (segm, h, w) in enumerate(items) if (issue := gate.segmentation_issue(segm, h, w, f"[{i}].segmentation")) is not None}
+    assert {i: issue.to_dict() for i, issue in bulk.items()} == {i: issue.to_dict() for i, issue in one.items()}
+    assert list(bulk) == sorted(bulk)
+    assert len(one) > len(MASK_CASES) and len(one) < len(items) - len(MASK_CASES)  # refused and accepted ones both
