@@ -92,7 +92,8 @@ def _quality_steps(*, version) -> tuple[list[str], list[str]]:
         step = QUALITY_STEPS[kind]
         if _waits_for_reference(version=version, kind=kind, kinds=kinds) and not _has_reference(version=version, kind=kind):
             if settings.PIPELINE_AUDIT_REQUIRED:
-                waiting.append(step)
+                waiting.append(step)  # not run on what it has now: it would run twice
+                continue
             if kind == "audit":
                 continue  # without a reference there is nothing to audit
         steps.append(step)
@@ -142,8 +143,6 @@ def pipeline_advance(*, version_id: int) -> str:
     for step in waiting:
         _mark_waiting(version=version, step=step)
     Job.objects.filter(version=version, state=JobState.WAITING).exclude(step__in=waiting).delete()
-    if waiting:  # a step that waits is not run on what it has now: it would run twice
-        quality_steps = [s for s in quality_steps if s not in waiting]
     outcome = _stage(version=version, steps=quality_steps)
     if outcome != DONE or waiting:
         return DatasetVersion.objects.get(pk=version_id).state
