@@ -19,7 +19,6 @@ Sensors: the dataset declares its list; an image or video may also say ``sensor`
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -69,16 +68,34 @@ def _file_scene(path: Path, fmt: str) -> tuple[SceneComplexity, list[Declaration
                     episode=episode,
                 )
             )
+    owner_key = "video_id" if video else "image_id"
+    # A first pass counts each image's (video's) annotations, so the second can measure an
+    # image as soon as its last annotation is read and drop its masks: a file ordered by
+    # image holds one image's masks at a time, whatever its size.
+    remaining: dict[int, int] = {}
+    with open(path, "rb") as fh:
+        for owner in ijson.items(fh, f"annotations.item.{owner_key}"):
+            remaining[owner] = remaining.get(owner, 0) + 1
+    scene = SceneComplexity()
     per_frame: dict[Any, list] = {}
+
+    def measure(owner: int) -> None:
+        for key in [(owner, f) for f in range(lengths[owner])] if video else [owner]:
+            items = per_frame.pop(key, [])
+            scene.add(frame_figures([r for r, _c in items], [c for _r, c in items]))
+
     with open(path, "rb") as fh:
         annotations = ijson.items(fh, "annotations.item", use_float=True)
         while chunk := list(itertools.islice(annotations, CHUNK)):
             _add_chunk(chunk, video, dims, per_frame)
-    scene = SceneComplexity()
-    keys: Iterable[Any] = ((v, f) for v, n in lengths.items() for f in range(n)) if video else dims
-    for key in keys:
-        items = per_frame.get(key, [])
-        scene.add(frame_figures([r for r, _c in items], [c for _r, c in items]))
+            for ann in chunk:
+                owner = ann[owner_key]
+                remaining[owner] -= 1
+                if not remaining[owner]:
+                    measure(owner)
+    for owner in dims:
+        if owner not in remaining:  # no annotation: its frames are empty
+            measure(owner)
     return scene, declarations
 
 

@@ -198,3 +198,20 @@ def test_coco_with_tracks_counts_episodes_by_video(seller):
     assert scene["instances_per_frame"] == {"mean": 1.0, "p90": 2} and scene["occlusion"] == 0.5
     d = version.statistics["diversity"]
     assert d["embodiments"] == {"count": 2, "frames": {"spot": 3, "stretch": 1}, "episodes": {"spot": 2, "stretch": 1}}
+
+
+def test_annotation_order_does_not_change_the_figures(seller, tmp_path):
+    import json
+
+    from datasets.ingest.scene import version_scene_statistics
+
+    s = 40
+    anns = [_ann(i + 1, 1 + i % 3, 1 + i % 2, box(s, s, (i, i + 4), (2 * i, 2 * i + 3))) for i in range(9)]
+    doc = {"licenses": LICENSES, "categories": CATEGORIES, "images": [_image(i, s) for i in (1, 2, 3, 4)], "annotations": anns}
+    figures = []
+    for order in (anns, sorted(anns, key=lambda a: a["image_id"]), anns[::-1]):
+        path = tmp_path / f"{len(figures)}.json"
+        path.write_text(json.dumps({**doc, "annotations": order}))
+        figures.append(version_scene_statistics(files=[("train.json", path, "coco_instances")], dataset=make_dataset(seller=seller))["scene"])
+    assert figures[0] == figures[1] == figures[2]
+    assert figures[0]["frames"] == 4 and figures[0]["instances"] == 9 and figures[0]["instances_per_frame"]["p90"] == 3
