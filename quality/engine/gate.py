@@ -182,7 +182,10 @@ def segmentation_issues(
     heights: list[int] = []
     widths: list[int] = []
     for i, (segm, h, w) in enumerate(items):
-        if type(segm) is dict and "counts" in segm and rle_size_issue(segm, h, w, "") is None:
+        size = segm.get("size") if type(segm) is dict else None
+        # the common case (a list of two plain ints equal to the image's size) without a call
+        plain = type(size) is list and len(size) == 2 and type(size[0]) is int and type(size[1]) is int and size[0] == h and size[1] == w
+        if type(segm) is dict and "counts" in segm and (plain or rle_size_issue(segm, h, w, "") is None):
             counts = segm["counts"]
             if type(counts) is str or type(counts) is bytes:
                 strings.append(counts.encode() if type(counts) is str else counts)
