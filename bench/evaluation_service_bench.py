@@ -16,8 +16,8 @@ POSTs the predictions as the buyer (one HTTP request, the body JSON) and reads
 ``/api/v1/evaluations/{id}/`` until it is ``done``.
 
 Per run: ``post`` (the request until its 202: parsing, validating every mask through the
-gate against the split, storing the results), ``queue`` (202 until the worker started:
-the broker's delivery), ``worker`` (the worker's own ``seconds``: fetching the mask cache
+gate against the split, storing the results), ``queue`` (the job's row created until the worker
+started: the commit and the broker's delivery; it overlaps the 202's way back), ``worker`` (the worker's own ``seconds``: fetching the mask cache
 and the results from storage, scoring, the report), ``end_to_end`` (POST sent until the
 client read ``done``; the client reads every 20 ms, so it adds at most that). Beside them,
 ``engine_warm``: ``evaluate(ReferenceCache.load(cache), results file)`` timed in one
@@ -159,7 +159,7 @@ def one_run(api: str, token: str, slug: str, body: bytes, env: dict) -> dict:
     return {
         "end_to_end": t_done - t0,
         "post": t_posted - t0,
-        "queue": times["started"] - t_posted,
+        "queue": times["started"] - times["created"],
         "worker": times["seconds"],
         "worker_to_client": t_done - times["finished"],
         "ap": job["report"]["stats"]["AP"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -156,9 +157,19 @@ class EvaluationSplitApi(APIView):
         return response
 
 
+@dataclass(frozen=True)
+class ParsedBody:
+    """A request's JSON: the parsed value and the bytes it was parsed from."""
+
+    value: Any
+    raw: bytes
+
+
 class LimitedJSONParser(BaseParser):
     """JSON with a size cap checked before reading (Content-Length) and while reading, so an
-    oversized upload gets a clear 413 instead of exhausting memory."""
+    oversized upload gets a clear 413 instead of exhausting memory. ``request.data`` is a
+    :class:`ParsedBody`: the evaluation stores the body as it came instead of writing the
+    parsed results out again."""
 
     media_type = "application/json"
 
@@ -175,7 +186,7 @@ class LimitedJSONParser(BaseParser):
         if len(raw) > limit:
             raise too_big
         try:
-            return json.loads(raw)
+            return ParsedBody(json.loads(raw), raw)
         except (ValueError, RecursionError) as exc:
             raise ParseError(f"JSON parse error - {exc}") from exc
 
@@ -211,8 +222,10 @@ class EvaluationCreateApi(APIView):
     )
     def post(self, request, slug: str):
         org = request.query_params.get("organization")
+        body = request.data  # a ParsedBody, or DRF's empty {} for a request without a body
+        results, raw = (body.value, body.raw) if isinstance(body, ParsedBody) else (body, None)
         evaluation = services.evaluation_create(
-            user=request.user, slug=slug, results=request.data, organization_id=int(org) if org and org.isdigit() else None
+            user=request.user, slug=slug, results=results, payload=raw, organization_id=int(org) if org and org.isdigit() else None
         )
         return Response(self.OutputSerializer(evaluation, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
 

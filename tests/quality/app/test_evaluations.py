@@ -210,3 +210,28 @@ def test_a_buyer_organization_has_an_hourly_evaluation_budget_shared_by_its_memb
     assert BuyerEvaluation.objects.filter(organization=buyer.org).count() == 2  # the refused one stored nothing
     other = factories.make_buyer(username="buyer-other-org")
     assert other.client.post(url(version), results, format="json").status_code == 202
+
+
+@pytest.mark.django_db
+def test_the_stored_results_are_the_body_as_it_came_and_an_empty_body_is_400(seller, buyer):
+    import hashlib
+    import json
+
+    from marketplace.core.storage import get_storage
+
+    version, data = published_listing(seller)
+    split = services.evaluation_split_get(version=version)
+    results = results_for(data["annotations"], split.image_ids)
+    body = json.dumps(results, indent=1).encode()  # not how the server would write it
+    resp = buyer.client.generic("POST", url(version), body, content_type="application/json")
+    assert resp.status_code == 202, resp.content
+    evaluation = BuyerEvaluation.objects.get(pk=resp.json()["id"])
+    with get_storage().open(evaluation.results_key) as f:
+        stored = f.read()
+    assert stored == body and evaluation.results_sha256 == hashlib.sha256(body).hexdigest()
+    assert evaluation.n_detections == len(results)
+
+    before = BuyerEvaluation.objects.count()
+    empty = buyer.client.generic("POST", url(version), b"", content_type="application/json")
+    assert empty.status_code == 400 and empty.json()["code"] == "invalid_results", empty.content
+    assert BuyerEvaluation.objects.count() == before
