@@ -80,7 +80,11 @@ def _sell(live_server, seller, tmp_path, *, slug: str, files: dict[str, bytes], 
 
 def _audit(live_server, auditor, seller_api: Api, version_id: int, data: dict) -> list[dict]:
     """The auditor's part: the clips, a frame through its URL, a misfit refused, the reference."""
-    _wait(lambda: _jobs(seller_api, version_id).get("quality_audit", {}).get("state") == "waiting" or _state(seller_api, version_id) != "processing", timeout=240, what="the clip sample")
+    _wait(
+        lambda: _jobs(seller_api, version_id).get("quality_audit", {}).get("state") == "waiting" or _state(seller_api, version_id) not in ("submitted", "processing"),
+        timeout=240,
+        what="the clip sample",
+    )
     assert _state(seller_api, version_id) == "processing"
     jobs = _jobs(seller_api, version_id)
     assert jobs["quality_audit"]["state"] == "waiting"
