@@ -167,9 +167,11 @@ def test_a_revocation_whose_reaction_was_lost_is_applied_by_the_reconciliation(p
     from licensing.events import ConsentRevoked
     from marketplace import reactions
     from marketplace.core.events import suspended
+    from marketplace.listings import reactions as listings_reactions
     from marketplace.listings.services import listings_reconcile
 
-    (handler,) = [h for event, h in reactions.REACTIONS if event is ConsentRevoked]
+    handler = listings_reactions.on_consent_revoked
+    assert (ConsentRevoked, handler) in reactions.REACTIONS
     with suspended(ConsentRevoked, handler), django_capture_on_commit_callbacks(execute=True):
         revocation = revoke(published, seller, ["C-other"])
     revocation.refresh_from_db()
