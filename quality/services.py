@@ -38,7 +38,7 @@ from marketplace.accounts.selectors import buyer_organizations
 from marketplace.core.errors import Forbidden, InvalidInput, LimitExceeded, NotFound, TooManyRequests, field_error
 from marketplace.core.events import publish
 from marketplace.core.storage import CHUNK, get_storage
-from quality.engine import ENGINE_VERSION, gate
+from quality.engine import ENGINE_VERSION, gate, native
 from quality.engine.audit import ap_figures
 from quality.engine.cache import ReferenceCache
 from quality.engine.cocoeval import EvalParams, evaluate
@@ -301,6 +301,54 @@ def _validate_results(results: Any, *, split: EvaluationSplit) -> int:
     return len(results)
 
 
+# ``evaluation_create(results=UNPARSED, payload=...)``: the body's JSON was not parsed
+# (the compiled reader read it: see ``results_read_compiled``); parse it only if needed.
+UNPARSED = object()
+
+
+def results_read_compiled(payload: bytes) -> dict | None:
+    """What the engine's compiled results reader reads of a results body (ids, scores,
+    sizes and where each counts string lies, as arrays), or None when it declines: anything
+    unusual (polygons, duplicate keys, non-finite or huge numbers, invalid JSON). It never
+    reads a body that ``json`` refuses, so a body it reads is valid JSON."""
+    kernels = native.kernels()
+    return None if kernels is None else kernels.parse_results(payload)
+
+
+def _accepted_compiled(payload: bytes, *, split: EvaluationSplit) -> int | None:
+    """The number of detections when the compiled reader reads the whole body and every
+    detection passes each check ``_validate_results`` makes (image and category in the
+    split, a finite score, an RLE of the image's size whose counts string the gate
+    accepts), so that path would accept it too; None otherwise (that path then parses the
+    body and locates the errors). No Python object per detection."""
+    r = results_read_compiled(payload)
+    if r is None or r["n_seg"] != r["n"] or not 0 < r["n"] <= MAX_DETECTIONS:
+        return None
+    n = r["n"]
+    image_ids = np.frombuffer(r["image_id"], dtype=np.int64)
+    sizes = {int(img["id"]): (img.get("height"), img.get("width")) for img in split.images or [] if "id" in img}
+    known = sorted(i for i in set(split.image_ids) if type(i) is int and i in sizes and all(type(v) is int for v in sizes[i]))
+    ids = np.array(known, dtype=np.int64)
+    if not ids.size or not np.isin(image_ids, ids).all():
+        return None
+    cats = np.array([c for c in split.category_ids if type(c) is int], dtype=np.int64)
+    if not np.isin(np.frombuffer(r["category_id"], dtype=np.int64), cats).all():
+        return None
+    if not np.isfinite(np.frombuffer(r["score"], dtype=np.float64)).all():
+        return None
+    at = np.searchsorted(ids, image_ids)
+    heights = np.array([sizes[i][0] for i in known], dtype=np.int64)[at]
+    widths = np.array([sizes[i][1] for i in known], dtype=np.int64)[at]
+    size = np.frombuffer(r["size"], dtype=np.int64).reshape(n, 2)
+    if not (np.array_equal(size[:, 0], heights) and np.array_equal(size[:, 1], widths)):
+        return None
+    start = np.frombuffer(r["counts_start"], dtype=np.int64)
+    stop = np.frombuffer(r["counts_stop"], dtype=np.int64)
+    if gate.string_verdicts(payload, start, stop, heights, widths, escaped=True).first_bad() >= 0:
+        return None
+    return n
+
+
 def _organization_budget_check(*, organization) -> None:
     """A buyer organization's evaluations in the last hour stay within
     ``QUALITY_EVALUATION_ORG_PER_HOUR`` (default 100), whichever members post them and on
@@ -344,6 +392,8 @@ def evaluation_create(*, user, slug: str, results: Any, payload: bytes | None = 
     it came, else ``results`` serialized. The worker reads the stored text as the parser
     read it (duplicate keys: the last; the compiled reader hands any file with one to
     orjson), so writing the body out again would only cost time (0.8 s at 100,000 masks).
+    With ``results=UNPARSED`` the body (valid JSON: the compiled reader read it) is checked
+    by the compiled reader first and parsed only when that check does not accept it.
     """
     orgs = buyer_organizations(user=user)
     org = (orgs.filter(pk=organization_id) if organization_id else orgs.order_by("pk")).first()
@@ -351,7 +401,11 @@ def evaluation_create(*, user, slug: str, results: Any, payload: bytes | None = 
         raise Forbidden("Only members of a buyer organization can evaluate a listing.", code=QualityErrorCode.NOT_A_BUYER)
     version = version_published_for_slug(slug=slug)
     split = evaluation_split_get(version=version)
-    n = _validate_results(results, split=split)
+    n = _accepted_compiled(payload, split=split) if results is UNPARSED and payload is not None else None
+    if n is None:
+        if results is UNPARSED:
+            results = json.loads(payload)
+        n = _validate_results(results, split=split)
     _organization_budget_check(organization=org)
     _organization_active_check(organization=org)
     if payload is None:

@@ -235,3 +235,96 @@ def test_the_stored_results_are_the_body_as_it_came_and_an_empty_body_is_400(sel
     empty = buyer.client.generic("POST", url(version), b"", content_type="application/json")
     assert empty.status_code == 400 and empty.json()["code"] == "invalid_results", empty.content
     assert BuyerEvaluation.objects.count() == before
+
+
+def _bodies(results: list[dict]) -> dict[str, bytes]:
+    """Result bodies the compiled check and the Python check must decide alike: good ones
+    (also with escapes, extra members, a box) and each way of getting one detection wrong."""
+    import json
+
+    from tests.hostile_masks import MASK_CASES
+
+    good = json.dumps(results).encode()
+    first = results[0]
+    h, w = first["segmentation"]["size"]
+
+    def with_first(text: str) -> bytes:
+        return b"[" + text.encode() + b"," + json.dumps(results[1:]).encode()[1:]
+
+    seg = json.dumps(first["segmentation"])
+    bodies = {
+        "good": good,
+        "good-indented": json.dumps(results, indent=2).encode(),
+        "good-escaped-slash": with_first(json.dumps({**first, "segmentation": {"size": [h, w], "counts": first["segmentation"]["counts"]}}).replace("/", "\\/")),
+        "good-extra-members": with_first(json.dumps({**first, "note": {"a": [1, 2.5, None, True]}, "id": 7})),
+        "good-int-score": with_first(json.dumps({**first, "score": 1})),
+        "image-outside": with_first(json.dumps({**first, "image_id": 10_000})),
+        "image-as-float": with_first(json.dumps({**first, "image_id": float(first["image_id"])})),
+        "image-as-bool": with_first(json.dumps({**first, "image_id": True})),
+        "category-outside": with_first(json.dumps({**first, "category_id": 99})),
+        "score-nan": with_first(json.dumps({**first, "score": float("nan")})),
+        "score-huge": with_first(json.dumps(first).replace('"score": 0.9', '"score": 1e999')),
+        "score-missing": with_first(json.dumps({k: v for k, v in first.items() if k != "score"})),
+        "duplicate-image": with_first(json.dumps(first)[:-1] + ', "image_id": 10000}'),
+        "duplicate-image-last-good": with_first('{"image_id": 10000, ' + json.dumps(first)[1:]),
+        "size-swapped": with_first(json.dumps({**first, "segmentation": {"size": [w + 1, h], "counts": first["segmentation"]["counts"]}})),
+        "polygon": with_first(json.dumps({**first, "segmentation": [[1, 1, 20, 1, 20, 20]]})),
+        "segmentation-extra-key": with_first(json.dumps({**first, "segmentation": {**first["segmentation"], "x": 1}})),
+        "not-a-list": json.dumps({"results": results}).encode(),
+        "a-number": with_first("7"),
+        "seg-first": with_first(json.dumps({"segmentation": json.loads(seg), **{k: v for k, v in first.items() if k != "segmentation"}})),
+    }
+    for name, case in MASK_CASES.items():
+        bodies[f"mask-{name}"] = with_first(json.dumps({k: v for k, v in first.items() if k != "segmentation"})[:-1] + f', "segmentation": {case.segmentation}}}')
+        # the same hostile counts on a mask of the image's own size
+        at_size = case.segmentation.replace("[10, 10]", f"[{h}, {w}]")
+        bodies[f"mask-at-size-{name}"] = with_first(json.dumps({k: v for k, v in first.items() if k != "segmentation"})[:-1] + f', "segmentation": {at_size}}}')
+    return bodies
+
+
+@pytest.mark.django_db
+def test_the_compiled_check_accepts_exactly_what_the_python_check_accepts(seller):
+    """Results the compiled reader reads are accepted without Python objects per detection
+    only when the Python check (which locates errors) accepts them too; every body it
+    declines gets the Python check's answer."""
+    import json
+
+    from marketplace.core.errors import InvalidInput
+
+    version, data = published_listing(seller)
+    split = services.evaluation_split_get(version=version)
+    results = results_for(data["annotations"], split.image_ids)
+    assert len(results) >= 2
+    accepted = []
+    for name, body in _bodies(results).items():
+        compiled = services._accepted_compiled(body, split=split)
+        try:
+            python = services._validate_results(json.loads(body), split=split)
+        except InvalidInput:
+            python = None
+        except ValueError:  # not JSON: the parser answers 400 before any check
+            python = None
+            assert services.results_read_compiled(body) is None, name
+        assert compiled in (None, python), name  # never accepts what Python refuses
+        if compiled is not None:
+            accepted.append(name)
+    assert {"good", "good-indented", "good-escaped-slash", "good-extra-members", "good-int-score", "seg-first"} <= set(accepted)
+    assert not [a for a in accepted if not a.startswith("good") and a != "seg-first"]
+
+
+@pytest.mark.django_db
+def test_a_body_the_compiled_check_refuses_gets_the_located_errors_and_nothing_is_stored(seller, buyer):
+    import json
+
+    version, data = published_listing(seller)
+    split = services.evaluation_split_get(version=version)
+    results = results_for(data["annotations"], split.image_ids)
+    bodies = _bodies(results)
+    resp = buyer.client.generic("POST", url(version), bodies["size-swapped"], content_type="application/json")
+    assert resp.status_code == 400 and [(d["code"], d["location"]) for d in resp.json()["details"]] == [("rle_size_mismatch", "[0].segmentation.size")]
+    resp = buyer.client.generic("POST", url(version), bodies["image-outside"], content_type="application/json")
+    assert resp.status_code == 400 and resp.json()["code"] == "results_outside_split"
+    assert BuyerEvaluation.objects.count() == 0
+    resp = buyer.client.generic("POST", url(version), bodies["good-escaped-slash"], content_type="application/json")
+    assert resp.status_code == 202, resp.content
+    assert BuyerEvaluation.objects.get().n_detections == len(json.loads(bodies["good"]))
