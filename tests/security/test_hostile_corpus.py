@@ -69,7 +69,7 @@ def instances_file() -> tuple[str, set[tuple[str, str]]]:
     """One COCO file holding every in-file mask case (annotations[1..], on image 2), every
     size case (an image each), a header mismatch (image 3) and a traversal name (image 4);
     with what the gate must report for each."""
-    images = [_image(1, "img1.png"), _image(2, "img2.png"), _image(3, "img3.png"), _image(4, TRAVERSAL)]
+    images = [_image(1, "img1.png"), _image(2, "img2.png"), _image(3, "img3.png"), _image(4, TRAVERSAL), _image(5, "img48.png", '"height": 48, "width": 64')]
     expected = {("image_size_mismatch", "images[2]"), ("unsafe_path", "images[3].file_name")}
     for name in sorted(SIZE_CASES):
         case = SIZE_CASES[name]
@@ -81,6 +81,9 @@ def instances_file() -> tuple[str, set[tuple[str, str]]]:
         case = MASK_CASES[name]
         expected.add((case.code, location(case, f"annotations[{len(anns)}].segmentation")))
         anns.append(_ann(len(anns) + 1, 2, case.segmentation))
+    # the issue's own example, on a 48x64 image
+    expected.add(("rle_bad_character", f"annotations[{len(anns)}].segmentation.counts"))
+    anns.append(_ann(len(anns) + 1, 5, '{"size": [48, 64], "counts": "!!!not-rle"}'))
     text = '{"images": [' + ", ".join(images) + '], "categories": [{"id": 1, "name": "thing"}], "annotations": [' + ", ".join(anns) + "]}"
     return text, expected
 
@@ -141,7 +144,7 @@ def test_every_untrusted_path_refuses_the_hostile_corpus_located(worker_factory,
     s, a, m, b = people["seller"], people["auditor"], people["moderator"], people["buyer"]
 
     # The seller's files: annotations and second pass (instances), YouTube-VIS, panoptic.
-    images = _zip({"img1.png": _png(10, 10, 1), "img2.png": _png(10, 10, 2), "img3.png": _png(10, 12, 3)})
+    images = _zip({"img1.png": _png(10, 10, 1), "img2.png": _png(10, 10, 2), "img3.png": _png(10, 12, 3), "img48.png": _png(64, 48, 4)})
     text, instances_expected = instances_file()
     files = {("images", "images.zip"): images, ("annotations", "annotations.json"): text.encode(), ("second_pass", "second_pass.json"): text.encode()}
     structural = structural_files("hostile-") | structural_files("second_pass-")
