@@ -160,10 +160,12 @@ class EvaluationSplitApi(APIView):
 @dataclass(frozen=True)
 class ParsedBody:
     """A request's JSON: the bytes and the parsed value, or ``services.UNPARSED`` when the
-    compiled results reader read the bytes (valid JSON; parsed later only if needed)."""
+    compiled results reader read the bytes (valid JSON; parsed later only if needed), with
+    what it read (``read``)."""
 
     value: Any
     raw: bytes
+    read: dict | None = None
 
 
 class LimitedJSONParser(BaseParser):
@@ -189,8 +191,9 @@ class LimitedJSONParser(BaseParser):
         try:
             # Results the compiled reader reads are valid JSON: not parsed into Python objects
             # here (100,000 detections: about 1 s); the service checks them from the bytes.
-            if services.results_read_compiled(raw) is not None:
-                return ParsedBody(services.UNPARSED, raw)
+            read = services.results_read_compiled(raw)
+            if read is not None:
+                return ParsedBody(services.UNPARSED, raw, read)
             return ParsedBody(json.loads(raw), raw)
         except (ValueError, RecursionError) as exc:
             raise ParseError(f"JSON parse error - {exc}") from exc
@@ -228,9 +231,9 @@ class EvaluationCreateApi(APIView):
     def post(self, request, slug: str):
         org = request.query_params.get("organization")
         body = request.data  # a ParsedBody, or DRF's empty {} for a request without a body
-        results, raw = (body.value, body.raw) if isinstance(body, ParsedBody) else (body, None)
+        results, raw, read = (body.value, body.raw, body.read) if isinstance(body, ParsedBody) else (body, None, None)
         evaluation = services.evaluation_create(
-            user=request.user, slug=slug, results=results, payload=raw, organization_id=int(org) if org and org.isdigit() else None
+            user=request.user, slug=slug, results=results, payload=raw, read=read, organization_id=int(org) if org and org.isdigit() else None
         )
         return Response(self.OutputSerializer(evaluation, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
 

@@ -315,13 +315,14 @@ def results_read_compiled(payload: bytes) -> dict | None:
     return None if kernels is None else kernels.parse_results(payload)
 
 
-def _accepted_compiled(payload: bytes, *, split: EvaluationSplit) -> int | None:
+def _accepted_compiled(payload: bytes, *, split: EvaluationSplit, read: dict | None = None) -> int | None:
     """The number of detections when the compiled reader reads the whole body and every
     detection passes each check ``_validate_results`` makes (image and category in the
     split, a finite score, an RLE of the image's size whose counts string the gate
     accepts), so that path would accept it too; None otherwise (that path then parses the
-    body and locates the errors). No Python object per detection."""
-    r = results_read_compiled(payload)
+    body and locates the errors). No Python object per detection. ``read``: what
+    :func:`results_read_compiled` already read of ``payload``."""
+    r = read if read is not None else results_read_compiled(payload)
     if r is None or r["n_seg"] != r["n"] or not 0 < r["n"] <= MAX_DETECTIONS:
         return None
     n = r["n"]
@@ -383,7 +384,9 @@ def _organization_active_check(*, organization) -> None:
 
 
 @transaction.atomic
-def evaluation_create(*, user, slug: str, results: Any, payload: bytes | None = None, organization_id: int | None = None) -> BuyerEvaluation:
+def evaluation_create(
+    *, user, slug: str, results: Any, payload: bytes | None = None, read: dict | None = None, organization_id: int | None = None
+) -> BuyerEvaluation:
     """Store a buyer's results for the listing's public split and enqueue the evaluation.
 
     The caller must be a member of a buyer organization (``organization_id`` picks one when
@@ -393,7 +396,8 @@ def evaluation_create(*, user, slug: str, results: Any, payload: bytes | None = 
     read it (duplicate keys: the last; the compiled reader hands any file with one to
     orjson), so writing the body out again would only cost time (0.8 s at 100,000 masks).
     With ``results=UNPARSED`` the body (valid JSON: the compiled reader read it) is checked
-    by the compiled reader first and parsed only when that check does not accept it.
+    by the compiled reader first (``read``: what it already read of ``payload``) and
+    parsed only when that check does not accept it.
     """
     orgs = buyer_organizations(user=user)
     org = (orgs.filter(pk=organization_id) if organization_id else orgs.order_by("pk")).first()
@@ -401,7 +405,7 @@ def evaluation_create(*, user, slug: str, results: Any, payload: bytes | None = 
         raise Forbidden("Only members of a buyer organization can evaluate a listing.", code=QualityErrorCode.NOT_A_BUYER)
     version = version_published_for_slug(slug=slug)
     split = evaluation_split_get(version=version)
-    n = _accepted_compiled(payload, split=split) if results is UNPARSED and payload is not None else None
+    n = _accepted_compiled(payload, split=split, read=read) if results is UNPARSED and payload is not None else None
     if n is None:
         if results is UNPARSED:
             results = json.loads(payload)
