@@ -29,3 +29,41 @@ def test_streamed_reference_equals_the_parsed_one():
     assert streamed.rle_blob == whole.rle_blob
     assert np.array_equal(streamed.rle_offsets, whole.rle_offsets)
     assert np.array_equal(evaluate(streamed, dt).precision, evaluate(whole, dt).precision)
+
+
+def test_masks_rasterized_on_several_cores_are_the_bytes_of_one_call(tmp_path, monkeypatch):
+    """The reference's polygons (and copied strings and counts) cut into runs rasterized in
+    parallel give the same strings and offsets as one call, for any number of runs."""
+    import json
+
+    from quality.engine import cache, native
+    from tests.quality.engine.coco_parity_helpers import random_case
+
+    if native.kernels() is None:
+        raise AssertionError("the compiled kernels are not built (make native)")
+    gt, _ = random_case(11, n_images=40)
+    # a few compressed strings among the polygons and the crowds' uncompressed counts
+    from pycocotools import mask as mask_utils
+
+    sizes = {img["id"]: (img["height"], img["width"]) for img in gt["images"]}
+    for ann in gt["annotations"][::5]:
+        if isinstance(ann["segmentation"], list):
+            h, w = sizes[ann["image_id"]]
+            rle = mask_utils.merge(mask_utils.frPyObjects(ann["segmentation"], h, w))
+            ann["segmentation"] = {"size": rle["size"], "counts": rle["counts"].decode()}
+    path = tmp_path / "gt.json"
+    path.write_text(json.dumps(gt))
+    n = len(gt["annotations"])
+    assert n > 20
+
+    def masks(parts: int):
+        monkeypatch.setattr(cache, "PARALLEL_MASKS", 1 if parts > 1 else 10**9)
+        monkeypatch.setattr(cache.os, "cpu_count", lambda: parts)
+        ref = build_reference_cache(str(path))
+        ref.ensure_masks()
+        return bytes(ref.rle_blob), ref.rle_offsets.copy()
+
+    blob, offsets = masks(1)
+    for parts in (2, 3, 7):
+        other_blob, other_offsets = masks(parts)
+        assert other_blob == blob and np.array_equal(other_offsets, offsets), parts
