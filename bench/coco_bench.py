@@ -198,7 +198,30 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     (OUT / f"coco_bench_{'quick' if args.quick else 'full'}_{args.iou_type}.md").write_text(text + "\n")
     bad = [r for r in rows if "DIFFER" in r.get("agree", "") or (r["engine"].startswith("ours") and r["rc"] != 0)]
-    return 1 if bad else 0
+    # the targets are for the full-size workloads; --quick prints them without failing
+    missed = targets(rows) if not args.quick else (targets(rows) and [])
+    return 1 if bad or missed else 0
+
+
+# Issue 18's targets for this engine cold against hotcoco cold: (time ratio at least, peak
+# memory below hotcoco's). Asserted here, in the benchmark, not in timed tests.
+TARGETS = {"audit": 1.5, "model": 1.5, "train-scale": 1.0}
+
+
+def targets(rows: list[dict]) -> list[str]:
+    """Print each workload's targets as met or missed; returns the missed ones."""
+    missed = []
+    for w, need in TARGETS.items():
+        ours = next((r for r in rows if r["workload"] == w and r["engine"] == "ours-cold" and r["rc"] == 0), None)
+        hot = next((r for r in rows if r["workload"] == w and r["engine"] == "hotcoco" and r["rc"] == 0), None)
+        if ours is None or hot is None:
+            continue
+        ratio, mem = hot["s"] / ours["s"], ours["rss"] / hot["rss"]
+        ok = ratio >= need and mem < 1.0
+        print(f"target {w}: ours-cold {ratio:.2f}x hotcoco's time (at least {need}x wanted), {mem:.2f}x its peak memory (below 1x wanted): {'met' if ok else 'MISSED'}")
+        if not ok:
+            missed.append(w)
+    return missed
 
 
 if __name__ == "__main__":
