@@ -37,6 +37,29 @@ def _clear_cache():
     yield
 
 
+# The vocabularies a data migration seeds (robot platforms, tasks, scenes with their
+# aliases). A transactional test ends with a flush that empties every table, and the
+# license catalogue reloads itself when found empty, but these terms would stay gone for
+# every later test; they are put back after such a test, as the migration wrote them.
+VOCABULARY_MIGRATION = "datasets.migrations.0006_vocabulary_catalogue_annotation_kind_sensors"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    yield  # every fixture of the test is torn down here, the flush included
+    mark = item.get_closest_marker("django_db")
+    flushed = {"transactional_db", "live_server", "django_db_reset_sequences"} & set(getattr(item, "fixturenames", ()))
+    if not flushed and not (mark and (mark.kwargs.get("transaction") or mark.kwargs.get("reset_sequences"))):
+        return
+    import importlib
+
+    from django.apps import apps
+    from pytest_django.plugin import blocking_manager_key
+
+    with item.config.stash[blocking_manager_key].unblock():
+        importlib.import_module(VOCABULARY_MIGRATION).seed(apps, None)
+
+
 @pytest.fixture
 def api_client() -> APIClient:
     return APIClient()
