@@ -400,7 +400,7 @@ class OrderMarkPaidApi(APIView):
     def post(self, request, order_id: int):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        order = services.order_mark_paid(
+        order = services.order_payment_record(
             order=selectors.order_get(order_id=order_id), actor=request.user, reason=data.validated_data["reason"]
         )
         return Response(self.OutputSerializer(selectors.order_get(order_id=order.pk)).data)

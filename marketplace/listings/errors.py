@@ -15,6 +15,9 @@ class ListingErrorCode(StrEnum):
     LICENSE_NOT_OFFERED = "license_not_offered"
     NO_NEWER_VERSION = "no_newer_version"
     NOT_FOUND = "not_found"
+    # Staff who are members of an order's buyer organization may not record its payment nor
+    # refund it: the person settling the money must not be the one who benefits.
+    OWN_ORGANIZATION = "own_organization"
     REASON_REQUIRED = "reason_required"
     SUBSET_NOT_READY = "subset_not_ready"
     UPDATE_NOT_FREE = "update_not_free"

@@ -79,7 +79,8 @@ POLICY: dict[tuple[str, str], Rule] = {
         body=lambda o: {"license": "CC-BY-4.0", "version": o.params["number"]}, headers={"HTTP_IDEMPOTENCY_KEY": "matrix-order"},
     ),
     ("order-list", "GET"): P(**SIGNED_IN),
-    # marking paid / revoking: Django staff (moderators and auditors are staff accounts)
+    # marking paid / revoking: Django staff (moderators and auditors are staff accounts); never
+    # for an order of their own buyer organization (test_own_organization_payment_and_refund_are_refused)
     ("order-mark-paid", "POST"): P("order", **STAFF, body=lambda o: {"reason": "matrix"}),
     ("entitlement-list", "GET"): P(**SIGNED_IN),
     # approval decisions: seller members of the listing's organization; cancelling: the

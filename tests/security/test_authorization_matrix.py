@@ -167,6 +167,48 @@ def test_own_organization_moderation_is_refused(scenario, route_name):
             assert call(moderator.client, "GET", reverse("moderation-version", kwargs={"version_id": version.params["version_id"]})).status_code == 200
 
 
+# Recording a payment and refunding: (route, the order, its state before, the state the
+# allowed call leaves). The order's buyer organization is the one the staff member joins.
+PAYMENT_WRITES = {
+    "order-mark-paid": ("b-published-pending", "pending_payment", "paid"),
+    "order-refund": ("a-published", "paid", "refunded"),
+}
+
+
+@pytest.mark.parametrize("route_name", list(PAYMENT_WRITES))
+def test_own_organization_payment_and_refund_are_refused(scenario, route_name):
+    """A staff member who also belongs to the order's buyer organization may neither mark it
+    paid (an entitlement without payment) nor refund it (money back to themselves): 403
+    ``own_organization`` and the order, its entitlement and the audit log stay as they were.
+    Another staff member still can."""
+    from marketplace.accounts.services import membership_add
+    from marketplace.audit.models import AuditEvent
+    from marketplace.listings.models import Entitlement, Order
+
+    label, before, after = PAYMENT_WRITES[route_name]
+    order = scenario.get("order", label)
+    url = reverse(route_name, kwargs={"order_id": order.params["order_id"]})
+    insider, other = scenario.actors["moderator"], scenario.actors["auditor"]
+    buyer_org = scenario.actors[order.owner].org
+    with _rolled_back():
+        membership_add(user=insider.user, organization=buyer_org, role="buyer")
+        entitlements = list(Entitlement.objects.filter(order_id=order.params["order_id"]).values_list("pk", "revoked_at"))
+        events = AuditEvent.objects.count()
+        resp = call(insider.client, "POST", url, {"reason": "matrix"})
+        assert resp.status_code == 403, resp.content[:300]
+        body = resp.json()
+        assert body["code"] == "own_organization" and body["details"][0]["location"] == "order", body
+        # Not through call(): a refusal must leave nothing behind even when its request commits.
+        assert insider.client.post(url, {"reason": "matrix"}, format="json").status_code == 403
+        assert Order.objects.get(pk=order.params["order_id"]).state == before
+        assert list(Entitlement.objects.filter(order_id=order.params["order_id"]).values_list("pk", "revoked_at")) == entitlements
+        assert AuditEvent.objects.count() == events
+        # A staff member outside the buyer organization settles it.
+        resp = other.client.post(url, {"reason": "matrix"}, format="json")
+        assert resp.status_code == 200, resp.content[:300]
+        assert resp.json()["state"] == after
+
+
 def test_revoked_entitlements_signed_links_are_refused(scenario, tmp_path):
     import hashlib
 

@@ -15,8 +15,9 @@ from django.utils import timezone
 from datasets.models import Dataset, DatasetVersion
 from datasets.states import VersionState
 from marketplace.accounts.models import Organization
+from marketplace.accounts.selectors import organizations_for
 from marketplace.audit.services import audit_event_record
-from marketplace.core.errors import Conflict, InvalidInput, NotFound, field_error
+from marketplace.core.errors import Conflict, Forbidden, InvalidInput, NotFound, field_error
 from marketplace.core.events import publish
 from marketplace.core.storage import get_storage
 from marketplace.listings.errors import ListingErrorCode
@@ -270,9 +271,31 @@ def order_cancel(*, order, actor, reason: str = "") -> Order:
     return locked
 
 
+def payment_independence_check(*, order: Order, actor, what: str) -> None:
+    """Refuse (403 ``own_organization``) a staff member who belongs to the order's buyer
+    organization: recording a payment grants the entitlement and a refund returns the money,
+    so nobody settles their own organization's order."""
+    if organizations_for(user=actor).filter(pk=order.buyer_id).exists():
+        raise Forbidden(
+            f"You are a member of the organization that placed this order: another staff member must {what} it.",
+            code=ListingErrorCode.OWN_ORGANIZATION,
+            details=[field_error("order", "an order of your own organization", ListingErrorCode.OWN_ORGANIZATION)],
+        )
+
+
+@transaction.atomic
+def order_payment_record(*, order, actor, reason: str = "") -> Order:
+    """Platform staff record that an order was paid (B2B invoicing): the entitlement is
+    granted. A member of the buyer organization is refused."""
+    payment_independence_check(order=order, actor=actor, what="mark as paid")
+    return order_mark_paid(order=order, actor=actor, reason=reason)
+
+
 @transaction.atomic
 def order_refund(*, order, actor, reason: str) -> Order:
-    """Staff refund a paid order: it ends ``refunded`` and its entitlement is revoked."""
+    """Staff refund a paid order: it ends ``refunded`` and its entitlement is revoked. A
+    member of the buyer organization is refused."""
+    payment_independence_check(order=order, actor=actor, what="refund")
     _reason_required(reason)
     locked = _order_locked(order)
     _require_state(locked, (OrderState.PAID,), "refunded")
@@ -353,7 +376,9 @@ def entitlement_update_claim(*, entitlement: Entitlement, user) -> tuple[Order, 
 
 @transaction.atomic
 def order_mark_paid(*, order, actor, reason: str = ""):
-    """Mark an order paid and grant its entitlement (idempotent: a paid order stays as it is)."""
+    """Mark an order paid and grant its entitlement (idempotent: a paid order stays as it is).
+    The free paths call it directly; staff recording a payment go through
+    ``order_payment_record``, which checks who they are."""
     locked = Order.objects.select_for_update().select_related("listing", "version").get(pk=order.pk)
     if locked.state == OrderState.PAID:
         return locked
