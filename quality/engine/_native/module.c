@@ -8,6 +8,7 @@
  * rle.c:      COCO RLE strings, polygon rasterization, pair intersections, results parser.
  * evalcore.c: greedy COCO matching and accumulation (precision / recall / scores).
  * coco_gt.c:  reference-file reader and the rasterization of what it read.
+ * validate.c: the compiled pass of dataset validation (accepts a file or declines it).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -27,7 +28,7 @@ static struct PyModuleDef native_module = {
 };
 
 PyMODINIT_FUNC PyInit__kernels(void) {
-    PyMethodDef *tables[] = {rle_methods, evalcore_methods, coco_gt_methods, NULL};
+    PyMethodDef *tables[] = {rle_methods, evalcore_methods, coco_gt_methods, validate_methods, NULL};
     int n = 0;
     for (int t = 0; tables[t]; t++)
         for (PyMethodDef *m = tables[t]; m->ml_name; m++) {

@@ -14,6 +14,7 @@
 extern PyMethodDef rle_methods[];
 extern PyMethodDef evalcore_methods[];
 extern PyMethodDef coco_gt_methods[];
+extern PyMethodDef validate_methods[];
 
 /* Buffer helpers: check that a Py_buffer holds exactly n items of itemsize bytes. */
 static inline int nb_check(Py_buffer *b, Py_ssize_t n, Py_ssize_t itemsize, const char *name) {

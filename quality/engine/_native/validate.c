@@ -1,0 +1,575 @@
+/* The compiled pass of dataset validation (datasets/ingest/validate.py): it accepts an
+ * annotation file or declines it, never reports.
+ *
+ * json_outline(data, max_depth) reads the whole file as strict JSON (RFC 8259, UTF-8,
+ * nesting at most max_depth containers deep, integers within 18 digits, finite numbers, no
+ * surrogate escapes, no duplicate top-level key) and returns where its top-level sections
+ * lie; None for anything else (the Python path then parses and reports, located).
+ *
+ * check_annotations(...) reads the annotations array of an outlined file and applies, to
+ * every annotation, the checks validate.py applies (ids, references, segmentation by the
+ * mask gate's rules, bbox, area, iscrowd, track ids); it returns the arrays the statistics
+ * need, or None at the first thing it does not accept or does not handle. Compressed counts
+ * strings are left where they lie (their JSON content, escaped) for the gate's string check.
+ *
+ * Every read is bounds-checked against the buffer; nothing is trusted. Declining is always
+ * safe: the Python path decides then.
+ */
+#include "rle_core.h"
+
+#define V_MAX_DEPTH 512
+
+/* A JSON string, fully checked: control bytes, escapes (no surrogates: ijson and json
+ * disagree on them), well-formed UTF-8 (no overlongs, no surrogates, at most U+10FFFF). */
+static int v_string(Cur *c) {
+    ws(c);
+    if (c->p >= c->end || *c->p != '"') return 0;
+    const unsigned char *p = c->p + 1, *e = c->end;
+    while (p < e) {
+        unsigned char ch = *p;
+        if (ch == '"') {
+            c->p = p + 1;
+            return 1;
+        }
+        if (ch < 0x20) return 0;
+        if (ch == '\\') {
+            if (p + 1 >= e) return 0;
+            unsigned char x = p[1];
+            if (x == '\\' || x == '"' || x == '/' || x == 'b' || x == 'f' || x == 'n' || x == 'r' || x == 't') {
+                p += 2;
+                continue;
+            }
+            if (x != 'u' || e - p < 6) return 0;
+            for (int k = 2; k < 6; k++)
+                if (!((p[k] >= '0' && p[k] <= '9') || (p[k] >= 'a' && p[k] <= 'f') || (p[k] >= 'A' && p[k] <= 'F'))) return 0;
+            if ((p[2] == 'd' || p[2] == 'D') && !(p[3] >= '0' && p[3] <= '7')) return 0;
+            p += 6;
+            continue;
+        }
+        if (ch < 0x80) {
+            p++;
+            continue;
+        }
+        int n;
+        uint32_t cp;
+        if (ch >= 0xC2 && ch <= 0xDF) { n = 1; cp = ch & 0x1F; }
+        else if (ch >= 0xE0 && ch <= 0xEF) { n = 2; cp = ch & 0x0F; }
+        else if (ch >= 0xF0 && ch <= 0xF4) { n = 3; cp = ch & 0x07; }
+        else return 0;
+        if (e - p <= n) return 0;
+        for (int k = 1; k <= n; k++) {
+            if ((p[k] & 0xC0) != 0x80) return 0;
+            cp = (cp << 6) | (p[k] & 0x3F);
+        }
+        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+        p += n + 1;
+    }
+    return 0;
+}
+
+/* A number as the Python path reads it without failing: an integer of at most 18
+ * characters (a longer one may overflow int64), another number finite as a double. */
+static int v_number(Cur *c) {
+    Cur t = *c;
+    const unsigned char *s;
+    size_t len;
+    int is_int;
+    if (!number_token(&t, &s, &len, &is_int)) return 0;
+    if (is_int) {
+        if (len > 18) return 0;
+        *c = t;
+        return 1;
+    }
+    double v;
+    return read_number(c, &v);
+}
+
+static int word(Cur *c, const char *w, size_t n) {
+    ws(c);
+    if ((size_t)(c->end - c->p) >= n && !memcmp(c->p, w, n)) {
+        c->p += n;
+        return 1;
+    }
+    return 0;
+}
+
+/* Any value; depth is the number of containers around it, max_depth the most allowed. */
+static int v_value(Cur *c, int depth, int max_depth) {
+    ws(c);
+    if (c->p >= c->end) return 0;
+    unsigned char ch = *c->p;
+    if (ch == '"') return v_string(c);
+    if (ch == '{' || ch == '[') {
+        if (depth + 1 > max_depth) return 0;
+        c->p++;
+        char close = ch == '{' ? '}' : ']';
+        if (lit(c, close)) return 1;
+        for (;;) {
+            if (ch == '{' && (!v_string(c) || !lit(c, ':'))) return 0;
+            if (!v_value(c, depth + 1, max_depth)) return 0;
+            if (lit(c, ',')) continue;
+            return lit(c, close);
+        }
+    }
+    if (ch == 't') return word(c, "true", 4);
+    if (ch == 'f') return word(c, "false", 5);
+    if (ch == 'n') return word(c, "null", 4);
+    return v_number(c);
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* json_outline */
+
+typedef struct {
+    const unsigned char *k;
+    size_t klen;
+    int type; /* 0 object, 1 array, 2 string, 3 number, 4 boolean, 5 null */
+    int64_t a, b, fa, fb; /* the value's bytes; the first element's (arrays; -1 when none) */
+} Section;
+
+static const char *TYPE_NAMES[] = {"object", "array", "string", "number", "boolean", "null"};
+
+#define MAX_SECTIONS 256
+
+static int outline(Cur *c, const unsigned char *base, int max_depth, Section *S, int *ns) {
+    *ns = 0;
+    if (max_depth < 1 || !lit(c, '{')) return 0;
+    if (!lit(c, '}'))
+        for (;;) {
+            const unsigned char *ks;
+            size_t klen;
+            if (!read_key(c, &ks, &klen)) return 0; /* keys with escapes or non-ASCII: declined */
+            for (int i = 0; i < *ns; i++)
+                if (S[i].klen == klen && !memcmp(S[i].k, ks, klen)) return 0;
+            if (*ns >= MAX_SECTIONS) return 0;
+            Section *s = &S[(*ns)++];
+            s->k = ks;
+            s->klen = klen;
+            s->fa = s->fb = -1;
+            ws(c);
+            if (c->p >= c->end) return 0;
+            unsigned char ch = *c->p;
+            s->type = ch == '{' ? 0 : ch == '[' ? 1 : ch == '"' ? 2 : (ch == 't' || ch == 'f') ? 4 : ch == 'n' ? 5 : 3;
+            s->a = (int64_t)(c->p - base);
+            if (s->type == 1) {
+                if (2 > max_depth) return 0;
+                c->p++;
+                if (!lit(c, ']'))
+                    for (int first = 1;; first = 0) {
+                        ws(c);
+                        if (first) s->fa = (int64_t)(c->p - base);
+                        if (!v_value(c, 2, max_depth)) return 0;
+                        if (first) s->fb = (int64_t)(c->p - base);
+                        if (lit(c, ',')) continue;
+                        if (!lit(c, ']')) return 0;
+                        break;
+                    }
+            } else if (!v_value(c, 1, max_depth))
+                return 0;
+            s->b = (int64_t)(c->p - base);
+            if (lit(c, ',')) continue;
+            if (!lit(c, '}')) return 0;
+            break;
+        }
+    ws(c);
+    return c->p == c->end;
+}
+
+/* json_outline(data, max_depth) -> None | [(key, type, start, stop, first_start, first_stop)] */
+static PyObject *py_json_outline(PyObject *self, PyObject *args) {
+    Py_buffer data;
+    int max_depth;
+    if (!PyArg_ParseTuple(args, "y*i", &data, &max_depth)) return NULL;
+    if (max_depth > V_MAX_DEPTH) max_depth = V_MAX_DEPTH;
+    Section *S = malloc(sizeof(Section) * MAX_SECTIONS);
+    if (!S) {
+        PyBuffer_Release(&data);
+        return PyErr_NoMemory();
+    }
+    int ns = 0, ok;
+    const unsigned char *base = data.buf;
+    Cur c = {base, base + data.len};
+    Py_BEGIN_ALLOW_THREADS
+    ok = outline(&c, base, max_depth, S, &ns);
+    Py_END_ALLOW_THREADS
+    PyObject *ret;
+    if (!ok) {
+        ret = Py_None;
+        Py_INCREF(ret);
+    } else {
+        ret = PyList_New(ns);
+        for (int i = 0; ret && i < ns; i++) {
+            PyObject *t = Py_BuildValue("(s#sLLLL)", (const char *)S[i].k, (Py_ssize_t)S[i].klen, TYPE_NAMES[S[i].type],
+                                        (long long)S[i].a, (long long)S[i].b, (long long)S[i].fa, (long long)S[i].fb);
+            if (!t) Py_CLEAR(ret);
+            else PyList_SET_ITEM(ret, i, t);
+        }
+    }
+    free(S);
+    PyBuffer_Release(&data);
+    return ret;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* check_annotations */
+
+enum { MODE_INSTANCES = 0, MODE_VIDEO = 1, MODE_YTVIS = 2 };
+#define N_AREA_BINS 13
+
+typedef struct {
+    const unsigned char *base;
+    int mode;
+    double margin;
+    const int64_t *img_ids, *img_h, *img_w, *img_frames;
+    int64_t n_img;
+    const int64_t *cat_ids;
+    int64_t n_cat;
+    /* outputs */
+    Bytes ann_id, owner, cat, track_vid_kind, track_vid, track_id, has_track;
+    Bytes s_start, s_stop, s_h, s_w;
+    int64_t n_ann, n_str;
+    int64_t area_bins[N_AREA_BINS];
+} Ann;
+
+/* What one annotation's masks need from its image: polygon extremes, RLE sizes and sums. */
+typedef struct {
+    int any_poly;
+    double lox, hix, loy, hiy;
+    int any_size;
+    int64_t size_h, size_w; /* every RLE's size equals these */
+    int any_sum;
+    int64_t sum; /* every uncompressed RLE's runs sum to this */
+    int64_t str_from; /* the strings this annotation added: [str_from, n_str) */
+    int64_t frames;  /* segmentations entries (YouTube-VIS) */
+} Masks;
+
+static int64_t find(const int64_t *a, int64_t n, int64_t v) {
+    int64_t lo = 0, hi = n;
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (a[mid] < v) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < n && a[lo] == v ? lo : -1;
+}
+
+static int put64(Bytes *b, int64_t v) { return bytes_put(b, &v, 8); }
+
+/* A polygon list [[x, y, ...], ...]: non-empty, each polygon an even number (at least 6)
+ * of numbers within MAX_COORDINATE. */
+static int a_polygons(Cur *c, Masks *M) {
+    if (!lit(c, '[')) return 0;
+    if (lit(c, ']')) return 0; /* empty_segmentation */
+    for (;;) {
+        if (!lit(c, '[')) return 0;
+        int64_t k = 0;
+        if (!lit(c, ']'))
+            for (;;) {
+                double v;
+                if (!read_number(c, &v) || !(fabs(v) <= MAX_COORDINATE)) return 0;
+                if (!M->any_poly) {
+                    M->any_poly = 1;
+                    M->lox = M->loy = INFINITY;
+                    M->hix = M->hiy = -INFINITY;
+                }
+                if (k % 2 == 0) {
+                    if (v < M->lox) M->lox = v;
+                    if (v > M->hix) M->hix = v;
+                } else {
+                    if (v < M->loy) M->loy = v;
+                    if (v > M->hiy) M->hiy = v;
+                }
+                k++;
+                if (lit(c, ',')) continue;
+                if (!lit(c, ']')) return 0;
+                break;
+            }
+        if (k < 6 || k % 2) return 0;
+        if (lit(c, ',')) continue;
+        return lit(c, ']');
+    }
+}
+
+/* An RLE object: "size" [h, w] and "counts" (a string or non-negative ints below 2^32);
+ * other keys are ignored, as the Python path ignores them. */
+static int a_rle(Cur *c, Ann *A, Masks *M) {
+    if (!lit(c, '{')) return 0;
+    if (lit(c, '}')) return 0;
+    int got_size = 0, got_counts = 0;
+    int64_t h = 0, w = 0;
+    for (;;) {
+        const unsigned char *ks;
+        size_t klen;
+        if (!read_key(c, &ks, &klen)) return 0;
+        if (KEY_IS(ks, klen, "size")) {
+            if (got_size++ || !lit(c, '[') || !read_int(c, &h) || !lit(c, ',') || !read_int(c, &w) || !lit(c, ']')) return 0;
+        } else if (KEY_IS(ks, klen, "counts")) {
+            if (got_counts++) return 0;
+            ws(c);
+            if (c->p < c->end && *c->p == '"') {
+                int64_t s, e;
+                if (!read_counts(c, A->base, &s, &e)) return 0;
+                if (put64(&A->s_start, s) < 0 || put64(&A->s_stop, e) < 0) return 0;
+                A->n_str++;
+            } else {
+                if (!lit(c, '[')) return 0;
+                int64_t sum = 0;
+                if (!lit(c, ']'))
+                    for (;;) {
+                        int64_t v;
+                        if (!read_int(c, &v) || v < 0 || v > 0xFFFFFFFFLL || sum > ((int64_t)1 << 62)) return 0;
+                        sum += v;
+                        if (lit(c, ',')) continue;
+                        if (!lit(c, ']')) return 0;
+                        break;
+                    }
+                if (M->any_sum && M->sum != sum) return 0;
+                M->any_sum = 1;
+                M->sum = sum;
+            }
+        } else if (!v_value(c, 4, V_MAX_DEPTH))
+            return 0;
+        if (lit(c, ',')) continue;
+        if (!lit(c, '}')) return 0;
+        break;
+    }
+    if (!got_size || !got_counts) return 0;
+    if (M->any_size && (M->size_h != h || M->size_w != w)) return 0;
+    M->any_size = 1;
+    M->size_h = h;
+    M->size_w = w;
+    return 1;
+}
+
+static int a_segmentation(Cur *c, Ann *A, Masks *M) {
+    ws(c);
+    if (c->p >= c->end) return 0;
+    if (*c->p == '[') return a_polygons(c, M);
+    if (*c->p == '{') return a_rle(c, A, M);
+    return 0;
+}
+
+/* YouTube-VIS: one entry per frame, null or a segmentation. */
+static int a_segmentations(Cur *c, Ann *A, Masks *M) {
+    if (!lit(c, '[')) return 0;
+    if (lit(c, ']')) return 1;
+    for (;;) {
+        if (!word(c, "null", 4) && !a_segmentation(c, A, M)) return 0;
+        M->frames++;
+        if (lit(c, ',')) continue;
+        return lit(c, ']');
+    }
+}
+
+/* A finite number; *out its value. */
+static int a_number(Cur *c, double *out) { return read_number(c, out); }
+
+static int a_bbox(Cur *c) {
+    if (!lit(c, '[')) return 0;
+    for (int k = 0; k < 4; k++) {
+        double v;
+        if ((k && !lit(c, ',')) || !a_number(c, &v)) return 0;
+        if (k >= 2 && !(v >= 0)) return 0;
+    }
+    return lit(c, ']');
+}
+
+static int annotation(Cur *c, Ann *A) {
+    if (!lit(c, '{')) return 0;
+    int64_t id = 0, owner = 0, cat = 0, track = 0, vid = 0;
+    double area = 0;
+    int got_id = 0, got_owner = 0, got_cat = 0, got_area = 0, got_crowd = 0, got_bbox = 0, got_seg = 0, got_track = 0, got_vid = 0;
+    int vid_kind = 0; /* 0: no video_id (or null), 1: an integer */
+    int ytvis = A->mode == MODE_YTVIS;
+    Masks M = {0};
+    M.str_from = A->n_str;
+    if (!lit(c, '}'))
+        for (;;) {
+            const unsigned char *ks;
+            size_t klen;
+            if (!read_key(c, &ks, &klen)) return 0;
+            if (KEY_IS(ks, klen, "id")) {
+                if (got_id++ || !read_int(c, &id)) return 0;
+            } else if (ytvis ? KEY_IS(ks, klen, "video_id") : KEY_IS(ks, klen, "image_id")) {
+                if (got_owner++ || !read_int(c, &owner)) return 0;
+            } else if (KEY_IS(ks, klen, "category_id")) {
+                if (got_cat++ || !read_int(c, &cat)) return 0;
+            } else if (KEY_IS(ks, klen, "area")) {
+                if (got_area++) return 0;
+                if (word(c, "null", 4)) got_area = 0; /* ann.get("area") is None: not counted */
+                else if (!a_number(c, &area) || !(area >= 0)) return 0;
+            } else if (KEY_IS(ks, klen, "iscrowd")) {
+                if (got_crowd++) return 0;
+                double v;
+                if (!word(c, "true", 4) && !word(c, "false", 5) && !(a_number(c, &v) && (v == 0 || v == 1))) return 0;
+            } else if (KEY_IS(ks, klen, "bbox")) {
+                if (got_bbox++ || !a_bbox(c)) return 0;
+            } else if (!ytvis && KEY_IS(ks, klen, "segmentation")) {
+                if (got_seg++ || !a_segmentation(c, A, &M)) return 0;
+            } else if (ytvis && KEY_IS(ks, klen, "segmentations")) {
+                if (got_seg++ || !a_segmentations(c, A, &M)) return 0;
+            } else if (!ytvis && KEY_IS(ks, klen, "track_id")) {
+                if (got_track++ || !read_int(c, &track)) return 0;
+            } else if (!ytvis && KEY_IS(ks, klen, "video_id")) {
+                if (got_vid++) return 0;
+                if (word(c, "null", 4)) vid_kind = 0;
+                else if (read_int(c, &vid)) vid_kind = 1;
+                else return 0;
+            } else if (!v_value(c, 3, V_MAX_DEPTH))
+                return 0;
+            if (lit(c, ',')) continue;
+            if (!lit(c, '}')) return 0;
+            break;
+        }
+    if (!got_id || !got_owner || !got_cat || !got_seg) return 0;
+    if (A->mode == MODE_VIDEO && !got_track) return 0;
+    int64_t oi = find(A->img_ids, A->n_img, owner), ci = find(A->cat_ids, A->n_cat, cat);
+    if (oi < 0 || ci < 0) return 0;
+    int64_t h = A->img_h[oi], w = A->img_w[oi];
+    if (ytvis && M.frames != A->img_frames[oi]) return 0;
+    if (M.any_poly && (M.lox < -A->margin || M.loy < -A->margin || M.hix > (double)w + A->margin || M.hiy > (double)h + A->margin))
+        return 0;
+    if (M.any_size && (M.size_h != h || M.size_w != w)) return 0;
+    if (M.any_sum && M.sum != h * w) return 0;
+    for (int64_t s = M.str_from; s < A->n_str; s++)
+        if (put64(&A->s_h, h) < 0 || put64(&A->s_w, w) < 0) return 0;
+    if (got_area) {
+        int k = 0;
+        while (k + 1 < N_AREA_BINS && area >= (double)((int64_t)1 << (2 * (k + 1)))) k++;
+        A->area_bins[k]++;
+    }
+    unsigned char ht = (unsigned char)got_track, vk = (unsigned char)vid_kind;
+    if (put64(&A->ann_id, id) < 0 || put64(&A->owner, oi) < 0 || put64(&A->cat, ci) < 0 || bytes_put(&A->has_track, &ht, 1) < 0 ||
+        bytes_put(&A->track_vid_kind, &vk, 1) < 0 || put64(&A->track_vid, vid) < 0 || put64(&A->track_id, track) < 0)
+        return 0;
+    A->n_ann++;
+    return 1;
+}
+
+static int annotations(Cur *c, Ann *A) {
+    if (!lit(c, '[')) return 0;
+    if (lit(c, ']')) return 1;
+    for (;;) {
+        if (!annotation(c, A)) return 0;
+        if (lit(c, ',')) continue;
+        return lit(c, ']');
+    }
+}
+
+static void ann_free(Ann *A) {
+    Bytes *all[] = {&A->ann_id, &A->owner, &A->cat, &A->track_vid_kind, &A->track_vid, &A->track_id, &A->has_track,
+                    &A->s_start, &A->s_stop, &A->s_h, &A->s_w};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
+        free(all[i]->p);
+        all[i]->p = NULL;
+        all[i]->n = all[i]->cap = 0;
+    }
+}
+
+static int sorted_unique(const int64_t *a, Py_ssize_t n) {
+    for (Py_ssize_t i = 1; i < n; i++)
+        if (a[i - 1] >= a[i]) return 0;
+    return 1;
+}
+
+/* check_annotations(data, start, stop, mode, margin, img_ids i64[I] (sorted, unique),
+ *                   img_h i64[I], img_w i64[I], img_frames i64[I], cat_ids i64[C] (sorted, unique))
+ *   -> None | dict: n (annotations), area_bins [13 ints], and the bytes of
+ *      id, owner (index into img_ids), category (index into cat_ids) i64[n];
+ *      has_track, video_id_kind u8[n] (0 none/null, 1 int); video_id, track_id i64[n];
+ *      str_start, str_stop (the JSON content of each counts string in data), str_h, str_w i64[S].
+ * mode: 0 COCO instances, 1 COCO video (track_id required), 2 YouTube-VIS. data[start:stop]
+ * is the annotations array. */
+static PyObject *py_check_annotations(PyObject *self, PyObject *args) {
+    Py_buffer data, ib, hb, wb, fb, cb;
+    long long start, stop;
+    int mode;
+    double margin;
+    if (!PyArg_ParseTuple(args, "y*LLidy*y*y*y*y*", &data, &start, &stop, &mode, &margin, &ib, &hb, &wb, &fb, &cb)) return NULL;
+    PyObject *ret = NULL;
+    Ann A;
+    memset(&A, 0, sizeof A);
+    Py_ssize_t I = ib.len / 8, C = cb.len / 8;
+    if (nb_check(&ib, I, 8, "img_ids") < 0 || nb_check(&hb, I, 8, "img_h") < 0 || nb_check(&wb, I, 8, "img_w") < 0 ||
+        nb_check(&fb, I, 8, "img_frames") < 0 || nb_check(&cb, C, 8, "cat_ids") < 0)
+        goto done;
+    if (start < 0 || stop < start || stop > data.len || mode < 0 || mode > 2 || !(margin >= 0 && margin <= MAX_COORDINATE)) {
+        PyErr_SetString(PyExc_ValueError, "check_annotations: bad range, mode or margin");
+        goto done;
+    }
+    if (!sorted_unique(ib.buf, I) || !sorted_unique(cb.buf, C)) {
+        PyErr_SetString(PyExc_ValueError, "check_annotations: ids must be sorted and unique");
+        goto done;
+    }
+    const int64_t *hs = hb.buf, *wsz = wb.buf;
+    for (Py_ssize_t i = 0; i < I; i++)
+        if (hs[i] <= 0 || wsz[i] <= 0 || hs[i] > 65535 || wsz[i] > 65535) {
+            PyErr_SetString(PyExc_ValueError, "check_annotations: image sizes out of range");
+            goto done;
+        }
+    A.base = data.buf;
+    A.mode = mode;
+    A.margin = margin;
+    A.img_ids = ib.buf;
+    A.img_h = hb.buf;
+    A.img_w = wb.buf;
+    A.img_frames = fb.buf;
+    A.n_img = I;
+    A.cat_ids = cb.buf;
+    A.n_cat = C;
+    Cur c = {(const unsigned char *)data.buf + start, (const unsigned char *)data.buf + stop};
+    int ok;
+    Py_BEGIN_ALLOW_THREADS
+    ok = annotations(&c, &A);
+    if (ok) {
+        ws(&c);
+        ok = c.p == c.end;
+    }
+    Py_END_ALLOW_THREADS
+    if (!ok) {
+        ret = Py_None;
+        Py_INCREF(ret);
+        goto done;
+    }
+    ret = PyDict_New();
+    PyObject *v = NULL;
+    if (!ret) goto done;
+    struct {
+        const char *name;
+        Bytes *b;
+    } items[] = {{"id", &A.ann_id}, {"owner", &A.owner}, {"category", &A.cat}, {"has_track", &A.has_track},
+                 {"video_id_kind", &A.track_vid_kind}, {"video_id", &A.track_vid}, {"track_id", &A.track_id},
+                 {"str_start", &A.s_start}, {"str_stop", &A.s_stop}, {"str_h", &A.s_h}, {"str_w", &A.s_w}};
+#define SET(key, expr)                                              \
+    do {                                                            \
+        v = (expr);                                                 \
+        if (!v || PyDict_SetItemString(ret, key, v) < 0) goto fail; \
+        Py_CLEAR(v);                                                \
+    } while (0)
+    SET("n", PyLong_FromLongLong(A.n_ann));
+    SET("area_bins", Py_BuildValue("[LLLLLLLLLLLLL]", A.area_bins[0], A.area_bins[1], A.area_bins[2], A.area_bins[3], A.area_bins[4],
+                                   A.area_bins[5], A.area_bins[6], A.area_bins[7], A.area_bins[8], A.area_bins[9], A.area_bins[10],
+                                   A.area_bins[11], A.area_bins[12]));
+    for (size_t i = 0; i < sizeof items / sizeof *items; i++) SET(items[i].name, bytes_obj(items[i].b));
+#undef SET
+    goto done;
+fail:
+    Py_XDECREF(v);
+    Py_CLEAR(ret);
+done:
+    ann_free(&A);
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&ib);
+    PyBuffer_Release(&hb);
+    PyBuffer_Release(&wb);
+    PyBuffer_Release(&fb);
+    PyBuffer_Release(&cb);
+    return ret;
+}
+
+PyMethodDef validate_methods[] = {
+    {"json_outline", py_json_outline, METH_VARARGS, "Check a whole JSON file strictly and locate its top-level sections (None: declined)."},
+    {"check_annotations", py_check_annotations, METH_VARARGS,
+     "Accept an annotations array by the validation's rules and return what the statistics need (None: declined)."},
+    {NULL, NULL, 0, NULL},
+};
