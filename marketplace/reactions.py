@@ -28,6 +28,8 @@ REACTIONS: tuple[tuple[type[DomainEvent], Handler], ...] = (
     (QualityReportStored, listings.on_version_evidence_changed),
     (ProvenanceReviewed, listings.on_version_evidence_changed),
     (ChecksCompleted, listings.on_version_evidence_changed),
+    # A consent revocation marks the published version: the listing shows it is pending.
+    (ConsentRevoked, listings.on_version_evidence_changed),
     # Holders of older versions hear of a newly published one.
     (VersionStateChanged, listings.on_version_published_tell_holders),
     # A consent revocation: its files are listed, withdrawn from entitlements, and the buyer

@@ -130,6 +130,12 @@ class ListingOutputSerializer(serializers.Serializer):
     version = serializers.IntegerField(source="version_number")
     version_id = serializers.IntegerField(help_text="the id the version's quality, provenance, checks and terms routes take")
     published_at = serializers.DateTimeField()
+    revocation_pending = serializers.SerializerMethodField(
+        help_text="data subjects withdrew consent for some of this version's files: it is sold without them until the seller publishes a version without them"
+    )
+    revocation_deadline = serializers.DateTimeField(
+        allow_null=True, help_text="by when the seller must publish a version without the withdrawn files, else this one is suspended (null: none pending)"
+    )
     embodiments = serializers.JSONField()
     tasks = serializers.JSONField()
     scene_types = serializers.JSONField()
@@ -160,6 +166,9 @@ class ListingOutputSerializer(serializers.Serializer):
     diversity_inputs = serializers.SerializerMethodField(help_text="the score's inputs, parameters and formula (null: not computed)")
     per_class = PerClassSerializer(many=True)
     evidence = serializers.SerializerMethodField(help_text="links to every piece of evidence behind the listing")
+
+    def get_revocation_pending(self, listing) -> bool:
+        return listing.revocation_deadline is not None
 
     @extend_schema_field(SceneSerializer(allow_null=True))
     def get_scene(self, listing) -> dict | None:

@@ -79,6 +79,10 @@ class Listing(models.Model):
     price = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
     currency = models.CharField(max_length=3, default="USD")
     published_at = models.DateTimeField(null=True, blank=True)
+    # A consent revocation reached the shown version: the seller must publish a version
+    # without the withdrawn files by this deadline, else it is suspended. Buyers see it
+    # before they order. Null: no revocation pending.
+    revocation_deadline = models.DateTimeField(null=True, blank=True)
 
     provenance_completeness = models.FloatField(null=True, blank=True)
     provenance_verified_share = models.FloatField(null=True, blank=True)

@@ -28,8 +28,9 @@ def on_version_published_tell_holders(event: VersionStateChanged) -> None:
         new_version_announce(version_id=event.version_id)
 
 
-def on_version_evidence_changed(event: QualityReportStored | ProvenanceReviewed | ChecksCompleted) -> None:
-    """New figures, reviewed provenance or new check results of a published version."""
+def on_version_evidence_changed(event: QualityReportStored | ProvenanceReviewed | ChecksCompleted | ConsentRevoked) -> None:
+    """New figures, reviewed provenance, new check results or a consent revocation (pending
+    until its deadline) of a published version."""
     version = DatasetVersion.objects.filter(pk=event.version_id, state=VersionState.PUBLISHED).only("dataset_id").first()
     if version is not None:
         listing_sync_by_id(dataset_id=version.dataset_id)

@@ -115,6 +115,7 @@ def listing_fields_from_version(*, dataset: Dataset, version: DatasetVersion) ->
         "price": dataset.price,
         "currency": dataset.currency,
         "published_at": version.published_at,
+        "revocation_deadline": version.revocation_deadline if version.revocation_pending else None,
         "provenance_completeness": provenance.get("completeness"),
         "provenance_verified_share": provenance.get("verified_share"),
         "embodiments": embodiments,
