@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from quality.engine import masks
-from quality.engine.gate import CheckedRLE
+from quality.engine import masks, native
+from quality.engine.gate import CheckedRLE, MaskStrings
 
 SMALL_MAX = 32**2  # COCO: small < 32², medium < 96², large otherwise
 MEDIUM_MAX = 96**2
@@ -218,3 +218,149 @@ def coverage(declarations: Iterable[Declaration]) -> dict:
                     seen.add(d.episode)
                     tally["episodes"] += 1
     return out
+
+
+# Bounds on the arrays one step of :func:`strings_scene` builds (pairs of masks compared,
+# column pieces looked up): memory stays bounded whatever the number of masks per frame.
+PAIRS_PER_STEP = 500_000
+CANDIDATES_PER_STEP = 10_000
+LOOKUPS_PER_STEP = 4_000_000
+
+
+def strings_scene(strings: MaskStrings, frame: np.ndarray, category: np.ndarray, frames: int) -> SceneComplexity:
+    """The figures of ``frames`` frames at once: mask ``i`` of ``strings`` is an instance of
+    category ``category[i]`` on frame ``frame[i]`` (0 .. frames-1; frames without a mask
+    count as empty). The same figures as :func:`frame_figures` on each frame, with no
+    Python work per frame or per mask: sizes and categories are counted over arrays, and
+    occlusion compares only the pairs whose grown boxes meet, on their column runs."""
+    frame = np.asarray(frame, dtype=np.int64)
+    category = np.asarray(category, dtype=np.int64)
+    per_frame = np.bincount(frame, minlength=frames) if len(frame) else np.zeros(frames, dtype=np.int64)
+    if len(frame):
+        low, span = int(category.min()), int(category.max()) - int(category.min()) + 1
+        distinct = np.unique(frame * span + (category - low))  # one per (frame, category)
+        cats = np.bincount(distinct // span, minlength=frames)
+    else:
+        cats = np.zeros(frames, dtype=np.int64)
+    area = np.asarray(strings.area, dtype=np.int64)
+    small = int((area < SMALL_MAX).sum())
+    medium = int(((area >= SMALL_MAX) & (area < MEDIUM_MAX)).sum())
+    return SceneComplexity(
+        per_frame=per_frame.tolist(),
+        categories=cats.tolist(),
+        occluded=int(occluded_strings(strings, frame).sum()),
+        sizes=[small, medium, len(area) - small - medium],
+    )
+
+
+def occluded_strings(strings: MaskStrings, frame: np.ndarray) -> np.ndarray:
+    """For each mask, whether it overlaps or touches (8-neighbourhood) another mask of its
+    frame: :func:`occluded_flags` over every frame at once."""
+    n = len(strings)
+    flags = np.zeros(n, dtype=bool)
+    if n < 2:
+        return flags
+    order = np.argsort(frame, kind="stable")
+    sorted_frame = frame[order]
+    box = np.asarray(strings.box, dtype=np.float64)
+    x0, y0 = box[:, 0] - 1, box[:, 1] - 1
+    x1, y1 = box[:, 0] + box[:, 2] + 1, box[:, 1] + box[:, 3] + 1
+    visible = np.asarray(strings.area) > 0
+    # each sorted position i is paired with the positions after it in its frame
+    later = np.searchsorted(sorted_frame, sorted_frame, side="right") - np.arange(n) - 1
+    cum = np.cumsum(later)
+    lo = 0
+    while lo < n:
+        hi = max(int(np.searchsorted(cum, (cum[lo - 1] if lo else 0) + PAIRS_PER_STEP, side="right")), lo + 1)
+        reps = later[lo:hi]
+        total = int(reps.sum())
+        if total:
+            pi = np.repeat(np.arange(lo, hi), reps)
+            pj = pi + 1 + (np.arange(total) - np.repeat(np.cumsum(reps) - reps, reps))
+            i, j = order[pi], order[pj]
+            meet = (x0[i] < x1[j]) & (x0[j] < x1[i]) & (y0[i] < y1[j]) & (y0[j] < y1[i]) & visible[i] & visible[j]
+            i, j = i[meet], j[meet]
+            for a in range(0, len(i), CANDIDATES_PER_STEP):
+                ci, cj = i[a : a + CANDIDATES_PER_STEP], j[a : a + CANDIDATES_PER_STEP]
+                touch = _touching(strings, ci, cj)
+                flags[ci[touch]] = True
+                flags[cj[touch]] = True
+        lo = hi
+    return flags
+
+
+def _column_pieces(strings: MaskStrings) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every mask's foreground runs cut at column boundaries: (mask, column, first row,
+    end row), ordered by mask, then column, then row."""
+    counts, offsets = _runs(strings)
+    k = len(offsets) - 1
+    lengths = np.diff(offsets)
+    owner = np.repeat(np.arange(k), lengths)
+    ends = np.cumsum(counts)
+    before = np.concatenate(([0], ends))[offsets[:-1]]
+    ends = ends - before[owner]
+    local = np.arange(len(counts)) - offsets[:-1][owner]
+    fg = (local % 2 == 1) & (counts > 0)
+    owner, ends = owner[fg], ends[fg]
+    starts = ends - counts[fg]
+    h = np.asarray(strings.heights, dtype=np.int64)[owner]
+    first, last = starts // h, (ends - 1) // h
+    pieces = last - first + 1
+    run = np.repeat(np.arange(len(starts)), pieces)
+    col = first[run] + (np.arange(int(pieces.sum())) - np.repeat(np.cumsum(pieces) - pieces, pieces))
+    row0 = np.maximum(starts[run] - col * h[run], 0)
+    row1 = np.minimum(ends[run] - col * h[run], h[run])
+    return owner[run], col, row0, row1
+
+
+def _runs(strings: MaskStrings) -> tuple[np.ndarray, np.ndarray]:
+    kernels = native.kernels()
+    if kernels is not None:
+        return tuple(masks.torch_counts(kernels, strings))
+    return tuple(masks.rle_counts(strings.rles()))
+
+
+def _touching(strings: MaskStrings, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """For each pair (i[p], j[p]), whether mask i grown by one pixel (3x3) meets mask j.
+
+    Pieces of one mask at column c reach pieces of the other at columns c-1..c+1 whose rows
+    overlap theirs grown by one: the smaller side's pieces are looked up among the other's
+    (sorted by mask and column)."""
+    involved, back = np.unique(np.concatenate((i, j)), return_inverse=True)
+    li, lj = back[: len(i)], back[len(i) :]
+    sub = strings.take(involved)
+    owner, col, row0, row1 = _column_pieces(sub)
+    count = np.bincount(owner, minlength=len(involved))
+    first = np.concatenate(([0], np.cumsum(count)))[:-1]
+    width = int(col.max()) + 3 if len(col) else 3
+    keys = owner * width + col + 1
+    swap = count[li] > count[lj]
+    a, b = np.where(swap, lj, li), np.where(swap, li, lj)
+    bbox = np.asarray(sub.box, dtype=np.int64)
+    bx0, by0 = bbox[b, 0], bbox[b, 1]
+    bx1, by1 = bx0 + bbox[b, 2], by0 + bbox[b, 3]
+    hit = np.zeros(len(i), dtype=bool)
+    reps = count[a]
+    cum = np.cumsum(reps)
+    lo = 0
+    while lo < len(a):
+        hi = max(int(np.searchsorted(cum, (cum[lo - 1] if lo else 0) + LOOKUPS_PER_STEP // 3, side="right")), lo + 1)
+        r = reps[lo:hi]
+        pair = np.repeat(np.arange(lo, hi), r)
+        piece = first[a[pair]] + (np.arange(int(r.sum())) - np.repeat(np.cumsum(r) - r, r))
+        c, r0, r1 = col[piece], row0[piece], row1[piece]
+        # only pieces within one pixel of the other mask's box can reach it
+        near = (c >= bx0[pair] - 1) & (c <= bx1[pair]) & (r0 <= by1[pair]) & (r1 >= by0[pair])
+        pair, c, r0, r1 = pair[near], c[near], r0[near], r1[near]
+        for dc in (-1, 0, 1):
+            key = b[pair] * width + c + dc + 1
+            start = np.searchsorted(keys, key, side="left")
+            found = np.searchsorted(keys, key, side="right") - start
+            if not found.any():
+                continue
+            q = np.repeat(np.arange(len(key)), found)
+            other = np.repeat(start, found) + (np.arange(int(found.sum())) - np.repeat(np.cumsum(found) - found, found))
+            meets = (r0[q] <= row1[other]) & (row0[other] <= r1[q])
+            hit[pair[q[meets]]] = True
+        lo = hi
+    return hit

@@ -124,3 +124,86 @@ def test_crops_equal_the_decoded_masks_inside_their_boxes():
         assert crop.shape[0] >= 1 and crop.dtype == bool
         assert np.array_equal(crop, full[top : top + crop.shape[0], left : left + crop.shape[1]])
         assert crop.sum() == full.sum()  # the box holds the whole mask
+
+
+def _strings(rles):
+    from quality.engine import gate
+
+    blob, off = masks.pack_counts(rles)
+    hs = np.array([r.height for r in rles], dtype=np.int64)
+    ws = np.array([r.width for r in rles], dtype=np.int64)
+    return gate.check_strings(blob, off[:-1], off[1:], hs, ws, lambda i: f"masks[{i}]", box_area=masks.boxes_areas)
+
+
+def _random_frames(seed: int, frames: int):
+    """Frames of random blobs (rectangles, L shapes, rings, empty masks) packed close together
+    so that overlaps, edge and corner contacts and near misses are all common."""
+    rng = np.random.default_rng(seed)
+    rles, frame, cats = [], [], []
+    for f in range(frames):
+        h, w = int(rng.integers(6, 40)), int(rng.integers(6, 40))
+        for _ in range(int(rng.integers(0, 9))):
+            m = np.zeros((h, w), dtype=np.uint8)
+            kind = rng.integers(0, 4)
+            r0, c0 = int(rng.integers(0, h)), int(rng.integers(0, w))
+            r1, c1 = min(h, r0 + int(rng.integers(1, 12))), min(w, c0 + int(rng.integers(1, 12)))
+            if kind == 0:
+                m[r0:r1, c0:c1] = 1
+            elif kind == 1:
+                m[r0:r1, c0 : c0 + 1] = 1
+                m[r1 - 1 : r1, c0:c1] = 1
+            elif kind == 2:
+                m[r0:r1, c0:c1] = 1
+                m[r0 + 1 : r1 - 1, c0 + 1 : c1 - 1] = 0
+            rles.append(rle(m))
+            frame.append(f)
+            cats.append(int(rng.integers(1, 5)))
+    sizes = [(r["size"][0], r["size"][1]) for r in rles]
+    checked_rles = masks.to_rles(rles, [s[0] for s in sizes], [s[1] for s in sizes])
+    return checked_rles, np.array(frame, dtype=np.int64), np.array(cats, dtype=np.int64)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("compiled", [True, False])
+def test_strings_scene_is_frame_figures_on_every_frame(seed, compiled):
+    from quality.engine import native
+    from quality.engine.scene import occluded_strings, strings_scene
+
+    frames = 300
+    rles, frame, cats = _random_frames(seed, frames)
+    expected = SceneComplexity()
+    flags = np.zeros(len(rles), dtype=bool)
+    for f in range(frames):
+        idx = np.flatnonzero(frame == f)
+        expected.add(frame_figures([rles[i] for i in idx], cats[idx].tolist()))
+        flags[idx] = occluded_flags([rles[i] for i in idx])
+    assert 0 < flags.sum() < len(flags)  # the draw has both
+    if compiled:
+        got, got_flags = strings_scene(_strings(rles), frame, cats, frames), occluded_strings(_strings(rles), frame)
+    else:
+        with native.disabled():
+            got, got_flags = strings_scene(_strings(rles), frame, cats, frames), occluded_strings(_strings(rles), frame)
+    assert got_flags.tolist() == flags.tolist()
+    assert got.figures() == expected.figures()
+    assert (got.per_frame, got.categories, got.occluded, got.sizes) == (expected.per_frame, expected.categories, expected.occluded, expected.sizes)
+
+
+def test_strings_scene_steps_bounded(monkeypatch):
+    """Cut into many small steps (pairs, candidates, lookups), the figures are the same."""
+    from quality.engine import scene
+    from quality.engine.scene import occluded_strings
+
+    rles, frame, _cats = _random_frames(5, 200)
+    whole = occluded_strings(_strings(rles), frame)
+    monkeypatch.setattr(scene, "PAIRS_PER_STEP", 7)
+    monkeypatch.setattr(scene, "CANDIDATES_PER_STEP", 3)
+    monkeypatch.setattr(scene, "LOOKUPS_PER_STEP", 30)
+    assert occluded_strings(_strings(rles), frame).tolist() == whole.tolist()
+    assert whole.any()
+
+
+def test_strings_scene_of_nothing():
+    from quality.engine.scene import strings_scene
+
+    got = strings_scene(_strings([]), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), 3)
+    assert (got.per_frame, got.categories, got.occluded, got.sizes) == ([0, 0, 0], [0, 0, 0], 0, [0, 0, 0])
