@@ -192,11 +192,14 @@ class ReferenceCache:
 
         if parts == 1:
             blob, offsets = encode(0, n)
+            self._geometry = g = None  # the coordinates are no longer needed
         else:
             from concurrent.futures import ThreadPoolExecutor
 
             with ThreadPoolExecutor(parts) as pool:
                 pieces = list(pool.map(encode, cuts[:-1], cuts[1:]))
+            # the coordinates go before the pieces are joined: the two never sit in memory together
+            self._geometry = g = None
             offsets = np.empty(n + 1, dtype=np.int64)
             base = 0
             for (a, b), (piece, off) in zip(itertools.pairwise(cuts), pieces, strict=True):
@@ -444,14 +447,23 @@ def _load_reference_native(path: str, with_masks: bool) -> ReferenceCache | None
         if (size[:, 0] != h).any() or (size[:, 1] != w).any() or (counts & (rle_sum != h * w)).any():
             return None
     ref._geometry = g
+    # the parsed fields were copied out; only the geometry's buffers stay (until rasterized)
+    r = g = None
     if with_masks:
-        if (g.kind == 3).any():
+        if (ref._geometry.kind == 3).any():
             return None  # missing segmentations: the generic path names the first
         try:
             ref._encode_geometry(kernels)
         except EngineInputError:
             return None  # the generic path raises it, in its own order
     return ref
+
+
+def compiled_reference(path: str | os.PathLike, *, with_masks: bool) -> ReferenceCache | None:
+    """The reference of a JSON file read by the compiled reader, masks rasterized on every
+    core when ``with_masks``; None when the kernels are off or the reader declines the file
+    (then a streaming or generic path reads it and raises any error)."""
+    return _load_reference_native(str(path), with_masks)
 
 
 def read_json(path: str | os.PathLike) -> Any:
