@@ -32,14 +32,14 @@ from datasets.ingest.archive import ArchiveError, DiskBudget, is_archive, safe_e
 from datasets.ingest.images import check_image
 from datasets.ingest.panoptic import PngSegments, annotation_errors, png_segments
 from datasets.ingest.previews import render_previews
-from datasets.ingest.scene import version_scene_statistics
+from datasets.ingest.scene import cache_scene, version_scene_statistics
 from datasets.ingest.validate import ValidationResult, validate_annotation_file
 from datasets.limits import Limits, limits
 from datasets.models import DatasetFile, DatasetVersion, FileOrigin, FileRole, VersionIngest, WithdrawnContent, WithdrawnKind
 from datasets.splits import evaluation_file, merge_statistics, split_name
 from datasets.states import VersionState
 from marketplace.core.storage import CHUNK, get_storage
-from quality.engine.cache import build_reference_cache
+from quality.engine.cache import build_reference_cache, compiled_reference
 
 log = logging.getLogger(__name__)
 VALIDATED_ROLES = (FileRole.ANNOTATIONS, FileRole.SECOND_PASS, FileRole.VIDEO, FileRole.PANOPTIC)
@@ -126,6 +126,7 @@ class _Run:
     out_of_disk: bool = False
     rows: list[DatasetFile] = field(default_factory=list)  # what the run adds to the version
     statistics: dict = field(default_factory=dict)  # figures measured beside validation's (scene, diversity)
+    scenes: dict = field(default_factory=dict)  # scene complexity of each cached file, by path, from its cache
     step: int = 0
 
     @property
@@ -401,6 +402,7 @@ def _store_cache(run: _Run):
         name = split_name(dfile.path) if len(splits) > 1 else ""
         folder = f"cache/{dfile.pk}/" if name else "cache/"
         cache, cache_path = build_cache(local, result, run.scratch / folder / "reference.npz")
+        run.scenes[dfile.path] = cache_scene(cache)
         key = f"{_prefix(run.version.pk)}{folder}reference.npz"
         get_storage().put_file(key, cache_path, content_type="application/octet-stream")
         path = f"_ingest/cache/{name}/reference.npz" if name else "_ingest/cache/reference.npz"
@@ -427,7 +429,7 @@ def _store_previews(run: _Run, cache) -> None:
 def _scene(run: _Run) -> dict:
     """Scene complexity and coverage over the annotation files (a second pass is no split)."""
     files = [(f.path, local, result.format or "") for f, result, local in run.results if f.role in (FileRole.ANNOTATIONS, FileRole.VIDEO)]
-    return version_scene_statistics(files=files, dataset=run.version.dataset)
+    return version_scene_statistics(files=files, dataset=run.version.dataset, measured=run.scenes)
 
 
 def _commit(run: _Run, report: dict) -> None:
@@ -470,16 +472,25 @@ def _fail(version: DatasetVersion, report: dict) -> str:
 
 
 def build_cache(json_path: Path, result: ValidationResult, out: Path):
-    """The engine's reference cache, built from the annotations streamed in chunks (the
-    engine's ``build_reference_cache`` takes an iterable): memory holds the compact RLE
-    strings, not the parsed polygons."""
-    import ijson
+    """The engine's reference cache of a validated file, saved to ``out``.
 
-    images = [{"id": i["id"], "height": i["height"], "width": i["width"]} for i in result.images]
+    The compiled reader parses the file (mapped, flat arrays, no Python object per
+    annotation) and rasterizes the masks on every core; where it declines the file, the
+    annotations are streamed in chunks into ``build_reference_cache`` (memory holds the
+    compact RLE strings, not the parsed polygons). Either way the categories are the
+    validator's (id, name, isthing), so the cache is the same bytes."""
+    import ijson
+    import orjson
+
     out.parent.mkdir(parents=True, exist_ok=True)
-    with open(json_path, "rb") as fh:
-        cache = build_reference_cache(
-            images=images, categories=result.categories, annotations=ijson.items(fh, "annotations.item", use_float=True), with_masks=True
-        )
+    cache = compiled_reference(json_path, with_masks=True)
+    if cache is not None:
+        cache.categories_json = orjson.dumps(result.categories)
+    else:
+        images = [{"id": i["id"], "height": i["height"], "width": i["width"]} for i in result.images]
+        with open(json_path, "rb") as fh:
+            cache = build_reference_cache(
+                images=images, categories=result.categories, annotations=ijson.items(fh, "annotations.item", use_float=True), with_masks=True
+            )
     cache.save(out)
     return cache, out

@@ -1,9 +1,12 @@
 """Scene complexity and coverage of a version, measured at ingest (per version and per
 split: a split is an annotation file, named by its stem).
 
-Reads each validated annotation file streaming: the images (or videos) with what each
-declares, then the annotations in chunks, each mask converted at the gate to a compressed
-RLE and kept per frame (an image, or one frame of a video). The figures come from
+An instances file (COCO, COCO with tracks) is measured from its reference cache, which
+ingest builds anyway: the masks are rasterized once, and the figures of every frame are
+computed at once (:func:`quality.engine.scene.strings_scene`); only the images section is
+read again, for what each image declares. A YouTube-VIS file is read streaming: the
+videos with what each declares, then the annotations in chunks, each mask converted at
+the gate to a compressed RLE and kept per frame. The figures come from
 :mod:`quality.engine.scene`.
 
 Embodiment and task declarations: an image or video may carry ``embodiment`` (or LeRobot's
@@ -23,12 +26,14 @@ from pathlib import Path
 from typing import Any
 
 import ijson
+import numpy as np
 
 from datasets.models import Dataset, Sensor, VocabularyKind
 from datasets.splits import split_name
 from datasets.vocabulary import vocabulary_load
 from quality.engine import masks
-from quality.engine.scene import Declaration, SceneComplexity, coverage, frame_figures
+from quality.engine.cache import ReferenceCache
+from quality.engine.scene import Declaration, SceneComplexity, coverage, frame_figures, strings_scene
 
 SCENE_FORMATS = ("coco_instances", "coco_video", "youtube_vis")
 CHUNK = 5000
@@ -46,14 +51,16 @@ def _names(entry: dict, keys: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(out))
 
 
-def _file_scene(path: Path, fmt: str) -> tuple[SceneComplexity, list[Declaration]]:
+def _declarations(path: Path, fmt: str) -> tuple[list[Declaration], dict[int, tuple[int, int]], dict[int, int]]:
+    """What each image (or video) declares, with its size and frames, read from its section
+    alone: the parser stops at the section's end (the annotations after it are not read)."""
     video = fmt == "youtube_vis"
     section = "videos" if video else "images"
     dims: dict[int, tuple[int, int]] = {}
     lengths: dict[int, int] = {}
     declarations: list[Declaration] = []
     with open(path, "rb") as fh:
-        for entry in ijson.items(fh, f"{section}.item", use_float=True):
+        for entry in ijson.items(_section_events(ijson.parse(fh, use_float=True), section), f"{section}.item"):
             iid = entry["id"]
             dims[iid] = (int(entry["height"]), int(entry["width"]))
             frames = int(entry.get("length") or len(entry.get("file_names") or [])) if video else 1
@@ -68,6 +75,28 @@ def _file_scene(path: Path, fmt: str) -> tuple[SceneComplexity, list[Declaration
                     episode=episode,
                 )
             )
+    return declarations, dims, lengths
+
+
+def _section_events(events, section: str):
+    """The parser's events up to the end of the top-level ``section`` array."""
+    for event in events:
+        yield event
+        if event[0] == section and event[1] == "end_array":
+            return
+
+
+def cache_scene(cache: ReferenceCache) -> SceneComplexity:
+    """Scene complexity of an instances file from its reference cache (its masks already
+    rasterized and checked): every image a frame, crowd regions left out."""
+    pos = cache.image_index(cache.ann_image_ids)
+    idx = np.flatnonzero(~cache.ann_iscrowd)
+    return strings_scene(cache.strings().take(idx), pos[idx], cache.ann_category_ids[idx], len(cache.img_ids))
+
+
+def _file_scene(path: Path, fmt: str) -> tuple[SceneComplexity, list[Declaration]]:
+    video = fmt == "youtube_vis"
+    declarations, dims, lengths = _declarations(path, fmt)
     owner_key = "video_id" if video else "image_id"
     # A first pass counts each image's (video's) annotations, so the second can measure an
     # image as soon as its last annotation is read and drop its masks: a file ordered by
@@ -156,16 +185,21 @@ def _diversity(tally: dict, dataset: Dataset) -> dict:
     return out
 
 
-def version_scene_statistics(*, files: list[tuple[str, Path, str]], dataset: Dataset) -> dict:
+def version_scene_statistics(*, files: list[tuple[str, Path, str]], dataset: Dataset, measured: dict[str, SceneComplexity] | None = None) -> dict:
     """``{"scene": ..., "diversity": ...}`` for the version's annotation files, each given as
-    (path in the version, local copy, detected format); {} when none has instance masks."""
+    (path in the version, local copy, detected format); {} when none has instance masks.
+    ``measured``: the scene of a file (by path) already measured from its reference cache
+    (:func:`cache_scene`); only its declarations are read from the file."""
     total = SceneComplexity()
     splits: dict[str, dict] = {}
     declarations: list[Declaration] = []
     for path, local, fmt in files:
         if fmt not in SCENE_FORMATS:
             continue
-        scene, declared = _file_scene(local, fmt)
+        if measured and path in measured:
+            scene, declared = measured[path], _declarations(local, fmt)[0]
+        else:
+            scene, declared = _file_scene(local, fmt)
         splits[split_name(path)] = scene.figures()
         total.merge(scene)
         declarations += declared
