@@ -14,16 +14,19 @@ with ``location`` a JSON path such as ``annotations[12].segmentation[0]``.
 
 from __future__ import annotations
 
+import json
 import math
+import mmap
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import ijson
+import numpy as np
 
 from datasets.limits import Limits, limits
-from quality.engine import gate
+from quality.engine import gate, native
 from quality.engine.gate import MaskBounds
 
 FORMATS = ("coco_instances", "coco_video", "youtube_vis", "coco_panoptic")
@@ -120,6 +123,12 @@ def _located_failure(path: str, lim: Limits) -> tuple[str, str, str]:
         if "integer overflow" in text:
             return "number_out_of_range", location, "the integer does not fit 64 bits"
         return "invalid_json", location, f"not valid JSON: {text.splitlines()[0] if text else exc!r}"
+    except UnicodeDecodeError:
+        # bytes that are not UTF-8 in a string, or an escaped surrogate pair (which the
+        # parser turns into such bytes)
+        if stack and stack[-1][0]:
+            stack[-1][1] += 1
+        return "invalid_json", where(), "not valid JSON: a string is not valid UTF-8 text"
     return "invalid_json", location, "not valid JSON"
 
 
@@ -178,10 +187,14 @@ def _first(path: str, prefix: str) -> Any:
 def detect_format(path: str, types: dict[str, str]) -> str:
     if "videos" in types:
         return "youtube_vis"
-    ann = _first(path, "annotations.item")
+    return _format_of(_first(path, "annotations.item"), lambda: _first(path, "images.item"))
+
+
+def _format_of(ann: Any, first_image: Callable[[], Any]) -> str:
+    """The format of a file without videos, from its first annotation and first image."""
     if isinstance(ann, dict) and "segments_info" in ann:
         return "coco_panoptic"
-    img = _first(path, "images.item")
+    img = first_image()
     if (isinstance(ann, dict) and ("track_id" in ann or "video_id" in ann)) or (isinstance(img, dict) and "video_id" in img):
         return "coco_video"
     return "coco_instances"
@@ -255,6 +268,8 @@ def validate_annotation_file(
     size = os.path.getsize(path)
     if size > lim.json_max_bytes:
         report.error("file_too_large", "$", f"the file has {size} bytes; at most {lim.json_max_bytes} are accepted")
+    elif (accepted := accept_compiled(path, lim, check_image_files, image_sizes)) is not None:
+        return accepted
     else:
         types = _structure(path, lim, report)
         if types is not None:
@@ -331,16 +346,16 @@ class _Sections:
 
 def _validate_sections(path: str, fmt: str, report: Report, result: ValidationResult, files: _ImageFiles, bounds: MaskBounds) -> dict:
     s = _Sections(fmt=fmt, bounds=bounds)
-    _read_categories(path, s, report, result)
-    _read_licenses(path, s, report)
-    if not _read_images(path, s, report, result, files):
+    _read_categories(_items(path, "categories.item"), s, report, result)
+    _read_licenses(_items(path, "licenses.item"), s, report)
+    if not _read_images(_items(path, f"{s.section}.item"), s, report, result, files):
         return {}
     _read_annotations(path, s, report, files)
     return {} if report.count else _statistics(s)
 
 
-def _read_categories(path: str, s: _Sections, report: Report, result: ValidationResult) -> None:
-    for i, cat in enumerate(_items(path, "categories.item")):
+def _read_categories(items: Iterable[Any], s: _Sections, report: Report, result: ValidationResult) -> None:
+    for i, cat in enumerate(items):
         loc = f"categories[{i}]"
         if not isinstance(cat, dict):
             report.error("wrong_type", loc, "a category must be an object")
@@ -358,18 +373,18 @@ def _read_categories(path: str, s: _Sections, report: Report, result: Validation
     s.per_cat = dict.fromkeys(s.categories, 0)
 
 
-def _read_licenses(path: str, s: _Sections, report: Report) -> None:
-    for i, lic in enumerate(_items(path, "licenses.item")):
+def _read_licenses(items: Iterable[Any], s: _Sections, report: Report) -> None:
+    for i, lic in enumerate(items):
         if not isinstance(lic, dict) or not _is_int(lic.get("id")):
             report.error("wrong_type", f"licenses[{i}]", "a license needs an integer id")
             continue
         s.licenses[lic["id"]] = {"id": lic["id"], "name": str(lic.get("name", "")), "url": str(lic.get("url", "")), "images": 0}
 
 
-def _read_images(path: str, s: _Sections, report: Report, result: ValidationResult, files: _ImageFiles) -> bool:
+def _read_images(items: Iterable[Any], s: _Sections, report: Report, result: ValidationResult, files: _ImageFiles) -> bool:
     """The images (or videos) section; False when the file has too many errors to go on."""
     section = s.section
-    for i, img in enumerate(_items(path, f"{section}.item")):
+    for i, img in enumerate(items):
         loc = f"{section}[{i}]"
         if not isinstance(img, dict):
             report.error("wrong_type", loc, "must be an object")
@@ -486,7 +501,7 @@ def _count_license(img: dict, loc: str, s: _Sections, report: Report) -> None:
     lic = img.get("license")
     if lic is None:
         s.without_license += 1
-    elif lic in s.licenses:
+    elif not isinstance(lic, (list, dict)) and lic in s.licenses:
         s.licenses[lic]["images"] += 1
     elif s.licenses:
         report.error("dangling_license_id", f"{loc}.license", f"license id {lic!r} is not in licenses")
@@ -535,7 +550,8 @@ def _check_annotation(ann: dict, loc: str, s: _Sections, report: Report) -> None
     h, w = s.dims[owner]
     if s.video:
         _check_video_masks(ann, loc, s, report, owner, h, w)
-        s.tracks.add(aid)
+        if _is_int(aid):
+            s.tracks.add(aid)
     else:
         if "segmentation" not in ann:
             report.error("missing_field", f"{loc}.segmentation", "an annotation needs a segmentation")
@@ -545,7 +561,8 @@ def _check_annotation(ann: dict, loc: str, s: _Sections, report: Report) -> None
             report.error("missing_field", f"{loc}.track_id", "an annotation of a video frame needs a track_id")
         if "track_id" in ann:
             if _is_int(ann["track_id"]):
-                s.tracks.add((ann.get("video_id"), ann["track_id"]))
+                video = ann.get("video_id")  # any JSON value: a list or an object counts by its text
+                s.tracks.add((json.dumps(video) if isinstance(video, (list, dict)) else video, ann["track_id"]))
             else:
                 report.error("wrong_type", f"{loc}.track_id", "track_id must be an integer")
     if "bbox" in ann:
@@ -633,7 +650,7 @@ def _check_panoptic_annotation(ann: dict, loc: str, s: _Sections, report: Report
             report.error("duplicate_id", f"{sloc}.id", f"segment id {seg['id']} appears twice in this image")
         seen.add(seg["id"])
         cid = seg.get("category_id")
-        if cid not in s.categories:
+        if isinstance(cid, (list, dict)) or cid not in s.categories:
             report.error("dangling_category_id", f"{sloc}.category_id", f"category_id {cid!r} is not in categories")
         else:
             s.per_cat[cid] += 1
@@ -643,3 +660,116 @@ def _check_panoptic_annotation(ann: dict, loc: str, s: _Sections, report: Report
             _check_bbox(seg["bbox"], f"{sloc}.bbox", report)
     s.per_image[owner] = s.per_image.get(owner, 0) + len(segments)
     return len(segments)
+
+
+# --------------------------------------------------------------------------------------
+# the compiled pass: accept or decline
+
+_MODES = {"coco_instances": 0, "coco_video": 1, "youtube_vis": 2}
+
+
+def accept_compiled(
+    path: str, lim: Limits, check_image_files: Callable[[str], bool] | None, image_sizes: Mapping[str, tuple[int, int]] | None
+) -> ValidationResult | None:
+    """The result of a file the compiled kernels accept, or None: the Python path then
+    validates it (and reports). The kernels read the whole file strictly
+    (``json_outline``: JSON syntax, depth, numbers, UTF-8) and then every annotation
+    (``check_annotations``); the small sections (categories, licenses, images or videos)
+    are checked by the same functions as on the Python path. It declines at any error and
+    at anything it does not handle (panoptic files, duplicate keys where they matter,
+    integers of more than 18 digits, non-ASCII keys, ...): an accepted file is one the
+    Python path accepts, with the same statistics and result."""
+    kernels = native.kernels()
+    if kernels is None or os.path.getsize(path) == 0:
+        return None
+    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        return _accept(kernels, data, path, lim, _ImageFiles(check_image_files, image_sizes))
+
+
+def _accept(kernels: Any, data: mmap.mmap, path: str, lim: Limits, files: _ImageFiles) -> ValidationResult | None:
+    outline = kernels.json_outline(data, lim.json_max_depth)
+    if outline is None:
+        return None
+    sections = {key: (kind, start, stop, first_start, first_stop) for key, kind, start, stop, first_start, first_stop in outline}
+
+    def first(name: str) -> Any:
+        if name not in sections or sections[name][0] != "array" or sections[name][3] < 0:
+            return None
+        return json.loads(data[sections[name][3] : sections[name][4]])
+
+    fmt = "youtube_vis" if "videos" in sections else _format_of(first("annotations"), lambda: first("images"))
+    if fmt not in _MODES or any(sections.get(name, ("",))[0] != "array" for name in REQUIRED[fmt]):
+        return None
+    if "licenses" in sections and sections["licenses"][0] != "array":
+        return None
+
+    def items(name: str) -> list:
+        return json.loads(data[sections[name][1] : sections[name][2]]) if name in sections else []
+
+    report = Report(lim.max_errors)
+    bounds = mask_bounds(lim)
+    result = ValidationResult(path=path, format=fmt, report={}, statistics={})
+    s = _Sections(fmt=fmt, bounds=bounds)
+    _read_categories(items("categories"), s, report, result)
+    _read_licenses(items("licenses"), s, report)
+    if report.count or not _read_images(items(s.section), s, report, result, files) or report.count:
+        return None
+    stats = _compiled_annotations(kernels, data, sections["annotations"], s, bounds)
+    if stats is None:
+        return None
+    result.report = {"valid": True, "format": fmt, "error_count": 0, "errors": [], "truncated": False, "warnings": report.warnings}
+    result.statistics = stats
+    return result
+
+
+def _compiled_annotations(kernels: Any, data: mmap.mmap, section: tuple, s: _Sections, bounds: MaskBounds) -> dict | None:
+    """The statistics of an annotations array every annotation of which passes, or None."""
+    ids = np.fromiter(s.dims, dtype=np.int64, count=len(s.dims))
+    order = np.argsort(ids, kind="stable")
+    sorted_ids = np.ascontiguousarray(ids[order])
+    hw = np.array(list(s.dims.values()), dtype=np.int64).reshape(-1, 2)[order]
+    frames = np.fromiter((s.video_frames.get(i, 0) for i in s.dims), dtype=np.int64, count=len(s.dims))[order]
+    cat_ids = np.sort(np.fromiter(s.categories, dtype=np.int64, count=len(s.categories)))
+    r = kernels.check_annotations(
+        data, section[1], section[2], _MODES[s.fmt], float(bounds.polygon_margin),
+        sorted_ids, np.ascontiguousarray(hw[:, 0]), np.ascontiguousarray(hw[:, 1]), np.ascontiguousarray(frames), cat_ids,
+    )  # fmt: skip
+    if r is None:
+        return None
+    n = r["n"]
+    ann_ids = np.frombuffer(r["id"], dtype=np.int64)
+    if len(np.unique(ann_ids)) != n:
+        return None  # a duplicate annotation id
+    starts = np.frombuffer(r["str_start"], dtype=np.int64)
+    if len(starts):
+        v = gate.string_verdicts(
+            data, starts, np.frombuffer(r["str_stop"], dtype=np.int64),
+            np.frombuffer(r["str_h"], dtype=np.int64), np.frombuffer(r["str_w"], dtype=np.int64), escaped=True,
+        )  # fmt: skip
+        if (v.status != gate.STRING_OK).any():
+            return None
+    owner = np.frombuffer(r["owner"], dtype=np.int64)
+    if n:
+        # annotations per image, in the order of each image's first annotation (as the
+        # Python path's dict fills)
+        seen, first_at = np.unique(owner, return_index=True)
+        seen = seen[np.argsort(first_at, kind="stable")]
+        per_owner = np.bincount(owner, minlength=len(sorted_ids))
+        s.per_image = dict(zip(sorted_ids[seen].tolist(), per_owner[seen].tolist(), strict=True))
+        per_cat = np.bincount(np.frombuffer(r["category"], dtype=np.int64), minlength=len(cat_ids))
+        for cid, count in zip(cat_ids.tolist(), per_cat.tolist(), strict=True):
+            s.per_cat[cid] = count
+    s.area_counts = list(r["area_bins"])
+    s.instances = n
+    if s.video:
+        s.tracks = set(ann_ids.tolist())
+    else:
+        has = np.frombuffer(r["has_track"], dtype=np.uint8).astype(bool)
+        if has.any():
+            keys = np.stack(
+                [np.frombuffer(r["video_id_kind"], dtype=np.uint8)[has].astype(np.int64),
+                 np.frombuffer(r["video_id"], dtype=np.int64)[has], np.frombuffer(r["track_id"], dtype=np.int64)[has]],
+                axis=1,
+            )  # fmt: skip
+            s.tracks = {(vid if kind else None, track) for kind, vid, track in np.unique(keys, axis=0).tolist()}
+    return _statistics(s)

@@ -1,0 +1,351 @@
+"""The compiled validation pass against the Python path, file by file: the same decision,
+the same report (codes, JSON paths, messages), the same statistics and result fields.
+
+The compiled pass (``datasets.ingest.validate.accept_compiled``) only ever accepts; on
+anything else the Python path reports. The corpus: every hostile mask and image-size case
+(tests/hostile_masks.py), the hostile JSON cases of test_hostile.py, the fixtures, and
+mutations of valid COCO, COCO-video and YouTube-VIS files (each field of an annotation,
+image, video, category and license removed or replaced by values of every JSON type;
+duplicate keys, encodings, nesting, numbers at the edges; seeded byte-level mutations).
+Valid files of every handled format must be accepted by the compiled pass (else it would
+be a slow path in disguise).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from datasets.ingest.validate import accept_compiled, validate_annotation_file
+from datasets.limits import Limits
+from quality.engine import native
+from tests.datasets.helpers import coco
+from tests.datasets.test_hostile import JSON_CASES
+from tests.hostile_masks import CASES as HOSTILE
+from tests.hostile_masks import coco_text, encode_runs
+
+LIM = replace(Limits(), json_max_bytes=512 * 1024 * 1024)
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+
+@pytest.fixture(autouse=True)
+def _kernels_built():
+    assert native.available(), native.status()  # this comparison needs both paths
+
+
+def _fields(r) -> tuple:
+    # the statistics as JSON text too: the order of keys (a histogram's, a dict's) is part of
+    # what is stored and shown
+    return (r.format, r.report, r.statistics, json.dumps(r.statistics), r.images, r.image_ids, r.categories, r.valid)
+
+
+def both(path, lim: Limits = LIM, **kw) -> tuple[bool, tuple, tuple]:
+    """(accepted by the compiled pass, result as validate_annotation_file gives it, the
+    Python path's result)."""
+    accepted = accept_compiled(str(path), lim, kw.get("check_image_files"), kw.get("image_sizes")) is not None
+    compiled = _fields(validate_annotation_file(path, lim=lim, **kw))
+    with native.disabled():
+        python = _fields(validate_annotation_file(path, lim=lim, **kw))
+    return accepted, compiled, python
+
+
+def _check(tmp_path, text: str, lim: Limits = LIM, **kw) -> bool:
+    path = tmp_path / "ann.json"
+    path.write_bytes(text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text)
+    accepted, compiled, python = both(path, lim, **kw)
+    assert compiled == python, text[:300]
+    if accepted:
+        assert python[-1], "the compiled pass accepted a file the Python path refuses"
+    return accepted
+
+
+# --------------------------------------------------------------------------------------
+# valid files
+
+
+def coco_rich() -> dict:
+    """Polygons, compressed and uncompressed RLE, crowd flags of every accepted spelling,
+    area null or absent, no bbox, extra keys, non-ASCII names, images without annotations."""
+    d = coco(n_images=5)
+    anns = d["annotations"]
+    anns[0]["segmentation"] = {"size": [24, 32], "counts": encode_runs([100, 20, 648])}
+    anns[0]["iscrowd"] = 1
+    anns[1]["segmentation"] = {"size": [24, 32], "counts": [700, 68], "extra": "kept"}
+    anns[1]["iscrowd"] = True
+    anns[2]["iscrowd"] = 1.0
+    anns[2]["area"] = None
+    del anns[3]["area"]
+    del anns[3]["bbox"]
+    anns[4]["attributes"] = {"occluded": False, "notes": ["ünïcödé", None, 1.5e-300]}
+    anns[5]["segmentation"] = [[0, 0, 33, 0, 33, 25, 0, 25], [1, 1, 2, 1, 2, 2]]  # on the border, within the margin
+    anns[6]["area"] = 4**12 + 0.5
+    anns[7]["area"] = 0
+    d["annotations"] = [a for a in anns if a["image_id"] != 4]
+    d["categories"][0]["name"] = "schraube \u00e9\u4e2d"  # (an escaped surrogate pair: see "escaped surrogate pair")
+    d["images"][2]["file_name"] = "dir/sub dir/\u00e9t\u00e9.png"
+    d["info"] = {"description": "x", "year": 2026, "nested": [[[1]]]}
+    return d
+
+
+def coco_video() -> dict:
+    d = coco(n_images=6)
+    for img in d["images"]:
+        img["video_id"] = 1 + (img["id"] - 1) // 3
+        img["frame_index"] = (img["id"] - 1) % 3
+    for a in d["annotations"]:
+        a["video_id"] = 1 + (a["image_id"] - 1) // 3
+        a["track_id"] = a["id"] % 2
+    return d
+
+
+def coco_tracks_mixed() -> dict:
+    """A COCO file with track ids on some annotations only and a null video_id."""
+    d = coco(n_images=3)
+    d["annotations"][1]["track_id"] = 5
+    d["annotations"][2]["track_id"] = 5
+    d["annotations"][2]["video_id"] = None
+    d["annotations"][3]["track_id"] = 5
+    d["annotations"][3]["video_id"] = 2
+    return d
+
+
+def ytvis() -> dict:
+    return {
+        "videos": [
+            {"id": 7, "width": 8, "height": 6, "file_names": ["v7/a.jpg", "v7/b.jpg", "v7/c.jpg"], "license": 1},
+            {"id": 3, "width": 5, "height": 4, "file_names": ["v3/a.jpg"]},
+            {"id": 9, "width": 5, "height": 4, "file_names": ["v9/a.jpg"]},
+        ],
+        "licenses": [{"id": 1, "name": "CC BY 4.0", "url": "https://creativecommons.org/licenses/by/4.0/"}],
+        "categories": [{"id": 1, "name": "x"}, {"id": 2, "name": "y"}],
+        "annotations": [
+            {
+                "id": 10, "video_id": 7, "category_id": 1, "iscrowd": 0, "area": 12.0,
+                "segmentations": [None, {"size": [6, 8], "counts": [0, 48]}, [[0, 0, 8, 0, 8, 6]]],
+                "bboxes": [None, [0, 0, 8, 6], [0, 0, 8, 6]], "areas": [None, 48, 24],
+            },
+            {"id": 11, "video_id": 3, "category_id": 2, "segmentations": [{"size": [4, 5], "counts": encode_runs([3, 4, 13])}]},
+            {"id": 12, "video_id": 7, "category_id": 2, "segmentations": [None, None, None], "track_id": "ignored for YouTube-VIS"},
+        ],
+    }  # fmt: skip
+
+
+def _fixture_jsons() -> list[Path]:
+    return sorted(FIXTURES.glob("ytvis/case_*/gt.json")) + sorted(FIXTURES.glob("panoptic/case_*/gt.json"))
+
+
+VALID = {
+    "coco": lambda: json.dumps(coco()),
+    "coco_rich": lambda: json.dumps(coco_rich(), ensure_ascii=False),
+    "coco_rich_ascii": lambda: json.dumps(coco_rich()),
+    "coco_rich_pretty": lambda: json.dumps(coco_rich(), indent="\t"),
+    "coco_video": lambda: json.dumps(coco_video()),
+    "coco_tracks_mixed": lambda: json.dumps(coco_tracks_mixed()),
+    "ytvis": lambda: json.dumps(ytvis()),
+    "no_licenses_section": lambda: json.dumps({k: v for k, v in coco().items() if k != "licenses"}),  # warnings
+    "empty_sections": lambda: '{"images": [], "annotations": [], "categories": []}',
+    "no_annotations": lambda: json.dumps({**coco(), "annotations": []}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(VALID))
+def test_valid_files_are_accepted_compiled_with_the_same_result(tmp_path, name):
+    assert _check(tmp_path, VALID[name]()), "the compiled pass declined a valid file it handles"
+
+
+@pytest.mark.parametrize("path", _fixture_jsons(), ids=lambda p: f"{p.parent.parent.name}/{p.parent.name}")
+def test_fixture_files(path):
+    accepted, compiled, python = both(path)
+    assert compiled == python
+    assert python[-1], python[1]
+    assert accepted == (python[0] != "coco_panoptic")  # panoptic files are left to the Python path
+
+
+def test_the_benchmark_file_is_accepted(tmp_path):
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+    from ingest_bench import generate
+
+    path = tmp_path / "train.json"
+    generate(path, 300, 7.3, seed=3)
+    accepted, compiled, python = both(path)
+    assert accepted and compiled == python and python[-1]
+
+
+def test_image_files_and_sizes_from_the_caller(tmp_path):
+    text = json.dumps(coco())
+    present = {"img1.png", "img2.png", "img3.png"}
+    assert _check(tmp_path, text, check_image_files=present.__contains__, image_sizes={n: (24, 32) for n in present})
+    assert not _check(tmp_path, text, check_image_files=lambda n: n != "img2.png")
+    assert not _check(tmp_path, text, image_sizes={"img1.png": (24, 32), "imgs/img2.png": (48, 64)})
+
+
+# --------------------------------------------------------------------------------------
+# the hostile corpus
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_masks(tmp_path, name):
+    assert not _check(tmp_path, coco_text(HOSTILE[name]))
+
+
+@pytest.mark.parametrize("name", sorted(JSON_CASES))
+def test_hostile_json(tmp_path, name):
+    obj = JSON_CASES[name][0]
+    assert not _check(tmp_path, obj if isinstance(obj, str) else json.dumps(obj))
+
+
+VALUES = [None, True, False, 0, 1, -1, 1.0, 1.5, -0.0, 2**63, 2**70, 1e300, "", "x", "7", [], [0], [1, 2, 3, 4], {}, {"a": 1}]
+
+
+def _mutations(base: dict) -> list[tuple[str, dict]]:
+    """Each field of one item of each section removed or replaced by each of VALUES."""
+    out = []
+    for section in ("annotations", "images", "videos", "categories", "licenses"):
+        items = base.get(section)
+        if not items:
+            continue
+        k = min(1, len(items) - 1)
+        for key in list(items[k]) + ["unknown"]:
+            if key in items[k]:
+                d = copy.deepcopy(base)
+                del d[section][k][key]
+                out.append((f"{section}[{k}] -{key}", d))
+            for v in VALUES:
+                d = copy.deepcopy(base)
+                d[section][k][key] = v
+                out.append((f"{section}[{k}].{key}={v!r}", d))
+        for v in VALUES:
+            d = copy.deepcopy(base)
+            d[section][k] = v
+            out.append((f"{section}[{k}]={v!r}", d))
+    for key in list(base):
+        for v in (None, 1, "x", {}, [1]):
+            d = copy.deepcopy(base)
+            d[key] = v
+            out.append((f"{key}={v!r}", d))
+    return out
+
+
+BASES = {"coco": coco_rich, "coco_video": coco_video, "coco_tracks_mixed": coco_tracks_mixed, "ytvis": ytvis}
+
+
+@pytest.mark.parametrize("base", sorted(BASES))
+def test_field_mutations(tmp_path, base):
+    accepted = 0
+    for label, d in _mutations(BASES[base]()):
+        try:
+            accepted += _check(tmp_path, json.dumps(d))
+        except AssertionError as exc:
+            raise AssertionError(f"{base}: {label}") from exc
+    assert accepted  # some mutations keep the file valid (an extra key, an equal value)
+
+
+def _text_cases() -> dict[str, tuple[str, bool | None]]:
+    """Text the json module would not write. (text, whether the compiled pass must accept it:
+    None when either way is right)."""
+    good = json.dumps(coco())
+    ann = '{"id": 9, "image_id": 1, "category_id": 1, "segmentation": [[1, 1, 5, 1, 5, 5]]'
+    with_ann = lambda a: good[:-2] + ", " + a + "]}"  # noqa: E731 (annotations is the last section)
+    assert good.endswith("}]}")
+    return {
+        "duplicate top-level key": ('{"images": [], "images": [], "annotations": [], "categories": []}', False),
+        "duplicate annotation key": (with_ann(ann + ', "id": 10}'), False),
+        "duplicate image key": (good.replace('"id": 2,', '"id": 2, "id": 2,', 1), None),
+        "duplicate id in segmentation": (with_ann(ann.replace('"segmentation"', '"segmentation": 1, "segmentation"') + "}"), False),
+        "bom": ("\ufeff" + good, False),
+        "trailing garbage": (good + " x", False),
+        "trailing comma": (good[:-2] + ",]}", False),
+        "trailing whitespace": (good + " \n\t\r", True),
+        "two objects": (good + good, False),
+        "single quotes": (good.replace('"id"', "'id'", 1), False),
+        "lone surrogate": (good.replace("img1.png", "img1\\ud800.png"), False),
+        "escaped surrogate pair": (good.replace("img1.png", "img1\\ud83d\\ude00.png"), None),
+        "escapes in names": (good.replace("img1.png", "i\\u006dg\\/1\\t.png"), None),
+        "control char in string": (good.replace("img1.png", "img1\x01.png"), False),
+        "overlong utf-8": (good.encode().replace(b"img1.png", b"img1\xc0\xaf.png"), False),
+        "invalid utf-8": (good.encode().replace(b"img1.png", b"img1\xff.png"), False),
+        "truncated utf-8": (good.encode().replace(b"img1.png", b"img1\xe4\xb8.png"), False),
+        "utf-8 4 bytes": (good.replace("img1.png", "img1\U0001f600.png"), True),
+        "non-ascii key": (with_ann(ann + ', "h\u00e9": 1}'), None),
+        "escaped key": (with_ann(ann.replace('"id"', '"\\u0069d"') + "}"), None),
+        "underflow": (with_ann(ann + ', "x": 1e-400}'), None),
+        "minus zero": (with_ann(ann + ', "area": -0, "bbox": [-0.0, 0, -0.0, 0E5]}'), True),
+        "leading zero": (with_ann(ann + ', "x": 01}'), False),
+        "big int elsewhere": (with_ann(ann + ', "x": 123456789012345678901234567890}'), False),
+        "19-digit id": (with_ann(ann.replace('"id": 9', '"id": 1234567890123456789') + "}"), None),
+        "nan elsewhere": (with_ann(ann + ', "x": NaN}'), False),
+        "exponent coordinates": (with_ann(ann.replace("[[1, 1, 5,", "[[1e0, 10E-1, 5.000000000000000000001,") + "}"), True),
+        "rle with escapes": (with_ann(ann.replace("[[1, 1, 5, 1, 5, 5]]", '{"size": [24, 32], "counts": "\\\\\\/0"}') + "}"), False),
+        "rle escaped valid": (
+            with_ann(ann.replace("[[1, 1, 5, 1, 5, 5]]", json.dumps({"size": [24, 32], "counts": encode_runs([700, 68])}).replace("0", "\\u0030")) + "}"),
+            None,
+        ),
+        "iscrowd 2": (with_ann(ann + ', "iscrowd": 2}'), False),
+        "iscrowd 1e0": (with_ann(ann + ', "iscrowd": 1e0}'), True),
+        "iscrowd null": (with_ann(ann + ', "iscrowd": null}'), False),
+        "bbox null": (with_ann(ann + ', "bbox": null}'), False),
+        "bbox negative size": (with_ann(ann + ', "bbox": [0, 0, -1, 2]}'), False),
+        "bbox five": (with_ann(ann + ', "bbox": [0, 0, 1, 2, 3]}'), False),
+        "area negative": (with_ann(ann + ', "area": -1}'), False),
+        "polygon on the margin": (with_ann(ann.replace("[[1, 1, 5, 1, 5, 5]]", "[[-1, -1, 33, -1, 33, 25]]") + "}"), True),
+        "polygon past the margin": (with_ann(ann.replace("[[1, 1, 5, 1, 5, 5]]", "[[-1.0001, -1, 33, -1, 33, 25]]") + "}"), False),
+        "empty key": (with_ann(ann + ', "": 1}'), True),
+    }
+
+
+TEXT = _text_cases()
+
+
+@pytest.mark.parametrize("name", sorted(TEXT))
+def test_text_cases(tmp_path, name):
+    text, must = TEXT[name]
+    accepted = _check(tmp_path, text)
+    if must is not None:
+        assert accepted == must
+
+
+def test_nesting_at_the_depth_limit(tmp_path):
+    d = coco()
+    d["info"] = [[[["deep"]]]]  # the file's object and four arrays: five levels
+    text = json.dumps(d)
+    assert _check(tmp_path, text, replace(LIM, json_max_depth=5))
+    assert not _check(tmp_path, text, replace(LIM, json_max_depth=4))
+    # the limits on image sizes hold on the compiled pass (the images are checked by the
+    # same code either way)
+    assert not _check(tmp_path, text, replace(LIM, image_max_side=30))
+    assert not _check(tmp_path, text, replace(LIM, image_max_pixels=700))
+
+
+def test_byte_mutations(tmp_path):
+    """Seeded random edits of a valid file's text: truncations, deletions, insertions and
+    substitutions of the bytes JSON and the masks are made of."""
+    rng = random.Random(18)
+    texts = [json.dumps(coco_rich()).encode(), json.dumps(ytvis()).encode(), json.dumps(coco_video()).encode()]
+    alphabet = b'{}[],:"0123456789-+.eE \\/ntfuabx\x00\x7f\xc3\xa9\xff'
+    for k in range(600):
+        data = bytearray(rng.choice(texts))
+        for _ in range(rng.choice((1, 1, 1, 2, 3))):
+            at = rng.randrange(len(data))
+            op = rng.randrange(4)
+            if op == 0:
+                data = data[:at]
+            elif op == 1:
+                del data[at]
+            elif op == 2:
+                data.insert(at, rng.choice(alphabet))
+            else:
+                data[at] = rng.choice(alphabet)
+            if not data:
+                break
+        try:
+            _check(tmp_path, bytes(data))
+        except AssertionError as exc:
+            raise AssertionError(f"mutation {k}: {bytes(data)[:400]!r}") from exc
