@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-
 from django.conf import settings
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
@@ -255,10 +253,10 @@ class ListingSearchApi(APIView):
     )
     def get(self, request):
         filters = search.listing_filters_parse(request.query_params)
-        facets, count = search.listing_facets_and_count(filters=filters)
+        results, facets, paginator_class = search.listing_search_results(filters=filters)
         paginator = self.Pagination()
-        paginator.django_paginator_class = functools.partial(search.ListingPaginator, known_count=count)
-        page = paginator.paginate_queryset(search.listing_search(filters=filters), request, view=self)
+        paginator.django_paginator_class = paginator_class
+        page = paginator.paginate_queryset(results, request, view=self)
         return Response(
             {
                 "count": paginator.page.paginator.count,

@@ -24,6 +24,7 @@ Semantics (documented for the README):
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -38,6 +39,7 @@ from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, F, 
 from datasets.models import AnnotationKind, Sensor, VocabularyKind
 from datasets.vocabulary import unknown_message, vocabulary_load
 from marketplace.core.errors import InvalidInput, field_error
+from marketplace.listings import catalogue_index
 from marketplace.listings.errors import ListingErrorCode
 from marketplace.listings.models import FACET_KEY_KINDS, FigureStatus, Listing, ListingTerm, TermKind
 from marketplace.listings.selectors import listings_public
@@ -500,6 +502,21 @@ def _facets_per_facet(filters: ListingFilters) -> dict[str, list[dict[str, Any]]
             rows = qs.exclude(**{facet: ""}).values(facet).annotate(count=Count("pk")).order_by("-count", facet)[:FACET_LIMIT]
             facets[facet] = [{"value": r[facet], "count": r["count"]} for r in rows]
     return facets
+
+
+def listing_search_results(*, filters: ListingFilters) -> tuple[Any, dict[str, list[dict[str, Any]]], Any]:
+    """What the search view paginates, the facets, and the paginator class to page it with.
+
+    On PostgreSQL the in-process catalogue index answers (marketplace.listings.catalogue_index:
+    filters, facets, count and order in memory, kept current by the catalogue revision; the
+    page's rows read by primary key). Elsewhere, or with LISTINGS_SEARCH_INDEX off, the SQL
+    path below (the reference the index is tested against).
+    """
+    if catalogue_index.index_enabled():
+        result = catalogue_index.catalogue_search(filters=filters)
+        return result, result.facets, Paginator
+    facets, count = listing_facets_and_count(filters=filters)
+    return listing_search(filters=filters), facets, functools.partial(ListingPaginator, known_count=count)
 
 
 GENERATION_KEY = "listings:generation"

@@ -1,0 +1,488 @@
+"""The public catalogue as in-process columns: search filters, facets, counts and orders without SQL scans.
+
+PostgreSQL stays the source of truth. Each API process keeps one :class:`CatalogueIndex`
+(numpy columns of every public listing: figures, statuses, price in cents, frames, scene
+minimums, flags, and a code per row for tier, annotation kind, seller and each
+multi-valued attribute's combination of values). A search
+
+1. reads the catalogue revision (one indexed row, see migration 0013: every write that can
+   change what search shows bumps it in its own transaction, by trigger), together with the
+   listings matching ``q`` when there is one (PostgreSQL's full text and ``ts_rank``, GIN
+   index);
+2. when the revision moved, reloads only the listings changed since (or rebuilds after a
+   reset), before answering: a publish, suspension or price change made by any process is
+   in the next search of every process;
+3. evaluates the filters as boolean masks, the facets as counts of codes under the masks
+   (disjunctive: each faceted filter left out of its own facet), and takes the page from a
+   permutation per ordering computed once per catalogue state (no sort per request);
+4. reads the page's rows by primary key (one query) for the response.
+
+Results, counts, facets and orders are the SQL path's (marketplace.listings.search), which
+stays the reference and the path on SQLite; tests/listings/test_search_index.py compares
+them.
+
+Inside a transaction (tests, a script in ``atomic``), the state this connection sees may
+never be committed: a search there that finds the revision moved builds a private model of
+that state (cached by its (revision, token), which names it exactly) and leaves the shared
+one alone, which only ever advances on committed states.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.db import connection
+
+from datasets.states import VersionState
+from marketplace.listings.models import Listing
+from quality.figures import LISTING_FIGURES
+
+# Kinds of the ``facet_keys`` column (models.FACET_KEY_KINDS), the columns the facets group
+# by, and the term kind read from ListingTerm (categories are not in facet_keys).
+KEY_KINDS = ("embodiment", "task", "scene", "license", "sensor")
+FACET_COLUMNS = {"embodiment": "facet_embodiments", "task": "facet_tasks", "license": "facet_licenses", "sensor": "facet_sensors"}
+SINGLE = {"tier": "tier", "annotation_kind": "annotation_kind", "seller": "seller_slug"}
+_HIDDEN_STATES = [s for s in VersionState.values if s != VersionState.PUBLISHED]
+_INT64_MAX = np.iinfo(np.int64).max
+_INT64_MIN = np.iinfo(np.int64).min
+
+_COLUMNS = [
+    "l.id",
+    *(f"COALESCE(l.{f}, 'NaN'::float8), l.{f}_status" for f in LISTING_FIGURES),
+    "l.tier",
+    "l.annotation_kind",
+    "l.seller_slug",
+    "l.commercial_use",
+    "l.derivatives",
+    "l.share_alike",
+    "l.has_tracks",
+    "l.frames",
+    "(l.price * 100)::bigint",
+    "COALESCE((EXTRACT(EPOCH FROM l.published_at) * 1000000)::bigint, 0)",
+    "l.published_at IS NULL",
+    "COALESCE(l.quality_adjusted_cost, 'NaN'::float8)",
+    "COALESCE(l.diversity, 'NaN'::float8)",
+    "COALESCE(l.instances_per_frame, 'NaN'::float8)",
+    "COALESCE(l.occlusion, 'NaN'::float8)",
+    "l.embodiment_count",
+    "l.task_count",
+    "l.facet_keys",
+    *(f"l.{c}" for c in FACET_COLUMNS.values()),
+]
+_PUBLIC = (
+    "l.is_public AND NOT EXISTS (SELECT 1 FROM datasets_datasetversion v WHERE v.id = l.version_id AND v.state = ANY(%s))"
+)
+_CHUNK = 20000
+
+
+class _Codes:
+    """Strings to small integers, stable for the life of the index (new strings get new codes)."""
+
+    def __init__(self) -> None:
+        self.code: dict[Any, int] = {}
+        self.values: list[Any] = []
+
+    def of(self, value: Any) -> int:
+        c = self.code.get(value)
+        if c is None:
+            c = self.code[value] = len(self.values)
+            self.values.append(value)
+        return c
+
+    def lut(self, wanted: Iterable[Any]) -> np.ndarray:
+        """A boolean per code: whether the code's value is one of ``wanted``."""
+        table = np.zeros(len(self.values) + 1, dtype=bool)
+        for w in wanted:
+            c = self.code.get(w)
+            if c is not None:
+                table[c] = True
+        return table
+
+
+class _Combos(_Codes):
+    """Codes of sets of values (a listing's embodiments, ...): filters and facets go through the few distinct sets."""
+
+    def any_of(self, wanted: Iterable[str]) -> np.ndarray:
+        wanted = set(wanted)
+        return np.array([bool(wanted.intersection(combo)) for combo in self.values] + [False], dtype=bool)
+
+    def value_counts(self, combo_counts: np.ndarray) -> dict[str, int]:
+        totals: dict[str, int] = {}
+        for c in np.flatnonzero(combo_counts):
+            n = int(combo_counts[c])
+            for value in self.values[c]:
+                totals[value] = totals.get(value, 0) + n
+        return totals
+
+
+@dataclass
+class CatalogueIndex:
+    """Columns of the public listings, one slot per listing (slots of hidden or deleted listings are dead)."""
+
+    revision: int = 0
+    token: str = ""
+    pk: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    alive: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    cols: dict[str, np.ndarray] = field(default_factory=dict)
+    codes: dict[str, _Codes] = field(default_factory=dict)
+    slot_of: dict[int, int] = field(default_factory=dict)
+    orders: dict[str, np.ndarray] = field(default_factory=dict)
+
+    # -- loading ---------------------------------------------------------------------------
+
+    def _empty_codes(self) -> None:
+        self.codes = {name: _Codes() for name in SINGLE}
+        for kind in KEY_KINDS:
+            self.codes[f"key_{kind}"] = _Combos()
+        for facet in FACET_COLUMNS:
+            self.codes[f"facet_{facet}"] = _Combos()
+        self.codes["key_category"] = _Combos()
+
+    def _rows_to_columns(self, rows: list[tuple], categories: dict[int, list[str]]) -> dict[str, np.ndarray]:
+        n = len(rows)
+        cols = list(zip(*rows, strict=True)) if rows else [()] * (1 + 2 * len(LISTING_FIGURES) + 22)
+        out: dict[str, np.ndarray] = {"pk": np.fromiter(cols[0], dtype=np.int64, count=n)}
+        i = 1
+        for f in LISTING_FIGURES:
+            out[f] = np.fromiter(cols[i], dtype=np.float64, count=n)
+            out[f"{f}_status"] = np.fromiter(cols[i + 1], dtype=np.int8, count=n)
+            i += 2
+        for name in SINGLE:
+            codes = self.codes[name]
+            out[name] = np.fromiter((codes.of(v) for v in cols[i]), dtype=np.int32, count=n)
+            i += 1
+        for name in ("commercial_use", "derivatives", "share_alike", "has_tracks"):
+            out[name] = np.fromiter(cols[i], dtype=bool, count=n)
+            i += 1
+        for name, dtype in (
+            ("frames", np.int64),
+            ("price_cents", np.int64),
+            ("published_us", np.int64),
+            ("published_null", bool),
+            ("quality_adjusted_cost", np.float64),
+            ("diversity", np.float64),
+            ("instances_per_frame", np.float64),
+            ("occlusion", np.float64),
+            ("embodiment_count", np.int64),
+            ("task_count", np.int64),
+        ):
+            out[name] = np.fromiter(cols[i], dtype=dtype, count=n)
+            i += 1
+        parsed: dict[str, tuple[frozenset[str], ...]] = {}
+        key_codes = {kind: np.empty(n, dtype=np.int32) for kind in KEY_KINDS}
+        for row, keys in enumerate(cols[i]):
+            split = parsed.get(keys)
+            if split is None:
+                by_kind: dict[str, set[str]] = {kind: set() for kind in KEY_KINDS}
+                for key in keys.split():
+                    kind, _, value = key.partition("=")
+                    if kind in by_kind:
+                        by_kind[kind].add(value)
+                split = parsed[keys] = tuple(frozenset(by_kind[kind]) for kind in KEY_KINDS)
+            for k, kind in enumerate(KEY_KINDS):
+                key_codes[kind][row] = self.codes[f"key_{kind}"].of(split[k])
+        for kind in KEY_KINDS:
+            out[f"key_{kind}"] = key_codes[kind]
+        i += 1
+        for facet in FACET_COLUMNS:
+            combos = self.codes[f"facet_{facet}"]
+            seen: dict[str, int] = {}
+            out[f"facet_{facet}"] = np.fromiter(
+                (seen[v] if v in seen else seen.setdefault(v, combos.of(tuple(v.split()))) for v in cols[i]), dtype=np.int32, count=n
+            )
+            i += 1
+        cat = self.codes["key_category"]
+        out["key_category"] = np.fromiter((cat.of(frozenset(categories.get(pk, ()))) for pk in cols[0]), dtype=np.int32, count=n)
+        return out
+
+    def _read(self, ids: list[int] | None) -> tuple[list[tuple], dict[int, list[str]]]:
+        where, params = _PUBLIC, [_HIDDEN_STATES]
+        if ids is not None:
+            where, params = where + " AND l.id = ANY(%s)", [*params, ids]
+        rows: list[tuple] = []
+        categories: dict[int, list[str]] = {}
+        with connection.cursor() as cur:
+            cur.execute(f"SELECT {', '.join(_COLUMNS)} FROM listings_listing l WHERE {where}", params)
+            while chunk := cur.fetchmany(_CHUNK):
+                rows.extend(chunk)
+            cur.execute(
+                f"SELECT t.listing_id, t.value FROM listings_listingterm t JOIN listings_listing l ON l.id = t.listing_id "
+                f"WHERE t.kind = 'category' AND {where}",
+                params,
+            )
+            while chunk := cur.fetchmany(_CHUNK):
+                for pk, value in chunk:
+                    categories.setdefault(pk, []).append(value)
+        return rows, categories
+
+    def build(self, revision: int, token: str) -> None:
+        self._empty_codes()
+        rows, categories = self._read(None)
+        cols = self._rows_to_columns(rows, categories)
+        self.pk = cols.pop("pk")
+        self.cols = cols
+        self.alive = np.ones(len(self.pk), dtype=bool)
+        self.slot_of = {int(pk): slot for slot, pk in enumerate(self.pk.tolist())}
+        self.orders = {}
+        self.revision, self.token = revision, token
+
+    def apply_changes(self, revision: int, token: str) -> None:
+        """Reload the listings changed after this index's revision: update their slots, add new ones, kill removed ones."""
+        with connection.cursor() as cur:
+            cur.execute("SELECT listing_id FROM listings_catalogue_change WHERE revision > %s", [self.revision])
+            changed = [pk for (pk,) in cur.fetchall()]
+        if changed:
+            rows, categories = self._read(changed)
+            cols = self._rows_to_columns(rows, categories)
+            present = cols.pop("pk")
+            for pk in changed:
+                slot = self.slot_of.get(pk)
+                if slot is not None:
+                    self.alive[slot] = False
+            fresh = [i for i, pk in enumerate(present.tolist()) if pk not in self.slot_of]
+            for i, pk in enumerate(present.tolist()):
+                slot = self.slot_of.get(pk)
+                if slot is not None:
+                    for name, column in cols.items():
+                        self.cols[name][slot] = column[i]
+                    self.alive[slot] = True
+            if fresh:
+                take = np.array(fresh, dtype=np.int64)
+                start = len(self.pk)
+                self.pk = np.concatenate([self.pk, present[take]])
+                self.alive = np.concatenate([self.alive, np.ones(len(take), dtype=bool)])
+                for name, column in cols.items():
+                    self.cols[name] = np.concatenate([self.cols[name], column[take]])
+                for j, pk in enumerate(present[take].tolist()):
+                    self.slot_of[pk] = start + j
+            self.orders = {}
+        self.revision, self.token = revision, token
+
+    # -- querying --------------------------------------------------------------------------
+
+    def conditions(self, f) -> dict[str, np.ndarray]:
+        """Each filter's mask, keyed as search._conditions keys its conditions (``q`` is applied by the caller)."""
+        from marketplace.listings.search import MIN_STATUS, SCENE_MINIMUMS
+
+        c = self.cols
+        m: dict[str, np.ndarray] = {}
+        for figure, value in f.minimums.items():
+            m[f"min_{figure}"] = (c[figure] >= value) & (c[f"{figure}_status"] >= int(MIN_STATUS[figure]))
+        if f.flags.get("verified_only"):
+            m["verified_only"] = c["mask_iou_status"] == 3
+        for key in ("has_tracks", "commercial_use", "derivatives"):
+            if key in f.flags:
+                m[key] = c[key] == f.flags[key]
+        if f.flags.get("no_share_alike"):
+            m["no_share_alike"] = ~c["share_alike"]
+        for key in (*KEY_KINDS, "category"):
+            if key != "license" and f.multi.get(key):
+                m[key] = self.codes[f"key_{key}"].any_of(f.multi[key])[c[f"key_{key}"]]
+        for key, name in (("annotation_kind", "annotation_kind"), ("tier", "tier"), ("seller", "seller")):
+            if f.multi.get(key):
+                m[key] = self.codes[name].lut(f.multi[key])[c[name]]
+        if f.price_min is not None:
+            m["price_min"] = c["price_cents"] >= _cents(f.price_min, ROUND_CEILING)
+        if f.price_max is not None:
+            m["price_max"] = c["price_cents"] <= _cents(f.price_max, ROUND_FLOOR)
+        if f.frames_min is not None:
+            m["frames_min"] = c["frames"] >= min(f.frames_min, _INT64_MAX)
+        if f.frames_max is not None:
+            m["frames_max"] = c["frames"] <= min(f.frames_max, _INT64_MAX)
+        for key, value in f.scene.items():
+            m[key] = c[SCENE_MINIMUMS[key][0]] >= value
+        return m
+
+    def order(self, ordering: str) -> np.ndarray:
+        """Slots in the ordering's order (search.listing_search's ORDER BY), computed once per state."""
+        perm = self.orders.get(ordering)
+        if perm is None:
+            perm = self.orders[ordering] = np.lexsort(self._sort_keys(ordering)[::-1])
+        return perm
+
+    def _sort_keys(self, ordering: str) -> list[np.ndarray]:
+        """Sort keys, most significant first, ascending (descending ones negated, NULLS as in SQL)."""
+        c = self.cols
+        newest = [c["published_null"], -c["published_us"]]  # published_at DESC NULLS LAST
+        return {
+            "-published_at": [*newest, self.pk],
+            "-mask_iou": [-c["mask_iou_status"].astype(np.int16), -c["mask_iou"], *newest, self.pk],  # NaN (null) sorts last
+            "price": [c["price_cents"], *newest, self.pk],
+            "quality_adjusted_cost": [c["quality_adjusted_cost"], c["price_cents"], self.pk],
+            "diversity": [-c["diversity"], c["quality_adjusted_cost"], self.pk],
+        }[ordering]
+
+    def facets(self, masks: dict[str, np.ndarray], base: np.ndarray) -> tuple[dict[str, list[dict[str, Any]]], np.ndarray]:
+        """Disjunctive facets as search._facets_one_query counts them, and the mask of every filter."""
+        from marketplace.listings.search import FACET_LIMIT, FACETS
+
+        own = [k for k in ("embodiment", "task", "tier", "annotation_kind", "sensor") if k in masks]
+        for key, mask in masks.items():
+            if key not in own:
+                base = base & mask
+
+        def passing(leave_out: str | None) -> np.ndarray:
+            m = base
+            for k in own:
+                if k != leave_out:
+                    m = m & masks[k]
+            return m
+
+        everything = passing(None)
+        c = self.cols
+        totals: dict[str, dict[str, int]] = {}
+        for facet in FACETS:
+            m = everything if facet == "license" or facet not in own else passing(facet)
+            if facet in FACET_COLUMNS:
+                combos = self.codes[f"facet_{facet}"]
+                counts = np.bincount(c[f"facet_{facet}"][m], minlength=len(combos.values))
+                totals[facet] = combos.value_counts(counts)
+            else:
+                codes = self.codes[facet]
+                counts = np.bincount(c[facet][m], minlength=len(codes.values))
+                totals[facet] = {codes.values[i]: int(counts[i]) for i in np.flatnonzero(counts) if codes.values[i]}
+        facets = {
+            facet: [
+                {"value": v, "count": n}
+                for v, n in sorted(((v, n) for v, n in values.items() if n), key=lambda r: (-r[1], r[0]))[:FACET_LIMIT]
+            ]
+            for facet, values in totals.items()
+        }
+        return facets, everything
+
+
+def _cents(amount: Decimal, rounding: str) -> int:
+    cents = int((amount * 100).to_integral_value(rounding=rounding))
+    return max(min(cents, _INT64_MAX), _INT64_MIN)
+
+
+# -- one index per process and database, kept current -----------------------------------------
+
+_shared: dict[str, CatalogueIndex] = {}
+_private: dict[str, tuple[tuple[int, str], CatalogueIndex]] = {}
+# Threads of one process (gunicorn's gthread workers) share the index: one refreshes or reads it at a time.
+_search_lock = threading.Lock()
+
+
+def index_enabled() -> bool:
+    """The in-process index serves search on PostgreSQL unless LISTINGS_SEARCH_INDEX is off (then the SQL path does)."""
+    return connection.vendor == "postgresql" and bool(getattr(settings, "LISTINGS_SEARCH_INDEX", True))
+
+
+def _database_key() -> str:
+    return f"{connection.alias}:{connection.settings_dict['HOST']}:{connection.settings_dict['PORT']}:{connection.settings_dict['NAME']}"
+
+
+def catalogue_index_current(revision: int, token: str, reset_revision: int) -> CatalogueIndex:
+    """The index at the catalogue state (revision, token) this connection just read. Call with _search_lock held."""
+    key = _database_key()
+    index = _shared.get(key)
+    if index is None:
+        index = _shared[key] = CatalogueIndex()
+    if index.token == token and index.revision == revision:
+        return index
+    if connection.in_atomic_block:
+        # Possibly uncommitted: a private index for exactly this state, the shared one untouched.
+        cached = _private.get(key)
+        if cached is not None and cached[0] == (revision, token):
+            return cached[1]
+        private = CatalogueIndex()
+        private.build(revision, token)
+        _private[key] = ((revision, token), private)
+        return private
+    if not index.token or reset_revision > index.revision or revision < index.revision:
+        index.build(revision, token)
+    else:
+        index.apply_changes(revision, token)
+    return index
+
+
+def catalogue_index_warm() -> None:
+    """Build this process's index now (a gunicorn worker after fork), rather than at its first search."""
+    if not index_enabled():
+        return
+    with connection.cursor() as cur:
+        cur.execute("SELECT revision, token, reset_revision FROM listings_catalogue_revision WHERE id = 1")
+        revision, token, reset = cur.fetchone()
+    with _search_lock:
+        catalogue_index_current(revision, token, reset)
+
+
+@dataclass
+class SearchResult:
+    """A search's answer from the index: its facets, count and the ordered primary keys (rows read per page)."""
+
+    facets: dict[str, list[dict[str, Any]]]
+    pks: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.pks)
+
+    def __getitem__(self, item: slice) -> list[Listing]:
+        ids = self.pks[item].tolist()
+        if not ids:
+            return []
+        rows = Listing.objects.filter(pk__in=ids).defer("search_vector", "search_text", "description", "terms", "previews", "facet_keys")
+        by_pk = {row.pk: row for row in rows}
+        return [by_pk[pk] for pk in ids if pk in by_pk]
+
+
+def catalogue_search(*, filters) -> SearchResult:
+    """Facets, count and order of the public listings matching ``filters``, from the index (PostgreSQL)."""
+    revision, token, reset, matches = _revision_and_text_matches(filters.q)
+    with _search_lock:
+        index = catalogue_index_current(revision, token, reset)
+        return _search(index, filters, matches)
+
+
+def _search(index: CatalogueIndex, filters, matches: tuple[list[int], list[float]] | None) -> SearchResult:
+    masks = index.conditions(filters)
+    base = index.alive
+    rank = None
+    if matches is not None:
+        ids, ranks = matches
+        slots = np.fromiter((index.slot_of.get(pk, -1) for pk in ids), dtype=np.int64, count=len(ids))
+        known = slots >= 0
+        in_text = np.zeros(len(index.pk), dtype=bool)
+        in_text[slots[known]] = True
+        rank = np.zeros(len(index.pk), dtype=np.float64)
+        rank[slots[known]] = np.asarray(ranks, dtype=np.float64)[known]
+        masks["q"] = in_text
+    facets, everything = index.facets(masks, base)
+    ordering = filters.ordering
+    if ordering == "relevance" and rank is not None:
+        slots = np.flatnonzero(everything)
+        c = index.cols
+        order = np.lexsort((index.pk[slots], -c["published_us"][slots], c["published_null"][slots], -rank[slots]))
+        slots = slots[order]
+    else:
+        perm = index.order("-published_at" if ordering == "relevance" else ordering)
+        slots = perm[everything[perm]]
+    return SearchResult(facets=facets, pks=index.pk[slots])
+
+
+def _revision_and_text_matches(q: str) -> tuple[int, str, int, tuple[list[int], list[float]] | None]:
+    """The catalogue revision and, with ``q``, the public listings matching it and their rank, in one query."""
+    with connection.cursor() as cur:
+        if not q:
+            cur.execute("SELECT revision, token, reset_revision FROM listings_catalogue_revision WHERE id = 1")
+            revision, token, reset = cur.fetchone()
+            return revision, token, reset, None
+        cur.execute(
+            "WITH query AS (SELECT websearch_to_tsquery('english'::regconfig, %s) AS q) "
+            "SELECT r.revision, r.token, r.reset_revision, m.id, m.rank FROM listings_catalogue_revision r "
+            "LEFT JOIN (SELECT l.id, ts_rank(l.search_vector, query.q) AS rank FROM listings_listing l, query "
+            "WHERE l.is_public AND l.search_vector @@ query.q) m ON TRUE WHERE r.id = 1",
+            [q],
+        )
+        rows = cur.fetchall()
+    revision, token, reset = rows[0][:3]
+    ids = [r[3] for r in rows if r[3] is not None]
+    ranks = [r[4] for r in rows if r[3] is not None]
+    return revision, token, reset, (ids, ranks)
