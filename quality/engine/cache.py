@@ -372,18 +372,22 @@ def _load_reference_native(path: str, with_masks: bool) -> ReferenceCache | None
 
     import orjson
 
+    from quality.engine import readahead
+
     kernels = native.kernels()
     parse = getattr(kernels, "parse_coco", None)
     if parse is None:
         return None
-    try:
-        with open(path, "rb") as f:
-            # mapped, not read: memory does not hold a second copy of the file
-            data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if os.fstat(f.fileno()).st_size else b""
-    except (OSError, ValueError):
-        return None
-    try:
+    # read in a thread since the command line started (readahead), or here
+    pre = readahead.take("coco", path)
+    if pre is None:
+        data = readahead.map_file(path)
+        if data is None:
+            return None
         r = parse(data)
+    else:
+        data, r = pre
+    try:
         if r is None:
             return None
         a, b = r["categories"]

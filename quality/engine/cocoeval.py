@@ -254,17 +254,22 @@ class _Detections:
 def _parse_results_native(path: Any, iou_type: str | None) -> _Detections | None:
     """Read a results file with the compiled reader; None when it declines (then the
     generic path parses it and reports any error with its location)."""
+    from quality.engine import readahead
+
     kernels = native.kernels()
     if kernels is None or not isinstance(path, (str, os.PathLike)):
         return None
-    try:
-        with open(path, "rb") as f:
-            # mapped, not read: the counts strings are decoded where they lie in the page
-            # cache, and memory does not hold a second copy of the file
-            data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if os.fstat(f.fileno()).st_size else b""
-    except (OSError, ValueError):
-        return None  # the generic path raises the right error
-    r = kernels.parse_results(data)
+    # read in a thread since the command line started (readahead), or here; mapped, not
+    # read: the counts strings are decoded where they lie in the page cache, and memory
+    # does not hold a second copy of the file
+    pre = readahead.take("results", path)
+    if pre is None:
+        data = readahead.map_file(path)
+        if data is None:
+            return None  # the generic path raises the right error
+        r = kernels.parse_results(data)
+    else:
+        data, r = pre
     if r is None:
         return None
     n = r["n"]
@@ -462,13 +467,13 @@ def evaluate_shard(
     return _shard_state(ref, dets, params, device, shard, num_shards)
 
 
-def _shard_state(ref, dets, params: EvalParams, device: str, shard: int, num_shards: int) -> EvalState:
+def _shard_state(ref, dets, params: EvalParams, device: str, shard: int, num_shards: int, cat_keep: np.ndarray | None = None) -> EvalState:
     img_ids, cat_ids = _resolve_ids(params, ref)
     rp = EvalParams(**{**{f.name: getattr(params, f.name) for f in fields(params)}})
     rp.img_ids = img_ids.tolist()
     rp.cat_ids = cat_ids.tolist()
     rp.max_dets = tuple(sorted(params.max_dets))
-    flat = _build_flat(ref, dets, rp, img_ids, cat_ids, device, shard, num_shards)
+    flat = _build_flat(ref, dets, rp, img_ids, cat_ids, device, shard, num_shards, cat_keep)
     return _state_from_flat(rp, flat)
 
 
@@ -478,12 +483,16 @@ _FORK_MIN_DETS = 20_000  # below this, forking costs more than it saves
 def evaluate_forked(gt: Any, dt: Any, *, params: EvalParams | None = None, device: str = "cpu", workers: int = 2) -> EvalResult:
     """:func:`evaluate` with the work after parsing split over ``workers`` forked processes.
 
-    The inputs are parsed (and the reference rasterized) once; each process evaluates the
-    image shard ``shard::workers`` (sharing the parsed inputs copy-on-write) and the states
-    are merged with the exact shard merge, so the result equals :func:`evaluate`'s. Falls
-    back to one process where fork is unavailable, for small inputs, and on any error (the
-    single run then raises exactly the error :func:`evaluate` raises). For command-line use:
-    forking a multi-threaded server process is not safe.
+    The inputs are parsed (and the reference rasterized) once; the processes share them
+    copy-on-write. With categories (``use_cats``) whose work can be balanced, each process
+    evaluates a set of whole categories, matching and accumulation included: a category's
+    precision, recall and scores depend on its own detections and references only, so
+    each process's categories are taken as they are. Otherwise each evaluates the image
+    shard ``shard::workers`` and the states are merged with the exact shard merge. Either
+    way the result equals :func:`evaluate`'s. Falls back to one process where fork is
+    unavailable, for small inputs, and on any error (the single run then raises exactly the
+    error :func:`evaluate` raises). For command-line use: forking a multi-threaded server
+    process is not safe.
     """
     import gc
     import pickle
@@ -494,12 +503,19 @@ def evaluate_forked(gt: Any, dt: Any, *, params: EvalParams | None = None, devic
     params.validate()
     device = resolve_device(device)
     ref = load_reference(gt, with_masks=False)
-    dets = _load_detections(dt, ref, params.iou_type)
+    dets = _load_detections_rasterizing(dt, ref, params.iou_type, workers)
     if workers < 2 or device != "cpu" or not hasattr(os, "fork") or len(dets.img) < _FORK_MIN_DETS:
         return _shard_state(ref, dets, params, device, 0, 1).result(device)
     if params.iou_type == "segm":
         ref.ensure_masks()
-    gc.collect()
+    split = _category_split(ref, dets, params, workers)
+
+    def part(w: int) -> Any:
+        if split is None:
+            return _shard_state(ref, dets, params, device, w, workers)
+        r = _shard_state(ref, dets, params, device, 0, 1, cat_keep=split[w]).result(device)
+        return r.precision, r.recall, r.scores, r.params
+
     gc.freeze()  # keep the collector from touching (and so copying) the shared objects
     children = []
     try:
@@ -510,7 +526,7 @@ def evaluate_forked(gt: Any, dt: Any, *, params: EvalParams | None = None, devic
                 os.close(r)
                 code = 0
                 try:
-                    payload = pickle.dumps(_shard_state(ref, dets, params, device, w, workers), protocol=5)
+                    payload = pickle.dumps(part(w), protocol=5)
                 except BaseException:
                     payload, code = b"", 1
                 try:
@@ -522,9 +538,9 @@ def evaluate_forked(gt: Any, dt: Any, *, params: EvalParams | None = None, devic
             children.append((pid, r))
         failed = False
         try:
-            states = [_shard_state(ref, dets, params, device, 0, workers)]
+            parts = [part(0)]
         except EngineInputError:
-            failed, states = True, []
+            failed, parts = True, []
         for pid, r in children:
             with os.fdopen(r, "rb") as f:
                 data = f.read()
@@ -532,7 +548,7 @@ def evaluate_forked(gt: Any, dt: Any, *, params: EvalParams | None = None, devic
             if os.waitstatus_to_exitcode(status) != 0 or not data:
                 failed = True
             elif not failed:
-                states.append(pickle.loads(data))
+                parts.append(pickle.loads(data))
         children = []
     finally:
         for pid, r in children:  # only on an unexpected error in this process
@@ -544,7 +560,83 @@ def evaluate_forked(gt: Any, dt: Any, *, params: EvalParams | None = None, devic
         gc.unfreeze()
     if failed:
         return _shard_state(ref, dets, params, device, 0, 1).result(device)
-    return states[0].merge(*states[1:]).result(device)
+    if split is None:
+        return parts[0].merge(*parts[1:]).result(device)
+    return _join_categories(parts, split, device)
+
+
+# a process's share of the categories' work may exceed an even share by this factor;
+# past it the images are split instead
+_CATEGORY_IMBALANCE = 1.25
+
+
+def _category_split(ref: ReferenceCache, dets: _Detections, params: EvalParams, workers: int) -> list[np.ndarray] | None:
+    """Sets of categories (bool over the resolved category list), one per process, with
+    about equal work (detections and references), or None when categories are not used
+    or cannot be balanced. Heaviest first to the least loaded: the same split every run."""
+    if not params.use_cats:
+        return None
+    _, cat_ids = _resolve_ids(params, ref)
+    K = len(cat_ids)
+    if workers > K:
+        return None
+    d_pos = _positions(dets.cat, cat_ids)
+    g_pos = _positions(ref.ann_category_ids, cat_ids)
+    weight = np.bincount(d_pos[d_pos >= 0], minlength=K)[:K] + np.bincount(g_pos[g_pos >= 0], minlength=K)[:K]
+    total = int(weight.sum())
+    if total == 0:
+        return None
+    load = [0] * workers
+    owner = np.zeros(K, dtype=np.int64)
+    for k in np.argsort(-weight, kind="stable").tolist():
+        w = min(range(workers), key=lambda i: (load[i], i))
+        owner[k] = w
+        load[w] += int(weight[k])
+    if max(load) > _CATEGORY_IMBALANCE * total / workers:
+        return None
+    return [owner == w for w in range(workers)]
+
+
+def _join_categories(parts: list, split: list[np.ndarray], device: str) -> EvalResult:
+    """One result from the processes' results, each category's arrays from its process."""
+    from quality.engine.version import ENGINE_VERSION
+
+    precision, recall, scores, p = (np.array(a, copy=True) if i < 3 else a for i, a in enumerate(parts[0]))
+    for (pr, rc, sc, _), keep in zip(parts[1:], split[1:], strict=True):
+        precision[:, :, keep] = pr[:, :, keep]
+        recall[:, keep] = rc[:, keep]
+        scores[:, :, keep] = sc[:, :, keep]
+    res = EvalResult(precision=precision, recall=recall, scores=scores, stats=[], params=p, engine_version=ENGINE_VERSION, device=device)
+    res.stats = [s for _, s in _summarize(res)]
+    return res
+
+
+def _load_detections_rasterizing(dt: Any, ref: ReferenceCache, iou_type: str, workers: int) -> _Detections:
+    """:func:`_load_detections`, with the reference's masks rasterized (and checked) in a
+    second thread meanwhile when there are cores for it: the compiled rasterizer and the
+    results' checks release the interpreter's lock. The errors are those of reading the
+    results first, then of the masks, as when the two run one after the other."""
+    if iou_type != "segm" or workers < 2 or ref._strings is not None:
+        return _load_detections(dt, ref, iou_type)
+    import threading
+
+    failure: list[BaseException] = []
+
+    def rasterize() -> None:
+        try:
+            ref.ensure_masks()
+        except BaseException as exc:  # raised in the caller's thread below
+            failure.append(exc)
+
+    t = threading.Thread(target=rasterize, name="rasterize reference", daemon=True)
+    t.start()
+    try:
+        dets = _load_detections(dt, ref, iou_type)
+    finally:
+        t.join()
+    if failure:
+        raise failure[0]
+    return dets
 
 
 def _device_name(device: str) -> str:
@@ -583,7 +675,7 @@ def _cells(img_pos: np.ndarray, slot: np.ndarray, K: int) -> np.ndarray:
     return img_pos * max(K, 1) + slot
 
 
-def _build_flat(ref, dets, p: EvalParams, img_ids, cat_ids, device, shard, num_shards) -> _Flat:
+def _build_flat(ref, dets, p: EvalParams, img_ids, cat_ids, device, shard, num_shards, cat_keep=None) -> _Flat:
     use_cats = bool(p.use_cats)
     K = len(cat_ids) if use_cats else 1
     maxdet = max(p.max_dets)
@@ -593,6 +685,8 @@ def _build_flat(ref, dets, p: EvalParams, img_ids, cat_ids, device, shard, num_s
     g_sel = (g_img >= 0) & (g_cpos >= 0)
     if num_shards > 1:
         g_sel &= g_img % num_shards == shard
+    if cat_keep is not None:
+        g_sel &= cat_keep[g_cpos]  # g_cpos -1 rows are already out
     g_idx = np.flatnonzero(g_sel)
     g_img, g_cpos = g_img[g_idx], g_cpos[g_idx]
     g_kpos = g_cpos if use_cats else np.zeros_like(g_cpos)
@@ -605,6 +699,8 @@ def _build_flat(ref, dets, p: EvalParams, img_ids, cat_ids, device, shard, num_s
     d_sel = (d_img >= 0) & (d_cpos >= 0)
     if num_shards > 1:
         d_sel &= d_img % num_shards == shard
+    if cat_keep is not None:
+        d_sel &= cat_keep[d_cpos]
     d_idx = np.flatnonzero(d_sel)
     d_img, d_cpos = d_img[d_idx], d_cpos[d_idx]
     d_kpos = d_cpos if use_cats else np.zeros_like(d_cpos)
