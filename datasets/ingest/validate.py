@@ -687,7 +687,8 @@ def accept_compiled(
 
 
 def _accept(kernels: Any, data: mmap.mmap, path: str, lim: Limits, files: _ImageFiles) -> ValidationResult | None:
-    outline = kernels.json_outline(data, lim.json_max_depth)
+    # the annotations (nearly all of the file) are read strictly once, by check_annotations
+    outline = kernels.json_outline(data, lim.json_max_depth, "annotations")
     if outline is None:
         return None
     sections = {key: (kind, start, stop, first_start, first_stop) for key, kind, start, stop, first_start, first_stop in outline}
@@ -714,7 +715,7 @@ def _accept(kernels: Any, data: mmap.mmap, path: str, lim: Limits, files: _Image
     _read_licenses(items("licenses"), s, report)
     if report.count or not _read_images(items(s.section), s, report, result, files) or report.count:
         return None
-    stats = _compiled_annotations(kernels, data, sections["annotations"], s, bounds)
+    stats = _compiled_annotations(kernels, data, sections["annotations"], s, bounds, lim.json_max_depth)
     if stats is None:
         return None
     result.report = {"valid": True, "format": fmt, "error_count": 0, "errors": [], "truncated": False, "warnings": report.warnings}
@@ -722,7 +723,7 @@ def _accept(kernels: Any, data: mmap.mmap, path: str, lim: Limits, files: _Image
     return result
 
 
-def _compiled_annotations(kernels: Any, data: mmap.mmap, section: tuple, s: _Sections, bounds: MaskBounds) -> dict | None:
+def _compiled_annotations(kernels: Any, data: mmap.mmap, section: tuple, s: _Sections, bounds: MaskBounds, max_depth: int) -> dict | None:
     """The statistics of an annotations array every annotation of which passes, or None."""
     ids = np.fromiter(s.dims, dtype=np.int64, count=len(s.dims))
     order = np.argsort(ids, kind="stable")
@@ -731,14 +732,15 @@ def _compiled_annotations(kernels: Any, data: mmap.mmap, section: tuple, s: _Sec
     frames = np.fromiter((s.video_frames.get(i, 0) for i in s.dims), dtype=np.int64, count=len(s.dims))[order]
     cat_ids = np.sort(np.fromiter(s.categories, dtype=np.int64, count=len(s.categories)))
     r = kernels.check_annotations(
-        data, section[1], section[2], _MODES[s.fmt], float(bounds.polygon_margin),
+        data, section[1], section[2], _MODES[s.fmt], max_depth, float(bounds.polygon_margin),
         sorted_ids, np.ascontiguousarray(hw[:, 0]), np.ascontiguousarray(hw[:, 1]), np.ascontiguousarray(frames), cat_ids,
     )  # fmt: skip
     if r is None:
         return None
     n = r["n"]
     ann_ids = np.frombuffer(r["id"], dtype=np.int64)
-    if len(np.unique(ann_ids)) != n:
+    ordered = np.sort(ann_ids)
+    if n and (ordered[1:] == ordered[:-1]).any():
         return None  # a duplicate annotation id
     starts = np.frombuffer(r["str_start"], dtype=np.int64)
     if len(starts):
@@ -752,9 +754,11 @@ def _compiled_annotations(kernels: Any, data: mmap.mmap, section: tuple, s: _Sec
     if n:
         # annotations per image, in the order of each image's first annotation (as the
         # Python path's dict fills)
-        seen, first_at = np.unique(owner, return_index=True)
-        seen = seen[np.argsort(first_at, kind="stable")]
         per_owner = np.bincount(owner, minlength=len(sorted_ids))
+        by_owner = np.argsort(owner, kind="stable")
+        heads = np.r_[True, owner[by_owner][1:] != owner[by_owner][:-1]]
+        first_at = by_owner[heads]  # each annotated image's first annotation
+        seen = owner[np.sort(first_at)]
         s.per_image = dict(zip(sorted_ids[seen].tolist(), per_owner[seen].tolist(), strict=True))
         per_cat = np.bincount(np.frombuffer(r["category"], dtype=np.int64), minlength=len(cat_ids))
         for cid, count in zip(cat_ids.tolist(), per_cat.tolist(), strict=True):

@@ -315,13 +315,20 @@ def test_text_cases(tmp_path, name):
 def test_nesting_at_the_depth_limit(tmp_path):
     d = coco()
     d["info"] = [[[["deep"]]]]  # the file's object and four arrays: five levels
-    text = json.dumps(d)
-    assert _check(tmp_path, text, replace(LIM, json_max_depth=5))
-    assert not _check(tmp_path, text, replace(LIM, json_max_depth=4))
+    info_deep = json.dumps(d)
+    assert _check(tmp_path, info_deep, replace(LIM, json_max_depth=5))
+    assert not _check(tmp_path, info_deep, replace(LIM, json_max_depth=4))
+    # inside the annotations (which the compiled pass reads in its second kernel): polygons
+    # lie five levels deep, RLE sizes too, YouTube-VIS polygons six, an extra key seven
+    d = coco_rich()
+    d["annotations"][-1]["extra"] = [[[["deep"]]]]
+    for text, deepest in ((json.dumps(coco()), 5), (json.dumps(d), 7), (json.dumps(ytvis()), 6)):
+        for depth in range(2, deepest + 2):
+            assert _check(tmp_path, text, replace(LIM, json_max_depth=depth)) == (depth >= deepest), (depth, text[:80])
     # the limits on image sizes hold on the compiled pass (the images are checked by the
     # same code either way)
-    assert not _check(tmp_path, text, replace(LIM, image_max_side=30))
-    assert not _check(tmp_path, text, replace(LIM, image_max_pixels=700))
+    assert not _check(tmp_path, info_deep, replace(LIM, image_max_side=30))
+    assert not _check(tmp_path, info_deep, replace(LIM, image_max_pixels=700))
 
 
 def test_byte_mutations(tmp_path):

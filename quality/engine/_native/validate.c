@@ -1,10 +1,12 @@
 /* The compiled pass of dataset validation (datasets/ingest/validate.py): it accepts an
  * annotation file or declines it, never reports.
  *
- * json_outline(data, max_depth) reads the whole file as strict JSON (RFC 8259, UTF-8,
- * nesting at most max_depth containers deep, integers within 18 digits, finite numbers, no
- * surrogate escapes, no duplicate top-level key) and returns where its top-level sections
- * lie; None for anything else (the Python path then parses and reports, located).
+ * json_outline(data, max_depth, "annotations") reads the whole file as strict JSON (RFC 8259,
+ * UTF-8, nesting at most max_depth containers deep, integers within 18 digits, finite
+ * numbers, no surrogate escapes, no duplicate top-level key), except the annotations after
+ * the first, which check_annotations reads by the same rules, and returns where its
+ * top-level sections lie; None for anything else (the Python path then parses and
+ * reports, located).
  *
  * check_annotations(...) reads the annotations array of an outlined file and applies, to
  * every annotation, the checks validate.py applies (ids, references, segmentation by the
@@ -117,6 +119,39 @@ static int v_value(Cur *c, int depth, int max_depth) {
     return v_number(c);
 }
 
+/* The rest of an array whose '[' (and maybe some elements) the cursor is past: only the
+ * brackets outside strings are followed, nothing is checked (the caller reads the range
+ * strictly later: check_annotations). */
+static int fast_skip_rest(Cur *c) {
+    const unsigned char *p = c->p, *e = c->end;
+    int64_t depth = 1;
+    while (p < e) {
+        unsigned char ch = *p;
+        if (ch == '"') {
+            const unsigned char *q = p + 1;
+            for (;;) {
+                q = memchr(q, '"', (size_t)(e - q));
+                if (!q) return 0;
+                const unsigned char *b = q;
+                while (b > p + 1 && b[-1] == '\\') b--;
+                if ((q - b) % 2 == 0) break; /* an even run of backslashes: the quote ends the string */
+                q++;
+            }
+            p = q + 1;
+            continue;
+        }
+        if (ch == '[' || ch == '{') depth++;
+        else if (ch == ']' || ch == '}') {
+            if (--depth == 0) {
+                c->p = p + 1;
+                return 1;
+            }
+        }
+        p++;
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------------------------------ */
 /* json_outline */
 
@@ -131,7 +166,7 @@ static const char *TYPE_NAMES[] = {"object", "array", "string", "number", "boole
 
 #define MAX_SECTIONS 256
 
-static int outline(Cur *c, const unsigned char *base, int max_depth, Section *S, int *ns) {
+static int outline(Cur *c, const unsigned char *base, int max_depth, const char *later, size_t later_len, Section *S, int *ns) {
     *ns = 0;
     if (max_depth < 1 || !lit(c, '{')) return 0;
     if (!lit(c, '}'))
@@ -160,6 +195,10 @@ static int outline(Cur *c, const unsigned char *base, int max_depth, Section *S,
                         if (first) s->fa = (int64_t)(c->p - base);
                         if (!v_value(c, 2, max_depth)) return 0;
                         if (first) s->fb = (int64_t)(c->p - base);
+                        if (later && klen == later_len && !memcmp(ks, later, klen)) {
+                            if (!fast_skip_rest(c)) return 0;
+                            break;
+                        }
                         if (lit(c, ',')) continue;
                         if (!lit(c, ']')) return 0;
                         break;
@@ -175,11 +214,16 @@ static int outline(Cur *c, const unsigned char *base, int max_depth, Section *S,
     return c->p == c->end;
 }
 
-/* json_outline(data, max_depth) -> None | [(key, type, start, stop, first_start, first_stop)] */
+/* json_outline(data, max_depth, later=None) -> None | [(key, type, start, stop, first_start, first_stop)]
+ * later: the name of a top-level array whose elements after the first are left for the
+ * caller to read strictly (check_annotations does, with the same depth limit); only its
+ * extent is found here. */
 static PyObject *py_json_outline(PyObject *self, PyObject *args) {
     Py_buffer data;
     int max_depth;
-    if (!PyArg_ParseTuple(args, "y*i", &data, &max_depth)) return NULL;
+    const char *later = NULL;
+    Py_ssize_t later_len = 0;
+    if (!PyArg_ParseTuple(args, "y*i|z#", &data, &max_depth, &later, &later_len)) return NULL;
     if (max_depth > V_MAX_DEPTH) max_depth = V_MAX_DEPTH;
     Section *S = malloc(sizeof(Section) * MAX_SECTIONS);
     if (!S) {
@@ -190,7 +234,7 @@ static PyObject *py_json_outline(PyObject *self, PyObject *args) {
     const unsigned char *base = data.buf;
     Cur c = {base, base + data.len};
     Py_BEGIN_ALLOW_THREADS
-    ok = outline(&c, base, max_depth, S, &ns);
+    ok = outline(&c, base, max_depth, later, (size_t)later_len, S, &ns);
     Py_END_ALLOW_THREADS
     PyObject *ret;
     if (!ok) {
@@ -218,7 +262,7 @@ enum { MODE_INSTANCES = 0, MODE_VIDEO = 1, MODE_YTVIS = 2 };
 
 typedef struct {
     const unsigned char *base;
-    int mode;
+    int mode, max_depth;
     double margin;
     const int64_t *img_ids, *img_h, *img_w, *img_frames;
     int64_t n_img;
@@ -257,11 +301,11 @@ static int put64(Bytes *b, int64_t v) { return bytes_put(b, &v, 8); }
 
 /* A polygon list [[x, y, ...], ...]: non-empty, each polygon an even number (at least 6)
  * of numbers within MAX_COORDINATE. */
-static int a_polygons(Cur *c, Masks *M) {
-    if (!lit(c, '[')) return 0;
+static int a_polygons(Cur *c, Ann *A, Masks *M, int d) {
+    if (d + 1 > A->max_depth || !lit(c, '[')) return 0;
     if (lit(c, ']')) return 0; /* empty_segmentation */
     for (;;) {
-        if (!lit(c, '[')) return 0;
+        if (d + 2 > A->max_depth || !lit(c, '[')) return 0;
         int64_t k = 0;
         if (!lit(c, ']'))
             for (;;) {
@@ -292,8 +336,8 @@ static int a_polygons(Cur *c, Masks *M) {
 
 /* An RLE object: "size" [h, w] and "counts" (a string or non-negative ints below 2^32);
  * other keys are ignored, as the Python path ignores them. */
-static int a_rle(Cur *c, Ann *A, Masks *M) {
-    if (!lit(c, '{')) return 0;
+static int a_rle(Cur *c, Ann *A, Masks *M, int d) {
+    if (d + 1 > A->max_depth || !lit(c, '{')) return 0;
     if (lit(c, '}')) return 0;
     int got_size = 0, got_counts = 0;
     int64_t h = 0, w = 0;
@@ -302,7 +346,9 @@ static int a_rle(Cur *c, Ann *A, Masks *M) {
         size_t klen;
         if (!read_key(c, &ks, &klen)) return 0;
         if (KEY_IS(ks, klen, "size")) {
-            if (got_size++ || !lit(c, '[') || !read_int(c, &h) || !lit(c, ',') || !read_int(c, &w) || !lit(c, ']')) return 0;
+            if (got_size++ || d + 2 > A->max_depth || !lit(c, '[') || !read_int(c, &h) || !lit(c, ',') || !read_int(c, &w) ||
+                !lit(c, ']'))
+                return 0;
         } else if (KEY_IS(ks, klen, "counts")) {
             if (got_counts++) return 0;
             ws(c);
@@ -312,7 +358,7 @@ static int a_rle(Cur *c, Ann *A, Masks *M) {
                 if (put64(&A->s_start, s) < 0 || put64(&A->s_stop, e) < 0) return 0;
                 A->n_str++;
             } else {
-                if (!lit(c, '[')) return 0;
+                if (d + 2 > A->max_depth || !lit(c, '[')) return 0;
                 int64_t sum = 0;
                 if (!lit(c, ']'))
                     for (;;) {
@@ -327,7 +373,7 @@ static int a_rle(Cur *c, Ann *A, Masks *M) {
                 M->any_sum = 1;
                 M->sum = sum;
             }
-        } else if (!v_value(c, 4, V_MAX_DEPTH))
+        } else if (!v_value(c, d + 1, A->max_depth))
             return 0;
         if (lit(c, ',')) continue;
         if (!lit(c, '}')) return 0;
@@ -341,20 +387,21 @@ static int a_rle(Cur *c, Ann *A, Masks *M) {
     return 1;
 }
 
-static int a_segmentation(Cur *c, Ann *A, Masks *M) {
+/* A segmentation inside d containers. */
+static int a_segmentation(Cur *c, Ann *A, Masks *M, int d) {
     ws(c);
     if (c->p >= c->end) return 0;
-    if (*c->p == '[') return a_polygons(c, M);
-    if (*c->p == '{') return a_rle(c, A, M);
+    if (*c->p == '[') return a_polygons(c, A, M, d);
+    if (*c->p == '{') return a_rle(c, A, M, d);
     return 0;
 }
 
 /* YouTube-VIS: one entry per frame, null or a segmentation. */
 static int a_segmentations(Cur *c, Ann *A, Masks *M) {
-    if (!lit(c, '[')) return 0;
+    if (4 > A->max_depth || !lit(c, '[')) return 0;
     if (lit(c, ']')) return 1;
     for (;;) {
-        if (!word(c, "null", 4) && !a_segmentation(c, A, M)) return 0;
+        if (!word(c, "null", 4) && !a_segmentation(c, A, M, 4)) return 0;
         M->frames++;
         if (lit(c, ',')) continue;
         return lit(c, ']');
@@ -364,8 +411,8 @@ static int a_segmentations(Cur *c, Ann *A, Masks *M) {
 /* A finite number; *out its value. */
 static int a_number(Cur *c, double *out) { return read_number(c, out); }
 
-static int a_bbox(Cur *c) {
-    if (!lit(c, '[')) return 0;
+static int a_bbox(Cur *c, Ann *A) {
+    if (4 > A->max_depth || !lit(c, '[')) return 0;
     for (int k = 0; k < 4; k++) {
         double v;
         if ((k && !lit(c, ',')) || !a_number(c, &v)) return 0;
@@ -375,7 +422,7 @@ static int a_bbox(Cur *c) {
 }
 
 static int annotation(Cur *c, Ann *A) {
-    if (!lit(c, '{')) return 0;
+    if (3 > A->max_depth || !lit(c, '{')) return 0;
     int64_t id = 0, owner = 0, cat = 0, track = 0, vid = 0;
     double area = 0;
     int got_id = 0, got_owner = 0, got_cat = 0, got_area = 0, got_crowd = 0, got_bbox = 0, got_seg = 0, got_track = 0, got_vid = 0;
@@ -403,9 +450,9 @@ static int annotation(Cur *c, Ann *A) {
                 double v;
                 if (!word(c, "true", 4) && !word(c, "false", 5) && !(a_number(c, &v) && (v == 0 || v == 1))) return 0;
             } else if (KEY_IS(ks, klen, "bbox")) {
-                if (got_bbox++ || !a_bbox(c)) return 0;
+                if (got_bbox++ || !a_bbox(c, A)) return 0;
             } else if (!ytvis && KEY_IS(ks, klen, "segmentation")) {
-                if (got_seg++ || !a_segmentation(c, A, &M)) return 0;
+                if (got_seg++ || !a_segmentation(c, A, &M, 3)) return 0;
             } else if (ytvis && KEY_IS(ks, klen, "segmentations")) {
                 if (got_seg++ || !a_segmentations(c, A, &M)) return 0;
             } else if (!ytvis && KEY_IS(ks, klen, "track_id")) {
@@ -415,7 +462,7 @@ static int annotation(Cur *c, Ann *A) {
                 if (word(c, "null", 4)) vid_kind = 0;
                 else if (read_int(c, &vid)) vid_kind = 1;
                 else return 0;
-            } else if (!v_value(c, 3, V_MAX_DEPTH))
+            } else if (!v_value(c, 3, A->max_depth))
                 return 0;
             if (lit(c, ',')) continue;
             if (!lit(c, '}')) return 0;
@@ -447,7 +494,7 @@ static int annotation(Cur *c, Ann *A) {
 }
 
 static int annotations(Cur *c, Ann *A) {
-    if (!lit(c, '[')) return 0;
+    if (2 > A->max_depth || !lit(c, '[')) return 0;
     if (lit(c, ']')) return 1;
     for (;;) {
         if (!annotation(c, A)) return 0;
@@ -472,20 +519,23 @@ static int sorted_unique(const int64_t *a, Py_ssize_t n) {
     return 1;
 }
 
-/* check_annotations(data, start, stop, mode, margin, img_ids i64[I] (sorted, unique),
+/* check_annotations(data, start, stop, mode, max_depth, margin, img_ids i64[I] (sorted, unique),
  *                   img_h i64[I], img_w i64[I], img_frames i64[I], cat_ids i64[C] (sorted, unique))
  *   -> None | dict: n (annotations), area_bins [13 ints], and the bytes of
  *      id, owner (index into img_ids), category (index into cat_ids) i64[n];
  *      has_track, video_id_kind u8[n] (0 none/null, 1 int); video_id, track_id i64[n];
  *      str_start, str_stop (the JSON content of each counts string in data), str_h, str_w i64[S].
  * mode: 0 COCO instances, 1 COCO video (track_id required), 2 YouTube-VIS. data[start:stop]
- * is the annotations array. */
+ * is the annotations array, a member of the file's top-level object: the array lies inside
+ * one container, its annotations inside two; nothing may nest deeper than max_depth
+ * containers (the file's object counted). The range is read strictly, as json_outline
+ * reads the rest of the file. */
 static PyObject *py_check_annotations(PyObject *self, PyObject *args) {
     Py_buffer data, ib, hb, wb, fb, cb;
     long long start, stop;
-    int mode;
+    int mode, max_depth;
     double margin;
-    if (!PyArg_ParseTuple(args, "y*LLidy*y*y*y*y*", &data, &start, &stop, &mode, &margin, &ib, &hb, &wb, &fb, &cb)) return NULL;
+    if (!PyArg_ParseTuple(args, "y*LLiidy*y*y*y*y*", &data, &start, &stop, &mode, &max_depth, &margin, &ib, &hb, &wb, &fb, &cb)) return NULL;
     PyObject *ret = NULL;
     Ann A;
     memset(&A, 0, sizeof A);
@@ -509,6 +559,7 @@ static PyObject *py_check_annotations(PyObject *self, PyObject *args) {
         }
     A.base = data.buf;
     A.mode = mode;
+    A.max_depth = max_depth > V_MAX_DEPTH ? V_MAX_DEPTH : max_depth;
     A.margin = margin;
     A.img_ids = ib.buf;
     A.img_h = hb.buf;
