@@ -469,6 +469,7 @@ class AuditClipOutput(serializers.Serializer):
     """A drawn clip: one video and the run of its frames in the sample."""
 
     video_id = serializers.IntegerField()
+    file = serializers.CharField(required=False, help_text="the version's annotation file holding the video")
     length = serializers.IntegerField(help_text="frames in the video (the reference's segmentations per track)")
     height = serializers.IntegerField()
     width = serializers.IntegerField()

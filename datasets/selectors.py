@@ -12,6 +12,7 @@ from typing import Any
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
 from datasets.errors import DatasetErrorCode
+from datasets.ingest import VIDEO_FORMATS
 from datasets.ingest.validate import FRAME_KEYS
 from datasets.models import AuditSample, Dataset, DatasetFile, DatasetVersion, FileRole, UploadSession, VersionIngest, VocabularyTerm
 from datasets.splits import evaluation_file, split_kind, split_name
@@ -475,41 +476,47 @@ def organization_other_datasets(*, version: DatasetVersion) -> QuerySet[Dataset]
 
 # ---------------------------------------------------------------- video versions
 
-VIDEO_FORMATS = ("youtube_vis", "coco_video")
+
+
+def version_video_files(*, version: DatasetVersion) -> list[tuple[DatasetFile, str]]:
+    """Every annotation file of a video version (its splits, its tracks files) with their
+    format, in (role, path) order; empty for a version without video. Ingest made sure
+    they are one format and never share a video id."""
+    ingest = VersionIngest.objects.filter(version=version).first()
+    if ingest is None or ingest.format not in VIDEO_FORMATS:
+        return []
+    files = version_files(version=version).filter(role__in=[FileRole.ANNOTATIONS, FileRole.VIDEO], path__endswith=".json").order_by("role", "path")
+    return [(dfile, ingest.format) for dfile in files]
 
 
 def version_video_file(*, version: DatasetVersion) -> tuple[DatasetFile, str] | None:
-    """The annotation file holding a video version's tracks and its format (``youtube_vis``
-    or ``coco_video``, as ingest found it), or None for a version without video."""
-    ingest = VersionIngest.objects.filter(version=version).first()
-    if ingest is None or ingest.format not in VIDEO_FORMATS:
-        return None
-    dfile = (
-        version_files(version=version)
-        .filter(role__in=[FileRole.ANNOTATIONS, FileRole.VIDEO], path__endswith=".json")
-        .order_by("role", "path")
-        .first()
-    )
-    return (dfile, ingest.format) if dfile is not None else None
+    """The first of a video version's annotation files and its format (``youtube_vis`` or
+    ``coco_video``, as ingest found it), or None for a version without video."""
+    files = version_video_files(version=version)
+    return files[0] if files else None
 
 
 def version_videos(*, version: DatasetVersion) -> list[dict[str, Any]]:
-    """Every video of a video version, streamed from its annotation file: ``{"video_id",
-    "height", "width", "file_names" (frame order), "image_ids" (COCO with tracks, else
-    None), "annotated" (frames holding a mask)}``, by video id."""
+    """Every video of a video version, streamed from each of its annotation files:
+    ``{"video_id", "file" (the annotation file's path), "height", "width", "file_names"
+    (frame order), "image_ids" (COCO with tracks, else None), "annotated" (frames holding
+    a mask)}``, by video id."""
+    videos: dict[int, dict[str, Any]] = {}
+    for dfile, fmt in version_video_files(version=version):
+        videos.update(_file_videos(dfile, fmt))
+    return [videos[k] for k in sorted(videos)]
+
+
+def _file_videos(dfile: DatasetFile, fmt: str) -> dict[int, dict[str, Any]]:
     import ijson
 
-    found = version_video_file(version=version)
-    if found is None:
-        return []
-    dfile, fmt = found
     storage = get_storage()
     videos: dict[int, dict[str, Any]] = {}
     if fmt == "youtube_vis":
         with storage.open(dfile.storage_key) as fh:
             for v in ijson.items(fh, "videos.item"):
                 videos[int(v["id"])] = {
-                    "video_id": int(v["id"]), "height": int(v["height"]), "width": int(v["width"]),
+                    "video_id": int(v["id"]), "file": dfile.path, "height": int(v["height"]), "width": int(v["width"]),
                     "file_names": list(v["file_names"]), "image_ids": None, "annotated": set(),
                 }
         with storage.open(dfile.storage_key) as fh:
@@ -517,55 +524,61 @@ def version_videos(*, version: DatasetVersion) -> list[dict[str, Any]]:
                 video = videos.get(int(ann["video_id"]))
                 if video is not None:
                     video["annotated"].update(f for f, seg in enumerate(ann.get("segmentations") or []) if seg)
-    else:
-        frames: dict[int, list[tuple[int, dict]]] = {}
-        with storage.open(dfile.storage_key) as fh:
-            for img in ijson.items(fh, "images.item"):
-                index = next(img[k] for k in FRAME_KEYS if k in img)  # validation made sure there is one
-                frames.setdefault(int(img["video_id"]), []).append((int(index), img))
-        position: dict[int, tuple[int, int]] = {}
-        for vid, items in frames.items():
-            items.sort(key=lambda x: x[0])
-            first = items[0][1]
-            videos[vid] = {
-                "video_id": vid, "height": int(first["height"]), "width": int(first["width"]),
-                "file_names": [img.get("file_name", "") for _, img in items], "image_ids": [int(img["id"]) for _, img in items],
-                "annotated": set(),
-            }
-            for pos, (_, img) in enumerate(items):
-                position[int(img["id"])] = (vid, pos)
-        with storage.open(dfile.storage_key) as fh:
-            for image_id in ijson.items(fh, "annotations.item.image_id"):
-                if (where := position.get(int(image_id))) is not None:
-                    videos[where[0]]["annotated"].add(where[1])
-    return [videos[k] for k in sorted(videos)]
+        return videos
+    frames: dict[int, list[tuple[int, dict]]] = {}
+    with storage.open(dfile.storage_key) as fh:
+        for img in ijson.items(fh, "images.item"):
+            index = next(img[k] for k in FRAME_KEYS if k in img)  # validation made sure there is one
+            frames.setdefault(int(img["video_id"]), []).append((int(index), img))
+    position: dict[int, tuple[int, int]] = {}
+    for vid, items in frames.items():
+        items.sort(key=lambda x: x[0])
+        first = items[0][1]
+        videos[vid] = {
+            "video_id": vid, "file": dfile.path, "height": int(first["height"]), "width": int(first["width"]),
+            "file_names": [img.get("file_name", "") for _, img in items], "image_ids": [int(img["id"]) for _, img in items],
+            "annotated": set(),
+        }
+        for pos, (_, img) in enumerate(items):
+            position[int(img["id"])] = (vid, pos)
+    with storage.open(dfile.storage_key) as fh:
+        for image_id in ijson.items(fh, "annotations.item.image_id"):
+            if (where := position.get(int(image_id))) is not None:
+                videos[where[0]]["annotated"].add(where[1])
+    return videos
 
 
 def version_video_subset(*, version: DatasetVersion, video_ids: set[int]) -> dict[str, Any] | None:
-    """The video annotation file restricted to the videos ``video_ids`` (YouTube-VIS:
-    ``videos`` and ``annotations``; COCO with tracks: the frames of those videos and their
-    annotations), with every category: streamed, so memory grows with those videos, not
-    with the file. None for a version without video."""
+    """The video annotations restricted to the videos ``video_ids``, gathered from every
+    annotation file of the version (YouTube-VIS: ``videos`` and ``annotations``; COCO with
+    tracks: the frames of those videos and their annotations), with the categories (the
+    first file's: ingest made the splits share them): streamed, so memory grows with those
+    videos, not with the files. None for a version without video."""
     import ijson
 
-    found = version_video_file(version=version)
-    if found is None:
+    found = version_video_files(version=version)
+    if not found:
         return None
-    dfile, fmt = found
     storage = get_storage()
 
-    def items(prefix: str):
+    def items(dfile: DatasetFile, prefix: str):
         with storage.open(dfile.storage_key) as fh:
             yield from ijson.items(fh, f"{prefix}.item", use_float=True)
 
-    out: dict[str, Any] = {"categories": list(items("categories"))}
+    fmt = found[0][1]
+    out: dict[str, Any] = {"categories": list(items(found[0][0], "categories"))}
     if fmt == "youtube_vis":
-        out["videos"] = [v for v in items("videos") if int(v["id"]) in video_ids]
-        out["annotations"] = [a for a in items("annotations") if int(a["video_id"]) in video_ids]
+        out["videos"], out["annotations"] = [], []
+        for dfile, _fmt in found:
+            out["videos"] += [v for v in items(dfile, "videos") if int(v["id"]) in video_ids]
+            out["annotations"] += [a for a in items(dfile, "annotations") if int(a["video_id"]) in video_ids]
     else:
-        out["images"] = [img for img in items("images") if int(img["video_id"]) in video_ids]
-        frames = {int(img["id"]) for img in out["images"]}
-        out["annotations"] = [a for a in items("annotations") if int(a["image_id"]) in frames]
+        out["images"], out["annotations"] = [], []
+        for dfile, _fmt in found:
+            images = [img for img in items(dfile, "images") if int(img["video_id"]) in video_ids]
+            frames = {int(img["id"]) for img in images}
+            out["images"] += images
+            out["annotations"] += [a for a in items(dfile, "annotations") if int(a["image_id"]) in frames]
     return out
 
 

@@ -32,6 +32,7 @@ from datasets.selectors import (
     version_png_index,
     version_reference_is_panoptic,
     version_video_file,
+    version_video_files,
     version_video_subset,
 )
 from marketplace.core.storage import get_storage
@@ -206,7 +207,7 @@ class AuditAdapter(ReportKindAdapter):
         the drawn clips."""
         inputs = self.new_inputs(version=version)
         inputs.params |= {"n_boot": N_BOOT, "video": True}
-        dfile, _fmt = version_video_file(version=version)
+        files = version_video_files(version=version)
         reference = version_audit_reference(version=version)
         if reference is None:
             inputs.missing = "no reference tracks (audit clips not annotated yet)"
@@ -215,11 +216,12 @@ class AuditAdapter(ReportKindAdapter):
         clips = {int(c["video_id"]): list(c["frame_indices"]) for c in version_audit_clips(version=version)}
         inputs.data["clips"] = clips
         inputs.params["clips_sha256"] = sha256_hex(canonical_json(sorted(clips.items())))
-        # only the sampled videos of the seller's file are read (streamed)
+        # only the sampled videos of the seller's files are read (streamed)
         videos = set(clips) or {int(v["id"]) for v in reference.get("videos", []) if isinstance(v, dict) and "id" in v}
         subject = version_video_subset(version=version, video_ids=videos)
         inputs.data["annotations"] = subject
-        inputs.digests["annotations"] = role_digest(version=version, role=dfile.role, parsed=subject)
+        shas = sorted(dfile.sha256 for dfile, _fmt in files)
+        inputs.digests["annotations"] = sha256_hex(",".join(shas).encode()) if all(shas) else sha256_hex(canonical_json(subject))
         return inputs
 
     def _run_video(self, *, version, inputs, plots_dir):

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import ijson
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -249,6 +250,7 @@ def _validate_annotations(run: _Run) -> None:
     if not run.results:
         run.errors.append({"code": "missing_annotations", "location": "files", "message": "no annotation JSON file was uploaded", "file": ""})
     _check_splits(run)
+    _check_video_files(run)
     _check_panoptic(run)
 
 
@@ -304,6 +306,42 @@ def _check_splits(run: _Run) -> None:
         for image_id in repeated[:20]:
             run.errors.append(
                 {"code": "duplicate_image_id", "location": "images", "message": f"image id {image_id} is also in {owner[image_id]!r}", "file": dfile.path}
+            )
+
+
+VIDEO_FORMATS = ("youtube_vis", "coco_video")
+
+
+def _check_video_files(run: _Run) -> None:
+    """A video version's annotation files (splits, tracks files) are one format and never
+    share a video id: the audit draws its clips from all of them and an auditor's reference
+    names each sampled video by its id alone."""
+    files = [r for r in run.results if r[0].role in (FileRole.ANNOTATIONS, FileRole.VIDEO) and r[1].valid]
+    if len(files) < 2 or files[0][1].format not in VIDEO_FORMATS:
+        return
+    fmt, first_path = files[0][1].format, files[0][0].path
+    owner: dict[int, str] = {}
+    for dfile, result, local in files:
+        if result.format != fmt:
+            run.errors.append(
+                {"code": "video_format_differs", "location": "$", "message": f"the file is {result.format}; {first_path!r} is {fmt}", "file": dfile.path}
+            )
+            continue
+        if fmt == "youtube_vis":
+            ids, location = list(result.image_ids), "videos"
+        else:
+            with open(local, "rb") as fh:
+                ids, location = sorted({int(v) for v in ijson.items(fh, "images.item.video_id")}), "images"
+        repeated = []
+        for video_id in ids:
+            if owner.setdefault(video_id, dfile.path) != dfile.path:
+                repeated.append(video_id)
+        # Two splits of YouTube-VIS share ids as "images" already (duplicate_image_id).
+        if fmt == "youtube_vis" and dfile.role == FileRole.ANNOTATIONS:
+            repeated = [v for v in repeated if next(f for f, _r, _l in files if f.path == owner[v]).role != FileRole.ANNOTATIONS]
+        for video_id in repeated[:20]:
+            run.errors.append(
+                {"code": "duplicate_video_id", "location": location, "message": f"video id {video_id} is also in {owner[video_id]!r}", "file": dfile.path}
             )
 
 

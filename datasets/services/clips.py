@@ -9,18 +9,20 @@ from django.db import IntegrityError, transaction
 
 from datasets.limits import limits
 from datasets.models import AuditSample, DatasetVersion
-from datasets.selectors import version_videos
+from datasets.selectors import version_video_files, version_videos
 from marketplace.core.errors import field_error
 
 
 def clip_sample_draw(*, version: DatasetVersion, seed: int | None = None) -> list[dict]:
     """Draw (once) the clips of a video version's audit sample and return them.
 
-    ``audit_clip_videos`` videos (all when there are fewer), videos holding masks first,
-    each with a run of ``audit_clip_frames`` consecutive frames (the whole video when
-    shorter). A run starts at a random frame among those that keep at least one
-    annotated frame inside it, when the video has any. Seeded by the version id (and
-    ``seed``): the same version and seed always give the same clips.
+    ``audit_clip_videos`` videos (all when there are fewer), taken from every annotation
+    file of the version (splits, tracks files) in proportion to the videos each holds
+    (largest remainder, ties to the earlier file), videos holding masks first within a
+    file; each with a run of ``audit_clip_frames`` consecutive frames (the whole video when
+    shorter). A run starts at a random frame among those that keep at least one annotated
+    frame inside it, when the video has any. Seeded by the version id (and ``seed``): the
+    same version and seed always give the same clips.
     """
     lim = limits()
     seed_value = version.pk if seed is None else seed
@@ -28,12 +30,17 @@ def clip_sample_draw(*, version: DatasetVersion, seed: int | None = None) -> lis
     if existing:
         return existing
     rng = random.Random(f"audit-clips:{version.pk}:{seed_value}")
-    videos = version_videos(version=version)
-    annotated = [v for v in videos if v["annotated"]]
-    bare = [v for v in videos if not v["annotated"]]
-    rng.shuffle(annotated)
-    rng.shuffle(bare)
-    chosen = sorted((annotated + bare)[: lim.audit_clip_videos], key=lambda v: v["video_id"])
+    by_file: dict[str, list[dict]] = {dfile.path: [] for dfile, _fmt in version_video_files(version=version)}
+    for video in version_videos(version=version):
+        by_file.setdefault(video["file"], []).append(video)
+    chosen = []
+    for videos, quota in zip(by_file.values(), _shares(lim.audit_clip_videos, [len(v) for v in by_file.values()]), strict=True):
+        annotated = [v for v in videos if v["annotated"]]
+        bare = [v for v in videos if not v["annotated"]]
+        rng.shuffle(annotated)
+        rng.shuffle(bare)
+        chosen += (annotated + bare)[:quota]
+    chosen.sort(key=lambda v: v["video_id"])
     clips = []
     for video in chosen:
         length = len(video["file_names"])
@@ -43,6 +50,7 @@ def clip_sample_draw(*, version: DatasetVersion, seed: int | None = None) -> lis
         indices = list(range(start, start + run))
         clip = {
             "video_id": video["video_id"],
+            "file": video["file"],
             "length": length,
             "height": video["height"],
             "width": video["width"],
@@ -60,6 +68,20 @@ def clip_sample_draw(*, version: DatasetVersion, seed: int | None = None) -> lis
     except IntegrityError:  # drawn concurrently: the stored draw wins (it is the same)
         return _stored_clips(version=version, seed=seed_value)
     return clips
+
+
+def _shares(n: int, counts: list[int]) -> list[int]:
+    """``min(n, sum(counts))`` split in proportion to ``counts`` (largest remainder; ties
+    go to the earlier entry), never more than an entry's count."""
+    total = sum(counts)
+    n = min(n, total)
+    if total == 0:
+        return [0] * len(counts)
+    shares = [n * c // total for c in counts]
+    by_remainder = sorted(range(len(counts)), key=lambda i: (-(n * counts[i] % total), i))
+    for i in by_remainder[: n - sum(shares)]:
+        shares[i] += 1
+    return shares
 
 
 def _stored_clips(*, version: DatasetVersion, seed: int) -> list[dict]:

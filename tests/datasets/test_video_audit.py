@@ -215,3 +215,86 @@ def test_every_hostile_mask_in_a_video_reference_is_refused_located_and_nothing_
     assert not DatasetFile.objects.filter(version=version, role=FileRole.REFERENCE).exists()
     body = json.dumps(good).replace('"__SEG__"', json.dumps(square))
     assert auditor.client.post(f"/api/v1/versions/{version.pk}/audit/reference/", data=body, content_type="application/json").status_code == 201
+
+
+# ---------------------------------------------------------------- several annotation files
+
+SPLIT_AT = 4  # videos 1-4 in the first file, 5-6 in the second
+
+
+def _split(data: dict, fmt: str, keep) -> dict:
+    """The part of the seller's file (YouTube-VIS or COCO with tracks) whose videos ``keep`` takes."""
+    if fmt == "ytvis":
+        doc = data["ytvis"]
+        return {**doc, "videos": [v for v in doc["videos"] if keep(v["id"])], "annotations": [a for a in doc["annotations"] if keep(a["video_id"])]}
+    doc = data["coco"]
+    images = [img for img in doc["images"] if keep(img["video_id"])]
+    ids = {img["id"] for img in images}
+    return {**doc, "images": images, "annotations": [a for a in doc["annotations"] if a["image_id"] in ids]}
+
+
+def _two_file_version(seller, *, fmt: str, second=None):
+    """A video version whose tracks are in two files (YouTube-VIS tracks files, or COCO
+    train/val splits); ``second`` replaces the second file's document."""
+    data = video_dataset(videos=6, frames=7, seed=11, noise=0.1)
+    version = make_version(seller=seller)
+    role, paths = ("video", ("tracks/a.json", "tracks/b.json")) if fmt == "ytvis" else ("annotations", ("annotations/train.json", "annotations/val.json"))
+    add_file(version, role=role, path=paths[0], data=json_bytes(_split(data, fmt, lambda v: v <= SPLIT_AT)))
+    add_file(version, role=role, path=paths[1], data=json_bytes(second if second is not None else _split(data, fmt, lambda v: v > SPLIT_AT)))
+    add_file(version, role="images", path="frames.zip", data=images_zip(data["pngs"]))
+    for state in (VersionState.SUBMITTED, VersionState.PROCESSING):
+        version_transition(version=version, to_state=state, actor=seller.user)
+    return version, data, paths
+
+
+@override_settings(DATASETS_LIMITS=LIMITS)
+@pytest.mark.parametrize("fmt", ["ytvis", "coco"])
+def test_clips_are_drawn_from_every_annotation_file_in_proportion_and_audited(seller, auditor, fmt):
+    from quality import services as quality_services
+    from quality.models import QualityReport
+
+    version, data, paths = _two_file_version(seller, fmt=fmt)
+    assert version_ingest(version_id=version.pk) == "ok"
+    audit_sample_draw(version=version)
+    clips = auditor.client.get(f"/api/v1/versions/{version.pk}/audit/sample/").json()["clips"]
+    # Three clips over 4 + 2 videos: two from the first file, one from the second.
+    by_file = {path: sorted(c["video_id"] for c in clips if c["file"] == path) for path in paths}
+    assert [len(by_file[p]) for p in paths] == [2, 1], clips
+    assert all(v <= SPLIT_AT for v in by_file[paths[0]]) and all(v > SPLIT_AT for v in by_file[paths[1]])
+    # Seeded: drawing again from scratch gives the same clips.
+    AuditSample.objects.filter(version=version).delete()
+    audit_sample_draw(version=version)
+    assert AuditSample.objects.get(version=version).clips == clips
+
+    # The auditor's reference for all three clips fits, and the audit compares the seller's
+    # tracks of both files with it.
+    resp = _post(auditor, version, video_reference_for_clips(reference=data["reference"], clips=clips))
+    assert resp.status_code == 201, resp.content
+    quality_services.report_compute(version_id=version.pk, kind="audit")
+    summary = QualityReport.objects.get(version=version, kind="audit").summary
+    assert summary["instance_recall"]["value"] == 1.0 and summary["instance_recall"]["n"] == 3, summary
+    assert summary["mask_iou"]["value"] > 0.6, summary
+
+
+
+
+@pytest.mark.parametrize(
+    ("fmt", "make_second", "code", "location"),
+    [
+        ("ytvis", lambda data: _split(data, "ytvis", lambda v: v <= 2), "duplicate_video_id", "videos"),
+        # COCO splits: the frames (image ids) are new, the video ids are not.
+        ("coco", lambda data: {**_split(data, "coco", lambda v: v <= 2), "images": [{**img, "id": img["id"] + 500} for img in _split(data, "coco", lambda v: v <= 2)["images"]],
+                               "annotations": [{**a, "image_id": a["image_id"] + 500} for a in _split(data, "coco", lambda v: v <= 2)["annotations"]]},
+         "duplicate_video_id", "images"),
+        ("ytvis", lambda data: _split(data, "coco", lambda v: v > SPLIT_AT), "video_format_differs", "$"),
+    ],
+    ids=["ytvis-same-ids", "coco-same-video-ids", "mixed-formats"],
+)
+def test_annotation_files_sharing_a_video_id_or_mixing_formats_are_refused_located(seller, fmt, make_second, code, location):
+    data = video_dataset(videos=6, frames=7, seed=11, noise=0.1)
+    version, _data, paths = _two_file_version(seller, fmt=fmt, second=make_second(data))
+    assert version_ingest(version_id=version.pk) == "invalid"
+    version.refresh_from_db()
+    errors = [e for e in version.validation_report["errors"] if e["code"] == code]
+    assert errors and errors[0]["file"] == paths[1] and errors[0]["location"] == location, version.validation_report["errors"]
+    assert not AuditSample.objects.filter(version=version).exists()
