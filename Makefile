@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test lint bench bench-full bench-upload bench-evaluation bench-evaluation-service load fuzz fuzz-native install install-dev demo-reset native
+.PHONY: run test lint bench bench-full bench-search bench-upload bench-evaluation bench-evaluation-service load fuzz fuzz-native install install-dev demo-reset native
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -53,6 +53,14 @@ bench: $(VENV)/.dev $(PACKAGE)
 
 bench-full: $(VENV)/.dev $(PACKAGE)
 	$(PY) bench/run.py --train-scale --search
+
+## bench-search: listing search at SEARCH_LISTINGS listings (default 100k and 1M, one
+## PostgreSQL database each, seeded once and reused; --rebuild via SEARCH_ARGS), 1 and 8
+## keep-alive clients against /healthz on the same gunicorn; prints issue 18's targets.
+SEARCH_LISTINGS ?= 100000 1000000
+SEARCH_ARGS ?=
+bench-search: $(VENV)/.dev $(PACKAGE)
+	$(PY) bench/search_bench.py --search --listings $(SEARCH_LISTINGS) $(SEARCH_ARGS)
 
 ## bench-upload: the seller CLI sends 10,000 frames on the embedded default (SQLite, local
 ## storage, one worker), timed, then killed half-way and resumed (FRAMES to change the size).
