@@ -281,7 +281,20 @@ class Client:
             self.conn.close()
 
 
-def run_load(port: int, paths: list[str], *, clients: int, seconds: float, min_requests: int, max_seconds: float, master: int) -> dict:
+def backend_pids(database: str) -> list[int]:
+    """The PostgreSQL backends serving the benchmark database (persistent: CONN_MAX_AGE)."""
+    conn = _admin_connection()
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [database])
+            return [pid for (pid,) in cur.fetchall()]
+    finally:
+        conn.close()
+
+
+def run_load(
+    port: int, paths: list[str], *, clients: int, seconds: float, min_requests: int, max_seconds: float, master: int, database: str
+) -> dict:
     """``clients`` threads send ``paths`` in turn (a shared cursor) for at least ``seconds``
     and ``min_requests`` requests (at most ``max_seconds``)."""
     cursor = itertools.count()
@@ -311,14 +324,18 @@ def run_load(port: int, paths: list[str], *, clients: int, seconds: float, min_r
             reconnects[slot] = client.reconnects
             client.close()
 
-    workers = worker_pids(master)
-    cpu0, server0, (busy0, total0) = resource.getrusage(resource.RUSAGE_SELF), cpu_seconds(workers), machine_busy()
+    workers, backends = worker_pids(master), backend_pids(database)
+    cpu0, server0, db0, (busy0, total0) = resource.getrusage(resource.RUSAGE_SELF), cpu_seconds(workers), cpu_seconds(backends), machine_busy()
     pool = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
     for th in pool:
         th.start()
     for th in pool:
         th.join()
     wall = time.perf_counter() - start
+    backends_after = backend_pids(database)
+    # Backends opened during the run count from zero (their whole CPU time is the run's).
+    db1 = cpu_seconds(backends_after)
+    db0 = db0 - cpu_seconds([pid for pid in backends if pid not in backends_after])
     cpu1, server1, (busy1, total1) = resource.getrusage(resource.RUSAGE_SELF), cpu_seconds(workers), machine_busy()
     all_latencies = sorted(x for lat in latencies for x in lat)
     q = statistics.quantiles(all_latencies, n=100, method="inclusive")
@@ -338,7 +355,9 @@ def run_load(port: int, paths: list[str], *, clients: int, seconds: float, min_r
         # Shares of one core over the run: the client (this process), the gunicorn workers,
         # and the whole machine's busy share of all its cores (other users' work included).
         "client_cpu": round(client_cpu / wall, 2),
+        "client_cpu_us_per_request": round(client_cpu / max(len(all_latencies), 1) * 1e6),
         "server_cpu": round((server1 - server0) / wall, 2),
+        "postgres_cpu": round(max(db1 - db0, 0.0) / wall, 2),
         "machine_busy": round((busy1 - busy0) / max(total1 - total0, 1e-9), 2),
         "cores": cores,
         "load": load_average(),
@@ -404,18 +423,28 @@ def bench_size(n: int, args) -> dict:
             if "facets" not in page or "results" not in page:
                 raise SystemExit(f"search answered {status} to {path}: {body[:500]!r}")
         client.close()
-        warm = run_load(port, paths[len(QUERIES) :], clients=args.clients, seconds=0, min_requests=args.warmup, max_seconds=600, master=server.pid)
+        warm = run_load(
+            port, paths[len(QUERIES) :], clients=args.clients, seconds=0, min_requests=args.warmup, max_seconds=600, master=server.pid, database=name
+        )
         runs = {}
         for clients in (1, args.clients):
             for what, run_paths in (("search", paths), ("healthz", ["/healthz"])):
                 runs[f"{what}_{clients}"] = run_load(
-                    port, run_paths, clients=clients, seconds=args.seconds, min_requests=args.min_requests, max_seconds=args.max_seconds, master=server.pid
+                    port,
+                    run_paths,
+                    clients=clients,
+                    seconds=args.seconds,
+                    min_requests=args.min_requests,
+                    max_seconds=args.max_seconds,
+                    master=server.pid,
+                    database=name,
                 )
                 r = runs[f"{what}_{clients}"]
                 print(
                     f"  {n:>9,} listings  {what:7s} {clients} client{'s' if clients > 1 else ' '}  p50 {r['p50_ms']:8.1f}  p95 {r['p95_ms']:8.1f}  "
                     f"p99 {r['p99_ms']:8.1f} ms  {r['req_per_s']:7.1f} req/s  ({r['requests']} requests, {r['errors']} errors; "
-                    f"CPU client {r['client_cpu']:.2f}, gunicorn {r['server_cpu']:.2f} cores, machine {r['machine_busy']:.0%} busy; load {r['load']})",
+                    f"CPU in cores: client {r['client_cpu']:.2f} ({r['client_cpu_us_per_request']} us/request), gunicorn {r['server_cpu']:.2f}, "
+                    f"postgres {r['postgres_cpu']:.2f}; machine {r['machine_busy']:.0%} busy, load {r['load']})",
                     flush=True,
                 )
         rss_after = rss_mb(worker_pids(server.pid))
