@@ -68,8 +68,27 @@ def polygons() -> dict[str, bytes]:
     return {"seed-square": one, "seed-two-polygons": two, "seed-far": far, "seed-mixed": one + two + far}
 
 
+def validation() -> dict[str, bytes]:
+    """Files the validation's compiled pass accepts, against the images and categories of
+    targets.validation_reader (images 1, 2, 3 of 10x10, 30x20, 1x65535; categories 1, 2)."""
+    ok = {"size": [10, 10], "counts": encode_runs(RUNS)}
+    anns = [
+        {"id": 1, "image_id": 1, "category_id": 1, "area": 16.0, "bbox": [1, 1, 4, 4], "iscrowd": 0, "segmentation": [[1, 1, 5, 1, 5, 5, 1, 5]]},
+        {"id": 2, "image_id": 2, "category_id": 2, "iscrowd": True, "segmentation": {"size": [20, 30], "counts": [0, 600]}, "x": [{"y": "\u00e9"}]},
+        {"id": 3, "image_id": 1, "category_id": 1, "area": None, "segmentation": ok, "track_id": 4, "video_id": None},
+    ]
+    coco = {"images": [{"id": 1, "height": 10, "width": 10, "file_name": "a.png"}], "categories": [{"id": 1, "name": "a"}], "annotations": anns}
+    ytvis = {
+        "videos": [{"id": 2, "height": 20, "width": 30, "file_names": ["a.jpg", "b.jpg"]}],
+        "categories": [{"id": 2, "name": "b"}],
+        "annotations": [{"id": 7, "video_id": 2, "category_id": 2, "segmentations": [None, [[0, 0, 30, 0, 30, 20]]]}],
+    }
+    escaped = b'{"annotations": [{"id": 1, "image_id": 1, "category_id": 1, "segmentation": {"counts": "' + BACKSLASH.encode().replace(b"\\", b"\\\\") + b'0", "size": [10, 10]}}]}'
+    return {"seed-coco.json": json.dumps(coco).encode(), "seed-ytvis.json": json.dumps(ytvis).encode(), "seed-escapes.json": escaped}
+
+
 def main() -> None:
-    for target, files in (("results_reader", results()), ("reference_reader", reference()), ("rle_strings", strings()), ("rasterize", polygons())):
+    for target, files in (("results_reader", results()), ("reference_reader", reference()), ("rle_strings", strings()), ("rasterize", polygons()), ("validation_reader", validation())):
         d = HERE / "corpus" / target
         d.mkdir(parents=True, exist_ok=True)
         for name, data in files.items():

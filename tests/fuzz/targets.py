@@ -11,7 +11,9 @@ loads) and one input, and drives the kernels the way the engine does:
 - ``rle_strings``: raw counts strings (one per line) on sizes taken from the input, through
   every string kernel, escaped and not;
 - ``rasterize``: polygon lists built from the input (any doubles, ints, wrong types, any
-  sizes) through ``rasterize`` and, as flat arrays, ``encode_masks``.
+  sizes) through ``rasterize`` and, as flat arrays, ``encode_masks``;
+- ``validation_reader``: a seller's annotation file through the validation's compiled pass
+  (``json_outline``, ``check_annotations``) and the strings it accepts through the gate.
 
 Besides not crashing (the sanitizers watch memory and undefined behaviour), the targets
 check what the engine relies on: whatever the encoders write passes the gate and covers its
@@ -147,6 +149,40 @@ def reference_reader(k, data: bytes) -> None:
         assert (status[polys] == OK).all(), status
 
 
+# images 1, 2, 3 (of 1, 2, 3 frames) and categories 1, 2: what check_annotations looks
+# annotations up in (the validation's Python code builds them from the images section)
+_IMG = (np.array([1, 2, 3], np.int64), np.array([10, 20, 65535], np.int64), np.array([10, 30, 1], np.int64), np.array([1, 2, 3], np.int64))
+_CATS = np.array([1, 2], np.int64)
+
+
+def validation_reader(k, data: bytes) -> None:
+    """A seller's annotation file through the compiled validation pass: ``json_outline``
+    (whole, and leaving the annotations to ``check_annotations``), then ``check_annotations``
+    on the annotations it located and on the whole input, in each mode, then the counts
+    strings it accepted (escaped, where they lie) through the gate's string check."""
+    ranges = [(0, len(data))]
+    for later in (None, "annotations"):
+        outline = k.json_outline(data, 32, later)
+        for key, kind, a, b, fa, fb in outline or ():
+            assert 0 <= a <= b <= len(data) and (fa < 0 or a < fa <= fb <= b), (key, a, b, fa, fb)
+            if key == "annotations" and kind == "array":
+                ranges.append((a, b))
+    for a, b in ranges:
+        for mode in (0, 1, 2):
+            r = k.check_annotations(data, a, b, mode, 32, 1.0, *_IMG, _CATS)
+            if r is None:
+                continue
+            n = r["n"]
+            owner = np.frombuffer(r["owner"], np.int64)
+            assert len(owner) == n and ((owner >= 0) & (owner < 3)).all()
+            assert len(np.frombuffer(r["category"], np.int64)) == n and sum(r["area_bins"]) <= n
+            start, stop = np.frombuffer(r["str_start"], np.int64), np.frombuffer(r["str_stop"], np.int64)
+            hs, ws = np.frombuffer(r["str_h"], np.int64), np.frombuffer(r["str_w"], np.int64)
+            assert len(start) == len(stop) == len(hs) == len(ws) and ((a <= start) & (start <= stop) & (stop <= b)).all()
+            if len(start):
+                _strings_kernels(k, data, start.copy(), stop.copy(), True, hs.copy(), ws.copy())
+
+
 def rle_strings(k, data: bytes) -> None:
     rd = Reader(data[:4])
     h, w = rd.size(), rd.size()
@@ -226,4 +262,5 @@ TARGETS: dict[str, Callable[[object, bytes], None]] = {
     "reference_reader": reference_reader,
     "rle_strings": rle_strings,
     "rasterize": rasterize,
+    "validation_reader": validation_reader,
 }
