@@ -185,9 +185,16 @@ class ReferenceCache:
         parts = min(os.cpu_count() or 1, 8) if n >= PARALLEL_MASKS else 1
         cuts = [n * k // parts for k in range(parts + 1)]
 
+        # each string's area and box come from the runs it was written from; only the
+        # strings copied from the file (area -1) go through the gate's check
+        area = np.empty(n, dtype=np.int64)
+        box = np.empty((n, 4), dtype=np.float64)
+
         def encode(a: int, b: int) -> tuple[bytes, np.ndarray]:
             off = np.empty(b - a + 1, dtype=np.int64)
-            blob = kernels.encode_masks(g.kind[a:b], g.seg_lo[a:b], g.seg_hi[a:b], hs[a:b], ws[a:b], g.poly_end, g.coords, g.chars, g.ucounts, off)
+            blob = kernels.encode_masks(
+                g.kind[a:b], g.seg_lo[a:b], g.seg_hi[a:b], hs[a:b], ws[a:b], g.poly_end, g.coords, g.chars, g.ucounts, off, area[a:b], box[a:b]
+            )
             return blob, off
 
         if parts == 1:
@@ -207,10 +214,30 @@ class ReferenceCache:
                 base += len(piece)
             offsets[n] = base
             blob = b"".join(piece for piece, _ in pieces)
-        # the compressed strings copied from the file pass the gate here (the raised issue is
-        # the generic path's)
-        self._adopt(blob, offsets)
+        self._adopt_encoded(blob, offsets, area, box)
         self._geometry = None
+
+    def _adopt_encoded(self, blob: bytes, offsets: np.ndarray, area: np.ndarray, box: np.ndarray) -> None:
+        """:meth:`_adopt` for strings the rasterizer wrote with their areas and boxes: the
+        strings it copied from the file (area -1) pass the gate here (the raised issue is
+        the generic path's: the first in annotation order, as only these can have one)."""
+        self.rle_blob, self.rle_offsets = blob, offsets
+        img_pos = self.image_index(self.ann_image_ids)
+        if len(img_pos) and img_pos.min() < 0:
+            i = int(np.flatnonzero(img_pos < 0)[0])
+            raise EngineInputError("unknown_image", f"image_id {int(self.ann_image_ids[i])} is not in images", location=f"annotations[{i}]")
+        gate.check_dims(self.img_heights, self.img_widths, lambda i: f"images[{i}]")
+        hs, ws = self.img_heights[img_pos], self.img_widths[img_pos]
+        copied = np.flatnonzero(area < 0)
+        if copied.size:
+            loc = _LazyLoc("annotations", ".segmentation")
+            checked = gate.check_strings(
+                blob, offsets[copied], offsets[copied + 1], hs[copied], ws[copied],
+                lambda j: loc[int(copied[j])], box_area=masks.boxes_areas,
+            )
+            area[copied], box[copied] = checked.area, checked.box
+        self._strings = gate.seal_encoded_strings(blob, offsets[:-1], offsets[1:], hs, ws, area, box)
+        self.rle_box, self.rle_area = self._strings.box, self._strings.area
 
     def _set_rles(self, rles: list[CheckedRLE]) -> None:
         self._adopt(*masks.pack_counts(rles))

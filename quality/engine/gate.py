@@ -629,6 +629,23 @@ def _strings_from(blob, start, stop, escaped: bool, v: StringVerdicts, box_area)
     return strings
 
 
+def seal_encoded_strings(blob: bytes, start: np.ndarray, stop: np.ndarray, heights: np.ndarray, widths: np.ndarray, area: np.ndarray, box: np.ndarray) -> MaskStrings:
+    """For the engine's own encoders only (the compiled rasterizer, ``cache.ReferenceCache``):
+    strings they wrote from input that passed the gate are well formed by construction;
+    ``area`` and ``box`` are what the encoder computed from the runs (box_area's values)."""
+    return MaskStrings(
+        blob,
+        np.ascontiguousarray(start, dtype=np.int64),
+        np.ascontiguousarray(stop, dtype=np.int64),
+        False,
+        np.ascontiguousarray(heights, dtype=np.int64),
+        np.ascontiguousarray(widths, dtype=np.int64),
+        np.ascontiguousarray(area, dtype=np.int64),
+        np.ascontiguousarray(box, dtype=np.float64).reshape(-1, 4),
+        _MADE_HERE,
+    )
+
+
 def check_rle_strings(
     blob,
     start: np.ndarray,

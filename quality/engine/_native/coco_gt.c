@@ -360,12 +360,17 @@ done:
 }
 
 /* encode_masks(kind u8[N], seg_lo i64[N], seg_hi i64[N], heights i64[N], widths i64[N],
- *              poly_end i64[P], coords f64[C], chars bytes, ucounts u32[U], offsets i64[N+1] out)
+ *              poly_end i64[P], coords f64[C], chars bytes, ucounts u32[U], offsets i64[N+1] out
+ *              [, area i64[N] out, box f64[N,4] out])
  *   -> bytes: the compressed RLE strings of every annotation, concatenated; offsets[i] is
- * where string i starts (masks.pack_counts). Heights and widths are the image's. */
+ * where string i starts (masks.pack_counts). Heights and widths are the image's. With area
+ * and box: the area and box (box_area's) of every string written from polygons or
+ * uncompressed counts, from its runs; strings copied from the file (kind 1), and counts on
+ * an image of a size the rasterizer refuses, are left to the caller's check (area -1). */
 static PyObject *py_encode_masks(PyObject *self, PyObject *args) {
-    Py_buffer kb, lob, hib, hb, wb, peb, cb, chb, ub, ob;
-    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*y*y*w*", &kb, &lob, &hib, &hb, &wb, &peb, &cb, &chb, &ub, &ob)) return NULL;
+    Py_buffer kb, lob, hib, hb, wb, peb, cb, chb, ub, ob, ab = {0}, bxb = {0};
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*y*y*w*|w*w*", &kb, &lob, &hib, &hb, &wb, &peb, &cb, &chb, &ub, &ob, &ab, &bxb)) return NULL;
+    const int want_box = ab.buf != NULL;
     PyObject *ret = NULL;
     PolyScratch S = {0};
     uint *acc = NULL, *one = NULL, *tmp = NULL;
@@ -374,8 +379,11 @@ static PyObject *py_encode_masks(PyObject *self, PyObject *args) {
     Py_ssize_t n = kb.len, P = peb.len / 8, C = cb.len / 8, U = ub.len / 4;
     if (nb_check(&lob, n, 8, "seg_lo") < 0 || nb_check(&hib, n, 8, "seg_hi") < 0 || nb_check(&hb, n, 8, "heights") < 0 ||
         nb_check(&wb, n, 8, "widths") < 0 || nb_check(&peb, P, 8, "poly_end") < 0 || nb_check(&cb, C, 8, "coords") < 0 ||
-        nb_check(&ub, U, 4, "ucounts") < 0 || nb_check(&ob, n + 1, 8, "offsets") < 0)
+        nb_check(&ub, U, 4, "ucounts") < 0 || nb_check(&ob, n + 1, 8, "offsets") < 0 ||
+        (want_box && (nb_check(&ab, n, 8, "area") < 0 || nb_check(&bxb, n * 4, 8, "box") < 0)))
         goto done;
+    int64_t *area_out = ab.buf;
+    double *box_out = bxb.buf;
     const unsigned char *kind = kb.buf;
     const int64_t *lo = lob.buf, *hi = hib.buf, *hs = hb.buf, *wsz = wb.buf, *pe = peb.buf;
     const double *coords = cb.buf;
@@ -408,8 +416,18 @@ static PyObject *py_encode_masks(PyObject *self, PyObject *args) {
         off[i] = (int64_t)out.n;
         if (kind[i] == SEG_STRING) {
             if (bytes_put(&out, chars + lo[i], (size_t)(hi[i] - lo[i])) < 0) err = 1;
+            if (want_box) {
+                area_out[i] = -1;
+                box_out[4 * i] = box_out[4 * i + 1] = box_out[4 * i + 2] = box_out[4 * i + 3] = 0;
+            }
         } else if (kind[i] == SEG_COUNTS) {
             if (string_encode(uc + lo[i], hi[i] - lo[i], &out) < 0) err = 1;
+            if (want_box) {
+                if (raster_size_ok((uint64_t)hs[i], (uint64_t)wsz[i]))
+                    runs_box_area(uc + lo[i], hi[i] - lo[i], (uint64_t)hs[i], (uint64_t)wsz[i], box_out + 4 * i, area_out + i);
+                else /* the caller's check names the size */
+                    area_out[i] = -1;
+            }
         } else {
             int64_t macc = 0;
             for (int64_t q = lo[i]; q < hi[i]; q++) {
@@ -427,6 +445,7 @@ static PyObject *py_encode_masks(PyObject *self, PyObject *args) {
                 }
             }
             if (!err && string_encode(acc, macc, &out) < 0) err = 1;
+            if (!err && want_box) runs_box_area(acc, macc, (uint64_t)hs[i], (uint64_t)wsz[i], box_out + 4 * i, area_out + i);
         }
     }
     off[n] = (int64_t)out.n;
@@ -439,6 +458,8 @@ done:
     free(acc); free(one); free(tmp); free(out.p);
     PyBuffer_Release(&kb); PyBuffer_Release(&lob); PyBuffer_Release(&hib); PyBuffer_Release(&hb); PyBuffer_Release(&wb);
     PyBuffer_Release(&peb); PyBuffer_Release(&cb); PyBuffer_Release(&chb); PyBuffer_Release(&ub); PyBuffer_Release(&ob);
+    if (ab.buf) PyBuffer_Release(&ab);
+    if (bxb.buf) PyBuffer_Release(&bxb);
     return ret;
 }
 

@@ -355,3 +355,43 @@ def test_parse_coco_values_are_orjsons():
         assert r is not None, v
         got = np.frombuffer(r["area"], np.float64)[0]
         assert np.float64(orjson.loads(v)).tobytes() == got.tobytes(), v
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_rasterizer_boxes_and_areas_are_the_checks(tmp_path, seed):
+    """The boxes and areas the rasterizer computes from the runs it wrote are those the gate's
+    check computes from the strings (empty masks, polygons outside the image, one-pixel and
+    full-image masks, uncompressed counts included)."""
+    rng = np.random.default_rng(seed)
+    images, anns = [], []
+    for i in range(60):
+        h, w = int(rng.integers(2, 90)), int(rng.integers(2, 90))
+        images.append({"id": i + 1, "height": h, "width": w})
+        for _ in range(int(rng.integers(0, 6))):
+            r = rng.random()
+            if r < 0.1:
+                segm = [[-20.0, -20.0, -10.0, -20.0, -10.0, -10.0]]  # outside: an empty mask
+            elif r < 0.2:
+                segm = [[0.0, 0.0, float(w), 0.0, float(w), float(h), 0.0, float(h)]]
+            elif r < 0.3:
+                m = np.zeros((h, w), dtype=np.uint8, order="F")
+                m[int(rng.integers(0, h)), int(rng.integers(0, w))] = 1
+                segm = {"size": [h, w], "counts": run_lengths(mask_utils.encode(m))}
+            elif r < 0.4:
+                segm = {"size": [h, w], "counts": run_lengths(mask_utils.encode(_mask(rng, h, w)))}
+            else:
+                segm = [[float(round(v, 2)) for v in rng.uniform(-5, max(h, w) + 5, 2 * int(rng.integers(3, 12)))] for _ in range(int(rng.integers(1, 3)))]
+            anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": 1, "area": 1.0, "segmentation": segm})
+    path = _write(tmp_path, {"images": images, "annotations": anns, "categories": [{"id": 1, "name": "c"}]})
+    ref = _load_reference_native(path, True)
+    assert ref is not None
+    n = len(ref.ann_ids)
+    pos = ref.image_index(ref.ann_image_ids)
+    area, box = np.empty(n, np.int64), np.empty((n, 4))
+    status, detail = np.empty(n, np.int64), np.empty(n, np.int64)
+    o = ref.rle_offsets
+    K.box_area(ref.rle_blob, o[:-1].copy(), o[1:].copy(), False, ref.img_heights[pos], ref.img_widths[pos], area, box, status, detail)
+    assert (status == 0).all()
+    assert ref.rle_area.tobytes() == area.tobytes()
+    assert ref.rle_box.tobytes() == box.tobytes()
+    assert (area == 0).any() and (area > 0).any()
