@@ -47,6 +47,8 @@ VOCABULARY_MIGRATION = "datasets.migrations.0006_vocabulary_catalogue_annotation
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_teardown(item, nextitem):
     yield  # every fixture of the test is torn down here, the flush included
+    if nextitem is None:
+        return  # the session's last test: the test database is gone with its fixtures
     mark = item.get_closest_marker("django_db")
     flushed = {"transactional_db", "live_server", "django_db_reset_sequences"} & set(getattr(item, "fixturenames", ()))
     if not flushed and not (mark and (mark.kwargs.get("transaction") or mark.kwargs.get("reset_sequences"))):
