@@ -529,6 +529,14 @@ def card_local_errors(card: dict, files: list[tuple[Path, str, str]]) -> tuple[d
             errors.append({"location": "price", "message": "a number", "code": "invalid"})
         else:
             out["price"] = str(price)
+    if isinstance(out.get("consent_records"), list):
+        documents = {name for _p, name, role in files if role == "provenance_docs"}
+        for i, rec in enumerate(out["consent_records"]):
+            document = rec.get("document") if isinstance(rec, dict) else None
+            if isinstance(document, str) and document not in documents:
+                errors.append(
+                    {"location": f"consent_records[{i}].document", "message": f"no provenance document {document} (PDF, text or Markdown) in the folder", "code": "unknown_document"}
+                )
     if isinstance(out.get("splits"), list):
         stems = {name.rsplit("/", 1)[-1][: -len(".json")] for _p, name, role in files if role in ANNOTATION_ROLES and name.lower().endswith(".json")}
         for i, split in enumerate(out["splits"]):
@@ -587,16 +595,21 @@ def cmd_upload(api: Api, args) -> int:
         if card.get("consent_records") is not None:
             provenance["consent_records"] = card["consent_records"]
     version = ensure_version(api, args.dataset, args.license, dataset_fields, exists)
-    if provenance is not None:
-        api.call("PUT", f"versions/{version['id']}/provenance/", provenance)
     small = [(p, n, p.stat().st_size) for p, n, r in files if r == "images" and not n.lower().endswith(ARCHIVE_SUFFIXES)]
     small = [f for f in small if f[2] <= args.small_file_max] if args.shard_size > 0 else []
     sharded = {n for _p, n, _s in small}
-    single = [f for f in files if f[1] not in sharded]
+    # Provenance documents first: the card's consent records name them by path, which the
+    # provenance route resolves among the version's uploaded documents.
+    single = sorted((f for f in files if f[1] not in sharded), key=lambda f: f[2] != "provenance_docs")
+    documents = sum(1 for f in single if f[2] == "provenance_docs")
     progress = Progress(len(files), sum(p.stat().st_size for p, _n, _r in files), enabled=sys.stderr.isatty() and not args.quiet)
     shards = 0
     try:
-        for path, name, role in single:
+        for path, name, role in single[:documents]:
+            upload_file(api, version, path, name, role, part_size=args.part_size, workers=args.workers, progress=progress)
+        if provenance is not None:
+            api.call("PUT", f"versions/{version['id']}/provenance/", provenance)
+        for path, name, role in single[documents:]:
             upload_file(api, version, path, name, role, part_size=args.part_size, workers=args.workers, progress=progress)
         if small:
             state = ResumeState(Path(args.state) if args.state else root / STATE_FILE, api=api.base, version_id=version["id"])

@@ -92,6 +92,9 @@ class ProvenanceApi(APIView):
         videos = serializers.ListField(child=serializers.CharField(max_length=200), required=False, default=list, max_length=10000)
         files = serializers.ListField(child=serializers.CharField(max_length=1024), required=False, default=list, max_length=10000)
         document_file_id = serializers.IntegerField(required=False, allow_null=True, default=None)
+        document = serializers.CharField(
+            max_length=1024, required=False, allow_blank=True, help_text="the path of a provenance document of the version, instead of document_file_id"
+        )
 
     class InputSerializer(serializers.Serializer):
         # Values only: ``fields`` maps a provenance name to its value. Statuses are set

@@ -21,7 +21,10 @@ from marketplace.core.errors import field_error
 
 CARD_KEYS = ("splits", "provenance", "consent_records")
 RENAMED = {"modality": "renamed: annotation_kind (instances, video, panoptic); the sensors go in sensors"}
-_CONSENT_KEYS = {"session_id", "consent_id", "legal_basis"}
+# ``document``: the folder's path of a provenance document (a PDF, text or Markdown file the
+# CLI uploads as such); the CLI checks it is in the folder, the provenance route that it
+# was uploaded.
+_CONSENT_KEYS = {"session_id", "consent_id", "legal_basis", "document"}
 
 
 def card_dataset_fields() -> tuple[str, ...]:
@@ -134,4 +137,9 @@ def _consent_errors(value: Any) -> list[dict]:
         consent_id = rec.get("consent_id", "")
         if not isinstance(consent_id, str) or len(consent_id) > 200:
             errors.append(field_error(f"{loc}.consent_id", "text of at most 200 characters", "invalid"))
+        document = rec.get("document")
+        if document is not None and (
+            not isinstance(document, str) or not document or len(document) > 1024 or document.startswith("/") or ".." in document.split("/")
+        ):
+            errors.append(field_error(f"{loc}.document", "the path of a provenance document inside the dataset's folder", "invalid"))
     return errors

@@ -109,7 +109,8 @@ def provenance_update(*, version: DatasetVersion, actor, fields: dict[str, Any],
         raise Conflict("Provenance can only be edited while the version is a draft.", code=LicensingErrorCode.VERSION_FROZEN)
     errors = [e for name, value in fields.items() for e in field_value_errors(name, value)]
     if consent_records is not None:
-        errors += _consent_errors(locked, consent_records)
+        consent_records, document_errors = _consent_documents_resolve(locked, consent_records)
+        errors += document_errors + _consent_errors(locked, consent_records)
     if errors:
         raise InvalidInput("Invalid provenance.", code=LicensingErrorCode.INVALID_PROVENANCE, details=errors)
     record = _record_for(locked)
@@ -137,6 +138,35 @@ def provenance_update(*, version: DatasetVersion, actor, fields: dict[str, Any],
 
 
 COVERAGE_LISTS = ("sessions", "episodes", "videos", "files")
+
+
+def _consent_documents_resolve(version: DatasetVersion, records: list[dict]) -> tuple[list[dict], list[dict]]:
+    """A record may name its document by the path of a provenance document of the version
+    (``document``, as the dataset card does: the folder's path) instead of its file id:
+    the path becomes ``document_file_id``. An unknown path, or one naming another file
+    than ``document_file_id``, is a located error."""
+    wanted = {rec["document"] for rec in records if isinstance(rec, dict) and rec.get("document")}
+    by_path: dict[str, int] = {}
+    if wanted:
+        for path, pk in version_files(version=version, role=FileRole.PROVENANCE_DOCS).filter(path__in=wanted).order_by("path", "pk").values_list("path", "pk"):
+            by_path[path] = pk  # the latest upload of a path
+    out, errors = [], []
+    for i, rec in enumerate(records):
+        if not isinstance(rec, dict) or "document" not in rec:
+            out.append(rec)
+            continue
+        rec = dict(rec)
+        path = rec.pop("document") or ""
+        if path:
+            found = by_path.get(path)
+            if found is None:
+                errors.append(field_error(f"consent_records[{i}].document", f"no provenance document {path!r} in this version", "unknown_document"))
+            elif rec.get("document_file_id") not in (None, found):
+                errors.append(field_error(f"consent_records[{i}].document", f"{path!r} is not the file document_file_id names", "conflict"))
+            else:
+                rec["document_file_id"] = found
+        out.append(rec)
+    return out, errors
 
 
 def _consent_errors(version: DatasetVersion, records: list[dict]) -> list[dict]:

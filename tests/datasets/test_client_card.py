@@ -130,6 +130,30 @@ def test_readme_front_matter_is_a_card(live_server, celery_worker, vocabulary, t
     assert "README.md" not in set(DatasetFile.objects.filter(version_id=version_id).values_list("path", flat=True))
 
 
+@pytest.mark.timeout(300)
+def test_a_consent_record_points_to_a_provenance_document_of_the_folder(live_server, celery_worker, vocabulary, tmp_path):
+    """``document`` in a card's consent record: the folder's path of a provenance document.
+    The CLI sends the documents first, then the consent records, which the server resolves
+    to the uploaded document's file."""
+    from tests.factories import make_seller
+
+    seller = make_seller(username="card-documents")
+    records = [
+        {"session_id": "s-001", "consent_id": "c-17", "legal_basis": "consent", "document": "provenance/consent-c17.pdf"},
+        {"session_id": "s-002", "legal_basis": "contract"},
+    ]
+    d = _folder(tmp_path, {**CARD, "consent_records": records})
+    (d / "provenance").mkdir()
+    (d / "provenance" / "consent-c17.pdf").write_bytes(b"%PDF-1.4 the signed consent form of session s-001")
+    rc, out, err = _run(live_server, seller, "upload", str(d), "--dataset", "kitchen-documents")
+    assert rc == 0, out + err
+    version_id = seller.client.get("/api/v1/datasets/kitchen-documents/versions/").json()["results"][0]["id"]
+    form = DatasetFile.objects.get(version_id=version_id, path="provenance/consent-c17.pdf")
+    assert form.role == "provenance_docs"
+    shown = seller.client.get(f"/api/v1/versions/{version_id}/provenance/").json()["consent_records"]
+    assert sorted((r["session_id"], r["document_file_id"]) for r in shown) == [("s-001", form.pk), ("s-002", None)]
+
+
 def _without(d: dict, key: str) -> dict:
     return {k: v for k, v in d.items() if k != key}
 
@@ -145,11 +169,16 @@ def _without(d: dict, key: str) -> dict:
         ({**CARD, "embodiments": ["warp-drive"]}, None, [], "embodiments", "unknown_value"),
         ({**CARD, "consent_records": [{"session_id": "s-1", "legal_basis": "because"}]}, None, [], "consent_records[0].legal_basis", "invalid_choice"),
         ({**CARD, "splits": ["train", "test"]}, None, [], "splits[1]", "unknown_split"),
+        (
+            {**CARD, "consent_records": [{"session_id": "s-1", "legal_basis": "consent", "document": "provenance/missing.pdf"}]},
+            None, [], "consent_records[0].document", "unknown_document",
+        ),
+        ({**CARD, "consent_records": [{"session_id": "s-1", "legal_basis": "consent", "document": ["a.pdf"]}]}, None, [], "consent_records[0].document", "invalid"),
         ({**CARD, "price": [1]}, None, [], "price", "invalid"),
         (None, "title: Kitchen\nprice: [1, 2\n", [], "dataset.yaml:3:1", "invalid_yaml"),
         ({**CARD, "provenance": _without(PROVENANCE, "rai:dataUseCases")}, None, ["--submit"], "provenance.rai:dataUseCases", "required"),
     ],
-    ids=["unknown-license", "bad-provenance", "unknown-key", "renamed-key", "unknown-sensor", "unknown-term", "bad-consent", "unknown-split", "bad-price", "bad-yaml", "submit-incomplete"],
+    ids=["unknown-license", "bad-provenance", "unknown-key", "renamed-key", "unknown-sensor", "unknown-term", "bad-consent", "unknown-split", "unknown-document", "bad-document", "bad-price", "bad-yaml", "submit-incomplete"],
 )
 def test_refused_card_is_located_before_any_upload(live_server, vocabulary, tmp_path, card, raw, extra, location, code):
     from tests.factories import make_seller

@@ -125,6 +125,38 @@ def test_consent_document_must_be_a_provenance_doc_of_the_version(seller):
     assert resp.json()["details"][0]["location"] == "consent_records[0].document_file_id"
 
 
+def test_consent_document_named_by_its_path_among_the_versions_provenance_documents(seller):
+    """A record names its document by path (as the dataset card does): resolved to that
+    provenance document of the version; a path the version has no provenance document at
+    (unknown, an image, another version's document) or one contradicting document_file_id
+    is refused at ``consent_records[i].document`` and changes nothing."""
+    from tests.datasets.helpers import add_file, png_bytes
+
+    v, other = make_version(seller), make_version(seller)
+    form = add_file(v, role="provenance_docs", path="provenance/consent-c17.pdf", data=b"%PDF-1.4 signed form")
+    second = add_file(v, role="provenance_docs", path="provenance/consent-c18.pdf", data=b"%PDF-1.4 another form")
+    add_file(v, role="images", path="images/0001.png", data=png_bytes())
+    add_file(other, role="provenance_docs", path="provenance/elsewhere.pdf", data=b"%PDF-1.4 other version")
+    resp = seller.client.put(url(v), {"consent_records": [{"session_id": "s1", "legal_basis": "consent", "document": "provenance/consent-c17.pdf"}]}, format="json")
+    assert resp.status_code == 200, resp.json()
+    assert [r["document_file_id"] for r in resp.json()["consent_records"]] == [form.pk]
+    events = AuditEvent.objects.count()
+
+    for document, extra, code in (
+        ("provenance/missing.pdf", {}, "unknown_document"),
+        ("images/0001.png", {}, "unknown_document"),
+        ("provenance/elsewhere.pdf", {}, "unknown_document"),
+        ("provenance/consent-c17.pdf", {"document_file_id": second.pk}, "conflict"),
+    ):
+        records = [{"session_id": "s2", "legal_basis": "consent"}, {"session_id": "s3", "legal_basis": "consent", "document": document, **extra}]
+        refused = seller.client.put(url(v), {"consent_records": records}, format="json")
+        assert refused.status_code == 400, (document, refused.json())
+        assert [(d["location"], d["code"]) for d in refused.json()["details"]] == [("consent_records[1].document", code)], document
+    shown = seller.client.get(url(v)).json()["consent_records"]
+    assert [(r["session_id"], r["document_file_id"]) for r in shown] == [("s1", form.pk)]  # nothing changed
+    assert AuditEvent.objects.count() == events
+
+
 def test_public_provenance_summary_shows_values_and_statuses_and_counts_consent_without_naming_anyone(seller, moderator, api_client):
     """What a buyer reads from a listing: every field's value and status, the consent
     records counted by legal basis; no session or consent id, no moderator note."""
