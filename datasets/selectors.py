@@ -356,31 +356,79 @@ class ImageStrata:
 
 
 def version_image_strata(*, version: DatasetVersion) -> ImageStrata:
-    """Image ids, each image's split and category ids, and images per category, streamed
-    from every split's annotation file (or the panoptic JSON of a panoptic-only version;
-    ijson: memory grows with images, not with the files)."""
-    import ijson
+    """Image ids, each image's split and category ids, and images per category, from every
+    split's annotation file (or the panoptic JSON of a panoptic-only version).
 
+    A file with a mask cache (instances formats, stored by ingest) is read from the cache's
+    id arrays alone (no JSON is parsed); any other is streamed with ijson (memory grows with
+    images, not with the files)."""
     files, panoptic = _sample_sources(version=version)
-    storage = get_storage()
+    caches = {} if panoptic else _mask_caches(version=version, files=files)
     out = ImageStrata()
     for dfile in files:
         name = split_name(dfile.path)
-        with storage.open(dfile.storage_key) as fh:
-            for image_id in ijson.items(fh, "images.item.id"):
-                out.image_ids.append(int(image_id))
-                out.split[int(image_id)] = name
-        with storage.open(dfile.storage_key) as fh:
-            for ann in ijson.items(fh, "annotations.item"):
-                cats = out.categories.setdefault(int(ann["image_id"]), set())
-                if panoptic:
-                    cats.update(int(seg["category_id"]) for seg in ann.get("segments_info") or [])
-                else:
-                    cats.add(int(ann["category_id"]))
+        if dfile.pk in caches:
+            _strata_from_cache(out, caches[dfile.pk], name)
+        else:
+            _strata_from_json(out, dfile, name, panoptic)
     for cats in out.categories.values():
         for c in cats:
             out.category_images[c] = out.category_images.get(c, 0) + 1
     return out
+
+
+def _mask_caches(*, version: DatasetVersion, files: list[DatasetFile]) -> dict[int, DatasetFile]:
+    """The mask cache ingest stored for each of ``files`` (by the file's id), where it did."""
+    rows = DatasetFile.objects.filter(version=version, role=FileRole.CACHE, source__in=files).order_by("pk")
+    return {row.source_id: row for row in rows}
+
+
+def _strata_from_cache(out: ImageStrata, cache: DatasetFile, name: str) -> None:
+    import tempfile
+
+    import numpy as np
+
+    with tempfile.TemporaryFile() as tmp:
+        with get_storage().open(cache.storage_key) as src:
+            while block := src.read(1 << 22):
+                tmp.write(block)
+        tmp.seek(0)
+        # only the id arrays are read from the archive, never the masks
+        with np.load(tmp, allow_pickle=False) as z:
+            img_ids, ann_img, ann_cat = z["img_ids"], z["ann_image_ids"], z["ann_category_ids"]
+    if len(ann_img) != len(ann_cat):
+        raise ValueError(f"{cache.path}: the mask cache's annotation arrays differ in length")
+    ids = img_ids.tolist()
+    out.image_ids.extend(ids)
+    out.split.update(dict.fromkeys(ids, name))
+    if not len(ann_img):
+        return
+    order = np.lexsort((ann_cat, ann_img))
+    img, cat = ann_img[order], ann_cat[order]
+    first = np.concatenate(([True], (img[1:] != img[:-1]) | (cat[1:] != cat[:-1])))
+    img, cat = img[first], cat[first]  # distinct (image, category) pairs, by image
+    starts = np.flatnonzero(np.concatenate(([True], img[1:] != img[:-1])))
+    ends = np.append(starts[1:], len(img))
+    cats = cat.tolist()
+    for image_id, a, b in zip(img[starts].tolist(), starts.tolist(), ends.tolist(), strict=True):
+        out.categories.setdefault(image_id, set()).update(cats[a:b])
+
+
+def _strata_from_json(out: ImageStrata, dfile: DatasetFile, name: str, panoptic: bool) -> None:
+    import ijson
+
+    storage = get_storage()
+    with storage.open(dfile.storage_key) as fh:
+        for image_id in ijson.items(fh, "images.item.id"):
+            out.image_ids.append(int(image_id))
+            out.split[int(image_id)] = name
+    with storage.open(dfile.storage_key) as fh:
+        for ann in ijson.items(fh, "annotations.item"):
+            cats = out.categories.setdefault(int(ann["image_id"]), set())
+            if panoptic:
+                cats.update(int(seg["category_id"]) for seg in ann.get("segments_info") or [])
+            else:
+                cats.add(int(ann["category_id"]))
 
 
 def version_image_categories(*, version: DatasetVersion) -> tuple[list[int], dict[int, set[int]], dict[int, int]]:

@@ -120,3 +120,32 @@ def test_a_single_annotation_file_keeps_its_cache_where_it_was(seller):
     assert list(DatasetFile.objects.filter(version=version, role=FileRole.CACHE).values_list("path", flat=True)) == ["_ingest/cache/reference.npz"]
     assert list(version.statistics["splits"]) == ["annotations"] and version.statistics["images"] == 3
     assert json.loads(json.dumps(version.statistics)) == version.statistics
+
+
+def test_the_audit_strata_from_the_mask_caches_are_those_of_the_annotation_files(seller):
+    """Read from each split's mask cache (ids only), the strata are what streaming the JSON
+    files gives: images in file order, each image's split and categories (crowd regions and
+    images without annotations included)."""
+    import random
+
+    from datasets.selectors import ImageStrata, _sample_sources, _strata_from_json, version_image_strata
+
+    data = coco(n_images=30, cats=4)
+    rng = random.Random(3)
+    for a in data["annotations"]:
+        a["category_id"] = rng.randint(1, 4)
+    data["annotations"] = [a for a in data["annotations"] if a["image_id"] not in (4, 17)]
+    data["images"] = list(reversed(data["images"]))  # file order is not id order
+    version = _processing(seller, {"train.json": _part(data, 1, 20), "val.json": _part(data, 21, 30)}, 30)
+    assert version_ingest(version_id=version.pk) == "ok"
+    assert DatasetFile.objects.filter(version=version, role=FileRole.CACHE).count() == 2
+    streamed = ImageStrata()
+    for dfile in _sample_sources(version=version)[0]:
+        _strata_from_json(streamed, dfile, split_name(dfile.path), False)
+    for cats in streamed.categories.values():
+        for c in cats:
+            streamed.category_images[c] = streamed.category_images.get(c, 0) + 1
+    found = version_image_strata(version=version)
+    assert found.image_ids == streamed.image_ids and found.split == streamed.split
+    assert found.categories == streamed.categories and found.category_images == streamed.category_images
+    assert 4 not in found.categories and len(found.categories) == 28 and max(len(c) for c in found.categories.values()) > 1
