@@ -68,6 +68,13 @@ FRAMES ?= 10000
 bench-upload: $(VENV)/.dev $(PACKAGE)
 	$(PY) bench/upload_bench.py --frames $(FRAMES)
 
+## bench-validate: `python -m datasets validate` on a train-scale COCO file and a YouTube-VIS
+## file of comparable size (generated, seeded) against pycocotools' COCO() / json.load of
+## the same file: seconds and peak RSS (VALIDATE_ARGS: --python-path, --keep DIR, --quick).
+VALIDATE_ARGS ?=
+bench-validate: $(VENV)/.dev $(PACKAGE)
+	$(PY) bench/validate_bench.py $(VALIDATE_ARGS)
+
 ## bench-evaluation: peak memory of a buyer evaluation on a large version (the mask cache)
 ## next to parsing its annotation JSON; BENCH_IMAGES images (default 20000).
 BENCH_IMAGES ?= 20000

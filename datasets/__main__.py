@@ -1,4 +1,4 @@
-"""``python -m datasets validate PATH [--json]``: the ingest's streaming validation and
+"""``python -m datasets validate PATH [--json]``: the ingest's validation (compiled pass, else streaming) and
 statistics, run locally on an annotation file. Exit 0 when valid, 1 with the report."""
 
 from __future__ import annotations

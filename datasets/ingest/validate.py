@@ -10,6 +10,13 @@ Passes: (1) structure: depth, top-level sections and their types, JSON syntax (N
 Infinity are not JSON: they are reported with their JSON path); (2) categories,
 licenses, images/videos; (3) annotations. Every error is ``{code, location, message}``
 with ``location`` a JSON path such as ``annotations[12].segmentation[0]``.
+
+A compiled pass comes first (:func:`accept_compiled`, kernels in
+``quality/engine/_native/validate.c``): it reads the whole file strictly, checks every
+annotation by the same rules and either accepts the file, with the result and statistics
+the passes above would give, or declines it; the passes above then run and report. So the
+report of a refused file always comes from this Python code, whatever the kernels do
+(tests/datasets/test_validate_compiled.py compares both paths file by file).
 """
 
 from __future__ import annotations
@@ -696,7 +703,7 @@ def _accept(kernels: Any, data: mmap.mmap, path: str, lim: Limits, files: _Image
     def first(name: str) -> Any:
         if name not in sections or sections[name][0] != "array" or sections[name][3] < 0:
             return None
-        return json.loads(data[sections[name][3] : sections[name][4]])
+        return _loads(data[sections[name][3] : sections[name][4]])
 
     fmt = "youtube_vis" if "videos" in sections else _format_of(first("annotations"), lambda: first("images"))
     if fmt not in _MODES or any(sections.get(name, ("",))[0] != "array" for name in REQUIRED[fmt]):
@@ -705,7 +712,7 @@ def _accept(kernels: Any, data: mmap.mmap, path: str, lim: Limits, files: _Image
         return None
 
     def items(name: str) -> list:
-        return json.loads(data[sections[name][1] : sections[name][2]]) if name in sections else []
+        return _loads(data[sections[name][1] : sections[name][2]]) if name in sections else []
 
     report = Report(lim.max_errors)
     bounds = mask_bounds(lim)
@@ -721,6 +728,11 @@ def _accept(kernels: Any, data: mmap.mmap, path: str, lim: Limits, files: _Image
     result.report = {"valid": True, "format": fmt, "error_count": 0, "errors": [], "truncated": False, "warnings": report.warnings}
     result.statistics = stats
     return result
+
+
+def _loads(text: bytes) -> Any:
+    # UTF-8 (json_outline checked it): json.loads would guess the encoding of bytes
+    return json.loads(text.decode("utf-8"))
 
 
 def _compiled_annotations(kernels: Any, data: mmap.mmap, section: tuple, s: _Sections, bounds: MaskBounds, max_depth: int) -> dict | None:
