@@ -23,11 +23,13 @@ import pytest
 
 from datasets.ingest.validate import accept_compiled, validate_annotation_file
 from datasets.limits import Limits
+from marketplace.demo import video_dataset
 from quality.engine import native
 from tests.datasets.helpers import coco
 from tests.datasets.test_hostile import JSON_CASES
 from tests.hostile_masks import CASES as HOSTILE
-from tests.hostile_masks import coco_text, encode_runs
+from tests.hostile_masks import MASK_CASES, coco_text, encode_runs
+from tests.security.test_hostile_corpus import IN_FILE, instances_file, ytvis_file
 
 LIM = replace(Limits(), json_max_bytes=512 * 1024 * 1024)
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -159,6 +161,13 @@ def test_valid_files_are_accepted_compiled_with_the_same_result(tmp_path, name):
     assert _check(tmp_path, VALID[name]()), "the compiled pass declined a valid file it handles"
 
 
+@pytest.mark.parametrize("kind", ["reference", "ytvis", "coco"])
+def test_the_demo_video_datasets(tmp_path, kind):
+    for seed, noise, swap_at in ((5, 0.1, None), (7, 0.3, 2)):
+        data = video_dataset(videos=3, frames=4, seed=seed, noise=noise, swap_at=swap_at)[kind]
+        assert _check(tmp_path, json.dumps(data)), (kind, seed)
+
+
 @pytest.mark.parametrize("path", _fixture_jsons(), ids=lambda p: f"{p.parent.parent.name}/{p.parent.name}")
 def test_fixture_files(path):
     accepted, compiled, python = both(path)
@@ -200,6 +209,24 @@ def test_hostile_masks(tmp_path, name):
 def test_hostile_json(tmp_path, name):
     obj = JSON_CASES[name][0]
     assert not _check(tmp_path, obj if isinstance(obj, str) else json.dumps(obj))
+
+
+@pytest.mark.parametrize("name", sorted(MASK_CASES))
+def test_hostile_masks_in_youtube_vis(tmp_path, name):
+    one, _ = ytvis_file([])
+    for frames in ("{seg}, null", "null, {seg}"):
+        ann = '{"id": 1, "video_id": 1, "category_id": 1, "iscrowd": 0, "segmentations": [' + frames.format(seg=MASK_CASES[name].segmentation) + "]}"
+        assert not _check(tmp_path, one.replace('"annotations": []', f'"annotations": [{ann}]'))
+
+
+def test_the_security_corpus_files(tmp_path):
+    """The files tests/security/test_hostile_corpus.py sends through every untrusted path."""
+    text, _ = instances_file()
+    assert not _check(tmp_path, text)
+    text, _ = ytvis_file([n for n in IN_FILE if n != "segmentation-null"])
+    assert not _check(tmp_path, text)
+    text, _ = ytvis_file([])  # its second video names a file outside the version
+    assert not _check(tmp_path, text)
 
 
 VALUES = [None, True, False, 0, 1, -1, 1.0, 1.5, -0.0, 2**63, 2**70, 1e300, "", "x", "7", [], [0], [1, 2, 3, 4], {}, {"a": 1}]
