@@ -701,53 +701,134 @@ static int parse_segmentation(Cur *c, Parsed *R, int64_t *h, int64_t *w, int64_t
     }
 }
 
-static int parse_results(Cur *c, Parsed *R) {
-    if (!lit(c, '[')) return 0;
-    if (lit(c, ']')) return 0; /* empty: the generic path handles it */
+/* One result object at the cursor, appended to R; 0 when the reader gives up. */
+static int parse_result_element(Cur *c, Parsed *R) {
+    if (!lit(c, '{')) return 0;
+    int64_t img = 0, cat = 0, h = 0, w = 0, cs = 0, ce = 0;
+    double score = 0, bb[4] = {NAN, NAN, NAN, NAN};
+    int got_img = 0, got_cat = 0, got_score = 0, got_bbox = 0, got_seg = 0;
+    if (lit(c, '}')) return 0;
     for (;;) {
-        if (!lit(c, '{')) return 0;
-        int64_t img = 0, cat = 0, h = 0, w = 0, cs = 0, ce = 0;
-        double score = 0, bb[4] = {NAN, NAN, NAN, NAN};
-        int got_img = 0, got_cat = 0, got_score = 0, got_bbox = 0, got_seg = 0;
-        if (lit(c, '}')) return 0;
-        for (;;) {
-            const unsigned char *ks;
-            size_t klen;
-            if (!read_key(c, &ks, &klen)) return 0;
-            if (KEY_IS(ks, klen, "image_id")) {
-                if (got_img++ || !read_int(c, &img)) return 0;
-            } else if (KEY_IS(ks, klen, "category_id")) {
-                if (got_cat++ || !read_int(c, &cat)) return 0;
-            } else if (KEY_IS(ks, klen, "score")) {
-                if (got_score++ || !read_number(c, &score)) return 0;
-            } else if (KEY_IS(ks, klen, "bbox")) {
-                if (got_bbox++ || !lit(c, '[')) return 0;
-                for (int k = 0; k < 4; k++)
-                    if ((k && !lit(c, ',')) || !read_number(c, &bb[k])) return 0;
-                if (!lit(c, ']')) return 0;
-            } else if (KEY_IS(ks, klen, "segmentation")) {
-                if (got_seg++ || !parse_segmentation(c, R, &h, &w, &cs, &ce)) return 0;
-            } else if (!skip_value(c, 0))
-                return 0;
-            if (lit(c, ',')) continue;
-            if (!lit(c, '}')) return 0;
-            break;
-        }
-        if (!got_img || !got_cat || !got_score || !(got_seg || got_bbox)) return 0;
-        if (R->n == 0) R->first_bbox = got_bbox;
-        R->n_bbox += got_bbox;
-        R->n_seg += got_seg;
-        int64_t hw[2] = {got_seg ? h : -1, got_seg ? w : -1};
-        if (bytes_put(&R->img, &img, 8) < 0 || bytes_put(&R->cat, &cat, 8) < 0 || bytes_put(&R->score, &score, 8) < 0 ||
-            bytes_put(&R->bbox, bb, 32) < 0 || bytes_put(&R->hw, hw, 16) < 0 || bytes_put(&R->cstart, &cs, 8) < 0 ||
-            bytes_put(&R->cstop, &ce, 8) < 0)
+        const unsigned char *ks;
+        size_t klen;
+        if (!read_key(c, &ks, &klen)) return 0;
+        if (KEY_IS(ks, klen, "image_id")) {
+            if (got_img++ || !read_int(c, &img)) return 0;
+        } else if (KEY_IS(ks, klen, "category_id")) {
+            if (got_cat++ || !read_int(c, &cat)) return 0;
+        } else if (KEY_IS(ks, klen, "score")) {
+            if (got_score++ || !read_number(c, &score)) return 0;
+        } else if (KEY_IS(ks, klen, "bbox")) {
+            if (got_bbox++ || !lit(c, '[')) return 0;
+            for (int k = 0; k < 4; k++)
+                if ((k && !lit(c, ',')) || !read_number(c, &bb[k])) return 0;
+            if (!lit(c, ']')) return 0;
+        } else if (KEY_IS(ks, klen, "segmentation")) {
+            if (got_seg++ || !parse_segmentation(c, R, &h, &w, &cs, &ce)) return 0;
+        } else if (!skip_value(c, 0))
             return 0;
-        R->n++;
+        if (lit(c, ',')) continue;
+        if (!lit(c, '}')) return 0;
+        break;
+    }
+    if (!got_img || !got_cat || !got_score || !(got_seg || got_bbox)) return 0;
+    if (R->n == 0) R->first_bbox = got_bbox;
+    R->n_bbox += got_bbox;
+    R->n_seg += got_seg;
+    int64_t hw[2] = {got_seg ? h : -1, got_seg ? w : -1};
+    if (bytes_put(&R->img, &img, 8) < 0 || bytes_put(&R->cat, &cat, 8) < 0 || bytes_put(&R->score, &score, 8) < 0 ||
+        bytes_put(&R->bbox, bb, 32) < 0 || bytes_put(&R->hw, hw, 16) < 0 || bytes_put(&R->cstart, &cs, 8) < 0 ||
+        bytes_put(&R->cstop, &ce, 8) < 0)
+        return 0;
+    R->n++;
+    return 1;
+}
+
+/* The array's elements from the cursor (at an element) to its ']' and the end of the data:
+ * 1 read, 0 given up. With stop: 2 as soon as the cursor stands at stop at the start of an
+ * element (stop is then where the rest of the array begins). */
+static int parse_elements(Cur *c, Parsed *R, const unsigned char *stop) {
+    for (;;) {
+        if (stop) {
+            ws(c);
+            if (c->p == stop) return 2;
+        }
+        if (!parse_result_element(c, R)) return 0;
         if (lit(c, ',')) continue;
         if (!lit(c, ']')) return 0;
         ws(c);
         return c->p == c->end;
     }
+}
+
+static int parse_results(Cur *c, Parsed *R, const unsigned char *stop) {
+    if (!lit(c, '[')) return 0;
+    if (lit(c, ']')) return 0; /* empty: the generic path handles it */
+    return parse_elements(c, R, stop);
+}
+
+static void parsed_free(Parsed *R) {
+    free(R->img.p); free(R->cat.p); free(R->score.p); free(R->bbox.p); free(R->hw.p); free(R->cstart.p); free(R->cstop.p);
+}
+
+/* The second half of a split read: the elements from a guessed element start to the end. */
+typedef struct {
+    Cur c;
+    Parsed R;
+    int ok;
+} ResultsHalf;
+
+static void *results_half(void *arg) {
+    ResultsHalf *H = arg;
+    H->ok = parse_elements(&H->c, &H->R, NULL);
+    return NULL;
+}
+
+/* Below this many bytes one thread reads the whole file. */
+#define RESULTS_SPLIT_MIN_BYTES (4 << 20)
+
+/* parse_results on two cores: a second thread reads from a guessed element start near the
+ * middle (a '{' after '}' and ','), while this one reads from the beginning. When this one
+ * reaches the guess at the start of an element, the guess was an element start and the rest
+ * of the array is exactly what the second thread read (the reader keeps no state from one
+ * element to the next but the counts), so the two are joined; otherwise (the guess lay inside
+ * a value) this thread reads on to the end and the other's work is dropped. Either way the
+ * result is the one-thread read's. */
+static int parse_results_split(const unsigned char *buf, size_t len, Parsed *R) {
+    Cur c = {buf, buf + len};
+    const unsigned char *guess = NULL, *end = buf + len;
+    if (len >= RESULTS_SPLIT_MIN_BYTES && sysconf(_SC_NPROCESSORS_ONLN) > 1) {
+        const unsigned char *p = buf + len / 2;
+        while (!guess && (p = memchr(p, '}', (size_t)(end - p))) != NULL) {
+            Cur q = {p + 1, end};
+            p++;
+            if (lit(&q, ',')) {
+                ws(&q);
+                if (q.p < end && *q.p == '{') guess = q.p;
+            }
+        }
+    }
+    if (!guess) return parse_results(&c, R, NULL);
+    ResultsHalf H = {{guess, end}, {0}, 0};
+    H.R.base = R->base;
+    pthread_t tid;
+    if (pthread_create(&tid, NULL, results_half, &H) != 0) return parse_results(&c, R, NULL);
+    int ok = parse_results(&c, R, guess);
+    pthread_join(tid, NULL);
+    if (ok == 2) {
+        ok = H.ok;
+        if (ok) {
+            Bytes *to[] = {&R->img, &R->cat, &R->score, &R->bbox, &R->hw, &R->cstart, &R->cstop};
+            Bytes *from[] = {&H.R.img, &H.R.cat, &H.R.score, &H.R.bbox, &H.R.hw, &H.R.cstart, &H.R.cstop};
+            for (int k = 0; k < 7 && ok; k++)
+                if (from[k]->n && bytes_put(to[k], from[k]->p, from[k]->n) < 0) ok = 0;
+            R->n += H.R.n;
+            R->n_bbox += H.R.n_bbox;
+            R->n_seg += H.R.n_seg;
+        }
+    }
+    parsed_free(&H.R);
+    return ok;
 }
 
 /* parse_results(data: bytes) -> None | dict with n, first_bbox, n_bbox, n_seg and the bytes of
@@ -759,10 +840,9 @@ static PyObject *py_parse_results(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "y*", &data)) return NULL;
     Parsed R = {0};
     R.base = (const unsigned char *)data.buf;
-    Cur c = {(const unsigned char *)data.buf, (const unsigned char *)data.buf + data.len};
     int ok;
     Py_BEGIN_ALLOW_THREADS
-    ok = parse_results(&c, &R);
+    ok = parse_results_split((const unsigned char *)data.buf, (size_t)data.len, &R);
     Py_END_ALLOW_THREADS
     PyObject *ret = NULL;
     if (!ok) {
@@ -774,7 +854,7 @@ static PyObject *py_parse_results(PyObject *self, PyObject *args) {
                             "category_id", bytes_obj(&R.cat), "score", bytes_obj(&R.score), "bbox", bytes_obj(&R.bbox),
                             "size", bytes_obj(&R.hw), "counts_start", bytes_obj(&R.cstart), "counts_stop", bytes_obj(&R.cstop));
     }
-    free(R.img.p); free(R.cat.p); free(R.score.p); free(R.bbox.p); free(R.hw.p); free(R.cstart.p); free(R.cstop.p);
+    parsed_free(&R);
     PyBuffer_Release(&data);
     return ret;
 }

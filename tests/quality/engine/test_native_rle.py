@@ -329,3 +329,40 @@ def test_coordinates_beyond_a_million_pixels_are_bad_input(fast):
         masks.to_rles(segs, [20, 20], [20, 20], locations=["annotations[0].segmentation", "annotations[1].segmentation"])
     assert exc.value.code == "coordinate_out_of_range"
     assert exc.value.location.startswith("annotations[0].segmentation")
+
+
+def _assert_parsed_is_orjsons(data: bytes) -> None:
+    r = K.parse_results(data)
+    assert r is not None
+    ref = orjson.loads(data)
+    p = _parsed(r)
+    assert r["n"] == len(ref) and r["n_seg"] == len(ref)
+    assert p["image_id"].tolist() == [a["image_id"] for a in ref]
+    assert p["category_id"].tolist() == [a["category_id"] for a in ref]
+    assert p["score"].tolist() == [a["score"] for a in ref]
+    assert p["size"].tolist() == [a["segmentation"]["size"] for a in ref]
+    assert [orjson.loads(b'"' + data[a:b] + b'"') for a, b in zip(p["start"].tolist(), p["stop"].tolist())] == [a["segmentation"]["counts"] for a in ref]
+
+
+def test_parse_results_on_two_cores_is_the_one_thread_read():
+    """Past a few MB the reader splits the file at a guessed element start near the middle;
+    a guess inside a value (objects inside a list member) is found out and read through."""
+    rng = np.random.default_rng(12)
+    res = _results(rng, 400) * 130  # about 8 MB
+    data = orjson.dumps(res)
+    assert len(data) > 5 << 20
+    _assert_parsed_is_orjsons(data)
+    # the middle of the file inside one result's list of objects: "},{" that is no element start
+    middle = dict(res[0], objects=[{"k": i} for i in range(200_000)])
+    half = len(res) // 2
+    tricky = orjson.dumps(res[:half] + [middle] + res[half:])
+    mid = len(tricky) // 2
+    start = tricky.index(b'"objects"')
+    assert start < mid < start + len(orjson.dumps(middle["objects"]))
+    _assert_parsed_is_orjsons(tricky)
+    # what the reader declines, before or after the middle, is declined as a whole
+    polygon = dict(res[0], segmentation=[[1, 2, 3, 4, 5, 6]])
+    for at in (10, len(res) - 10):
+        assert K.parse_results(orjson.dumps(res[:at] + [polygon] + res[at:])) is None
+    assert K.parse_results(data[:-1] + b",]") is None  # a trailing comma at the very end
+    assert K.parse_results(data + b" x") is None
