@@ -383,3 +383,35 @@ def test_byte_mutations(tmp_path):
             _check(tmp_path, bytes(data))
         except AssertionError as exc:
             raise AssertionError(f"mutation {k}: {bytes(data)[:400]!r}") from exc
+
+
+def _paths(obj, at=()):
+    yield at
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _paths(v, (*at, k))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            yield from _paths(v, (*at, i))
+
+
+EDGES = [*VALUES, 0.5, -1e-9, 65535, 65536, 1e6, 1e6 + 1, -1e6, 2**32, 2**32 - 1, "0", "PPYo0a", [[1, 1, 5, 1, 5, 5]], {"size": [24, 32], "counts": [768]}]
+
+
+@pytest.mark.parametrize("base", sorted(BASES))
+def test_value_mutations_at_every_path(tmp_path, base):
+    """Every value of the file, at any depth (a polygon's coordinate, an RLE's size, one run
+    of its counts, a frame of a track), replaced by a few seeded picks of edge values."""
+    rng = random.Random(base)
+    original = BASES[base]()
+    for at in [p for p in _paths(original) if p]:
+        for v in rng.sample(EDGES, 3):
+            d = copy.deepcopy(original)
+            parent = d
+            for k in at[:-1]:
+                parent = parent[k]
+            parent[at[-1]] = v
+            try:
+                _check(tmp_path, json.dumps(d))
+            except AssertionError as exc:
+                raise AssertionError(f"{base}: {at} = {v!r}") from exc
