@@ -26,8 +26,10 @@ def render_previews(*, cache, images: list[dict], local_images: dict[str, Path],
         if made >= count:
             return
         local = local_images.get(img["file_name"]) or by_base.get(img["file_name"].rsplit("/", 1)[-1])
+        if local is None:
+            continue  # before the annotations are searched: a scan per image without a file adds up
         index = np.flatnonzero(ann_img == img["id"])
-        if local is None or not len(index):
+        if not len(index):
             continue
         with Image.open(local) as im:
             base = np.asarray(im.convert("RGB"), dtype=np.float32)
