@@ -22,6 +22,9 @@
  */
 #include "rle_core.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 /* SEG_NONE: no segmentation (missing or null: seg_lo 0) or an empty polygon list (seg_lo 1);
  * fine for box evaluations, an error (raised by the Python path) when masks are wanted. */
 enum { SEG_POLY = 0, SEG_STRING = 1, SEG_COUNTS = 2, SEG_NONE = 3 };
@@ -41,7 +44,26 @@ typedef struct {
     Bytes ucounts;   /* u32 */
     int64_t n_poly, n_coords, n_ucounts;
     int64_t cat_a, cat_b;
+    /* a read-only file mapping: the pages the parser has gone past are released as it goes
+     * (release_behind), up to `released` */
+    int release;
+    const unsigned char *released;
 } Gt;
+
+#define RELEASE_STEP ((size_t)32 << 20)
+
+/* Drop the pages of a read-only file mapping between G->released and p (whole pages, every
+ * RELEASE_STEP bytes): the file's bytes already read do not stay resident while the arrays
+ * grow; the kernel reads a page back from the file if it is touched again. */
+static void release_behind(Gt *G, const unsigned char *p) {
+    if (!G->release || (size_t)(p - G->released) < RELEASE_STEP) return;
+    long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0) return;
+    uintptr_t a = (uintptr_t)G->released & ~((uintptr_t)page - 1);
+    uintptr_t b = (uintptr_t)p & ~((uintptr_t)page - 1);
+    if (b > a) madvise((void *)a, (size_t)(b - a), MADV_DONTNEED);
+    G->released = (const unsigned char *)b;
+}
 
 /* iscrowd / ignore: an integer (any non-zero is true) or true / false. */
 static int read_flag(Cur *c, unsigned char *out) {
@@ -249,6 +271,7 @@ static int parse_annotations(Cur *c, Gt *G) {
             put_i64(&G->seg_hi, hi) < 0 || bytes_put(&G->rle_hw, hw, 16) < 0 || put_i64(&G->rle_sum, sum) < 0)
             return 0;
         G->n_ann++;
+        release_behind(G, c->p);
         if (lit(c, ',')) continue;
         return lit(c, ']');
     }
@@ -292,6 +315,23 @@ static void gt_free(Gt *G) {
     }
 }
 
+/* Whether a buffer is a read-only file mapping (mmap.ACCESS_READ: shared, never written),
+ * whose pages may be released once read (release_behind, release_file_pages). Any other
+ * buffer is left alone: dropping pages of a private or anonymous one would lose its bytes. */
+static int is_file_mapping(const Py_buffer *b) {
+    return b->readonly && b->obj != NULL && b->len > 0 && strcmp(Py_TYPE(b->obj)->tp_name, "mmap.mmap") == 0;
+}
+
+/* The whole mapping, once parsed: the file and the arrays copied out of the parser's buffers
+ * are not resident together. */
+static void release_file_pages(const Py_buffer *b) {
+    if (!is_file_mapping(b)) return;
+    long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0) return;
+    uintptr_t start = (uintptr_t)b->buf & ~((uintptr_t)page - 1);
+    madvise((void *)start, (size_t)((uintptr_t)b->buf + (size_t)b->len - start), MADV_DONTNEED);
+}
+
 /* Move a Bytes into a bytes object (freeing it at once, so the two copies do not pile up). */
 static PyObject *take(Bytes *b) {
     PyObject *o = bytes_obj(b);
@@ -316,11 +356,14 @@ static PyObject *py_parse_coco(PyObject *self, PyObject *args) {
     Gt G = {0};
     G.base = (const unsigned char *)data.buf;
     G.cat_a = G.cat_b = -1;
+    G.release = is_file_mapping(&data);
+    G.released = G.base;
     Cur c = {(const unsigned char *)data.buf, (const unsigned char *)data.buf + data.len};
     int ok;
     Py_BEGIN_ALLOW_THREADS
     ok = parse_coco(&c, &G);
     Py_END_ALLOW_THREADS
+    release_file_pages(&data);
     PyObject *ret = NULL;
     if (!ok) {
         ret = Py_None;

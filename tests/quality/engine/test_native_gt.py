@@ -395,3 +395,28 @@ def test_rasterizer_boxes_and_areas_are_the_checks(tmp_path, seed):
     assert ref.rle_area.tobytes() == area.tobytes()
     assert ref.rle_box.tobytes() == box.tobytes()
     assert (area == 0).any() and (area > 0).any()
+
+
+def test_parse_coco_of_a_file_mapping_releases_its_pages_and_reads_the_same(tmp_path):
+    """A read-only mapping past the release step (its pages dropped as the parser goes) gives
+    the arrays of the same bytes in memory, and the mapping still reads the file after."""
+    import mmap
+
+    gt = synthetic_reference(3)
+    anns = gt[A]
+    # past 32 MB: whole runs of pages are released mid-parse, then the rest at the end
+    gt[A] = [dict(a, id=k + 1) for k in range(160_000) for a in anns[k % len(anns) : k % len(anns) + 1]]
+    data = orjson.dumps(gt)
+    assert len(data) > 36 << 20
+    path = tmp_path / "gt.json"
+    path.write_bytes(data)
+    in_memory = K.parse_coco(data)
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+        from_file = K.parse_coco(mapped)
+        assert mapped[:] == data  # pages read back from the file
+    assert in_memory is not None and from_file.keys() == in_memory.keys()
+    assert all(from_file[k] == in_memory[k] for k in in_memory)
+    with open(path, "r+b") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY) as private:
+        private[0:1] = b" "  # a private copy's pages are never dropped: the change stays
+        K.parse_coco(private)
+        assert private[0:1] == b" "
