@@ -29,7 +29,9 @@ one alone, which only ever advances on committed states.
 
 from __future__ import annotations
 
+import itertools
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
@@ -106,19 +108,46 @@ class _Codes:
 
 
 class _Combos(_Codes):
-    """Codes of sets of values (a listing's embodiments, ...): filters and facets go through the few distinct sets."""
+    """Codes of sets of values (a listing's embodiments, ...): filters and facets go through the
+    distinct sets, and from sets to values through their incidence pairs (vectorized: a
+    catalogue may hold tens of thousands of distinct sets of categories)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.value_codes = _Codes()
+        self._pair_combo: list[int] = []
+        self._pair_value: list[int] = []
+        self._pairs: tuple[np.ndarray, np.ndarray] | None = None
+
+    def of(self, value: Any) -> int:
+        c = self.code.get(value)
+        if c is None:
+            c = super().of(value)
+            for v in value:
+                self._pair_combo.append(c)
+                self._pair_value.append(self.value_codes.of(v))
+            self._pairs = None
+        return c
+
+    def pairs(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._pairs is None:
+            self._pairs = (np.array(self._pair_combo, dtype=np.int64), np.array(self._pair_value, dtype=np.int64))
+        return self._pairs
 
     def any_of(self, wanted: Iterable[str]) -> np.ndarray:
-        wanted = set(wanted)
-        return np.array([bool(wanted.intersection(combo)) for combo in self.values] + [False], dtype=bool)
+        """A boolean per set: whether it holds one of ``wanted``."""
+        pair_combo, pair_value = self.pairs()
+        table = np.zeros(len(self.values) + 1, dtype=bool)
+        hits = self.value_codes.lut(wanted)[pair_value]
+        table[pair_combo[hits]] = True
+        return table
 
     def value_counts(self, combo_counts: np.ndarray) -> dict[str, int]:
-        totals: dict[str, int] = {}
-        for c in np.flatnonzero(combo_counts):
-            n = int(combo_counts[c])
-            for value in self.values[c]:
-                totals[value] = totals.get(value, 0) + n
-        return totals
+        """Listings per value, from listings per set."""
+        pair_combo, pair_value = self.pairs()
+        per_value = np.bincount(pair_value, weights=combo_counts[pair_combo], minlength=len(self.value_codes.values))
+        names = self.value_codes.values
+        return {names[i]: int(per_value[i]) for i in np.flatnonzero(per_value)}
 
 
 @dataclass
@@ -133,6 +162,10 @@ class CatalogueIndex:
     codes: dict[str, _Codes] = field(default_factory=dict)
     slot_of: dict[int, int] = field(default_factory=dict)
     orders: dict[str, np.ndarray] = field(default_factory=dict)
+    # Which build of an index this is, and per slot the revision its row was last read at:
+    # together with the primary key they name a row's content (result cards are kept by them).
+    uid: int = 0
+    read_at: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -230,6 +263,8 @@ class CatalogueIndex:
         self.alive = np.ones(len(self.pk), dtype=bool)
         self.slot_of = {int(pk): slot for slot, pk in enumerate(self.pk.tolist())}
         self.orders = {}
+        self.uid = next(_index_uids)
+        self.read_at = np.full(len(self.pk), revision, dtype=np.int64)
         self.revision, self.token = revision, token
 
     def apply_changes(self, revision: int, token: str) -> None:
@@ -245,6 +280,7 @@ class CatalogueIndex:
                 slot = self.slot_of.get(pk)
                 if slot is not None:
                     self.alive[slot] = False
+                    self.read_at[slot] = revision
             fresh = [i for i, pk in enumerate(present.tolist()) if pk not in self.slot_of]
             for i, pk in enumerate(present.tolist()):
                 slot = self.slot_of.get(pk)
@@ -257,6 +293,7 @@ class CatalogueIndex:
                 start = len(self.pk)
                 self.pk = np.concatenate([self.pk, present[take]])
                 self.alive = np.concatenate([self.alive, np.ones(len(take), dtype=bool)])
+                self.read_at = np.concatenate([self.read_at, np.full(len(take), revision, dtype=np.int64)])
                 for name, column in cols.items():
                     self.cols[name] = np.concatenate([self.cols[name], column[take]])
                 for j, pk in enumerate(present[take].tolist()):
@@ -414,23 +451,78 @@ def catalogue_index_warm() -> None:
         catalogue_index_current(revision, token, reset)
 
 
+_index_uids = itertools.count(1)
+
+
+def listings_by_pk(pks: list[int]) -> list[Listing]:
+    """The listings' rows for result cards, in the order of ``pks`` (one query; a row deleted since is left out)."""
+    if not pks:
+        return []
+    rows = Listing.objects.filter(pk__in=pks).defer("search_vector", "search_text", "description", "terms", "previews", "facet_keys")
+    by_pk = {row.pk: row for row in rows}
+    return [by_pk[pk] for pk in pks if pk in by_pk]
+
+
+@dataclass(frozen=True)
+class ResultRef:
+    """One result of a page: the listing and the index state its card is kept under."""
+
+    pk: int
+    index_uid: int
+    read_at: int
+
+
 @dataclass
 class SearchResult:
-    """A search's answer from the index: its facets, count and the ordered primary keys (rows read per page)."""
+    """A search's answer from the index: its facets, count and the ordered primary keys; a
+    slice gives references (:class:`ResultRef`), whose cards :func:`result_cards` renders."""
 
     facets: dict[str, list[dict[str, Any]]]
     pks: np.ndarray
+    index_uid: int = 0
+    read_at: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     def __len__(self) -> int:
         return len(self.pks)
 
-    def __getitem__(self, item: slice) -> list[Listing]:
-        ids = self.pks[item].tolist()
-        if not ids:
-            return []
-        rows = Listing.objects.filter(pk__in=ids).defer("search_vector", "search_text", "description", "terms", "previews", "facet_keys")
-        by_pk = {row.pk: row for row in rows}
-        return [by_pk[pk] for pk in ids if pk in by_pk]
+    def __getitem__(self, item: slice) -> list[ResultRef]:
+        return [
+            ResultRef(pk=pk, index_uid=self.index_uid, read_at=at)
+            for pk, at in zip(self.pks[item].tolist(), self.read_at[item].tolist(), strict=True)
+        ]
+
+    def listings(self, item: slice) -> list[Listing]:
+        return listings_by_pk(self.pks[item].tolist())
+
+
+# Rendered result cards, per (variant: the answer's scheme and host, listing, index build,
+# revision the row was read at): a card is rendered from its row once per change of the row.
+_cards: OrderedDict[tuple[str, int, int, int], Any] = OrderedDict()
+_cards_lock = threading.Lock()
+CARDS_KEPT = 4000
+
+
+def result_cards(refs: list[ResultRef], *, variant: str, render) -> list[Any]:
+    """The cards of a page of results: kept ones as they are, the others rendered by
+    ``render(listings)`` from their rows (one query for all of them) and kept."""
+    keys = [(variant, ref.pk, ref.index_uid, ref.read_at) for ref in refs]
+    with _cards_lock:
+        found = [_cards.get(key) for key in keys]
+        for key, card in zip(keys, found, strict=True):
+            if card is not None:
+                _cards.move_to_end(key)
+    missing = [ref.pk for ref, card in zip(refs, found, strict=True) if card is None]
+    if missing:
+        rows = listings_by_pk(missing)
+        rendered = dict(zip((row.pk for row in rows), render(rows), strict=True))
+        with _cards_lock:
+            for key, card in zip(keys, found, strict=True):
+                if card is None and key[1] in rendered:
+                    _cards[key] = rendered[key[1]]
+            while len(_cards) > CARDS_KEPT:
+                _cards.popitem(last=False)
+        found = [card if card is not None else rendered.get(ref.pk) for ref, card in zip(refs, found, strict=True)]
+    return [card for card in found if card is not None]
 
 
 def catalogue_search(*, filters) -> SearchResult:
@@ -441,18 +533,19 @@ def catalogue_search(*, filters) -> SearchResult:
         return _search(index, filters, matches)
 
 
-def _search(index: CatalogueIndex, filters, matches: tuple[list[int], list[float]] | None) -> SearchResult:
+def _search(index: CatalogueIndex, filters, matches: tuple[np.ndarray, np.ndarray] | None) -> SearchResult:
     masks = index.conditions(filters)
     base = index.alive
     rank = None
     if matches is not None:
         ids, ranks = matches
-        slots = np.fromiter((index.slot_of.get(pk, -1) for pk in ids), dtype=np.int64, count=len(ids))
+        slot_of = index.slot_of
+        slots = np.fromiter((slot_of.get(pk, -1) for pk in ids.tolist()), dtype=np.int64, count=len(ids))
         known = slots >= 0
         in_text = np.zeros(len(index.pk), dtype=bool)
         in_text[slots[known]] = True
         rank = np.zeros(len(index.pk), dtype=np.float64)
-        rank[slots[known]] = np.asarray(ranks, dtype=np.float64)[known]
+        rank[slots[known]] = ranks[known]
         masks["q"] = in_text
     facets, everything = index.facets(masks, base)
     ordering = filters.ordering
@@ -464,25 +557,49 @@ def _search(index: CatalogueIndex, filters, matches: tuple[list[int], list[float
     else:
         perm = index.order("-published_at" if ordering == "relevance" else ordering)
         slots = perm[everything[perm]]
-    return SearchResult(facets=facets, pks=index.pk[slots])
+    return SearchResult(facets=facets, pks=index.pk[slots], index_uid=index.uid, read_at=index.read_at[slots])
 
 
-def _revision_and_text_matches(q: str) -> tuple[int, str, int, tuple[list[int], list[float]] | None]:
-    """The catalogue revision and, with ``q``, the public listings matching it and their rank, in one query."""
+# Full-text answers per query string, each valid for one catalogue state: (revision, token, ids, ranks).
+_text_matches: OrderedDict[tuple[str, str], tuple[int, str, np.ndarray, np.ndarray]] = OrderedDict()
+TEXT_MATCHES_KEPT = 256
+_text_lock = threading.Lock()
+
+
+def _revision_and_text_matches(q: str) -> tuple[int, str, int, tuple[np.ndarray, np.ndarray] | None]:
+    """The catalogue revision and, with ``q``, the public listings matching it and their rank, in one query.
+
+    The matches of a query string are kept per process for the catalogue state they were
+    read at (any listing change moves the revision): the query asks PostgreSQL for them only
+    when that state is not the current one (a one-time filter in the same statement), so a
+    repeated query costs the revision read alone. (OFFSET 0 keeps the subquery a subquery,
+    so its condition on the revision gates the scan instead of filtering its rows.)
+    """
     with connection.cursor() as cur:
         if not q:
             cur.execute("SELECT revision, token, reset_revision FROM listings_catalogue_revision WHERE id = 1")
             revision, token, reset = cur.fetchone()
             return revision, token, reset, None
+        key = (_database_key(), q)
+        with _text_lock:
+            cached = _text_matches.get(key)
+        known = (cached[0], cached[1]) if cached is not None else (-1, "")
         cur.execute(
-            "WITH query AS (SELECT websearch_to_tsquery('english'::regconfig, %s) AS q) "
             "SELECT r.revision, r.token, r.reset_revision, m.id, m.rank FROM listings_catalogue_revision r "
-            "LEFT JOIN (SELECT l.id, ts_rank(l.search_vector, query.q) AS rank FROM listings_listing l, query "
-            "WHERE l.is_public AND l.search_vector @@ query.q) m ON TRUE WHERE r.id = 1",
-            [q],
+            "LEFT JOIN LATERAL (SELECT l.id, ts_rank(l.search_vector, query.q) AS rank "
+            "FROM listings_listing l, websearch_to_tsquery('english'::regconfig, %s) AS query(q) "
+            "WHERE (r.revision <> %s OR r.token <> %s) AND l.is_public AND l.search_vector @@ query.q OFFSET 0) m ON TRUE "
+            "WHERE r.id = 1",
+            [q, *known],
         )
         rows = cur.fetchall()
     revision, token, reset = rows[0][:3]
-    ids = [r[3] for r in rows if r[3] is not None]
-    ranks = [r[4] for r in rows if r[3] is not None]
+    if cached is not None and (revision, token) == known:
+        return revision, token, reset, (cached[2], cached[3])
+    ids = np.fromiter((r[3] for r in rows if r[3] is not None), dtype=np.int64)
+    ranks = np.fromiter((r[4] for r in rows if r[3] is not None), dtype=np.float64)
+    with _text_lock:
+        _text_matches[key] = (revision, token, ids, ranks)
+        while len(_text_matches) > TEXT_MATCHES_KEPT:
+            _text_matches.popitem(last=False)
     return revision, token, reset, (ids, ranks)

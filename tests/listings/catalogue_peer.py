@@ -20,7 +20,7 @@ def search_now(params: dict) -> dict:
     filters = search.listing_filters_parse({k: v if isinstance(v, list) else [v] for k, v in params.items()})
     results, facets, _paginator = search.listing_search_results(filters=filters)
     return {
-        "slugs": [listing.slug for listing in results[0:100]],
+        "slugs": [listing.slug for listing in (results.listings(slice(0, 100)) if catalogue_index.index_enabled() else results[0:100])],
         "count": len(results) if catalogue_index.index_enabled() else results.count(),
         "facets": {name: {f["value"]: f["count"] for f in values} for name, values in facets.items()},
         "index": catalogue_index.index_enabled(),

@@ -74,7 +74,12 @@ def here(**params) -> dict:
     return answer
 
 
-def test_changes_reach_the_next_search_of_the_other_process(peer):
+def card(api_client, slug: str) -> dict:
+    body = api_client.get("/api/v1/listings/", {"page_size": 100}).json()
+    return next(r for r in body["results"] if r["slug"] == slug)
+
+
+def test_changes_reach_the_next_search_of_the_other_process(peer, api_client):
     assert sorted(here()["slugs"]) == sorted(VISIBLE) == sorted(peer.search()["slugs"])
     shared = catalogue_index._shared[catalogue_index._database_key()]
     built = shared.pk.copy()
@@ -96,8 +101,10 @@ def test_changes_reach_the_next_search_of_the_other_process(peer):
 
     # A price change in the peer: this process's next search filters and orders by the new price.
     assert "lab-benchtop" not in here(price_max="10")["slugs"]
+    assert card(api_client, "lab-benchtop")["price"] != "3.00"  # its card is kept from here on
     peer.write("price", "lab-benchtop", "3.00")
     assert "lab-benchtop" in here(price_max="10")["slugs"]
+    assert card(api_client, "lab-benchtop")["price"] == "3.00"  # the kept card is not shown again
     assert here(ordering="price")["slugs"][:2] == ["home-folding", "lab-benchtop"]
     write("price", "lab-benchtop", "20000.00")
     assert peer.search(ordering="price")["slugs"][-1] == "lab-benchtop"
