@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from quality.engine import gate, masks, native
-from quality.engine.cache import ReferenceCache, _field, _int_ids, load_reference, read_json
+from quality.engine.cache import ReferenceCache, _field, _int_ids, dense_index, load_reference, read_json
 from quality.engine.errors import EngineInputError
 from quality.engine.gate import CheckedRLE, MaskStrings
 
@@ -419,6 +419,9 @@ def _positions(values: np.ndarray, keys: np.ndarray) -> np.ndarray:
     """Position of each value in ``keys`` (first occurrence), -1 when absent."""
     if len(keys) == 0:
         return np.full(len(values), -1, dtype=np.int64)
+    fast = dense_index(values, keys)
+    if fast is not None:
+        return fast
     order = np.argsort(keys, kind="stable")
     s = keys[order]
     p = np.searchsorted(s, values)

@@ -67,3 +67,28 @@ def test_masks_rasterized_on_several_cores_are_the_bytes_of_one_call(tmp_path, m
     for parts in (2, 3, 7):
         other_blob, other_offsets = masks(parts)
         assert other_blob == blob and np.array_equal(other_offsets, offsets), parts
+
+
+def test_dense_index_is_the_search():
+    """The id table gives what the sort-and-search gives, and declines what it cannot do."""
+    from quality.engine.cache import dense_index
+    from quality.engine.cocoeval import _positions
+
+    def search(values, keys):
+        order = np.argsort(keys, kind="stable")
+        s = keys[order]
+        p = np.minimum(np.searchsorted(s, values), len(s) - 1)
+        return np.where(s[p] == values, order[p], -1)
+
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        keys = rng.choice(np.arange(int(rng.integers(300, 5000))), size=int(rng.integers(1, 300)), replace=False).astype(np.int64)
+        values = rng.integers(-5, int(keys.max()) + 20, size=1000).astype(np.int64)
+        got = dense_index(values, keys)
+        assert got is not None and np.array_equal(got, search(values, keys))
+        assert np.array_equal(_positions(values, keys), search(values, keys))
+    # repeated, negative or far-apart keys: no table, the search answers (first position)
+    for keys in (np.array([4, 2, 4, 9]), np.array([-1, 3]), np.array([1, 10**9])):
+        values = np.array([4, 2, 9, 3, 10**9, -1, 7])
+        assert dense_index(values, keys) is None
+        assert np.array_equal(_positions(values, keys), search(values, keys))
