@@ -23,12 +23,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--gt-cache", help="reference cache written by `python -m quality cache`")
     ev.add_argument("--json", action="store_true", help="print one JSON object instead of the summary lines")
     ev.add_argument("--arrays", help="write precision, recall and scores to this .npz")
-    ev.set_defaults(func=run_evaluate)
+    ev.set_defaults(func=run_evaluate, end_process=True)
 
     ca = sub.add_parser("cache", help="rasterize a reference once into a cache file")
     ca.add_argument("--gt", required=True, help="reference COCO JSON")
     ca.add_argument("--out", required=True, help="cache file to write (.npz)")
-    ca.set_defaults(func=run_cache)
+    ca.set_defaults(func=run_cache, end_process=True)
 
 
 def _quiet_process() -> None:
