@@ -325,6 +325,16 @@ def _text_cases() -> dict[str, tuple[str, bool | None]]:
         "polygon on the margin": (with_ann(ann.replace("[[1, 1, 5, 1, 5, 5]]", "[[-1, -1, 33, -1, 33, 25]]") + "}"), True),
         "polygon past the margin": (with_ann(ann.replace("[[1, 1, 5, 1, 5, 5]]", "[[-1.0001, -1, 33, -1, 33, 25]]") + "}"), False),
         "empty key": (with_ann(ann + ', "": 1}'), True),
+        # coordinates at the image's edge (32 + 1 pixel of margin) written with more digits
+        # than a double holds: the value is the correctly rounded double either way
+        "edge rounds inside": (with_ann(ann.replace("[[1, 1, 5, 1, 5, 5]]", "[[1, 1, 33.0000000000000001, 1, 5, 5]]") + "}"), True),
+        "edge just outside": (with_ann(ann.replace("[[1, 1, 5, 1, 5, 5]]", "[[1, 1, 33.00000000000001, 1, 5, 5]]") + "}"), False),
+        "edge negative inside": (with_ann(ann.replace("[[1, 1, 5, 1, 5, 5]]", "[[-1.00000000000000001, 1, 5, 1, 5, 5]]") + "}"), True),
+        "edge 17 digits": (with_ann(ann.replace("[[1, 1, 5, 1, 5, 5]]", "[[1, 1, 32.999999999999999, 1, 5, 5]]") + "}"), True),
+        "edge exponent": (with_ann(ann.replace("[[1, 1, 5, 1, 5, 5]]", "[[1, 1, 0.33e2, 1, 5, 5]]") + "}"), True),
+        "leading zeros in the fraction": (with_ann(ann.replace("[[1, 1, 5, 1, 5, 5]]", "[[0.000001, 1, 5.0, 1, 5, 5.00]]") + "}"), True),
+        "int coordinate of 18 digits": (with_ann(ann.replace("[[1, 1, 5, 1, 5, 5]]", "[[1, 1, 100000000000000000, 1, 5, 5]]") + "}"), False),
+        "coordinate dot without digits": (with_ann(ann.replace("[[1, 1, 5, 1, 5, 5]]", "[[1, 1, 5., 1, 5, 5]]") + "}"), False),
     }
 
 

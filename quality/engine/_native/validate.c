@@ -299,6 +299,49 @@ static int64_t find(const int64_t *a, int64_t n, int64_t v) {
 
 static int put64(Bytes *b, int64_t v) { return bytes_put(b, &v, 8); }
 
+/* read_number in one pass over the characters for the common coordinate (an integer, or a
+ * decimal without exponent, of few digits); the same value (both round correctly), and
+ * read_number itself for anything else. */
+static inline int read_coord(Cur *c, double *out) {
+    ws(c);
+    const unsigned char *p = c->p, *e = c->end;
+    int neg = 0, nd = 0, frac = -1;
+    uint64_t mant = 0;
+    if (p < e && *p == '-') {
+        neg = 1;
+        p++;
+    }
+    if (p >= e || !is_digit(*p)) return 0;
+    if (*p == '0') {
+        p++;
+        nd = 1;
+    } else
+        while (p < e && is_digit(*p)) {
+            mant = mant * 10 + (uint64_t)(*p++ - '0');
+            if (++nd > 17) return read_number(c, out);
+        }
+    if (p < e && *p == '.') {
+        p++;
+        frac = 0;
+        if (p >= e || !is_digit(*p)) return 0;
+        while (p < e && is_digit(*p)) {
+            mant = mant * 10 + (uint64_t)(*p++ - '0');
+            frac++;
+            if (++nd > 17) return read_number(c, out);
+        }
+    }
+    if (p < e && (*p == 'e' || *p == 'E')) return read_number(c, out);
+    if (frac < 0) {
+        *out = (double)(neg ? -(int64_t)mant : (int64_t)mant);
+    } else {
+        double v = (double)mant / POW10[frac]; /* mant < 10^17 < 2^57: exact below 2^53 */
+        if (mant >= (1ULL << 53)) return read_number(c, out);
+        *out = neg ? -v : v;
+    }
+    c->p = p;
+    return 1;
+}
+
 /* A polygon list [[x, y, ...], ...]: non-empty, each polygon an even number (at least 6)
  * of numbers within MAX_COORDINATE. */
 static int a_polygons(Cur *c, Ann *A, Masks *M, int d) {
@@ -310,7 +353,7 @@ static int a_polygons(Cur *c, Ann *A, Masks *M, int d) {
         if (!lit(c, ']'))
             for (;;) {
                 double v;
-                if (!read_number(c, &v) || !(fabs(v) <= MAX_COORDINATE)) return 0;
+                if (!read_coord(c, &v) || !(fabs(v) <= MAX_COORDINATE)) return 0;
                 if (!M->any_poly) {
                     M->any_poly = 1;
                     M->lox = M->loy = INFINITY;
