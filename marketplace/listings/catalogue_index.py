@@ -45,42 +45,168 @@ from datasets.states import VersionState
 from marketplace.listings.models import Listing
 from quality.figures import LISTING_FIGURES
 
-# Kinds of the ``facet_keys`` column (models.FACET_KEY_KINDS), the columns the facets group
-# by, and the term kind read from ListingTerm (categories are not in facet_keys).
-KEY_KINDS = ("embodiment", "task", "scene", "license", "sensor")
+# The columns the multi-valued facets group by (and the embodiment, task and sensor filters read).
 FACET_COLUMNS = {"embodiment": "facet_embodiments", "task": "facet_tasks", "license": "facet_licenses", "sensor": "facet_sensors"}
 SINGLE = {"tier": "tier", "annotation_kind": "annotation_kind", "seller": "seller_slug"}
 _HIDDEN_STATES = [s for s in VersionState.values if s != VersionState.PUBLISHED]
 _INT64_MAX = np.iinfo(np.int64).max
 _INT64_MIN = np.iinfo(np.int64).min
 
-_COLUMNS = [
-    "l.id",
-    *(f"COALESCE(l.{f}, 'NaN'::float8), l.{f}_status" for f in LISTING_FIGURES),
-    "l.tier",
-    "l.annotation_kind",
-    "l.seller_slug",
-    "l.commercial_use",
-    "l.derivatives",
-    "l.share_alike",
-    "l.has_tracks",
-    "l.frames",
-    "(l.price * 100)::bigint",
-    "COALESCE((EXTRACT(EPOCH FROM l.published_at) * 1000000)::bigint, 0)",
-    "l.published_at IS NULL",
-    "COALESCE(l.quality_adjusted_cost, 'NaN'::float8)",
-    "COALESCE(l.diversity, 'NaN'::float8)",
-    "COALESCE(l.instances_per_frame, 'NaN'::float8)",
-    "COALESCE(l.occlusion, 'NaN'::float8)",
-    "l.embodiment_count",
-    "l.task_count",
-    "l.facet_keys",
-    *(f"l.{c}" for c in FACET_COLUMNS.values()),
-]
-_PUBLIC = (
-    "l.is_public AND NOT EXISTS (SELECT 1 FROM datasets_datasetversion v WHERE v.id = l.version_id AND v.state = ANY(%s))"
+# A listing's scene types as the scene filter reads them on the SQL path (the ``scene=`` keys
+# of facet_keys), sorted, space-separated. Embodiment, task and sensor filters read the
+# facet_* columns, which hold the same values as their facet_keys keys (both are written
+# from the same terms by models.facet_keys_text / facet_group_fields).
+_SCENES = (
+    "array_to_string(ARRAY(SELECT substr(k, 7) FROM unnest(string_to_array(l.facet_keys, ' ')) AS k "
+    "WHERE k LIKE 'scene=%%' ORDER BY 1), ' ')"
 )
-_CHUNK = 20000
+# The columns read for the index, as (name, SQL, binary COPY type). Every value is NOT NULL
+# (nulls become NaN or a flag), so each row of the binary COPY has the same layout and a
+# whole chunk parses as one numpy structured array. Strings come as 64-bit hashes
+# (hashtextextended), resolved through the distinct (hash, string) pairs read beside them.
+_FIELDS: list[tuple[str, str, str]] = [
+    ("pk", "l.id", ">i8"),
+    *(
+        item
+        for f in LISTING_FIGURES
+        for item in ((f, f"COALESCE(l.{f}, 'NaN')::float8", ">f8"), (f"{f}_status", f"l.{f}_status::int2", ">i2"))
+    ),
+    *((f"hash_{name}", f"hashtextextended(l.{column}, 0)", ">i8") for name, column in (("tier", "tier"), ("annotation_kind", "annotation_kind"), ("seller", "seller_slug"))),
+    *((name, f"l.{name}", "?") for name in ("commercial_use", "derivatives", "share_alike", "has_tracks")),
+    ("frames", "l.frames::int8", ">i8"),
+    ("price_cents", "(l.price * 100)::int8", ">i8"),
+    ("published_us", "COALESCE((EXTRACT(EPOCH FROM l.published_at) * 1000000)::int8, 0)", ">i8"),
+    ("published_null", "l.published_at IS NULL", "?"),
+    *((name, f"COALESCE(l.{name}, 'NaN')::float8", ">f8") for name in ("quality_adjusted_cost", "diversity", "instances_per_frame", "occlusion")),
+    ("embodiment_count", "l.embodiment_count::int8", ">i8"),
+    ("task_count", "l.task_count::int8", ">i8"),
+    ("hash_scene", f"hashtextextended({_SCENES}, 0)", ">i8"),
+    *((f"hash_facet_{facet}", f"hashtextextended(l.{column}, 0)", ">i8") for facet, column in FACET_COLUMNS.items()),
+    ("hash_category", "hashtextextended(COALESCE(c.categories, ''), 0)", ">i8"),
+]
+_ROW_DTYPE = np.dtype(
+    [("fields", ">i2"), *((item for name, _sql, kind in _FIELDS for item in ((f"len_{name}", ">i4"), (name, kind))))]
+)
+_FIELD_BYTES = {name: np.dtype(kind).itemsize for name, _sql, kind in _FIELDS}
+# String columns: (family read from the hash column, SQL of the string).
+_STRINGS = {
+    "hash_tier": "l.tier",
+    "hash_annotation_kind": "l.annotation_kind",
+    "hash_seller": "l.seller_slug",
+    "hash_scene": _SCENES,
+    **{f"hash_facet_{facet}": f"l.{column}" for facet, column in FACET_COLUMNS.items()},
+    "hash_category": "COALESCE(c.categories, '')",
+}
+_CATEGORY_SEPARATOR = "\x1f"  # category names may hold spaces: joined with the unit separator
+_PUBLIC = "l.is_public AND NOT EXISTS (SELECT 1 FROM datasets_datasetversion v WHERE v.id = l.version_id AND v.state = ANY(%s))"
+_CATEGORIES = (
+    "LEFT JOIN (SELECT t.listing_id, string_agg(t.value, E'\\x1f' ORDER BY t.value) AS categories "
+    "FROM listings_listingterm t WHERE t.kind = 'category'{ids} GROUP BY t.listing_id) c ON c.listing_id = l.id"
+)
+_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+
+
+class CatalogueChangedWhileReading(Exception):
+    """A string hash of the rows has no string in the distinct pairs read after them: read again."""
+
+
+class _RowSink:
+    """Receives the binary COPY stream; parses whole rows as they arrive (bounded memory)."""
+
+    def __init__(self) -> None:
+        self.pending = bytearray()
+        self.header_done = False
+        self.parts: list[dict[str, np.ndarray]] = []
+
+    def write(self, data: bytes) -> int:
+        self.pending += data
+        if not self.header_done and len(self.pending) >= 19:
+            if bytes(self.pending[:11]) != _COPY_SIGNATURE:
+                raise ValueError("not a PostgreSQL binary COPY stream")
+            extension = int.from_bytes(self.pending[15:19], "big")
+            del self.pending[: 19 + extension]
+            self.header_done = True
+        if self.header_done and len(self.pending) >= 1 << 22:
+            self._take()
+        return len(data)
+
+    def _take(self) -> None:
+        whole = len(self.pending) // _ROW_DTYPE.itemsize * _ROW_DTYPE.itemsize
+        if whole:
+            self.parts.append(_native(np.frombuffer(bytes(self.pending[:whole]), dtype=_ROW_DTYPE)))
+            del self.pending[:whole]
+
+    def finish(self) -> dict[str, np.ndarray]:
+        if self.pending[-2:] == b"\xff\xff":  # the trailer
+            del self.pending[-2:]
+        self._take()
+        if self.pending:
+            raise ValueError("the binary COPY stream ended inside a row")
+        if not self.parts:
+            return {name: np.zeros(0, dtype=np.dtype(kind).newbyteorder("=")) for name, _sql, kind in _FIELDS}
+        return {name: np.concatenate([part[name] for part in self.parts]) for name, _sql, _kind in _FIELDS}
+
+
+def _native(rows: np.ndarray) -> dict[str, np.ndarray]:
+    """A chunk's columns in native byte order, after checking every row has the expected layout."""
+    if not (rows["fields"] == len(_FIELDS)).all():
+        raise ValueError("unexpected number of columns in the binary COPY stream")
+    out = {}
+    for name, _sql, kind in _FIELDS:
+        if not (rows[f"len_{name}"] == _FIELD_BYTES[name]).all():
+            raise ValueError(f"{name}: a NULL or a value of another size in the binary COPY stream")
+        out[name] = rows[name].astype(np.dtype(kind).newbyteorder("="))
+    return out
+
+
+def _copy_rows(ids: list[int] | None) -> dict[str, np.ndarray]:
+    """The index's columns of the public listings (only ``ids`` when given), one binary COPY."""
+    where, params = _PUBLIC, [_HIDDEN_STATES]
+    term_ids = ""
+    if ids is not None:
+        where, params = where + " AND l.id = ANY(%s)", [*params, ids]
+        term_ids = " AND t.listing_id = ANY(%s)"
+        params = [ids, *params]
+    sql = (
+        f"COPY (SELECT {', '.join(sql for _n, sql, _k in _FIELDS)} FROM listings_listing l "
+        f"{_CATEGORIES.format(ids=term_ids)} WHERE {where}) TO STDOUT WITH (FORMAT binary)"
+    )
+    sink = _RowSink()
+    with connection.cursor() as cur:
+        raw = cur.cursor  # psycopg2's own cursor: COPY TO a file-like object
+        raw.copy_expert(raw.mogrify(sql, params).decode(), sink)
+    return sink.finish()
+
+
+def _distinct_strings(ids: list[int] | None) -> dict[str, dict[int, str]]:
+    """Per string column, its distinct values among the rows read, by hash (one scan, grouping sets)."""
+    where, params = _PUBLIC, [_HIDDEN_STATES]
+    term_ids = ""
+    if ids is not None:
+        where, params = where + " AND l.id = ANY(%s)", [*params, ids]
+        term_ids = " AND t.listing_id = ANY(%s)"
+        params = [ids, *params]
+    names = list(_STRINGS)
+    columns = [f"s{i}" for i in range(len(names))]
+    value = f"COALESCE({', '.join(columns)})"
+    sql = (
+        f"SELECT GROUPING({', '.join(columns)}), hashtextextended({value}, 0), {value} FROM ("
+        f"SELECT {', '.join(f'{expr} AS {col}' for expr, col in zip(_STRINGS.values(), columns, strict=True))} "
+        f"FROM listings_listing l {_CATEGORIES.format(ids=term_ids)} WHERE {where}) AS x "
+        f"GROUP BY GROUPING SETS ({', '.join(f'({col})' for col in columns)})"
+    )
+    found: dict[str, dict[int, str]] = {name: {} for name in names}
+    with connection.cursor() as cur:
+        cur.execute(sql, params)
+        for bits, digest, text in cur.fetchall():
+            # GROUPING() sets the bit of every column left out of the row's grouping set.
+            position = next(i for i in range(len(names)) if not bits & (1 << (len(names) - 1 - i)))
+            table = found[names[position]]
+            if table.setdefault(digest, text) != text:
+                raise ValueError(f"two strings of {names[position]} share a 64-bit hash: {text!r}, {table[digest]!r}")
+    return found
+
+
 
 
 class _Codes:
@@ -171,93 +297,45 @@ class CatalogueIndex:
 
     def _empty_codes(self) -> None:
         self.codes = {name: _Codes() for name in SINGLE}
-        for kind in KEY_KINDS:
-            self.codes[f"key_{kind}"] = _Combos()
         for facet in FACET_COLUMNS:
             self.codes[f"facet_{facet}"] = _Combos()
+        self.codes["key_scene"] = _Combos()
         self.codes["key_category"] = _Combos()
 
-    def _rows_to_columns(self, rows: list[tuple], categories: dict[int, list[str]]) -> dict[str, np.ndarray]:
-        n = len(rows)
-        cols = list(zip(*rows, strict=True)) if rows else [()] * (1 + 2 * len(LISTING_FIGURES) + 22)
-        out: dict[str, np.ndarray] = {"pk": np.fromiter(cols[0], dtype=np.int64, count=n)}
-        i = 1
-        for f in LISTING_FIGURES:
-            out[f] = np.fromiter(cols[i], dtype=np.float64, count=n)
-            out[f"{f}_status"] = np.fromiter(cols[i + 1], dtype=np.int8, count=n)
-            i += 2
+    def _load(self, ids: list[int] | None) -> dict[str, np.ndarray]:
+        """The index's columns of the public listings (only ``ids`` when given), strings as codes."""
+        for attempt in range(3):
+            raw = _copy_rows(ids)
+            strings = _distinct_strings(ids)
+            try:
+                return self._encode(raw, strings)
+            except CatalogueChangedWhileReading:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _encode(self, raw: dict[str, np.ndarray], strings: dict[str, dict[int, str]]) -> dict[str, np.ndarray]:
+        out = {name: column for name, column in raw.items() if not name.startswith("hash_")}
         for name in SINGLE:
-            codes = self.codes[name]
-            out[name] = np.fromiter((codes.of(v) for v in cols[i]), dtype=np.int32, count=n)
-            i += 1
-        for name in ("commercial_use", "derivatives", "share_alike", "has_tracks"):
-            out[name] = np.fromiter(cols[i], dtype=bool, count=n)
-            i += 1
-        for name, dtype in (
-            ("frames", np.int64),
-            ("price_cents", np.int64),
-            ("published_us", np.int64),
-            ("published_null", bool),
-            ("quality_adjusted_cost", np.float64),
-            ("diversity", np.float64),
-            ("instances_per_frame", np.float64),
-            ("occlusion", np.float64),
-            ("embodiment_count", np.int64),
-            ("task_count", np.int64),
-        ):
-            out[name] = np.fromiter(cols[i], dtype=dtype, count=n)
-            i += 1
-        parsed: dict[str, tuple[frozenset[str], ...]] = {}
-        key_codes = {kind: np.empty(n, dtype=np.int32) for kind in KEY_KINDS}
-        for row, keys in enumerate(cols[i]):
-            split = parsed.get(keys)
-            if split is None:
-                by_kind: dict[str, set[str]] = {kind: set() for kind in KEY_KINDS}
-                for key in keys.split():
-                    kind, _, value = key.partition("=")
-                    if kind in by_kind:
-                        by_kind[kind].add(value)
-                split = parsed[keys] = tuple(frozenset(by_kind[kind]) for kind in KEY_KINDS)
-            for k, kind in enumerate(KEY_KINDS):
-                key_codes[kind][row] = self.codes[f"key_{kind}"].of(split[k])
-        for kind in KEY_KINDS:
-            out[f"key_{kind}"] = key_codes[kind]
-        i += 1
+            out[name] = _codes_of(raw[f"hash_{name}"], strings[f"hash_{name}"], self.codes[name].of)
+        scenes = self.codes["key_scene"]
+        out["key_scene"] = _codes_of(raw["hash_scene"], strings["hash_scene"], lambda text: scenes.of(frozenset(text.split())))
         for facet in FACET_COLUMNS:
             combos = self.codes[f"facet_{facet}"]
-            seen: dict[str, int] = {}
-            out[f"facet_{facet}"] = np.fromiter(
-                (seen[v] if v in seen else seen.setdefault(v, combos.of(tuple(v.split()))) for v in cols[i]), dtype=np.int32, count=n
+            out[f"facet_{facet}"] = _codes_of(
+                raw[f"hash_facet_{facet}"], strings[f"hash_facet_{facet}"], lambda text, combos=combos: combos.of(tuple(text.split()))
             )
-            i += 1
-        cat = self.codes["key_category"]
-        out["key_category"] = np.fromiter((cat.of(frozenset(categories.get(pk, ()))) for pk in cols[0]), dtype=np.int32, count=n)
+        categories = self.codes["key_category"]
+        out["key_category"] = _codes_of(
+            raw["hash_category"],
+            strings["hash_category"],
+            lambda text: categories.of(frozenset(text.split(_CATEGORY_SEPARATOR)) if text else frozenset()),
+        )
         return out
-
-    def _read(self, ids: list[int] | None) -> tuple[list[tuple], dict[int, list[str]]]:
-        where, params = _PUBLIC, [_HIDDEN_STATES]
-        if ids is not None:
-            where, params = where + " AND l.id = ANY(%s)", [*params, ids]
-        rows: list[tuple] = []
-        categories: dict[int, list[str]] = {}
-        with connection.cursor() as cur:
-            cur.execute(f"SELECT {', '.join(_COLUMNS)} FROM listings_listing l WHERE {where}", params)
-            while chunk := cur.fetchmany(_CHUNK):
-                rows.extend(chunk)
-            cur.execute(
-                f"SELECT t.listing_id, t.value FROM listings_listingterm t JOIN listings_listing l ON l.id = t.listing_id "
-                f"WHERE t.kind = 'category' AND {where}",
-                params,
-            )
-            while chunk := cur.fetchmany(_CHUNK):
-                for pk, value in chunk:
-                    categories.setdefault(pk, []).append(value)
-        return rows, categories
 
     def build(self, revision: int, token: str) -> None:
         self._empty_codes()
-        rows, categories = self._read(None)
-        cols = self._rows_to_columns(rows, categories)
+        cols = self._load(None)
         self.pk = cols.pop("pk")
         self.cols = cols
         self.alive = np.ones(len(self.pk), dtype=bool)
@@ -273,8 +351,7 @@ class CatalogueIndex:
             cur.execute("SELECT listing_id FROM listings_catalogue_change WHERE revision > %s", [self.revision])
             changed = [pk for (pk,) in cur.fetchall()]
         if changed:
-            rows, categories = self._read(changed)
-            cols = self._rows_to_columns(rows, categories)
+            cols = self._load(changed)
             present = cols.pop("pk")
             for pk in changed:
                 slot = self.slot_of.get(pk)
@@ -318,9 +395,9 @@ class CatalogueIndex:
                 m[key] = c[key] == f.flags[key]
         if f.flags.get("no_share_alike"):
             m["no_share_alike"] = ~c["share_alike"]
-        for key in (*KEY_KINDS, "category"):
-            if key != "license" and f.multi.get(key):
-                m[key] = self.codes[f"key_{key}"].any_of(f.multi[key])[c[f"key_{key}"]]
+        for key, column in (("embodiment", "facet_embodiment"), ("task", "facet_task"), ("sensor", "facet_sensor"), ("scene", "key_scene"), ("category", "key_category")):
+            if f.multi.get(key):
+                m[key] = self.codes[column].any_of(f.multi[key])[c[column]]
         for key, name in (("annotation_kind", "annotation_kind"), ("tier", "tier"), ("seller", "seller")):
             if f.multi.get(key):
                 m[key] = self.codes[name].lut(f.multi[key])[c[name]]
@@ -397,6 +474,22 @@ class CatalogueIndex:
 def _cents(amount: Decimal, rounding: str) -> int:
     cents = int((amount * 100).to_integral_value(rounding=rounding))
     return max(min(cents, _INT64_MAX), _INT64_MIN)
+
+
+def _codes_of(hashes: np.ndarray, table: dict[int, str], encode) -> np.ndarray:
+    """Each row's code: its string's hash looked up in ``table`` (hash -> string), the string encoded once."""
+    keys = np.fromiter(table.keys(), dtype=np.int64, count=len(table))
+    codes = np.fromiter((encode(text) for text in table.values()), dtype=np.int32, count=len(table))
+    order = np.argsort(keys)
+    keys, codes = keys[order], codes[order]
+    if not len(hashes):
+        return np.zeros(0, dtype=np.int32)
+    if not len(keys):
+        raise CatalogueChangedWhileReading
+    pos = np.minimum(np.searchsorted(keys, hashes), len(keys) - 1)
+    if not (keys[pos] == hashes).all():
+        raise CatalogueChangedWhileReading
+    return codes[pos]
 
 
 # -- one index per process and database, kept current -----------------------------------------

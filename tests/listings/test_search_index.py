@@ -58,6 +58,7 @@ FIXED = [
     ListingFilters(multi={"embodiment": ["arm"], "task": ["folding", "grasping"], "sensor": ["rgb"]}),
     ListingFilters(multi={"scene": ["kitchen"], "category": ["mug", "bolt"]}),
     ListingFilters(multi={"category": ["nothing-has-this"]}),
+    ListingFilters(multi={"category": ["coffee mug"]}),  # a name with a space
     ListingFilters(multi={"tier": ["fine", "premium"], "annotation_kind": ["video"]}),
     ListingFilters(multi={"tier": ["rough"], "annotation_kind": ["instances", "panoptic"], "embodiment": ["drone"], "task": ["pouring"]}),
     ListingFilters(price_min=Decimal("0.5"), price_max=Decimal("100")),

@@ -15,7 +15,7 @@ from marketplace.listings.services import listing_search_vector_refresh
 EMBODIMENTS = ["arm", "humanoid", "quadruped", "drone", "bimanual"]
 TASKS = ["grasping", "picking", "folding", "pouring", "navigation"]
 SCENES = ["kitchen", "warehouse", "lab", "outdoor"]
-CATEGORIES = ["mug", "box", "towel", "bolt", "cup", "pipette"]
+CATEGORIES = ["mug", "box", "towel", "bolt", "cup", "pipette", "coffee mug"]
 LICENSES = ["CC-BY-4.0", "CC-BY-SA-4.0", "CC0-1.0", "CC-BY-NC-ND-4.0"]
 SENSORS = ["rgb", "rgbd", "depth", "thermal"]
 TIERS = ["", "rough", "standard", "fine", "premium"]
