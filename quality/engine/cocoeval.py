@@ -694,7 +694,9 @@ def _build_flat(ref, dets, p: EvalParams, img_ids, cat_ids, device, shard, num_s
     g_img, g_cpos = g_img[g_idx], g_cpos[g_idx]
     g_kpos = g_cpos if use_cats else np.zeros_like(g_cpos)
     g_cell = _cells(g_img, g_kpos, K)
-    order = np.lexsort((g_idx, g_cpos, g_cell))
+    # g_idx is increasing and the sorts are stable, so file order breaks the ties; with
+    # categories the cell holds the category
+    order = np.argsort(g_cell, kind="stable") if use_cats else np.lexsort((g_cpos, g_cell))
     g_idx, g_cell, g_kpos = g_idx[order], g_cell[order], g_kpos[order]
     # detections in scope
     d_img = _positions(dets.img, img_ids)
@@ -709,7 +711,8 @@ def _build_flat(ref, dets, p: EvalParams, img_ids, cat_ids, device, shard, num_s
     d_kpos = d_cpos if use_cats else np.zeros_like(d_cpos)
     d_cell = _cells(d_img, d_kpos, K)
     score = dets.score[d_idx]
-    order = np.lexsort((d_idx, d_cpos, -score, d_cell))
+    # as above: file order (d_idx increasing) breaks the ties of the stable sort
+    order = np.lexsort((-score, d_cell)) if use_cats else np.lexsort((d_cpos, -score, d_cell))
     d_idx, d_cell, d_kpos, d_img, score = d_idx[order], d_cell[order], d_kpos[order], d_img[order], score[order]
     starts = np.r_[0, np.flatnonzero(d_cell[1:] != d_cell[:-1]) + 1] if len(d_cell) else np.zeros(0, np.int64)
     counts = np.diff(np.r_[starts, len(d_cell)])
@@ -1112,7 +1115,7 @@ def _accumulate(st: EvalState, device: str = "cpu") -> EvalResult:
     scores = -np.ones((T, R, K, A, M))
     rec_thrs = np.asarray(p.rec_thrs)
     eps = np.spacing(1)
-    order = np.lexsort((st.det_rank, st.det_img_pos, -st.det_score, st.det_kpos))
+    order = _accumulation_order(st, K)
     kpos = st.det_kpos[order]
     kb = np.searchsorted(kpos, np.arange(K + 1))
     nk = native.kernels()
@@ -1190,6 +1193,20 @@ def _accumulate(st: EvalState, device: str = "cpu") -> EvalResult:
     )
     res.stats = [s for _, s in _summarize(res)]
     return res
+
+
+def _accumulation_order(st: EvalState, K: int) -> np.ndarray:
+    """Detections by category, then score (highest first), then image and rank: the order in
+    which COCOeval concatenates and stably sorts them. A state in cell order (image, then
+    category, then rank: one run, or whole categories) needs only the stable sort by category
+    and score; a merge of image shards is sorted on all four keys."""
+    n = len(st.det_kpos)
+    if n > 1:
+        cell = st.det_img_pos * max(K, 1) + st.det_kpos
+        step, rank_step = np.diff(cell), np.diff(st.det_rank)
+        if ((step > 0) | ((step == 0) & (rank_step > 0))).all():
+            return np.lexsort((-st.det_score, st.det_kpos))
+    return np.lexsort((st.det_rank, st.det_img_pos, -st.det_score, st.det_kpos))
 
 
 def _summarize(res: EvalResult) -> list[tuple[str, float]]:
