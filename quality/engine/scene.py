@@ -21,6 +21,7 @@ Pure functions on checked masks (:mod:`quality.engine.gate`); no Django.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -364,3 +365,109 @@ def _touching(strings: MaskStrings, i: np.ndarray, j: np.ndarray) -> np.ndarray:
             hit[pair[q[meets]]] = True
         lo = hi
     return hit
+
+
+def ytvis_scene(path) -> SceneComplexity | None:
+    """Scene complexity of a YouTube-VIS file read by the compiled reader (``parse_ytvis``):
+    every frame of every video (its ``length``, else its file names), the masks of crowd
+    tracks left out, rasterized on every core and checked at the gate, then
+    :func:`strings_scene`. None when the kernels are off or the reader declines the file,
+    or a mask does not fit its video (the caller streams the file, and raises the error)."""
+    import mmap
+
+    from quality.engine import gate
+    from quality.engine.errors import EngineInputError
+
+    kernels = native.kernels()
+    parse = getattr(kernels, "parse_ytvis", None)
+    if parse is None:
+        return None
+    with open(path, "rb") as f:
+        if not os.fstat(f.fileno()).st_size:
+            return None
+        data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    try:
+        r = parse(data)
+    finally:
+        data.close()
+    if r is None:
+        return None
+
+    def i64(key: str) -> np.ndarray:
+        return np.frombuffer(r[key], dtype=np.int64)
+
+    vid_ids, vid_h, vid_w, vid_frames = i64("video_id"), i64("video_height"), i64("video_width"), i64("video_frames")
+    order = np.argsort(vid_ids, kind="stable")
+    sorted_ids = vid_ids[order]
+    if len(sorted_ids) > 1 and (sorted_ids[1:] == sorted_ids[:-1]).any():
+        return None
+    ann_video = i64("ann_video")
+    at = np.searchsorted(sorted_ids, ann_video)
+    if len(ann_video) and (at.max() >= len(sorted_ids) or (sorted_ids[np.minimum(at, len(sorted_ids) - 1)] != ann_video).any()):
+        return None  # a track of an unknown video
+    ann_pos = order[at] if len(ann_video) else np.zeros(0, dtype=np.int64)
+    mask_ann, mask_frame = i64("mask_ann"), i64("mask_frame")
+    crowd = np.frombuffer(r["ann_crowd"], dtype=np.uint8)
+    keep = np.flatnonzero(crowd[mask_ann] == 0) if len(mask_ann) else np.zeros(0, dtype=np.int64)
+    video = ann_pos[mask_ann[keep]]
+    frame = mask_frame[keep]
+    if len(frame) and (frame >= vid_frames[video]).any():
+        return None  # more masks than frames
+    hs, ws = vid_h[video], vid_w[video]
+    kind = np.frombuffer(r["kind"], dtype=np.uint8)[keep]
+    seg_lo, seg_hi = i64("seg_lo")[keep], i64("seg_hi")[keep]
+    rle = (kind == 1) | (kind == 2)
+    if rle.any():
+        size = i64("rle_size").reshape(-1, 2)[keep][rle]
+        counts = kind[rle] == 2
+        if (size[:, 0] != hs[rle]).any() or (size[:, 1] != ws[rle]).any() or (counts & (i64("rle_sum")[keep][rle] != hs[rle] * ws[rle])).any():
+            return None
+    if ((hs <= 0) | (ws <= 0)).any():
+        return None
+    try:
+        gate.check_dims(vid_h, vid_w, lambda i: f"videos[{i}]")
+    except EngineInputError:
+        return None
+    category = i64("ann_category")[mask_ann[keep]]
+    pieces, offsets = _encode_parallel(kernels, kind, seg_lo, seg_hi, hs, ws, r)
+    r = None  # the coordinates go before the pieces are joined
+    blob = b"".join(pieces)
+    pieces = None
+    try:
+        strings = gate.check_strings(blob, offsets[:-1], offsets[1:], hs, ws, lambda i: f"masks[{i}]", box_area=masks.boxes_areas)
+    except EngineInputError:
+        return None
+    first_frame = np.concatenate(([0], np.cumsum(vid_frames)))
+    return strings_scene(strings, first_frame[video] + frame, category, int(first_frame[-1]))
+
+
+def _encode_parallel(kernels, kind, seg_lo, seg_hi, hs, ws, r: dict) -> tuple[list[bytes], np.ndarray]:
+    """The compressed strings of the masks (``encode_masks``), contiguous runs of masks on
+    every core at once: the pieces, in order (joined, the same bytes as one call's), and
+    the offsets of the strings in the joined bytes."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    n = len(kind)
+    poly_end = np.frombuffer(r["poly_end"], dtype=np.int64)
+    coords = np.frombuffer(r["coords"], dtype=np.float64)
+    ucounts = np.frombuffer(r["ucounts"], dtype=np.uint32)
+    parts = min(os.cpu_count() or 1, 8) if n >= 4096 else 1
+    cuts = [n * k // parts for k in range(parts + 1)]
+
+    def encode(a: int, b: int) -> tuple[bytes, np.ndarray]:
+        off = np.empty(b - a + 1, dtype=np.int64)
+        piece = kernels.encode_masks(
+            np.ascontiguousarray(kind[a:b]), np.ascontiguousarray(seg_lo[a:b]), np.ascontiguousarray(seg_hi[a:b]),
+            np.ascontiguousarray(hs[a:b]), np.ascontiguousarray(ws[a:b]), poly_end, coords, r["chars"], ucounts, off,
+        )
+        return piece, off
+
+    with ThreadPoolExecutor(parts) as pool:
+        pieces = list(pool.map(encode, cuts[:-1], cuts[1:]))
+    offsets = np.empty(n + 1, dtype=np.int64)
+    base = 0
+    for a, b, (piece, off) in zip(cuts[:-1], cuts[1:], pieces, strict=True):
+        offsets[a:b] = off[:-1] + base
+        base += len(piece)
+    offsets[n] = base
+    return [piece for piece, _ in pieces], offsets

@@ -44,6 +44,9 @@ typedef struct {
     Bytes ucounts;   /* u32 */
     int64_t n_poly, n_coords, n_ucounts;
     int64_t cat_a, cat_b;
+    /* YouTube-VIS (parse_ytvis): each video's frames; each mask's annotation and frame */
+    Bytes vid_frames, mask_ann, mask_frame;
+    int64_t n_mask;
     /* a read-only file mapping: the pages the parser has gone past are released as it goes
      * (release_behind), up to `released` */
     int release;
@@ -308,7 +311,7 @@ static int parse_coco(Cur *c, Gt *G) {
 static void gt_free(Gt *G) {
     Bytes *all[] = {&G->img_id, &G->img_h, &G->img_w, &G->id, &G->image_id, &G->category_id, &G->area, &G->crowd, &G->ignore,
                     &G->bbox, &G->kind, &G->seg_lo, &G->seg_hi, &G->rle_hw, &G->rle_sum, &G->poly_end, &G->coords, &G->chars,
-                    &G->ucounts};
+                    &G->ucounts, &G->vid_frames, &G->mask_ann, &G->mask_frame};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
         free(all[i]->p);
         all[i]->p = NULL;
@@ -396,6 +399,223 @@ static PyObject *py_parse_coco(PyObject *self, PyObject *args) {
         Py_XDECREF(v);
         Py_CLEAR(ret);
     }
+done:
+    gt_free(&G);
+    PyBuffer_Release(&data);
+    return ret;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* parse_ytvis: the masks of a YouTube-VIS file, for the scene statistics */
+
+/* The videos: {"id": int, "height": int, "width": int, "length": int|null, "file_names":
+ * [...], ...}; a video's frames are its length when that is a non-zero integer, else the
+ * number of its file names (as scene.py reads them). */
+static int parse_videos(Cur *c, Gt *G) {
+    if (!lit(c, '[')) return 0;
+    if (lit(c, ']')) return 1;
+    for (;;) {
+        if (!lit(c, '{')) return 0;
+        int64_t id = 0, h = 0, w = 0, len = 0, names = 0;
+        int got_id = 0, got_h = 0, got_w = 0, got_len = 0, got_names = 0;
+        if (!lit(c, '}'))
+            for (;;) {
+                const unsigned char *ks;
+                size_t klen;
+                if (!read_key(c, &ks, &klen)) return 0;
+                if (KEY_IS(ks, klen, "id")) {
+                    if (got_id++ || !read_int(c, &id)) return 0;
+                } else if (KEY_IS(ks, klen, "height")) {
+                    if (got_h++ || !read_int(c, &h)) return 0;
+                } else if (KEY_IS(ks, klen, "width")) {
+                    if (got_w++ || !read_int(c, &w)) return 0;
+                } else if (KEY_IS(ks, klen, "length")) {
+                    if (got_len++) return 0;
+                    ws(c);
+                    if (c->end - c->p >= 4 && !memcmp(c->p, "null", 4))
+                        c->p += 4;
+                    else if (!read_int(c, &len) || len < 0)
+                        return 0;
+                } else if (KEY_IS(ks, klen, "file_names")) {
+                    if (got_names++ || !lit(c, '[')) return 0;
+                    if (!lit(c, ']'))
+                        for (;;) {
+                            if (!skip_value(c, 0)) return 0;
+                            names++;
+                            if (lit(c, ',')) continue;
+                            if (!lit(c, ']')) return 0;
+                            break;
+                        }
+                } else if (!skip_value(c, 0))
+                    return 0;
+                if (lit(c, ',')) continue;
+                if (!lit(c, '}')) return 0;
+                break;
+            }
+        if (!got_id || !got_h || !got_w) return 0;
+        if (put_i64(&G->img_id, id) < 0 || put_i64(&G->img_h, h) < 0 || put_i64(&G->img_w, w) < 0 ||
+            put_i64(&G->vid_frames, len ? len : names) < 0)
+            return 0;
+        G->n_img++;
+        if (lit(c, ',')) continue;
+        return lit(c, ']');
+    }
+}
+
+/* One annotation's segmentations: [null | [] | polygons | RLE, ...], one per frame; each
+ * non-empty one becomes a mask of annotation `ann` at its frame. */
+static int parse_frame_masks(Cur *c, Gt *G, int64_t ann) {
+    ws(c);
+    if (c->end - c->p >= 4 && !memcmp(c->p, "null", 4)) {
+        c->p += 4;
+        return 1;
+    }
+    if (!lit(c, '[')) return 0;
+    if (lit(c, ']')) return 1;
+    for (int64_t frame = 0;; frame++) {
+        int64_t lo = 0, hi = 0, h = -1, w = -1, sum = -1;
+        int kind = -1;
+        ws(c);
+        if (c->end - c->p >= 4 && !memcmp(c->p, "null", 4)) {
+            c->p += 4;
+        } else if (c->p < c->end && *c->p == '[') {
+            Cur peek = *c;
+            peek.p++;
+            if (lit(&peek, ']')) {
+                *c = peek; /* [] : no mask in this frame */
+            } else {
+                kind = SEG_POLY;
+                if (!parse_polygons(c, G, &lo, &hi)) return 0;
+            }
+        } else if (!parse_rle(c, G, &kind, &lo, &hi, &h, &w, &sum))
+            return 0;
+        if (kind >= 0) {
+            unsigned char k = (unsigned char)kind;
+            int64_t hw[2] = {h, w};
+            if (put_i64(&G->mask_ann, ann) < 0 || put_i64(&G->mask_frame, frame) < 0 || bytes_put(&G->kind, &k, 1) < 0 ||
+                put_i64(&G->seg_lo, lo) < 0 || put_i64(&G->seg_hi, hi) < 0 || bytes_put(&G->rle_hw, hw, 16) < 0 ||
+                put_i64(&G->rle_sum, sum) < 0)
+                return 0;
+            G->n_mask++;
+        }
+        if (lit(c, ',')) continue;
+        return lit(c, ']');
+    }
+}
+
+/* The annotations (tracks): {"video_id": int, "category_id": int, "iscrowd": int|bool,
+ * "segmentations": [...], ...}. */
+static int parse_tracks(Cur *c, Gt *G) {
+    if (!lit(c, '[')) return 0;
+    if (lit(c, ']')) return 1;
+    for (;;) {
+        if (!lit(c, '{')) return 0;
+        int64_t vid = 0, cat = 0;
+        unsigned char crowd = 0;
+        int got_vid = 0, got_cat = 0, got_crowd = 0, got_segs = 0;
+        if (!lit(c, '}'))
+            for (;;) {
+                const unsigned char *ks;
+                size_t klen;
+                if (!read_key(c, &ks, &klen)) return 0;
+                if (KEY_IS(ks, klen, "video_id")) {
+                    if (got_vid++ || !read_int(c, &vid)) return 0;
+                } else if (KEY_IS(ks, klen, "category_id")) {
+                    if (got_cat++ || !read_int(c, &cat)) return 0;
+                } else if (KEY_IS(ks, klen, "iscrowd")) {
+                    if (got_crowd++ || !read_flag(c, &crowd)) return 0;
+                } else if (KEY_IS(ks, klen, "segmentations")) {
+                    if (got_segs++ || !parse_frame_masks(c, G, G->n_ann)) return 0;
+                } else if (!skip_value(c, 0))
+                    return 0;
+                if (lit(c, ',')) continue;
+                if (!lit(c, '}')) return 0;
+                break;
+            }
+        if (!got_vid || !got_cat) return 0;
+        if (put_i64(&G->image_id, vid) < 0 || put_i64(&G->category_id, cat) < 0 || bytes_put(&G->crowd, &crowd, 1) < 0) return 0;
+        G->n_ann++;
+        release_behind(G, c->p);
+        if (lit(c, ',')) continue;
+        return lit(c, ']');
+    }
+}
+
+/* parse_ytvis(data) -> None | dict: n_videos, n_annotations, n_masks, and the bytes of
+ *   video_id, video_height, video_width, video_frames i64[V];
+ *   ann_video, ann_category i64[A]; ann_crowd u8[A] (iscrowd, 0/1);
+ *   mask_ann, mask_frame i64[M] (each non-empty segmentation: its annotation and frame);
+ *   kind u8[M], seg_lo, seg_hi i64[M], rle_size i64[M,2], rle_sum i64[M] (as parse_coco's,
+ *   kinds 0-2 only); poly_end, coords, chars, ucounts (the geometry, as parse_coco's).
+ * Anything unusual makes it return None: the caller streams the file instead. */
+static int parse_ytvis(Cur *c, Gt *G) {
+    if (!lit(c, '{')) return 0;
+    int got_videos = 0, got_anns = 0;
+    if (lit(c, '}')) return 0;
+    for (;;) {
+        const unsigned char *ks;
+        size_t klen;
+        if (!read_key(c, &ks, &klen)) return 0;
+        if (KEY_IS(ks, klen, "videos")) {
+            if (got_videos++ || !parse_videos(c, G)) return 0;
+        } else if (KEY_IS(ks, klen, "annotations")) {
+            if (got_anns++ || !parse_tracks(c, G)) return 0;
+        } else if (!skip_value(c, 0))
+            return 0;
+        if (lit(c, ',')) continue;
+        if (!lit(c, '}')) return 0;
+        break;
+    }
+    ws(c);
+    return c->p == c->end && got_videos && got_anns;
+}
+
+static PyObject *py_parse_ytvis(PyObject *self, PyObject *args) {
+    Py_buffer data;
+    if (!PyArg_ParseTuple(args, "y*", &data)) return NULL;
+    Gt G;
+    memset(&G, 0, sizeof G);
+    G.base = (const unsigned char *)data.buf;
+    G.cat_a = G.cat_b = -1;
+    G.release = is_file_mapping(&data);
+    G.released = G.base;
+    Cur c = {(const unsigned char *)data.buf, (const unsigned char *)data.buf + data.len};
+    int ok;
+    Py_BEGIN_ALLOW_THREADS
+    ok = parse_ytvis(&c, &G);
+    Py_END_ALLOW_THREADS
+    release_file_pages(&data);
+    PyObject *ret = NULL, *v = NULL;
+    if (!ok) {
+        ret = Py_None;
+        Py_INCREF(ret);
+        goto done;
+    }
+    ret = PyDict_New();
+    if (!ret) goto done;
+    struct {
+        const char *name;
+        Bytes *b;
+    } items[] = {{"video_id", &G.img_id}, {"video_height", &G.img_h}, {"video_width", &G.img_w}, {"video_frames", &G.vid_frames},
+                 {"ann_video", &G.image_id}, {"ann_category", &G.category_id}, {"ann_crowd", &G.crowd}, {"mask_ann", &G.mask_ann},
+                 {"mask_frame", &G.mask_frame}, {"kind", &G.kind}, {"seg_lo", &G.seg_lo}, {"seg_hi", &G.seg_hi},
+                 {"rle_size", &G.rle_hw}, {"rle_sum", &G.rle_sum}, {"poly_end", &G.poly_end}, {"coords", &G.coords},
+                 {"chars", &G.chars}, {"ucounts", &G.ucounts}};
+#define SET(key, expr)                                              \
+    do {                                                            \
+        v = (expr);                                                 \
+        if (!v || PyDict_SetItemString(ret, key, v) < 0) goto fail; \
+        Py_CLEAR(v);                                                \
+    } while (0)
+    SET("n_videos", PyLong_FromLongLong(G.n_img));
+    SET("n_annotations", PyLong_FromLongLong(G.n_ann));
+    SET("n_masks", PyLong_FromLongLong(G.n_mask));
+    for (size_t i = 0; i < sizeof items / sizeof *items; i++) SET(items[i].name, take(items[i].b));
+#undef SET
+    goto done;
+fail:
+    Py_XDECREF(v);
+    Py_CLEAR(ret);
 done:
     gt_free(&G);
     PyBuffer_Release(&data);
@@ -508,6 +728,7 @@ done:
 
 PyMethodDef coco_gt_methods[] = {
     {"parse_coco", py_parse_coco, METH_VARARGS, "Parse a COCO reference file into flat arrays (None: use the generic path)."},
+    {"parse_ytvis", py_parse_ytvis, METH_VARARGS, "Parse a YouTube-VIS file's videos and masks into flat arrays (None: stream it)."},
     {"encode_masks", py_encode_masks, METH_VARARGS, "Compressed RLE strings of parsed reference geometry (COCO.annToRLE)."},
     {NULL, NULL, 0, NULL},
 };

@@ -420,3 +420,36 @@ def test_parse_coco_of_a_file_mapping_releases_its_pages_and_reads_the_same(tmp_
         private[0:1] = b" "  # a private copy's pages are never dropped: the change stays
         K.parse_coco(private)
         assert private[0:1] == b" "
+
+
+def _ytvis_text() -> bytes:
+    videos = [{"id": 7, "height": 20, "width": 30, "length": 3, "file_names": ["a", "b", "c"]}, {"id": 2, "height": 10, "width": 10, "file_names": ["d", "e"]}]
+    anns = [
+        {"id": 1, "video_id": 7, "category_id": 1, "iscrowd": 0, "segmentations": [[[1, 1, 9, 1, 9, 9]], None, {"size": [20, 30], "counts": "0\\\\5k1"}]},
+        {"id": 2, "video_id": 2, "category_id": 2, "iscrowd": 1, "segmentations": [{"size": [10, 10], "counts": [5, 90, 5]}, []]},
+    ]
+    return orjson.dumps({"videos": videos, "annotations": anns, "categories": [{"id": 1}, {"id": 2}]})
+
+
+def test_parse_ytvis_reads_videos_and_every_frame_mask():
+    r = K.parse_ytvis(_ytvis_text())
+    assert (r["n_videos"], r["n_annotations"], r["n_masks"]) == (2, 2, 3)
+    assert np.frombuffer(r["video_frames"], np.int64).tolist() == [3, 2]  # length, else the file names
+    assert np.frombuffer(r["mask_ann"], np.int64).tolist() == [0, 0, 1]
+    assert np.frombuffer(r["mask_frame"], np.int64).tolist() == [0, 2, 0]
+    assert np.frombuffer(r["kind"], np.uint8).tolist() == [0, 1, 2]
+    assert np.frombuffer(r["ann_crowd"], np.uint8).tolist() == [0, 1]
+    assert r["chars"] == b"0\\\\5k1"  # the string as JSON decodes it (unescaped)
+
+
+def test_parse_ytvis_never_accepts_what_orjson_rejects():
+    accepted = 0
+    for data in mutations(_ytvis_text(), seed=21, count=3000):
+        r = K.parse_ytvis(data)
+        if r is None:
+            continue
+        accepted += 1
+        ref = orjson.loads(data)  # raises if the reader accepted invalid JSON
+        assert r["n_videos"] == len(ref["videos"]) and r["n_annotations"] == len(ref["annotations"])
+        assert r["n_masks"] == sum(1 for a in ref["annotations"] for s in (a.get("segmentations") or []) if s)
+    assert accepted > 50
