@@ -4,10 +4,11 @@ split: a split is an annotation file, named by its stem).
 An instances file (COCO, COCO with tracks) is measured from its reference cache, which
 ingest builds anyway: the masks are rasterized once, and the figures of every frame are
 computed at once (:func:`quality.engine.scene.strings_scene`); only the images section is
-read again, for what each image declares. A YouTube-VIS file is read streaming: the
-videos with what each declares, then the annotations in chunks, each mask converted at
-the gate to a compressed RLE and kept per frame. The figures come from
-:mod:`quality.engine.scene`.
+read again, for what each image declares. A YouTube-VIS file is read by the compiled
+reader (:func:`quality.engine.scene.ytvis_scene`: flat arrays, masks rasterized on every
+core, all frames at once); where it declines, the file is streamed: the videos with what
+each declares, then the annotations in chunks, each mask converted at the gate to a
+compressed RLE and kept per frame. The figures come from :mod:`quality.engine.scene`.
 
 Embodiment and task declarations: an image or video may carry ``embodiment`` (or LeRobot's
 ``robot_type``) and ``task``, a name or a list of names, matched against the vocabularies
@@ -33,7 +34,7 @@ from datasets.splits import split_name
 from datasets.vocabulary import vocabulary_load
 from quality.engine import masks
 from quality.engine.cache import ReferenceCache
-from quality.engine.scene import Declaration, SceneComplexity, coverage, frame_figures, strings_scene
+from quality.engine.scene import Declaration, SceneComplexity, coverage, frame_figures, strings_scene, ytvis_scene
 
 SCENE_FORMATS = ("coco_instances", "coco_video", "youtube_vis")
 CHUNK = 5000
@@ -94,9 +95,14 @@ def cache_scene(cache: ReferenceCache) -> SceneComplexity:
     return strings_scene(cache.strings().take(idx), pos[idx], cache.ann_category_ids[idx], len(cache.img_ids))
 
 
-def _file_scene(path: Path, fmt: str) -> tuple[SceneComplexity, list[Declaration]]:
+def _file_scene(path: Path, fmt: str, *, compiled: bool = True) -> tuple[SceneComplexity, list[Declaration]]:
     video = fmt == "youtube_vis"
     declarations, dims, lengths = _declarations(path, fmt)
+    if video and compiled:
+        # the compiled reader's masks, every frame at once; streamed below where it declines
+        scene = ytvis_scene(path)
+        if scene is not None:
+            return scene, declarations
     owner_key = "video_id" if video else "image_id"
     # A first pass counts each image's (video's) annotations, so the second can measure an
     # image as soon as its last annotation is read and drop its masks: a file ordered by

@@ -88,3 +88,73 @@ def test_scene_from_the_cache_is_the_streamed_scene(tmp_path, seed):
         sorted(streamed.per_frame), sorted(streamed.categories), streamed.occluded, streamed.sizes
     )
     assert got.figures() == streamed.figures()
+
+
+def _ytvis_doc(seed: int, videos: int = 12) -> dict:
+    """Tracks of polygons, compressed strings and uncompressed counts, with frames without a
+    mask, crowd tracks, a video without tracks, lengths given or not."""
+    from pycocotools import mask as cmask
+
+    rng = np.random.default_rng(seed)
+    vids, anns = [], []
+    for v in range(videos, 0, -1):  # file order is not id order
+        h, w, n = int(rng.integers(20, 60)), int(rng.integers(20, 60)), int(rng.integers(2, 7))
+        video = {"id": v * 10, "height": h, "width": w, "file_names": [f"{v}/{f}.jpg" for f in range(n)]}
+        if v % 2:
+            video["length"] = n
+        vids.append(video)
+        if v == 3:
+            continue
+        for _ in range(int(rng.integers(1, 5))):
+            segs = []
+            for _f in range(n):
+                kind = int(rng.integers(0, 5))
+                x, y, s = float(rng.uniform(0, w - 8)), float(rng.uniform(0, h - 8)), float(rng.uniform(2, 14))
+                m = np.zeros((h, w), dtype=np.uint8)
+                m[int(y) : int(y + s), int(x) : int(x + s)] = 1
+                if kind == 0:
+                    segs.append(None)
+                elif kind == 1:
+                    segs.append([[round(x, 2), round(y, 2), min(w, round(x + s, 2)), round(y, 2), min(w, round(x + s, 2)), min(h, round(y + s, 2))]])
+                elif kind == 2:
+                    segs.append(rle(m))
+                elif kind == 3:
+                    segs.append({"size": [h, w], "counts": cmask.encode(np.asfortranarray(m))["counts"].decode()})
+                else:
+                    segs.append(None)
+            anns.append({"id": len(anns) + 1, "video_id": v * 10, "category_id": int(rng.integers(1, 4)), "iscrowd": int(rng.random() < 0.15), "segmentations": segs})
+    return {"videos": vids, "annotations": anns, "categories": [{"id": c, "name": f"c{c}"} for c in (1, 2, 3)]}
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_ytvis_scene_from_the_compiled_reader_is_the_streamed_scene(tmp_path, seed):
+    from quality.engine.scene import ytvis_scene
+
+    path = tmp_path / "v.json"
+    path.write_text(json.dumps(_ytvis_doc(seed)))
+    result = validate_annotation_file(path)
+    assert result.valid and result.format == "youtube_vis", result.report["errors"]
+    compiled = ytvis_scene(path)
+    assert compiled is not None  # the compiled reader takes the file
+    streamed, _ = _file_scene(path, "youtube_vis", compiled=False)
+    assert streamed.occluded > 0 and 0 in streamed.per_frame
+    assert (sorted(compiled.per_frame), sorted(compiled.categories), compiled.occluded, compiled.sizes) == (
+        sorted(streamed.per_frame), sorted(streamed.categories), streamed.occluded, streamed.sizes
+    )
+    via_ingest, _ = _file_scene(path, "youtube_vis")
+    assert via_ingest.figures() == streamed.figures()
+
+
+def test_ytvis_scene_declines_what_it_does_not_read(tmp_path):
+    """A file the compiled reader declines (here a length written as a float) is left to the
+    streamed path, which measures it."""
+    from quality.engine.scene import ytvis_scene
+
+    doc = _ytvis_doc(4)
+    doc["videos"][0]["length"] = float(len(doc["videos"][0]["file_names"]))
+    path = tmp_path / "v.json"
+    path.write_text(json.dumps(doc))
+    assert ytvis_scene(path) is None
+    assert _file_scene(path, "youtube_vis")[0].figures() == _file_scene(path, "youtube_vis", compiled=False)[0].figures()
+    with native.disabled():
+        assert ytvis_scene(path) is None
