@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test lint bench bench-full bench-search bench-upload bench-evaluation bench-evaluation-service load fuzz fuzz-native install install-dev demo-reset native
+.PHONY: run test lint bench bench-full bench-search bench-upload bench-ingest bench-evaluation bench-evaluation-service load fuzz fuzz-native install install-dev demo-reset native
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -74,6 +74,15 @@ bench-upload: $(VENV)/.dev $(PACKAGE)
 VALIDATE_ARGS ?=
 bench-validate: $(VENV)/.dev $(PACKAGE)
 	$(PY) bench/validate_bench.py $(VALIDATE_ARGS)
+
+## bench-ingest: the worker's ingest (validate, mask cache, scene statistics, audit sample
+## strata) of a train-scale COCO file and a YouTube-VIS file of comparable size (generated,
+## seeded), each step's seconds and peak RSS, against pycocotools' COCO() / json.load of the
+## same file; prints issue 18's targets (INGEST_ARGS: --keep DIR, --coco PATH, --ytvis PATH).
+## `make bench` runs it on small files.
+INGEST_ARGS ?=
+bench-ingest: $(VENV)/.dev $(PACKAGE)
+	$(PY) bench/ingest_bench.py --train-scale $(INGEST_ARGS)
 
 ## bench-evaluation: peak memory of a buyer evaluation on a large version (the mask cache)
 ## next to parsing its annotation JSON; BENCH_IMAGES images (default 20000).

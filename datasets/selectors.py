@@ -3,7 +3,7 @@ permission filtering: whoever may not see an object gets NotFound (404), never 4
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -386,18 +386,23 @@ def _mask_caches(*, version: DatasetVersion, files: list[DatasetFile]) -> dict[i
 def _strata_from_cache(out: ImageStrata, cache: DatasetFile, name: str) -> None:
     import tempfile
 
-    import numpy as np
-
     with tempfile.TemporaryFile() as tmp:
         with get_storage().open(cache.storage_key) as src:
             while block := src.read(1 << 22):
                 tmp.write(block)
         tmp.seek(0)
-        # only the id arrays are read from the archive, never the masks
-        with np.load(tmp, allow_pickle=False) as z:
-            img_ids, ann_img, ann_cat = z["img_ids"], z["ann_image_ids"], z["ann_category_ids"]
+        strata_from_cache_file(out, tmp, name, where=cache.path)
+
+
+def strata_from_cache_file(out: ImageStrata, file: Any, name: str, *, where: str) -> None:
+    """Add the images of one split (``name``) to ``out`` from its mask cache (a path or a
+    seekable file): only the id arrays are read from the archive, never the masks."""
+    import numpy as np
+
+    with np.load(file, allow_pickle=False) as z:
+        img_ids, ann_img, ann_cat = z["img_ids"], z["ann_image_ids"], z["ann_category_ids"]
     if len(ann_img) != len(ann_cat):
-        raise ValueError(f"{cache.path}: the mask cache's annotation arrays differ in length")
+        raise ValueError(f"{where}: the mask cache's annotation arrays differ in length")
     ids = img_ids.tolist()
     out.image_ids.extend(ids)
     out.split.update(dict.fromkeys(ids, name))
@@ -556,25 +561,31 @@ def version_videos(*, version: DatasetVersion) -> list[dict[str, Any]]:
 
 
 def _file_videos(dfile: DatasetFile, fmt: str) -> dict[int, dict[str, Any]]:
+    storage = get_storage()
+    return file_videos(lambda: storage.open(dfile.storage_key), dfile.path, fmt)
+
+
+def file_videos(open_file: Callable[[], Any], path: str, fmt: str) -> dict[int, dict[str, Any]]:
+    """The videos of one annotation file (see :func:`version_videos`); ``open_file()`` opens
+    it for reading (each call a new stream)."""
     import ijson
 
-    storage = get_storage()
     videos: dict[int, dict[str, Any]] = {}
     if fmt == "youtube_vis":
-        with storage.open(dfile.storage_key) as fh:
+        with open_file() as fh:
             for v in ijson.items(fh, "videos.item"):
                 videos[int(v["id"])] = {
-                    "video_id": int(v["id"]), "file": dfile.path, "height": int(v["height"]), "width": int(v["width"]),
+                    "video_id": int(v["id"]), "file": path, "height": int(v["height"]), "width": int(v["width"]),
                     "file_names": list(v["file_names"]), "image_ids": None, "annotated": set(),
                 }
-        with storage.open(dfile.storage_key) as fh:
+        with open_file() as fh:
             for ann in ijson.items(fh, "annotations.item"):
                 video = videos.get(int(ann["video_id"]))
                 if video is not None:
                     video["annotated"].update(f for f, seg in enumerate(ann.get("segmentations") or []) if seg)
         return videos
     frames: dict[int, list[tuple[int, dict]]] = {}
-    with storage.open(dfile.storage_key) as fh:
+    with open_file() as fh:
         for img in ijson.items(fh, "images.item"):
             index = next(img[k] for k in FRAME_KEYS if k in img)  # validation made sure there is one
             frames.setdefault(int(img["video_id"]), []).append((int(index), img))
@@ -583,13 +594,13 @@ def _file_videos(dfile: DatasetFile, fmt: str) -> dict[int, dict[str, Any]]:
         items.sort(key=lambda x: x[0])
         first = items[0][1]
         videos[vid] = {
-            "video_id": vid, "file": dfile.path, "height": int(first["height"]), "width": int(first["width"]),
+            "video_id": vid, "file": path, "height": int(first["height"]), "width": int(first["width"]),
             "file_names": [img.get("file_name", "") for _, img in items], "image_ids": [int(img["id"]) for _, img in items],
             "annotated": set(),
         }
         for pos, (_, img) in enumerate(items):
             position[int(img["id"])] = (vid, pos)
-    with storage.open(dfile.storage_key) as fh:
+    with open_file() as fh:
         for image_id in ijson.items(fh, "annotations.item.image_id"):
             if (where := position.get(int(image_id))) is not None:
                 videos[where[0]]["annotated"].add(where[1])
