@@ -288,6 +288,7 @@ class CatalogueIndex:
     codes: dict[str, _Codes] = field(default_factory=dict)
     slot_of: dict[int, int] = field(default_factory=dict)
     orders: dict[str, np.ndarray] = field(default_factory=dict)
+    totals: dict[str, np.ndarray] = field(default_factory=dict)
     # Which build of an index this is, and per slot the revision its row was last read at:
     # together with the primary key they name a row's content (result cards are kept by them).
     uid: int = 0
@@ -340,7 +341,7 @@ class CatalogueIndex:
         self.cols = cols
         self.alive = np.ones(len(self.pk), dtype=bool)
         self.slot_of = {int(pk): slot for slot, pk in enumerate(self.pk.tolist())}
-        self.orders = {}
+        self.orders, self.totals = {}, {}
         self.uid = next(_index_uids)
         self.read_at = np.full(len(self.pk), revision, dtype=np.int64)
         self.revision, self.token = revision, token
@@ -375,7 +376,7 @@ class CatalogueIndex:
                     self.cols[name] = np.concatenate([self.cols[name], column[take]])
                 for j, pk in enumerate(present[take].tolist()):
                     self.slot_of[pk] = start + j
-            self.orders = {}
+            self.orders, self.totals = {}, {}
         self.revision, self.token = revision, token
 
     # -- querying --------------------------------------------------------------------------
@@ -420,6 +421,16 @@ class CatalogueIndex:
             perm = self.orders[ordering] = np.lexsort(self._sort_keys(ordering)[::-1])
         return perm
 
+    def place(self, ordering: str) -> np.ndarray:
+        """Each slot's place in the ordering (the inverse permutation)."""
+        key = f"place:{ordering}"
+        place = self.orders.get(key)
+        if place is None:
+            perm = self.order(ordering)
+            place = self.orders[key] = np.empty(len(perm), dtype=np.int64)
+            place[perm] = np.arange(len(perm))
+        return place
+
     def _sort_keys(self, ordering: str) -> list[np.ndarray]:
         """Sort keys, most significant first, ascending (descending ones negated, NULLS as in SQL)."""
         c = self.cols
@@ -431,6 +442,25 @@ class CatalogueIndex:
             "quality_adjusted_cost": [c["quality_adjusted_cost"], c["price_cents"], self.pk],
             "diversity": [-c["diversity"], c["quality_adjusted_cost"], self.pk],
         }[ordering]
+
+    def _rows_or_complement(self, m: np.ndarray) -> tuple[bool, np.ndarray]:
+        """The rows of a mask, or when it holds most live rows, the live rows outside it (fewer to count)."""
+        n = int(np.count_nonzero(m))
+        if 2 * n <= self.alive_count():
+            return False, np.flatnonzero(m)
+        return True, np.flatnonzero(self.alive & ~m)
+
+    def alive_count(self) -> int:
+        if "alive" not in self.totals:
+            self.totals["alive"] = np.array([np.count_nonzero(self.alive)])
+        return int(self.totals["alive"][0])
+
+    def _alive_counts(self, column: str, size: int) -> np.ndarray:
+        """Per code of a column, its live rows (once per catalogue state): counts under a mask are these less the complement's."""
+        counts = self.totals.get(column)
+        if counts is None or len(counts) != size:
+            counts = self.totals[column] = np.bincount(self.cols[column][self.alive], minlength=size)
+        return counts
 
     def facets(self, masks: dict[str, np.ndarray], base: np.ndarray) -> tuple[dict[str, list[dict[str, Any]]], np.ndarray]:
         """Disjunctive facets as search._facets_one_query counts them, and the mask of every filter."""
@@ -449,17 +479,23 @@ class CatalogueIndex:
             return m
 
         everything = passing(None)
-        c = self.cols
         totals: dict[str, dict[str, int]] = {}
+        # Per mask (facets without a filter of their own share one): whether the rows are its
+        # complement, and the rows. The mask is kept in the value so its id stays its own.
+        rows_of: dict[int, tuple[np.ndarray, bool, np.ndarray]] = {}
         for facet in FACETS:
             m = everything if facet == "license" or facet not in own else passing(facet)
+            if id(m) not in rows_of:
+                rows_of[id(m)] = (m, *self._rows_or_complement(m))
+            _mask, complement, rows = rows_of[id(m)]
+            column = f"facet_{facet}" if facet in FACET_COLUMNS else facet
+            codes = self.codes[column]
+            counts = np.bincount(self.cols[column][rows], minlength=len(codes.values))
+            if complement:
+                counts = self._alive_counts(column, len(codes.values)) - counts
             if facet in FACET_COLUMNS:
-                combos = self.codes[f"facet_{facet}"]
-                counts = np.bincount(c[f"facet_{facet}"][m], minlength=len(combos.values))
-                totals[facet] = combos.value_counts(counts)
+                totals[facet] = codes.value_counts(counts)
             else:
-                codes = self.codes[facet]
-                counts = np.bincount(c[facet][m], minlength=len(codes.values))
                 totals[facet] = {codes.values[i]: int(counts[i]) for i in np.flatnonzero(counts) if codes.values[i]}
         facets = {
             facet: [
@@ -567,25 +603,55 @@ class ResultRef:
 
 @dataclass
 class SearchResult:
-    """A search's answer from the index: its facets, count and the ordered primary keys; a
-    slice gives references (:class:`ResultRef`), whose cards :func:`result_cards` renders."""
+    """A search's answer from the index: its facets, count and order; a slice gives
+    references (:class:`ResultRef`), whose cards :func:`result_cards` renders.
+
+    The order is either the matching slots already sorted (few matches, or relevance), or
+    the ordering's permutation and the matches' mask, walked only as far as the page asked
+    for: a page of a dense answer does not gather a million slots."""
 
     facets: dict[str, list[dict[str, Any]]]
-    pks: np.ndarray
-    index_uid: int = 0
-    read_at: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    count: int
+    index_uid: int
+    slot_pk: np.ndarray
+    slot_read_at: np.ndarray
+    slots: np.ndarray | None = None
+    perm: np.ndarray | None = None
+    mask: np.ndarray | None = None
 
     def __len__(self) -> int:
-        return len(self.pks)
+        return self.count
+
+    def _ordered_slots(self, stop: int) -> np.ndarray:
+        if self.slots is not None:
+            return self.slots[:stop]
+        assert self.perm is not None and self.mask is not None
+        found, have, pos, step = [], 0, 0, max(4096, 4 * stop)
+        while have < stop and pos < len(self.perm):
+            chunk = self.perm[pos : pos + step]
+            hits = chunk[self.mask[chunk]]
+            found.append(hits)
+            have, pos, step = have + len(hits), pos + step, step * 4
+        return np.concatenate(found)[:stop] if found else np.zeros(0, dtype=np.int64)
+
+    def _slice(self, item: slice) -> np.ndarray:
+        start, stop, _step = item.indices(self.count)
+        return self._ordered_slots(stop)[start:stop]
+
+    @property
+    def pks(self) -> np.ndarray:
+        """Every match's primary key, in order."""
+        return self.slot_pk[self._ordered_slots(self.count)]
 
     def __getitem__(self, item: slice) -> list[ResultRef]:
+        slots = self._slice(item)
         return [
             ResultRef(pk=pk, index_uid=self.index_uid, read_at=at)
-            for pk, at in zip(self.pks[item].tolist(), self.read_at[item].tolist(), strict=True)
+            for pk, at in zip(self.slot_pk[slots].tolist(), self.slot_read_at[slots].tolist(), strict=True)
         ]
 
     def listings(self, item: slice) -> list[Listing]:
-        return listings_by_pk(self.pks[item].tolist())
+        return listings_by_pk(self.slot_pk[self._slice(item)].tolist())
 
 
 # Rendered result cards, per (variant: the answer's scheme and host, listing, index build,
@@ -647,10 +713,16 @@ def _search(index: CatalogueIndex, filters, matches: tuple[np.ndarray, np.ndarra
         c = index.cols
         order = np.lexsort((index.pk[slots], -c["published_us"][slots], c["published_null"][slots], -rank[slots]))
         slots = slots[order]
-    else:
-        perm = index.order("-published_at" if ordering == "relevance" else ordering)
-        slots = perm[everything[perm]]
-    return SearchResult(facets=facets, pks=index.pk[slots], index_uid=index.uid, read_at=index.read_at[slots])
+        return SearchResult(facets=facets, count=len(slots), index_uid=index.uid, slot_pk=index.pk, slot_read_at=index.read_at, slots=slots)
+    ordering = "-published_at" if ordering == "relevance" else ordering
+    count = int(np.count_nonzero(everything))
+    if count * 32 <= len(index.pk):  # few matches: sort them by their place in the ordering
+        slots = np.flatnonzero(everything)
+        slots = slots[np.argsort(index.place(ordering)[slots], kind="stable")]
+        return SearchResult(facets=facets, count=count, index_uid=index.uid, slot_pk=index.pk, slot_read_at=index.read_at, slots=slots)
+    return SearchResult(
+        facets=facets, count=count, index_uid=index.uid, slot_pk=index.pk, slot_read_at=index.read_at, perm=index.order(ordering), mask=everything
+    )
 
 
 # Full-text answers per query string, each valid for one catalogue state: (revision, token, ids, ranks).
