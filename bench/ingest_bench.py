@@ -108,7 +108,7 @@ def generate(path: Path, images: int, per_image: float, seed: int = 0) -> int:
 GIB = 1024**3
 
 STEPS = """
-import hashlib, json, os, resource, sys, time
+import hashlib, json, os, resource, shutil, sys, time
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marketplace.settings")
 import django; django.setup()
 from pathlib import Path
@@ -154,7 +154,15 @@ if fmt == "coco":
     step("store", sha)
 else:
     step("scene", lambda: (_file_scene(path, "youtube_vis")[0].figures()))
-    step("audit_sample", lambda: len(file_videos(lambda: open(path, "rb"), path.name, "youtube_vis")))
+    def videos():
+        # the worker copies the file from storage to read it mapped: the copy is counted
+        local = scratch / "videos.json"
+        shutil.copyfile(path, local)
+        try:
+            return len(file_videos(lambda: open(local, "rb"), path.name, "youtube_vis", local=local))
+        finally:
+            local.unlink()
+    step("audit_sample", videos)
 print(json.dumps({"steps": steps, "seconds": round(sum(s["seconds"] for s in steps), 3),
                   "peak_rss": max(max(s["peak_rss"] for s in steps), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)}))
 """

@@ -562,22 +562,43 @@ def version_videos(*, version: DatasetVersion) -> list[dict[str, Any]]:
 
 def _file_videos(dfile: DatasetFile, fmt: str) -> dict[int, dict[str, Any]]:
     storage = get_storage()
-    return file_videos(lambda: storage.open(dfile.storage_key), dfile.path, fmt)
+    if fmt != "youtube_vis":
+        return file_videos(lambda: storage.open(dfile.storage_key), dfile.path, fmt)
+    import shutil
+    import tempfile
+
+    # a local copy, for the compiled reader (it maps the file)
+    with tempfile.NamedTemporaryFile(suffix=".json") as tmp:
+        with storage.open(dfile.storage_key) as src:
+            shutil.copyfileobj(src, tmp, 1 << 22)
+        tmp.flush()
+        return file_videos(lambda: open(tmp.name, "rb"), dfile.path, fmt, local=Path(tmp.name))
 
 
-def file_videos(open_file: Callable[[], Any], path: str, fmt: str) -> dict[int, dict[str, Any]]:
+def file_videos(open_file: Callable[[], Any], path: str, fmt: str, *, local: Path | None = None) -> dict[int, dict[str, Any]]:
     """The videos of one annotation file (see :func:`version_videos`); ``open_file()`` opens
-    it for reading (each call a new stream)."""
+    it for reading (each call a new stream). A YouTube-VIS file's videos are read from their
+    section alone; which frames hold a mask comes from the compiled reader when the file is
+    ``local`` (and the reader takes it), else from streaming its annotations."""
     import ijson
 
     videos: dict[int, dict[str, Any]] = {}
     if fmt == "youtube_vis":
+        from datasets.ingest.scene import section_items
+        from quality.engine.scene import ytvis_masked_frames
+
         with open_file() as fh:
-            for v in ijson.items(fh, "videos.item"):
+            for v in section_items(fh, "videos"):
                 videos[int(v["id"])] = {
                     "video_id": int(v["id"]), "file": path, "height": int(v["height"]), "width": int(v["width"]),
                     "file_names": list(v["file_names"]), "image_ids": None, "annotated": set(),
                 }
+        masked = ytvis_masked_frames(local) if local is not None else None
+        if masked is not None:
+            for vid, frames in masked.items():
+                if vid in videos:
+                    videos[vid]["annotated"].update(frames)
+            return videos
         with open_file() as fh:
             for ann in ijson.items(fh, "annotations.item"):
                 video = videos.get(int(ann["video_id"]))

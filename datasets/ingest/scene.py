@@ -61,7 +61,7 @@ def _declarations(path: Path, fmt: str) -> tuple[list[Declaration], dict[int, tu
     lengths: dict[int, int] = {}
     declarations: list[Declaration] = []
     with open(path, "rb") as fh:
-        for entry in ijson.items(_section_events(ijson.parse(fh, use_float=True), section), f"{section}.item"):
+        for entry in section_items(fh, section):
             iid = entry["id"]
             dims[iid] = (int(entry["height"]), int(entry["width"]))
             frames = int(entry.get("length") or len(entry.get("file_names") or [])) if video else 1
@@ -77,6 +77,12 @@ def _declarations(path: Path, fmt: str) -> tuple[list[Declaration], dict[int, tu
                 )
             )
     return declarations, dims, lengths
+
+
+def section_items(fh, section: str):
+    """The items of the top-level array ``section`` of an open JSON file; the parser stops at
+    the array's end (what follows is not read)."""
+    return ijson.items(_section_events(ijson.parse(fh, use_float=True), section), f"{section}.item")
 
 
 def _section_events(events, section: str):

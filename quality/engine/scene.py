@@ -239,7 +239,8 @@ def strings_scene(strings: MaskStrings, frame: np.ndarray, category: np.ndarray,
     per_frame = np.bincount(frame, minlength=frames) if len(frame) else np.zeros(frames, dtype=np.int64)
     if len(frame):
         low, span = int(category.min()), int(category.max()) - int(category.min()) + 1
-        distinct = np.unique(frame * span + (category - low))  # one per (frame, category)
+        keys = np.sort(frame * span + (category - low))
+        distinct = keys[np.concatenate(([True], keys[1:] != keys[:-1]))]  # one per (frame, category)
         cats = np.bincount(distinct // span, minlength=frames)
     else:
         cats = np.zeros(frames, dtype=np.int64)
@@ -270,6 +271,7 @@ def occluded_strings(strings: MaskStrings, frame: np.ndarray) -> np.ndarray:
     # each sorted position i is paired with the positions after it in its frame
     later = np.searchsorted(sorted_frame, sorted_frame, side="right") - np.arange(n) - 1
     cum = np.cumsum(later)
+    candidates: list[tuple[np.ndarray, np.ndarray]] = []
     lo = 0
     while lo < n:
         hi = max(int(np.searchsorted(cum, (cum[lo - 1] if lo else 0) + PAIRS_PER_STEP, side="right")), lo + 1)
@@ -281,12 +283,27 @@ def occluded_strings(strings: MaskStrings, frame: np.ndarray) -> np.ndarray:
             i, j = order[pi], order[pj]
             meet = (x0[i] < x1[j]) & (x0[j] < x1[i]) & (y0[i] < y1[j]) & (y0[j] < y1[i]) & visible[i] & visible[j]
             i, j = i[meet], j[meet]
-            for a in range(0, len(i), CANDIDATES_PER_STEP):
-                ci, cj = i[a : a + CANDIDATES_PER_STEP], j[a : a + CANDIDATES_PER_STEP]
-                touch = _touching(strings, ci, cj)
-                flags[ci[touch]] = True
-                flags[cj[touch]] = True
+            candidates += [(i[a : a + CANDIDATES_PER_STEP], j[a : a + CANDIDATES_PER_STEP]) for a in range(0, len(i), CANDIDATES_PER_STEP)]
         lo = hi
+    # The steps are independent and numpy releases the GIL on their arrays: they run on every
+    # core, and the flags (an OR over the steps) do not depend on the order.
+    workers = min(os.cpu_count() or 1, 8)
+
+    def touching(pair: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        ci, cj = pair
+        touch = _touching(strings, ci, cj)
+        return ci[touch], cj[touch]
+
+    if workers > 1 and len(candidates) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(workers) as pool:
+            found = list(pool.map(touching, candidates))
+    else:
+        found = [touching(pair) for pair in candidates]
+    for ci, cj in found:
+        flags[ci] = True
+        flags[cj] = True
     return flags
 
 
@@ -373,23 +390,11 @@ def ytvis_scene(path) -> SceneComplexity | None:
     tracks left out, rasterized on every core and checked at the gate, then
     :func:`strings_scene`. None when the kernels are off or the reader declines the file,
     or a mask does not fit its video (the caller streams the file, and raises the error)."""
-    import mmap
-
     from quality.engine import gate
     from quality.engine.errors import EngineInputError
 
     kernels = native.kernels()
-    parse = getattr(kernels, "parse_ytvis", None)
-    if parse is None:
-        return None
-    with open(path, "rb") as f:
-        if not os.fstat(f.fileno()).st_size:
-            return None
-        data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-    try:
-        r = parse(data)
-    finally:
-        data.close()
+    r = _parse_ytvis(path)
     if r is None:
         return None
 
@@ -439,6 +444,44 @@ def ytvis_scene(path) -> SceneComplexity | None:
         return None
     first_frame = np.concatenate(([0], np.cumsum(vid_frames)))
     return strings_scene(strings, first_frame[video] + frame, category, int(first_frame[-1]))
+
+
+def _parse_ytvis(path) -> dict | None:
+    """``parse_ytvis`` of the file, mapped (its pages released as it is read); None when the
+    kernels are off or the reader declines it."""
+    import mmap
+
+    parse = getattr(native.kernels(), "parse_ytvis", None)
+    if parse is None:
+        return None
+    with open(path, "rb") as f:
+        if not os.fstat(f.fileno()).st_size:
+            return None
+        data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    try:
+        return parse(data)
+    finally:
+        data.close()
+
+
+def ytvis_masked_frames(path) -> dict[int, set[int]] | None:
+    """For each video id of a YouTube-VIS file that has tracks, the frames where one of its
+    tracks has a mask (crowd tracks too), read by the compiled reader; None when it is off
+    or declines the file."""
+    r = _parse_ytvis(path)
+    if r is None:
+        return None
+    video = np.frombuffer(r["ann_video"], dtype=np.int64)[np.frombuffer(r["mask_ann"], dtype=np.int64)]
+    frame = np.frombuffer(r["mask_frame"], dtype=np.int64)
+    out: dict[int, set[int]] = {}
+    if not len(video):
+        return out
+    pairs = np.unique(np.stack((video, frame), axis=1), axis=0)
+    starts = np.flatnonzero(np.concatenate(([True], pairs[1:, 0] != pairs[:-1, 0])))
+    frames = pairs[:, 1].tolist()
+    for vid, a, b in zip(pairs[starts, 0].tolist(), starts.tolist(), np.append(starts[1:], len(pairs)).tolist(), strict=True):
+        out[vid] = set(frames[a:b])
+    return out
 
 
 def _encode_parallel(kernels, kind, seg_lo, seg_hi, hs, ws, r: dict) -> tuple[list[bytes], np.ndarray]:

@@ -158,3 +158,16 @@ def test_ytvis_scene_declines_what_it_does_not_read(tmp_path):
     assert _file_scene(path, "youtube_vis")[0].figures() == _file_scene(path, "youtube_vis", compiled=False)[0].figures()
     with native.disabled():
         assert ytvis_scene(path) is None
+
+
+@pytest.mark.parametrize("seed", [5, 6])
+def test_ytvis_videos_for_the_clips_from_the_compiled_reader_are_the_streamed_ones(tmp_path, seed):
+    from datasets.selectors import file_videos
+
+    path = tmp_path / "v.json"
+    path.write_text(json.dumps(_ytvis_doc(seed)))
+    streamed = file_videos(lambda: open(path, "rb"), "v.json", "youtube_vis")
+    compiled = file_videos(lambda: open(path, "rb"), "v.json", "youtube_vis", local=path)
+    assert compiled == streamed
+    assert any(v["annotated"] for v in compiled.values()) and any(not v["annotated"] for v in compiled.values())
+    assert any(len(v["annotated"]) < len(v["file_names"]) for v in compiled.values() if v["annotated"])
