@@ -1,6 +1,7 @@
 """The reference cache and the scene figures ingest builds with the compiled reader are the
 ones of the streaming path (no database: files on disk only)."""
 
+import functools
 import json
 
 import numpy as np
@@ -166,8 +167,8 @@ def test_ytvis_videos_for_the_clips_from_the_compiled_reader_are_the_streamed_on
 
     path = tmp_path / "v.json"
     path.write_text(json.dumps(_ytvis_doc(seed)))
-    streamed = file_videos(lambda: open(path, "rb"), "v.json", "youtube_vis")
-    compiled = file_videos(lambda: open(path, "rb"), "v.json", "youtube_vis", local=path)
+    streamed = file_videos(functools.partial(open, path, "rb"), "v.json", "youtube_vis")
+    compiled = file_videos(functools.partial(open, path, "rb"), "v.json", "youtube_vis", local=path)
     assert compiled == streamed
     assert any(v["annotated"] for v in compiled.values()) and any(not v["annotated"] for v in compiled.values())
     assert any(len(v["annotated"]) < len(v["file_names"]) for v in compiled.values() if v["annotated"])
