@@ -5,7 +5,7 @@ PostgreSQL stays the source of truth. Each API process keeps one :class:`Catalog
 minimums, flags, and a code per row for tier, annotation kind, seller and each
 multi-valued attribute's combination of values). A search
 
-1. reads the catalogue revision (one indexed row, see migration 0013: every write that can
+1. reads the catalogue revision (one indexed row, see migration 0014: every write that can
    change what search shows bumps it in its own transaction, by trigger), together with the
    listings matching ``q`` when there is one (PostgreSQL's full text and ``ts_rank``, GIN
    index);
@@ -15,7 +15,8 @@ multi-valued attribute's combination of values). A search
 3. evaluates the filters as boolean masks, the facets as counts of codes under the masks
    (disjunctive: each faceted filter left out of its own facet), and takes the page from a
    permutation per ordering computed once per catalogue state (no sort per request);
-4. reads the page's rows by primary key (one query) for the response.
+4. renders the page's result cards from their rows, read by primary key (one query), and
+   keeps each card until its row changes (a page of kept cards reads no row).
 
 Results, counts, facets and orders are the SQL path's (marketplace.listings.search), which
 stays the reference and the path on SQLite; tests/listings/test_search_index.py compares
@@ -567,17 +568,6 @@ def catalogue_index_current(revision: int, token: str, reset_revision: int) -> C
     else:
         index.apply_changes(revision, token)
     return index
-
-
-def catalogue_index_warm() -> None:
-    """Build this process's index now (a gunicorn worker after fork), rather than at its first search."""
-    if not index_enabled():
-        return
-    with connection.cursor() as cur:
-        cur.execute("SELECT revision, token, reset_revision FROM listings_catalogue_revision WHERE id = 1")
-        revision, token, reset = cur.fetchone()
-    with _search_lock:
-        catalogue_index_current(revision, token, reset)
 
 
 _index_uids = itertools.count(1)
