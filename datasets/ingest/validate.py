@@ -11,11 +11,12 @@ Infinity are not JSON: they are reported with their JSON path); (2) categories,
 licenses, images/videos; (3) annotations. Every error is ``{code, location, message}``
 with ``location`` a JSON path such as ``annotations[12].segmentation[0]``.
 
-A compiled pass comes first (:func:`accept_compiled`, kernels in
-``quality/engine/_native/validate.c``): it reads the whole file strictly, checks every
-annotation by the same rules and either accepts the file, with the result and statistics
-the passes above would give, or declines it; the passes above then run and report. So the
-report of a refused file always comes from this Python code, whatever the kernels do
+A compiled pass comes first (:func:`validate_compiled`, kernels in
+``quality/engine/_native/validate.c``): it reads the whole file strictly and checks every
+annotation by the same rules; the annotations it does not accept (errors, or what it does
+not handle) and the small sections go through the functions below, so every error is
+reported by this Python code, whatever the kernels do. A file it cannot read strictly
+(invalid JSON, too deep, NaN, ...) or a panoptic file goes through the passes above
 (tests/datasets/test_validate_compiled.py compares both paths file by file).
 """
 
@@ -275,7 +276,7 @@ def validate_annotation_file(
     size = os.path.getsize(path)
     if size > lim.json_max_bytes:
         report.error("file_too_large", "$", f"the file has {size} bytes; at most {lim.json_max_bytes} are accepted")
-    elif (accepted := accept_compiled(path, lim, check_image_files, image_sizes)) is not None:
+    elif (accepted := validate_compiled(path, lim, check_image_files, image_sizes)) is not None:
         return accepted
     else:
         types = _structure(path, lim, report)
@@ -519,15 +520,17 @@ def _count_license(img: dict, loc: str, s: _Sections, report: Report) -> None:
 
 def _read_annotations(path: str, s: _Sections, report: Report, files: _ImageFiles) -> None:
     for i, ann in enumerate(_items(path, "annotations.item")):
-        loc = f"annotations[{i}]"
         if report.full:
             break
-        if not isinstance(ann, dict):
-            report.error("wrong_type", loc, "an annotation must be an object")
-            continue
-        if s.fmt == "coco_panoptic":
-            s.instances += _check_panoptic_annotation(ann, loc, s, report, files)
-            continue
+        _check_item(ann, f"annotations[{i}]", s, report, files)
+
+
+def _check_item(ann: Any, loc: str, s: _Sections, report: Report, files: _ImageFiles) -> None:
+    if not isinstance(ann, dict):
+        report.error("wrong_type", loc, "an annotation must be an object")
+    elif s.fmt == "coco_panoptic":
+        s.instances += _check_panoptic_annotation(ann, loc, s, report, files)
+    else:
         _check_annotation(ann, loc, s, report)
 
 
@@ -675,17 +678,18 @@ def _check_panoptic_annotation(ann: dict, loc: str, s: _Sections, report: Report
 _MODES = {"coco_instances": 0, "coco_video": 1, "youtube_vis": 2}
 
 
-def accept_compiled(
+def validate_compiled(
     path: str, lim: Limits, check_image_files: Callable[[str], bool] | None, image_sizes: Mapping[str, tuple[int, int]] | None
 ) -> ValidationResult | None:
-    """The result of a file the compiled kernels accept, or None: the Python path then
-    validates it (and reports). The kernels read the whole file strictly
-    (``json_outline``: JSON syntax, depth, numbers, UTF-8) and then every annotation
-    (``check_annotations``); the small sections (categories, licenses, images or videos)
-    are checked by the same functions as on the Python path. It declines at any error and
-    at anything it does not handle (panoptic files, duplicate keys where they matter,
-    integers of more than 18 digits, non-ASCII keys, ...): an accepted file is one the
-    Python path accepts, with the same statistics and result."""
+    """The result of a file through the compiled kernels, or None: the streaming Python
+    path then validates it. The kernels read the whole file strictly (``json_outline``:
+    JSON syntax, depth, numbers, UTF-8; anything else declines the file, so that the
+    Python path locates the error) and then every annotation (``check_annotations``),
+    accepting each that the Python checks would pass and marking the others (errors, and
+    what they do not handle: duplicate keys, integers of more than 18 digits, non-ASCII
+    keys, ...); the marked ones, and the small sections (categories, licenses, images or
+    videos), go through the Python checks themselves. So the report, the statistics and
+    the result are the Python path's. Panoptic files are declined."""
     kernels = native.kernels()
     if kernels is None or os.path.getsize(path) == 0:
         return None
@@ -720,13 +724,20 @@ def _accept(kernels: Any, data: mmap.mmap, path: str, lim: Limits, files: _Image
     s = _Sections(fmt=fmt, bounds=bounds)
     _read_categories(items("categories"), s, report, result)
     _read_licenses(items("licenses"), s, report)
-    if report.count or not _read_images(items(s.section), s, report, result, files) or report.count:
-        return None
-    stats = _compiled_annotations(kernels, data, sections["annotations"], s, bounds, lim.json_max_depth)
-    if stats is None:
-        return None
-    result.report = {"valid": True, "format": fmt, "error_count": 0, "errors": [], "truncated": False, "warnings": report.warnings}
-    result.statistics = stats
+    stats: dict | None = {}
+    if _read_images(items(s.section), s, report, result, files):
+        stats = _compiled_annotations(kernels, data, sections["annotations"], s, report, files, lim.json_max_depth)
+        if stats is None:
+            return None
+    result.report = {
+        "valid": report.count == 0,
+        "format": fmt,
+        "error_count": report.count,
+        "errors": report.errors,
+        "truncated": report.count > len(report.errors),
+        "warnings": report.warnings,
+    }
+    result.statistics = stats if report.count == 0 else {}
     return result
 
 
@@ -735,8 +746,15 @@ def _loads(text: bytes) -> Any:
     return json.loads(text.decode("utf-8"))
 
 
-def _compiled_annotations(kernels: Any, data: mmap.mmap, section: tuple, s: _Sections, bounds: MaskBounds, max_depth: int) -> dict | None:
-    """The statistics of an annotations array every annotation of which passes, or None."""
+def _compiled_annotations(
+    kernels: Any, data: mmap.mmap, section: tuple, s: _Sections, report: Report, files: _ImageFiles, max_depth: int
+) -> dict | None:
+    """The annotations' checks and statistics, or None when the kernel declines the array
+    (not strict JSON). The kernel accepts each annotation the Python checks would pass (but
+    for a duplicate id) and marks the others; when it marks none and the ids are unique, the
+    statistics come from its arrays; else each annotation is taken in order, the marked
+    ones through the Python checks (so the report is theirs), the others counted from the
+    arrays."""
     ids = np.fromiter(s.dims, dtype=np.int64, count=len(s.dims))
     order = np.argsort(ids, kind="stable")
     sorted_ids = np.ascontiguousarray(ids[order])
@@ -744,25 +762,29 @@ def _compiled_annotations(kernels: Any, data: mmap.mmap, section: tuple, s: _Sec
     frames = np.fromiter((s.video_frames.get(i, 0) for i in s.dims), dtype=np.int64, count=len(s.dims))[order]
     cat_ids = np.sort(np.fromiter(s.categories, dtype=np.int64, count=len(s.categories)))
     r = kernels.check_annotations(
-        data, section[1], section[2], _MODES[s.fmt], max_depth, float(bounds.polygon_margin),
-        sorted_ids, np.ascontiguousarray(hw[:, 0]), np.ascontiguousarray(hw[:, 1]), np.ascontiguousarray(frames), cat_ids,
+        data, section[1], section[2], _MODES[s.fmt], max_depth, float(s.bounds.polygon_margin),
+        sorted_ids, np.ascontiguousarray(hw[:, 0]), np.ascontiguousarray(hw[:, 1]), np.ascontiguousarray(frames), cat_ids, True,
     )  # fmt: skip
     if r is None:
         return None
     n = r["n"]
     ann_ids = np.frombuffer(r["id"], dtype=np.int64)
-    ordered = np.sort(ann_ids)
-    if n and (ordered[1:] == ordered[:-1]).any():
-        return None  # a duplicate annotation id
+    marked = np.zeros(n, dtype=bool)
+    marked[np.frombuffer(r["bad"], dtype=np.int64)] = True
     starts = np.frombuffer(r["str_start"], dtype=np.int64)
     if len(starts):
         v = gate.string_verdicts(
             data, starts, np.frombuffer(r["str_stop"], dtype=np.int64),
             np.frombuffer(r["str_h"], dtype=np.int64), np.frombuffer(r["str_w"], dtype=np.int64), escaped=True,
         )  # fmt: skip
-        if (v.status != gate.STRING_OK).any():
-            return None
+        marked[np.frombuffer(r["str_ann"], dtype=np.int64)[v.status != gate.STRING_OK]] = True
     owner = np.frombuffer(r["owner"], dtype=np.int64)
+    category = np.frombuffer(r["category"], dtype=np.int64)
+    s.area_counts = list(r["area_bins"])  # of the annotations the kernel accepted
+    ordered = np.sort(ann_ids[~marked])
+    if marked.any() or (ordered[1:] == ordered[:-1]).any():
+        _annotations_in_order(r, data, marked, sorted_ids, cat_ids, s, report, files)
+        return {} if report.count else _statistics(s)
     if n:
         # annotations per image, in the order of each image's first annotation (as the
         # Python path's dict fills)
@@ -772,10 +794,9 @@ def _compiled_annotations(kernels: Any, data: mmap.mmap, section: tuple, s: _Sec
         first_at = by_owner[heads]  # each annotated image's first annotation
         seen = owner[np.sort(first_at)]
         s.per_image = dict(zip(sorted_ids[seen].tolist(), per_owner[seen].tolist(), strict=True))
-        per_cat = np.bincount(np.frombuffer(r["category"], dtype=np.int64), minlength=len(cat_ids))
+        per_cat = np.bincount(category, minlength=len(cat_ids))
         for cid, count in zip(cat_ids.tolist(), per_cat.tolist(), strict=True):
             s.per_cat[cid] = count
-    s.area_counts = list(r["area_bins"])
     s.instances = n
     if s.video:
         s.tracks = set(ann_ids.tolist())
@@ -789,3 +810,41 @@ def _compiled_annotations(kernels: Any, data: mmap.mmap, section: tuple, s: _Sec
             )  # fmt: skip
             s.tracks = {(vid if kind else None, track) for kind, vid, track in np.unique(keys, axis=0).tolist()}
     return _statistics(s)
+
+
+def _annotations_in_order(
+    r: dict, data: mmap.mmap, marked: np.ndarray, sorted_ids: np.ndarray, cat_ids: np.ndarray, s: _Sections, report: Report, files: _ImageFiles
+) -> None:
+    """_read_annotations over the kernel's arrays: a marked annotation is parsed and checked
+    by the Python checks; one the kernel accepted can only be a duplicate id, and is
+    counted as _check_annotation counts it."""
+    start, stop = np.frombuffer(r["start"], dtype=np.int64).tolist(), np.frombuffer(r["stop"], dtype=np.int64).tolist()
+    ann_ids = np.frombuffer(r["id"], dtype=np.int64).tolist()
+    owners = np.frombuffer(r["owner"], dtype=np.int64)
+    owner_ids = sorted_ids[np.maximum(owners, 0)].tolist() if len(sorted_ids) else [0] * len(owners)
+    categories = np.frombuffer(r["category"], dtype=np.int64)
+    category_ids = cat_ids[np.maximum(categories, 0)].tolist() if len(cat_ids) else [0] * len(categories)
+    has_track = np.frombuffer(r["has_track"], dtype=np.uint8).tolist()
+    video_kind = np.frombuffer(r["video_id_kind"], dtype=np.uint8).tolist()
+    video_ids = np.frombuffer(r["video_id"], dtype=np.int64).tolist()
+    track_ids = np.frombuffer(r["track_id"], dtype=np.int64).tolist()
+    for i, is_marked in enumerate(marked.tolist()):
+        if report.full:
+            break
+        loc = f"annotations[{i}]"
+        if is_marked:
+            _check_item(_loads(data[start[i] : stop[i]]), loc, s, report, files)
+            continue
+        aid = ann_ids[i]
+        if aid in s.ann_ids:
+            report.error("duplicate_id", f"{loc}.id", f"annotation id {aid} appears twice")
+        else:
+            s.ann_ids.add(aid)
+        s.per_cat[category_ids[i]] += 1
+        if s.video:
+            s.tracks.add(aid)
+        elif has_track[i]:
+            s.tracks.add((video_ids[i] if video_kind[i] else None, track_ids[i]))
+        owner = owner_ids[i]
+        s.per_image[owner] = s.per_image.get(owner, 0) + 1
+        s.instances += 1

@@ -168,17 +168,25 @@ def validation_reader(k, data: bytes) -> None:
             if key == "annotations" and kind == "array":
                 ranges.append((a, b))
     for a, b in ranges:
-        for mode in (0, 1, 2):
-            r = k.check_annotations(data, a, b, mode, 32, 1.0, *_IMG, _CATS)
+        for mode, keep_going in ((0, False), (1, True), (2, False), (2, True)):
+            r = k.check_annotations(data, a, b, mode, 32, 1.0, *_IMG, _CATS, keep_going)
             if r is None:
                 continue
             n = r["n"]
             owner = np.frombuffer(r["owner"], np.int64)
-            assert len(owner) == n and ((owner >= 0) & (owner < 3)).all()
+            bad = np.frombuffer(r["bad"], np.int64)
+            assert ((bad >= 0) & (bad < n)).all() and (owner[bad] == -1).all() and (keep_going or not len(bad))
+            good = np.ones(n, bool)
+            good[bad] = False
+            assert len(owner) == n and ((owner[good] >= 0) & (owner[good] < 3)).all()
+            start, stop = np.frombuffer(r["start"], np.int64), np.frombuffer(r["stop"], np.int64)
+            assert len(start) == len(stop) == n and ((a <= start) & (start < stop) & (stop <= b)).all()
             assert len(np.frombuffer(r["category"], np.int64)) == n and sum(r["area_bins"]) <= n
             start, stop = np.frombuffer(r["str_start"], np.int64), np.frombuffer(r["str_stop"], np.int64)
             hs, ws = np.frombuffer(r["str_h"], np.int64), np.frombuffer(r["str_w"], np.int64)
-            assert len(start) == len(stop) == len(hs) == len(ws) and ((a <= start) & (start <= stop) & (stop <= b)).all()
+            owners = np.frombuffer(r["str_ann"], np.int64)
+            assert len(start) == len(stop) == len(hs) == len(ws) == len(owners) and ((a <= start) & (start <= stop) & (stop <= b)).all()
+            assert ((owners >= 0) & (owners < n)).all() and good[owners].all()
             if len(start):
                 _strings_kernels(k, data, start.copy(), stop.copy(), True, hs.copy(), ws.copy())
 

@@ -270,7 +270,10 @@ typedef struct {
     int64_t n_cat;
     /* outputs */
     Bytes ann_id, owner, cat, track_vid_kind, track_vid, track_id, has_track;
-    Bytes s_start, s_stop, s_h, s_w;
+    Bytes s_start, s_stop, s_h, s_w, s_ann;
+    Bytes a_start, a_stop; /* where each annotation lies in data */
+    Bytes bad;             /* keep_going: the annotations not accepted */
+    int keep_going;
     int64_t n_ann, n_str;
     int64_t area_bins[N_AREA_BINS];
 } Ann;
@@ -516,31 +519,57 @@ static int annotation(Cur *c, Ann *A) {
     int64_t oi = find(A->img_ids, A->n_img, owner), ci = find(A->cat_ids, A->n_cat, cat);
     if (oi < 0 || ci < 0) return 0;
     int64_t h = A->img_h[oi], w = A->img_w[oi];
+    if (h <= 0 || w <= 0) return 0; /* an image whose size the validation refused */
     if (ytvis && M.frames != A->img_frames[oi]) return 0;
     if (M.any_poly && (M.lox < -A->margin || M.loy < -A->margin || M.hix > (double)w + A->margin || M.hiy > (double)h + A->margin))
         return 0;
     if (M.any_size && (M.size_h != h || M.size_w != w)) return 0;
     if (M.any_sum && M.sum != h * w) return 0;
     for (int64_t s = M.str_from; s < A->n_str; s++)
-        if (put64(&A->s_h, h) < 0 || put64(&A->s_w, w) < 0) return 0;
+        if (put64(&A->s_h, h) < 0 || put64(&A->s_w, w) < 0 || put64(&A->s_ann, A->n_ann) < 0) return 0;
+    unsigned char ht = (unsigned char)got_track, vk = (unsigned char)vid_kind;
+    if (put64(&A->ann_id, id) < 0 || put64(&A->owner, oi) < 0 || put64(&A->cat, ci) < 0 || bytes_put(&A->has_track, &ht, 1) < 0 ||
+        bytes_put(&A->track_vid_kind, &vk, 1) < 0 || put64(&A->track_vid, vid) < 0 || put64(&A->track_id, track) < 0)
+        return 0;
     if (got_area) {
         int k = 0;
         while (k + 1 < N_AREA_BINS && area >= (double)((int64_t)1 << (2 * (k + 1)))) k++;
         A->area_bins[k]++;
     }
-    unsigned char ht = (unsigned char)got_track, vk = (unsigned char)vid_kind;
-    if (put64(&A->ann_id, id) < 0 || put64(&A->owner, oi) < 0 || put64(&A->cat, ci) < 0 || bytes_put(&A->has_track, &ht, 1) < 0 ||
-        bytes_put(&A->track_vid_kind, &vk, 1) < 0 || put64(&A->track_vid, vid) < 0 || put64(&A->track_id, track) < 0)
-        return 0;
     A->n_ann++;
     return 1;
 }
 
+/* With keep_going, an annotation that is not accepted (but is strict JSON) is recorded in
+ * bad (its index and bytes) with a row of zeros (owner and category -1) in the arrays, and
+ * the reading goes on: the Python path checks only those. */
 static int annotations(Cur *c, Ann *A) {
     if (2 > A->max_depth || !lit(c, '[')) return 0;
     if (lit(c, ']')) return 1;
+    Bytes *rows[] = {&A->ann_id, &A->owner, &A->cat, &A->track_vid_kind, &A->track_vid, &A->track_id, &A->has_track,
+                     &A->s_start, &A->s_stop, &A->s_h, &A->s_w, &A->s_ann};
+    enum { N_ROWS = sizeof rows / sizeof *rows };
     for (;;) {
-        if (!annotation(c, A)) return 0;
+        size_t lens[N_ROWS];
+        for (int k = 0; k < N_ROWS; k++) lens[k] = rows[k]->n;
+        int64_t n_str = A->n_str;
+        ws(c);
+        Cur at = *c;
+        if (!annotation(c, A)) {
+            if (!A->keep_going) return 0;
+            for (int k = 0; k < N_ROWS; k++) rows[k]->n = lens[k];
+            A->n_str = n_str;
+            *c = at;
+            if (!v_value(c, 2, A->max_depth)) return 0;
+            int64_t zero = 0, none = -1;
+            unsigned char z = 0;
+            if (put64(&A->bad, A->n_ann) < 0 || put64(&A->ann_id, zero) < 0 || put64(&A->owner, none) < 0 ||
+                put64(&A->cat, none) < 0 || bytes_put(&A->has_track, &z, 1) < 0 || bytes_put(&A->track_vid_kind, &z, 1) < 0 ||
+                put64(&A->track_vid, zero) < 0 || put64(&A->track_id, zero) < 0)
+                return 0;
+            A->n_ann++;
+        }
+        if (put64(&A->a_start, (int64_t)(at.p - A->base)) < 0 || put64(&A->a_stop, (int64_t)(c->p - A->base)) < 0) return 0;
         if (lit(c, ',')) continue;
         return lit(c, ']');
     }
@@ -548,7 +577,7 @@ static int annotations(Cur *c, Ann *A) {
 
 static void ann_free(Ann *A) {
     Bytes *all[] = {&A->ann_id, &A->owner, &A->cat, &A->track_vid_kind, &A->track_vid, &A->track_id, &A->has_track,
-                    &A->s_start, &A->s_stop, &A->s_h, &A->s_w};
+                    &A->s_start, &A->s_stop, &A->s_h, &A->s_w, &A->s_ann, &A->bad, &A->a_start, &A->a_stop};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
         free(all[i]->p);
         all[i]->p = NULL;
@@ -563,11 +592,14 @@ static int sorted_unique(const int64_t *a, Py_ssize_t n) {
 }
 
 /* check_annotations(data, start, stop, mode, max_depth, margin, img_ids i64[I] (sorted, unique),
- *                   img_h i64[I], img_w i64[I], img_frames i64[I], cat_ids i64[C] (sorted, unique))
- *   -> None | dict: n (annotations), area_bins [13 ints], and the bytes of
+ *                   img_h i64[I], img_w i64[I] (0: a refused size), img_frames i64[I],
+ *                   cat_ids i64[C] (sorted, unique), keep_going=False)
+ *   -> None | dict: n (annotations), area_bins [13 ints] (of the accepted ones), and the bytes of
  *      id, owner (index into img_ids), category (index into cat_ids) i64[n];
  *      has_track, video_id_kind u8[n] (0 none/null, 1 int); video_id, track_id i64[n];
- *      str_start, str_stop (the JSON content of each counts string in data), str_h, str_w i64[S].
+ *      str_start, str_stop (the JSON content of each counts string in data), str_h, str_w,
+ *      str_ann (its annotation) i64[S]; start, stop i64[n]: where each annotation lies in
+ *      data; bad i64[B]: the annotations not accepted (keep_going; owner -1 in their row).
  * mode: 0 COCO instances, 1 COCO video (track_id required), 2 YouTube-VIS. data[start:stop]
  * is the annotations array, a member of the file's top-level object: the array lies inside
  * one container, its annotations inside two; nothing may nest deeper than max_depth
@@ -576,12 +608,15 @@ static int sorted_unique(const int64_t *a, Py_ssize_t n) {
 static PyObject *py_check_annotations(PyObject *self, PyObject *args) {
     Py_buffer data, ib, hb, wb, fb, cb;
     long long start, stop;
-    int mode, max_depth;
+    int mode, max_depth, keep_going = 0;
     double margin;
-    if (!PyArg_ParseTuple(args, "y*LLiidy*y*y*y*y*", &data, &start, &stop, &mode, &max_depth, &margin, &ib, &hb, &wb, &fb, &cb)) return NULL;
+    if (!PyArg_ParseTuple(args, "y*LLiidy*y*y*y*y*|p", &data, &start, &stop, &mode, &max_depth, &margin, &ib, &hb, &wb, &fb, &cb,
+                          &keep_going))
+        return NULL;
     PyObject *ret = NULL;
     Ann A;
     memset(&A, 0, sizeof A);
+    A.keep_going = keep_going;
     Py_ssize_t I = ib.len / 8, C = cb.len / 8;
     if (nb_check(&ib, I, 8, "img_ids") < 0 || nb_check(&hb, I, 8, "img_h") < 0 || nb_check(&wb, I, 8, "img_w") < 0 ||
         nb_check(&fb, I, 8, "img_frames") < 0 || nb_check(&cb, C, 8, "cat_ids") < 0)
@@ -596,7 +631,7 @@ static PyObject *py_check_annotations(PyObject *self, PyObject *args) {
     }
     const int64_t *hs = hb.buf, *wsz = wb.buf;
     for (Py_ssize_t i = 0; i < I; i++)
-        if (hs[i] <= 0 || wsz[i] <= 0 || hs[i] > 65535 || wsz[i] > 65535) {
+        if (hs[i] < 0 || wsz[i] < 0 || hs[i] > 65535 || wsz[i] > 65535) {
             PyErr_SetString(PyExc_ValueError, "check_annotations: image sizes out of range");
             goto done;
         }
@@ -633,7 +668,8 @@ static PyObject *py_check_annotations(PyObject *self, PyObject *args) {
         Bytes *b;
     } items[] = {{"id", &A.ann_id}, {"owner", &A.owner}, {"category", &A.cat}, {"has_track", &A.has_track},
                  {"video_id_kind", &A.track_vid_kind}, {"video_id", &A.track_vid}, {"track_id", &A.track_id},
-                 {"str_start", &A.s_start}, {"str_stop", &A.s_stop}, {"str_h", &A.s_h}, {"str_w", &A.s_w}};
+                 {"str_start", &A.s_start}, {"str_stop", &A.s_stop}, {"str_h", &A.s_h}, {"str_w", &A.s_w},
+                 {"str_ann", &A.s_ann}, {"bad", &A.bad}, {"start", &A.a_start}, {"stop", &A.a_stop}};
 #define SET(key, expr)                                              \
     do {                                                            \
         v = (expr);                                                 \
