@@ -397,7 +397,7 @@ def bench_size(n: int, args) -> dict:
     name, url = bench_db(n)
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "marketplace.wsgi:application", "-b", f"127.0.0.1:{port}", "-w", str(args.workers), "--threads", str(args.threads), "--log-level", "warning"],
+        [sys.executable, "-m", "gunicorn", "marketplace.wsgi:application", "-b", f"127.0.0.1:{port}", "-w", str(args.workers), "--threads", str(args.threads), "--timeout", "300", "--log-level", "warning"],
         cwd=VAR,
         env=server_env(url),
     )
