@@ -476,7 +476,7 @@ def report(results: list[dict], clients: int) -> tuple[list[str], bool]:
         share = many["req_per_s"] / runs[f"healthz_{clients}"]["req_per_s"]
         lines.append(
             f"{r['listings']:>9,} listings: search p95 {one['p95_ms']:.1f} ms (1 client), {many['p95_ms']:.1f} ms ({clients}); "
-            f"search/healthz throughput {one['req_per_s'] / runs['healthz_1']['req_per_s']:.1%} (1 client), {share:.1%} ({clients}); "
+            f"search/healthz throughput {one['req_per_s'] / runs['healthz_1']['req_per_s']:.2%} (1 client), {share:.2%} ({clients}); "
             f"first request {r['first_request_ms']:.0f} ms, warm-up {r['warmup']['requests']} requests in {r['warmup']['seconds']} s; "
             f"gunicorn worker RSS {r['worker_rss_mb']['after']} MB (idle {r['worker_rss_mb']['idle']})"
         )
