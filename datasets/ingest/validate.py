@@ -817,34 +817,35 @@ def _annotations_in_order(
 ) -> None:
     """_read_annotations over the kernel's arrays: a marked annotation is parsed and checked
     by the Python checks; one the kernel accepted can only be a duplicate id, and is
-    counted as _check_annotation counts it."""
-    start, stop = np.frombuffer(r["start"], dtype=np.int64).tolist(), np.frombuffer(r["stop"], dtype=np.int64).tolist()
-    ann_ids = np.frombuffer(r["id"], dtype=np.int64).tolist()
-    owners = np.frombuffer(r["owner"], dtype=np.int64)
-    owner_ids = sorted_ids[np.maximum(owners, 0)].tolist() if len(sorted_ids) else [0] * len(owners)
-    categories = np.frombuffer(r["category"], dtype=np.int64)
-    category_ids = cat_ids[np.maximum(categories, 0)].tolist() if len(cat_ids) else [0] * len(categories)
-    has_track = np.frombuffer(r["has_track"], dtype=np.uint8).tolist()
-    video_kind = np.frombuffer(r["video_id_kind"], dtype=np.uint8).tolist()
-    video_ids = np.frombuffer(r["video_id"], dtype=np.int64).tolist()
-    track_ids = np.frombuffer(r["track_id"], dtype=np.int64).tolist()
-    for i, is_marked in enumerate(marked.tolist()):
-        if report.full:
-            break
-        loc = f"annotations[{i}]"
-        if is_marked:
-            _check_item(_loads(data[start[i] : stop[i]]), loc, s, report, files)
-            continue
-        aid = ann_ids[i]
-        if aid in s.ann_ids:
-            report.error("duplicate_id", f"{loc}.id", f"annotation id {aid} appears twice")
-        else:
-            s.ann_ids.add(aid)
-        s.per_cat[category_ids[i]] += 1
-        if s.video:
-            s.tracks.add(aid)
-        elif has_track[i]:
-            s.tracks.add((video_ids[i] if video_kind[i] else None, track_ids[i]))
-        owner = owner_ids[i]
-        s.per_image[owner] = s.per_image.get(owner, 0) + 1
-        s.instances += 1
+    counted as _check_annotation counts it. The arrays become Python values a chunk at a
+    time."""
+    arrays = {key: np.frombuffer(r[key], dtype=np.int64) for key in ("start", "stop", "id", "owner", "category", "video_id", "track_id")}
+    arrays["has_track"] = np.frombuffer(r["has_track"], dtype=np.uint8)
+    arrays["video_id_kind"] = np.frombuffer(r["video_id_kind"], dtype=np.uint8)
+    # marked rows have owner and category -1: any valid index stands in (they are not read)
+    arrays["owner"] = sorted_ids[np.maximum(arrays["owner"], 0)] if len(sorted_ids) else np.zeros_like(arrays["owner"])
+    arrays["category"] = cat_ids[np.maximum(arrays["category"], 0)] if len(cat_ids) else np.zeros_like(arrays["category"])
+    n = len(marked)
+    for lo in range(0, n, 65_536):
+        hi = min(n, lo + 65_536)
+        c = {key: a[lo:hi].tolist() for key, a in arrays.items()}
+        for k, is_marked in enumerate(marked[lo:hi].tolist()):
+            if report.full:
+                return
+            loc = f"annotations[{lo + k}]"
+            if is_marked:
+                _check_item(_loads(data[c["start"][k] : c["stop"][k]]), loc, s, report, files)
+                continue
+            aid = c["id"][k]
+            if aid in s.ann_ids:
+                report.error("duplicate_id", f"{loc}.id", f"annotation id {aid} appears twice")
+            else:
+                s.ann_ids.add(aid)
+            s.per_cat[c["category"][k]] += 1
+            if s.video:
+                s.tracks.add(aid)
+            elif c["has_track"][k]:
+                s.tracks.add((c["video_id"][k] if c["video_id_kind"][k] else None, c["track_id"][k]))
+            owner = c["owner"][k]
+            s.per_image[owner] = s.per_image.get(owner, 0) + 1
+            s.instances += 1
