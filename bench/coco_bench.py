@@ -193,7 +193,7 @@ def table(rows: list[dict]) -> str:
         base = next((r for r in group if r["engine"] == "pycocotools" and r["rc"] == 0), None)
         hot = next((r for r in group if r["engine"] == "hotcoco" and r["rc"] == 0), None)
         for r in group:
-            vs_py = f"{base['s'] / r['s']:.1f}x faster" if base and r["rc"] == 0 else ""
+            vs_py = "1.0x" if r is base else f"{base['s'] / r['s']:.1f}x faster" if base and r["rc"] == 0 else ""
             vs_hot = f"{hot['s'] / r['s']:.2f}x" if hot and r["rc"] == 0 else ""
             mem_hot = f"{r['rss'] / hot['rss']:.2f}x" if hot and r["rc"] == 0 else ""
             agree = r.get("agree", r["note"])
