@@ -224,7 +224,7 @@ def coverage(declarations: Iterable[Declaration]) -> dict:
 # Bounds on the arrays one step of :func:`strings_scene` builds (pairs of masks compared,
 # column pieces looked up): memory stays bounded whatever the number of masks per frame.
 PAIRS_PER_STEP = 500_000
-CANDIDATES_PER_STEP = 10_000
+CANDIDATES_PER_STEP = 4_000
 LOOKUPS_PER_STEP = 4_000_000
 
 
@@ -413,19 +413,24 @@ def ytvis_scene(path) -> SceneComplexity | None:
     ann_pos = order[at] if len(ann_video) else np.zeros(0, dtype=np.int64)
     mask_ann, mask_frame = i64("mask_ann"), i64("mask_frame")
     crowd = np.frombuffer(r["ann_crowd"], dtype=np.uint8)
-    keep = np.flatnonzero(crowd[mask_ann] == 0) if len(mask_ann) else np.zeros(0, dtype=np.int64)
-    video = ann_pos[mask_ann[keep]]
-    frame = mask_frame[keep]
+    keep = crowd[mask_ann] == 0 if len(mask_ann) else np.zeros(0, dtype=bool)
+    every = bool(keep.all())  # no crowd track: the parsed arrays are used as they are
+
+    def kept(a: np.ndarray) -> np.ndarray:
+        return a if every else a[keep]
+
+    video = ann_pos[kept(mask_ann)]
+    frame = kept(mask_frame)
     if len(frame) and (frame >= vid_frames[video]).any():
         return None  # more masks than frames
     hs, ws = vid_h[video], vid_w[video]
-    kind = np.frombuffer(r["kind"], dtype=np.uint8)[keep]
-    seg_lo, seg_hi = i64("seg_lo")[keep], i64("seg_hi")[keep]
+    kind = kept(np.frombuffer(r["kind"], dtype=np.uint8))
+    seg_lo, seg_hi = kept(i64("seg_lo")), kept(i64("seg_hi"))
     rle = (kind == 1) | (kind == 2)
     if rle.any():
-        size = i64("rle_size").reshape(-1, 2)[keep][rle]
+        size = kept(i64("rle_size").reshape(-1, 2))[rle]
         counts = kind[rle] == 2
-        if (size[:, 0] != hs[rle]).any() or (size[:, 1] != ws[rle]).any() or (counts & (i64("rle_sum")[keep][rle] != hs[rle] * ws[rle])).any():
+        if (size[:, 0] != hs[rle]).any() or (size[:, 1] != ws[rle]).any() or (counts & (kept(i64("rle_sum"))[rle] != hs[rle] * ws[rle])).any():
             return None
     if ((hs <= 0) | (ws <= 0)).any():
         return None
@@ -433,7 +438,10 @@ def ytvis_scene(path) -> SceneComplexity | None:
         gate.check_dims(vid_h, vid_w, lambda i: f"videos[{i}]")
     except EngineInputError:
         return None
-    category = i64("ann_category")[mask_ann[keep]]
+    category = i64("ann_category")[kept(mask_ann)]
+    for key in ("rle_size", "rle_sum", "mask_ann", "ann_video", "ann_crowd"):
+        del r[key]  # not needed to rasterize
+    del mask_ann, ann_video, at, ann_pos, rle, crowd
     pieces, offsets = _encode_parallel(kernels, kind, seg_lo, seg_hi, hs, ws, r)
     r = None  # the coordinates go before the pieces are joined
     blob = b"".join(pieces)
