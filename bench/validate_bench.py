@@ -10,6 +10,8 @@ fifth track, a few frames without a mask; about 320 MB). Each measurement runs i
 process and reports its wall time and peak RSS (ru_maxrss):
 
 * ``validate``: ``python -m datasets validate PATH --json`` (the compiled pass);
+* ``validate_invalid`` (COCO): the same on a copy of the file with two bad annotations
+  (``iscrowd`` 2 half-way and at the end): the report of a refused file;
 * ``validate_python`` (``--python-path``): the same with ``QUALITY_NATIVE=0`` (slow);
 * ``pycocotools``: ``COCO(PATH)`` (COCO file);
 * ``json_load``: ``json.load`` of the file, the least any Python loader does (YouTube-VIS:
@@ -113,10 +115,26 @@ def measure(code: str, path: Path, env: dict | None = None) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def run(path: Path, baseline: str, python_path: bool) -> dict:
+def spoiled(path: Path, out: Path) -> Path:
+    """A copy of a COCO file with "iscrowd":0 made 2 half-way and at the end (same length)."""
+    data = bytearray(path.read_bytes())
+    for at in (data.find(b'"iscrowd":0}', len(data) // 2), data.rfind(b'"iscrowd":0}')):
+        if at < 0:
+            raise SystemExit(f"{path}: no compact iscrowd to spoil")
+        data[at : at + 12] = b'"iscrowd":2}'
+    out.write_bytes(data)
+    return out
+
+
+def run(path: Path, baseline: str, python_path: bool, invalid: Path | None = None) -> dict:
     row = {"file": str(path), "bytes": path.stat().st_size, "validate": measure(VALIDATE, path)}
     if row["validate"]["rc"] != 0:
         raise SystemExit(f"{path}: python -m datasets validate refused the file")
+    if invalid is not None:
+        row["validate_invalid"] = measure(VALIDATE, invalid)
+        invalid.unlink()
+        if row["validate_invalid"]["rc"] != 1:
+            raise SystemExit(f"{invalid}: python -m datasets validate did not refuse the spoiled file")
     if python_path:
         row["validate_python"] = measure(VALIDATE, path, env={**os.environ, "QUALITY_NATIVE": "0"})
     row[baseline] = measure(COCO_LOAD if baseline == "pycocotools" else JSON_LOAD, path)
@@ -150,7 +168,7 @@ def main() -> int:
                 generate_ytvis(ytvis, 60 if args.quick else 6_000)
         report = {
             "load_average": os.getloadavg(),
-            "coco": run(coco, "pycocotools", args.python_path),
+            "coco": run(coco, "pycocotools", args.python_path, spoiled(coco, where / "coco_spoiled.json")),
             "youtube_vis": run(ytvis, "json_load", args.python_path),
         }
     print(json.dumps(report, indent=2))
