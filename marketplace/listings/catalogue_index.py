@@ -422,6 +422,18 @@ class CatalogueIndex:
             perm = self.orders[ordering] = np.lexsort(self._sort_keys(ordering)[::-1])
         return perm
 
+    def slots_of(self, pks: np.ndarray) -> np.ndarray:
+        """The slots of primary keys, -1 for those not in the index (vectorized: a query may match 100k listings)."""
+        by_pk = self.orders.get("by_pk")
+        if by_pk is None:
+            by_pk = self.orders["by_pk"] = np.argsort(self.pk, kind="stable")
+            self.orders["pk_sorted"] = self.pk[by_pk]
+        pk_sorted = self.orders["pk_sorted"]
+        if not len(pk_sorted):
+            return np.full(len(pks), -1, dtype=np.int64)
+        pos = np.minimum(np.searchsorted(pk_sorted, pks), len(pk_sorted) - 1)
+        return np.where(pk_sorted[pos] == pks, by_pk[pos], -1)
+
     def place(self, ordering: str) -> np.ndarray:
         """Each slot's place in the ordering (the inverse permutation)."""
         key = f"place:{ordering}"
@@ -688,14 +700,14 @@ def _search(index: CatalogueIndex, filters, matches: tuple[np.ndarray, np.ndarra
     rank = None
     if matches is not None:
         ids, ranks = matches
-        slot_of = index.slot_of
-        slots = np.fromiter((slot_of.get(pk, -1) for pk in ids.tolist()), dtype=np.int64, count=len(ids))
+        slots = index.slots_of(ids)
         known = slots >= 0
         in_text = np.zeros(len(index.pk), dtype=bool)
         in_text[slots[known]] = True
-        rank = np.zeros(len(index.pk), dtype=np.float64)
-        rank[slots[known]] = ranks[known]
         masks["q"] = in_text
+        if filters.ordering == "relevance":
+            rank = np.zeros(len(index.pk), dtype=np.float64)
+            rank[slots[known]] = ranks[known]
     facets, everything = index.facets(masks, base)
     ordering = filters.ordering
     if ordering == "relevance" and rank is not None:
