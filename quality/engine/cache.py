@@ -228,10 +228,28 @@ class ReferenceCache:
             blob, offsets = encode(0, n)
             self._geometry = g = None  # the coordinates are no longer needed
         else:
-            from concurrent.futures import ThreadPoolExecutor
+            import threading
 
-            with ThreadPoolExecutor(parts) as pool:
-                pieces = list(pool.map(encode, cuts[:-1], cuts[1:]))
+            # plain threads (this one takes the first run): the pool's module and logging are
+            # imports a cold command line would pay for; the first error in run order is raised
+            pieces: list = [None] * parts
+            errors: list[BaseException | None] = [None] * parts
+
+            def run(j: int) -> None:
+                try:
+                    pieces[j] = encode(cuts[j], cuts[j + 1])
+                except BaseException as exc:  # raised below, in this thread
+                    errors[j] = exc
+
+            threads = [threading.Thread(target=run, args=(j,), name=f"rasterize {j}") for j in range(1, parts)]
+            for t in threads:
+                t.start()
+            run(0)
+            for t in threads:
+                t.join()
+            failed = next((e for e in errors if e is not None), None)
+            if failed is not None:
+                raise failed
             # the coordinates go before the pieces are joined: the two never sit in memory together
             self._geometry = g = None
             offsets = np.empty(n + 1, dtype=np.int64)
