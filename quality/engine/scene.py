@@ -345,8 +345,16 @@ def _touching(strings: MaskStrings, i: np.ndarray, j: np.ndarray) -> np.ndarray:
     overlap theirs grown by one: the smaller side's pieces are looked up among the other's
     (sorted by mask and column)."""
     involved, back = np.unique(np.concatenate((i, j)), return_inverse=True)
-    li, lj = back[: len(i)], back[len(i) :]
+    li, lj = np.ascontiguousarray(back[: len(i)]), np.ascontiguousarray(back[len(i) :])
     sub = strings.take(involved)
+    kernels = native.kernels()
+    compiled = getattr(kernels, "touching_runs", None)
+    if compiled is not None:
+        # the same test, pair by pair on the runs in the compiled kernel (no array per piece)
+        counts, offsets = masks.torch_counts(kernels, sub)
+        hit = np.zeros(len(i), dtype=np.uint8)
+        compiled(counts, offsets, np.ascontiguousarray(sub.heights, dtype=np.int64), li, lj, hit)
+        return hit.astype(bool)
     owner, col, row0, row1 = _column_pieces(sub)
     count = np.bincount(owner, minlength=len(involved))
     first = np.concatenate(([0], np.cumsum(count)))[:-1]

@@ -622,6 +622,108 @@ done:
     return ret;
 }
 
+/* ------------------------------------------------------------------------------------ */
+/* touching_runs: the scene's occlusion test (quality/engine/scene.py) on decoded runs */
+
+typedef struct {
+    int64_t col, r0, r1;
+} Piece;
+
+/* Mask k's foreground runs (counts[offsets[k]:offsets[k+1]], column-major, from
+ * background) cut at column boundaries into pieces (column, first row, end row), in order. */
+static int64_t column_pieces(const int64_t *counts, int64_t lo, int64_t hi, int64_t h, Piece **out, size_t *cap) {
+    int64_t n = 0, pos = 0;
+    for (int64_t r = lo; r < hi; r++) {
+        int64_t s = pos, e = pos + counts[r];
+        pos = e;
+        if (((r - lo) & 1) == 0 || e <= s) continue;
+        for (int64_t col = s / h; col <= (e - 1) / h; col++) {
+            Piece *p = grow(*out, cap, (size_t)n + 1, sizeof(Piece));
+            if (!p) return -1;
+            *out = p;
+            int64_t r0 = s - col * h, r1 = e - col * h;
+            p[n].col = col;
+            p[n].r0 = r0 > 0 ? r0 : 0;
+            p[n].r1 = r1 < h ? r1 : h;
+            n++;
+        }
+    }
+    return n;
+}
+
+/* touching_runs(counts i64, offsets i64[K+1], heights i64[K], a i64[P], b i64[P], out u8[P] out):
+ * out[p] = 1 when mask a[p] grown by one pixel (3x3) meets mask b[p]: a piece of one at
+ * column c and a piece of the other at a column within one of c whose rows overlap once
+ * grown by one. Indices are checked; counts must be non-negative. */
+static PyObject *py_touching_runs(PyObject *self, PyObject *args) {
+    Py_buffer cb, ob, hb, ab, bb, outb;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*w*", &cb, &ob, &hb, &ab, &bb, &outb)) return NULL;
+    PyObject *ret = NULL;
+    Piece *A = NULL, *B = NULL;
+    size_t ca = 0, cbp = 0;
+    Py_ssize_t nc = cb.len / 8, K = hb.len / 8, P = ab.len / 8;
+    const int64_t *counts = cb.buf, *off = ob.buf, *hs = hb.buf, *ia = ab.buf, *ib = bb.buf;
+    unsigned char *out = outb.buf;
+    if (ob.len != (K + 1) * 8 || bb.len != P * 8 || outb.len != P || cb.len % 8 || hb.len % 8 || ab.len % 8) {
+        PyErr_SetString(PyExc_ValueError, "touching_runs: array sizes do not match");
+        goto done;
+    }
+    for (Py_ssize_t k = 0; k < K; k++)
+        if (off[k] < 0 || off[k] > off[k + 1] || off[k + 1] > nc || hs[k] <= 0) {
+            PyErr_SetString(PyExc_ValueError, "touching_runs: bad offsets or heights");
+            goto done;
+        }
+    for (Py_ssize_t i = 0; i < nc; i++)
+        if (counts[i] < 0) {
+            PyErr_SetString(PyExc_ValueError, "touching_runs: negative run");
+            goto done;
+        }
+    for (Py_ssize_t p = 0; p < P; p++)
+        if (ia[p] < 0 || ia[p] >= K || ib[p] < 0 || ib[p] >= K) {
+            PyErr_SetString(PyExc_ValueError, "touching_runs: pair index out of range");
+            goto done;
+        }
+    int failed = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t p = 0; p < P && !failed; p++) {
+        int64_t x = ia[p], y = ib[p];
+        int64_t na = column_pieces(counts, off[x], off[x + 1], hs[x], &A, &ca);
+        int64_t nb = column_pieces(counts, off[y], off[y + 1], hs[y], &B, &cbp);
+        if (na < 0 || nb < 0) {
+            failed = 1;
+            break;
+        }
+        unsigned char hit = 0;
+        int64_t first = 0;
+        for (int64_t u = 0; u < na && !hit; u++) {
+            while (first < nb && B[first].col < A[u].col - 1) first++;
+            for (int64_t v = first; v < nb && B[v].col <= A[u].col + 1; v++)
+                if (A[u].r0 <= B[v].r1 && B[v].r0 <= A[u].r1) {
+                    hit = 1;
+                    break;
+                }
+        }
+        out[p] = hit;
+    }
+    Py_END_ALLOW_THREADS
+    if (failed) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    ret = Py_None;
+    Py_INCREF(ret);
+done:
+    free(A);
+    free(B);
+    PyBuffer_Release(&cb);
+    PyBuffer_Release(&ob);
+    PyBuffer_Release(&hb);
+    PyBuffer_Release(&ab);
+    PyBuffer_Release(&bb);
+    PyBuffer_Release(&outb);
+    return ret;
+}
+
 /* encode_masks(kind u8[N], seg_lo i64[N], seg_hi i64[N], heights i64[N], widths i64[N],
  *              poly_end i64[P], coords f64[C], chars bytes, ucounts u32[U], offsets i64[N+1] out
  *              [, area i64[N] out, box f64[N,4] out])
@@ -728,6 +830,7 @@ done:
 
 PyMethodDef coco_gt_methods[] = {
     {"parse_coco", py_parse_coco, METH_VARARGS, "Parse a COCO reference file into flat arrays (None: use the generic path)."},
+    {"touching_runs", py_touching_runs, METH_VARARGS, "Whether each pair of masks (decoded runs) overlaps or touches (scene occlusion)."},
     {"parse_ytvis", py_parse_ytvis, METH_VARARGS, "Parse a YouTube-VIS file's videos and masks into flat arrays (None: stream it)."},
     {"encode_masks", py_encode_masks, METH_VARARGS, "Compressed RLE strings of parsed reference geometry (COCO.annToRLE)."},
     {NULL, NULL, 0, NULL},

@@ -207,3 +207,22 @@ def test_strings_scene_of_nothing():
 
     got = strings_scene(_strings([]), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), 3)
     assert (got.per_frame, got.categories, got.occluded, got.sizes) == ([0, 0, 0], [0, 0, 0], 0, [0, 0, 0])
+
+
+def test_the_compiled_touch_test_refuses_bad_arrays():
+    from quality.engine import native
+
+    kernels = native.kernels()
+    if kernels is None:
+        pytest.skip("compiled kernels not built")  # the numpy path is tested above either way
+    counts = np.array([5, 3, 2, 4, 6], dtype=np.int64)
+    offsets = np.array([0, 3, 5], dtype=np.int64)
+    heights = np.array([4, 4], dtype=np.int64)
+    out = np.zeros(1, dtype=np.uint8)
+    kernels.touching_runs(counts, offsets, heights, np.array([0]), np.array([1]), out)
+    with pytest.raises(ValueError):
+        kernels.touching_runs(counts, offsets, heights, np.array([0]), np.array([2]), out)  # no mask 2
+    with pytest.raises(ValueError):
+        kernels.touching_runs(counts, np.array([0, 3, 9], dtype=np.int64), heights, np.array([0]), np.array([1]), out)  # past the runs
+    with pytest.raises(ValueError):
+        kernels.touching_runs(-counts, offsets, heights, np.array([0]), np.array([1]), out)
