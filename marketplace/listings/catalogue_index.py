@@ -422,6 +422,23 @@ class CatalogueIndex:
             perm = self.orders[ordering] = np.lexsort(self._sort_keys(ordering)[::-1])
         return perm
 
+    def text_slots(self, q: str, ids: np.ndarray, ranks: np.ndarray) -> np.ndarray:
+        """The slots matching ``q`` (its ids and ts_rank from PostgreSQL at this index's state), in
+        relevance order (rank descending, then newest, then primary key), once per state and query."""
+        key = f"q:{q}"
+        slots = self.orders.get(key)
+        if slots is None:
+            found = self.slots_of(ids)
+            known = found >= 0
+            slots, rank = found[known], ranks[known]
+            c = self.cols
+            slots = slots[np.lexsort((self.pk[slots], -c["published_us"][slots], c["published_null"][slots], -rank))]
+            if sum(k.startswith("q:") for k in self.orders) >= TEXT_MATCHES_KEPT:
+                for old in [k for k in self.orders if k.startswith("q:")]:
+                    del self.orders[old]
+            self.orders[key] = slots
+        return slots
+
     def slots_of(self, pks: np.ndarray) -> np.ndarray:
         """The slots of primary keys, -1 for those not in the index (vectorized: a query may match 100k listings)."""
         by_pk = self.orders.get("by_pk")
@@ -697,24 +714,16 @@ def catalogue_search(*, filters) -> SearchResult:
 def _search(index: CatalogueIndex, filters, matches: tuple[np.ndarray, np.ndarray] | None) -> SearchResult:
     masks = index.conditions(filters)
     base = index.alive
-    rank = None
+    by_relevance = None
     if matches is not None:
-        ids, ranks = matches
-        slots = index.slots_of(ids)
-        known = slots >= 0
+        by_relevance = index.text_slots(filters.q, *matches)
         in_text = np.zeros(len(index.pk), dtype=bool)
-        in_text[slots[known]] = True
+        in_text[by_relevance] = True
         masks["q"] = in_text
-        if filters.ordering == "relevance":
-            rank = np.zeros(len(index.pk), dtype=np.float64)
-            rank[slots[known]] = ranks[known]
     facets, everything = index.facets(masks, base)
     ordering = filters.ordering
-    if ordering == "relevance" and rank is not None:
-        slots = np.flatnonzero(everything)
-        c = index.cols
-        order = np.lexsort((index.pk[slots], -c["published_us"][slots], c["published_null"][slots], -rank[slots]))
-        slots = slots[order]
+    if ordering == "relevance" and by_relevance is not None:
+        slots = by_relevance[everything[by_relevance]]
         return SearchResult(facets=facets, count=len(slots), index_uid=index.uid, slot_pk=index.pk, slot_read_at=index.read_at, slots=slots)
     ordering = "-published_at" if ordering == "relevance" else ordering
     count = int(np.count_nonzero(everything))
