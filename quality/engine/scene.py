@@ -462,9 +462,10 @@ def ytvis_scene(path) -> SceneComplexity | None:
     return strings_scene(strings, first_frame[video] + frame, category, int(first_frame[-1]))
 
 
-def _parse_ytvis(path) -> dict | None:
+def _parse_ytvis(path, *, geometry: bool = True) -> dict | None:
     """``parse_ytvis`` of the file, mapped (its pages released as it is read); None when the
-    kernels are off or the reader declines it."""
+    kernels are off or the reader declines it. Without ``geometry`` only which frames hold a
+    mask is read."""
     import mmap
 
     parse = getattr(native.kernels(), "parse_ytvis", None)
@@ -475,7 +476,7 @@ def _parse_ytvis(path) -> dict | None:
             return None
         data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     try:
-        return parse(data)
+        return parse(data, geometry)
     finally:
         data.close()
 
@@ -484,7 +485,7 @@ def ytvis_masked_frames(path) -> dict[int, set[int]] | None:
     """For each video id of a YouTube-VIS file that has tracks, the frames where one of its
     tracks has a mask (crowd tracks too), read by the compiled reader; None when it is off
     or declines the file."""
-    r = _parse_ytvis(path)
+    r = _parse_ytvis(path, geometry=False)
     if r is None:
         return None
     video = np.frombuffer(r["ann_video"], dtype=np.int64)[np.frombuffer(r["mask_ann"], dtype=np.int64)]

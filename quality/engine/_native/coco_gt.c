@@ -51,6 +51,8 @@ typedef struct {
      * (release_behind), up to `released` */
     int release;
     const unsigned char *released;
+    /* parse_ytvis: read the masks' shapes (else only which frames have one) */
+    int geometry;
 } Gt;
 
 #define RELEASE_STEP ((size_t)32 << 20)
@@ -478,11 +480,14 @@ static int parse_frame_masks(Cur *c, Gt *G, int64_t ann) {
         ws(c);
         if (c->end - c->p >= 4 && !memcmp(c->p, "null", 4)) {
             c->p += 4;
-        } else if (c->p < c->end && *c->p == '[') {
+        } else if (c->p < c->end && (*c->p == '[' || (!G->geometry && *c->p == '{'))) {
             Cur peek = *c;
             peek.p++;
-            if (lit(&peek, ']')) {
-                *c = peek; /* [] : no mask in this frame */
+            if (lit(&peek, *c->p == '[' ? ']' : '}')) {
+                *c = peek; /* [] (or {} when only frames are read): no mask in this frame */
+            } else if (!G->geometry) {
+                kind = SEG_POLY; /* a mask is there; its shape is not read */
+                if (!skip_value(c, 0)) return 0;
             } else {
                 kind = SEG_POLY;
                 if (!parse_polygons(c, G, &lo, &hi)) return 0;
@@ -541,13 +546,15 @@ static int parse_tracks(Cur *c, Gt *G) {
     }
 }
 
-/* parse_ytvis(data) -> None | dict: n_videos, n_annotations, n_masks, and the bytes of
+/* parse_ytvis(data, geometry=True) -> None | dict: n_videos, n_annotations, n_masks, and the bytes of
  *   video_id, video_height, video_width, video_frames i64[V];
  *   ann_video, ann_category i64[A]; ann_crowd u8[A] (iscrowd, 0/1);
  *   mask_ann, mask_frame i64[M] (each non-empty segmentation: its annotation and frame);
  *   kind u8[M], seg_lo, seg_hi i64[M], rle_size i64[M,2], rle_sum i64[M] (as parse_coco's,
  *   kinds 0-2 only); poly_end, coords, chars, ucounts (the geometry, as parse_coco's).
- * Anything unusual makes it return None: the caller streams the file instead. */
+ * Without geometry, the masks' shapes are skipped, not read (kind 0, no geometry): only
+ * which frames hold one. Anything unusual makes it return None: the caller streams the
+ * file instead. */
 static int parse_ytvis(Cur *c, Gt *G) {
     if (!lit(c, '{')) return 0;
     int got_videos = 0, got_anns = 0;
@@ -572,9 +579,11 @@ static int parse_ytvis(Cur *c, Gt *G) {
 
 static PyObject *py_parse_ytvis(PyObject *self, PyObject *args) {
     Py_buffer data;
-    if (!PyArg_ParseTuple(args, "y*", &data)) return NULL;
+    int geometry = 1;
+    if (!PyArg_ParseTuple(args, "y*|p", &data, &geometry)) return NULL;
     Gt G;
     memset(&G, 0, sizeof G);
+    G.geometry = geometry;
     G.base = (const unsigned char *)data.buf;
     G.cat_a = G.cat_b = -1;
     G.release = is_file_mapping(&data);

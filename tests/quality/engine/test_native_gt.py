@@ -453,3 +453,15 @@ def test_parse_ytvis_never_accepts_what_orjson_rejects():
         assert r["n_videos"] == len(ref["videos"]) and r["n_annotations"] == len(ref["annotations"])
         assert r["n_masks"] == sum(1 for a in ref["annotations"] for s in (a.get("segmentations") or []) if s)
     assert accepted > 50
+
+
+def test_parse_ytvis_without_geometry_finds_the_same_frames():
+    full, frames = K.parse_ytvis(_ytvis_text()), K.parse_ytvis(_ytvis_text(), False)
+    for key in ("n_videos", "n_annotations", "n_masks", "video_frames", "mask_ann", "mask_frame", "ann_video", "ann_crowd"):
+        assert frames[key] == full[key], key
+    assert frames["coords"] == b"" and frames["chars"] == b"" and full["coords"] != b""
+    for data in mutations(_ytvis_text(), seed=22, count=1500):
+        r = K.parse_ytvis(data, False)
+        if r is not None:
+            ref = orjson.loads(data)  # raises if the reader accepted invalid JSON
+            assert r["n_masks"] == sum(1 for a in ref["annotations"] for s in (a.get("segmentations") or []) if s)
