@@ -743,22 +743,26 @@ _text_lock = threading.Lock()
 
 
 def _revision_and_text_matches(q: str) -> tuple[int, str, int, tuple[np.ndarray, np.ndarray] | None]:
-    """The catalogue revision and, with ``q``, the public listings matching it and their rank, in one query.
+    """The catalogue revision and, with ``q``, the public listings matching it and their rank.
 
     The matches of a query string are kept per process for the catalogue state they were
-    read at (any listing change moves the revision): the query asks PostgreSQL for them only
-    when that state is not the current one (a one-time filter in the same statement), so a
-    repeated query costs the revision read alone. (OFFSET 0 keeps the subquery a subquery,
-    so its condition on the revision gates the scan instead of filtering its rows.)
+    read at (any listing change moves the revision): a repeated query costs the revision
+    read alone. Otherwise a second query reads the revision again with the matches, so both
+    come from one snapshot; it skips the full-text scan when the state turned out to be the
+    kept one after all (OFFSET 0 keeps the subquery a subquery, so that condition gates the
+    scan). The revision read stays a statement of its own: a statement holding the
+    full-text scan is costly enough for PostgreSQL's JIT to compile it, even unexecuted.
     """
     with connection.cursor() as cur:
+        cur.execute("SELECT revision, token, reset_revision FROM listings_catalogue_revision WHERE id = 1")
+        revision, token, reset = cur.fetchone()
         if not q:
-            cur.execute("SELECT revision, token, reset_revision FROM listings_catalogue_revision WHERE id = 1")
-            revision, token, reset = cur.fetchone()
             return revision, token, reset, None
         key = (_database_key(), q)
         with _text_lock:
             cached = _text_matches.get(key)
+        if cached is not None and (cached[0], cached[1]) == (revision, token):
+            return revision, token, reset, (cached[2], cached[3])
         known = (cached[0], cached[1]) if cached is not None else (-1, "")
         cur.execute(
             "SELECT r.revision, r.token, r.reset_revision, m.id, m.rank FROM listings_catalogue_revision r "
