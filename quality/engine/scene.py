@@ -450,14 +450,24 @@ def ytvis_scene(path) -> SceneComplexity | None:
     for key in ("rle_size", "rle_sum", "mask_ann", "ann_video", "ann_crowd"):
         del r[key]  # not needed to rasterize
     del mask_ann, ann_video, at, ann_pos, rle, crowd
-    pieces, offsets = _encode_parallel(kernels, kind, seg_lo, seg_hi, hs, ws, r)
+    area = np.empty(len(kind), dtype=np.int64)
+    box = np.empty((len(kind), 4), dtype=np.float64)
+    pieces, offsets = _encode_parallel(kernels, kind, seg_lo, seg_hi, hs, ws, r, area, box)
     r = None  # the coordinates go before the pieces are joined
     blob = b"".join(pieces)
     pieces = None
+    # each string's area and box come from the runs the rasterizer wrote it from; the strings
+    # it copied from the file (area -1) pass the gate's check here
+    copied = np.flatnonzero(area < 0)
     try:
-        strings = gate.check_strings(blob, offsets[:-1], offsets[1:], hs, ws, lambda i: f"masks[{i}]", box_area=masks.boxes_areas)
+        if copied.size:
+            checked = gate.check_strings(
+                blob, offsets[copied], offsets[copied + 1], hs[copied], ws[copied], lambda j: f"masks[{int(copied[j])}]", box_area=masks.boxes_areas
+            )
+            area[copied], box[copied] = checked.area, checked.box
     except EngineInputError:
         return None
+    strings = gate.seal_encoded_strings(blob, offsets[:-1], offsets[1:], hs, ws, area, box)
     first_frame = np.concatenate(([0], np.cumsum(vid_frames)))
     return strings_scene(strings, first_frame[video] + frame, category, int(first_frame[-1]))
 
@@ -501,10 +511,11 @@ def ytvis_masked_frames(path) -> dict[int, set[int]] | None:
     return out
 
 
-def _encode_parallel(kernels, kind, seg_lo, seg_hi, hs, ws, r: dict) -> tuple[list[bytes], np.ndarray]:
+def _encode_parallel(kernels, kind, seg_lo, seg_hi, hs, ws, r: dict, area: np.ndarray, box: np.ndarray) -> tuple[list[bytes], np.ndarray]:
     """The compressed strings of the masks (``encode_masks``), contiguous runs of masks on
     every core at once: the pieces, in order (joined, the same bytes as one call's), and
-    the offsets of the strings in the joined bytes."""
+    the offsets of the strings in the joined bytes; each string's area and box into ``area``
+    and ``box`` (-1: a string copied from the file, to check)."""
     from concurrent.futures import ThreadPoolExecutor
 
     n = len(kind)
@@ -518,7 +529,7 @@ def _encode_parallel(kernels, kind, seg_lo, seg_hi, hs, ws, r: dict) -> tuple[li
         off = np.empty(b - a + 1, dtype=np.int64)
         piece = kernels.encode_masks(
             np.ascontiguousarray(kind[a:b]), np.ascontiguousarray(seg_lo[a:b]), np.ascontiguousarray(seg_hi[a:b]),
-            np.ascontiguousarray(hs[a:b]), np.ascontiguousarray(ws[a:b]), poly_end, coords, r["chars"], ucounts, off,
+            np.ascontiguousarray(hs[a:b]), np.ascontiguousarray(ws[a:b]), poly_end, coords, r["chars"], ucounts, off, area[a:b], box[a:b],
         )
         return piece, off
 
