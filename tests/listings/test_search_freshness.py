@@ -119,3 +119,20 @@ def test_changes_reach_the_next_search_of_the_other_process(peer, api_client):
     # This process applied the changes to the index it had built, rather than rebuilding it.
     assert catalogue_index._shared[catalogue_index._database_key()] is shared
     assert len(shared.pk) > len(built) and shared.pk[: len(built)].tolist() == built.tolist()
+
+
+def test_only_changes_buyers_can_see_move_the_catalogue_revision(committed_catalogue):
+    from django.utils import timezone
+
+    from marketplace.listings.models import Listing
+
+    def revision() -> int:
+        with connection.cursor() as cur:
+            cur.execute("SELECT revision FROM listings_catalogue_revision WHERE id = 1")
+            return cur.fetchone()[0]
+
+    before = revision()
+    Listing.objects.filter(slug="kitchen-grasp").update(checked_at=timezone.now())  # the reconciliation's bookkeeping
+    assert revision() == before
+    Listing.objects.filter(slug="kitchen-grasp").update(frames=1234)
+    assert revision() == before + 1
