@@ -26,6 +26,7 @@ import json
 import math
 import mmap
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -87,9 +88,11 @@ class ValidationResult:
         return self.report["valid"]
 
 
-def _located_failure(path: str, lim: Limits) -> tuple[str, str, str]:
+def _located_failure(path: str, lim: Limits, stop: int | None = None) -> tuple[str, str, str]:
     """Re-read the file tracking array indices, to name where parsing failed or the
-    nesting got too deep (only run on the failure path: it is slower)."""
+    nesting got too deep (only run on the failure path: it is slower). With ``stop``, only
+    the bytes before that offset are read: a premature end there is reported as
+    ``premature_end`` at the place it falls in."""
     stack: list[list] = []  # [is_array, index_or_key]
     location = "$"
 
@@ -104,7 +107,7 @@ def _located_failure(path: str, lim: Limits) -> tuple[str, str, str]:
 
     try:
         with open(path, "rb") as fh:
-            for _prefix, event, value in ijson.parse(fh, use_float=True):
+            for _prefix, event, value in ijson.parse(fh if stop is None else _Prefix(fh, stop), use_float=True):
                 if event == "map_key":
                     stack[-1][1] = value
                     continue
@@ -124,6 +127,8 @@ def _located_failure(path: str, lim: Limits) -> tuple[str, str, str]:
             stack[-1][1] += 1  # the value that failed to parse is the next element
         location = where()
         text = str(exc)
+        if stop is not None and isinstance(exc, ijson.IncompleteJSONError) and "premature EOF" in text:
+            return "premature_end", location, ""
         if any(tok in text for tok in ("NaN", "Infinity", "nan", "inf")):
             return "non_finite_number", location, "NaN and Infinity are not allowed (not JSON numbers)"
         if "floating point) overflow" in text:
@@ -140,9 +145,70 @@ def _located_failure(path: str, lim: Limits) -> tuple[str, str, str]:
     return "invalid_json", location, "not valid JSON"
 
 
+class _Prefix:
+    """The first ``stop`` bytes of a file, as a file to read."""
+
+    def __init__(self, fh: Any, stop: int) -> None:
+        self.fh, self.left = fh, stop
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.fh.read(self.left if n < 0 else min(n, self.left))
+        self.left -= len(data)
+        return data
+
+
+# a \uXXXX escape of a surrogate, with the backslashes before it (an even run of them is
+# escaped backslashes, and then the 'u' is text); a high one (D800-DBFF) is only Unicode
+# text when a low one (DC00-DFFF) follows at once, a low one only right after a high one
+_SURROGATE = re.compile(rb"(\\+)u([dD][89abAB][0-9a-fA-F]{2})(\\u[dD][c-fC-F][0-9a-fA-F]{2})?|(\\+)u([dD][c-fC-F][0-9a-fA-F]{2})")
+
+
+def lone_surrogate(data: Any) -> tuple[int, str] | None:
+    """(byte offset, escape) of the first escape in the JSON text ``data`` (bytes or a
+    mapped file) that is half of a UTF-16 surrogate pair without its other half (a high
+    one not followed at once by a low one, or a low one on its own); None when there is
+    none. A correctly paired escape (what ``json.dumps`` writes for a character above
+    U+FFFF) is one code point; a lone half is no Unicode text (the JSON readers disagree
+    on it: one turns it into '?', another refuses it)."""
+    for m in _SURROGATE.finditer(data):
+        slashes = m.group(1) or m.group(4)
+        if len(slashes) % 2 == 0:  # an escaped backslash and then the text "uD..."
+            continue
+        if m.group(2) is not None and m.group(3) is not None:
+            continue
+        return m.end(1) - 1 if m.group(1) else m.end(4) - 1, "\\u" + (m.group(2) or m.group(5)).decode("ascii")
+    return None
+
+
+LONE_SURROGATE_MESSAGE = (
+    "not valid JSON: the escape {escape} is half of a surrogate pair without its other half (not Unicode text: a "
+    "character above U+FFFF is written as a high escape \\ud800-\\udbff followed at once by a low one \\udc00-\\udfff)"
+)
+
+
+def _lone_surrogate_error(path: str, lim: Limits) -> tuple[str, str, str] | None:
+    """The error of a file whose first lone surrogate escape comes before any other JSON
+    error, located; None when it has none (or another error comes first: the structure
+    pass reports that one)."""
+    with open(path, "rb") as fh:
+        if not os.fstat(fh.fileno()).st_size:
+            return None  # (an empty file: the structure pass says so)
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            found = lone_surrogate(data)
+    if found is None:
+        return None
+    code, location, _message = _located_failure(path, lim, stop=found[0])
+    if code != "premature_end":
+        return None
+    return "invalid_json", location, LONE_SURROGATE_MESSAGE.format(escape=found[1])
+
+
 def _structure(path: str, lim: Limits, report: Report) -> dict[str, str] | None:
     """Top-level sections and their JSON types; None (with an error) when the file is not
     a well-formed JSON object within the depth limit."""
+    if (lone := _lone_surrogate_error(path, lim)) is not None:
+        report.error(*lone)
+        return None
     types: dict[str, str] = {}
     depth = 0
     max_depth = lim.json_max_depth

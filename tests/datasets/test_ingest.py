@@ -134,3 +134,28 @@ def test_audit_sample_and_reference_flow(seller, seller_b, auditor, moderator):
     assert r.status_code == 201, r.content
     assert version_audit_reference(version=version)["annotations"] == reference["annotations"]
     assert auditor.client.get("/api/v1/audit/samples/").json()["results"] == []
+
+
+def test_names_written_as_escaped_surrogate_pairs_ingest(seller, auditor):
+    # json.dumps (ensure_ascii, its default) writes a character above U+FFFF as a pair of
+    # \uXXXX surrogate escapes: one code point, read so by every step
+    emoji = "\U0001f600"
+    data = coco(n_images=3)
+    data["categories"][0]["name"] = f"{emoji} bolt"
+    data["images"][0]["file_name"] = f"imgs/{emoji}1.png"
+    assert "\\ud83d\\ude00" in json_bytes(data).decode("ascii")
+    members = {f"imgs/img{i}.png": png_bytes() for i in (2, 3)} | {f"imgs/{emoji}1.png": png_bytes()}
+    version = _processing(seller, data, members)
+    assert version_ingest(version_id=version.pk) == "ok"
+    version.refresh_from_db()
+    assert version.validation_report["valid"], version.validation_report
+    assert [c["name"] for c in version.statistics["categories"]] == [f"{emoji} bolt", "cat2"]
+    assert version.statistics["instances"] == 6
+    assert f"imgs/{emoji}1.png" in version_files(version=version, role=FileRole.IMAGES).values_list("path", flat=True)
+    assert get_storage().exists(version_reference_cache_key(version=version))
+    assert version_files(version=version, role=FileRole.PREVIEW).count() >= 1
+    assert version_coco(version=version)["images"] == data["images"]
+    assert version_coco(version=version)["categories"] == data["categories"]
+    assert sorted(audit_sample_draw(version=version, size=3, seed=1)) == [1, 2, 3]
+    body = auditor.client.get(f"/api/v1/versions/{version.pk}/audit/sample/").json()
+    assert sorted(body["image_ids"]) == [1, 2, 3] and all(img["url"] for img in body["images"])

@@ -96,7 +96,7 @@ def coco_rich() -> dict:
     anns[6]["area"] = 4**12 + 0.5
     anns[7]["area"] = 0
     d["annotations"] = [a for a in anns if a["image_id"] != 4]
-    d["categories"][0]["name"] = "schraube \u00e9\u4e2d"  # (an escaped surrogate pair: see "escaped surrogate pair")
+    d["categories"][0]["name"] = "schraube \u00e9\u4e2d"  # (escaped surrogate pairs: see test_surrogate_pairs)
     d["images"][2]["file_name"] = "dir/sub dir/\u00e9t\u00e9.png"
     d["info"] = {"description": "x", "year": 2026, "nested": [[[1]]]}
     return d
@@ -305,7 +305,7 @@ def _text_cases() -> dict[str, tuple[str, bool | None]]:
         "two objects": (good + good, False),
         "single quotes": (good.replace('"id"', "'id'", 1), False),
         "lone surrogate": (good.replace("img1.png", "img1\\ud800.png"), False),
-        "escaped surrogate pair": (good.replace("img1.png", "img1\\ud83d\\ude00.png"), None),
+        "escaped surrogate pair": (good.replace("img1.png", "img1\\ud83d\\ude00.png"), True),
         "escapes in names": (good.replace("img1.png", "i\\u006dg\\/1\\t.png"), None),
         "control char in string": (good.replace("img1.png", "img1\x01.png"), False),
         "overlong utf-8": (good.encode().replace(b"img1.png", b"img1\xc0\xaf.png"), False),
@@ -436,3 +436,97 @@ def test_value_mutations_at_every_path(tmp_path, base):
                 _check(tmp_path, json.dumps(d))
             except AssertionError as exc:
                 raise AssertionError(f"{base}: {at} = {v!r}") from exc
+
+
+# --------------------------------------------------------------------------------------
+# \uXXXX surrogate escapes: json.dumps writes a character above U+FFFF as a high and a low
+# surrogate escape (ensure_ascii, its default), so many sellers' files hold them
+
+EMOJI = "\U0001f600"
+LONE = "not valid JSON: the escape {} is half of a surrogate pair without its other half"
+
+
+def _emoji_files() -> dict[str, dict]:
+    d = coco()
+    d["categories"][0]["name"] = f"{EMOJI} cat"
+    d["categories"][1]["name"] = f"cat {EMOJI}{EMOJI}\U0010ffff"
+    d["images"][0]["file_name"] = f"{EMOJI}/img{EMOJI}.png"
+    d["images"][2]["file_name"] = f"img3{EMOJI}"
+    d["licenses"][0]["name"] = f"CC BY {EMOJI}"
+    d["annotations"][1]["attributes"] = {f"k{EMOJI}": [f"{EMOJI}", "\U00010000"]}
+    d["info"] = {"description": EMOJI * 3}
+    y = ytvis()
+    y["videos"][0]["file_names"] = [f"v7/{EMOJI}a.jpg", "v7/b.jpg", f"v7/c{EMOJI}.jpg"]
+    y["categories"][1]["name"] = EMOJI
+    v = coco_video()
+    v["images"][4]["file_name"] = f"{EMOJI}.png"
+    v["categories"][0]["name"] = f"a{EMOJI}"
+    return {"coco": d, "ytvis": y, "coco_video": v}
+
+
+@pytest.mark.parametrize("name", sorted(_emoji_files()))
+def test_surrogate_pairs_are_one_code_point(tmp_path, name):
+    d = _emoji_files()[name]
+    text = json.dumps(d)  # ensure_ascii: every emoji as an escaped pair
+    assert "\\ud83d\\ude00" in text and EMOJI not in text
+    assert _check(tmp_path, text)  # the compiled pass takes it, valid, and the Python path agrees
+    r = validate_annotation_file(tmp_path / "ann.json", lim=LIM)
+    assert r.categories == [{"id": c["id"], "name": c["name"]} for c in d["categories"]]
+    assert [c["name"] for c in r.statistics["categories"]] == [c["name"] for c in d["categories"]]
+    if name == "coco":
+        assert [i["file_name"] for i in r.images] == [i["file_name"] for i in d["images"]]
+        assert r.statistics["licenses"][0]["name"] == f"CC BY {EMOJI}"
+    # the same file with the characters as UTF-8: the same result
+    path = tmp_path / "utf8.json"
+    path.write_text(json.dumps(d, ensure_ascii=False), encoding="utf-8")
+    assert _fields(validate_annotation_file(path, lim=LIM))[1:] == _fields(r)[1:]
+
+
+def _lone_cases() -> dict[str, tuple[str, str, str]]:
+    """(text, the escape reported, its location)."""
+    good = json.dumps(_emoji_files()["coco"])
+    pair = "\\ud83d\\ude00"
+    cat = good.index('"name": "' + pair + ' cat"')
+    at_cat = lambda new: good[:cat] + good[cat:].replace(pair, new, 1)  # noqa: E731 (in categories[0].name)
+    return {
+        "lone high": (good.replace(pair, "\\ud83d", 1), "\\ud83d", "licenses[0].name"),
+        "lone low": (good.replace(pair, "\\ude00", 1), "\\ude00", "licenses[0].name"),
+        "reversed pair": (good.replace(pair, "\\ude00\\ud83d", 1), "\\ude00", "licenses[0].name"),
+        "pair split by a character": (good.replace(pair, "\\ud83dx\\ude00", 1), "\\ud83d", "licenses[0].name"),
+        "pair split by an escape": (good.replace(pair, "\\ud83d\\n\\ude00", 1), "\\ud83d", "licenses[0].name"),
+        "two highs": (good.replace(pair, "\\ud83d\\ud83d\\ude00", 1), "\\ud83d", "licenses[0].name"),
+        "high then a plain escape": (good.replace(pair, "\\uD83D\\u0041", 1), "\\uD83D", "licenses[0].name"),
+        "high at the end of a string": (good.replace(pair + '.png"', '\\ud83d"', 1), "\\ud83d", "images[0].file_name"),
+        "lone high in a category name": (at_cat("\\udbff"), "\\udbff", "categories[0].name"),
+        "lone low in a category name": (at_cat("\\udfff"), "\\udfff", "categories[0].name"),
+        "lone high in an annotation": (good.replace('["' + pair + '"', '["\\ud800"', 1), "\\ud800", "annotations[1].attributes.k\U0001f600[0]"),
+        "lone high in a key": (good.replace('"k' + pair, '"k\\ud83d', 1), "\\ud83d", "annotations[1].attributes"),
+        "lone in info after the annotations": (good.replace(pair * 3, pair * 2 + "\\ud83d", 1), "\\ud83d", "info.description"),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_lone_cases()))
+def test_a_lone_surrogate_is_refused_located(tmp_path, name):
+    text, escape, location = _lone_cases()[name]
+    took, valid = _handle(tmp_path, text)  # the same report on both paths
+    assert not took and not valid
+    r = validate_annotation_file(tmp_path / "ann.json", lim=LIM)
+    assert r.report["error_count"] == 1, r.report
+    (error,) = r.report["errors"]
+    assert (error["code"], error["location"]) == ("invalid_json", location)
+    assert error["message"].startswith(LONE.format(escape)), error["message"]
+
+
+@pytest.mark.parametrize(
+    ("escaped", "name"),
+    [
+        ("a\\\\ud83d", "a\\ud83d"),  # an escaped backslash, then the text "ud83d"
+        ("\\\\\\\\ude00", "\\\\ude00"),
+        ("\\\\\\ud83d\\ude00", "\\" + EMOJI),  # an escaped backslash, then a pair
+    ],
+)
+def test_backslashes_before_a_u_are_not_a_surrogate_escape(tmp_path, escaped, name):
+    text = json.dumps(coco()).replace('"cat1"', f'"{escaped}"')
+    assert json.loads(text)["categories"][0]["name"] == name
+    assert _check(tmp_path, text)
+    assert validate_annotation_file(tmp_path / "ann.json", lim=LIM).categories[0]["name"] == name

@@ -84,7 +84,15 @@ def validation() -> dict[str, bytes]:
         "annotations": [{"id": 7, "video_id": 2, "category_id": 2, "segmentations": [None, [[0, 0, 30, 0, 30, 20]]]}],
     }
     escaped = b'{"annotations": [{"id": 1, "image_id": 1, "category_id": 1, "segmentation": {"counts": "' + BACKSLASH.encode().replace(b"\\", b"\\\\") + b'0", "size": [10, 10]}}]}'
-    return {"seed-coco.json": json.dumps(coco).encode(), "seed-ytvis.json": json.dumps(ytvis).encode(), "seed-escapes.json": escaped}
+    # characters above U+FFFF as json.dumps writes them (pairs of surrogate escapes), and a lone half
+    coco["categories"][0]["name"] = "a\U0001f600\U0010ffff"
+    surrogates = json.dumps(coco).encode().replace(b"a.png", b"\\ud83d\\ude00\\udbff.png")
+    return {
+        "seed-coco.json": json.dumps(dict(coco, categories=[{"id": 1, "name": "a"}])).encode(),
+        "seed-ytvis.json": json.dumps(ytvis).encode(),
+        "seed-escapes.json": escaped,
+        "seed-surrogates.json": surrogates,
+    }
 
 
 def main() -> None:

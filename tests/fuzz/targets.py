@@ -24,6 +24,7 @@ else is a finding. The same functions replay the committed corpus in the normal 
 
 from __future__ import annotations
 
+import json
 import math
 import struct
 from collections.abc import Callable
@@ -163,6 +164,10 @@ def validation_reader(k, data: bytes) -> None:
     ranges = [(0, len(data))]
     for later in (None, "annotations"):
         outline = k.json_outline(data, 32, later)
+        if outline is not None and later is None:
+            # read whole and accepted: JSON text whose strings are Unicode text (a surrogate
+            # escape only as half of a pair)
+            json.dumps(json.loads(data.decode("utf-8")), ensure_ascii=False).encode("utf-8")
         for key, kind, a, b, fa, fb in outline or ():
             assert 0 <= a <= b <= len(data) and (fa < 0 or a < fa <= fb <= b), (key, a, b, fa, fb)
             if key == "annotations" and kind == "array":

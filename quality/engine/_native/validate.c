@@ -3,7 +3,7 @@
  *
  * json_outline(data, max_depth, "annotations") reads the whole file as strict JSON (RFC 8259,
  * UTF-8, nesting at most max_depth containers deep, integers within 18 digits, finite
- * numbers, no surrogate escapes, no duplicate top-level key), except the annotations after
+ * numbers, no lone surrogate escapes, no duplicate top-level key), except the annotations after
  * the first, which check_annotations reads by the same rules, and returns where its
  * top-level sections lie; None for anything else (the Python path then parses and
  * reports, located).
@@ -21,8 +21,15 @@
 
 #define V_MAX_DEPTH 512
 
-/* A JSON string, fully checked: control bytes, escapes (no surrogates: ijson and json
- * disagree on them), well-formed UTF-8 (no overlongs, no surrogates, at most U+10FFFF). */
+static int is_hex(unsigned char x) { return (x >= '0' && x <= '9') || (x >= 'a' && x <= 'f') || (x >= 'A' && x <= 'F'); }
+
+/* The third digit of a \uD... escape that makes it a high surrogate (D800-DBFF). */
+static int is_high_surrogate_digit(unsigned char x) { return x == '8' || x == '9' || x == 'a' || x == 'b' || x == 'A' || x == 'B'; }
+
+/* A JSON string, fully checked: control bytes, escapes (a surrogate escape only as a
+ * high one followed at once by a low one: a lone half is no Unicode text, and the JSON
+ * readers disagree on it), well-formed UTF-8 (no overlongs, no surrogates, at most
+ * U+10FFFF). */
 static int v_string(Cur *c) {
     ws(c);
     if (c->p >= c->end || *c->p != '"') return 0;
@@ -43,8 +50,21 @@ static int v_string(Cur *c) {
             }
             if (x != 'u' || e - p < 6) return 0;
             for (int k = 2; k < 6; k++)
-                if (!((p[k] >= '0' && p[k] <= '9') || (p[k] >= 'a' && p[k] <= 'f') || (p[k] >= 'A' && p[k] <= 'F'))) return 0;
-            if ((p[2] == 'd' || p[2] == 'D') && !(p[3] >= '0' && p[3] <= '7')) return 0;
+                if (!is_hex(p[k])) return 0;
+            if (p[2] == 'd' || p[2] == 'D') {
+                /* a surrogate: only a high one (D800-DBFF) followed at once by a low one
+                 * (DC00-DFFF) is a code point; a lone half is declined (the Python path
+                 * reports it, located) */
+                if (p[3] >= '0' && p[3] <= '7') {
+                    p += 6;
+                    continue;
+                }
+                if (!is_high_surrogate_digit(p[3]) || e - p < 12 || p[6] != '\\' || p[7] != 'u' || !(p[8] == 'd' || p[8] == 'D') ||
+                    !((p[9] >= 'c' && p[9] <= 'f') || (p[9] >= 'C' && p[9] <= 'F')) || !is_hex(p[10]) || !is_hex(p[11]))
+                    return 0;
+                p += 12;
+                continue;
+            }
             p += 6;
             continue;
         }
