@@ -114,7 +114,7 @@ import django; django.setup()
 from pathlib import Path
 from datasets.ingest import build_cache
 from datasets.ingest.scene import _declarations, _file_scene, cache_scene
-from datasets.ingest.validate import validate_annotation_file
+from datasets.validation import validate_annotation_file
 from datasets.selectors import ImageStrata, file_videos, strata_from_cache_file
 from quality.engine.scene import coverage
 

@@ -13,10 +13,10 @@ from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
 from datasets.errors import DatasetErrorCode
 from datasets.ingest import VIDEO_FORMATS
-from datasets.ingest.validate import FRAME_KEYS
 from datasets.models import AuditSample, Dataset, DatasetFile, DatasetVersion, FileRole, UploadSession, VersionIngest, VocabularyTerm
 from datasets.splits import evaluation_file, split_kind, split_name
 from datasets.states import VersionState
+from datasets.validation import FRAME_KEYS
 from marketplace.accounts.models import OrganizationRole
 from marketplace.accounts.selectors import organizations_for, seller_organizations
 from marketplace.core.errors import NotFound

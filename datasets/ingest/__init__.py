@@ -34,11 +34,11 @@ from datasets.ingest.images import check_image
 from datasets.ingest.panoptic import PngSegments, annotation_errors, png_segments
 from datasets.ingest.previews import render_previews
 from datasets.ingest.scene import cache_scene, version_scene_statistics
-from datasets.ingest.validate import ValidationResult, validate_annotation_file
 from datasets.limits import Limits, limits
 from datasets.models import DatasetFile, DatasetVersion, FileOrigin, FileRole, VersionIngest, WithdrawnContent, WithdrawnKind
 from datasets.splits import evaluation_file, merge_statistics, split_name
 from datasets.states import VersionState
+from datasets.validation import ValidationResult, validate_annotation_file
 from marketplace.core.storage import CHUNK, get_storage
 from quality.engine.cache import build_reference_cache, compiled_reference
 

@@ -16,12 +16,12 @@ from datasets.events import AuditReferenceSubmitted
 from datasets.ingest.archive import ArchiveError, Extracted, safe_extract
 from datasets.ingest.images import check_image
 from datasets.ingest.panoptic import annotation_errors, png_segments
-from datasets.ingest.validate import validate_annotation_file
 from datasets.limits import limits
 from datasets.models import AuditSample, DatasetFile, DatasetVersion, FileOrigin, FileRole
 from datasets.selectors import version_coco, version_image_strata, version_video_file
 from datasets.services.clips import clip_sample_draw, video_reference_mismatches
 from datasets.states import VersionState
+from datasets.validation import validate_annotation_file
 from marketplace.audit.services import audit_event_record
 from marketplace.core.errors import Conflict, InvalidInput, field_error
 from marketplace.core.events import publish

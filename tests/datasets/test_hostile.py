@@ -12,8 +12,8 @@ import pytest
 
 from datasets.ingest.archive import ArchiveError, safe_extract
 from datasets.ingest.images import check_image
-from datasets.ingest.validate import validate_annotation_file
 from datasets.limits import Limits
+from datasets.validation import validate_annotation_file
 from quality.engine import native
 from tests.datasets.helpers import coco, png_bytes
 from tests.hostile_masks import CASES as HOSTILE

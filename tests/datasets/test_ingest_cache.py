@@ -9,7 +9,7 @@ import pytest
 
 from datasets.ingest import build_cache
 from datasets.ingest.scene import _file_scene, cache_scene
-from datasets.ingest.validate import validate_annotation_file
+from datasets.validation import validate_annotation_file
 from quality.engine import native
 from quality.engine.cache import compiled_reference
 from tests.quality.engine.test_scene import rle

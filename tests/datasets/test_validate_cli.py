@@ -58,3 +58,24 @@ def test_the_issue_files_are_refused_on_both_paths(tmp_path):
             assert [(e["code"], e["location"]) for e in report["errors"]] == [(code, where)]
             reports.append(report)
         assert reports[0] == reports[1]
+
+
+def test_validate_cli_reads_surrogate_escapes_without_setting_up_the_apps(tmp_path):
+    # json.dumps writes the emoji as a pair of \uXXXX surrogate escapes: one code point
+    data = coco()
+    data["categories"][0]["name"] = "\U0001f600"
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(data))
+    lone = tmp_path / "lone.json"
+    lone.write_text(json.dumps(data).replace("\\ud83d\\ude00", "\\ud83d"))
+    check = (
+        "import sys\n"
+        "from datasets.__main__ import main\n"
+        "codes = [main(['validate', path]) for path in sys.argv[1:]]\n"
+        "loaded = sorted(m for m in ('datasets.models', 'datasets.ingest', 'django.apps.registry', 'rest_framework') if m in sys.modules)\n"
+        "print(codes, loaded)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", check, str(good), str(lone)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[-1] == "[0, 1] []"  # the file checks alone: no model, no app
+    assert "invalid_json             categories[0].name: not valid JSON: the escape \\ud83d is half of a surrogate pair" in r.stdout

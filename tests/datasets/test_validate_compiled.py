@@ -1,7 +1,7 @@
 """The compiled validation pass against the Python path, file by file: the same decision,
 the same report (codes, JSON paths, messages), the same statistics and result fields.
 
-The compiled pass (``datasets.ingest.validate.validate_compiled``) accepts the annotations
+The compiled pass (``datasets.validation.validate_compiled``) accepts the annotations
 it can and hands the others to the Python checks; a file it cannot read strictly goes
 to the streaming Python path. The corpus: every hostile mask and image-size case
 (tests/hostile_masks.py), the hostile JSON cases of test_hostile.py, the fixtures, and
@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from datasets.ingest.validate import validate_annotation_file, validate_compiled
 from datasets.limits import Limits
+from datasets.validation import validate_annotation_file, validate_compiled
 from marketplace.demo import video_dataset
 from quality.engine import native
 from tests.datasets.helpers import coco

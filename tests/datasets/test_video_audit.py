@@ -166,7 +166,7 @@ def test_a_fitting_reference_is_stored(seller, auditor):
     ],
 )
 def test_coco_frames_need_their_video_their_index_and_tracks(tmp_path, mutate, code, location):
-    from datasets.ingest.validate import validate_annotation_file
+    from datasets.validation import validate_annotation_file
 
     data = video_dataset(videos=2, frames=3, seed=5, noise=0.1)["coco"]
     path = tmp_path / "a.json"

@@ -1,4 +1,4 @@
-/* The compiled pass of dataset validation (datasets/ingest/validate.py): it accepts an
+/* The compiled pass of dataset validation (datasets/validation.py): it accepts an
  * annotation file or declines it, never reports.
  *
  * json_outline(data, max_depth, "annotations") reads the whole file as strict JSON (RFC 8259,

@@ -18,6 +18,9 @@ not handle) and the small sections go through the functions below, so every erro
 reported by this Python code, whatever the kernels do. A file it cannot read strictly
 (invalid JSON, too deep, NaN, ...) or a panoptic file goes through the passes above
 (tests/datasets/test_validate_compiled.py compares both paths file by file).
+
+It checks a file and nothing else: no model, no storage (the ingest, ``datasets.ingest``,
+runs it on the files it downloaded), so ``python -m datasets validate`` needs no app set up.
 """
 
 from __future__ import annotations
