@@ -1,5 +1,14 @@
 """The client address every rate limit is keyed on, and DRF throttles that use it.
 
+The throttles keep DRF's rates and keys ("N/period" per user or client address) but count
+with a sliding-window counter instead of DRF's list of every request's timestamp, which is
+read, pickled and written back whole on each request (thousands of entries at the user
+rate): two integers per key, the current fixed window's and the previous one's, and the
+estimate ``previous * (share of the previous window still inside the sliding window) +
+current`` must stay within N. On Redis one pipelined round trip counts a request (INCR is
+atomic, so concurrent requests are all counted); a refused request is taken back out, so
+as with DRF only the requests let through count.
+
 A client writes ``X-Forwarded-For`` itself, so the header counts only as far as it was
 written by proxies this deployment trusts (``TRUSTED_PROXY_COUNT`` /
 ``TRUSTED_PROXY_RANGES``, see the README's configuration): with neither set the address
@@ -10,9 +19,14 @@ block one subscriber gets, so rotating addresses inside it is no new bucket.
 from __future__ import annotations
 
 import ipaddress
+import math
+import time
 
 from django.conf import settings
-from rest_framework.throttling import AnonRateThrottle, ScopedRateThrottle, UserRateThrottle
+from django.core.cache import cache as default_cache
+from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
+from rest_framework.throttling import AnonRateThrottle, ScopedRateThrottle, SimpleRateThrottle, UserRateThrottle
 
 IPV6_CLIENT_PREFIX = 64
 
@@ -73,18 +87,106 @@ def client_address(request) -> str:
     )
 
 
+class SlidingWindowLimiter:
+    """At most ``limit`` hits per ``period`` seconds per key, counted in the cache.
+
+    ``hit`` counts one request and says whether it is within the limit; a refused one is
+    not counted. ``retry_after`` is how long, with no further requests, until the next
+    one fits.
+    """
+
+    def __init__(self, limit: int, period: int, *, cache=None, prefix: str = "rl"):
+        if limit < 1 or period < 1:
+            raise ValueError("a rate limit needs at least one request per at least one second")
+        self.limit = limit
+        self.period = period
+        # ``django.core.cache.cache`` is a proxy: the backend itself says whether it is Redis.
+        self.cache = caches["default"] if cache is None or cache is default_cache else cache
+        self.prefix = prefix
+
+    def _keys(self, key: str, window: int) -> tuple[str, str]:
+        return f"{self.prefix}:{self.period}:{key}:{window}", f"{self.prefix}:{self.period}:{key}:{window - 1}"
+
+    def _count(self, current_key: str, previous_key: str) -> tuple[int, int]:
+        """Add one to the current window's counter; the new count and the previous window's."""
+        ttl = 2 * self.period + 1  # the counter is still read as "previous" during the next window
+        if isinstance(self.cache, RedisCache):
+            current = self.cache.make_and_validate_key(current_key)
+            previous = self.cache.make_and_validate_key(previous_key)
+            pipe = self.cache._cache.get_client(current, write=True).pipeline(transaction=False)
+            pipe.incr(current)
+            pipe.expire(current, ttl)
+            pipe.get(previous)
+            count, _, before = pipe.execute()
+            return int(count), int(before or 0)
+        self.cache.add(current_key, 0, timeout=ttl)
+        count = self.cache.incr(current_key)
+        return count, int(self.cache.get(previous_key) or 0)
+
+    def _uncount(self, current_key: str) -> None:
+        if isinstance(self.cache, RedisCache):
+            key = self.cache.make_and_validate_key(current_key)
+            self.cache._cache.get_client(key, write=True).decr(key)
+        else:
+            self.cache.decr(current_key)
+
+    def hit(self, key: str, now: float | None = None) -> tuple[bool, float]:
+        """(allowed, retry_after): whether this request fits, and if not how long to wait."""
+        now = time.time() if now is None else now
+        window = int(now // self.period)
+        elapsed = now - window * self.period
+        current_key, previous_key = self._keys(key, window)
+        count, previous = self._count(current_key, previous_key)
+        carried = previous * (1 - elapsed / self.period)
+        if carried + count <= self.limit:
+            return True, 0.0
+        self._uncount(current_key)
+        return False, self._wait(count - 1, previous, elapsed)
+
+    def _wait(self, count: int, previous: int, elapsed: float) -> float:
+        """Seconds until one more request fits after ``count`` in this window and ``previous``
+        in the last, if none are made meanwhile."""
+        room = self.limit - count - 1
+        if room >= 0:
+            # The previous window's share must fall to ``room``: previous * (1 - t / period) <= room.
+            return max(self.period * (1 - room / previous) - elapsed, 0.0) if previous else 0.0
+        # This window alone is full: wait into the next, until its share falls to limit - 1.
+        return (self.period - elapsed) + self.period * (1 - (self.limit - 1) / count)
+
+
+class SlidingWindowThrottle(SimpleRateThrottle):
+    """DRF's rates and cache keys, counted by a ``SlidingWindowLimiter``. Listed after the
+    DRF throttle in a subclass's bases, so that e.g. ``ScopedRateThrottle`` still reads its
+    scope from the view first."""
+
+    def allow_request(self, request, view) -> bool:
+        if self.rate is None:
+            return True
+        key = self.get_cache_key(request, view)
+        if key is None:
+            return True
+        allowed, self._retry_after = SlidingWindowLimiter(self.num_requests, self.duration, cache=self.cache).hit(key)
+        return allowed
+
+    def wait(self) -> float | None:
+        retry_after = getattr(self, "_retry_after", None)
+        if retry_after is None:
+            return None
+        return float(max(1, math.ceil(retry_after)))
+
+
 class ClientAddressMixin:
     def get_ident(self, request) -> str:
         return client_address(request)
 
 
-class ClientAnonRateThrottle(ClientAddressMixin, AnonRateThrottle):
+class ClientAnonRateThrottle(ClientAddressMixin, AnonRateThrottle, SlidingWindowThrottle):
     """Anonymous requests, per client address."""
 
 
-class ClientUserRateThrottle(ClientAddressMixin, UserRateThrottle):
+class ClientUserRateThrottle(ClientAddressMixin, UserRateThrottle, SlidingWindowThrottle):
     """Authenticated requests per user (anonymous ones per client address)."""
 
 
-class ClientScopedRateThrottle(ClientAddressMixin, ScopedRateThrottle):
+class ClientScopedRateThrottle(ClientAddressMixin, ScopedRateThrottle, SlidingWindowThrottle):
     """A view's own scope (``throttle_scope``), per user or client address."""
