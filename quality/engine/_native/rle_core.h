@@ -605,8 +605,9 @@ static inline int read_number(Cur *c, double *out) {
 }
 
 
-/* Skip a string of printable ASCII (non-ASCII bytes and surrogate escapes are left to
- * orjson, which checks them). */
+/* Skip a string of printable ASCII (non-ASCII bytes and lone surrogate escapes are left
+ * to orjson, which checks them; a high surrogate escape followed at once by a low one is
+ * one code point, as json.dumps writes a character above U+FFFF). */
 static inline int skip_string(Cur *c) {
     ws(c);
     if (c->p >= c->end || *c->p != '"') return 0;
@@ -628,7 +629,17 @@ static inline int skip_string(Cur *c) {
             if (x != 'u' || p + 6 > e) return 0;
             for (int k = 2; k < 6; k++)
                 if (!((p[k] >= '0' && p[k] <= '9') || (p[k] >= 'a' && p[k] <= 'f') || (p[k] >= 'A' && p[k] <= 'F'))) return 0;
-            if ((p[2] == 'd' || p[2] == 'D') && p[3] >= '8') return 0; /* surrogates: orjson's rules */
+            if ((p[2] == 'd' || p[2] == 'D') && p[3] >= '8') {
+                /* a surrogate: only as a high one then a low one (orjson refuses a lone half) */
+                int high = p[3] == '8' || p[3] == '9' || p[3] == 'a' || p[3] == 'b' || p[3] == 'A' || p[3] == 'B';
+                if (!high || e - p < 12 || p[6] != '\\' || p[7] != 'u' || !(p[8] == 'd' || p[8] == 'D') ||
+                    !((p[9] >= 'c' && p[9] <= 'f') || (p[9] >= 'C' && p[9] <= 'F')))
+                    return 0;
+                for (int k = 10; k < 12; k++)
+                    if (!((p[k] >= '0' && p[k] <= '9') || (p[k] >= 'a' && p[k] <= 'f') || (p[k] >= 'A' && p[k] <= 'F'))) return 0;
+                p += 12;
+                continue;
+            }
             p += 6;
             continue;
         }

@@ -252,6 +252,10 @@ DECLINED = {
     "box-mode": (_edit(lambda g: g[A][0].update(segmentation=[[1, 1, 5, 6]])), "polygon_too_short", "annotations[0].segmentation[0]"),
     "duplicate-key": (_raw(b'"area":4.0', b'"area":3.0,"area":4.0'), None, None),
     "non-ascii-name": (_edit(lambda g: g["categories"][0].update(name="caf\u00e9")), None, None),
+    "lone-high-surrogate-in-name": (_raw(b'"name":"a"', b'"name":"a\\ud83d"'), "invalid_json", None),
+    "lone-low-surrogate-in-name": (_raw(b'"name":"a"', b'"name":"\\ude00"'), "invalid_json", None),
+    "reversed-surrogates-in-name": (_raw(b'"name":"a"', b'"name":"\\ude00\\ud83d"'), "invalid_json", None),
+    "split-surrogates-in-name": (_raw(b'"name":"a"', b'"name":"\\ud83d \\ude00"'), "invalid_json", None),
     "unicode-escape-in-counts": (_raw(b'"counts":[11,2,8,2,77]', b'"counts":"\\u00' + _COUNTS[:1].hex().encode() + _COUNTS[1:] + b'"'), None, None),
     "null-iscrowd": (_edit(lambda g: g[A][1].update(iscrowd=None)), None, None),
     "float-iscrowd": (_edit(lambda g: g[A][1].update(iscrowd=1.0)), None, None),
@@ -465,3 +469,29 @@ def test_parse_ytvis_without_geometry_finds_the_same_frames():
         if r is not None:
             ref = orjson.loads(data)  # raises if the reader accepted invalid JSON
             assert r["n_masks"] == sum(1 for a in ref["annotations"] for s in (a.get("segmentations") or []) if s)
+
+
+def test_surrogate_pairs_are_read_by_the_compiled_readers(tmp_path):
+    """json.dumps writes a character above U+FFFF as a pair of surrogate escapes: the compiled
+    readers take such a file (a lone half is declined: DECLINED) and read what the Python
+    path reads."""
+    import json
+
+    gt = synthetic_reference(2)
+    gt["categories"][0]["name"] = "\U0001f600 bolt"
+    gt["images"][0]["file_name"] = "\U0001f600/\U0010ffff.png"
+    gt[A][0]["attributes"] = {"note\U0001f600": "\U0001f600"}
+    text = json.dumps(gt)  # ensure_ascii
+    assert "\\ud83d\\ude00" in text and "\\uDBFF".lower() in text.lower()
+    path = _write(tmp_path, text.replace("\\ude00 bolt", "\\uDE00 bolt").encode())
+    assert _load_reference_native(path, True) is not None
+    cache = build_reference_cache(path)
+    assert_same_cache(cache, _python(path))
+    assert orjson.loads(cache.categories_json)[0]["name"] == "\U0001f600 bolt"
+    y = orjson.loads(_ytvis_text())
+    y["categories"] = [dict(c, name=f"{c.get('name', '')}\U0001f600") for c in y["categories"]]
+    y["videos"][0]["file_names"] = [f"\U0001f600{k}.jpg" for k in range(len(y["videos"][0]["file_names"]))]
+    data = json.dumps(y).encode()
+    assert b"\\ud83d\\ude00" in data
+    r, plain = K.parse_ytvis(data), K.parse_ytvis(_ytvis_text())
+    assert r is not None and (r["n_videos"], r["n_annotations"], r["n_masks"]) == (plain["n_videos"], plain["n_annotations"], plain["n_masks"])
