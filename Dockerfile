@@ -8,7 +8,7 @@
 
 FROM python:3.11-slim AS api
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 MARKET_PROFILE=production \
-    DJANGO_SETTINGS_MODULE=marketplace.settings
+    DJANGO_SETTINGS_MODULE=marketplace.settings QUALITY_NATIVE=required
 WORKDIR /app
 RUN apt-get update && apt-get install -y --no-install-recommends libpq5 && rm -rf /var/lib/apt/lists/*
 COPY requirements.txt .
@@ -28,7 +28,7 @@ CMD ["gunicorn", "marketplace.wsgi:application", "--bind", "0.0.0.0:8000", "--wo
 
 FROM nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04 AS gpu-worker
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 MARKET_PROFILE=production QUALITY_DEVICE=cuda \
-    DJANGO_SETTINGS_MODULE=marketplace.settings DEBIAN_FRONTEND=noninteractive
+    DJANGO_SETTINGS_MODULE=marketplace.settings DEBIAN_FRONTEND=noninteractive QUALITY_NATIVE=required
 WORKDIR /app
 RUN apt-get update && apt-get install -y --no-install-recommends python3 python3-venv python3-pip libpq5 \
     && rm -rf /var/lib/apt/lists/* && python3 -m venv /venv

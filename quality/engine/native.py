@@ -6,6 +6,10 @@ library was not built (no compiler when the package was installed), was built fo
 interface (ABI) or from other sources than those beside it (a C file changed since the
 last ``pip install``), or ``QUALITY_NATIVE=0`` is set; :func:`status` says which. Tests run
 both paths: :func:`disabled` turns the fast path off for a block.
+
+``QUALITY_NATIVE=required`` (the Docker images set it) turns "off" into an error: a
+deployment that was built to run the kernels must not quietly run ten times slower because
+the library is missing or stale. :func:`disabled` still works there (tests, benchmarks).
 """
 
 from __future__ import annotations
@@ -25,6 +29,10 @@ _reason = ""
 _forced_off = 0
 
 
+class KernelsUnavailable(RuntimeError):
+    """The kernels are required (QUALITY_NATIVE=required) but cannot be used."""
+
+
 def _load() -> tuple[ModuleType | None, str]:
     if os.environ.get("QUALITY_NATIVE", "1") == "0":
         return None, "off: QUALITY_NATIVE=0"
@@ -40,12 +48,15 @@ def _load() -> tuple[ModuleType | None, str]:
 
 
 def kernels() -> ModuleType | None:
-    """The compiled module, or None (use the Python path)."""
+    """The compiled module, or None (use the Python path). Raises KernelsUnavailable
+    instead of returning None when QUALITY_NATIVE=required."""
     global _cached, _reason
     if _forced_off:
         return None
     if _cached is _UNSET:
         _cached, _reason = _load()
+    if _cached is None and os.environ.get("QUALITY_NATIVE") == "required":
+        raise KernelsUnavailable(f"QUALITY_NATIVE=required but the kernels are {_reason}")
     return _cached  # type: ignore[return-value]
 
 
