@@ -605,9 +605,30 @@ static inline int read_number(Cur *c, double *out) {
 }
 
 
-/* Skip a string of printable ASCII (non-ASCII bytes and lone surrogate escapes are left
- * to orjson, which checks them; a high surrogate escape followed at once by a low one is
- * one code point, as json.dumps writes a character above U+FFFF). */
+/* The length of the well-formed UTF-8 sequence (RFC 3629) that starts at p (a byte of 0x80
+ * or more) and ends before e; 0 for what orjson and Python's decoder refuse: an overlong
+ * form, an encoded surrogate (U+D800-DFFF), a code point above U+10FFFF, a continuation
+ * byte alone, a sequence cut short (by the end of the string or of the file). */
+static inline int utf8_sequence(const unsigned char *p, const unsigned char *e) {
+    unsigned char b = p[0];
+    if (b >= 0xC2 && b <= 0xDF) return e - p >= 2 && (p[1] & 0xC0) == 0x80 ? 2 : 0;
+    if (b >= 0xE0 && b <= 0xEF) {
+        if (e - p < 3 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80) return 0;
+        if ((b == 0xE0 && p[1] < 0xA0) || (b == 0xED && p[1] >= 0xA0)) return 0; /* overlong; a surrogate */
+        return 3;
+    }
+    if (b >= 0xF0 && b <= 0xF4) {
+        if (e - p < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80) return 0;
+        if ((b == 0xF0 && p[1] < 0x90) || (b == 0xF4 && p[1] >= 0x90)) return 0; /* overlong; above U+10FFFF */
+        return 4;
+    }
+    return 0; /* 0x80-0xC1 (a continuation byte alone, an overlong lead), 0xF5-0xFF */
+}
+
+/* Skip a string: printable ASCII, escapes and well-formed UTF-8, as orjson reads it (malformed
+ * bytes and lone surrogate escapes are declined, and orjson refuses them; a high surrogate
+ * escape followed at once by a low one is one code point, as json.dumps writes a character
+ * above U+FFFF). */
 static inline int skip_string(Cur *c) {
     ws(c);
     if (c->p >= c->end || *c->p != '"') return 0;
@@ -618,7 +639,13 @@ static inline int skip_string(Cur *c) {
             c->p = p + 1;
             return 1;
         }
-        if (ch < 0x20 || ch >= 0x80) return 0;
+        if (ch < 0x20) return 0;
+        if (ch >= 0x80) {
+            int n = utf8_sequence(p, e);
+            if (!n) return 0;
+            p += n;
+            continue;
+        }
         if (ch == '\\') {
             if (p + 1 >= e) return 0;
             unsigned char x = p[1];
@@ -690,14 +717,21 @@ static inline int read_counts(Cur *c, const unsigned char *base, int64_t *start,
     }
 }
 
-/* Compare the next key (no escapes) with a name; *klen bytes of key at *ks. */
+/* The next key, for comparing with a name: *klen bytes at *ks. A key with an escape is
+ * declined (its bytes are not its text); one in well-formed UTF-8 is its own text. */
 static inline int read_key(Cur *c, const unsigned char **ks, size_t *klen) {
     ws(c);
     if (c->p >= c->end || *c->p != '"') return 0;
     const unsigned char *p = c->p + 1;
     const unsigned char *q = p;
     while (q < c->end && *q != '"') {
-        if (*q == '\\' || *q < 0x20 || *q >= 0x80) return 0;
+        if (*q == '\\' || *q < 0x20) return 0;
+        if (*q >= 0x80) {
+            int n = utf8_sequence(q, c->end);
+            if (!n) return 0;
+            q += n;
+            continue;
+        }
         q++;
     }
     if (q >= c->end) return 0;

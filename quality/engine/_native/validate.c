@@ -72,19 +72,9 @@ static int v_string(Cur *c) {
             p++;
             continue;
         }
-        int n;
-        uint32_t cp;
-        if (ch >= 0xC2 && ch <= 0xDF) { n = 1; cp = ch & 0x1F; }
-        else if (ch >= 0xE0 && ch <= 0xEF) { n = 2; cp = ch & 0x0F; }
-        else if (ch >= 0xF0 && ch <= 0xF4) { n = 3; cp = ch & 0x07; }
-        else return 0;
-        if (e - p <= n) return 0;
-        for (int k = 1; k <= n; k++) {
-            if ((p[k] & 0xC0) != 0x80) return 0;
-            cp = (cp << 6) | (p[k] & 0x3F);
-        }
-        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-        p += n + 1;
+        int n = utf8_sequence(p, e);
+        if (!n) return 0;
+        p += n;
     }
     return 0;
 }
@@ -193,7 +183,7 @@ static int outline(Cur *c, const unsigned char *base, int max_depth, const char 
         for (;;) {
             const unsigned char *ks;
             size_t klen;
-            if (!read_key(c, &ks, &klen)) return 0; /* keys with escapes or non-ASCII: declined */
+            if (!read_key(c, &ks, &klen)) return 0; /* keys with escapes or malformed UTF-8: declined */
             for (int i = 0; i < *ns; i++)
                 if (S[i].klen == klen && !memcmp(S[i].k, ks, klen)) return 0;
             if (*ns >= MAX_SECTIONS) return 0;

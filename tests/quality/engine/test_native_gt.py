@@ -251,7 +251,14 @@ DECLINED = {
     "string-coordinate": (_edit(lambda g: g[A][0].update(segmentation=[[1, 1, 3, "1", 3, 3, 1, 3]])), "wrong_type", "annotations[0].segmentation[0][3]"),
     "box-mode": (_edit(lambda g: g[A][0].update(segmentation=[[1, 1, 5, 6]])), "polygon_too_short", "annotations[0].segmentation[0]"),
     "duplicate-key": (_raw(b'"area":4.0', b'"area":3.0,"area":4.0'), None, None),
-    "non-ascii-name": (_edit(lambda g: g["categories"][0].update(name="caf\u00e9")), None, None),
+    # malformed UTF-8 (RFC 3629): orjson refuses the file, the compiled reader declines it
+    "overlong-utf8-in-name": (_raw(b'"name":"a"', b'"name":"a\xc0\xaf"'), "invalid_json", None),
+    "overlong-3-byte-utf8-in-name": (_raw(b'"name":"a"', b'"name":"a\xe0\x9f\xbf"'), "invalid_json", None),
+    "surrogate-utf8-in-name": (_raw(b'"name":"a"', b'"name":"a\xed\xa0\x80"'), "invalid_json", None),
+    "above-10ffff-utf8-in-name": (_raw(b'"name":"a"', b'"name":"a\xf4\x90\x80\x80"'), "invalid_json", None),
+    "truncated-utf8-in-name": (_raw(b'"name":"a"', b'"name":"a\xe4\xb8"'), "invalid_json", None),
+    "continuation-byte-in-key": (_raw(b'"name":"a"', b'"name":"a","\x80":1'), "invalid_json", None),
+    "truncated-utf8-at-end-of-file": (orjson.dumps(_base())[:-3] + b',"x":"\xf0\x9f\x98', "invalid_json", None),
     "lone-high-surrogate-in-name": (_raw(b'"name":"a"', b'"name":"a\\ud83d"'), "invalid_json", None),
     "lone-low-surrogate-in-name": (_raw(b'"name":"a"', b'"name":"\\ude00"'), "invalid_json", None),
     "reversed-surrogates-in-name": (_raw(b'"name":"a"', b'"name":"\\ude00\\ud83d"'), "invalid_json", None),
@@ -495,3 +502,66 @@ def test_surrogate_pairs_are_read_by_the_compiled_readers(tmp_path):
     assert b"\\ud83d\\ude00" in data
     r, plain = K.parse_ytvis(data), K.parse_ytvis(_ytvis_text())
     assert r is not None and (r["n_videos"], r["n_annotations"], r["n_masks"]) == (plain["n_videos"], plain["n_annotations"], plain["n_masks"])
+
+
+# raw UTF-8 as most tools write it (json.dumps(..., ensure_ascii=False), Go, JS): 2-, 3- and
+# 4-byte sequences, the edges of each length included
+RAW_UTF8 = ["caf\u00e9", "\u628a\u624b", "\U0001f600", "\u0080\u07ff\u0800\ud7ff\ue000\uffff\U00010000\U0010ffff"]
+
+
+def test_raw_utf8_is_read_by_the_compiled_readers(tmp_path):
+    """Names, keys and values in raw UTF-8: the compiled readers take the file (not declined)
+    and read the same arrays as the Python path, and as from the same file written escaped."""
+    import json
+
+    gt = synthetic_reference(3)
+    for k, text in enumerate(RAW_UTF8):
+        gt["categories"][k % len(gt["categories"])]["name"] = text
+        gt["images"][k]["file_name"] = f"{text}/{k}.png"
+        gt[A][k][f"note {text}"] = {text: [text, k]}
+    gt["info"] = {text: text for text in RAW_UTF8}
+    raw = json.dumps(gt, ensure_ascii=False).encode()
+    assert "\u628a\u624b".encode() in raw and "\U0010ffff".encode() in raw  # raw, not escaped
+    path = _write(tmp_path, raw)
+    assert _load_reference_native(path, True) is not None
+    cache = build_reference_cache(path)
+    assert_same_cache(cache, _python(path))
+    assert [c["name"] for c in orjson.loads(cache.categories_json)] == [c["name"] for c in gt["categories"]]
+    escaped = build_reference_cache(_write(tmp_path, json.dumps(gt).encode(), "escaped.json"))
+    for k in FIELDS:
+        assert getattr(cache, k).tobytes() == getattr(escaped, k).tobytes(), k
+    assert orjson.loads(cache.categories_json) == orjson.loads(escaped.categories_json)
+
+    y = orjson.loads(_ytvis_text())
+    y["categories"] = [dict(c, name=RAW_UTF8[k]) for k, c in enumerate(y["categories"])]
+    y["videos"][1]["file_names"] = [f"{t}.jpg" for t in RAW_UTF8[:2]]
+    y["annotations"][0][RAW_UTF8[2]] = RAW_UTF8[3]
+    r, plain = K.parse_ytvis(json.dumps(y, ensure_ascii=False).encode()), K.parse_ytvis(_ytvis_text())
+    assert r is not None
+    for key in ("n_videos", "n_annotations", "n_masks", "video_frames", "mask_ann", "mask_frame", "ann_video", "ann_crowd", "kind", "coords", "chars"):
+        assert r[key] == plain[key], key
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [b"\xc0\xaf", b"\xc1\xbf", b"\xe0\x80\xaf", b"\xe0\x9f\xbf", b"\xf0\x80\x80\xaf", b"\xf0\x8f\xbf\xbf", b"\xed\xa0\x80", b"\xed\xbf\xbf",
+     b"\xf4\x90\x80\x80", b"\xf5\x80\x80\x80", b"\xff", b"\x80", b"\xbf", b"\xc3", b"\xe4\xb8", b"\xf0\x9f\x98", b"\xc3A", b"\xe4\xb8A"],
+    ids=lambda b: b.hex(),
+)
+@pytest.mark.parametrize("where", ["name", "key", "value", "end-of-file"])
+def test_malformed_utf8_is_declined_and_refused(tmp_path, bad, where):
+    """Malformed UTF-8 anywhere: parse_coco and parse_ytvis decline, orjson refuses."""
+    text = orjson.dumps(_base())
+    ytext = _ytvis_text()
+    if where == "name":
+        data, ydata = text.replace(b'"name":"a"', b'"name":"a' + bad + b'"'), ytext.replace(b'"a"', b'"' + bad + b'"', 1)
+    elif where == "key":
+        data, ydata = text.replace(b'"area":4.0', b'"k' + bad + b'":1,"area":4.0', 1), ytext.replace(b'"iscrowd"', b'"' + bad + b'":1,"iscrowd"', 1)
+    elif where == "value":
+        data, ydata = text.replace(b'"area":4.0', b'"k":"' + bad + b'","area":4.0', 1), ytext.replace(b'"iscrowd"', b'"k":["x' + bad + b'"],"iscrowd"', 1)
+    else:
+        data, ydata = text[:-1] + b',"x":"' + bad, ytext[:-1] + b',"x":"' + bad
+    for d in (data, ydata):
+        with pytest.raises(orjson.JSONDecodeError):
+            orjson.loads(d)
+    assert K.parse_coco(data) is None and K.parse_ytvis(ydata) is None and K.parse_ytvis(ydata, False) is None

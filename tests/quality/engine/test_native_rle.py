@@ -257,7 +257,9 @@ def test_parse_results_equals_orjson(dumps):
         b'[{"image_id": 01, "category_id": 1, "score": 0.5, "bbox": [0, 0, 1, 1]}]',
         b'[{"image_id": 1, "category_id": 1, "score": 0.5, "bbox": [0, 0, 1, 1]}] x',
         b'[{"image_id": 1, "category_id": 1, "score": NaN, "bbox": [0, 0, 1, 1]}]',
-        b'[{"image_id": 1, "category_id": 1, "score": 0.5, "bbox": [0, 0, 1, 1], "n\xc3\xa9": 1}]',  # non-ASCII
+        b'[{"image_id": 1, "category_id": 1, "score": 0.5, "bbox": [0, 0, 1, 1], "n\xc3": 1}]',  # truncated UTF-8
+        b'[{"image_id": 1, "category_id": 1, "score": 0.5, "bbox": [0, 0, 1, 1], "n": "\xed\xa0\x80"}]',  # a surrogate
+        b'[{"image_id": 1, "category_id": 1, "score": 0.5, "bbox": [0, 0, 1, 1], "n": "\xc0\xaf"}]',  # overlong
         b'[{"image_id": 1, "category_id": 1, "score": 0.5, "segmentation": {"size": [2, 2], "counts": "a\\nb"}}]',
         b'{"annotations": []}',
         b"[]",
@@ -266,6 +268,20 @@ def test_parse_results_equals_orjson(dumps):
 )
 def test_parse_results_declines_anything_unusual(text):
     assert K.parse_results(text) is None
+
+
+def test_parse_results_reads_raw_utf8_keys_and_values():
+    """Extra keys and values in raw UTF-8 (json.dumps(..., ensure_ascii=False)): taken, the
+    same arrays as the file without them."""
+    res = _results(np.random.default_rng(12), 20)
+    plain = _parsed(K.parse_results(orjson.dumps(res)))
+    for k, a in enumerate(res):
+        a[["caf\u00e9", "\u628a\u624b", "\U0001f600"][k % 3]] = ["\u0080\u07ff\u0800\uffff\U00010000\U0010ffff", k]
+    r = K.parse_results(json.dumps(res, ensure_ascii=False).encode())
+    assert r is not None and r["n"] == len(res)
+    p = _parsed(r)
+    for key in ("image_id", "category_id", "score", "bbox", "size"):
+        assert p[key].tobytes() == plain[key].tobytes(), key
 
 
 def test_parse_results_never_accepts_what_orjson_rejects():
