@@ -5,7 +5,7 @@ with a sliding-window counter instead of DRF's list of every request's timestamp
 read, pickled and written back whole on each request (thousands of entries at the user
 rate): two integers per key, the current fixed window's and the previous one's, and the
 estimate ``previous * (share of the previous window still inside the sliding window) +
-current`` must stay within N. On Redis one pipelined round trip counts a request (INCR is
+current`` must stay within N. On Redis one round trip (a script) counts a request (it runs
 atomic, so concurrent requests are all counted); a refused request is taken back out, so
 as with DRF only the requests let through count.
 
@@ -87,6 +87,28 @@ def client_address(request) -> str:
     )
 
 
+# One round trip: count the request, read the previous window's counter, and take the
+# request back out if the estimate is over the limit (a script runs atomically on Redis).
+_HIT_SCRIPT = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+local before = tonumber(redis.call('GET', KEYS[2]) or '0')
+if before * tonumber(ARGV[2]) + count > tonumber(ARGV[3]) then
+  redis.call('DECR', KEYS[1])
+  return {0, count - 1, before}
+end
+return {1, count, before}
+"""
+_hit_script = None
+
+
+def _redis_hit(client, *, keys, args):
+    global _hit_script
+    if _hit_script is None:
+        _hit_script = client.register_script(_HIT_SCRIPT)
+    return _hit_script(keys=keys, args=args, client=client)
+
+
 class SlidingWindowLimiter:
     """At most ``limit`` hits per ``period`` seconds per key, counted in the cache.
 
@@ -107,41 +129,31 @@ class SlidingWindowLimiter:
     def _keys(self, key: str, window: int) -> tuple[str, str]:
         return f"{self.prefix}:{self.period}:{key}:{window}", f"{self.prefix}:{self.period}:{key}:{window - 1}"
 
-    def _count(self, current_key: str, previous_key: str) -> tuple[int, int]:
-        """Add one to the current window's counter; the new count and the previous window's."""
-        ttl = 2 * self.period + 1  # the counter is still read as "previous" during the next window
-        if isinstance(self.cache, RedisCache):
-            current = self.cache.make_and_validate_key(current_key)
-            previous = self.cache.make_and_validate_key(previous_key)
-            pipe = self.cache._cache.get_client(current, write=True).pipeline(transaction=False)
-            pipe.incr(current)
-            pipe.expire(current, ttl)
-            pipe.get(previous)
-            count, _, before = pipe.execute()
-            return int(count), int(before or 0)
-        self.cache.add(current_key, 0, timeout=ttl)
-        count = self.cache.incr(current_key)
-        return count, int(self.cache.get(previous_key) or 0)
-
-    def _uncount(self, current_key: str) -> None:
-        if isinstance(self.cache, RedisCache):
-            key = self.cache.make_and_validate_key(current_key)
-            self.cache._cache.get_client(key, write=True).decr(key)
-        else:
-            self.cache.decr(current_key)
-
     def hit(self, key: str, now: float | None = None) -> tuple[bool, float]:
         """(allowed, retry_after): whether this request fits, and if not how long to wait."""
         now = time.time() if now is None else now
         window = int(now // self.period)
         elapsed = now - window * self.period
         current_key, previous_key = self._keys(key, window)
-        count, previous = self._count(current_key, previous_key)
-        carried = previous * (1 - elapsed / self.period)
-        if carried + count <= self.limit:
+        weight = 1 - elapsed / self.period  # the previous window's share still inside the sliding one
+        ttl = 2 * self.period + 1  # a counter is still read as "previous" during the next window
+        if isinstance(self.cache, RedisCache):
+            current = self.cache.make_and_validate_key(current_key)
+            previous = self.cache.make_and_validate_key(previous_key)
+            client = self.cache._cache.get_client(current, write=True)
+            allowed, count, before = _redis_hit(client, keys=[current, previous], args=[ttl, repr(weight), self.limit])
+            allowed = bool(allowed)
+        else:
+            self.cache.add(current_key, 0, timeout=ttl)
+            count = self.cache.incr(current_key)
+            before = int(self.cache.get(previous_key) or 0)
+            allowed = before * weight + count <= self.limit
+            if not allowed:
+                self.cache.decr(current_key)
+                count -= 1
+        if allowed:
             return True, 0.0
-        self._uncount(current_key)
-        return False, self._wait(count - 1, previous, elapsed)
+        return False, self._wait(count, before, elapsed)
 
     def _wait(self, count: int, previous: int, elapsed: float) -> float:
         """Seconds until one more request fits after ``count`` in this window and ``previous``
