@@ -122,7 +122,7 @@ REST_FRAMEWORK = {
         "marketplace.core.throttling.ClientUserRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {"anon": CONFIG.throttle_anon, "user": CONFIG.throttle_user, "auth": CONFIG.throttle_auth},
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer", "rest_framework.renderers.BrowsableAPIRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["marketplace.core.renderers.FastJSONRenderer", "rest_framework.renderers.BrowsableAPIRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }

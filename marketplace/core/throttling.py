@@ -6,7 +6,7 @@ read, pickled and written back whole on each request (thousands of entries at th
 rate): two integers per key, the current fixed window's and the previous one's, and the
 estimate ``previous * (share of the previous window still inside the sliding window) +
 current`` must stay within N. On Redis one round trip (a script) counts a request (it runs
-atomic, so concurrent requests are all counted); a refused request is taken back out, so
+atomically, so concurrent requests are all counted); a refused request is taken back out, so
 as with DRF only the requests let through count.
 
 A client writes ``X-Forwarded-For`` itself, so the header counts only as far as it was
