@@ -132,6 +132,10 @@ def _located_failure(path: str, lim: Limits, stop: int | None = None) -> tuple[s
         text = str(exc)
         if stop is not None and isinstance(exc, ijson.IncompleteJSONError) and "premature EOF" in text:
             return "premature_end", location, ""
+        if "invalid bytes in UTF8 string" in text:
+            # before the number words below: the error's context is the file's own text, and
+            # a key like "info" near malformed bytes is no NaN
+            return "invalid_json", location, "not valid JSON: a string is not valid UTF-8 text"
         if any(tok in text for tok in ("NaN", "Infinity", "nan", "inf")):
             return "non_finite_number", location, "NaN and Infinity are not allowed (not JSON numbers)"
         if "floating point) overflow" in text:

@@ -530,3 +530,92 @@ def test_backslashes_before_a_u_are_not_a_surrogate_escape(tmp_path, escaped, na
     assert json.loads(text)["categories"][0]["name"] == name
     assert _check(tmp_path, text)
     assert validate_annotation_file(tmp_path / "ann.json", lim=LIM).categories[0]["name"] == name
+
+
+# --------------------------------------------------------------------------------------
+# raw UTF-8 (json.dumps(..., ensure_ascii=False), Go, JS): well-formed sequences (RFC 3629)
+# are taken by the compiled pass, malformed ones are refused by both paths with one report
+
+UTF8_GOOD = {
+    "2 bytes": "caf\u00e9".encode(),
+    "3 bytes": "\u628a\u624b".encode(),
+    "4 bytes": "\U0001f600".encode(),
+    "edges": "\u0080\u07ff\u0800\ud7ff\ue000\uffff\U00010000\U0010ffff".encode(),
+}
+UTF8_BAD = {
+    "overlong 2 bytes": b"\xc0\xaf",
+    "overlong 2 bytes c1": b"\xc1\xbf",
+    "overlong 3 bytes": b"\xe0\x9f\xbf",
+    "overlong 4 bytes": b"\xf0\x8f\xbf\xbf",
+    "surrogate high": b"\xed\xa0\x80",
+    "surrogate low": b"\xed\xbf\xbf",
+    "above 10ffff": b"\xf4\x90\x80\x80",
+    "lead f5": b"\xf5\x80\x80\x80",
+    "byte ff": b"\xff",
+    "continuation alone": b"\x80",
+    "continuation after ascii": b"a\xbf",
+    "truncated 2 bytes": b"\xc3",
+    "truncated 3 bytes": b"\xe4\xb8",
+    "truncated 4 bytes": b"\xf0\x9f\x98",
+    "lead then ascii": b"\xe4\xb8A",
+}
+
+
+def _utf8_places() -> dict:
+    """Where the bytes go: names, keys and values, before and after the annotations, and in
+    the annotations the compiled pass reads itself (the first and a later one)."""
+    good = json.dumps(coco()).encode()
+    assert good.endswith(b"}]}") and b'"cat1"' in good and b'"annotations": [' in good
+    first = good.index(b'"annotations": [') + len(b'"annotations": [{')
+    return {
+        "file name": lambda x: good.replace(b"img1.png", b"img1" + x + b".png"),
+        "category name": lambda x: good.replace(b'"cat1"', b'"cat1' + x + b'"'),
+        "top-level key": lambda x: b'{"' + x + b'": 1, ' + good[1:],
+        "image key": lambda x: good.replace(b'"file_name"', b'"k' + x + b'": [1], "file_name"', 1),
+        "first annotation key": lambda x: good[:first] + b'"' + x + b'": null, ' + good[first:],
+        "first annotation value": lambda x: good[:first] + b'"note": "' + x + b'", ' + good[first:],
+        "last annotation key and value": lambda x: good[:-3] + b', "' + x + b'": {"a": ["' + x + b'"]}}]}',
+        "after the annotations": lambda x: good[:-1] + b', "info": {"description": "' + x + b'"}}',
+        "end of file": lambda x: good[:-1] + b', "info": "' + x,
+    }
+
+
+@pytest.mark.parametrize("place", sorted(set(_utf8_places()) - {"end of file"}))  # cut inside a string: refused whatever its bytes
+@pytest.mark.parametrize("seq", sorted(UTF8_GOOD))
+def test_raw_utf8_is_taken_by_the_compiled_pass(tmp_path, seq, place):
+    text = _utf8_places()[place](UTF8_GOOD[seq])
+    assert _check(tmp_path, text)  # taken, valid, the same result on the Python path
+    # the same file written escaped: the same result
+    escaped = tmp_path / "escaped.json"
+    escaped.write_text(json.dumps(json.loads(text)), encoding="utf-8")
+    r = validate_annotation_file(tmp_path / "ann.json", lim=LIM)
+    assert _fields(validate_annotation_file(escaped, lim=LIM)) == _fields(r)
+
+
+UTF8_LOCATIONS = {
+    "file name": "images[0].file_name",
+    "category name": "categories[0].name",
+    "top-level key": "$",
+    "image key": "images[0].id",  # a bad key: located at the key before it
+    "first annotation key": "annotations[0]",
+    "first annotation value": "annotations[0].note",
+    "last annotation key and value": "annotations[5].iscrowd",
+    "after the annotations": "info.description",
+}
+
+
+@pytest.mark.parametrize("place", sorted(_utf8_places()))
+@pytest.mark.parametrize("seq", sorted(UTF8_BAD))
+def test_malformed_utf8_is_refused_located_on_both_paths(tmp_path, seq, place):
+    text = _utf8_places()[place](UTF8_BAD[seq])
+    with pytest.raises(UnicodeDecodeError):
+        text.decode("utf-8")
+    took, valid = _handle(tmp_path, text)  # the same report on both paths
+    assert not took and not valid
+    r = validate_annotation_file(tmp_path / "ann.json", lim=LIM)
+    assert r.report["error_count"] == 1, r.report
+    (error,) = r.report["errors"]
+    assert error["code"] == "invalid_json", error
+    if place != "end of file":  # (there the file ends inside a string: premature end or bad bytes)
+        assert error["message"] == "not valid JSON: a string is not valid UTF-8 text", error
+        assert error["location"] == UTF8_LOCATIONS[place], error
