@@ -15,6 +15,7 @@ sys.path.insert(0, str(HERE.parents[1]))
 from tests.hostile_masks import encode_runs, encode_values  # noqa: E402
 
 RUNS = [11, 2, 8, 2, 77]  # a 10x10 mask
+UTF8 = "caf\u00e9 \u628a\u624b \U0001f600 \u0080\u07ff\u0800\uffff\U00010000\U0010ffff"  # every sequence length, and its edges
 BACKSLASH = encode_values([44])  # "\\": a counts string with a backslash in its JSON
 
 
@@ -29,6 +30,8 @@ def results() -> dict[str, bytes]:
         "seed-rle.json": json.dumps(r).encode(),
         "seed-bbox.json": json.dumps([{"image_id": 1, "category_id": 1, "score": 1, "bbox": [0, 0.5, 3, 4e0]}]).encode(),
         "seed-escapes.json": b'[{"image_id": 3, "category_id": 1, "score": -0, "segmentation": {"counts": "\\\\\\/1", "size": [2, 3]}, "x": {"y": [null, true]}}]',
+        # raw UTF-8 (json.dumps(..., ensure_ascii=False)): 2-, 3- and 4-byte sequences
+        "seed-utf8.json": json.dumps([dict(r[0], **{UTF8: UTF8})], ensure_ascii=False).encode(),
     }
 
 
@@ -43,7 +46,9 @@ def reference() -> dict[str, bytes]:
             {"id": 4, "image_id": 1, "category_id": 2, "area": 4, "iscrowd": True, "ignore": 0, "bbox": None, "segmentation": {"size": [10, 10], "counts": RUNS}},
         ],
     }
-    return {"seed-coco.json": json.dumps(gt).encode()}
+    raw = dict(gt, categories=[{"id": 1, "name": UTF8}, {"id": 2, "name": "b", UTF8: [UTF8]}])
+    raw["images"] = [dict(gt["images"][0], file_name=f"{UTF8}.png"), gt["images"][1]]
+    return {"seed-coco.json": json.dumps(gt).encode(), "seed-utf8.json": json.dumps(raw, ensure_ascii=False).encode()}
 
 
 def strings() -> dict[str, bytes]:
@@ -92,6 +97,7 @@ def validation() -> dict[str, bytes]:
         "seed-ytvis.json": json.dumps(ytvis).encode(),
         "seed-escapes.json": escaped,
         "seed-surrogates.json": surrogates,
+        "seed-utf8.json": json.dumps(dict(coco, info={UTF8: UTF8}), ensure_ascii=False).encode(),
     }
 
 

@@ -112,6 +112,7 @@ def results_reader(k, data: bytes) -> None:
     r = k.parse_results(data)
     if r is None:
         return
+    data.decode("utf-8")  # accepted: UTF-8 text (RFC 3629), as orjson requires
     n = r["n"]
     start = np.frombuffer(r["counts_start"], np.int64)
     stop = np.frombuffer(r["counts_stop"], np.int64)
@@ -125,6 +126,7 @@ def reference_reader(k, data: bytes) -> None:
     r = k.parse_coco(data)
     if r is None:
         return
+    data.decode("utf-8")  # accepted: UTF-8 text (RFC 3629), as orjson requires
     i64 = lambda key: np.frombuffer(r[key], np.int64)  # noqa: E731
     img, hs, ws = i64("img_id"), i64("img_height"), i64("img_width")
     kind = np.frombuffer(r["kind"], np.uint8)

@@ -31,6 +31,9 @@ def test_the_seeds_reach_the_kernels_behind_the_readers():
     assert K.parse_results((CORPUS / "results_reader" / "seed-rle.json").read_bytes())["n"] == 3
     assert K.parse_results((CORPUS / "results_reader" / "seed-escapes.json").read_bytes())["n"] == 1
     assert K.parse_coco((CORPUS / "reference_reader" / "seed-coco.json").read_bytes())["n_annotations"] == 4
+    # raw UTF-8 in names, keys and values: taken, not declined
+    assert K.parse_results((CORPUS / "results_reader" / "seed-utf8.json").read_bytes())["n"] == 1
+    assert K.parse_coco((CORPUS / "reference_reader" / "seed-utf8.json").read_bytes())["n_annotations"] == 4
 
 
 @pytest.mark.skipif(K is None, reason="the compiled kernels are not built (test_native_eval checks they are in CI)")
@@ -39,7 +42,7 @@ def test_the_validation_seeds_are_accepted():
     fuzzer would start from inputs the kernels decline at once)."""
     from tests.fuzz.targets import _CATS, _IMG
 
-    modes = {"seed-coco.json": 0, "seed-ytvis.json": 2, "seed-escapes.json": 0}
+    modes = {"seed-coco.json": 0, "seed-ytvis.json": 2, "seed-escapes.json": 0, "seed-utf8.json": 0}
     for name, mode in modes.items():
         data = (CORPUS / "validation_reader" / name).read_bytes()
         outline = {key: (a, b) for key, _kind, a, b, _fa, _fb in K.json_outline(data, 32, "annotations")}
