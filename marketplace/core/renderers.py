@@ -17,18 +17,27 @@ NaN and infinities as ``null`` instead of failing the response.
 
 from __future__ import annotations
 
-import re
-
 import orjson
 from rest_framework.renderers import JSONRenderer
 
 _DRF_DEFAULT = JSONRenderer.encoder_class().default
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
-# Where orjson and the standard library disagree: a number below 1e-4 written as 0.0000...
-# (a JSON value starts the document or follows ':', ',' or '[') or with a one-digit
-# negative exponent ("e-6" against "e-06"). A string holding such text only costs the
-# slower path.
-_SMALL_FLOAT = re.compile(rb"(?:^|[:,\[])-?0\.0000|\de-\d(?!\d)")
+_DIGITS = frozenset(b"0123456789")
+
+
+def _small_float_written(out: bytes) -> bool:
+    """Whether ``out`` may hold a number below 1e-4 that orjson wrote otherwise than the
+    standard library: as 0.0000... or with a one-digit negative exponent ("e-6" against
+    "e-06"). Text in strings that looks alike only costs the slower path. Byte searches,
+    not a regular expression: this runs over every response."""
+    if b"0.0000" in out:
+        return True
+    at = out.find(b"e-")
+    while at != -1:
+        if at and out[at - 1] in _DIGITS and at + 2 < len(out) and out[at + 2] in _DIGITS and (at + 3 == len(out) or out[at + 3] not in _DIGITS):
+            return True
+        at = out.find(b"e-", at + 2)
+    return False
 
 
 class FastJSONRenderer(JSONRenderer):
@@ -41,6 +50,6 @@ class FastJSONRenderer(JSONRenderer):
             out = orjson.dumps(data, default=_DRF_DEFAULT, option=_OPTIONS)
         except orjson.JSONEncodeError:
             return super().render(data, accepted_media_type, renderer_context)
-        if _SMALL_FLOAT.search(out):
+        if _small_float_written(out):
             return super().render(data, accepted_media_type, renderer_context)
         return out.replace(b"\xe2\x80\xa8", b"\\u2028").replace(b"\xe2\x80\xa9", b"\\u2029")

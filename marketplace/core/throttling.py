@@ -21,6 +21,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import time
+import weakref
 
 from django.conf import settings
 from django.core.cache import cache as default_cache
@@ -100,10 +101,17 @@ end
 return {1, count, before}
 """
 _hit_script = None
+# Django's Redis cache builds a new client object (copying its table of reply parsers) on
+# every call; one per cache backend object is enough (a client is safe to share, its pool
+# hands out connections).
+_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _redis_hit(client, *, keys, args):
+def _redis_hit(cache: RedisCache, *, keys, args):
     global _hit_script
+    client = _clients.get(cache)
+    if client is None:
+        client = _clients[cache] = cache._cache.get_client(keys[0], write=True)
     if _hit_script is None:
         _hit_script = client.register_script(_HIT_SCRIPT)
     return _hit_script(keys=keys, args=args, client=client)
@@ -140,8 +148,7 @@ class SlidingWindowLimiter:
         if isinstance(self.cache, RedisCache):
             current = self.cache.make_and_validate_key(current_key)
             previous = self.cache.make_and_validate_key(previous_key)
-            client = self.cache._cache.get_client(current, write=True)
-            allowed, count, before = _redis_hit(client, keys=[current, previous], args=[ttl, repr(weight), self.limit])
+            allowed, count, before = _redis_hit(self.cache, keys=[current, previous], args=[ttl, repr(weight), self.limit])
             allowed = bool(allowed)
         else:
             self.cache.add(current_key, 0, timeout=ttl)
