@@ -52,4 +52,6 @@ class FastJSONRenderer(JSONRenderer):
             return super().render(data, accepted_media_type, renderer_context)
         if _small_float_written(out):
             return super().render(data, accepted_media_type, renderer_context)
-        return out.replace(b"\xe2\x80\xa8", b"\\u2028").replace(b"\xe2\x80\xa9", b"\\u2029")
+        if b"\xe2\x80" in out:  # the lead bytes of U+2028 and U+2029 (and of other punctuation)
+            out = out.replace(b"\xe2\x80\xa8", b"\\u2028").replace(b"\xe2\x80\xa9", b"\\u2029")
+        return out
