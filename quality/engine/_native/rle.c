@@ -107,10 +107,10 @@ static int rest_verdict(const unsigned char *s, int64_t p, int64_t len, int esca
  * Without an error, box (rleToBbox), area (rleArea) and the runs' sum come out of the same
  * pass, keeping no runs.
  *
- * maskApi.c finds the (x, y) of each run's end pixel with a division and a modulo by h; here
- * the position is advanced run by run (a division only for runs longer than a column), which
- * gives the same pixels for well-formed masks. A background run's pixel only counts once the
- * foreground run after it exists (maskApi.c drops a trailing odd run). */
+ * The box is pycocotools' (2.0.8 on) rleToBbox: the first and last pixel of every non-empty
+ * foreground run, so zero-length runs move no side of it. maskApi.c finds those pixels with a
+ * division and a modulo by h; here the position is advanced run by run (a division only for
+ * runs longer than a column), which gives the same pixels. */
 static inline __attribute__((always_inline)) int check_box_area(const unsigned char *s, int64_t len, const int escaped, uint64_t h,
                                                                 uint64_t w, double *bb, int64_t *area_out, int64_t *detail,
                                                                 const int want_box) {
@@ -120,7 +120,7 @@ static inline __attribute__((always_inline)) int check_box_area(const unsigned c
      * divisions) */
     const uint hh = (uint)h;
     uint64_t px = 0, py = 0;
-    uint xs = (uint)w, ys = hh, xe = 0, ye = 0, xp = 0, bgx = 0, bgy = 0;
+    uint xs = (uint)w, ys = hh, xe = 0, ye = 0;
     int fg_seen = 0;
     while (p < len) {
         /* one value of rleFrString's coding, every character checked on the way; most values
@@ -168,8 +168,30 @@ static inline __attribute__((always_inline)) int check_box_area(const unsigned c
             m++;
             continue;
         }
-        /* the (x, y) of the run's last pixel, as maskApi.c's t = cc - (m % 2) */
-        if (run < hh) {
+        /* pycocotools' rleToBbox (2.0.8 on): each non-empty foreground run spans its first
+         * pixel (where the runs before it end) to its last; one crossing a column boundary
+         * takes every row */
+        if (m % 2 == 1 && run > 0) {
+            const uint sx = (uint)px, sy = (uint)py;
+            if (run < hh) {
+                py += run;
+                if (py >= hh) { py -= hh; px++; }
+            } else {
+                px += run / hh;
+                py += run % hh;
+                if (py >= hh) { py -= hh; px++; }
+            }
+            const uint ex = py > 0 ? (uint)px : (uint)px - 1, ey = py > 0 ? (uint)py - 1 : hh - 1;
+            xs = xs < sx ? xs : sx;
+            xe = xe > ex ? xe : ex;
+            if (sx < ex) {
+                ys = 0;
+                ye = hh - 1;
+            } else {
+                ys = ys < sy ? ys : sy;
+                ye = ye > ey ? ye : ey;
+            }
+        } else if (run < hh) {
             py += run;
             if (py >= hh) { py -= hh; px++; }
         } else {
@@ -177,38 +199,9 @@ static inline __attribute__((always_inline)) int check_box_area(const unsigned c
             py += run % hh;
             if (py >= hh) { py -= hh; px++; }
         }
-        uint bx, by;
-        if (m % 2 == 0) {
-            bx = (uint)px;
-            by = (uint)py;
-        } else if (sum == 0) { /* maskApi.c: t = (uint)0 - 1 */
-            uint t = 0xFFFFFFFFu;
-            by = t % hh;
-            bx = (t - by) / hh;
-        } else if (py > 0) {
-            bx = (uint)px;
-            by = (uint)py - 1;
-        } else {
-            bx = (uint)px - 1;
-            by = hh - 1;
-        }
-        if (m % 2 == 0) { /* pending until its foreground run arrives */
-            bgx = bx;
-            bgy = by;
-        } else {
+        if (m % 2) {
             area += run;
-            fg_seen = 1;
-            /* the background run's pixel first, then this run's, as maskApi.c's loop */
-            xp = bgx;
-            xs = xs < bgx ? xs : bgx;
-            xe = xe > bgx ? xe : bgx;
-            ys = ys < bgy ? ys : bgy;
-            ye = ye > bgy ? ye : bgy;
-            if (xp < bx) { ys = 0; ye = hh - 1; }
-            xs = xs < bx ? xs : bx;
-            xe = xe > bx ? xe : bx;
-            ys = ys < by ? ys : by;
-            ye = ye > by ? ye : by;
+            fg_seen = 1; /* two runs or more: a box, even of no pixel (xs = w, xe = 0 as uint) */
         }
         m++;
     }
@@ -220,9 +213,9 @@ static inline __attribute__((always_inline)) int check_box_area(const unsigned c
         bb[0] = bb[1] = bb[2] = bb[3] = 0;
     } else {
         bb[0] = (double)xs;
-        bb[2] = (double)(xe - xs + 1);
+        bb[2] = (double)(uint)(xe - xs + 1);
         bb[1] = (double)ys;
-        bb[3] = (double)(ye - ys + 1);
+        bb[3] = (double)(uint)(ye - ys + 1);
     }
     return RLE_OK;
 }

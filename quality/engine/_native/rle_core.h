@@ -394,20 +394,42 @@ static inline int64_t fr_poly(PolyScratch *S, const double *xy, int64_t k, size_
     return m;
 }
 
-/* The box (maskApi.c's rleToBbox) and area of the runs cnts[0:m] of an h x w mask (within
+/* The box (pycocotools' rleToBbox) and area of the runs cnts[0:m] of an h x w mask (within
  * raster_size_ok, the runs summing to h * w), computed as rle.c's check_box_area computes
  * them while it decodes a string: for runs the engine wrote itself, which need no check. */
 static inline void runs_box_area(const uint *cnts, int64_t m_runs, uint64_t h, uint64_t w, double *bb, int64_t *area_out) {
     int64_t area = 0, sum = 0;
     const uint hh = (uint)h;
     uint64_t px = 0, py = 0;
-    uint xs = (uint)w, ys = hh, xe = 0, ye = 0, xp = 0, bgx = 0, bgy = 0;
+    uint xs = (uint)w, ys = hh, xe = 0, ye = 0;
     int fg_seen = 0;
     for (int64_t m = 0; m < m_runs; m++) {
         uint run = cnts[m];
         sum += run;
-        /* the (x, y) of the run's last pixel, as maskApi.c's t = cc - (m % 2) */
-        if (run < hh) {
+        /* pycocotools' rleToBbox (2.0.8 on): each non-empty foreground run spans its first
+         * pixel (where the runs before it end) to its last; one crossing a column boundary
+         * takes every row */
+        if (m % 2 == 1 && run > 0) {
+            const uint sx = (uint)px, sy = (uint)py;
+            if (run < hh) {
+                py += run;
+                if (py >= hh) { py -= hh; px++; }
+            } else {
+                px += run / hh;
+                py += run % hh;
+                if (py >= hh) { py -= hh; px++; }
+            }
+            const uint ex = py > 0 ? (uint)px : (uint)px - 1, ey = py > 0 ? (uint)py - 1 : hh - 1;
+            xs = xs < sx ? xs : sx;
+            xe = xe > ex ? xe : ex;
+            if (sx < ex) {
+                ys = 0;
+                ye = hh - 1;
+            } else {
+                ys = ys < sy ? ys : sy;
+                ye = ye > ey ? ye : ey;
+            }
+        } else if (run < hh) {
             py += run;
             if (py >= hh) { py -= hh; px++; }
         } else {
@@ -415,37 +437,9 @@ static inline void runs_box_area(const uint *cnts, int64_t m_runs, uint64_t h, u
             py += run % hh;
             if (py >= hh) { py -= hh; px++; }
         }
-        uint bx, by;
-        if (m % 2 == 0) {
-            bx = (uint)px;
-            by = (uint)py;
-        } else if (sum == 0) { /* maskApi.c: t = (uint)0 - 1 */
-            uint t = 0xFFFFFFFFu;
-            by = t % hh;
-            bx = (t - by) / hh;
-        } else if (py > 0) {
-            bx = (uint)px;
-            by = (uint)py - 1;
-        } else {
-            bx = (uint)px - 1;
-            by = hh - 1;
-        }
-        if (m % 2 == 0) { /* pending until its foreground run arrives */
-            bgx = bx;
-            bgy = by;
-        } else {
+        if (m % 2) {
             area += run;
-            fg_seen = 1;
-            xp = bgx;
-            xs = xs < bgx ? xs : bgx;
-            xe = xe > bgx ? xe : bgx;
-            ys = ys < bgy ? ys : bgy;
-            ye = ye > bgy ? ye : bgy;
-            if (xp < bx) { ys = 0; ye = hh - 1; }
-            xs = xs < bx ? xs : bx;
-            xe = xe > bx ? xe : bx;
-            ys = ys < by ? ys : by;
-            ye = ye > by ? ye : by;
+            fg_seen = 1; /* two runs or more: a box, even of no pixel (xs = w, xe = 0 as uint) */
         }
     }
     *area_out = area;
@@ -453,9 +447,9 @@ static inline void runs_box_area(const uint *cnts, int64_t m_runs, uint64_t h, u
         bb[0] = bb[1] = bb[2] = bb[3] = 0;
     } else {
         bb[0] = (double)xs;
-        bb[2] = (double)(xe - xs + 1);
+        bb[2] = (double)(uint)(xe - xs + 1);
         bb[1] = (double)ys;
-        bb[3] = (double)(ye - ys + 1);
+        bb[3] = (double)(uint)(ye - ys + 1);
     }
 }
 

@@ -382,3 +382,49 @@ def test_parse_results_on_two_cores_is_the_one_thread_read():
         assert K.parse_results(orjson.dumps(res[:at] + [polygon] + res[at:])) is None
     assert K.parse_results(data[:-1] + b",]") is None  # a trailing comma at the very end
     assert K.parse_results(data + b" x") is None
+
+
+def _runs_with_empty_runs(rng, count: int) -> list[tuple[int, int, list[int]]]:
+    """Small masks whose runs include zero-length ones (leading, inside, trailing), as a
+    seller's counts list or string may hold them."""
+    out = []
+    for _ in range(count):
+        h, w = int(rng.integers(1, 7)), int(rng.integers(1, 7))
+        runs, left = [], h * w
+        for _ in range(int(rng.integers(0, 9))):
+            r = int(min(left, rng.integers(0, 5)))
+            runs.append(r)
+            left -= r
+        runs.append(left)
+        if rng.random() < 0.3:
+            runs += [0] * int(rng.integers(1, 3))
+        out.append((h, w, runs))
+    return out
+
+
+def test_boxes_of_runs_with_empty_runs_equal_pycocotools():
+    """A zero-length run moves no side of pycocotools' box (rleToBbox since 2.0.8): the
+    gate's compiled check and the encoder's box of a counts list agree with toBbox (the
+    scene's occlusion test compares only masks whose boxes meet)."""
+    rng = np.random.default_rng(31)
+    cases = _runs_with_empty_runs(rng, 3000)
+    rles = [mask_utils.frPyObjects({"size": [h, w], "counts": runs}, h, w) for h, w, runs in cases]
+    expected = mask_utils.toBbox(rles)
+    assert any(runs[0] == 0 and len(runs) > 2 and runs[1] == 0 for _h, _w, runs in cases)  # the case that differed
+    blob = b"".join(r["counts"] for r in rles)
+    off = np.r_[0, np.cumsum([len(r["counts"]) for r in rles])]
+    hs = np.array([h for h, _w, _r in cases])
+    ws = np.array([w for _h, w, _r in cases])
+    got = gate.check_strings(blob, off[:-1], off[1:], hs, ws, str)
+    assert np.array_equal(got.box, expected)
+    if K is None:
+        return
+    # the encoder's box of uncompressed counts (kind 2), from the runs it writes
+    n = len(cases)
+    ucounts = np.array([v for _h, _w, runs in cases for v in runs], np.uint32)
+    ends = np.cumsum([len(runs) for _h, _w, runs in cases])
+    offsets, area, box = np.empty(n + 1, np.int64), np.empty(n, np.int64), np.empty((n, 4))
+    K.encode_masks(np.full(n, 2, np.uint8), ends - [len(r) for _h, _w, r in cases], ends, hs, ws, np.zeros(0, np.int64), np.zeros(0),
+                   b"", ucounts, offsets, area, box)
+    assert np.array_equal(box, expected)
+    assert np.array_equal(area, np.concatenate([mask_utils.area(rles[s : s + 255]) for s in range(0, n, 255)]).astype(np.int64))
