@@ -101,8 +101,43 @@ def validation() -> dict[str, bytes]:
     }
 
 
+def ytvis() -> dict[str, bytes]:
+    """A real small YouTube-VIS file (the engine's fixture: polygons, RLE, frames without a
+    mask), and a hand-made one with every form a frame's mask takes (polygons, compressed
+    and uncompressed RLE, an escaped string, null, an empty list) on overlapping tracks, a
+    crowd track and a video that gives only its file names."""
+    fixture = (HERE.parents[0] / "fixtures" / "ytvis" / "case_0" / "gt.json").read_bytes()
+    videos = [{"id": 7, "height": 20, "width": 30, "length": 3, "file_names": ["a", "b", "c"]}, {"id": 2, "height": 10, "width": 10, "file_names": ["d", "e"]}]
+    anns = [
+        {"id": 1, "video_id": 7, "category_id": 1, "iscrowd": 0, "segmentations": [[[1, 1, 9, 1, 9, 9]], None, {"size": [20, 30], "counts": encode_runs([25, 5, 570])}]},
+        {"id": 2, "video_id": 7, "category_id": 2, "iscrowd": 0, "segmentations": [[[8, 8, 14, 8, 14, 14, 8, 14]], [], {"size": [20, 30], "counts": encode_runs([44, 556])}]},  # backslashes, escaped in the JSON
+        {"id": 3, "video_id": 2, "category_id": 2, "iscrowd": 1, "segmentations": [{"size": [10, 10], "counts": [5, 90, 5]}, []]},
+        {"id": 4, "video_id": 2, "category_id": 1, "segmentations": [{"size": [10, 10], "counts": [11, 2, 8, 2, 77]}, [[0, 0, 4, 0, 4, 4]]], "areas": [4, None]},
+    ]
+    made = json.dumps({"info": {}, "videos": videos, "annotations": anns, "categories": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}]}).encode()
+    return {"seed-fixture.json": fixture, "seed-forms.json": made}
+
+
+def scene() -> dict[str, bytes]:
+    """Bytes that targets.scene_masks reads as masks on frames: overlapping boxes, an L
+    touching a box at a corner, a box inside a hollow one without contact, runs."""
+
+    def mask(frame: int, shape: int, r0: int, c0: int, dr: int, dc: int, cat: int) -> bytes:
+        return bytes([frame, shape, r0, c0, dr - 1, dc - 1, cat])
+
+    head = bytes([1, 19, 19, 9, 14])  # 2 frames: 20x20 and 10x15
+    overlap = mask(0, 0, 2, 2, 5, 5, 1) + mask(0, 0, 4, 4, 5, 5, 2) + mask(0, 1, 9, 9, 4, 4, 1)
+    corner = mask(0, 0, 13, 13, 2, 2, 3) + mask(0, 3, 15, 15, 1, 1, 1)  # meet only diagonally
+    apart = mask(0, 3, 0, 18, 1, 1, 2)  # a pixel alone
+    hollow = mask(1, 2, 0, 0, 9, 9, 1) + mask(1, 3, 4, 4, 1, 1, 2)  # a pixel inside, two away
+    runs = bytes([1, 4, 0, 0, 0, 0, 2, 7, 3, 2])  # column 0, rows 7 to 9: on the hollow box's edge
+    return {"seed-overlap": head + overlap, "seed-corners": head + overlap + corner, "seed-hollow": head + hollow + runs, "seed-all": head + overlap + corner + apart + hollow + runs}
+
+
 def main() -> None:
-    for target, files in (("results_reader", results()), ("reference_reader", reference()), ("rle_strings", strings()), ("rasterize", polygons()), ("validation_reader", validation())):
+    targets = (("results_reader", results()), ("reference_reader", reference()), ("rle_strings", strings()), ("rasterize", polygons()),
+               ("validation_reader", validation()), ("ytvis_reader", ytvis()), ("scene_masks", scene()))
+    for target, files in targets:
         d = HERE / "corpus" / target
         d.mkdir(parents=True, exist_ok=True)
         for name, data in files.items():

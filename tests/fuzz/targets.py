@@ -13,7 +13,13 @@ loads) and one input, and drives the kernels the way the engine does:
 - ``rasterize``: polygon lists built from the input (any doubles, ints, wrong types, any
   sizes) through ``rasterize`` and, as flat arrays, ``encode_masks``;
 - ``validation_reader``: a seller's annotation file through the validation's compiled pass
-  (``json_outline``, ``check_annotations``) and the strings it accepts through the gate.
+  (``json_outline``, ``check_annotations``) and the strings it accepts through the gate;
+- ``ytvis_reader``: a YouTube-VIS file through ``parse_ytvis`` (with and without geometry:
+  declined, or read as orjson reads it), its masks through ``encode_masks``, and the file
+  through the scene figures (``quality.engine.scene.ytvis_scene``);
+- ``scene_masks``: masks on frames built from the input through the scene figures of all
+  frames at once (``strings_scene``, ``touching_runs``), which must be the per-frame Python
+  computation's (``frame_figures``), and raw arrays through ``touching_runs``'s checks.
 
 Besides not crashing (the sanitizers watch memory and undefined behaviour), the targets
 check what the engine relies on: whatever the encoders write passes the gate and covers its
@@ -26,10 +32,13 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import struct
+import tempfile
 from collections.abc import Callable
 
 import numpy as np
+import orjson
 
 OK, BAD_SIZE = 0, 6  # the gate's verdicts (quality.engine.gate.STRING_*)
 
@@ -272,10 +281,167 @@ def _boundary_steps(segs: list) -> float:
     return steps
 
 
+def ytvis_reader(k, data: bytes) -> None:
+    """``parse_ytvis`` declines the file or reads what orjson reads; without geometry it finds
+    the same tracks and frames; the masks it read encode to strings that pass the gate; and
+    the scene figures of the file (the engine's own path, on these kernels) hold together."""
+    r = k.parse_ytvis(data)
+    frames_only = k.parse_ytvis(data, False)
+    for got in (r, frames_only):
+        if got is None:
+            continue
+        ref = orjson.loads(data)  # raises when the reader took what is not JSON
+        assert got["n_videos"] == len(ref["videos"]) and got["n_annotations"] == len(ref["annotations"])
+        assert got["n_masks"] == sum(1 for a in ref["annotations"] for s in (a.get("segmentations") or []) if s)
+        i64 = lambda key, g=got: np.frombuffer(g[key], np.int64)  # noqa: E731
+        assert len(i64("video_id")) == len(i64("video_height")) == len(i64("video_frames")) == got["n_videos"]
+        assert len(i64("ann_video")) == len(got["ann_crowd"]) == got["n_annotations"]
+        mask_ann = i64("mask_ann")
+        assert len(mask_ann) == len(i64("mask_frame")) == got["n_masks"]
+        assert ((mask_ann >= 0) & (mask_ann < got["n_annotations"])).all() and (i64("mask_frame") >= 0).all()
+    if r is None:
+        return
+    if frames_only is not None:  # (the geometry's own checks may decline what the frames pass)
+        for key in ("n_videos", "n_annotations", "n_masks", "video_frames", "mask_ann", "mask_frame", "ann_video", "ann_crowd"):
+            assert frames_only[key] == r[key], key
+    _ytvis_masks(k, r)
+    from quality.engine import scene
+
+    with tempfile.NamedTemporaryFile(suffix=".json", dir="/dev/shm" if os.path.isdir("/dev/shm") else None) as f:
+        f.write(data)
+        f.flush()
+        got = scene.ytvis_scene(f.name)
+    if got is not None:
+        per_frame = got.per_frame
+        assert sum(per_frame) == sum(got.sizes) and 0 <= got.occluded <= sum(per_frame)
+        assert all(0 <= c <= n for c, n in zip(got.categories, per_frame, strict=True))
+
+
+def _ytvis_masks(k, r: dict) -> None:
+    i64 = lambda key: np.frombuffer(r[key], np.int64)  # noqa: E731
+    kind = np.frombuffer(r["kind"], np.uint8)
+    if not len(kind) or (kind == 3).any():
+        return
+    ids, order = i64("video_id"), np.argsort(i64("video_id"), kind="stable")
+    vid = i64("ann_video")[i64("mask_ann")]
+    pos = np.minimum(np.searchsorted(ids[order], vid), max(len(ids) - 1, 0))
+    if not len(ids) or (ids[order][pos] != vid).any():
+        return
+    hs, ws = i64("video_height")[order][pos].copy(), i64("video_width")[order][pos].copy()
+    offsets = np.empty(len(kind) + 1, np.int64)
+    area, box = np.empty(len(kind), np.int64), np.empty((len(kind), 4))
+    try:
+        blob = k.encode_masks(kind, i64("seg_lo"), i64("seg_hi"), hs, ws, i64("poly_end"), np.frombuffer(r["coords"], np.float64),
+                              r["chars"], np.frombuffer(r["ucounts"], np.uint32), offsets, area, box)
+    except ValueError:  # a size the rasterizer refuses: the gate names it before
+        return
+    status = np.empty(len(kind), np.int64)
+    area2 = np.empty(len(kind), np.int64)
+    k.check_strings(blob, offsets[:-1].copy(), offsets[1:].copy(), False, hs, ws, area2, status, np.empty(len(kind), np.int64))
+    # polygons (and counts lists of the video's size covering it: what ytvis_scene checks
+    # before it encodes) are written well formed, with the area of their runs
+    size = np.frombuffer(r["rle_size"], np.int64).reshape(-1, 2)
+    fits = (kind == 2) & (size[:, 0] == hs) & (size[:, 1] == ws) & (np.frombuffer(r["rle_sum"], np.int64) == hs * ws)
+    written = (area >= 0) & ((kind == 0) | fits)
+    assert (status[written] == OK).all(), status
+    assert (area2[written] == area[written]).all()
+
+
+def scene_inputs(rd: Reader) -> tuple[list[dict], list[int], list[int], int]:
+    """Masks on frames from the input: (uncompressed RLEs, frame of each, category of each,
+    frames). Every mask of a frame lies on that frame's image."""
+    frames = 1 + rd.byte() % 5
+    sizes = [(1 + rd.byte() % 24, 1 + rd.byte() % 24) for _ in range(frames)]
+    segs, frame, cats = [], [], []
+    while rd.left() > 0 and len(segs) < 24:
+        f = rd.byte() % frames
+        h, w = sizes[f]
+        shape = rd.byte() % 5
+        m = np.zeros((h, w), np.uint8)
+        r0, c0 = rd.byte() % h, rd.byte() % w
+        r1, c1 = min(h, r0 + 1 + rd.byte() % 12), min(w, c0 + 1 + rd.byte() % 12)
+        if shape == 0:
+            m[r0:r1, c0:c1] = 1
+        elif shape == 1:  # an L: contact at edges and corners
+            m[r0:r1, c0] = 1
+            m[r1 - 1, c0:c1] = 1
+        elif shape == 2:  # a hollow box: another mask may sit inside without touching
+            m[r0:r1, c0:c1] = 1
+            m[r0 + 1 : r1 - 1, c0 + 1 : c1 - 1] = 0
+        elif shape == 3:
+            m[r0, c0] = 1
+        if shape == 4:  # runs from the input, the last one filling the image
+            runs, left = [], h * w
+            for _ in range(rd.byte() % 16):
+                run = min(rd.byte() % 40, left)
+                runs.append(run)
+                left -= run
+            segs.append({"size": [h, w], "counts": [*runs, left]})
+        else:
+            flat = m.flatten(order="F")
+            edges = np.flatnonzero(np.diff(flat)) + 1
+            bounds = np.concatenate(([0], edges, [flat.size]))
+            runs = np.diff(bounds).tolist()
+            segs.append({"size": [h, w], "counts": ([0] if flat[0] else []) + runs})
+        frame.append(f)
+        cats.append(rd.byte() % 4 - 1)
+    return segs, frame, cats, frames
+
+
+def scene_masks(k, data: bytes) -> None:
+    """Masks on frames (rectangles, outlines, single pixels, runs straight from the input)
+    through the scene figures of all frames at once, against the per-frame computation."""
+    from quality.engine import gate, masks
+    from quality.engine.errors import EngineInputError
+    from quality.engine.scene import SceneComplexity, frame_figures, occluded_flags, occluded_strings, strings_scene
+
+    rd = Reader(data)
+    segs, frame, cats, frames = scene_inputs(rd)
+    try:
+        rles = masks.to_rles(segs, [s["size"][0] for s in segs], [s["size"][1] for s in segs])
+    except EngineInputError:
+        return
+    frame_a, cats_a = np.array(frame, np.int64), np.array(cats, np.int64)
+    blob, off = masks.pack_counts(rles)
+    hs = np.array([r.height for r in rles], np.int64)
+    ws = np.array([r.width for r in rles], np.int64)
+    strings = gate.check_strings(blob, off[:-1], off[1:], hs, ws, lambda i: f"masks[{i}]", box_area=masks.boxes_areas)
+    expected, flags = SceneComplexity(), np.zeros(len(rles), bool)
+    for f in range(frames):
+        idx = np.flatnonzero(frame_a == f)
+        expected.add(frame_figures([rles[i] for i in idx], cats_a[idx].tolist()))
+        flags[idx] = occluded_flags([rles[i] for i in idx])
+    assert occluded_strings(strings, frame_a).tolist() == flags.tolist()
+    got = strings_scene(strings, frame_a, cats_a, frames)
+    assert (got.per_frame, got.categories, got.occluded, got.sizes) == (expected.per_frame, expected.categories, expected.occluded, expected.sizes)
+    _raw_touching(k, rd)
+
+
+def _raw_touching(k, rd: Reader) -> None:
+    """``touching_runs`` on arrays straight from the input: refused (ValueError) or answered."""
+    n = rd.byte() % 6
+    counts = np.array([rd.byte() % 48 - (rd.byte() == 255) for _ in range(rd.byte() % 24)], np.int64)
+    offsets = np.array(sorted(rd.byte() % (len(counts) + 2) for _ in range(n + 1)), np.int64)
+    if rd.byte() % 4 == 0 and len(offsets):
+        offsets[rd.byte() % len(offsets)] = rd.byte() - 128
+    heights = np.array([rd.byte() % 9 - 1 for _ in range(n)], np.int64)
+    pairs = rd.byte() % 8
+    a = np.array([rd.byte() % (n + 2) - 1 for _ in range(pairs)], np.int64)
+    b = np.array([rd.byte() % (n + 2) - 1 for _ in range(pairs)], np.int64)
+    out = np.full(pairs, 7, np.uint8)
+    try:
+        k.touching_runs(counts, offsets, heights, a, b, out)
+    except ValueError:
+        return
+    assert ((out == 0) | (out == 1)).all()
+
+
 TARGETS: dict[str, Callable[[object, bytes], None]] = {
     "results_reader": results_reader,
     "reference_reader": reference_reader,
     "rle_strings": rle_strings,
     "rasterize": rasterize,
     "validation_reader": validation_reader,
+    "ytvis_reader": ytvis_reader,
+    "scene_masks": scene_masks,
 }

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from quality.engine import native
@@ -48,3 +49,27 @@ def test_the_validation_seeds_are_accepted():
         outline = {key: (a, b) for key, _kind, a, b, _fa, _fb in K.json_outline(data, 32, "annotations")}
         r = K.check_annotations(data, *outline["annotations"], mode, 32, 1.0, *_IMG, _CATS)
         assert r is not None and r["n"] >= 1, name
+
+
+@pytest.mark.skipif(K is None, reason="the compiled kernels are not built (test_native_eval checks they are in CI)")
+def test_the_video_and_scene_seeds_reach_the_compiled_paths(tmp_path):
+    """The YouTube-VIS seeds are read whole by parse_ytvis and give scene figures on the
+    compiled path; the scene seeds draw masks that touch and masks that do not."""
+    from quality.engine.scene import occluded_flags, ytvis_scene
+    from tests.fuzz.targets import Reader, scene_inputs
+
+    for name, masks_ in (("seed-fixture.json", None), ("seed-forms.json", 7)):
+        data = (CORPUS / "ytvis_reader" / name).read_bytes()
+        r = K.parse_ytvis(data)
+        assert r is not None and r["n_masks"] > 0 and (masks_ is None or r["n_masks"] == masks_), name
+        path = tmp_path / name
+        path.write_bytes(data)
+        assert ytvis_scene(path) is not None, name
+    assert set(np.frombuffer(K.parse_ytvis((CORPUS / "ytvis_reader" / "seed-forms.json").read_bytes())["kind"], np.uint8).tolist()) == {0, 1, 2}
+    from quality.engine import masks
+
+    segs, frame, _cats, frames = scene_inputs(Reader((CORPUS / "scene_masks" / "seed-all").read_bytes()))
+    rles = masks.to_rles(segs, [s["size"][0] for s in segs], [s["size"][1] for s in segs])
+    frame = np.array(frame)
+    flags = np.concatenate([occluded_flags([rles[i] for i in np.flatnonzero(frame == f)]) for f in range(frames)])
+    assert frames == 2 and len(rles) == 9 and 0 < flags.sum() < len(flags)
