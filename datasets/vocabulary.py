@@ -9,9 +9,13 @@ what was probably meant.
 from __future__ import annotations
 
 import difflib
+import json
 import re
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+
+from django.db import connection
 
 from datasets.models import VocabularyTerm
 
@@ -51,10 +55,51 @@ class Vocabulary:
 
 def vocabulary_load(kinds: Iterable[str]) -> Vocabulary:
     """Every term of ``kinds`` (one query). A slug wins over another term's alias or name."""
+    return _vocabulary(VocabularyTerm.objects.filter(kind__in=list(kinds)).values_list("kind", "slug", "name", "aliases"))
+
+
+# The vocabulary revision (PostgreSQL, migration 0008): read it in the caller's own statement
+# (these columns from this table, row id = 1) and pass (revision, token) to vocabulary_at.
+VOCABULARY_REVISION_TABLE = "datasets_vocabulary_revision"
+
+# Per process: (database, kinds) -> ((revision, token), vocabulary read in the statement that read that state).
+_kept: dict[tuple[str, frozenset[str]], tuple[tuple[int, str], Vocabulary]] = {}
+_kept_lock = threading.Lock()
+
+
+def vocabulary_at(kinds: Iterable[str], state: tuple[int, str]) -> Vocabulary:
+    """The terms of ``kinds`` as of the vocabulary ``state`` (revision, token) the caller just read, or newer.
+
+    Exact, never stale: the kept vocabulary answers only when it was read at that very state
+    (any write to the terms moves the revision and the token); otherwise the terms are read
+    again together with the revision, in one statement, and kept under the state that
+    statement saw. PostgreSQL only (the revision table exists there).
+    """
+    kinds = frozenset(kinds)
+    key = (f"{connection.alias}:{connection.settings_dict['HOST']}:{connection.settings_dict['PORT']}:{connection.settings_dict['NAME']}", kinds)
+    with _kept_lock:
+        kept = _kept.get(key)
+    if kept is not None and kept[0] == tuple(state):
+        return kept[1]
+    with connection.cursor() as cur:
+        cur.execute(
+            f"SELECT r.revision, r.token, t.kind, t.slug, t.name, t.aliases FROM {VOCABULARY_REVISION_TABLE} r "
+            f"LEFT JOIN {VocabularyTerm._meta.db_table} t ON t.kind = ANY(%s) WHERE r.id = 1",
+            [sorted(kinds)],
+        )
+        rows = cur.fetchall()
+    # aliases come as the jsonb text Django's connection leaves for JSONField to decode
+    vocab = _vocabulary((k, slug, name, json.loads(a) if isinstance(a, str) else a) for _r, _t, k, slug, name, a in rows if k is not None)
+    with _kept_lock:
+        _kept[key] = ((rows[0][0], rows[0][1]), vocab)
+    return vocab
+
+
+def _vocabulary(terms: Iterable[tuple[str, str, str, list | None]]) -> Vocabulary:
     by_key: dict[tuple[str, str], str] = {}
     slugs: dict[str, list[str]] = {}
     weak: list[tuple[tuple[str, str], str]] = []
-    for kind, slug, name, aliases in VocabularyTerm.objects.filter(kind__in=list(kinds)).values_list("kind", "slug", "name", "aliases"):
+    for kind, slug, name, aliases in terms:
         slugs.setdefault(kind, []).append(slug)
         by_key[(kind, term_key(slug))] = slug
         for other in [name, *(a for a in (aliases or []) if isinstance(a, str))]:

@@ -43,6 +43,7 @@ from django.conf import settings
 from django.db import connection
 
 from datasets.states import VersionState
+from datasets.vocabulary import VOCABULARY_REVISION_TABLE
 from marketplace.listings.models import Listing
 from quality.figures import LISTING_FIGURES
 
@@ -703,9 +704,23 @@ def result_cards(refs: list[ResultRef], *, variant: str, render) -> list[Any]:
     return [card for card in found if card is not None]
 
 
+def catalogue_and_vocabulary_state() -> tuple[tuple[int, str, int], tuple[int, str]]:
+    """The catalogue state (revision, token, reset) and the vocabulary's (revision, token), in one statement."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT c.revision, c.token, c.reset_revision, v.revision, v.token "
+            f"FROM listings_catalogue_revision c, {VOCABULARY_REVISION_TABLE} v WHERE c.id = 1 AND v.id = 1"
+        )
+        row = cur.fetchone()
+    return (row[0], row[1], row[2]), (row[3], row[4])
+
+
 def catalogue_search(*, filters) -> SearchResult:
-    """Facets, count and order of the public listings matching ``filters``, from the index (PostgreSQL)."""
-    revision, token, reset, matches = _revision_and_text_matches(filters.q)
+    """Facets, count and order of the public listings matching ``filters``, from the index (PostgreSQL).
+
+    The catalogue state is the one parsing read for this request (filters.catalogue_state)
+    when it read one, else read now."""
+    revision, token, reset, matches = _revision_and_text_matches(filters.q, getattr(filters, "catalogue_state", None))
     with _search_lock:
         index = catalogue_index_current(revision, token, reset)
         return _search(index, filters, matches)
@@ -742,7 +757,7 @@ TEXT_MATCHES_KEPT = 256
 _text_lock = threading.Lock()
 
 
-def _revision_and_text_matches(q: str) -> tuple[int, str, int, tuple[np.ndarray, np.ndarray] | None]:
+def _revision_and_text_matches(q: str, state: tuple[int, str, int] | None = None) -> tuple[int, str, int, tuple[np.ndarray, np.ndarray] | None]:
     """The catalogue revision and, with ``q``, the public listings matching it and their rank.
 
     The matches of a query string are kept per process for the catalogue state they were
@@ -754,8 +769,10 @@ def _revision_and_text_matches(q: str) -> tuple[int, str, int, tuple[np.ndarray,
     full-text scan is costly enough for PostgreSQL's JIT to compile it, even unexecuted.
     """
     with connection.cursor() as cur:
-        cur.execute("SELECT revision, token, reset_revision FROM listings_catalogue_revision WHERE id = 1")
-        revision, token, reset = cur.fetchone()
+        if state is None:
+            cur.execute("SELECT revision, token, reset_revision FROM listings_catalogue_revision WHERE id = 1")
+            state = cur.fetchone()
+        revision, token, reset = state
         if not q:
             return revision, token, reset, None
         key = (_database_key(), q)

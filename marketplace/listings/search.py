@@ -37,7 +37,7 @@ from django.db import connection
 from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet, TextField
 
 from datasets.models import AnnotationKind, Sensor, VocabularyKind
-from datasets.vocabulary import unknown_message, vocabulary_load
+from datasets.vocabulary import unknown_message, vocabulary_at, vocabulary_load
 from marketplace.core.errors import InvalidInput, field_error
 from marketplace.listings import catalogue_index
 from marketplace.listings.errors import ListingErrorCode
@@ -98,6 +98,9 @@ class ListingFilters:
     scene: dict[str, float] = field(default_factory=dict)  # SCENE_MINIMUMS parameter -> value
     q: str = ""
     ordering: str = "relevance"
+    # The catalogue state (revision, token, reset) read with the vocabulary revision while
+    # parsing, so the search of the same request needs no read of its own. Not a filter.
+    catalogue_state: tuple[int, str, int] | None = field(default=None, compare=False, repr=False)
 
 
 class _QueryReader:
@@ -236,7 +239,12 @@ def _read_terms(reader: _QueryReader, f: ListingFilters) -> None:
     wanted = [(key, kind) for key, kind in vocab_kinds.items() if f.multi.get(key)]
     if not wanted:
         return
-    vocab = vocabulary_load(kind for _key, kind in wanted)
+    kinds = [kind for _key, kind in wanted]
+    if catalogue_index.index_enabled():
+        f.catalogue_state, vocabulary_state = catalogue_index.catalogue_and_vocabulary_state()
+        vocab = vocabulary_at(kinds, vocabulary_state)
+    else:
+        vocab = vocabulary_load(kinds)
     for key, kind in wanted:
         slugs = []
         for value in f.multi[key]:
@@ -555,7 +563,7 @@ def listing_facets_and_count(*, filters: ListingFilters) -> tuple[dict[str, list
 
 def _facets_cache_key(filters: ListingFilters) -> str:
     generation = cache.get(GENERATION_KEY) or 0
-    digest = hashlib.sha256(repr(sorted(asdict(filters).items())).encode()).hexdigest()
+    digest = hashlib.sha256(repr(sorted((k, v) for k, v in asdict(filters).items() if k != "catalogue_state")).encode()).hexdigest()
     return f"listings:facets:{generation}:{digest}"
 
 

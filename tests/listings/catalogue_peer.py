@@ -48,6 +48,13 @@ def write(op: str, slug: str, value: str = "") -> None:
             version_transition(version=version, to_state=state, actor=staff)
         listing_sync(dataset=dataset)
         return
+    if op == "alias":  # another name for the vocabulary term ``slug`` (an embodiment)
+        from datasets.models import VocabularyTerm
+
+        term = VocabularyTerm.objects.get(kind="embodiment", slug=slug)
+        term.aliases = [*term.aliases, value]
+        term.save(update_fields=["aliases"])
+        return
     listing = Listing.objects.select_related("version", "dataset").get(slug=slug)
     if op == "suspend":
         version_transition(version=listing.version, to_state=VersionState.SUSPENDED, actor=staff)

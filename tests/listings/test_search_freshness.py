@@ -121,6 +121,27 @@ def test_changes_reach_the_next_search_of_the_other_process(peer, api_client):
     assert len(shared.pk) > len(built) and shared.pk[: len(built)].tolist() == built.tolist()
 
 
+def test_a_vocabulary_alias_added_by_the_other_process_is_resolved_by_the_next_search(peer, api_client):
+    from datasets.models import VocabularyKind
+
+    with_ur5e = sorted(here(embodiment="ur5e")["slugs"])
+    assert with_ur5e and here(embodiment="ur5e")["index"]  # the vocabulary is kept in this process now
+    assert sorted(peer.search(embodiment="ur5e")["slugs"]) == with_ur5e  # and in the peer
+    assert api_client.get("/api/v1/listings/", {"embodiment": "cobot-blue"}).json()["code"] == "invalid_filter"
+
+    peer.write("alias", "ur5e", "Cobot Blue")
+    assert sorted(here(embodiment="cobot-blue")["slugs"]) == with_ur5e
+    body = api_client.get("/api/v1/listings/", {"embodiment": "cobot-blue", "page_size": 100}).json()
+    assert sorted(r["slug"] for r in body["results"]) == with_ur5e
+    # And the reverse: an alias added here reaches the peer's next search.
+    from datasets.models import VocabularyTerm
+
+    term = VocabularyTerm.objects.get(kind=VocabularyKind.EMBODIMENT, slug="ur5e")
+    term.aliases = [*term.aliases, "Cobot Green"]
+    term.save(update_fields=["aliases"])
+    assert sorted(peer.search(embodiment="cobot-green")["slugs"]) == with_ur5e
+
+
 def test_only_changes_buyers_can_see_move_the_catalogue_revision(committed_catalogue):
     from django.utils import timezone
 
