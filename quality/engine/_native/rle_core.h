@@ -398,14 +398,13 @@ static inline int64_t fr_poly(PolyScratch *S, const double *xy, int64_t k, size_
  * raster_size_ok, the runs summing to h * w), computed as rle.c's check_box_area computes
  * them while it decodes a string: for runs the engine wrote itself, which need no check. */
 static inline void runs_box_area(const uint *cnts, int64_t m_runs, uint64_t h, uint64_t w, double *bb, int64_t *area_out) {
-    int64_t area = 0, sum = 0;
+    int64_t area = 0;
     const uint hh = (uint)h;
     uint64_t px = 0, py = 0;
     uint xs = (uint)w, ys = hh, xe = 0, ye = 0;
     int fg_seen = 0;
     for (int64_t m = 0; m < m_runs; m++) {
         uint run = cnts[m];
-        sum += run;
         /* pycocotools' rleToBbox (2.0.8 on): each non-empty foreground run spans its first
          * pixel (where the runs before it end) to its last; one crossing a column boundary
          * takes every row */
@@ -767,7 +766,16 @@ static inline int skip_value(Cur *c, int depth) {
     const unsigned char *s;
     size_t len;
     int is_int;
-    return number_token(c, &s, &len, &is_int);
+    if (!number_token(c, &s, &len, &is_int)) return 0;
+    /* orjson refuses a number that is infinite as a double (1e400, 400 digits): so do the
+     * readers, even where they skip it. Without an exponent, under 309 characters is finite;
+     * a long one with an exponent is declined (the generic path reads it). */
+    if (len <= 308 && !memchr(s, 'e', len) && !memchr(s, 'E', len)) return 1;
+    char buf[64];
+    if (len >= sizeof buf) return 0;
+    memcpy(buf, s, len);
+    buf[len] = 0;
+    return isfinite(strtod(buf, NULL));
 }
 
 static inline PyObject *bytes_obj(Bytes *b) { return PyBytes_FromStringAndSize(b->p ? b->p : "", (Py_ssize_t)b->n); }

@@ -565,3 +565,18 @@ def test_malformed_utf8_is_declined_and_refused(tmp_path, bad, where):
         with pytest.raises(orjson.JSONDecodeError):
             orjson.loads(d)
     assert K.parse_coco(data) is None and K.parse_ytvis(ydata) is None and K.parse_ytvis(ydata, False) is None
+
+
+@pytest.mark.parametrize("number", [b"1e400", b"-1E309", b"1" + b"0" * 400])
+def test_the_compiled_readers_decline_a_skipped_number_orjson_refuses(number):
+    """A number infinite as a double is refused by orjson even where the readers skip it
+    (info, an unread key): each reader declines the file, so the generic path raises."""
+    with pytest.raises(orjson.JSONDecodeError):
+        orjson.loads(number)
+    assert K.parse_coco(b'{"info": {"a": ' + number + b'}, "images": [], "annotations": [], "categories": []}') is None
+    assert K.parse_ytvis(b'{"info": [' + number + b'], "videos": [], "annotations": []}') is None
+    assert K.parse_ytvis(b'{"info": [' + number + b'], "videos": [], "annotations": []}', False) is None
+    assert K.parse_results(b'[{"image_id": 1, "category_id": 1, "score": 1, "bbox": [1, 1, 1, 1], "x": ' + number + b"}]") is None
+    finite = number.replace(b"400", b"300").replace(b"309", b"300")[:300]
+    orjson.loads(finite)
+    assert K.parse_coco(b'{"info": {"a": ' + finite + b'}, "images": [], "annotations": [], "categories": []}') is not None
