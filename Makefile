@@ -110,7 +110,7 @@ fuzz: $(VENV)/.dev
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/security/test_fuzz_schema.py -q --timeout 3600
 
 ## fuzz-native: coverage-guided fuzzing (atheris/libFuzzer) of the engine's C kernels, built
-## with AddressSanitizer and UndefinedBehaviorSanitizer, FUZZ_SECONDS per target (4 targets)
+## with AddressSanitizer and UndefinedBehaviorSanitizer, FUZZ_SECONDS per target (7 targets)
 ## from the corpus in tests/fuzz/corpus/. Needs clang and its runtimes (.ci/run installs them).
 FUZZ_SECONDS ?= 30
 fuzz-native: $(VENV)/.dev
