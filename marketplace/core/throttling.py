@@ -88,17 +88,26 @@ def client_address(request) -> str:
     )
 
 
-# One round trip: count the request, read the previous window's counter, and take the
-# request back out if the estimate is over the limit (a script runs atomically on Redis).
+# One round trip: per limiter (a pair of keys, a triple of arguments), count the request,
+# read the previous window's counter, and take the request back out if the estimate is over
+# that limiter's limit (a script runs atomically on Redis). Each limiter decides on its own,
+# as separate calls would; one call serves the throttles of one request together.
 _HIT_SCRIPT = """
-local count = redis.call('INCR', KEYS[1])
-if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-local before = tonumber(redis.call('GET', KEYS[2]) or '0')
-if before * tonumber(ARGV[2]) + count > tonumber(ARGV[3]) then
-  redis.call('DECR', KEYS[1])
-  return {0, count - 1, before}
+local out = {}
+for i = 1, #KEYS / 2 do
+  local current, previous = KEYS[2 * i - 1], KEYS[2 * i]
+  local ttl, weight, limit = ARGV[3 * i - 2], tonumber(ARGV[3 * i - 1]), tonumber(ARGV[3 * i])
+  local count = redis.call('INCR', current)
+  if count == 1 then redis.call('EXPIRE', current, ttl) end
+  local before = tonumber(redis.call('GET', previous) or '0')
+  if before * weight + count > limit then
+    redis.call('DECR', current)
+    out[i] = {0, count - 1, before}
+  else
+    out[i] = {1, count, before}
+  end
 end
-return {1, count, before}
+return out
 """
 _hit_script = None
 # Django's Redis cache builds a new client object (copying its table of reply parsers) on
@@ -115,6 +124,25 @@ def _redis_hit(cache: RedisCache, *, keys, args):
     if _hit_script is None:
         _hit_script = client.register_script(_HIT_SCRIPT)
     return _hit_script(keys=keys, args=args, client=client)
+
+
+def hit_together(hits: list[tuple[SlidingWindowLimiter, str]], now: float | None = None) -> list[tuple[bool, float]]:
+    """``limiter.hit(key)`` for each pair, each deciding on its own: on one Redis cache in one round trip."""
+    now = time.time() if now is None else now
+    caches_used = {id(limiter.cache) for limiter, _key in hits}
+    if len(caches_used) != 1 or not isinstance(hits[0][0].cache, RedisCache):
+        return [limiter.hit(key, now) for limiter, key in hits]
+    cache = hits[0][0].cache
+    plans = [limiter._plan(key, now) for limiter, key in hits]
+    keys, args = [], []
+    for current, previous, ttl, weight, limit, _elapsed in plans:
+        keys += [cache.make_and_validate_key(current), cache.make_and_validate_key(previous)]
+        args += [ttl, repr(weight), limit]
+    replies = _redis_hit(cache, keys=keys, args=args)
+    return [
+        (True, 0.0) if allowed else (False, limiter._wait(count, before, plan[5]))
+        for (limiter, _key), plan, (allowed, count, before) in zip(hits, plans, replies, strict=True)
+    ]
 
 
 class SlidingWindowLimiter:
@@ -137,30 +165,29 @@ class SlidingWindowLimiter:
     def _keys(self, key: str, window: int) -> tuple[str, str]:
         return f"{self.prefix}:{self.period}:{key}:{window}", f"{self.prefix}:{self.period}:{key}:{window - 1}"
 
-    def hit(self, key: str, now: float | None = None) -> tuple[bool, float]:
-        """(allowed, retry_after): whether this request fits, and if not how long to wait."""
-        now = time.time() if now is None else now
+    def _plan(self, key: str, now: float) -> tuple[str, str, int, float, int, float]:
+        """(current key, previous key, ttl, previous window's weight, limit, seconds into the window)."""
         window = int(now // self.period)
         elapsed = now - window * self.period
         current_key, previous_key = self._keys(key, window)
         weight = 1 - elapsed / self.period  # the previous window's share still inside the sliding one
         ttl = 2 * self.period + 1  # a counter is still read as "previous" during the next window
+        return current_key, previous_key, ttl, weight, self.limit, elapsed
+
+    def hit(self, key: str, now: float | None = None) -> tuple[bool, float]:
+        """(allowed, retry_after): whether this request fits, and if not how long to wait."""
+        now = time.time() if now is None else now
         if isinstance(self.cache, RedisCache):
-            current = self.cache.make_and_validate_key(current_key)
-            previous = self.cache.make_and_validate_key(previous_key)
-            allowed, count, before = _redis_hit(self.cache, keys=[current, previous], args=[ttl, repr(weight), self.limit])
-            allowed = bool(allowed)
-        else:
-            self.cache.add(current_key, 0, timeout=ttl)
-            count = self.cache.incr(current_key)
-            before = int(self.cache.get(previous_key) or 0)
-            allowed = before * weight + count <= self.limit
-            if not allowed:
-                self.cache.decr(current_key)
-                count -= 1
+            return hit_together([(self, key)], now)[0]
+        current_key, previous_key, ttl, weight, _limit, elapsed = self._plan(key, now)
+        self.cache.add(current_key, 0, timeout=ttl)
+        count = self.cache.incr(current_key)
+        before = int(self.cache.get(previous_key) or 0)
+        allowed = before * weight + count <= self.limit
         if allowed:
             return True, 0.0
-        return False, self._wait(count, before, elapsed)
+        self.cache.decr(current_key)
+        return False, self._wait(count - 1, before, elapsed)
 
     def _wait(self, count: int, previous: int, elapsed: float) -> float:
         """Seconds until one more request fits after ``count`` in this window and ``previous``
@@ -184,8 +211,25 @@ class SlidingWindowThrottle(SimpleRateThrottle):
         key = self.get_cache_key(request, view)
         if key is None:
             return True
-        allowed, self._retry_after = SlidingWindowLimiter(self.num_requests, self.duration, cache=self.cache).hit(key)
+        counted = getattr(request, "_sliding_window_counted", None)
+        if counted is not None and (type(self), key) in counted:  # counted with an earlier throttle's request
+            allowed, self._retry_after = counted.pop((type(self), key))
+            return allowed
+        later = self._counted_with(request, view)
+        if not later:
+            allowed, self._retry_after = self.limiter().hit(key)
+            return allowed
+        results = hit_together([(self.limiter(), key), *((t.limiter(), k) for t, k in later)])
+        request._sliding_window_counted = {(type(t), k): result for (t, k), result in zip(later, results[1:], strict=True)}
+        allowed, self._retry_after = results[0]
         return allowed
+
+    def limiter(self) -> SlidingWindowLimiter:
+        return SlidingWindowLimiter(self.num_requests, self.duration, cache=self.cache)
+
+    def _counted_with(self, request, view) -> list[tuple[SlidingWindowThrottle, str]]:
+        """Throttles the view checks after this one whose counts this one makes in its own round trip."""
+        return []
 
     def wait(self) -> float | None:
         retry_after = getattr(self, "_retry_after", None)
@@ -200,7 +244,23 @@ class ClientAddressMixin:
 
 
 class ClientAnonRateThrottle(ClientAddressMixin, AnonRateThrottle, SlidingWindowThrottle):
-    """Anonymous requests, per client address."""
+    """Anonymous requests, per client address.
+
+    An anonymous request is counted by the user throttle too (per client address, at the
+    user rate): when the view checks a ClientUserRateThrottle after this one, both counts go
+    in one round trip, each deciding as on its own; the user throttle then reads its result.
+    """
+
+    def _counted_with(self, request, view) -> list[tuple[SlidingWindowThrottle, str]]:
+        classes = list(getattr(view, "throttle_classes", ()))
+        if type(self) not in classes:
+            return []
+        for cls in classes[classes.index(type(self)) + 1 :]:
+            if issubclass(cls, ClientUserRateThrottle):
+                user = cls()
+                key = user.get_cache_key(request, view) if user.rate is not None else None
+                return [] if key is None else [(user, key)]
+        return []
 
 
 class ClientUserRateThrottle(ClientAddressMixin, UserRateThrottle, SlidingWindowThrottle):

@@ -8,7 +8,8 @@ import pytest
 from django.core.cache import cache, caches
 from django.core.cache.backends.redis import RedisCache
 
-from marketplace.core.throttling import SlidingWindowLimiter
+from marketplace.core import throttling
+from marketplace.core.throttling import SlidingWindowLimiter, hit_together
 
 T0 = 1_800_000_000.0  # the start of a 60 s window
 
@@ -78,3 +79,40 @@ def test_without_redis_it_counts_the_same_in_the_process_cache():
     assert [limiter.hit("client-a", now=T0)[0] for _ in range(3)] == [True, True, False]
     assert limiter.hit("client-a", now=T0 + 90)[0] is True  # half of the last window's 2 still counts
     assert limiter.hit("client-a", now=T0 + 90)[0] is False
+
+
+def test_limiters_counted_together_decide_each_as_on_its_own():
+    tight, loose = SlidingWindowLimiter(2, 60, prefix="tight"), SlidingWindowLimiter(3, 60, prefix="loose")
+    together = [hit_together([(tight, "client-a"), (loose, "client-a")], now=T0 + 1) for _ in range(4)]
+    alone_tight, alone_loose = SlidingWindowLimiter(2, 60, prefix="t2"), SlidingWindowLimiter(3, 60, prefix="l2")
+    alone = [[alone_tight.hit("client-a", now=T0 + 1), alone_loose.hit("client-a", now=T0 + 1)] for _ in range(4)]
+    assert together == alone
+    assert [[allowed for allowed, _ in pair] for pair in together] == [[True, True], [True, True], [False, True], [False, False]]
+    assert cache.get(f"tight:60:client-a:{int(T0 // 60)}") == 2 and cache.get(f"loose:60:client-a:{int(T0 // 60)}") == 3
+
+
+def test_an_anonymous_request_is_counted_by_both_throttles_in_one_round_trip(client, db, monkeypatch):
+    import time
+
+    from rest_framework.throttling import SimpleRateThrottle
+
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {**SimpleRateThrottle.THROTTLE_RATES, "anon": "5/min", "user": "3/min"})
+    calls = []
+    real = throttling._redis_hit
+
+    def counting(cache, *, keys, args):
+        calls.append(len(keys) // 2)
+        return real(cache, keys=keys, args=args)
+
+    monkeypatch.setattr(throttling, "_redis_hit", counting)
+    if time.time() % 60 > 45:  # the four requests below fall in one rate window
+        time.sleep(61 - time.time() % 60)
+    window = int(time.time() // 60)
+    responses = [client.get("/api/v1/listings/", REMOTE_ADDR="192.0.2.150") for _ in range(4)]
+    assert int(time.time() // 60) == window
+    assert [r.status_code for r in responses] == [200, 200, 200, 429]
+    assert int(responses[3]["Retry-After"]) >= 1
+    assert calls == [2, 2, 2, 2]  # the anonymous and the user throttle's counters, one script call each request
+    # Each counted as on its own: the anonymous limit let the fourth through, the user limit did not.
+    assert cache.get(f"rl:60:throttle_anon_192.0.2.150:{window}") == 4
+    assert cache.get(f"rl:60:throttle_user_192.0.2.150:{window}") == 3
