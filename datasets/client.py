@@ -40,6 +40,7 @@ STATE_FILE = ".market-upload-state.json"
 CHUNK = 1024 * 1024
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz")
+IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
 
 
 class ApiError(Exception):
@@ -78,6 +79,12 @@ class Api:
                 raise ApiError(exc.code, parsed) from None
             except urllib.error.URLError:
                 if attempt == 4:
+                    raise
+                time.sleep(2**attempt)
+            except (ConnectionError, TimeoutError):
+                # The connection dropped after the request went out: only a request that is
+                # safe to repeat is sent again (a POST may have been applied).
+                if method not in IDEMPOTENT or attempt == 4:
                     raise
                 time.sleep(2**attempt)
         raise RuntimeError("unreachable")
