@@ -353,7 +353,15 @@ def _touching(strings: MaskStrings, i: np.ndarray, j: np.ndarray) -> np.ndarray:
         # the same test, pair by pair on the runs in the compiled kernel (no array per piece)
         counts, offsets = masks.torch_counts(kernels, sub)
         hit = np.zeros(len(i), dtype=np.uint8)
-        compiled(counts, offsets, np.ascontiguousarray(sub.heights, dtype=np.int64), li, lj, hit)
+        compiled(
+            counts,
+            offsets,
+            np.ascontiguousarray(sub.heights, dtype=np.int64),
+            np.ascontiguousarray(sub.widths, dtype=np.int64),
+            li,
+            lj,
+            hit,
+        )
         return hit.astype(bool)
     owner, col, row0, row1 = _column_pieces(sub)
     count = np.bincount(owner, minlength=len(involved))

@@ -425,12 +425,19 @@ def _raw_touching(k, rd: Reader) -> None:
     if rd.byte() % 4 == 0 and len(offsets):
         offsets[rd.byte() % len(offsets)] = rd.byte() - 128
     heights = np.array([rd.byte() % 9 - 1 for _ in range(n)], np.int64)
+    # a width that makes the mask's runs cover it (when they can), or any
+    widths = np.array([rd.byte() % 9 - 1 for _ in range(n)], np.int64)
+    if rd.byte() % 2:
+        for m in range(n):
+            lo, hi = int(offsets[m]), int(offsets[m + 1])
+            if 0 <= lo <= hi <= len(counts) and heights[m] > 0 and counts[lo:hi].sum() % heights[m] == 0:
+                widths[m] = counts[lo:hi].sum() // heights[m]
     pairs = rd.byte() % 8
     a = np.array([rd.byte() % (n + 2) - 1 for _ in range(pairs)], np.int64)
     b = np.array([rd.byte() % (n + 2) - 1 for _ in range(pairs)], np.int64)
     out = np.full(pairs, 7, np.uint8)
     try:
-        k.touching_runs(counts, offsets, heights, a, b, out)
+        k.touching_runs(counts, offsets, heights, widths, a, b, out)
     except ValueError:
         return
     assert ((out == 0) | (out == 1)).all()

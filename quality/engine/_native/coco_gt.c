@@ -660,26 +660,28 @@ static int64_t column_pieces(const int64_t *counts, int64_t lo, int64_t hi, int6
     return n;
 }
 
-/* touching_runs(counts i64, offsets i64[K+1], heights i64[K], a i64[P], b i64[P], out u8[P] out):
- * out[p] = 1 when mask a[p] grown by one pixel (3x3) meets mask b[p]: a piece of one at
- * column c and a piece of the other at a column within one of c whose rows overlap once
- * grown by one. Indices are checked; counts must be non-negative. */
+/* touching_runs(counts i64, offsets i64[K+1], heights i64[K], widths i64[K], a i64[P], b i64[P],
+ * out u8[P] out): out[p] = 1 when mask a[p] grown by one pixel (3x3) meets mask b[p]: a piece
+ * of one at column c and a piece of the other at a column within one of c whose rows overlap
+ * once grown by one. Everything is checked before any pair is looked at: indices, sizes
+ * (positive), counts (non-negative) and each mask's runs summing to its height x width (runs
+ * past the raster would make pieces in columns it does not have, as many as the runs say). */
 static PyObject *py_touching_runs(PyObject *self, PyObject *args) {
-    Py_buffer cb, ob, hb, ab, bb, outb;
-    if (!PyArg_ParseTuple(args, "y*y*y*y*y*w*", &cb, &ob, &hb, &ab, &bb, &outb)) return NULL;
+    Py_buffer cb, ob, hb, wb, ab, bb, outb;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*w*", &cb, &ob, &hb, &wb, &ab, &bb, &outb)) return NULL;
     PyObject *ret = NULL;
     Piece *A = NULL, *B = NULL;
     size_t ca = 0, cbp = 0;
     Py_ssize_t nc = cb.len / 8, K = hb.len / 8, P = ab.len / 8;
-    const int64_t *counts = cb.buf, *off = ob.buf, *hs = hb.buf, *ia = ab.buf, *ib = bb.buf;
+    const int64_t *counts = cb.buf, *off = ob.buf, *hs = hb.buf, *ws_ = wb.buf, *ia = ab.buf, *ib = bb.buf;
     unsigned char *out = outb.buf;
-    if (ob.len != (K + 1) * 8 || bb.len != P * 8 || outb.len != P || cb.len % 8 || hb.len % 8 || ab.len % 8) {
+    if (ob.len != (K + 1) * 8 || wb.len != K * 8 || bb.len != P * 8 || outb.len != P || cb.len % 8 || hb.len % 8 || ab.len % 8) {
         PyErr_SetString(PyExc_ValueError, "touching_runs: array sizes do not match");
         goto done;
     }
     for (Py_ssize_t k = 0; k < K; k++)
-        if (off[k] < 0 || off[k] > off[k + 1] || off[k + 1] > nc || hs[k] <= 0) {
-            PyErr_SetString(PyExc_ValueError, "touching_runs: bad offsets or heights");
+        if (off[k] < 0 || off[k] > off[k + 1] || off[k + 1] > nc || hs[k] <= 0 || ws_[k] <= 0 || hs[k] > INT64_MAX / ws_[k]) {
+            PyErr_SetString(PyExc_ValueError, "touching_runs: bad offsets or sizes");
             goto done;
         }
     for (Py_ssize_t i = 0; i < nc; i++)
@@ -687,6 +689,17 @@ static PyObject *py_touching_runs(PyObject *self, PyObject *args) {
             PyErr_SetString(PyExc_ValueError, "touching_runs: negative run");
             goto done;
         }
+    for (Py_ssize_t k = 0; k < K; k++) {
+        /* a run longer than the pixels left is refused before it is added: no overflow */
+        const int64_t pixels = hs[k] * ws_[k];
+        int64_t sum = 0, r = off[k];
+        for (; r < off[k + 1] && counts[r] <= pixels - sum; r++) sum += counts[r];
+        if (r < off[k + 1] || sum != pixels) {
+            PyErr_Format(PyExc_ValueError, "touching_runs: the runs of mask %zd do not cover its %lld x %lld pixels", k,
+                         (long long)hs[k], (long long)ws_[k]);
+            goto done;
+        }
+    }
     for (Py_ssize_t p = 0; p < P; p++)
         if (ia[p] < 0 || ia[p] >= K || ib[p] < 0 || ib[p] >= K) {
             PyErr_SetString(PyExc_ValueError, "touching_runs: pair index out of range");
@@ -727,6 +740,7 @@ done:
     PyBuffer_Release(&cb);
     PyBuffer_Release(&ob);
     PyBuffer_Release(&hb);
+    PyBuffer_Release(&wb);
     PyBuffer_Release(&ab);
     PyBuffer_Release(&bb);
     PyBuffer_Release(&outb);

@@ -215,14 +215,45 @@ def test_the_compiled_touch_test_refuses_bad_arrays():
     kernels = native.kernels()
     if kernels is None:
         pytest.skip("compiled kernels not built")  # the numpy path is tested above either way
-    counts = np.array([5, 3, 2, 4, 6], dtype=np.int64)
+    counts = np.array([5, 3, 4, 4, 8], dtype=np.int64)  # two 4 x 3 masks
     offsets = np.array([0, 3, 5], dtype=np.int64)
     heights = np.array([4, 4], dtype=np.int64)
+    widths = np.array([3, 3], dtype=np.int64)
+    pair = (np.array([0]), np.array([1]))
     out = np.zeros(1, dtype=np.uint8)
-    kernels.touching_runs(counts, offsets, heights, np.array([0]), np.array([1]), out)
-    with pytest.raises(ValueError):
-        kernels.touching_runs(counts, offsets, heights, np.array([0]), np.array([2]), out)  # no mask 2
-    with pytest.raises(ValueError):
-        kernels.touching_runs(counts, np.array([0, 3, 9], dtype=np.int64), heights, np.array([0]), np.array([1]), out)  # past the runs
-    with pytest.raises(ValueError):
-        kernels.touching_runs(-counts, offsets, heights, np.array([0]), np.array([1]), out)
+    kernels.touching_runs(counts, offsets, heights, widths, *pair, out)
+    assert out.tolist() == [1]  # both cover rows 1-3 of column 1
+    with pytest.raises(ValueError, match="array sizes"):
+        kernels.touching_runs(counts, offsets, heights, widths[:1], *pair, out)
+    with pytest.raises(ValueError, match="out of range"):
+        kernels.touching_runs(counts, offsets, heights, widths, np.array([0]), np.array([2]), out)  # no mask 2
+    with pytest.raises(ValueError, match="bad offsets"):
+        kernels.touching_runs(counts, np.array([0, 3, 9], dtype=np.int64), heights, widths, *pair, out)  # past the runs
+    with pytest.raises(ValueError, match="bad offsets or sizes"):
+        kernels.touching_runs(counts, offsets, heights, np.array([3, 0], dtype=np.int64), *pair, out)
+    with pytest.raises(ValueError, match="negative run"):
+        kernels.touching_runs(-counts, offsets, heights, widths, *pair, out)
+
+
+@pytest.mark.parametrize(
+    "second",
+    [
+        [4, 4],  # 8 of 12 pixels
+        [4, 9],  # 13 of 12
+        [0, 2**62, 2**62, 2**62],  # far past the raster, and past int64 once summed
+    ],
+)
+def test_the_compiled_touch_test_refuses_runs_that_do_not_cover_the_mask(second):
+    """The kernel alone (without the gate before it) refuses a mask whose runs do not sum to
+    its height x width, naming the mask; nothing is written."""
+    from quality.engine import native
+
+    kernels = native.kernels()
+    if kernels is None:
+        pytest.skip("compiled kernels not built")
+    counts = np.array([5, 3, 4, *second], dtype=np.int64)
+    offsets = np.array([0, 3, len(counts)], dtype=np.int64)
+    out = np.full(1, 7, dtype=np.uint8)
+    with pytest.raises(ValueError, match=r"runs of mask 1 do not cover its 4 x 3 pixels"):
+        kernels.touching_runs(counts, offsets, np.array([4, 4]), np.array([3, 3]), np.array([0]), np.array([1]), out)
+    assert out.tolist() == [7]
