@@ -110,7 +110,8 @@ def _located_failure(path: str, lim: Limits, stop: int | None = None) -> tuple[s
 
     try:
         with open(path, "rb") as fh:
-            for _prefix, event, value in ijson.parse(fh if stop is None else _Prefix(fh, stop), use_float=True):
+            reading = _Reading(fh if stop is None else _Prefix(fh, stop))
+            for _prefix, event, value in ijson.parse(reading, use_float=True):
                 if event == "map_key":
                     stack[-1][1] = value
                     continue
@@ -130,17 +131,18 @@ def _located_failure(path: str, lim: Limits, stop: int | None = None) -> tuple[s
             stack[-1][1] += 1  # the value that failed to parse is the next element
         location = where()
         text = str(exc)
-        if stop is not None and isinstance(exc, ijson.IncompleteJSONError) and "premature EOF" in text:
+        # the parser's message is its first line; the lines after it quote the file itself,
+        # so only the message is read for the kind of error, and the file's token for NaN
+        message = _parser_message(exc)
+        if stop is not None and isinstance(exc, ijson.IncompleteJSONError) and "premature EOF" in message:
             return "premature_end", location, ""
-        if "invalid bytes in UTF8 string" in text:
-            # before the number words below: the error's context is the file's own text, and
-            # a key like "info" near malformed bytes is no NaN
+        if "invalid bytes in UTF8 string" in message:
             return "invalid_json", location, "not valid JSON: a string is not valid UTF-8 text"
-        if any(tok in text for tok in ("NaN", "Infinity", "nan", "inf")):
+        if _NON_FINITE_WORD.fullmatch(_offending_token(path, reading, exc)):
             return "non_finite_number", location, "NaN and Infinity are not allowed (not JSON numbers)"
-        if "floating point) overflow" in text:
+        if "floating point) overflow" in message:
             return "non_finite_number", location, "the number is beyond the range of a double (infinite)"
-        if "integer overflow" in text:
+        if "integer overflow" in message:
             return "number_out_of_range", location, "the integer does not fit 64 bits"
         return "invalid_json", location, f"not valid JSON: {text.splitlines()[0] if text else exc!r}"
     except UnicodeDecodeError:
@@ -150,6 +152,86 @@ def _located_failure(path: str, lim: Limits, stop: int | None = None) -> tuple[s
             stack[-1][1] += 1
         return "invalid_json", where(), "not valid JSON: a string is not valid UTF-8 text"
     return "invalid_json", location, "not valid JSON"
+
+
+class _Reading:
+    """A file as the parser reads it, remembering where in the file the piece it read last
+    begins: the parser's error places itself within that piece."""
+
+    def __init__(self, fh: Any) -> None:
+        self.fh, self.start, self.piece, self.end = fh, 0, b"", 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.fh.read(n)
+        self.start, self.piece = self.end, data
+        self.end += len(data)
+        return data
+
+
+# a word the parser stopped in that is meant as a non-finite number (Python's json.dumps
+# writes NaN, Infinity and -Infinity; other writers nan and inf)
+_NON_FINITE_WORD = re.compile(rb"[-+]?(nan|inf|infinity)", re.IGNORECASE)
+# the characters of a number or a bare word: what the parser stopped inside
+_WORD = re.compile(rb"[-+.0-9A-Za-z]*")
+# yajl's error text: the message, then the piece read around the error (up to 30 bytes
+# either side, end-of-line bytes shown as spaces, the error's byte in column 40), then a
+# caret line
+_CONTEXT_COLUMN, _CONTEXT_SIDE = 40, 30
+_END_OF_LINE_AS_SPACE = bytes.maketrans(b"\n\r", b"  ")
+
+
+def _parser_error_lines(exc: Exception) -> list[bytes]:
+    raw = exc.args[0] if exc.args else b""
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "surrogateescape")
+    return raw.split(b"\n") if isinstance(raw, bytes) else []
+
+
+def _parser_message(exc: Exception) -> str:
+    lines = _parser_error_lines(exc)
+    return lines[0].decode("utf-8", "replace") if lines else ""
+
+
+def _error_offset(piece: bytes, context: bytes) -> int | None:
+    """Where in ``piece`` (the bytes yajl was given last) its error lies: the offset whose
+    rendering, as yajl renders it (yajl_render_error_string), is ``context``."""
+    flat = piece.translate(_END_OF_LINE_AS_SPACE)
+
+    def rendered(offset: int) -> bytes:
+        pad = _CONTEXT_COLUMN - offset if offset < _CONTEXT_SIDE else _CONTEXT_COLUMN - _CONTEXT_SIDE
+        return b" " * pad + flat[max(offset - _CONTEXT_SIDE, 0) : offset + _CONTEXT_SIDE]
+
+    for offset in range(min(_CONTEXT_SIDE, len(flat) + 1)):
+        if rendered(offset) == context:
+            return offset
+    quoted = context[_CONTEXT_COLUMN - _CONTEXT_SIDE :]
+    at = flat.find(quoted)
+    while at >= 0:
+        if rendered(at + _CONTEXT_SIDE) == context:
+            return at + _CONTEXT_SIDE
+        at = flat.find(quoted, at + 1)
+    return None
+
+
+def _offending_token(path: str, reading: _Reading, exc: Exception) -> bytes:
+    """The number or bare word the parser stopped in (the byte it consumed last, and its
+    neighbours of the same kind), read from the file itself: the quote in the error text
+    ends where the piece the parser was given ends, which may cut the word. Empty when the
+    error is not inside such a word, or cannot be placed."""
+    lines = _parser_error_lines(exc)
+    offset = _error_offset(reading.piece, lines[1]) if len(lines) > 2 else None
+    if offset is None or reading.start + offset == 0:
+        return b""
+    last = reading.start + offset - 1  # the byte the parser consumed last (maybe in the piece before)
+    lo = max(last - 64, 0)
+    with open(path, "rb") as fh:
+        fh.seek(lo)
+        window = fh.read(last - lo + 65)
+    at = last - lo
+    begin = at
+    while begin > 0 and _WORD.fullmatch(window[begin - 1 : begin]):
+        begin -= 1
+    return _WORD.match(window, begin).group() if _WORD.fullmatch(window[at : at + 1]) else b""
 
 
 class _Prefix:

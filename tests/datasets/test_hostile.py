@@ -173,6 +173,13 @@ JSON_CASES = {
         "annotations[0].area",
     ),
     "overflow": (_mut(lambda d: d["annotations"][0].__setitem__("area", 1e999)), "non_finite_number", "annotations[0].area"),
+    # the parser quotes the file around its error: a key like "info" there is no Infinity
+    "bare_word_beside_info": (
+        '{"info": {"version": v1}, "images": [], "categories": [], "annotations": []}',
+        "invalid_json",
+        "info.version",
+    ),
+    "lowercase_inf": ('{"images": [], "categories": [], "annotations": [{"id": 1, "area": inf}]}', "non_finite_number", "annotations[0].area"),
     "rle_size": (
         _mut(lambda d: d["annotations"][2].__setitem__("segmentation", {"size": [10, 10], "counts": "abc"})),
         "rle_size_mismatch",
@@ -219,6 +226,19 @@ def test_hostile_json_is_refused(tmp_path, case):
         assert first["location"] == location, result.report
     assert first["message"]
     assert result.statistics == {}
+
+
+@pytest.mark.parametrize("shift", range(-10, 3))
+@pytest.mark.parametrize(("word", "code"), [("NaN", "non_finite_number"), ("-Infinity", "non_finite_number"), ("tru", "invalid_json")])
+def test_a_bare_word_is_judged_whole_where_the_parser_reads_it_in_two_pieces(tmp_path, shift, word, code):
+    """The parser reads the file in 64 KiB pieces and quotes only the piece it stopped in:
+    a word across the boundary is read from the file itself."""
+    head = '{"info": {"description": "'
+    tail = '"}, "images": [], "categories": [], "annotations": [{"id": 1, "area": '
+    text = head + "a" * (64 * 1024 - len(head) - len(tail) + shift) + tail + word + "}]}"
+    result = validate_annotation_file(_write(tmp_path, text), lim=LIM)
+    first = result.report["errors"][0]
+    assert (first["code"], first["location"]) == (code, "annotations[0].area"), result.report
 
 
 def test_declared_size_is_compared_with_the_image_file(tmp_path):
