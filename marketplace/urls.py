@@ -7,12 +7,14 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from marketplace.accounts.login_guard import guarded_admin_login
 from marketplace.core import files, health
 from marketplace.listings.selectors import download_grant_live
+from marketplace.listings.urls import search_urlpatterns
 
 # Routes reachable without authentication. The anonymous URL walk test checks that every
 # other route answers 401/403; a new public route must be added here deliberately.
 PUBLIC_ROUTE_NAMES = {"healthz", "readyz", "schema", "docs", "auth-login", "auth-register", "signed-download", "quality-report-list", "quality-report-detail", "quality-report-plot", "version-provenance-summary", "listing-search", "listing-detail", "license-list", "listing-croissant", "vocabulary-list"}
 
 api_v1 = [
+    *search_urlpatterns,
     path("", include("marketplace.accounts.urls")),
     path("", include("marketplace.audit.urls")),
     path("", include("marketplace.members.urls")),

@@ -40,18 +40,35 @@ def _small_float_written(out: bytes) -> bool:
     return False
 
 
+def drf_json(data) -> bytes:
+    """``data`` as DRF's compact, UTF-8 ``JSONRenderer`` writes it (the settings' default),
+    mostly by orjson. JSON's values compose, so pieces written by this function spliced
+    into an object or array are the bytes DRF writes for the whole."""
+    try:
+        out = orjson.dumps(data, default=_DRF_DEFAULT, option=_OPTIONS)
+    except orjson.JSONEncodeError:
+        return _DRF_COMPACT.render(data)
+    if _small_float_written(out):
+        return _DRF_COMPACT.render(data)
+    if b"\xe2\x80" in out:  # the lead bytes of U+2028 and U+2029 (and of other punctuation)
+        out = out.replace(b"\xe2\x80\xa8", b"\\u2028").replace(b"\xe2\x80\xa9", b"\\u2029")
+    return out
+
+
+class _CompactJSONRenderer(JSONRenderer):
+    """DRF's renderer as the default settings configure it (UTF-8, compact), whatever the settings say."""
+
+    ensure_ascii = False
+    compact = True
+
+
+_DRF_COMPACT = _CompactJSONRenderer()
+
+
 class FastJSONRenderer(JSONRenderer):
     def render(self, data, accepted_media_type=None, renderer_context=None):
         if data is None:
             return b""
         if self.get_indent(accepted_media_type, renderer_context or {}) is not None or self.ensure_ascii or not self.compact:
             return super().render(data, accepted_media_type, renderer_context)
-        try:
-            out = orjson.dumps(data, default=_DRF_DEFAULT, option=_OPTIONS)
-        except orjson.JSONEncodeError:
-            return super().render(data, accepted_media_type, renderer_context)
-        if _small_float_written(out):
-            return super().render(data, accepted_media_type, renderer_context)
-        if b"\xe2\x80" in out:  # the lead bytes of U+2028 and U+2029 (and of other punctuation)
-            out = out.replace(b"\xe2\x80\xa8", b"\\u2028").replace(b"\xe2\x80\xa9", b"\\u2029")
-        return out
+        return drf_json(data)

@@ -205,12 +205,16 @@ class SlidingWindowThrottle(SimpleRateThrottle):
     DRF throttle in a subclass's bases, so that e.g. ``ScopedRateThrottle`` still reads its
     scope from the view first."""
 
+    # (class, key) of the request this throttle counted, else None (see marketplace.accounts.anonymous_get.throttles_counted).
+    counted_as: tuple[type, str] | None = None
+
     def allow_request(self, request, view) -> bool:
         if self.rate is None:
             return True
         key = self.get_cache_key(request, view)
         if key is None:
             return True
+        self.counted_as = (type(self), key)
         counted = getattr(request, "_sliding_window_counted", None)
         if counted is not None and (type(self), key) in counted:  # counted with an earlier throttle's request
             allowed, self._retry_after = counted.pop((type(self), key))
@@ -240,7 +244,12 @@ class SlidingWindowThrottle(SimpleRateThrottle):
 
 class ClientAddressMixin:
     def get_ident(self, request) -> str:
-        return client_address(request)
+        # Each throttle of a request asks: the address is worked out once per request.
+        base = getattr(request, "_request", request)
+        ident = getattr(base, "_client_address", None)
+        if ident is None:
+            ident = base._client_address = client_address(request)
+        return ident
 
 
 class ClientAnonRateThrottle(ClientAddressMixin, AnonRateThrottle, SlidingWindowThrottle):

@@ -116,9 +116,13 @@ class _QueryReader:
 
     def values(self, key: str) -> list[str]:
         """Every non-empty value of a repeatable parameter, stripped and de-duplicated."""
+        if key not in self.params:  # most parameters are absent from a request
+            return []
         return list(dict.fromkeys(v.strip() for v in self._getlist(key) if v.strip()))
 
     def one(self, key: str) -> str | None:
+        if key not in self.params:
+            return None
         values = [v for v in self._getlist(key) if v != ""]
         if len(values) > 1:
             self.error(key, "give this filter once", "repeated")

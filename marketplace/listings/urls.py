@@ -2,8 +2,13 @@ from django.urls import path
 
 from marketplace.listings import apis
 
-urlpatterns = [
+# The public search, the most requested route: the project's URLconf lists it ahead of
+# every app's routes (resolving a path tries the included URLconfs one after another).
+search_urlpatterns = [
     path("listings/", apis.ListingSearchApi.as_view(), name="listing-search"),
+]
+
+urlpatterns = [
     path("listings/<slug:slug>/", apis.ListingDetailApi.as_view(), name="listing-detail"),
     path("listings/<slug:slug>/orders/", apis.OrderCreateApi.as_view(), name="listing-order-create"),
     path("orders/", apis.OrderListApi.as_view(), name="order-list"),

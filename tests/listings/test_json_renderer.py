@@ -27,9 +27,25 @@ def reference(data) -> bytes:
     ["", "ordering=price", "q=kitchen", "embodiment=humanoid&ordering=-mask_iou", "tier=fine&tier=premium&ordering=quality_adjusted_cost", "page=1&page_size=1"],
 )
 def test_search_pages_are_drf_bytes(api_client, catalogue, query):
+    # An anonymous JSON GET is answered outside DRF's request cycle, its page spliced from
+    # kept card bytes; an Accept header with a parameter goes through DRF's cycle, whose
+    # data DRF's own renderer writes here.
     resp = api_client.get(f"{URL}?{query}")
     assert resp.status_code == 200 and resp["Content-Type"] == "application/json"
-    assert resp.content == reference(resp.data)
+    drf = api_client.get(f"{URL}?{query}", HTTP_ACCEPT="application/json; q=0.9")
+    assert drf.status_code == 200 and drf.data["results"]
+    assert resp.content == reference(drf.data) == drf.content
+    assert list(resp.items()) == list(drf.items())
+    again = api_client.get(f"{URL}?{query}")  # the cards kept now
+    assert again.content == resp.content
+
+
+def test_search_errors_are_drf_answers(api_client, catalogue):
+    for query in ("min_mask_iou=2&tier=gold", "page=9999", "page=abc&page_size=5", "colour=red"):
+        resp = api_client.get(f"{URL}?{query}")
+        drf = api_client.get(f"{URL}?{query}", HTTP_ACCEPT="application/json; q=0.9")
+        assert resp.status_code == drf.status_code and resp.status_code in (400, 404), query
+        assert resp.content == drf.content == reference(resp.data), query
 
 
 def test_listing_details_are_drf_bytes(api_client, catalogue):

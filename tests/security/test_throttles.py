@@ -149,3 +149,19 @@ def test_trusted_proxy_ranges_are_validated():
     config = load({"TRUSTED_PROXY_RANGES": "10.0.0.0/8,fd00::/8", "TRUSTED_PROXY_COUNT": "2"})
     assert config.trusted_proxy_ranges == ["10.0.0.0/8", "fd00::/8"] and config.trusted_proxy_count == 2
     assert re.fullmatch(r"\d+", str(load({}).trusted_proxy_count))
+
+
+def test_search_counts_anonymous_and_signed_in_requests_at_their_own_rates(api_client, buyer, monkeypatch):
+    # An anonymous JSON search is answered outside DRF's request cycle; its throttles count
+    # as DRF's would, and a refusal is DRF's answer (code, body, Retry-After).
+    rates(monkeypatch, anon="2/min", user="3/min")
+    anonymous = [api_client.get("/api/v1/listings/") for _ in range(3)]
+    assert [r.status_code for r in anonymous] == [200, 200, 429]
+    refused = anonymous[2]
+    assert refused.json()["code"] == "throttled" and int(refused["Retry-After"]) >= 1
+    assert refused["Content-Type"] == "application/json" and refused["Vary"] == "Accept, Cookie"
+    # The same client signed in (a token, or DRF's test authentication) counts at the user rate, per user.
+    assert [buyer.client.get("/api/v1/listings/").status_code for _ in range(4)] == [200, 200, 200, 429]
+    forced = APIClient()
+    forced.force_authenticate(user=factories.make_buyer(username="buyer-forced").user)
+    assert [forced.get("/api/v1/listings/").status_code for _ in range(4)] == [200, 200, 200, 429]
