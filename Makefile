@@ -23,11 +23,12 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt
 ## runs its Python path (same numbers, slower); with CI=true a failed kernel build fails.
 ## The last line says whether the kernels are on. The stamp names this checkout, so a venv
 ## copied from another checkout installs this one.
-NATIVE_SOURCES := $(wildcard quality/engine/_native/*.c quality/engine/_native/*.h) quality/engine/_native/sources.py
+NATIVE_SOURCES := $(wildcard quality/engine/_native/*.c quality/engine/_native/*.h marketplace/listings/_native/*.c) quality/engine/_native/sources.py
 PACKAGE := $(VENV)/.package$(subst /,_,$(CURDIR))
 $(PACKAGE): $(VENV)/.runtime pyproject.toml setup.py $(NATIVE_SOURCES)
 	$(PY) -m pip install -q -e .
 	@$(PY) -c 'from quality.engine import native; print("quality engine kernels:", native.status())'
+	@$(PY) -c 'from marketplace.listings import catalogue_scan; print("catalogue scan:", catalogue_scan.status())'
 	touch $@
 
 install: $(PACKAGE)

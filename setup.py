@@ -1,10 +1,11 @@
-"""The compiled part of the package: the quality engine's C kernels.
+"""The compiled part of the package: the quality engine's C kernels and the catalogue scan.
 
 Metadata, packages and package data are declared in ``pyproject.toml``; this file adds the
-extension ``quality.engine._native._kernels``, which setuptools cannot express there with
-a build step that may fail. ``pip install .`` / ``pip install -e .`` compile it with the
+extensions ``quality.engine._native._kernels`` and ``marketplace.listings._native._catalogue_scan``
+(the catalogue index's search pass), which setuptools cannot express there with a build
+step that may fail. ``pip install .`` / ``pip install -e .`` compile it with the
 interpreter's compiler. A failed compile is a warning (the engine then runs its
-numpy/pycocotools path: same numbers, slower), except with ``CI=true``, where it fails the
+numpy/pycocotools path, the catalogue index its numpy path: same results, slower), except with ``CI=true``, where it fails the
 install. ``-ffp-contract=off`` keeps every floating-point operation as written (no fused
 multiply-add), as pycocotools' own builds compute them: the figures are bit-identical.
 """
@@ -20,6 +21,7 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 NATIVE = Path("quality", "engine", "_native")
+SCAN = Path("marketplace", "listings", "_native")
 # The fingerprint code ships with the package (native.py checks it at load time); it is
 # loaded by path here because the package's own dependencies are not installed at build time.
 _sources = runpy.run_path(str(NATIVE / "sources.py"))
@@ -39,6 +41,13 @@ CFLAGS = [
 ]
 
 
+# Per extension: what it is, and what runs without it.
+WITHOUT = {
+    "quality.engine._native._kernels": ("the quality engine's C kernels", "the engine runs its Python path"),
+    "marketplace.listings._native._catalogue_scan": ("the catalogue scan's C kernels", "search runs its numpy path"),
+}
+
+
 def _ci() -> bool:
     return os.environ.get("CI", "").lower() == "true"
 
@@ -54,14 +63,11 @@ class OptionalBuildExt(build_ext):
         try:
             super().build_extension(ext)
         except Exception as exc:  # no compiler, no Python.h, a compile error: distutils and OS errors alike
+            what, fallback = WITHOUT[ext.name]
             if _ci():
-                raise SystemExit(f"error: the quality engine's C kernels did not build ({exc}); CI=true requires them") from exc
+                raise SystemExit(f"error: {what} did not build ({exc}); CI=true requires them") from exc
             self.failed.append(ext.name)
-            print(
-                f"warning: the quality engine's C kernels were not built ({exc}); "
-                "the engine runs its Python path: same results, slower",
-                file=sys.stderr,
-            )
+            print(f"warning: {what} were not built ({exc}); {fallback}: same results, slower", file=sys.stderr)
 
     def copy_extensions_to_source(self) -> None:
         if not self.failed:  # a library left from an earlier build stays; native.py refuses it if stale
@@ -86,4 +92,15 @@ kernels = Extension(
     libraries=["m"],
 )
 
-setup(ext_modules=[kernels], cmdclass={"build_ext": OptionalBuildExt})
+# The catalogue scan compares and counts integers and doubles (no arithmetic on them):
+# -O3 lets the compiler vectorize its per-filter loops.
+catalogue_scan = Extension(
+    "marketplace.listings._native._catalogue_scan",
+    sources=[str(p) for p in _sources["c_sources"](SCAN)],
+    depends=[str(p) for p in _sources["headers"](SCAN)],
+    define_macros=[("SCAN_SOURCE_SHA256", f'"{_sources["source_sha256"](SCAN)}"')],
+    extra_compile_args=[*CFLAGS, "-O3"],
+    extra_link_args=["-pthread"],
+)
+
+setup(ext_modules=[kernels, catalogue_scan], cmdclass={"build_ext": OptionalBuildExt})

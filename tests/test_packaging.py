@@ -31,6 +31,7 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
 APPS = ("marketplace", "datasets", "quality", "licensing", "workers")
 KERNELS = "quality/engine/_native/_kernels" + sysconfig.get_config_var("EXT_SUFFIX")
+SCAN = "marketplace/listings/_native/_catalogue_scan" + sysconfig.get_config_var("EXT_SUFFIX")
 CI = os.environ.get("CI", "").lower() == "true"
 # Left out of the copy the wheel is built from: what a checkout accumulates by being used.
 NOT_SOURCES_AT_TOP = {".git", ".venv", "var", "media", "build", ".pytest_cache", ".ruff_cache"}
@@ -76,10 +77,11 @@ import json
 import datasets, licensing, marketplace, quality, workers
 from licensing.catalogue import CATALOGUE_PATH, catalogue_entries
 from quality.engine import native
+from marketplace.listings import catalogue_scan
 print(json.dumps({
     "files": [m.__file__ for m in (datasets, licensing, marketplace, quality, workers)],
     "catalogue": str(CATALOGUE_PATH), "licenses": len(catalogue_entries()),
-    "kernels": native.status(),
+    "kernels": native.status(), "scan": catalogue_scan.status(),
 }))
 """
 
@@ -131,14 +133,14 @@ def installed(wheel, tmp_path_factory) -> Path:
 
 def test_the_wheel_holds_every_module_the_compiled_kernels_and_the_package_data(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert KERNELS in names
+    assert KERNELS in names and SCAN in names
     sources = {
         p.relative_to(ROOT).as_posix()
         for app in APPS
         for p in (ROOT / app).rglob("*")
         if p.is_file() and "__pycache__" not in p.parts and p.suffix in (".py", ".json", ".c", ".h", ".html", ".css", ".js")
     }
-    assert {"licensing/data/licenses.json", "quality/engine/_native/rle.c", "quality/engine/_native/native.h", "datasets/migrations/__init__.py"} <= sources
+    assert {"licensing/data/licenses.json", "quality/engine/_native/rle.c", "quality/engine/_native/native.h", "marketplace/listings/_native/catalogue_scan.c", "datasets/migrations/__init__.py"} <= sources
     missing = sorted(sources - names)
     assert not missing, f"left out of the wheel: {missing[:10]}"
     tops = {n.split("/", 1)[0] for n in names if not n.split("/", 1)[0].endswith(".dist-info")}
@@ -151,6 +153,7 @@ def test_the_installed_package_runs_from_its_own_folder_with_its_kernels(install
         assert Path(path).is_relative_to(installed), path
     assert Path(probe["catalogue"]).is_relative_to(installed) and probe["licenses"] > 0
     assert probe["kernels"] == f"on: {installed / KERNELS}"
+    assert probe["scan"] == f"on: {installed / SCAN}"
 
 
 def test_the_installed_engine_cli_evaluates_outside_the_checkout(installed, tmp_path):
@@ -191,10 +194,13 @@ def test_without_a_compiler_the_install_succeeds_and_the_engine_runs_its_python_
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "warning: the quality engine's C kernels were not built" in done.stdout + done.stderr
     (built,) = out.glob("*.whl")
-    assert KERNELS not in zipfile.ZipFile(built).namelist()
+    assert "warning: the catalogue scan's C kernels were not built" in done.stdout + done.stderr
+    assert KERNELS not in zipfile.ZipFile(built).namelist() and SCAN not in zipfile.ZipFile(built).namelist()
     target = tmp_path / "site"
     _install(built, target)
-    assert _probe(target, tmp_path / "elsewhere")["kernels"].startswith("off: the kernels are not built")
+    probe = _probe(target, tmp_path / "elsewhere")
+    assert probe["kernels"].startswith("off: the kernels are not built")
+    assert probe["scan"].startswith("off: the catalogue scan is not built")
     _evaluate_installed(target, tmp_path)  # same numbers as pycocotools on the Python path
 
 

@@ -12,8 +12,10 @@ multi-valued attribute's combination of values). A search
 2. when the revision moved, reloads only the listings changed since (or rebuilds after a
    reset), before answering: a publish, suspension or price change made by any process is
    in the next search of every process;
-3. evaluates the filters as boolean masks, the facets as counts of codes under the masks
-   (disjunctive: each faceted filter left out of its own facet), and takes the page from a
+3. evaluates the filters and counts the facets (disjunctive: each faceted filter left out
+   of its own facet) in one compiled pass over the columns (marketplace.listings.catalogue_scan,
+   two threads from 131,072 listings on), or without it as numpy boolean masks and counts of
+   codes under them (the reference: tests compare the two); and takes the page from a
    permutation per ordering computed once per catalogue state (no sort per request);
 4. renders the page's result cards from their rows, read by primary key (one query), and
    keeps each card until its row changes (a page of kept cards reads no row).
@@ -30,7 +32,9 @@ one alone, which only ever advances on committed states.
 
 from __future__ import annotations
 
+import functools
 import itertools
+import math
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -44,6 +48,7 @@ from django.db import connection
 
 from datasets.states import VersionState
 from datasets.vocabulary import VOCABULARY_REVISION_TABLE
+from marketplace.listings import catalogue_scan
 from marketplace.listings.models import Listing
 from quality.figures import LISTING_FIGURES
 
@@ -295,6 +300,9 @@ class CatalogueIndex:
     # together with the primary key they name a row's content (result cards are kept by them).
     uid: int = 0
     read_at: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    # The facets' codes row by row (the compiled pass reads a counted row's codes in one
+    # cache line), once per catalogue state: None until a search needs it.
+    facet_rows: np.ndarray | None = None
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -343,7 +351,7 @@ class CatalogueIndex:
         self.cols = cols
         self.alive = np.ones(len(self.pk), dtype=bool)
         self.slot_of = {int(pk): slot for slot, pk in enumerate(self.pk.tolist())}
-        self.orders, self.totals = {}, {}
+        self.orders, self.totals, self.facet_rows = {}, {}, None
         self.uid = next(_index_uids)
         self.read_at = np.full(len(self.pk), revision, dtype=np.int64)
         self.revision, self.token = revision, token
@@ -378,42 +386,46 @@ class CatalogueIndex:
                     self.cols[name] = np.concatenate([self.cols[name], column[take]])
                 for j, pk in enumerate(present[take].tolist()):
                     self.slot_of[pk] = start + j
-            self.orders, self.totals = {}, {}
+            self.orders, self.totals, self.facet_rows = {}, {}, None
         self.revision, self.token = revision, token
 
     # -- querying --------------------------------------------------------------------------
 
-    def conditions(self, f) -> dict[str, np.ndarray]:
-        """Each filter's mask, keyed as search._conditions keys its conditions (``q`` is applied by the caller)."""
+    def conditions(self, f) -> dict[str, Term]:
+        """Each filter's term, keyed as search._conditions keys its conditions (``q`` is applied by the caller)."""
         from marketplace.listings.search import MIN_STATUS, SCENE_MINIMUMS
 
         c = self.cols
-        m: dict[str, np.ndarray] = {}
+        m: dict[str, Term] = {}
         for figure, value in f.minimums.items():
-            m[f"min_{figure}"] = (c[figure] >= value) & (c[f"{figure}_status"] >= int(MIN_STATUS[figure]))
+            m[f"min_{figure}"] = Term(MIN_WITH_STATUS, c[figure], c[f"{figure}_status"], value=value, lo=int(MIN_STATUS[figure]))
         if f.flags.get("verified_only"):
-            m["verified_only"] = c["mask_iou_status"] == 3
+            m["verified_only"] = Term(EQUALS_INT16, c["mask_iou_status"], lo=3)
         for key in ("has_tracks", "commercial_use", "derivatives"):
             if key in f.flags:
-                m[key] = c[key] == f.flags[key]
+                m[key] = Term(EQUALS_BOOL, c[key], lo=int(f.flags[key]))
         if f.flags.get("no_share_alike"):
-            m["no_share_alike"] = ~c["share_alike"]
+            m["no_share_alike"] = Term(EQUALS_BOOL, c["share_alike"], lo=0)
         for key, column in (("embodiment", "facet_embodiment"), ("task", "facet_task"), ("sensor", "facet_sensor"), ("scene", "key_scene"), ("category", "key_category")):
             if f.multi.get(key):
-                m[key] = self.codes[column].any_of(f.multi[key])[c[column]]
+                m[key] = Term(IN_TABLE, c[column], self.codes[column].any_of(f.multi[key]))
         for key, name in (("annotation_kind", "annotation_kind"), ("tier", "tier"), ("seller", "seller")):
             if f.multi.get(key):
-                m[key] = self.codes[name].lut(f.multi[key])[c[name]]
+                m[key] = Term(IN_TABLE, c[name], self.codes[name].lut(f.multi[key]))
         if f.price_min is not None:
-            m["price_min"] = c["price_cents"] >= _cents(f.price_min, ROUND_CEILING)
+            m["price_min"] = Term(RANGE_INT64, c["price_cents"], lo=_cents(f.price_min, ROUND_CEILING), hi=_INT64_MAX)
         if f.price_max is not None:
-            m["price_max"] = c["price_cents"] <= _cents(f.price_max, ROUND_FLOOR)
+            m["price_max"] = Term(RANGE_INT64, c["price_cents"], lo=_INT64_MIN, hi=_cents(f.price_max, ROUND_FLOOR))
         if f.frames_min is not None:
-            m["frames_min"] = c["frames"] >= min(f.frames_min, _INT64_MAX)
+            m["frames_min"] = Term(RANGE_INT64, c["frames"], lo=min(f.frames_min, _INT64_MAX), hi=_INT64_MAX)
         if f.frames_max is not None:
-            m["frames_max"] = c["frames"] <= min(f.frames_max, _INT64_MAX)
+            m["frames_max"] = Term(RANGE_INT64, c["frames"], lo=_INT64_MIN, hi=min(f.frames_max, _INT64_MAX))
         for key, value in f.scene.items():
-            m[key] = c[SCENE_MINIMUMS[key][0]] >= value
+            column = c[SCENE_MINIMUMS[key][0]]
+            if column.dtype == np.int64:  # a count: an integer is >= value exactly when it is >= ceil(value)
+                m[key] = Term(RANGE_INT64, column, lo=max(min(math.ceil(value), _INT64_MAX), _INT64_MIN), hi=_INT64_MAX)
+            else:
+                m[key] = Term(MIN_FLOAT64, column, value=value)
         return m
 
     def order(self, ordering: str) -> np.ndarray:
@@ -494,10 +506,10 @@ class CatalogueIndex:
         return counts
 
     def facets(self, masks: dict[str, np.ndarray], base: np.ndarray) -> tuple[dict[str, list[dict[str, Any]]], np.ndarray]:
-        """Disjunctive facets as search._facets_one_query counts them, and the mask of every filter."""
-        from marketplace.listings.search import FACET_LIMIT, FACETS
+        """Disjunctive facets as search._facets_one_query counts them, and the mask of every filter (numpy)."""
+        from marketplace.listings.search import FACETS
 
-        own = [k for k in ("embodiment", "task", "tier", "annotation_kind", "sensor") if k in masks]
+        own = [k for k in OWN_FACETS if k in masks]
         for key, mask in masks.items():
             if key not in own:
                 base = base & mask
@@ -510,7 +522,7 @@ class CatalogueIndex:
             return m
 
         everything = passing(None)
-        totals: dict[str, dict[str, int]] = {}
+        per_facet: dict[str, np.ndarray] = {}
         # Per mask (facets without a filter of their own share one): whether the rows are its
         # complement, and the rows. The mask is kept in the value so its id stays its own.
         rows_of: dict[int, tuple[np.ndarray, bool, np.ndarray]] = {}
@@ -519,23 +531,91 @@ class CatalogueIndex:
             if id(m) not in rows_of:
                 rows_of[id(m)] = (m, *self._rows_or_complement(m))
             _mask, complement, rows = rows_of[id(m)]
-            column = f"facet_{facet}" if facet in FACET_COLUMNS else facet
-            codes = self.codes[column]
-            counts = np.bincount(self.cols[column][rows], minlength=len(codes.values))
+            column = _facet_column(facet)
+            size = len(self.codes[column].values)
+            counts = np.bincount(self.cols[column][rows], minlength=size)
+            per_facet[facet] = self._alive_counts(column, size) - counts if complement else counts
+        return self._facet_lists(per_facet), everything
+
+    def scan(self, kernel, terms: dict[str, Term]) -> tuple[dict[str, list[dict[str, Any]]], int, np.ndarray]:
+        """Facets, count and each slot's byte (0: every filter passes) from the compiled pass
+        (catalogue_scan): the same answer as conditions' masks through :meth:`facets`."""
+        from marketplace.listings.search import FACETS
+
+        base_bit = kernel.BASE_BIT
+        bits = {key: OWN_FACETS.index(key) for key in terms if key in OWN_FACETS}
+        args = [(t.kind, bits.get(key, base_bit), t.column, t.aux, float(t.value), int(t.lo), int(t.hi)) for key, t in terms.items()]
+        counts = {facet: np.empty(len(self.codes[_facet_column(facet)].values), dtype=np.int64) for facet in FACETS}
+        specs = [(self.cols[_facet_column(facet)], counts[facet], bits.get(facet, -1) if facet != "license" else -1) for facet in FACETS]
+        if self.facet_rows is None:
+            wide = max(len(c) for c in counts.values()) > np.iinfo(np.uint16).max
+            self.facet_rows = np.stack([self.cols[_facet_column(facet)] for facet in FACETS], axis=1).astype(np.uint32 if wide else np.uint16)
+        codes = np.empty(len(self.pk), dtype=np.uint8)
+        threads = SCAN_THREADS if len(self.pk) >= SCAN_SPLIT_ROWS else 1
+        count, complemented = kernel.scan(self.alive, args, self.facet_rows, specs, codes, threads)
+        for facet, complement in zip(FACETS, complemented, strict=True):
             if complement:
-                counts = self._alive_counts(column, len(codes.values)) - counts
+                counts[facet] = self._alive_counts(_facet_column(facet), len(counts[facet])) - counts[facet]
+        return self._facet_lists(counts), count, codes
+
+    def _facet_lists(self, per_facet: dict[str, np.ndarray]) -> dict[str, list[dict[str, Any]]]:
+        """Each facet's values and counts, most listings first, as search._facets_one_query lists them."""
+        from marketplace.listings.search import FACET_LIMIT
+
+        facets = {}
+        for facet, counts in per_facet.items():
+            codes = self.codes[_facet_column(facet)]
             if facet in FACET_COLUMNS:
-                totals[facet] = codes.value_counts(counts)
+                values = codes.value_counts(counts)
             else:
-                totals[facet] = {codes.values[i]: int(counts[i]) for i in np.flatnonzero(counts) if codes.values[i]}
-        facets = {
-            facet: [
-                {"value": v, "count": n}
-                for v, n in sorted(((v, n) for v, n in values.items() if n), key=lambda r: (-r[1], r[0]))[:FACET_LIMIT]
+                values = {codes.values[i]: int(counts[i]) for i in np.flatnonzero(counts) if codes.values[i]}
+            facets[facet] = [
+                {"value": v, "count": n} for v, n in sorted(((v, n) for v, n in values.items() if n), key=lambda r: (-r[1], r[0]))[:FACET_LIMIT]
             ]
-            for facet, values in totals.items()
-        }
-        return facets, everything
+        return facets
+
+
+# The facets a filter of their own is left out of (disjunctive), in the order of their bit in
+# the compiled pass; the license facet has no filter of its own.
+OWN_FACETS = ("embodiment", "task", "tier", "annotation_kind", "sensor")
+# Threads of the compiled pass from SCAN_SPLIT_ROWS slots on (below, starting a thread costs
+# more than half the pass).
+SCAN_THREADS = 2
+SCAN_SPLIT_ROWS = 1 << 17
+
+
+def _facet_column(facet: str) -> str:
+    return f"facet_{facet}" if facet in FACET_COLUMNS else facet
+
+
+# A term's kind (the compiled pass's numbering).
+MIN_WITH_STATUS, EQUALS_INT16, EQUALS_BOOL, RANGE_INT64, MIN_FLOAT64, IN_TABLE = range(6)
+
+
+@dataclass(frozen=True)
+class Term:
+    """One filter over one column: figure >= value with its status >= lo, int16 or bool ==
+    lo, lo <= int64 <= hi, float64 >= value, or the code's entry in the table ``aux``."""
+
+    kind: int
+    column: np.ndarray
+    aux: np.ndarray | None = None
+    value: float = 0.0
+    lo: int = 0
+    hi: int = 0
+
+    def mask(self) -> np.ndarray:
+        """The rows passing it (numpy: the reference of the compiled pass)."""
+        x = self.column
+        if self.kind == MIN_WITH_STATUS:
+            return (x >= self.value) & (self.aux >= self.lo)
+        if self.kind in (EQUALS_INT16, EQUALS_BOOL):
+            return x == (bool(self.lo) if self.kind == EQUALS_BOOL else self.lo)
+        if self.kind == RANGE_INT64:
+            return (x >= self.lo) & (x <= self.hi)
+        if self.kind == MIN_FLOAT64:
+            return x >= self.value
+        return self.aux[x]
 
 
 def _cents(amount: Decimal, rounding: str) -> int:
@@ -727,28 +807,35 @@ def catalogue_search(*, filters) -> SearchResult:
 
 
 def _search(index: CatalogueIndex, filters, matches: tuple[np.ndarray, np.ndarray] | None) -> SearchResult:
-    masks = index.conditions(filters)
-    base = index.alive
+    terms = index.conditions(filters)
     by_relevance = None
     if matches is not None:
         by_relevance = index.text_slots(filters.q, *matches)
         in_text = np.zeros(len(index.pk), dtype=bool)
         in_text[by_relevance] = True
-        masks["q"] = in_text
-    facets, everything = index.facets(masks, base)
+        terms["q"] = Term(EQUALS_BOOL, in_text, lo=1)
+    kernel = catalogue_scan.kernel()
+    if kernel is not None:
+        facets, count, codes = index.scan(kernel, terms)
+        everything = None
+    else:
+        facets, everything = index.facets({key: term.mask() for key, term in terms.items()}, index.alive)
+        count = int(np.count_nonzero(everything))
+    found = functools.partial(SearchResult, facets=facets, index_uid=index.uid, slot_pk=index.pk, slot_read_at=index.read_at)
     ordering = filters.ordering
     if ordering == "relevance" and by_relevance is not None:
-        slots = by_relevance[everything[by_relevance]]
-        return SearchResult(facets=facets, count=len(slots), index_uid=index.uid, slot_pk=index.pk, slot_read_at=index.read_at, slots=slots)
+        slots = by_relevance[codes[by_relevance] == 0] if everything is None else by_relevance[everything[by_relevance]]
+        return found(count=len(slots), slots=slots)
     ordering = "-published_at" if ordering == "relevance" else ordering
-    count = int(np.count_nonzero(everything))
-    if count * 32 <= len(index.pk):  # few matches: sort them by their place in the ordering
-        slots = np.flatnonzero(everything)
-        slots = slots[np.argsort(index.place(ordering)[slots], kind="stable")]
-        return SearchResult(facets=facets, count=count, index_uid=index.uid, slot_pk=index.pk, slot_read_at=index.read_at, slots=slots)
-    return SearchResult(
-        facets=facets, count=count, index_uid=index.uid, slot_pk=index.pk, slot_read_at=index.read_at, perm=index.order(ordering), mask=everything
-    )
+    if count * 32 <= len(index.pk):  # few matches: in the ordering's order by their place in it
+        if everything is None:
+            slots = np.empty(count, dtype=np.int64)
+            kernel.ordered_matches(codes, index.place(ordering), index.order(ordering), slots)
+        else:
+            slots = np.flatnonzero(everything)
+            slots = slots[np.argsort(index.place(ordering)[slots], kind="stable")]
+        return found(count=count, slots=slots)
+    return found(count=count, perm=index.order(ordering), mask=codes == 0 if everything is None else everything)
 
 
 # Full-text answers per query string, each valid for one catalogue state: (revision, token, ids, ranks).

@@ -1,0 +1,247 @@
+"""The compiled catalogue scan (marketplace/listings/_native) answers as the numpy evaluation:
+facets, count and order of every filter combination, on one thread and on two, with dead
+slots; and it refuses arrays it cannot read safely."""
+
+from __future__ import annotations
+
+import os
+import random
+from decimal import Decimal
+
+import numpy as np
+import pytest
+from django.db import transaction
+
+from marketplace.listings import catalogue_index, catalogue_scan, search
+from marketplace.listings.catalogue_index import (
+    EQUALS_BOOL,
+    EQUALS_INT16,
+    IN_TABLE,
+    MIN_FLOAT64,
+    MIN_WITH_STATUS,
+    RANGE_INT64,
+    CatalogueIndex,
+    Term,
+)
+from marketplace.listings.search import ListingFilters
+from tests import factories
+from tests.listings import varied_catalogue as vc
+from tests.listings.test_search_index import FIXED, _filters
+
+
+@pytest.fixture
+def kernel():
+    if os.environ.get("QUALITY_NATIVE") == "0":
+        pytest.skip("QUALITY_NATIVE=0 turns the compiled kernels off on purpose")
+    module = catalogue_scan.kernel()
+    assert module is not None, catalogue_scan.status()
+    return module
+
+
+# -- a synthetic index: every term kind, dead slots, two threads ------------------------------
+
+EMBODIMENTS = ["arm", "humanoid", "drone", "quadruped", "aloha"]
+TIERS = ["", "rough", "fine", "premium"]
+
+
+def synthetic_index(n: int, seed: int) -> CatalogueIndex:
+    rng = np.random.default_rng(seed)
+    index = CatalogueIndex()
+    index._empty_codes()
+    cols: dict[str, np.ndarray] = {}
+    for facet in catalogue_index.FACET_COLUMNS:
+        combos = index.codes[f"facet_{facet}"]
+        values = [f"{facet}-{i}" for i in range(6)] if facet != "embodiment" else EMBODIMENTS
+        sets = [tuple(sorted(rng.choice(values, size=rng.integers(0, 3), replace=False))) for _ in range(40)]
+        cols[f"facet_{facet}"] = np.array([combos.of(sets[i]) for i in rng.integers(0, len(sets), n)], dtype=np.int32)
+    for name, values in (("tier", TIERS), ("annotation_kind", ["instances", "video", "panoptic"]), ("seller", ["a", "b", "c"])):
+        codes = index.codes[name]
+        cols[name] = np.array([codes.of(values[i]) for i in rng.integers(0, len(values), n)], dtype=np.int32)
+    for name in ("key_scene", "key_category"):
+        combos = index.codes[name]
+        sets = [frozenset(rng.choice(["kitchen", "office", "mug", "tote"], size=rng.integers(0, 3), replace=False)) for _ in range(10)]
+        cols[name] = np.array([combos.of(sets[i]) for i in rng.integers(0, len(sets), n)], dtype=np.int32)
+    figure = rng.random(n)
+    figure[rng.random(n) < 0.1] = np.nan
+    cols["mask_iou"] = figure
+    cols["mask_iou_status"] = rng.integers(0, 4, n).astype(np.int16)
+    cols["commercial_use"] = rng.random(n) < 0.5
+    cols["price_cents"] = rng.integers(0, 100_000, n).astype(np.int64)
+    cols["occlusion"] = rng.random(n)
+    cols["published_us"] = rng.integers(0, 1000, n).astype(np.int64)  # ties: the primary key decides
+    cols["published_null"] = rng.random(n) < 0.05
+    cols["quality_adjusted_cost"] = rng.random(n)
+    cols["diversity"] = rng.random(n)
+    index.cols = cols
+    index.pk = np.arange(1, n + 1, dtype=np.int64)
+    index.alive = rng.random(n) < 0.9
+    index.read_at = np.zeros(n, dtype=np.int64)
+    return index
+
+
+def random_terms(index: CatalogueIndex, rng: random.Random) -> dict[str, Term]:
+    c = index.cols
+    pool = {
+        "min_mask_iou": lambda: Term(MIN_WITH_STATUS, c["mask_iou"], c["mask_iou_status"], value=rng.random(), lo=rng.randint(0, 3)),
+        "verified_only": lambda: Term(EQUALS_INT16, c["mask_iou_status"], lo=3),
+        "commercial_use": lambda: Term(EQUALS_BOOL, c["commercial_use"], lo=rng.randint(0, 1)),
+        "price_min": lambda: Term(RANGE_INT64, c["price_cents"], lo=rng.randint(-5, 100_000), hi=np.iinfo(np.int64).max),
+        "price_max": lambda: Term(RANGE_INT64, c["price_cents"], lo=np.iinfo(np.int64).min, hi=rng.randint(-5, 100_000)),
+        "min_occlusion": lambda: Term(MIN_FLOAT64, c["occlusion"], value=rng.random()),
+        "embodiment": lambda: Term(IN_TABLE, c["facet_embodiment"], index.codes["facet_embodiment"].any_of(rng.sample(EMBODIMENTS, 2))),
+        "task": lambda: Term(IN_TABLE, c["facet_task"], index.codes["facet_task"].any_of([f"task-{rng.randint(0, 6)}"])),
+        "tier": lambda: Term(IN_TABLE, c["tier"], index.codes["tier"].lut(rng.sample(TIERS, 2))),
+        "annotation_kind": lambda: Term(IN_TABLE, c["annotation_kind"], index.codes["annotation_kind"].lut(["video"])),
+        "sensor": lambda: Term(IN_TABLE, c["facet_sensor"], index.codes["facet_sensor"].any_of(["sensor-1", "sensor-2", "nothing"])),
+        "scene": lambda: Term(IN_TABLE, c["key_scene"], index.codes["key_scene"].any_of(["kitchen"])),
+    }
+    return {key: pool[key]() for key in rng.sample(sorted(pool), rng.randint(0, 6))}
+
+
+def both(index: CatalogueIndex, kernel, terms: dict[str, Term]):
+    facets, count, codes = index.scan(kernel, terms)
+    np_facets, everything = index.facets({key: t.mask() for key, t in terms.items()}, index.alive)
+    place = index.place("price")
+    slots = np.empty(count, dtype=np.int64)
+    kernel.ordered_matches(codes, place, index.order("price"), slots)
+    np_slots = np.flatnonzero(everything)
+    np_slots = np_slots[np.argsort(place[np_slots], kind="stable")]
+    return (facets, count, slots.tolist(), (codes == 0).tolist()), (
+        np_facets,
+        int(np.count_nonzero(everything)),
+        np_slots.tolist(),
+        everything.tolist(),
+    )
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_the_scan_answers_as_numpy_on_a_synthetic_index(kernel, monkeypatch, threads):
+    monkeypatch.setattr(catalogue_index, "SCAN_THREADS", threads)
+    monkeypatch.setattr(catalogue_index, "SCAN_SPLIT_ROWS", 0)
+    index = synthetic_index(5003, seed=threads)  # odd: the halves and the 16-byte tails are uneven
+    rng = random.Random(7)
+    counts = set()
+    for _ in range(300):
+        terms = random_terms(index, rng)
+        compiled, reference = both(index, kernel, terms)
+        assert compiled == reference, sorted(terms)
+        counts.add(compiled[1])
+    assert 0 in counts and len(counts) > 100  # the comparisons compare answers of every size
+
+
+def test_facet_codes_wider_than_16_bits(kernel):
+    index = synthetic_index(400, seed=3)
+    combos = index.codes["facet_task"]
+    for i in range(70_000):  # more sets than uint16 codes: the row matrix is uint32
+        combos.of((f"rare-{i}",))
+    index.cols["facet_task"][::7] = len(combos.values) - 1
+    terms = {"commercial_use": Term(EQUALS_BOOL, index.cols["commercial_use"], lo=1)}
+    compiled, reference = both(index, kernel, terms)
+    assert index.facet_rows is not None and index.facet_rows.dtype == np.uint32
+    assert compiled == reference
+
+
+# -- the boundary: arrays it cannot read safely are refused ----------------------------------
+
+
+def _call(kernel, n=64, *, alive=None, terms=(), matrix=None, facets=None, codes=None):
+    alive = np.ones(n, dtype=bool) if alive is None else alive
+    col = np.zeros(n, dtype=np.int32)
+    matrix = np.zeros((n, 1), dtype=np.uint16) if matrix is None else matrix
+    facets = [(col, np.zeros(1, dtype=np.int64), -1)] if facets is None else facets
+    codes = np.empty(n, dtype=np.uint8) if codes is None else codes
+    return kernel.scan(alive, list(terms), matrix, facets, codes, 1)
+
+
+def test_the_scan_refuses_wrong_arrays(kernel):
+    n = 64
+    assert _call(kernel, n)[0] == n
+    with pytest.raises(ValueError, match="term column"):  # float32 where float64 is read
+        _call(kernel, n, terms=[(MIN_FLOAT64, 7, np.zeros(n, dtype=np.float32), None, 0.5, 0, 0)])
+    with pytest.raises(ValueError, match="term column"):  # one element short
+        _call(kernel, n, terms=[(RANGE_INT64, 7, np.zeros(n - 1, dtype=np.int64), None, 0.0, 0, 9)])
+    with pytest.raises(ValueError, match="term status"):
+        _call(kernel, n, terms=[(MIN_WITH_STATUS, 7, np.zeros(n), np.zeros(n, dtype=np.int32), 0.5, 1, 0)])
+    with pytest.raises(ValueError, match="not C-contiguous|contiguous"):
+        _call(kernel, n, terms=[(RANGE_INT64, 7, np.zeros(2 * n, dtype=np.int64)[::2], None, 0.0, 0, 9)])
+    with pytest.raises(ValueError, match="bit"):
+        _call(kernel, n, terms=[(EQUALS_BOOL, 5, np.zeros(n, dtype=bool), None, 0.0, 1, 0)])
+    with pytest.raises(ValueError, match="unknown term kind"):
+        _call(kernel, n, terms=[(9, 7, np.zeros(n, dtype=bool), None, 0.0, 1, 0)])
+    with pytest.raises(ValueError, match="table is empty"):
+        _call(kernel, n, terms=[(IN_TABLE, 0, np.zeros(n, dtype=np.int32), np.zeros(0, dtype=bool), 0.0, 0, 0)])
+    with pytest.raises(ValueError, match="facet codes"):
+        _call(kernel, n, matrix=np.zeros((n, 2), dtype=np.uint16))
+    with pytest.raises(ValueError, match="codes"):
+        _call(kernel, n, codes=np.empty(n, dtype=np.int8))
+    with pytest.raises(ValueError, match="read-only"):
+        _call(kernel, n, codes=np.frombuffer(bytes(n), dtype=np.uint8))
+
+
+def test_a_code_beyond_its_table_fails_the_filter_and_one_beyond_its_counts_raises(kernel):
+    n = 64
+    col = np.arange(n, dtype=np.int32)  # codes 0..63 against a table of 4
+    lut = np.ones(4, dtype=bool)
+    codes = np.empty(n, dtype=np.uint8)
+    matches, _ = _call(kernel, n, terms=[(IN_TABLE, 7, col, lut, 0.0, 0, 0)], codes=codes)
+    assert matches == 4 and (codes[:4] == 0).all() and (codes[4:] == 0x80).all()
+    # The four matching rows are counted (directly: they are few), with codes 63..60 of 4.
+    beyond = (n - 1 - col).astype(np.int32)
+    term = (IN_TABLE, 7, col, lut, 0.0, 0, 0)
+    with pytest.raises(ValueError, match="beyond its counts"):  # one facet: its column
+        _call(kernel, n, terms=[term], matrix=beyond.astype(np.uint16).reshape(n, 1), facets=[(beyond, np.zeros(4, dtype=np.int64), -1)])
+    with pytest.raises(ValueError, match="beyond its counts"):  # two facets: the row matrix
+        _call(
+            kernel,
+            n,
+            terms=[term],
+            matrix=np.stack([beyond, beyond], axis=1).astype(np.uint16),
+            facets=[(beyond, np.zeros(4, dtype=np.int64), -1), (beyond, np.zeros(4, dtype=np.int64), -1)],
+        )
+    counts = np.zeros(64, dtype=np.int64)
+    _call(kernel, n, terms=[term], matrix=beyond.astype(np.uint16).reshape(n, 1), facets=[(beyond, counts, -1)])
+    assert counts[60:].tolist() == [1, 1, 1, 1] and counts.sum() == 4
+
+
+def test_ordered_matches_refuses_a_place_outside_the_rows(kernel):
+    codes = np.zeros(4, dtype=np.uint8)
+    perm = np.arange(4, dtype=np.int64)
+    out = np.empty(4, dtype=np.int64)
+    assert kernel.ordered_matches(codes, perm, perm, out) == 4
+    with pytest.raises(ValueError, match="do not fit"):
+        kernel.ordered_matches(codes, np.array([0, 1, 2, 9], dtype=np.int64), perm, out)
+    with pytest.raises(ValueError, match="do not fit"):
+        kernel.ordered_matches(codes, perm, perm, np.empty(3, dtype=np.int64))
+
+
+# -- the real index: the compiled and the numpy path answer alike ----------------------------
+
+
+@pytest.fixture(scope="module")
+def varied(django_db_setup, django_db_blocker):
+    with django_db_blocker.unblock(), transaction.atomic():
+        sellers = [factories.make_seller(username=f"scan-seller-{i}").org for i in range(3)]
+        vc.build_varied_catalogue(sellers=sellers)
+        yield [s.slug for s in sellers]
+        transaction.set_rollback(True)
+
+
+def answer(filters: ListingFilters) -> dict:
+    result = catalogue_index.catalogue_search(filters=filters)
+    return {"pks": result.pks.tolist(), "count": len(result), "facets": result.facets, "page": [r.pk for r in result[3:9]]}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("threads", [1, 2])
+def test_the_compiled_and_the_numpy_path_answer_alike(varied, kernel, monkeypatch, threads):
+    monkeypatch.setattr(catalogue_index, "SCAN_THREADS", threads)
+    monkeypatch.setattr(catalogue_index, "SCAN_SPLIT_ROWS", 0)
+    rng = random.Random(threads)
+    cases = [*FIXED, *(_filters(rng, varied) for _ in range(60)), ListingFilters(price_min=Decimal("1e30"))]
+    for filters in cases:
+        compiled = answer(filters)
+        with catalogue_scan.disabled():
+            assert catalogue_scan.kernel() is None
+            reference = answer(filters)
+        assert compiled == reference, filters
+    assert search.FACETS  # every case above compared all facets
