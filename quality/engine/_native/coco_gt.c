@@ -74,13 +74,9 @@ static void release_behind(Gt *G, const unsigned char *p) {
 static int read_flag(Cur *c, unsigned char *out) {
     ws(c);
     if (c->p >= c->end) return 0;
-    if (*c->p == 't') {
-        if (c->end - c->p >= 4 && !memcmp(c->p, "true", 4)) { c->p += 4; *out = 1; return 1; }
-        return 0;
-    }
-    if (*c->p == 'f') {
-        if (c->end - c->p >= 5 && !memcmp(c->p, "false", 5)) { c->p += 5; *out = 0; return 1; }
-        return 0;
+    if (*c->p == 't' || *c->p == 'f') {
+        *out = *c->p == 't';
+        return *out ? word(c, "true", 4) : word(c, "false", 5);
     }
     int64_t v;
     if (!read_int(c, &v)) return 0;
@@ -160,7 +156,7 @@ static int parse_rle(Cur *c, Gt *G, int *kind, int64_t *lo, int64_t *hi, int64_t
         size_t klen;
         if (!read_key(c, &ks, &klen)) return 0;
         if (KEY_IS(ks, klen, "size")) {
-            if (got_size++ || !lit(c, '[') || !read_int(c, h) || !lit(c, ',') || !read_int(c, w) || !lit(c, ']')) return 0;
+            if (got_size++ || !read_size(c, h, w)) return 0;
         } else if (KEY_IS(ks, klen, "counts")) {
             if (got_counts++) return 0;
             ws(c);
@@ -182,12 +178,9 @@ static int parse_rle(Cur *c, Gt *G, int *kind, int64_t *lo, int64_t *hi, int64_t
                 *sum = 0;
                 if (lit(c, ']')) return 0; /* empty counts: left to the Python path */
                 for (;;) {
-                    int64_t v;
-                    if (!read_int(c, &v) || v < 0 || v > 0xFFFFFFFFLL || *sum > ((int64_t)1 << 62)) return 0;
-                    uint u = (uint)v;
-                    if (bytes_put(&G->ucounts, &u, 4) < 0) return 0;
+                    uint u;
+                    if (!read_count(c, sum, &u) || bytes_put(&G->ucounts, &u, 4) < 0) return 0;
                     G->n_ucounts++;
-                    *sum += v;
                     if (lit(c, ',')) continue;
                     if (!lit(c, ']')) return 0;
                     break;
@@ -229,21 +222,11 @@ static int parse_annotations(Cur *c, Gt *G) {
                 } else if (KEY_IS(ks, klen, "ignore")) {
                     if (got_ignore++ || !read_flag(c, &ignore)) return 0;
                 } else if (KEY_IS(ks, klen, "bbox")) {
-                    if (got_bbox++) return 0;
-                    ws(c);
-                    if (c->end - c->p >= 4 && !memcmp(c->p, "null", 4)) {
-                        c->p += 4; /* a.get("bbox") is None: no box */
-                    } else {
-                        if (!lit(c, '[')) return 0;
-                        for (int k = 0; k < 4; k++)
-                            if ((k && !lit(c, ',')) || !read_number(c, &bb[k])) return 0;
-                        if (!lit(c, ']')) return 0;
-                    }
+                    /* null: a.get("bbox") is None, no box */
+                    if (got_bbox++ || (!word(c, "null", 4) && !read_box(c, bb))) return 0;
                 } else if (KEY_IS(ks, klen, "segmentation")) {
                     if (got_seg++) return 0;
-                    ws(c);
-                    if (c->end - c->p >= 4 && !memcmp(c->p, "null", 4)) {
-                        c->p += 4;
+                    if (word(c, "null", 4)) {
                         kind = SEG_NONE;
                     } else if (c->p < c->end && *c->p == '[') {
                         Cur peek = *c;
@@ -383,22 +366,14 @@ static PyObject *py_parse_coco(PyObject *self, PyObject *args) {
                      {"ignore", &G.ignore}, {"bbox", &G.bbox}, {"kind", &G.kind}, {"seg_lo", &G.seg_lo}, {"seg_hi", &G.seg_hi},
                      {"rle_size", &G.rle_hw}, {"rle_sum", &G.rle_sum}, {"poly_end", &G.poly_end}, {"coords", &G.coords},
                      {"chars", &G.chars}, {"ucounts", &G.ucounts}};
-        PyObject *v = NULL;
-        if (!ret) goto fail;
-#define SET(key, expr)                                                 \
-    do {                                                               \
-        v = (expr);                                                    \
-        if (!v || PyDict_SetItemString(ret, key, v) < 0) goto fail;    \
-        Py_CLEAR(v);                                                   \
-    } while (0)
-        SET("n_images", PyLong_FromLongLong(G.n_img));
-        SET("n_annotations", PyLong_FromLongLong(G.n_ann));
-        SET("categories", Py_BuildValue("(LL)", (long long)G.cat_a, (long long)G.cat_b));
-        for (size_t i = 0; i < sizeof items / sizeof *items; i++) SET(items[i].name, take(items[i].b));
-#undef SET
+        if (!ret || dict_put(ret, "n_images", PyLong_FromLongLong(G.n_img)) < 0 ||
+            dict_put(ret, "n_annotations", PyLong_FromLongLong(G.n_ann)) < 0 ||
+            dict_put(ret, "categories", Py_BuildValue("(LL)", (long long)G.cat_a, (long long)G.cat_b)) < 0)
+            goto fail;
+        for (size_t i = 0; i < sizeof items / sizeof *items; i++)
+            if (dict_put(ret, items[i].name, take(items[i].b)) < 0) goto fail;
         goto done;
     fail:
-        Py_XDECREF(v);
         Py_CLEAR(ret);
     }
 done:
@@ -434,10 +409,7 @@ static int parse_videos(Cur *c, Gt *G) {
                 } else if (KEY_IS(ks, klen, "length")) {
                     if (got_len++) return 0;
                     ws(c);
-                    if (c->end - c->p >= 4 && !memcmp(c->p, "null", 4))
-                        c->p += 4;
-                    else if (!read_int(c, &len) || len < 0)
-                        return 0;
+                    if (!word(c, "null", 4) && (!read_int(c, &len) || len < 0)) return 0;
                 } else if (KEY_IS(ks, klen, "file_names")) {
                     if (got_names++ || !lit(c, '[')) return 0;
                     if (!lit(c, ']'))
@@ -467,19 +439,14 @@ static int parse_videos(Cur *c, Gt *G) {
 /* One annotation's segmentations: [null | [] | polygons | RLE, ...], one per frame; each
  * non-empty one becomes a mask of annotation `ann` at its frame. */
 static int parse_frame_masks(Cur *c, Gt *G, int64_t ann) {
-    ws(c);
-    if (c->end - c->p >= 4 && !memcmp(c->p, "null", 4)) {
-        c->p += 4;
-        return 1;
-    }
+    if (word(c, "null", 4)) return 1;
     if (!lit(c, '[')) return 0;
     if (lit(c, ']')) return 1;
     for (int64_t frame = 0;; frame++) {
         int64_t lo = 0, hi = 0, h = -1, w = -1, sum = -1;
         int kind = -1;
-        ws(c);
-        if (c->end - c->p >= 4 && !memcmp(c->p, "null", 4)) {
-            c->p += 4;
+        if (word(c, "null", 4)) {
+            /* no mask in this frame */
         } else if (c->p < c->end && (*c->p == '[' || (!G->geometry && *c->p == '{'))) {
             Cur peek = *c;
             peek.p++;
@@ -594,7 +561,7 @@ static PyObject *py_parse_ytvis(PyObject *self, PyObject *args) {
     ok = parse_ytvis(&c, &G);
     Py_END_ALLOW_THREADS
     release_file_pages(&data);
-    PyObject *ret = NULL, *v = NULL;
+    PyObject *ret = NULL;
     if (!ok) {
         ret = Py_None;
         Py_INCREF(ret);
@@ -610,20 +577,13 @@ static PyObject *py_parse_ytvis(PyObject *self, PyObject *args) {
                  {"mask_frame", &G.mask_frame}, {"kind", &G.kind}, {"seg_lo", &G.seg_lo}, {"seg_hi", &G.seg_hi},
                  {"rle_size", &G.rle_hw}, {"rle_sum", &G.rle_sum}, {"poly_end", &G.poly_end}, {"coords", &G.coords},
                  {"chars", &G.chars}, {"ucounts", &G.ucounts}};
-#define SET(key, expr)                                              \
-    do {                                                            \
-        v = (expr);                                                 \
-        if (!v || PyDict_SetItemString(ret, key, v) < 0) goto fail; \
-        Py_CLEAR(v);                                                \
-    } while (0)
-    SET("n_videos", PyLong_FromLongLong(G.n_img));
-    SET("n_annotations", PyLong_FromLongLong(G.n_ann));
-    SET("n_masks", PyLong_FromLongLong(G.n_mask));
-    for (size_t i = 0; i < sizeof items / sizeof *items; i++) SET(items[i].name, take(items[i].b));
-#undef SET
+    if (dict_put(ret, "n_videos", PyLong_FromLongLong(G.n_img)) < 0 || dict_put(ret, "n_annotations", PyLong_FromLongLong(G.n_ann)) < 0 ||
+        dict_put(ret, "n_masks", PyLong_FromLongLong(G.n_mask)) < 0)
+        goto fail;
+    for (size_t i = 0; i < sizeof items / sizeof *items; i++)
+        if (dict_put(ret, items[i].name, take(items[i].b)) < 0) goto fail;
     goto done;
 fail:
-    Py_XDECREF(v);
     Py_CLEAR(ret);
 done:
     gt_free(&G);

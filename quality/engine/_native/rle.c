@@ -104,24 +104,14 @@ static int rest_verdict(const unsigned char *s, int64_t p, int64_t len, int esca
  *   RLE_NEGATIVE   a run below 0                  (RLE_OVERFLOW/NEGATIVE: the run's index,
  *                                                  the first such run wins)
  *   RLE_SUM        the runs cover *detail pixels, not h * w
- * Without an error, box (rleToBbox), area (rleArea) and the runs' sum come out of the same
- * pass, keeping no runs.
- *
- * The box is pycocotools' (2.0.8 on) rleToBbox: the first and last pixel of every non-empty
- * foreground run, so zero-length runs move no side of it. maskApi.c finds those pixels with a
- * division and a modulo by h; here the position is advanced run by run (a division only for
- * runs longer than a column), which gives the same pixels. */
+ * Without an error, box (rleToBbox: rle_core.h's RunBox), area (rleArea) and the runs' sum
+ * come out of the same pass, keeping no runs. */
 static inline __attribute__((always_inline)) int check_box_area(const unsigned char *s, int64_t len, const int escaped, uint64_t h,
                                                                 uint64_t w, double *bb, int64_t *area_out, int64_t *detail,
                                                                 const int want_box) {
     int64_t m = 0, p = 0, area = 0, sum = 0;
     uint prev1 = 0, prev2 = 0; /* runs m-1 and m-2, for the delta coding */
-    /* h and w are within raster_size_ok: 32-bit arithmetic, as maskApi.c's (and cheaper
-     * divisions) */
-    const uint hh = (uint)h;
-    uint64_t px = 0, py = 0;
-    uint xs = (uint)w, ys = hh, xe = 0, ye = 0;
-    int fg_seen = 0;
+    RunBox box = run_box_start(h, w);
     while (p < len) {
         /* one value of rleFrString's coding, every character checked on the way; most values
          * are one character */
@@ -163,60 +153,14 @@ static inline __attribute__((always_inline)) int check_box_area(const unsigned c
         prev2 = prev1;
         prev1 = run;
         sum += run;
-        if (!want_box) {
-            area += (m % 2) ? run : 0;
-            m++;
-            continue;
-        }
-        /* pycocotools' rleToBbox (2.0.8 on): each non-empty foreground run spans its first
-         * pixel (where the runs before it end) to its last; one crossing a column boundary
-         * takes every row */
-        if (m % 2 == 1 && run > 0) {
-            const uint sx = (uint)px, sy = (uint)py;
-            if (run < hh) {
-                py += run;
-                if (py >= hh) { py -= hh; px++; }
-            } else {
-                px += run / hh;
-                py += run % hh;
-                if (py >= hh) { py -= hh; px++; }
-            }
-            const uint ex = py > 0 ? (uint)px : (uint)px - 1, ey = py > 0 ? (uint)py - 1 : hh - 1;
-            xs = xs < sx ? xs : sx;
-            xe = xe > ex ? xe : ex;
-            if (sx < ex) {
-                ys = 0;
-                ye = hh - 1;
-            } else {
-                ys = ys < sy ? ys : sy;
-                ye = ye > ey ? ye : ey;
-            }
-        } else if (run < hh) {
-            py += run;
-            if (py >= hh) { py -= hh; px++; }
-        } else {
-            px += run / hh;
-            py += run % hh;
-            if (py >= hh) { py -= hh; px++; }
-        }
-        if (m % 2) {
-            area += run;
-            fg_seen = 1; /* two runs or more: a box, even of no pixel (xs = w, xe = 0 as uint) */
-        }
+        area += (m % 2) ? run : 0;
+        if (want_box) run_box_add(&box, m, run);
         m++;
     }
     if ((uint64_t)sum != h * w) { *detail = sum; return RLE_SUM; }
     *area_out = area;
     *detail = sum;
-    if (!want_box) return RLE_OK;
-    if (!fg_seen) {
-        bb[0] = bb[1] = bb[2] = bb[3] = 0;
-    } else {
-        bb[0] = (double)xs;
-        bb[2] = (double)(uint)(xe - xs + 1);
-        bb[1] = (double)ys;
-        bb[3] = (double)(uint)(ye - ys + 1);
-    }
+    if (want_box) run_box_end(&box, bb);
     return RLE_OK;
 }
 
@@ -683,7 +627,7 @@ static int parse_segmentation(Cur *c, Parsed *R, int64_t *h, int64_t *w, int64_t
         size_t klen;
         if (!read_key(c, &ks, &klen)) return 0;
         if (KEY_IS(ks, klen, "size")) {
-            if (got_size++ || !lit(c, '[') || !read_int(c, h) || !lit(c, ',') || !read_int(c, w) || !lit(c, ']')) return 0;
+            if (got_size++ || !read_size(c, h, w)) return 0;
         } else if (KEY_IS(ks, klen, "counts")) {
             if (got_counts++ || !read_counts(c, R->base, cs, ce)) return 0;
         } else
@@ -712,10 +656,7 @@ static int parse_result_element(Cur *c, Parsed *R) {
         } else if (KEY_IS(ks, klen, "score")) {
             if (got_score++ || !read_number(c, &score)) return 0;
         } else if (KEY_IS(ks, klen, "bbox")) {
-            if (got_bbox++ || !lit(c, '[')) return 0;
-            for (int k = 0; k < 4; k++)
-                if ((k && !lit(c, ',')) || !read_number(c, &bb[k])) return 0;
-            if (!lit(c, ']')) return 0;
+            if (got_bbox++ || !read_box(c, bb)) return 0;
         } else if (KEY_IS(ks, klen, "segmentation")) {
             if (got_seg++ || !parse_segmentation(c, R, &h, &w, &cs, &ce)) return 0;
         } else if (!skip_value(c, 0))

@@ -394,62 +394,78 @@ static inline int64_t fr_poly(PolyScratch *S, const double *xy, int64_t k, size_
     return m;
 }
 
-/* The box (pycocotools' rleToBbox) and area of the runs cnts[0:m] of an h x w mask (within
- * raster_size_ok, the runs summing to h * w), computed as rle.c's check_box_area computes
- * them while it decodes a string: for runs the engine wrote itself, which need no check. */
-static inline void runs_box_area(const uint *cnts, int64_t m_runs, uint64_t h, uint64_t w, double *bb, int64_t *area_out) {
-    int64_t area = 0;
-    const uint hh = (uint)h;
-    uint64_t px = 0, py = 0;
-    uint xs = (uint)w, ys = hh, xe = 0, ye = 0;
-    int fg_seen = 0;
-    for (int64_t m = 0; m < m_runs; m++) {
-        uint run = cnts[m];
-        /* pycocotools' rleToBbox (2.0.8 on): each non-empty foreground run spans its first
-         * pixel (where the runs before it end) to its last; one crossing a column boundary
-         * takes every row */
-        if (m % 2 == 1 && run > 0) {
-            const uint sx = (uint)px, sy = (uint)py;
-            if (run < hh) {
-                py += run;
-                if (py >= hh) { py -= hh; px++; }
-            } else {
-                px += run / hh;
-                py += run % hh;
-                if (py >= hh) { py -= hh; px++; }
-            }
-            const uint ex = py > 0 ? (uint)px : (uint)px - 1, ey = py > 0 ? (uint)py - 1 : hh - 1;
-            xs = xs < sx ? xs : sx;
-            xe = xe > ex ? xe : ex;
-            if (sx < ex) {
-                ys = 0;
-                ye = hh - 1;
-            } else {
-                ys = ys < sy ? ys : sy;
-                ye = ye > ey ? ye : ey;
-            }
-        } else if (run < hh) {
-            py += run;
-            if (py >= hh) { py -= hh; px++; }
-        } else {
-            px += run / hh;
-            py += run % hh;
-            if (py >= hh) { py -= hh; px++; }
-        }
-        if (m % 2) {
-            area += run;
-            fg_seen = 1; /* two runs or more: a box, even of no pixel (xs = w, xe = 0 as uint) */
-        }
+/* pycocotools' rleToBbox (2.0.8 on), run by run, for the gate's string check (rle.c's
+ * check_box_area, while it decodes) and for runs the engine wrote itself (runs_box_area):
+ * each non-empty foreground run spans its first pixel (where the runs before it end) to its
+ * last, one crossing a column boundary takes every row, so zero-length runs move no side of
+ * the box. maskApi.c finds those pixels with a division and a modulo by h; here the position
+ * is advanced run by run (a division only for runs longer than a column), which gives the
+ * same pixels. h and w are within raster_size_ok: 32-bit arithmetic, as maskApi.c's (and
+ * cheaper divisions). Inlined into each loop, the walker's fields stay in registers. */
+typedef struct {
+    uint hh;
+    uint64_t px, py; /* the pixel where the runs so far end (column, row) */
+    uint xs, ys, xe, ye;
+    int fg_seen;
+} RunBox;
+
+static inline __attribute__((always_inline)) RunBox run_box_start(uint64_t h, uint64_t w) {
+    RunBox b = {(uint)h, 0, 0, (uint)w, (uint)h, 0, 0, 0};
+    return b;
+}
+
+/* Run m (even: background, odd: foreground) of the mask. */
+static inline __attribute__((always_inline)) void run_box_add(RunBox *b, int64_t m, uint run) {
+    const uint hh = b->hh, sx = (uint)b->px, sy = (uint)b->py;
+    if (run < hh) {
+        b->py += run;
+    } else {
+        b->px += run / hh;
+        b->py += run % hh;
     }
-    *area_out = area;
-    if (!fg_seen) {
+    if (b->py >= hh) {
+        b->py -= hh;
+        b->px++;
+    }
+    if (!(m % 2)) return;
+    b->fg_seen = 1; /* two runs or more: a box, even of no pixel (xs = w, xe = 0 as uint) */
+    if (!run) return;
+    const uint ex = b->py > 0 ? (uint)b->px : (uint)b->px - 1, ey = b->py > 0 ? (uint)b->py - 1 : hh - 1;
+    b->xs = b->xs < sx ? b->xs : sx;
+    b->xe = b->xe > ex ? b->xe : ex;
+    if (sx < ex) {
+        b->ys = 0;
+        b->ye = hh - 1;
+    } else {
+        b->ys = b->ys < sy ? b->ys : sy;
+        b->ye = b->ye > ey ? b->ye : ey;
+    }
+}
+
+/* The box [x, y, width, height] of the runs added. */
+static inline __attribute__((always_inline)) void run_box_end(const RunBox *b, double *bb) {
+    if (!b->fg_seen) {
         bb[0] = bb[1] = bb[2] = bb[3] = 0;
     } else {
-        bb[0] = (double)xs;
-        bb[2] = (double)(uint)(xe - xs + 1);
-        bb[1] = (double)ys;
-        bb[3] = (double)(uint)(ye - ys + 1);
+        bb[0] = (double)b->xs;
+        bb[2] = (double)(uint)(b->xe - b->xs + 1);
+        bb[1] = (double)b->ys;
+        bb[3] = (double)(uint)(b->ye - b->ys + 1);
     }
+}
+
+/* The box and area (rleArea) of the runs cnts[0:m] of an h x w mask (within
+ * raster_size_ok, the runs summing to h * w): for runs the engine wrote itself, which need
+ * no check. */
+static inline void runs_box_area(const uint *cnts, int64_t m_runs, uint64_t h, uint64_t w, double *bb, int64_t *area_out) {
+    int64_t area = 0;
+    RunBox b = run_box_start(h, w);
+    for (int64_t m = 0; m < m_runs; m++) {
+        run_box_add(&b, m, cnts[m]);
+        area += (m % 2) ? cnts[m] : 0;
+    }
+    *area_out = area;
+    run_box_end(&b, bb);
 }
 
 /* rleMerge(intersect=0) of A (na runs) and B into out; returns runs, -1 (no memory) or -2
@@ -508,6 +524,18 @@ static inline int lit(Cur *c, char ch) {
 }
 
 static inline int is_digit(unsigned char ch) { return ch >= '0' && ch <= '9'; }
+
+static inline int is_hex(unsigned char x) { return (x >= '0' && x <= '9') || (x >= 'a' && x <= 'f') || (x >= 'A' && x <= 'F'); }
+
+/* The literal w (true, false, null) of n bytes at the cursor. */
+static inline int word(Cur *c, const char *w, size_t n) {
+    ws(c);
+    if ((size_t)(c->end - c->p) >= n && !memcmp(c->p, w, n)) {
+        c->p += n;
+        return 1;
+    }
+    return 0;
+}
 
 /* A JSON number token; *is_int when it has no fraction/exponent. Returns 0 when invalid. */
 static inline int number_token(Cur *c, const unsigned char **s, size_t *len, int *is_int) {
@@ -618,10 +646,13 @@ static inline int utf8_sequence(const unsigned char *p, const unsigned char *e) 
     return 0; /* 0x80-0xC1 (a continuation byte alone, an overlong lead), 0xF5-0xFF */
 }
 
-/* Skip a string: printable ASCII, escapes and well-formed UTF-8, as orjson reads it (malformed
- * bytes and lone surrogate escapes are declined, and orjson refuses them; a high surrogate
- * escape followed at once by a low one is one code point, as json.dumps writes a character
- * above U+FFFF). */
+/* The third digit of a \uD... escape that makes it a high surrogate (D800-DBFF). */
+static inline int is_high_surrogate_digit(unsigned char x) { return x == '8' || x == '9' || x == 'a' || x == 'b' || x == 'A' || x == 'B'; }
+
+/* Skip a string, fully checked as orjson reads it: no control bytes, only JSON's escapes, a
+ * surrogate escape only as a high one followed at once by a low one (json.dumps writes a
+ * character above U+FFFF so; a lone half is no Unicode text, orjson refuses it and the
+ * Python path reports it, located), well-formed UTF-8 (utf8_sequence). */
 static inline int skip_string(Cur *c) {
     ws(c);
     if (c->p >= c->end || *c->p != '"') return 0;
@@ -633,12 +664,6 @@ static inline int skip_string(Cur *c) {
             return 1;
         }
         if (ch < 0x20) return 0;
-        if (ch >= 0x80) {
-            int n = utf8_sequence(p, e);
-            if (!n) return 0;
-            p += n;
-            continue;
-        }
         if (ch == '\\') {
             if (p + 1 >= e) return 0;
             unsigned char x = p[1];
@@ -646,24 +671,30 @@ static inline int skip_string(Cur *c) {
                 p += 2;
                 continue;
             }
-            if (x != 'u' || p + 6 > e) return 0;
+            if (x != 'u' || e - p < 6) return 0;
             for (int k = 2; k < 6; k++)
-                if (!((p[k] >= '0' && p[k] <= '9') || (p[k] >= 'a' && p[k] <= 'f') || (p[k] >= 'A' && p[k] <= 'F'))) return 0;
-            if ((p[2] == 'd' || p[2] == 'D') && p[3] >= '8') {
-                /* a surrogate: only as a high one then a low one (orjson refuses a lone half) */
-                int high = p[3] == '8' || p[3] == '9' || p[3] == 'a' || p[3] == 'b' || p[3] == 'A' || p[3] == 'B';
-                if (!high || e - p < 12 || p[6] != '\\' || p[7] != 'u' || !(p[8] == 'd' || p[8] == 'D') ||
-                    !((p[9] >= 'c' && p[9] <= 'f') || (p[9] >= 'C' && p[9] <= 'F')))
+                if (!is_hex(p[k])) return 0;
+            if (p[2] == 'd' || p[2] == 'D') {
+                if (p[3] >= '0' && p[3] <= '7') { /* D000-D7FF: no surrogate */
+                    p += 6;
+                    continue;
+                }
+                if (!is_high_surrogate_digit(p[3]) || e - p < 12 || p[6] != '\\' || p[7] != 'u' || !(p[8] == 'd' || p[8] == 'D') ||
+                    !((p[9] >= 'c' && p[9] <= 'f') || (p[9] >= 'C' && p[9] <= 'F')) || !is_hex(p[10]) || !is_hex(p[11]))
                     return 0;
-                for (int k = 10; k < 12; k++)
-                    if (!((p[k] >= '0' && p[k] <= '9') || (p[k] >= 'a' && p[k] <= 'f') || (p[k] >= 'A' && p[k] <= 'F'))) return 0;
                 p += 12;
                 continue;
             }
             p += 6;
             continue;
         }
-        p++;
+        if (ch < 0x80) {
+            p++;
+            continue;
+        }
+        int n = utf8_sequence(p, e);
+        if (!n) return 0;
+        p += n;
     }
     return 0;
 }
@@ -736,6 +767,37 @@ static inline int read_key(Cur *c, const unsigned char **ks, size_t *klen) {
 
 #define KEY_IS(ks, klen, name) ((klen) == sizeof(name) - 1 && memcmp((ks), (name), sizeof(name) - 1) == 0)
 
+/* An RLE's "size": [h, w], two integers. */
+static inline int read_size(Cur *c, int64_t *h, int64_t *w) {
+    return lit(c, '[') && read_int(c, h) && lit(c, ',') && read_int(c, w) && lit(c, ']');
+}
+
+/* One run of uncompressed counts: an integer from 0 to 2^32 - 1 (a uint, as maskApi.c keeps
+ * it), added to *sum; declined once the sum is past 2^62, before it can overflow. */
+static inline int read_count(Cur *c, int64_t *sum, uint *out) {
+    int64_t v;
+    if (!read_int(c, &v) || v < 0 || v > 0xFFFFFFFFLL || *sum > ((int64_t)1 << 62)) return 0;
+    *sum += v;
+    *out = (uint)v;
+    return 1;
+}
+
+/* A "bbox": [x, y, width, height], four finite numbers. */
+static inline int read_box(Cur *c, double bb[4]) {
+    if (!lit(c, '[')) return 0;
+    for (int k = 0; k < 4; k++)
+        if ((k && !lit(c, ',')) || !read_number(c, &bb[k])) return 0;
+    return lit(c, ']');
+}
+
+/* d[key] = v, taking v's reference; -1 when v is NULL (its error is set) or the store fails. */
+static inline int dict_put(PyObject *d, const char *key, PyObject *v) {
+    if (!v) return -1;
+    int r = PyDict_SetItemString(d, key, v);
+    Py_DECREF(v);
+    return r;
+}
+
 static inline int skip_value(Cur *c, int depth) {
     if (depth > 64) return 0;
     ws(c);
@@ -760,9 +822,9 @@ static inline int skip_value(Cur *c, int depth) {
             return lit(c, ']');
         }
     }
-    if (ch == 't') { if (c->end - c->p >= 4 && !memcmp(c->p, "true", 4)) { c->p += 4; return 1; } return 0; }
-    if (ch == 'f') { if (c->end - c->p >= 5 && !memcmp(c->p, "false", 5)) { c->p += 5; return 1; } return 0; }
-    if (ch == 'n') { if (c->end - c->p >= 4 && !memcmp(c->p, "null", 4)) { c->p += 4; return 1; } return 0; }
+    if (ch == 't') return word(c, "true", 4);
+    if (ch == 'f') return word(c, "false", 5);
+    if (ch == 'n') return word(c, "null", 4);
     const unsigned char *s;
     size_t len;
     int is_int;

@@ -21,64 +21,6 @@
 
 #define V_MAX_DEPTH 512
 
-static int is_hex(unsigned char x) { return (x >= '0' && x <= '9') || (x >= 'a' && x <= 'f') || (x >= 'A' && x <= 'F'); }
-
-/* The third digit of a \uD... escape that makes it a high surrogate (D800-DBFF). */
-static int is_high_surrogate_digit(unsigned char x) { return x == '8' || x == '9' || x == 'a' || x == 'b' || x == 'A' || x == 'B'; }
-
-/* A JSON string, fully checked: control bytes, escapes (a surrogate escape only as a
- * high one followed at once by a low one: a lone half is no Unicode text, and the JSON
- * readers disagree on it), well-formed UTF-8 (no overlongs, no surrogates, at most
- * U+10FFFF). */
-static int v_string(Cur *c) {
-    ws(c);
-    if (c->p >= c->end || *c->p != '"') return 0;
-    const unsigned char *p = c->p + 1, *e = c->end;
-    while (p < e) {
-        unsigned char ch = *p;
-        if (ch == '"') {
-            c->p = p + 1;
-            return 1;
-        }
-        if (ch < 0x20) return 0;
-        if (ch == '\\') {
-            if (p + 1 >= e) return 0;
-            unsigned char x = p[1];
-            if (x == '\\' || x == '"' || x == '/' || x == 'b' || x == 'f' || x == 'n' || x == 'r' || x == 't') {
-                p += 2;
-                continue;
-            }
-            if (x != 'u' || e - p < 6) return 0;
-            for (int k = 2; k < 6; k++)
-                if (!is_hex(p[k])) return 0;
-            if (p[2] == 'd' || p[2] == 'D') {
-                /* a surrogate: only a high one (D800-DBFF) followed at once by a low one
-                 * (DC00-DFFF) is a code point; a lone half is declined (the Python path
-                 * reports it, located) */
-                if (p[3] >= '0' && p[3] <= '7') {
-                    p += 6;
-                    continue;
-                }
-                if (!is_high_surrogate_digit(p[3]) || e - p < 12 || p[6] != '\\' || p[7] != 'u' || !(p[8] == 'd' || p[8] == 'D') ||
-                    !((p[9] >= 'c' && p[9] <= 'f') || (p[9] >= 'C' && p[9] <= 'F')) || !is_hex(p[10]) || !is_hex(p[11]))
-                    return 0;
-                p += 12;
-                continue;
-            }
-            p += 6;
-            continue;
-        }
-        if (ch < 0x80) {
-            p++;
-            continue;
-        }
-        int n = utf8_sequence(p, e);
-        if (!n) return 0;
-        p += n;
-    }
-    return 0;
-}
-
 /* A number as the Python path reads it without failing: an integer of at most 18
  * characters (a longer one may overflow int64), another number finite as a double. */
 static int v_number(Cur *c) {
@@ -96,28 +38,19 @@ static int v_number(Cur *c) {
     return read_number(c, &v);
 }
 
-static int word(Cur *c, const char *w, size_t n) {
-    ws(c);
-    if ((size_t)(c->end - c->p) >= n && !memcmp(c->p, w, n)) {
-        c->p += n;
-        return 1;
-    }
-    return 0;
-}
-
 /* Any value; depth is the number of containers around it, max_depth the most allowed. */
 static int v_value(Cur *c, int depth, int max_depth) {
     ws(c);
     if (c->p >= c->end) return 0;
     unsigned char ch = *c->p;
-    if (ch == '"') return v_string(c);
+    if (ch == '"') return skip_string(c); /* fully checked: escapes, surrogate pairs, UTF-8 */
     if (ch == '{' || ch == '[') {
         if (depth + 1 > max_depth) return 0;
         c->p++;
         char close = ch == '{' ? '}' : ']';
         if (lit(c, close)) return 1;
         for (;;) {
-            if (ch == '{' && (!v_string(c) || !lit(c, ':'))) return 0;
+            if (ch == '{' && (!skip_string(c) || !lit(c, ':'))) return 0;
             if (!v_value(c, depth + 1, max_depth)) return 0;
             if (lit(c, ',')) continue;
             return lit(c, close);
@@ -402,9 +335,7 @@ static int a_rle(Cur *c, Ann *A, Masks *M, int d) {
         size_t klen;
         if (!read_key(c, &ks, &klen)) return 0;
         if (KEY_IS(ks, klen, "size")) {
-            if (got_size++ || d + 2 > A->max_depth || !lit(c, '[') || !read_int(c, &h) || !lit(c, ',') || !read_int(c, &w) ||
-                !lit(c, ']'))
-                return 0;
+            if (got_size++ || d + 2 > A->max_depth || !read_size(c, &h, &w)) return 0;
         } else if (KEY_IS(ks, klen, "counts")) {
             if (got_counts++) return 0;
             ws(c);
@@ -418,9 +349,8 @@ static int a_rle(Cur *c, Ann *A, Masks *M, int d) {
                 int64_t sum = 0;
                 if (!lit(c, ']'))
                     for (;;) {
-                        int64_t v;
-                        if (!read_int(c, &v) || v < 0 || v > 0xFFFFFFFFLL || sum > ((int64_t)1 << 62)) return 0;
-                        sum += v;
+                        uint run;
+                        if (!read_count(c, &sum, &run)) return 0;
                         if (lit(c, ',')) continue;
                         if (!lit(c, ']')) return 0;
                         break;
@@ -468,13 +398,8 @@ static int a_segmentations(Cur *c, Ann *A, Masks *M) {
 static int a_number(Cur *c, double *out) { return read_number(c, out); }
 
 static int a_bbox(Cur *c, Ann *A) {
-    if (4 > A->max_depth || !lit(c, '[')) return 0;
-    for (int k = 0; k < 4; k++) {
-        double v;
-        if ((k && !lit(c, ',')) || !a_number(c, &v)) return 0;
-        if (k >= 2 && !(v >= 0)) return 0;
-    }
-    return lit(c, ']');
+    double bb[4];
+    return 4 <= A->max_depth && read_box(c, bb) && bb[2] >= 0 && bb[3] >= 0;
 }
 
 static int annotation(Cur *c, Ann *A) {
@@ -671,7 +596,6 @@ static PyObject *py_check_annotations(PyObject *self, PyObject *args) {
         goto done;
     }
     ret = PyDict_New();
-    PyObject *v = NULL;
     if (!ret) goto done;
     struct {
         const char *name;
@@ -680,21 +604,15 @@ static PyObject *py_check_annotations(PyObject *self, PyObject *args) {
                  {"video_id_kind", &A.track_vid_kind}, {"video_id", &A.track_vid}, {"track_id", &A.track_id},
                  {"str_start", &A.s_start}, {"str_stop", &A.s_stop}, {"str_h", &A.s_h}, {"str_w", &A.s_w},
                  {"str_ann", &A.s_ann}, {"bad", &A.bad}, {"start", &A.a_start}, {"stop", &A.a_stop}};
-#define SET(key, expr)                                              \
-    do {                                                            \
-        v = (expr);                                                 \
-        if (!v || PyDict_SetItemString(ret, key, v) < 0) goto fail; \
-        Py_CLEAR(v);                                                \
-    } while (0)
-    SET("n", PyLong_FromLongLong(A.n_ann));
-    SET("area_bins", Py_BuildValue("[LLLLLLLLLLLLL]", A.area_bins[0], A.area_bins[1], A.area_bins[2], A.area_bins[3], A.area_bins[4],
+    if (dict_put(ret, "n", PyLong_FromLongLong(A.n_ann)) < 0 ||
+        dict_put(ret, "area_bins", Py_BuildValue("[LLLLLLLLLLLLL]", A.area_bins[0], A.area_bins[1], A.area_bins[2], A.area_bins[3], A.area_bins[4],
                                    A.area_bins[5], A.area_bins[6], A.area_bins[7], A.area_bins[8], A.area_bins[9], A.area_bins[10],
-                                   A.area_bins[11], A.area_bins[12]));
-    for (size_t i = 0; i < sizeof items / sizeof *items; i++) SET(items[i].name, bytes_obj(items[i].b));
-#undef SET
+                                   A.area_bins[11], A.area_bins[12])) < 0)
+        goto fail;
+    for (size_t i = 0; i < sizeof items / sizeof *items; i++)
+        if (dict_put(ret, items[i].name, bytes_obj(items[i].b)) < 0) goto fail;
     goto done;
 fail:
-    Py_XDECREF(v);
     Py_CLEAR(ret);
 done:
     ann_free(&A);
