@@ -584,7 +584,22 @@ static PyObject *ordered_matches(PyObject *self, PyObject *args) {
     Py_ssize_t room = out.len / 8, k = 0;
     int bad = 0;
     Py_BEGIN_ALLOW_THREADS;
-    for (Py_ssize_t i = 0; i < n; i++) {
+    Py_ssize_t i = 0;
+#if defined(__SSE2__)
+    const __m128i zero = _mm_setzero_si128();
+    for (; i + 16 <= n; i += 16) { /* sixteen bytes at a time: the matches are few */
+        unsigned hits = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(c + i)), zero));
+        while (hits) {
+            uint64_t p = (uint64_t)pl[i + __builtin_ctz(hits)];
+            hits &= hits - 1;
+            if (p < (uint64_t)n)
+                marks[p >> 6] |= 1ull << (p & 63);
+            else
+                bad = 1;
+        }
+    }
+#endif
+    for (; i < n; i++) {
         if (c[i]) continue;
         uint64_t p = (uint64_t)pl[i];
         if (p < (uint64_t)n)
