@@ -78,25 +78,25 @@ def _sell(live_server, seller, tmp_path, *, slug: str, files: dict[str, bytes], 
     return api, version_id
 
 
-def _audit(live_server, auditor, seller_api: Api, version_id: int, data: dict) -> list[dict]:
+def _audit(live_server, auditor, seller_api: Api, version_id: int, data: dict, *, videos: int = VIDEOS) -> list[dict]:
     """The auditor's part: the clips, a frame through its URL, a misfit refused, the reference."""
     _wait(
         lambda: _jobs(seller_api, version_id).get("quality_audit", {}).get("state") == "waiting" or _state(seller_api, version_id) not in ("submitted", "processing"),
         timeout=240,
         what="the clip sample",
     )
-    assert _state(seller_api, version_id) == "processing"
+    assert _state(seller_api, version_id) == "processing", json.dumps(seller_api.call("GET", f"versions/{version_id}/"))[:4000]
     jobs = _jobs(seller_api, version_id)
     assert jobs["quality_audit"]["state"] == "waiting"
-    assert jobs["audit_sample"]["message"] == f"{VIDEOS} clips ({VIDEOS * 10} frames) drawn for the audit"
+    assert jobs["audit_sample"]["message"] == f"{videos} clips ({videos * 10} frames) drawn for the audit"
     api = Api(live_server.url, auditor.token)
     sample = api.call("GET", f"versions/{version_id}/audit/sample/")
     clips, frames = sample["clips"], sample["frames"]
-    assert len(clips) == VIDEOS and sample["images"] == []
+    assert len(clips) == videos and sample["images"] == []
     for clip in clips:
         assert clip["length"] == FRAMES and len(clip["frame_indices"]) == 10
         assert clip["frame_indices"] == list(range(clip["frame_indices"][0], clip["frame_indices"][0] + 10))
-    assert len(frames) == VIDEOS * 10
+    assert len(frames) == videos * 10
     with urllib.request.urlopen(frames[3]["url"], timeout=30) as resp:  # noqa: S310 - the test's own store
         assert resp.read() == data["pngs"][frames[3]["file_name"]]
 
@@ -183,3 +183,60 @@ def test_coco_with_tracks_version_finds_the_identity_swaps(live_server, worker_f
     assert quality["id_switches"]["status"] == "verified" and quality["id_switches"]["value"] == 2 * VIDEOS
     assert quality["temporal_iou"]["status"] == "measured"
     assert reports["intrinsic"]["status"] == "ok"
+
+
+def _renumbered(data: dict, *, first_video: int, first_track: int) -> dict:
+    """``data`` (video_dataset's) with its videos numbered from ``first_video``, its tracks
+    from ``first_track`` and its frames in those videos' folders: a second annotation file
+    of the same version, disjoint from the first."""
+    shift_video, shift_track = first_video - 1, first_track - 1
+
+    def name(old: str) -> str:
+        vid = int(old.split("/")[1])
+        return old.replace(f"videos/{vid:03d}/", f"videos/{vid + shift_video:03d}/", 1)
+
+    def tracks(doc: dict) -> dict:
+        videos = [{**v, "id": v["id"] + shift_video, "file_names": [name(n) for n in v["file_names"]]} for v in doc["videos"]]
+        anns = [{**a, "id": a["id"] + shift_track, "video_id": a["video_id"] + shift_video} for a in doc["annotations"]]
+        return {**doc, "videos": videos, "annotations": anns}
+
+    return {"reference": tracks(data["reference"]), "ytvis": tracks(data["ytvis"]), "pngs": {name(n): png for n, png in data["pngs"].items()}}
+
+
+def test_clips_are_drawn_from_every_video_annotation_file_of_the_version(live_server, worker_factory, seller, auditor, moderator, buyer, tmp_path):
+    """Two YouTube-VIS files in one version (say two recording sessions): the audit's clips
+    come from both, the auditor's one reference covers both, and the verified figures are
+    those of the sampled frames of both files."""
+    worker_factory(extra_env=WORKER_ENV)
+    first = video_dataset(videos=VIDEOS, frames=FRAMES, seed=21, noise=0.12)
+    second_videos = 2
+    second = video_dataset(videos=second_videos, frames=FRAMES, seed=22, noise=0.12)
+    second = _renumbered(second, first_video=VIDEOS + 1, first_track=len(first["ytvis"]["annotations"]) + 1)
+    # both files' videos fit the audit's clip count (audit_clip_videos, 8): every one is drawn
+    videos = VIDEOS + second_videos
+    files = {
+        "session_a.json": json.dumps(first["ytvis"]).encode(),
+        "session_b.json": json.dumps(second["ytvis"]).encode(),
+        "frames.zip": images_zip(first["pngs"] | second["pngs"]),
+    }
+    seller_api, version_id = _sell(live_server, seller, tmp_path, slug="two-sessions", files=files)
+    manifest = seller_api.call("GET", f"versions/{version_id}/")["manifest"]
+    assert sorted(f["path"] for f in manifest if f["role"] == "video") == ["session_a.json", "session_b.json"]
+    merged = {
+        key: {**first[key], "videos": first[key]["videos"] + second[key]["videos"], "annotations": first[key]["annotations"] + second[key]["annotations"]}
+        for key in ("reference", "ytvis")
+    }
+    clips = _audit(live_server, auditor, seller_api, version_id, {**merged, "pngs": first["pngs"] | second["pngs"]}, videos=videos)
+    by_file = {}
+    for clip in clips:
+        by_file.setdefault(clip["file"], set()).add(clip["video_id"])
+    assert by_file == {"session_a.json": set(range(1, VIDEOS + 1)), "session_b.json": set(range(VIDEOS + 1, videos + 1))}, by_file
+
+    listing, reports = _approve_and_view(live_server, moderator, buyer, seller_api, version_id, "two-sessions")
+    quality = listing["quality"]
+    assert quality["mask_iou"]["status"] == "verified"
+    expected = _expected_mask_iou(merged["reference"], merged["ytvis"], clips)
+    assert quality["mask_iou"]["value"] == pytest.approx(expected, abs=0.02)
+    assert quality["id_switches"]["status"] == "verified" and quality["id_switches"]["value"] == 0.0
+    audit = reports["audit"]["summary"]
+    assert audit["n_videos"] == videos and audit["n_frames"] == videos * 10 and audit["verified"] is True
