@@ -105,6 +105,7 @@ _STRINGS = {
     "hash_category": "COALESCE(c.categories, '')",
 }
 _CATEGORY_SEPARATOR = "\x1f"  # category names may hold spaces: joined with the unit separator
+ANY_OF_KEPT = 512  # any_of tables kept per attribute
 _PUBLIC = "l.is_public AND NOT EXISTS (SELECT 1 FROM datasets_datasetversion v WHERE v.id = l.version_id AND v.state = ANY(%s))"
 _CATEGORIES = (
     "LEFT JOIN (SELECT t.listing_id, string_agg(t.value, E'\\x1f' ORDER BY t.value) AS categories "
@@ -251,6 +252,9 @@ class _Combos(_Codes):
         self._pair_combo: list[int] = []
         self._pair_value: list[int] = []
         self._pairs: tuple[np.ndarray, np.ndarray] | None = None
+        # any_of's tables by the values asked for: a table walks every incidence pair (millions
+        # for categories at 1M listings), and buyers ask for the same values again and again.
+        self._any_of: dict[frozenset[str], np.ndarray] = {}
 
     def of(self, value: Any) -> int:
         c = self.code.get(value)
@@ -268,11 +272,19 @@ class _Combos(_Codes):
         return self._pairs
 
     def any_of(self, wanted: Iterable[str]) -> np.ndarray:
-        """A boolean per set: whether it holds one of ``wanted``."""
-        pair_combo, pair_value = self.pairs()
-        table = np.zeros(len(self.values) + 1, dtype=bool)
-        hits = self.value_codes.lut(wanted)[pair_value]
-        table[pair_combo[hits]] = True
+        """A boolean per set: whether it holds one of ``wanted`` (read-only: it is kept for the next ask)."""
+        key = frozenset(wanted)
+        table = self._any_of.get(key)
+        # Codes are only ever added: a kept table is current while no set was added since.
+        if table is None or len(table) != len(self.values) + 1:
+            pair_combo, pair_value = self.pairs()
+            table = np.zeros(len(self.values) + 1, dtype=bool)
+            hits = self.value_codes.lut(key)[pair_value]
+            table[pair_combo[hits]] = True
+            table.flags.writeable = False
+            if len(self._any_of) >= ANY_OF_KEPT:
+                self._any_of.clear()
+            self._any_of[key] = table
         return table
 
     def value_counts(self, combo_counts: np.ndarray) -> dict[str, int]:
@@ -718,6 +730,7 @@ class SearchResult:
     slots: np.ndarray | None = None
     perm: np.ndarray | None = None
     mask: np.ndarray | None = None
+    failed: np.ndarray | None = None  # instead of mask: per slot, 0 when every filter passes (the compiled pass's bytes)
 
     def __len__(self) -> int:
         return self.count
@@ -725,11 +738,11 @@ class SearchResult:
     def _ordered_slots(self, stop: int) -> np.ndarray:
         if self.slots is not None:
             return self.slots[:stop]
-        assert self.perm is not None and self.mask is not None
+        assert self.perm is not None and (self.mask is not None or self.failed is not None)
         found, have, pos, step = [], 0, 0, max(4096, 4 * stop)
         while have < stop and pos < len(self.perm):
             chunk = self.perm[pos : pos + step]
-            hits = chunk[self.mask[chunk]]
+            hits = chunk[self.mask[chunk]] if self.mask is not None else chunk[self.failed[chunk] == 0]
             found.append(hits)
             have, pos, step = have + len(hits), pos + step, step * 4
         return np.concatenate(found)[:stop] if found else np.zeros(0, dtype=np.int64)
@@ -835,7 +848,9 @@ def _search(index: CatalogueIndex, filters, matches: tuple[np.ndarray, np.ndarra
             slots = np.flatnonzero(everything)
             slots = slots[np.argsort(index.place(ordering)[slots], kind="stable")]
         return found(count=count, slots=slots)
-    return found(count=count, perm=index.order(ordering), mask=codes == 0 if everything is None else everything)
+    if everything is None:
+        return found(count=count, perm=index.order(ordering), failed=codes)
+    return found(count=count, perm=index.order(ordering), mask=everything)
 
 
 # Full-text answers per query string, each valid for one catalogue state: (revision, token, ids, ranks).

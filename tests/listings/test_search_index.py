@@ -157,3 +157,22 @@ def test_changes_inside_a_transaction_are_answered_without_touching_the_shared_i
     version_transition(version=listing.version, to_state=VersionState.SUSPENDED, actor=moderator.user)
     after = assert_same(ListingFilters())
     assert listing.pk not in after["pks"] and after["count"] == before["count"] - 1
+
+
+def test_a_kept_any_of_table_follows_sets_added_after_it():
+    combos = catalogue_index._Combos()
+    mug_bottle = combos.of(frozenset({"mug", "bottle"}))
+    tote = combos.of(frozenset({"tote"}))
+    first = combos.any_of(["mug"])
+    assert first.tolist()[:2] == [True, False]
+    assert combos.any_of(("mug",)) is first  # asked again: the kept table
+    with pytest.raises(ValueError):
+        first[tote] = True  # kept tables are read-only
+    mug_tote = combos.of(frozenset({"mug", "tote"}))
+    later = combos.any_of(["mug"])
+    assert later is not first
+    assert [bool(later[c]) for c in (mug_bottle, tote, mug_tote)] == [True, False, True]
+    # a value unknown when asked, known once a set holds it
+    assert not combos.any_of(["crate"]).any()
+    crate = combos.of(frozenset({"crate"}))
+    assert combos.any_of(["crate"])[crate]
