@@ -27,7 +27,7 @@ def main() -> None:
     # sanitized build too, not the normal one
     from quality.engine import native
 
-    native._cached, native._reason = kernels, ""
+    native.KERNELS._loaded = (kernels, f"on: {library}")
     fn = TARGETS[target]
     atheris.Setup([sys.argv[0], *sys.argv[3:]], lambda data: fn(kernels, data))
     atheris.Fuzz()

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import random
+import subprocess
+import sys
 from decimal import Decimal
 
 import numpy as np
@@ -245,3 +247,22 @@ def test_the_compiled_and_the_numpy_path_answer_alike(varied, kernel, monkeypatc
             reference = answer(filters)
         assert compiled == reference, filters
     assert search.FACETS  # every case above compared all facets
+
+
+# -- the switch: the quality engine's loader, with the scan's own error -----------------------
+
+
+def test_required_but_stale_raises_scan_unavailable_with_the_reason(kernel):
+    # A library built from other sources than those beside it, as the loader sees it: a sources
+    # digest that cannot match (the real import and check, not a patched kernel()).
+    code = (
+        "import quality.engine._native.sources as s; s.source_sha256 = lambda directory: 'not-the-build'\n"
+        "from marketplace.listings import catalogue_scan as c\n"
+        "try:\n    c.kernel()\nexcept c.ScanUnavailable as e:\n    print('raised', e)\nelse:\n    print('ran')\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env={**os.environ, "QUALITY_NATIVE": "required"}, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("raised QUALITY_NATIVE=required but the catalogue scan is off: "), out.stdout
+    assert out.stdout.rstrip().endswith("was built from other sources than those beside it; rebuild (make native)"), out.stdout

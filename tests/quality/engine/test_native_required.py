@@ -25,7 +25,7 @@ def test_required_but_unusable_raises_with_the_reason(tmp_path):
     # A library built from other sources than those beside it is unusable: simulated by a
     # sources digest that cannot match (the real check, not a patched kernels()).
     code = (
-        "import quality.engine._native.sources as s; s.source_sha256 = lambda: 'not-the-build'\n"
+        "import quality.engine._native.sources as s; s.source_sha256 = lambda directory: 'not-the-build'\n"
         "import quality.engine.native as n\n"
         "try:\n    n.kernels()\nexcept n.KernelsUnavailable as e:\n    print('raised', e)\nelse:\n    print('ran')\n"
     )
@@ -36,7 +36,7 @@ def test_required_but_unusable_raises_with_the_reason(tmp_path):
 
 def test_unrequired_and_unusable_takes_the_python_path():
     code = (
-        "import quality.engine._native.sources as s; s.source_sha256 = lambda: 'not-the-build'\n"
+        "import quality.engine._native.sources as s; s.source_sha256 = lambda directory: 'not-the-build'\n"
         "import quality.engine.native as n\n"
         "print(n.kernels() is None, n.status().startswith('off:'))\n"
     )
