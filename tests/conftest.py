@@ -1,5 +1,5 @@
-"""Fixtures shared by the whole suite: actors in every role, the object store, and real
-Celery worker processes."""
+"""Fixtures shared by the whole suite: actors in every role, the object store, real
+Celery worker processes, and the compiled kernels for the tests of them."""
 
 from __future__ import annotations
 
@@ -27,6 +27,20 @@ def object_storage_ready(django_db_blocker):
     if isinstance(storage, S3Storage):
         storage.ensure_bucket()
     return storage
+
+
+@pytest.fixture
+def compiled_kernels():
+    """The quality engine's compiled kernels, for a test that exercises them: skipped where
+    QUALITY_NATIVE=0 turns them off on purpose; anywhere else a missing or stale library
+    fails the test with the loader's reason, so a broken build is never a run of skips."""
+    if os.environ.get("QUALITY_NATIVE") == "0":
+        pytest.skip("QUALITY_NATIVE=0 turns the compiled kernels off on purpose")
+    from quality.engine import native
+
+    kernels = native.kernels()
+    assert kernels is not None, native.status()
+    return kernels
 
 
 @pytest.fixture(autouse=True)

@@ -37,9 +37,7 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 
-@pytest.fixture(autouse=True)
-def _kernels_built():
-    assert native.available(), native.status()  # this comparison needs both paths
+pytestmark = pytest.mark.usefixtures("compiled_kernels")  # this comparison needs both paths
 
 
 def _fields(r) -> tuple:

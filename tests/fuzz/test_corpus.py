@@ -21,13 +21,13 @@ def test_every_target_has_seeds():
     assert {t for t, _ in CASES} == set(TARGETS)
 
 
-@pytest.mark.skipif(K is None, reason="the compiled kernels are not built (test_native_eval checks they are in CI)")
+@pytest.mark.usefixtures("compiled_kernels")
 @pytest.mark.parametrize(("target", "name"), CASES)
 def test_corpus_input_replays_cleanly(target, name):
     TARGETS[target](K, (CORPUS / target / name).read_bytes())
 
 
-@pytest.mark.skipif(K is None, reason="the compiled kernels are not built (test_native_eval checks they are in CI)")
+@pytest.mark.usefixtures("compiled_kernels")
 def test_the_seeds_reach_the_kernels_behind_the_readers():
     assert K.parse_results((CORPUS / "results_reader" / "seed-rle.json").read_bytes())["n"] == 3
     assert K.parse_results((CORPUS / "results_reader" / "seed-escapes.json").read_bytes())["n"] == 1
@@ -37,7 +37,7 @@ def test_the_seeds_reach_the_kernels_behind_the_readers():
     assert K.parse_coco((CORPUS / "reference_reader" / "seed-utf8.json").read_bytes())["n_annotations"] == 4
 
 
-@pytest.mark.skipif(K is None, reason="the compiled kernels are not built (test_native_eval checks they are in CI)")
+@pytest.mark.usefixtures("compiled_kernels")
 def test_the_validation_seeds_are_accepted():
     """The seeds of validation_reader get past json_outline and check_annotations (else the
     fuzzer would start from inputs the kernels decline at once)."""
@@ -51,7 +51,7 @@ def test_the_validation_seeds_are_accepted():
         assert r is not None and r["n"] >= 1, name
 
 
-@pytest.mark.skipif(K is None, reason="the compiled kernels are not built (test_native_eval checks they are in CI)")
+@pytest.mark.usefixtures("compiled_kernels")
 def test_the_video_and_scene_seeds_reach_the_compiled_paths(tmp_path):
     """The YouTube-VIS seeds are read whole by parse_ytvis and give scene figures on the
     compiled path; the scene seeds draw masks that touch and masks that do not."""

@@ -18,7 +18,7 @@ from quality.engine import native
 from quality.engine.cocoeval import Cell, EvalParams, evaluate, evaluate_cells, evaluate_cells_state, evaluate_shard, merge_shards
 from tests.quality.engine.coco_parity_helpers import assert_same_arrays, pycoco_eval, random_case
 
-needs_kernels = pytest.mark.skipif(not native.available(), reason="the compiled kernels are not built")
+needs_kernels = pytest.mark.usefixtures("compiled_kernels")
 
 # area bounds on the values the generators draw, so "<" vs "<=" matters
 BOUNDS = ((0.0, 1e10), (0.0, 16.0), (16.0, 64.0), (64.0, 1e10))

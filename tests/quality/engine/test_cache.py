@@ -31,16 +31,14 @@ def test_streamed_reference_equals_the_parsed_one():
     assert np.array_equal(evaluate(streamed, dt).precision, evaluate(whole, dt).precision)
 
 
-def test_masks_rasterized_on_several_cores_are_the_bytes_of_one_call(tmp_path, monkeypatch):
+def test_masks_rasterized_on_several_cores_are_the_bytes_of_one_call(tmp_path, monkeypatch, compiled_kernels):
     """The reference's polygons (and copied strings and counts) cut into runs rasterized in
     parallel give the same strings and offsets as one call, for any number of runs."""
     import json
 
-    from quality.engine import cache, native
+    from quality.engine import cache
     from tests.quality.engine.coco_parity_helpers import random_case
 
-    if native.kernels() is None:
-        raise AssertionError("the compiled kernels are not built (make native)")
     gt, _ = random_case(11, n_images=40)
     # a few compressed strings among the polygons and the crowds' uncompressed counts
     from pycocotools import mask as mask_utils

@@ -28,8 +28,7 @@ from tests.hostile_masks import CASES, MASK_CASES, SIZE_CASES, coco_text, encode
 from tests.quality.engine.json_mutations import mutations
 
 ROOT = Path(__file__).resolve().parents[3]
-KERNELS = native.kernels() is not None
-needs_kernels = pytest.mark.skipif(not KERNELS, reason="the compiled kernels are not built (test_native_eval checks they are in CI)")
+needs_kernels = pytest.mark.usefixtures("compiled_kernels")
 
 
 def _outcome(fn):
@@ -365,14 +364,14 @@ def test_mutated_reference_files_give_the_same_error_on_both_paths(tmp_path):
 
 
 @pytest.mark.parametrize("compiled", [True, False], ids=["kernels", "numpy"])
-def test_masks_checked_in_bulk_get_the_one_at_a_time_issues(compiled):
+def test_masks_checked_in_bulk_get_the_one_at_a_time_issues(compiled, request):
     """The bulk check (a buyer's results: the compressed strings in one kernel call) gives
     each segmentation of the whole hostile corpus, mixed with good and mutated masks, the
     issue the one-at-a-time check gives, at the same path."""
     import json
 
-    if compiled and native.kernels() is None:
-        pytest.fail("the compiled kernels are not built (make native)")
+    if compiled:
+        request.getfixturevalue("compiled_kernels")
     rng = np.random.default_rng(5)
     good = {"size": [10, 10], "counts": encode_runs([11, 2, 8, 2, 77])}
     items = []

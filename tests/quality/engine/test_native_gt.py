@@ -18,7 +18,7 @@ from tests.quality.engine.coco_parity_helpers import assert_same_arrays, pycoco_
 from tests.quality.engine.json_mutations import mutations
 
 K = native.kernels()
-pytestmark = pytest.mark.skipif(K is None or not hasattr(K, "parse_coco"), reason="compiled kernels not built or switched off")
+pytestmark = pytest.mark.usefixtures("compiled_kernels")
 
 FIELDS = ["img_ids", "img_heights", "img_widths", "cat_ids", "ann_ids", "ann_image_ids", "ann_category_ids", "ann_area", "ann_iscrowd", "ann_ignore", "ann_bbox", "rle_offsets", "rle_box", "rle_area"]
 

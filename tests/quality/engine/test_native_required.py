@@ -14,7 +14,7 @@ def _run(code: str, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code], env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
 
 
-@pytest.mark.skipif(not native.available(), reason="the kernels are not built here: nothing to require")
+@pytest.mark.usefixtures("compiled_kernels")
 def test_required_and_built_runs_the_kernels():
     out = _run("from quality.engine import native; print(native.kernels() is not None)", QUALITY_NATIVE="required")
     assert out.returncode == 0, out.stderr

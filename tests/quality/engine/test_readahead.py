@@ -7,12 +7,12 @@ import json
 import numpy as np
 import pytest
 
-from quality.engine import native, readahead
+from quality.engine import readahead
 from quality.engine.cocoeval import evaluate
 from quality.engine.errors import EngineInputError
 from tests.quality.engine.coco_parity_helpers import random_case
 
-pytestmark = pytest.mark.skipif(not native.available(), reason="the readers ahead are the compiled ones")
+pytestmark = pytest.mark.usefixtures("compiled_kernels")  # the readers ahead are the compiled ones
 
 
 @pytest.fixture

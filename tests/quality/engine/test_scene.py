@@ -209,12 +209,8 @@ def test_strings_scene_of_nothing():
     assert (got.per_frame, got.categories, got.occluded, got.sizes) == ([0, 0, 0], [0, 0, 0], 0, [0, 0, 0])
 
 
-def test_the_compiled_touch_test_refuses_bad_arrays():
-    from quality.engine import native
-
-    kernels = native.kernels()
-    if kernels is None:
-        pytest.skip("compiled kernels not built")  # the numpy path is tested above either way
+def test_the_compiled_touch_test_refuses_bad_arrays(compiled_kernels):
+    kernels = compiled_kernels
     counts = np.array([5, 3, 4, 4, 8], dtype=np.int64)  # two 4 x 3 masks
     offsets = np.array([0, 3, 5], dtype=np.int64)
     heights = np.array([4, 4], dtype=np.int64)
@@ -243,14 +239,10 @@ def test_the_compiled_touch_test_refuses_bad_arrays():
         [0, 2**62, 2**62, 2**62],  # far past the raster, and past int64 once summed
     ],
 )
-def test_the_compiled_touch_test_refuses_runs_that_do_not_cover_the_mask(second):
+def test_the_compiled_touch_test_refuses_runs_that_do_not_cover_the_mask(second, compiled_kernels):
     """The kernel alone (without the gate before it) refuses a mask whose runs do not sum to
     its height x width, naming the mask; nothing is written."""
-    from quality.engine import native
-
-    kernels = native.kernels()
-    if kernels is None:
-        pytest.skip("compiled kernels not built")
+    kernels = compiled_kernels
     counts = np.array([5, 3, 4, *second], dtype=np.int64)
     offsets = np.array([0, 3, len(counts)], dtype=np.int64)
     out = np.full(1, 7, dtype=np.uint8)
