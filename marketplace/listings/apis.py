@@ -14,7 +14,6 @@ from rest_framework import serializers, status
 from rest_framework.compat import split_header_value
 from rest_framework.exceptions import APIException
 from rest_framework.permissions import AllowAny, BasePermission
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -300,28 +299,28 @@ class ListingSearchApi(APIView):
         responses={200: paginated(ListingOutputSerializer, "ListingSearchPage", facets=serializers.DictField())},
     )
     def get(self, request):
-        filters = search.listing_filters_parse(request.query_params)
+        context = {"request": request}
+        head, cards, facets = self._search_page(
+            request._request, variant="", render=lambda rows: self.OutputSerializer(rows, many=True, context=context).data
+        )
+        return Response({**head, "results": cards, "facets": facets})
+
+    def _search_page(self, request: HttpRequest, *, variant: str, render) -> tuple[dict, list, dict]:
+        """The page's parts for ``request`` (a Django request): head (count, next, previous),
+        the result cards as ``render(listings)`` gives them, and the facets. Both ways of
+        answering (DRF's cycle and the anonymous one) go through here."""
+        filters = search.listing_filters_parse(request.GET)
         results, facets, paginator_class = search.listing_search_results(filters=filters)
         paginator = self.Pagination()
         paginator.django_paginator_class = paginator_class
-        page = paginator.paginate_queryset(results, request, view=self)
-        context = {"request": request}
+        page = paginator.paginate(results, request, view=self)
         if isinstance(results, catalogue_index.SearchResult):
-            # Cards of unchanged listings are rendered once (catalogue_index.result_cards).
-            cards = catalogue_index.result_cards(
-                page, variant=request.build_absolute_uri("/"), render=lambda rows: self.OutputSerializer(rows, many=True, context=context).data
-            )
+            # Cards of unchanged listings are rendered once per variant of rendering (catalogue_index.result_cards).
+            cards = catalogue_index.result_cards(page, variant=variant + request.build_absolute_uri("/"), render=render)
         else:
-            cards = self.OutputSerializer(page, many=True, context=context).data
-        return Response(
-            {
-                "count": paginator.page.paginator.count,
-                "next": paginator.get_next_link(),
-                "previous": paginator.get_previous_link(),
-                "results": cards,
-                "facets": facets,
-            }
-        )
+            cards = render(page)
+        head = {"count": paginator.page.paginator.count, "next": paginator.get_next_link(), "previous": paginator.get_previous_link()}
+        return head, cards, facets
 
     def dispatch(self, request, *args, **kwargs):
         """The anonymous JSON ``GET`` as DRF would answer it, without DRF's request cycle:
@@ -353,24 +352,14 @@ class ListingSearchApi(APIView):
 
     def _page_json(self, request: HttpRequest) -> bytes:
         """The search page's JSON for an anonymous request (DRF's bytes for ``get``'s answer)."""
-        query = Request(request)
-        filters = search.listing_filters_parse(request.GET)
-        results, facets, paginator_class = search.listing_search_results(filters=filters)
-        paginator = self.Pagination()
-        paginator.django_paginator_class = paginator_class
-        page = paginator.paginate_queryset(results, query, view=self)
         context = {"request": request}
 
         def render(rows) -> list[bytes]:
             return [drf_json(card) for card in self.OutputSerializer(rows, many=True, context=context).data]
 
-        if isinstance(results, catalogue_index.SearchResult):
-            # Cards kept as their JSON apart from get's (the same key with a distinct variant).
-            cards = catalogue_index.result_cards(page, variant="json " + request.build_absolute_uri("/"), render=render)
-        else:
-            cards = render(page)
-        head = drf_json({"count": paginator.page.paginator.count, "next": paginator.get_next_link(), "previous": paginator.get_previous_link()})
-        return b"".join((head[:-1], b',"results":[', b",".join(cards), b'],"facets":', drf_json(facets), b"}"))
+        # Cards kept as their JSON apart from get's (the same key with a distinct variant).
+        head, cards, facets = self._search_page(request, variant="json ", render=render)
+        return b"".join((drf_json(head)[:-1], b',"results":[', b",".join(cards), b'],"facets":', drf_json(facets), b"}"))
 
 
 class SalesTermsSerializer(serializers.Serializer):
