@@ -49,6 +49,9 @@ typedef struct {
     int kind, bit;
     const void *col, *aux;
     Py_ssize_t aux_len;
+    /* LUT: per code, 0 or the term's failing bit, and one more entry (the failing bit) that
+     * every code beyond the table reads: one load and an OR per row. */
+    const uint8_t *outcome;
     double value;
     long long lo, hi;
 } Term;
@@ -141,14 +144,12 @@ static void evaluate_term(const Term *T, uint8_t *restrict c, Py_ssize_t len) {
         }
         case LUT: {
             const int32_t *restrict x = T->col;
-            const uint8_t *restrict lut = T->aux;
+            const uint8_t *restrict outcome = T->outcome;
             const uint32_t n = (uint32_t)T->aux_len;
-            const uint8_t shift = (uint8_t)T->bit;
-            for (Py_ssize_t i = 0; i < len; i++) { /* without a branch: the outcome is unpredictable */
+            /* Scalar: AVX2's gathers are slow on processors with the gather data sampling fix. */
+            for (Py_ssize_t i = 0; i < len; i++) {
                 uint32_t k = (uint32_t)x[i];
-                uint32_t inside = k < n;
-                uint32_t ok = (lut[k & (0u - inside)] != 0) & inside;
-                c[i] |= (uint8_t)((ok ^ 1u) << shift);
+                c[i] |= outcome[k < n ? k : n];
             }
             break;
         }
@@ -259,16 +260,26 @@ static Py_ssize_t gather(const uint8_t *restrict c, Py_ssize_t len, const Group 
 #define COUNT_ROWS(NAME, CODE)                                                                                                  \
     static unsigned NAME(const CODE *restrict matrix, int width, const int32_t *restrict rows, Py_ssize_t k, Facet *facets,    \
                          const Group *g) {                                                                                      \
+        /* The group's facets in locals: a count's store could otherwise alias them, and they */                              \
+        /* would be read again for every row. */                                                                               \
+        const int nf = g->nfacets;                                                                                             \
+        int at[MAX_FACETS];                                                                                                    \
+        uint32_t size[MAX_FACETS];                                                                                             \
+        uint32_t *lanes[MAX_FACETS];                                                                                           \
+        for (int q = 0; q < nf; q++) {                                                                                         \
+            at[q] = g->facets[q];                                                                                              \
+            size[q] = (uint32_t)facets[at[q]].size;                                                                            \
+            lanes[q] = facets[at[q]].lanes;                                                                                    \
+        }                                                                                                                      \
         unsigned bad = 0;                                                                                                      \
         for (Py_ssize_t j = 0; j < k; j++) {                                                                                   \
             if (j + AHEAD < k) __builtin_prefetch(matrix + (size_t)rows[j + AHEAD] * (size_t)width);                          \
             const CODE *row = matrix + (size_t)rows[j] * (size_t)width;                                                        \
             size_t lane = (size_t)(j & 3);                                                                                     \
-            for (int q = 0; q < g->nfacets; q++) {                                                                             \
-                int f = g->facets[q];                                                                                          \
-                uint32_t code = row[f], size = (uint32_t)facets[f].size;                                                        \
-                bad |= code >= size;                                                                                           \
-                facets[f].lanes[lane * size + (code < size ? code : 0)]++;                                                      \
+            for (int q = 0; q < nf; q++) {                                                                                     \
+                uint32_t code = row[at[q]];                                                                                    \
+                bad |= code >= size[q];                                                                                        \
+                lanes[q][lane * size[q] + (code < size[q] ? code : 0)]++;                                                      \
             }                                                                                                                  \
         }                                                                                                                      \
         return bad;                                                                                                            \
@@ -372,6 +383,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     Term terms[MAX_TERMS];
     Part parts[MAX_THREADS];
     uint32_t *lanes[MAX_THREADS][MAX_FACETS] = {{0}};
+    uint8_t *outcomes[MAX_TERMS] = {0};
     int64_t *counts_out[MAX_FACETS] = {0};
     memset(parts, 0, sizeof parts);
     PyObject *tseq = NULL, *fseq = NULL;
@@ -420,6 +432,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         nviews++;
         T->col = cv->buf;
         T->aux = NULL;
+        T->outcome = NULL;
         if (T->kind == MIN_STATUS || T->kind == LUT) {
             Py_buffer *av = &views[nviews];
             if (T->kind == MIN_STATUS ? column(aux, av, 0, 2, "h", n, "term status") < 0 : column(aux, av, 0, 1, "?B", -1, "term table") < 0)
@@ -430,6 +443,17 @@ static PyObject *scan(PyObject *self, PyObject *args) {
             if (T->kind == LUT && av->len < 1) {
                 PyErr_SetString(PyExc_ValueError, "a term's table is empty");
                 goto done;
+            }
+            if (T->kind == LUT) {
+                uint8_t *outcome = outcomes[t] = malloc((size_t)av->len + 1);
+                if (!outcome) {
+                    PyErr_NoMemory();
+                    goto done;
+                }
+                const uint8_t *lut = av->buf, fail = (uint8_t)(1u << T->bit);
+                for (Py_ssize_t k = 0; k < av->len; k++) outcome[k] = lut[k] ? 0 : fail;
+                outcome[av->len] = fail;
+                T->outcome = outcome;
             }
         }
     }
@@ -548,6 +572,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
 done:
     for (int t = 0; t < MAX_THREADS; t++)
         for (int f = 0; f < MAX_FACETS; f++) free(lanes[t][f]);
+    for (int t = 0; t < MAX_TERMS; t++) free(outcomes[t]);
     for (int v = 0; v < nviews; v++) PyBuffer_Release(&views[v]);
     if (matrix.obj) PyBuffer_Release(&matrix);
     if (codes.obj) PyBuffer_Release(&codes);
