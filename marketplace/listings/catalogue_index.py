@@ -231,6 +231,27 @@ class _Codes:
             self.values.append(value)
         return c
 
+    def top(self, counts: np.ndarray, limit: int, *, named_only: bool) -> list[dict[str, Any]]:
+        """The counted codes' values and counts, most first, then by value, at most ``limit``
+        (with ``named_only``, blank values left out): as sorting the (value, count) pairs by
+        (-count, value) would list them, sorted here by the values' ranks (kept until a value
+        is added) and only the listed ones made into dicts."""
+        counts = counts[: len(self.values)]
+        rank, named = self._ranks()
+        rows = np.flatnonzero((counts != 0) & named[: len(counts)]) if named_only else np.flatnonzero(counts)
+        rows = rows[np.lexsort((rank[rows], -counts[rows]))[:limit]]
+        values = self.values
+        return [{"value": values[i], "count": n} for i, n in zip(rows.tolist(), counts[rows].tolist(), strict=True)]
+
+    def _ranks(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each code's place among the values in sorted order, and whether its value is not blank."""
+        kept = getattr(self, "_kept_ranks", None)
+        if kept is None or len(kept[0]) != len(self.values):
+            rank = np.empty(len(self.values), dtype=np.int64)
+            rank[sorted(range(len(self.values)), key=self.values.__getitem__)] = np.arange(len(self.values))
+            kept = self._kept_ranks = (rank, np.fromiter(map(bool, self.values), dtype=bool, count=len(self.values)))
+        return kept
+
     def lut(self, wanted: Iterable[Any]) -> np.ndarray:
         """A boolean per code: whether the code's value is one of ``wanted``."""
         table = np.zeros(len(self.values) + 1, dtype=bool)
@@ -287,12 +308,11 @@ class _Combos(_Codes):
             self._any_of[key] = table
         return table
 
-    def value_counts(self, combo_counts: np.ndarray) -> dict[str, int]:
-        """Listings per value, from listings per set."""
+    def value_counts(self, combo_counts: np.ndarray) -> np.ndarray:
+        """Listings per value code, from listings per set."""
         pair_combo, pair_value = self.pairs()
-        per_value = np.bincount(pair_value, weights=combo_counts[pair_combo], minlength=len(self.value_codes.values))
-        names = self.value_codes.values
-        return {names[i]: int(per_value[i]) for i in np.flatnonzero(per_value)}
+        # Sums of integer counts below 2**53: exact in float64.
+        return np.bincount(pair_value, weights=combo_counts[pair_combo], minlength=len(self.value_codes.values)).astype(np.int64)
 
 
 @dataclass
@@ -578,12 +598,9 @@ class CatalogueIndex:
         for facet, counts in per_facet.items():
             codes = self.codes[_facet_column(facet)]
             if facet in FACET_COLUMNS:
-                values = codes.value_counts(counts)
+                facets[facet] = codes.value_codes.top(codes.value_counts(counts), FACET_LIMIT, named_only=False)
             else:
-                values = {codes.values[i]: int(counts[i]) for i in np.flatnonzero(counts) if codes.values[i]}
-            facets[facet] = [
-                {"value": v, "count": n} for v, n in sorted(((v, n) for v, n in values.items() if n), key=lambda r: (-r[1], r[0]))[:FACET_LIMIT]
-            ]
+                facets[facet] = codes.top(counts, FACET_LIMIT, named_only=True)
         return facets
 
 
