@@ -332,9 +332,11 @@ class CatalogueIndex:
     # together with the primary key they name a row's content (result cards are kept by them).
     uid: int = 0
     read_at: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    # The facets' codes row by row (the compiled pass reads a counted row's codes in one
-    # cache line), once per catalogue state: None until a search needs it.
-    facet_rows: np.ndarray | None = None
+    # The counted facets' codes row by row (the compiled pass reads a counted row's codes in
+    # one cache line), per set of facets counted, once per catalogue state.
+    facet_rows: dict[tuple[str, ...], np.ndarray] = field(default_factory=dict)
+    # Each slot's joint code of JOINT_FACETS and the table sizes it was made with, once per catalogue state.
+    joint: tuple[np.ndarray, tuple[int, ...]] | None = None
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -383,7 +385,7 @@ class CatalogueIndex:
         self.cols = cols
         self.alive = np.ones(len(self.pk), dtype=bool)
         self.slot_of = {int(pk): slot for slot, pk in enumerate(self.pk.tolist())}
-        self.orders, self.totals, self.facet_rows = {}, {}, None
+        self.orders, self.totals, self.facet_rows, self.joint = {}, {}, {}, None
         self.uid = next(_index_uids)
         self.read_at = np.full(len(self.pk), revision, dtype=np.int64)
         self.revision, self.token = revision, token
@@ -418,7 +420,7 @@ class CatalogueIndex:
                     self.cols[name] = np.concatenate([self.cols[name], column[take]])
                 for j, pk in enumerate(present[take].tolist()):
                     self.slot_of[pk] = start + j
-            self.orders, self.totals, self.facet_rows = {}, {}, None
+            self.orders, self.totals, self.facet_rows, self.joint = {}, {}, {}, None
         self.revision, self.token = revision, token
 
     # -- querying --------------------------------------------------------------------------
@@ -530,12 +532,24 @@ class CatalogueIndex:
             self.totals["alive"] = np.array([np.count_nonzero(self.alive)])
         return int(self.totals["alive"][0])
 
-    def _alive_counts(self, column: str, size: int) -> np.ndarray:
-        """Per code of a column, its live rows (once per catalogue state): counts under a mask are these less the complement's."""
+    def _alive_counts(self, column: str, size: int, values: np.ndarray | None = None) -> np.ndarray:
+        """Per code of a column (or of ``values``, a column derived from them), its live rows
+        (once per catalogue state): counts under a mask are these less the complement's."""
         counts = self.totals.get(column)
         if counts is None or len(counts) != size:
-            counts = self.totals[column] = np.bincount(self.cols[column][self.alive], minlength=size)
+            values = self.cols[column] if values is None else values
+            counts = self.totals[column] = np.bincount(values[self.alive], minlength=size)
         return counts
+
+    def _joint_codes(self) -> tuple[np.ndarray, tuple[int, ...]]:
+        """Each slot's joint code of JOINT_FACETS (mixed radix over their tables' sizes), and those sizes."""
+        sizes = tuple(len(self.codes[_facet_column(facet)].values) for facet in JOINT_FACETS)
+        if self.joint is None or self.joint[1] != sizes or len(self.joint[0]) != len(self.pk):
+            code = np.zeros(len(self.pk), dtype=np.int64)
+            for facet, size in zip(JOINT_FACETS, sizes, strict=True):
+                code = code * size + self.cols[_facet_column(facet)]
+            self.joint = (code.astype(np.int32), sizes)
+        return self.joint
 
     def facets(self, masks: dict[str, np.ndarray], base: np.ndarray) -> tuple[dict[str, list[dict[str, Any]]], np.ndarray]:
         """Disjunctive facets as search._facets_one_query counts them, and the mask of every filter (numpy)."""
@@ -577,18 +591,36 @@ class CatalogueIndex:
         base_bit = kernel.BASE_BIT
         bits = {key: OWN_FACETS.index(key) for key in terms if key in OWN_FACETS}
         args = [(t.kind, bits.get(key, base_bit), t.column, t.aux, float(t.value), int(t.lo), int(t.hi)) for key, t in terms.items()]
-        counts = {facet: np.empty(len(self.codes[_facet_column(facet)].values), dtype=np.int64) for facet in FACETS}
-        specs = [(self.cols[_facet_column(facet)], counts[facet], bits.get(facet, -1) if facet != "license" else -1) for facet in FACETS]
-        if self.facet_rows is None:
-            wide = max(len(c) for c in counts.values()) > np.iinfo(np.uint16).max
-            self.facet_rows = np.stack([self.cols[_facet_column(facet)] for facet in FACETS], axis=1).astype(np.uint32 if wide else np.uint16)
+        counted = list(FACETS)
+        columns = {facet: self.cols[_facet_column(facet)] for facet in FACETS}
+        sizes = {facet: len(self.codes[_facet_column(facet)].values) for facet in FACETS}
+        joint_sizes = tuple(sizes[facet] for facet in JOINT_FACETS)
+        # Without a filter of their own, JOINT_FACETS count the same rows: one count of their
+        # joint code per row instead of one of each, split into theirs afterwards.
+        joined = not any(facet in bits for facet in JOINT_FACETS) and math.prod(joint_sizes) <= JOINT_CODES_MAX
+        if joined:
+            counted = [facet for facet in FACETS if facet not in JOINT_FACETS] + [JOINT]
+            columns[JOINT], joint_sizes = self._joint_codes()
+            sizes[JOINT] = math.prod(joint_sizes)
+        counts = {facet: np.empty(sizes[facet], dtype=np.int64) for facet in counted}
+        specs = [(columns[facet], counts[facet], bits.get(facet, -1)) for facet in counted]
+        rows = self.facet_rows.get(tuple(counted))
+        if rows is None:
+            wide = max(sizes[facet] for facet in counted) > np.iinfo(np.uint16).max
+            rows = np.stack([columns[facet] for facet in counted], axis=1).astype(np.uint32 if wide else np.uint16)
+            self.facet_rows[tuple(counted)] = rows
         codes = np.empty(len(self.pk), dtype=np.uint8)
         threads = SCAN_THREADS if len(self.pk) >= SCAN_SPLIT_ROWS else 1
-        count, complemented = kernel.scan(self.alive, args, self.facet_rows, specs, codes, threads)
-        for facet, complement in zip(FACETS, complemented, strict=True):
+        count, complemented = kernel.scan(self.alive, args, rows, specs, codes, threads)
+        for facet, complement in zip(counted, complemented, strict=True):
             if complement:
-                counts[facet] = self._alive_counts(_facet_column(facet), len(counts[facet])) - counts[facet]
-        return self._facet_lists(counts), count, codes
+                column = _facet_column(facet) if facet != JOINT else JOINT
+                counts[facet] = self._alive_counts(column, sizes[facet], columns[facet]) - counts[facet]
+        if joined:
+            table = counts.pop(JOINT).reshape(joint_sizes)
+            for axis, facet in enumerate(JOINT_FACETS):
+                counts[facet] = table.sum(axis=tuple(a for a in range(len(JOINT_FACETS)) if a != axis))
+        return self._facet_lists({facet: counts[facet] for facet in FACETS}), count, codes
 
     def _facet_lists(self, per_facet: dict[str, np.ndarray]) -> dict[str, list[dict[str, Any]]]:
         """Each facet's values and counts, most listings first, as search._facets_one_query lists them."""
@@ -607,6 +639,12 @@ class CatalogueIndex:
 # The facets a filter of their own is left out of (disjunctive), in the order of their bit in
 # the compiled pass; the license facet has no filter of its own.
 OWN_FACETS = ("embodiment", "task", "tier", "annotation_kind", "sensor")
+# Facets counted together as one joint code when none has a filter in the search (the license
+# facet never has one), while their joint codes are at most JOINT_CODES_MAX (the counts stay
+# in the processor's cache).
+JOINT_FACETS = ("license", "tier", "annotation_kind")
+JOINT = "joint"
+JOINT_CODES_MAX = 1 << 15
 # Threads of the compiled pass from SCAN_SPLIT_ROWS slots on (below, starting a thread costs
 # more than half the pass).
 SCAN_THREADS = 2

@@ -25,7 +25,7 @@ from marketplace.listings.catalogue_index import (
     CatalogueIndex,
     Term,
 )
-from marketplace.listings.search import ListingFilters
+from marketplace.listings.search import FACETS, ListingFilters
 from tests import factories
 from tests.listings import varied_catalogue as vc
 from tests.listings.test_search_index import FIXED, _filters
@@ -139,8 +139,35 @@ def test_facet_codes_wider_than_16_bits(kernel):
     index.cols["facet_task"][::7] = len(combos.values) - 1
     terms = {"commercial_use": Term(EQUALS_BOOL, index.cols["commercial_use"], lo=1)}
     compiled, reference = both(index, kernel, terms)
-    assert index.facet_rows is not None and index.facet_rows.dtype == np.uint32
+    assert [rows.dtype for rows in index.facet_rows.values()] == [np.uint32]
     assert compiled == reference
+
+
+@pytest.mark.parametrize("dead", [False, True])
+def test_facets_without_a_filter_of_their_own_are_counted_jointly_and_split_exactly(kernel, dead):
+    """License, tier and annotation kind without a filter of their own are counted as one joint
+    code per row; split again, their facets are those counted one by one, directly and
+    complemented, with dead slots; a filter on one of them counts them one by one."""
+    index = synthetic_index(3000, seed=11)
+    if dead:  # besides the tenth the synthetic index kills
+        index.alive[::5] = False
+    few = {"commercial_use": Term(EQUALS_BOOL, index.cols["commercial_use"], lo=1)}
+    rare = {"tier": Term(IN_TABLE, index.cols["tier"], index.codes["tier"].lut(["nothing"]))}  # nothing passes
+    for terms in ({}, few, {**few, "price_max": Term(RANGE_INT64, index.cols["price_cents"], lo=0, hi=10**9)}):
+        compiled, reference = both(index, kernel, terms)
+        assert compiled == reference
+        assert ("embodiment", "task", "sensor", catalogue_index.JOINT) in index.facet_rows
+    compiled, reference = both(index, kernel, {**few, **rare})
+    assert compiled == reference
+    assert tuple(FACETS) in index.facet_rows
+
+
+def test_joint_codes_past_their_bound_are_counted_one_by_one(kernel, monkeypatch):
+    index = synthetic_index(500, seed=12)
+    monkeypatch.setattr(catalogue_index, "JOINT_CODES_MAX", 10)
+    compiled, reference = both(index, kernel, {"commercial_use": Term(EQUALS_BOOL, index.cols["commercial_use"], lo=1)})
+    assert compiled == reference
+    assert list(index.facet_rows) == [tuple(FACETS)]
 
 
 # -- the boundary: arrays it cannot read safely are refused ----------------------------------
