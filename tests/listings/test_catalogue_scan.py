@@ -205,6 +205,94 @@ def test_the_scan_refuses_wrong_arrays(kernel):
         _call(kernel, n, codes=np.empty(n, dtype=np.int8))
     with pytest.raises(ValueError, match="read-only"):
         _call(kernel, n, codes=np.frombuffer(bytes(n), dtype=np.uint8))
+    with pytest.raises(ValueError, match="term column"):  # a narrow form only where a term kind has one
+        _call(kernel, n, terms=[(MIN_FLOAT64, 7, np.zeros(n, dtype=np.int32), None, 0.5, 0, 0)])
+    with pytest.raises(ValueError, match="term column"):  # int16 is no narrow form of int64
+        _call(kernel, n, terms=[(RANGE_INT64, 7, np.zeros(n, dtype=np.int16), None, 0.0, 0, 9)])
+    with pytest.raises(ValueError, match="term column"):  # signed 16-bit codes are not read
+        _call(kernel, n, terms=[(IN_TABLE, 0, np.zeros(n, dtype=np.int16), np.ones(1, dtype=bool), 0.0, 0, 0)])
+    with pytest.raises(ValueError, match="facet column"):
+        _call(kernel, n, facets=[(np.zeros(n, dtype=np.int16), np.zeros(1, dtype=np.int64), -1)])
+
+
+INT32 = np.iinfo(np.int32)
+INT64 = np.iinfo(np.int64)
+
+
+@pytest.mark.parametrize(
+    "lo, hi",
+    [
+        (INT64.min, INT64.max),
+        (INT64.min, 0),
+        (-5, 7),
+        (INT32.min, INT32.max),
+        (INT32.min - 1, INT32.min),  # only the smallest int32 passes
+        (INT32.max, INT32.max + 1),
+        (INT32.max + 1, INT64.max),  # nothing in int32 reaches it
+        (INT64.min, INT32.min - 1),
+        (9, 3),  # an empty range
+        (INT64.max, INT64.min),
+    ],
+)
+def test_a_range_over_int32_values_passes_the_rows_the_int64_column_passes(kernel, lo, hi):
+    rng = np.random.default_rng(5)
+    values = np.concatenate([rng.integers(-20, 20, 200), [INT32.min, INT32.max, INT32.min + 1, INT32.max - 1, 0]]).astype(np.int64)
+    n = len(values)
+    got = {}
+    for column in (values, values.astype(np.int32)):
+        codes = np.empty(n, dtype=np.uint8)
+        matches, _ = _call(kernel, n, terms=[(RANGE_INT64, 7, column, None, 0.0, lo, hi)], codes=codes)
+        got[column.dtype.name] = (matches, (codes == 0).tolist())
+    assert got["int32"] == got["int64"]
+    assert got["int64"][1] == ((values >= lo) & (values <= hi)).tolist()
+
+
+def test_uint16_codes_filter_and_count_as_their_int32_codes(kernel):
+    rng = np.random.default_rng(6)
+    n, size = 5000, 300
+    codes32 = rng.integers(0, size, n).astype(np.int32)
+    codes32[::97] = 65535  # beyond the table: fails the filter
+    table = rng.random(size) < 0.4
+    some = rng.random(n) < 0.3  # a filter without a facet: the facets count the rows passing it, one by one
+    results = []
+    for column in (codes32, codes32.astype(np.uint16)):
+        counted = np.zeros(1 << 16, dtype=np.int64)
+        other = rng.integers(0, 4, n).astype(np.int32)  # a second facet, for the row matrix
+        matrix = np.stack([codes32, other], axis=1).astype(np.uint16)
+        row_bytes = np.empty(n, dtype=np.uint8)
+        matches, complemented = kernel.scan(
+            np.ones(n, dtype=bool),
+            [(IN_TABLE, 0, column, table, 0.0, 0, 0), (EQUALS_BOOL, 7, some, None, 0.0, 1, 0)],
+            matrix,
+            [(column, counted, 0), (other, np.zeros(4, dtype=np.int64), -1)],
+            row_bytes,
+            1,
+        )
+        results.append((matches, complemented, counted.tolist(), row_bytes.tolist()))
+    assert results[0] == results[1]
+    passing = np.concatenate([table, [False]])[np.minimum(codes32, size)]
+    assert results[0][0] == int((passing & some).sum())
+    assert results[0][1] == (False, False)  # counted directly, not as the complement
+    assert results[0][2] == np.bincount(codes32[some], minlength=1 << 16).tolist()
+
+
+def test_values_past_the_narrow_forms_keep_their_columns(kernel):
+    """The pass reads uint16 codes and int32 cents where every value fits, else the columns
+    themselves; the answers are the same."""
+    index = synthetic_index(600, seed=13)
+    terms = lambda: {  # noqa: E731
+        "price_max": Term(RANGE_INT64, index.cols["price_cents"], lo=np.iinfo(np.int64).min, hi=50_000),
+        "task": Term(IN_TABLE, index.cols["facet_task"], index.codes["facet_task"].any_of(["task-1", "task-2"])),
+    }
+    compiled, reference = both(index, kernel, terms())
+    assert compiled == reference
+    assert index._narrow(index.cols["price_cents"]).dtype == np.int32
+    assert index._narrow(index.cols["facet_task"]).dtype == np.uint16
+    index.cols["price_cents"][0] = 2**40
+    index.narrow = {}
+    compiled, reference = both(index, kernel, terms())
+    assert compiled == reference
+    assert index._narrow(index.cols["price_cents"]) is index.cols["price_cents"]
 
 
 def test_a_code_beyond_its_table_fails_the_filter_and_one_beyond_its_counts_raises(kernel):

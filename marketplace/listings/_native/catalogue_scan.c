@@ -35,7 +35,7 @@
 #error "SCAN_SOURCE_SHA256 is undefined: build with pip install (setup.py)"
 #endif
 
-#define SCAN_ABI 1
+#define SCAN_ABI 2
 #define BLOCK 4096
 #define MAX_TERMS 64
 #define MAX_FACETS 8
@@ -47,6 +47,9 @@ enum { MIN_STATUS = 0, EQ_I16 = 1, EQ_BOOL = 2, RANGE_I64 = 3, MIN_F64 = 4, LUT 
 
 typedef struct {
     int kind, bit;
+    /* The column in its narrow form (RANGE_I64: int32, LUT: uint16 codes): half the bytes to read. */
+    int narrow;
+    Py_ssize_t width; /* bytes per row of col */
     const void *col, *aux;
     Py_ssize_t aux_len;
     /* LUT: per code, 0 or the term's failing bit, and one more entry (the failing bit) that
@@ -57,7 +60,8 @@ typedef struct {
 } Term;
 
 typedef struct {
-    const int32_t *col; /* the facet's codes, one per slot */
+    const void *col; /* the facet's codes, one per slot: int32, or uint16 when narrow */
+    int narrow;
     uint32_t *lanes; /* this thread's counts, four interleaved copies (see count_rows) */
     Py_ssize_t size;
     int bit; /* -1: counted under every filter */
@@ -131,6 +135,14 @@ static void evaluate_term(const Term *T, uint8_t *restrict c, Py_ssize_t len) {
             break;
         }
         case RANGE_I64: {
+            if (T->narrow) { /* the bounds clamped to int32 (every value is one): the same rows pass */
+                const int32_t *restrict x = T->col;
+                const int empty = T->lo > T->hi || T->lo > INT32_MAX || T->hi < INT32_MIN;
+                const int32_t lo = empty ? 1 : (int32_t)(T->lo < INT32_MIN ? INT32_MIN : T->lo);
+                const int32_t hi = empty ? 0 : (int32_t)(T->hi > INT32_MAX ? INT32_MAX : T->hi);
+                for (Py_ssize_t i = 0; i < len; i++) c[i] |= (x[i] >= lo) & (x[i] <= hi) ? 0 : fail;
+                break;
+            }
             const int64_t *restrict x = T->col;
             const int64_t lo = T->lo, hi = T->hi;
             for (Py_ssize_t i = 0; i < len; i++) c[i] |= (x[i] >= lo) & (x[i] <= hi) ? 0 : fail;
@@ -143,10 +155,18 @@ static void evaluate_term(const Term *T, uint8_t *restrict c, Py_ssize_t len) {
             break;
         }
         case LUT: {
-            const int32_t *restrict x = T->col;
             const uint8_t *restrict outcome = T->outcome;
             const uint32_t n = (uint32_t)T->aux_len;
             /* Scalar: AVX2's gathers are slow on processors with the gather data sampling fix. */
+            if (T->narrow) {
+                const uint16_t *restrict x = T->col;
+                for (Py_ssize_t i = 0; i < len; i++) {
+                    uint32_t k = x[i];
+                    c[i] |= outcome[k < n ? k : n];
+                }
+                break;
+            }
+            const int32_t *restrict x = T->col;
             for (Py_ssize_t i = 0; i < len; i++) {
                 uint32_t k = (uint32_t)x[i];
                 c[i] |= outcome[k < n ? k : n];
@@ -178,7 +198,6 @@ static int all_failed(const uint8_t *c) {
 }
 
 static void evaluate(Part *p) {
-    static const int size[] = {8, 2, 1, 8, 8, 4};
     for (Py_ssize_t start = p->lo; start < p->hi; start += BLOCK) {
         Py_ssize_t len = start + BLOCK < p->hi ? BLOCK : p->hi - start;
         uint8_t *c = p->codes + start;
@@ -194,7 +213,7 @@ static void evaluate(Part *p) {
                 if (end == i) continue;
                 Term local = p->terms[t];
                 Py_ssize_t at = start + i;
-                local.col = (const char *)local.col + at * size[local.kind];
+                local.col = (const char *)local.col + at * local.width;
                 if (local.kind == MIN_STATUS) local.aux = (const int16_t *)local.aux + at;
                 evaluate_term(&local, c + i, end - i);
                 i = end;
@@ -207,8 +226,29 @@ static void evaluate(Part *p) {
     }
 }
 
+/* The set bits' positions of each byte value, for gather: eight offsets per eight rows are
+ * stored whatever the members, and the count advances by the members (no branch per member:
+ * half the rows may be members, and a branch on each would be mispredicted half the time). */
+static uint8_t bit_positions[256][8], bit_count[256]; /* a table: the baseline x86-64 has no popcount instruction */
+
+static void bit_positions_init(void) {
+    for (int m = 0; m < 256; m++) {
+        int k = 0;
+        for (int b = 0; b < 8; b++)
+            if (m & (1 << b)) bit_positions[m][k++] = (uint8_t)b;
+        bit_count[m] = (uint8_t)k;
+    }
+}
+
+static inline Py_ssize_t gather8(unsigned member, Py_ssize_t at, int32_t *restrict rows, Py_ssize_t k) {
+    const uint8_t *pos = bit_positions[member & 0xFF];
+    for (int b = 0; b < 8; b++) rows[k + b] = (int32_t)(at + pos[b]);
+    return k + bit_count[member & 0xFF];
+}
+
 /* The rows of a block in a group, as offsets: sixteen bytes at a time (SSE2, every x86-64)
- * or eight (bit arithmetic on a word elsewhere), no branch per row, one store per member. */
+ * or eight (bit arithmetic on a word elsewhere). ``rows`` has room for eight more than the
+ * block (gather8 stores eight at a time). */
 static Py_ssize_t gather(const uint8_t *restrict c, Py_ssize_t len, const Group *g, int32_t *restrict rows) {
     Py_ssize_t k = 0, i = 0;
 #if defined(__SSE2__)
@@ -217,10 +257,8 @@ static Py_ssize_t gather(const uint8_t *restrict c, Py_ssize_t len, const Group 
         __m128i w = _mm_loadu_si128((const __m128i *)(c + i));
         unsigned clear = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_and_si128(w, mask), zero));
         unsigned member = g->complemented ? ~(clear | (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(w, dead))) & 0xFFFFu : clear;
-        while (member) {
-            rows[k++] = (int32_t)(i + __builtin_ctz(member));
-            member &= member - 1;
-        }
+        k = gather8(member, i, rows, k);
+        k = gather8(member >> 8, i + 8, rows, k);
     }
 #else
     const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull, low = 0x7F7F7F7F7F7F7F7Full;
@@ -237,10 +275,7 @@ static Py_ssize_t gather(const uint8_t *restrict c, Py_ssize_t len, const Group 
             uint64_t u = ~w; /* a dead slot (0xFF) is in no count */
             member = set & ((((u & low) + low) | u) & high);
         }
-        while (member) {
-            rows[k++] = (int32_t)(i + (__builtin_ctzll(member) >> 3));
-            member &= member - 1;
-        }
+        k = gather8((unsigned)(((member >> 7) * 0x0102040810204080ull) >> 56), i, rows, k); /* byte b's high bit as bit b */
     }
 #endif
     for (; i < len; i++) {
@@ -287,19 +322,22 @@ static Py_ssize_t gather(const uint8_t *restrict c, Py_ssize_t len, const Group 
 COUNT_ROWS(count_rows16, uint16_t)
 COUNT_ROWS(count_rows32, uint32_t)
 
-static unsigned count_column(const int32_t *restrict col, const int32_t *restrict rows, Py_ssize_t k, uint32_t *restrict lanes, uint32_t size) {
-    unsigned bad = 0;
-    for (Py_ssize_t j = 0; j < k; j++) {
-        if (j + AHEAD < k) __builtin_prefetch(col + rows[j + AHEAD]);
-        uint32_t code = (uint32_t)col[rows[j]];
-        bad |= code >= size;
-        lanes[(size_t)(j & 3) * size + (code < size ? code : 0)]++;
+#define COUNT_COLUMN(NAME, CODE)                                                                                                \
+    static unsigned NAME(const CODE *restrict col, const int32_t *restrict rows, Py_ssize_t k, uint32_t *restrict lanes, uint32_t size) { \
+        unsigned bad = 0;                                                                                                      \
+        for (Py_ssize_t j = 0; j < k; j++) {                                                                                   \
+            if (j + AHEAD < k) __builtin_prefetch(col + rows[j + AHEAD]);                                                      \
+            uint32_t code = (uint32_t)col[rows[j]];                                                                            \
+            bad |= code >= size;                                                                                               \
+            lanes[(size_t)(j & 3) * size + (code < size ? code : 0)]++;                                                        \
+        }                                                                                                                      \
+        return bad;                                                                                                            \
     }
-    return bad;
-}
+COUNT_COLUMN(count_column32, int32_t)
+COUNT_COLUMN(count_column16, uint16_t)
 
 static void count_facets(Part *p) {
-    int32_t rows[BLOCK];
+    int32_t rows[BLOCK + 8];
     for (Py_ssize_t start = p->lo; start < p->hi; start += BLOCK) {
         Py_ssize_t len = start + BLOCK < p->hi ? BLOCK : p->hi - start;
         for (int g = 0; g < p->ngroups; g++) {
@@ -310,7 +348,10 @@ static void count_facets(Part *p) {
             if (p->bad_code) return;
             if (G->nfacets == 1) {
                 Facet *F = &p->facets[G->facets[0]];
-                p->bad_code |= (int)count_column(F->col + start, rows, k, F->lanes, (uint32_t)F->size);
+                if (F->narrow)
+                    p->bad_code |= (int)count_column16((const uint16_t *)F->col + start, rows, k, F->lanes, (uint32_t)F->size);
+                else
+                    p->bad_code |= (int)count_column32((const int32_t *)F->col + start, rows, k, F->lanes, (uint32_t)F->size);
             } else if (p->wide)
                 p->bad_code |= (int)count_rows32((const uint32_t *)p->matrix + (size_t)start * (size_t)p->nfacets, p->nfacets, rows, k, p->facets, G);
             else
@@ -344,19 +385,30 @@ static void run_parts(Part *parts, int n, void *(*fn)(void *)) {
     }
 }
 
-/* A C-contiguous buffer of ``n`` elements of ``size`` bytes whose struct format is one of ``kinds``. */
-static int column(PyObject *obj, Py_buffer *view, int writable, Py_ssize_t size, const char *kinds, Py_ssize_t n, const char *what) {
+/* A C-contiguous buffer of ``n`` elements of ``size`` bytes whose struct format is one of
+ * ``kinds`` or, where ``narrow`` is given, of ``narrow_size`` bytes and one of
+ * ``narrow_kinds`` (then *narrow is set). */
+static int column_of(PyObject *obj, Py_buffer *view, int writable, Py_ssize_t size, const char *kinds, Py_ssize_t narrow_size,
+                     const char *narrow_kinds, int *narrow, Py_ssize_t n, const char *what) {
     if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0)) < 0) return -1;
     const char *f = view->format ? view->format : "B";
     if (*f == '@' || *f == '=' || *f == '<') f++;
-    if (view->itemsize != size || f[0] == '\0' || f[1] != '\0' || !strchr(kinds, f[0]) || (n >= 0 && view->len != n * size)) {
+    int single = f[0] != '\0' && f[1] == '\0';
+    int wide_ok = single && view->itemsize == size && strchr(kinds, f[0]);
+    int narrow_ok = single && narrow && view->itemsize == narrow_size && strchr(narrow_kinds, f[0]);
+    if (!(wide_ok || narrow_ok) || (n >= 0 && view->len != n * view->itemsize)) {
         PyErr_Format(PyExc_ValueError, "%s: expected %zd elements of %zd bytes (%s), got format %s, %zd bytes", what, n, size, kinds,
                      view->format ? view->format : "B", view->len);
         PyBuffer_Release(view);
         view->obj = NULL;
         return -1;
     }
+    if (narrow) *narrow = !wide_ok;
     return 0;
+}
+
+static int column(PyObject *obj, Py_buffer *view, int writable, Py_ssize_t size, const char *kinds, Py_ssize_t n, const char *what) {
+    return column_of(obj, view, writable, size, kinds, 0, NULL, NULL, n, what);
 }
 
 /* scan(alive, terms, facet_codes, facets, codes, threads) -> (matches, complemented)
@@ -366,11 +418,11 @@ static int column(PyObject *obj, Py_buffer *view, int writable, Py_ssize_t size,
  *   MIN_STATUS  float64 column >= value and int16 aux >= lo
  *   EQ_I16      int16 column == lo
  *   EQ_BOOL     bool column == lo
- *   RANGE_I64   lo <= int64 column <= hi
+ *   RANGE_I64   lo <= int64 (or int32) column <= hi
  *   MIN_F64     float64 column >= value
- *   LUT         bool aux[int32 column] (a code beyond aux fails)
+ *   LUT         bool aux[int32 (or uint16) column] (a code beyond aux fails)
  * facet_codes: uint16 or uint32 [n][number of facets], each slot's code of each facet.
- * facets: (int32 codes column, int64 counts[size] written, bit or -1) each.
+ * facets: (int32 or uint16 codes column, int64 counts[size] written, bit or -1) each.
  * complemented: per facet, whether its counts are those of the live rows outside. */
 static PyObject *scan(PyObject *self, PyObject *args) {
     PyObject *alive_obj, *terms_obj, *matrix_obj, *facets_obj, *codes_obj;
@@ -423,13 +475,19 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         static const struct {
             Py_ssize_t size;
             const char *kinds;
-        } col_of[] = {{8, "d"}, {2, "h"}, {1, "?B"}, {8, "lq"}, {8, "d"}, {4, "i"}};
+            Py_ssize_t narrow_size;
+            const char *narrow_kinds;
+        } col_of[] = {{8, "d", 0, NULL}, {2, "h", 0, NULL}, {1, "?B", 0, NULL}, {8, "lq", 4, "i"}, {8, "d", 0, NULL}, {4, "i", 2, "H"}};
         if (T->kind < MIN_STATUS || T->kind > LUT) {
             PyErr_Format(PyExc_ValueError, "unknown term kind %d", T->kind);
             goto done;
         }
-        if (column(col, cv, 0, col_of[T->kind].size, col_of[T->kind].kinds, n, "term column") < 0) goto done;
+        T->narrow = 0;
+        if (column_of(col, cv, 0, col_of[T->kind].size, col_of[T->kind].kinds, col_of[T->kind].narrow_size, col_of[T->kind].narrow_kinds,
+                      col_of[T->kind].narrow_kinds ? &T->narrow : NULL, n, "term column") < 0)
+            goto done;
         nviews++;
+        T->width = cv->itemsize;
         T->col = cv->buf;
         T->aux = NULL;
         T->outcome = NULL;
@@ -498,7 +556,8 @@ static PyObject *scan(PyObject *self, PyObject *args) {
             goto done;
         }
         Py_buffer *cv = &views[nviews];
-        if (column(col, cv, 0, 4, "i", n, "facet column") < 0) goto done;
+        int narrow = 0;
+        if (column_of(col, cv, 0, 4, "i", 2, "H", &narrow, n, "facet column") < 0) goto done;
         nviews++;
         Py_buffer *kv = &views[nviews];
         if (column(counts, kv, 1, 8, "lq", -1, "facet counts") < 0) goto done;
@@ -513,6 +572,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         for (int t = 0; t < nparts; t++) {
             Facet *F = &parts[t].facets[f];
             F->col = cv->buf;
+            F->narrow = narrow;
             F->size = size;
             F->bit = bit;
             F->lanes = lanes[t][f] = calloc(4 * (size_t)(size ? size : 1), sizeof(uint32_t));
@@ -671,6 +731,7 @@ static struct PyModuleDef module = {
 };
 
 PyMODINIT_FUNC PyInit__catalogue_scan(void) {
+    bit_positions_init();
     PyObject *mod = PyModule_Create(&module);
     if (mod && (PyModule_AddIntConstant(mod, "ABI", SCAN_ABI) < 0 ||
                 PyModule_AddStringConstant(mod, "SOURCE_SHA256", SCAN_SOURCE_SHA256) < 0 ||
