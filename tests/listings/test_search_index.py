@@ -176,3 +176,36 @@ def test_a_kept_any_of_table_follows_sets_added_after_it():
     assert not combos.any_of(["crate"]).any()
     crate = combos.of(frozenset({"crate"}))
     assert combos.any_of(["crate"])[crate]
+
+
+@pytest.mark.parametrize("large", [True, False])
+def test_a_large_shared_index_is_moved_out_of_the_collectors_reach(varied, monkeypatch, large):
+    """A shared index of FREEZE_FROM_LISTINGS listings or more is frozen once built (a full
+    collection no longer walks it); a rebuild collects what it replaced even when cyclic."""
+    import gc
+    import weakref
+
+    class Probe:
+        pass
+
+    monkeypatch.setattr(catalogue_index, "FREEZE_FROM_LISTINGS", 1 if large else 10**9)
+    revision, token, _reset = catalogue_index.catalogue_and_vocabulary_state()[0]
+    index = catalogue_index.CatalogueIndex()
+    try:
+        catalogue_index._build_shared(index, revision, token)
+        first = index.codes
+        assert len(index.pk) > 0
+        collected = {id(o) for o in gc.get_objects()}
+        assert (id(first) in collected) is not large
+        probe = Probe()
+        probe.cycle = probe
+        first["probe"] = probe  # held by the index alone, in a cycle
+        gone = weakref.ref(probe)
+        del probe, first
+        catalogue_index._build_shared(index, revision, token)
+        collected = {id(o) for o in gc.get_objects()}
+        assert (id(index.codes) in collected) is not large
+        if large:
+            assert gone() is None
+    finally:
+        gc.unfreeze()
