@@ -381,3 +381,32 @@ def test_required_but_stale_raises_scan_unavailable_with_the_reason(kernel):
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("raised QUALITY_NATIVE=required but the catalogue scan is off: "), out.stdout
     assert out.stdout.rstrip().endswith("was built from other sources than those beside it; rebuild (make native)"), out.stdout
+
+
+def test_set_filters_are_kept_as_flags_per_table_and_bounded(kernel, monkeypatch):
+    """A set filter's rows are kept as one flag per listing for the next search with the same
+    table (the answers stay the reference's), within SET_MASKS_BYTES; a code beyond its table
+    keeps the table lookup, which fails it."""
+    index = synthetic_index(2000, seed=21)
+    monkeypatch.setattr(catalogue_index, "SET_MASKS_BYTES", 2 * 2000)  # two flag columns
+    combos = index.codes["facet_embodiment"]
+    asks = [["arm", "drone"], ["humanoid"], ["aloha", "quadruped"], ["arm", "drone"]]
+    for wanted in asks:
+        terms = {"embodiment": Term(IN_TABLE, index.cols["facet_embodiment"], combos.any_of(wanted))}
+        compiled, reference = both(index, kernel, terms)
+        assert compiled == reference
+        assert len(index.set_masks) <= 2
+    assert [catalogue_index.CatalogueIndex._set_mask(index, Term(IN_TABLE, index.cols["facet_embodiment"], combos.any_of(w))).kind for w in asks[-2:]] == [
+        EQUALS_BOOL,
+        EQUALS_BOOL,
+    ]
+    scenes = index.codes["key_scene"]
+    beyond = index.cols["key_scene"].copy()  # a filter without a facet: its codes are only looked up
+    beyond[::9] = len(scenes.values) + 5
+    index.cols["key_scene"] = beyond
+    term = Term(IN_TABLE, beyond, scenes.any_of(["kitchen"]))
+    assert index._set_mask(term) is term
+    _facets, count, codes = index.scan(kernel, {"scene": term})
+    table = np.concatenate([term.aux, np.zeros(len(beyond), dtype=bool)])  # past the table: fails
+    expected = table[beyond] & index.alive
+    assert count == int(expected.sum()) and ((codes == 0) == expected).all()
