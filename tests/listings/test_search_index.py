@@ -147,6 +147,23 @@ def test_pages_are_the_sql_paths_pages(varied, api_client, settings):
     assert index == sql
 
 
+def test_pages_of_a_sparse_answer_are_the_sql_paths_pages(varied):
+    # A few matches among many listings: a near page is found by walking the ordering, a far
+    # one by putting every match in order first. Both give the SQL path's pages.
+    ways = set()
+    for filters in [*FIXED, *(ListingFilters(ordering=o, multi={"tier": ["rough"], "embodiment": ["drone"]}) for o in search.ORDERINGS)]:
+        sql_pks = list(search.listing_search(filters=filters).values_list("pk", flat=True))
+        for start, stop in ((0, 1), (1, 2), (0, 3), (2, 5), (0, len(sql_pks)), (len(sql_pks) - 1, len(sql_pks) + 3)):
+            result = catalogue_index.catalogue_search(filters=filters)
+            if result.in_order is None or not 0 <= start < stop:
+                continue
+            walks = result._walk_pays(min(stop, result.count))
+            assert [ref.pk for ref in result[start:stop]] == sql_pks[start:stop], (filters, start, stop)
+            assert (result.slots is None) == walks  # the walk keeps no ordered matches
+            ways.add(walks)
+    assert ways == {True, False}
+
+
 def test_changes_inside_a_transaction_are_answered_without_touching_the_shared_index(varied, moderator):
     from datasets.services import version_transition
     from datasets.states import VersionState
