@@ -21,7 +21,7 @@ from types import ModuleType
 
 from quality.engine._native.sources import FingerprintedExtension
 
-ABI = 2  # must equal SCAN_ABI in _native/catalogue_scan.c
+ABI = 3  # must equal SCAN_ABI in _native/catalogue_scan.c
 SOURCES = Path(__file__).resolve().parent / "_native"
 
 

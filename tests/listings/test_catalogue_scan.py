@@ -116,19 +116,41 @@ def both(index: CatalogueIndex, kernel, terms: dict[str, Term]):
     )
 
 
+class Recording:
+    """The compiled module, recording the mode the pass counted each facet in."""
+
+    def __init__(self, kernel) -> None:
+        self.kernel, self.BASE_BIT, self.modes = kernel, kernel.BASE_BIT, []
+
+    def scan(self, *args):
+        count, modes = self.kernel.scan(*args)
+        self.modes.extend(modes)
+        return count, modes
+
+    def ordered_matches(self, *args):
+        return self.kernel.ordered_matches(*args)
+
+
+@pytest.mark.parametrize("bitmaps", [False, True])
 @pytest.mark.parametrize("threads", [1, 2])
-def test_the_scan_answers_as_numpy_on_a_synthetic_index(kernel, monkeypatch, threads):
+def test_the_scan_answers_as_numpy_on_a_synthetic_index(kernel, monkeypatch, threads, bitmaps):
     monkeypatch.setattr(catalogue_index, "SCAN_THREADS", threads)
     monkeypatch.setattr(catalogue_index, "SCAN_SPLIT_ROWS", 0)
-    index = synthetic_index(5003, seed=threads)  # odd: the halves and the 16-byte tails are uneven
+    if bitmaps:
+        monkeypatch.setattr(catalogue_index, "BITMAPS_FROM_SLOTS", 0)
+    index = synthetic_index(5003, seed=threads)  # odd: the halves, the 16-byte tails and the last word are uneven
     rng = random.Random(7)
     counts = set()
+    recording = Recording(kernel)
     for _ in range(300):
         terms = random_terms(index, rng)
-        compiled, reference = both(index, kernel, terms)
+        compiled, reference = both(index, recording, terms)
         assert compiled == reference, sorted(terms)
         counts.add(compiled[1])
     assert 0 in counts and len(counts) > 100  # the comparisons compare answers of every size
+    # With bitmaps offered, dense groups are counted from them and sparse ones per row.
+    expected = {catalogue_index.COUNTED_ROWS, catalogue_index.COUNTED_OUTSIDE}
+    assert set(recording.modes) == (expected | {catalogue_index.COUNTED_BY_VALUES} if bitmaps else expected)
 
 
 def test_facet_codes_wider_than_16_bits(kernel):
@@ -213,6 +235,37 @@ def test_the_scan_refuses_wrong_arrays(kernel):
         _call(kernel, n, terms=[(IN_TABLE, 0, np.zeros(n, dtype=np.int16), np.ones(1, dtype=bool), 0.0, 0, 0)])
     with pytest.raises(ValueError, match="facet column"):
         _call(kernel, n, facets=[(np.zeros(n, dtype=np.int16), np.zeros(1, dtype=np.int64), -1)])
+    col, counts = np.zeros(n, dtype=np.int32), np.zeros(1, dtype=np.int64)
+    words = (n + 63) // 64
+    assert _call(kernel, n, facets=[(col, counts, -1, np.zeros((2, words), dtype=np.uint64), np.zeros(2, dtype=np.int64))])[0] == n
+    with pytest.raises(ValueError, match="facet bitmaps"):  # a word short per value
+        _call(kernel, n, facets=[(col, counts, -1, np.zeros((2, words), dtype=np.uint64)[:, :-1].copy(), np.zeros(2, dtype=np.int64))])
+    with pytest.raises(ValueError, match="facet bitmaps"):  # a value more than the counts
+        _call(kernel, n, facets=[(col, counts, -1, np.zeros((3, words), dtype=np.uint64), np.zeros(2, dtype=np.int64))])
+    with pytest.raises(ValueError, match="facet bitmaps"):  # 32-bit words
+        _call(kernel, n, facets=[(col, counts, -1, np.zeros((2, 2 * words), dtype=np.uint32), np.zeros(2, dtype=np.int64))])
+    with pytest.raises(ValueError, match="value counts"):
+        _call(kernel, n, facets=[(col, counts, -1, np.zeros((2, words), dtype=np.uint64), np.zeros(2, dtype=np.float64))])
+    with pytest.raises(ValueError, match="come with"):
+        _call(kernel, n, facets=[(col, counts, -1, np.zeros((2, words), dtype=np.uint64), None)])
+
+
+def test_bitmap_counts_are_each_values_rows_in_the_group(kernel):
+    # 130 slots (the last word holds two), one facet with three values; slot i holds value
+    # i % 3, every fifth slot fails the facet's own filter and the slots from 100 on fail
+    # another one. The group of the facet's own counts is the slots below 100.
+    n = 130
+    col = (np.arange(n) % 3).astype(np.int32)
+    words = (n + 63) // 64
+    bitmaps = np.stack([np.packbits(np.pad(col == v, (0, words * 64 - n)), bitorder="little").view("<u8") for v in range(3)])
+    value_counts = np.full(3, -1, dtype=np.int64)
+    terms = [
+        (IN_TABLE, 0, np.arange(n, dtype=np.int32) % 5, np.array([False, True, True, True, True]), 0.0, 0, 0),
+        (RANGE_INT64, 7, np.arange(n, dtype=np.int64), None, 0.0, 0, 99),
+    ]
+    count, modes = _call(kernel, n, terms=terms, facets=[(col, np.zeros(3, dtype=np.int64), 0, bitmaps, value_counts)])
+    assert count == 80 and modes == (catalogue_index.COUNTED_BY_VALUES,)
+    assert value_counts.tolist() == [int(np.count_nonzero(col[:100] == v)) for v in range(3)]
 
 
 INT32 = np.iinfo(np.int32)
@@ -349,10 +402,13 @@ def answer(filters: ListingFilters) -> dict:
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("bitmaps", [False, True])
 @pytest.mark.parametrize("threads", [1, 2])
-def test_the_compiled_and_the_numpy_path_answer_alike(varied, kernel, monkeypatch, threads):
+def test_the_compiled_and_the_numpy_path_answer_alike(varied, kernel, monkeypatch, threads, bitmaps):
     monkeypatch.setattr(catalogue_index, "SCAN_THREADS", threads)
     monkeypatch.setattr(catalogue_index, "SCAN_SPLIT_ROWS", 0)
+    if bitmaps:
+        monkeypatch.setattr(catalogue_index, "BITMAPS_FROM_SLOTS", 0)
     rng = random.Random(threads)
     cases = [*FIXED, *(_filters(rng, varied) for _ in range(60)), ListingFilters(price_min=Decimal("1e30"))]
     for filters in cases:

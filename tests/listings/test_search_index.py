@@ -79,8 +79,17 @@ FIXED = [
 ]
 
 
+@pytest.fixture(params=["per row", "bitmaps"])
+def counting(request, monkeypatch):
+    """The compiled pass's counting: per row (and the joint code) as in a small catalogue, or
+    with every facet offered its values' bitmaps as from BITMAPS_FROM_SLOTS listings on."""
+    if request.param == "bitmaps":
+        monkeypatch.setattr(catalogue_index, "BITMAPS_FROM_SLOTS", 0)
+    return request.param
+
+
 @pytest.mark.parametrize("filters", FIXED, ids=[repr(f)[:120] for f in FIXED])
-def test_index_answers_as_the_sql_path(varied, filters):
+def test_index_answers_as_the_sql_path(varied, filters, counting):
     assert_same(filters)
 
 
@@ -92,7 +101,7 @@ def test_the_fixed_cases_are_not_trivial(varied):
     assert body["count"] > 150 and all(body["facets"][f] for f in search.FACETS)
 
 
-def test_seller_filter(varied):
+def test_seller_filter(varied, counting):
     for sellers in ([varied["sellers"][0]], varied["sellers"][1:], ["no-such-seller"]):
         assert_same(ListingFilters(multi={"seller": sellers}, ordering="price"))
 
@@ -133,7 +142,7 @@ def _filters(draw_rng: random.Random, seller_slugs: list[str]) -> ListingFilters
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(min_value=0, max_value=2**32 - 1))
-def test_generated_filter_combinations(varied, seed):
+def test_generated_filter_combinations(varied, seed, counting):
     assert_same(_filters(random.Random(seed), varied["sellers"]))
 
 

@@ -12,7 +12,10 @@
  * (such a row is in no facet's count), bit b (0..4) when the filter of facet b fails.
  * Counting a facet directly costs its matching rows; when most live rows match, the pass
  * counts the live rows outside instead and says so (the caller subtracts them from the
- * live rows' counts), so a search with few filters costs no per-row counting at all.
+ * live rows' counts), so a search with few filters costs no per-row counting at all. A
+ * facet offered one bitmap of the slots per value is counted from them when its group
+ * holds many rows: per value, the popcount of the group's bitmap AND the value's, which
+ * costs the slots / 64 words per value whatever the rows (see count_bits).
  *
  * Columns arrive through the buffer protocol and are checked here (element size, kind,
  * length): a wrong array raises instead of being read out of bounds. Codes are checked
@@ -35,7 +38,7 @@
 #error "SCAN_SOURCE_SHA256 is undefined: build with pip install (setup.py)"
 #endif
 
-#define SCAN_ABI 2
+#define SCAN_ABI 3
 #define BLOCK 4096
 #define MAX_TERMS 64
 #define MAX_FACETS 8
@@ -65,6 +68,11 @@ typedef struct {
     uint32_t *lanes; /* this thread's counts, four interleaved copies (see count_rows) */
     Py_ssize_t size;
     int bit; /* -1: counted under every filter */
+    /* Optional: one bitmap of the slots per value of the facet (values x words, a slot's bit
+     * is bit slot % 64 of word slot / 64), and the per-value counts they give. */
+    const uint64_t *bitmaps;
+    Py_ssize_t nvalues;
+    int by_values; /* this search counts the facet from its bitmaps (bits_thread), not per row */
 } Facet;
 
 /* Facets counted over the same rows: the live rows whose byte, without the facets' own bit,
@@ -87,6 +95,9 @@ typedef struct {
     int wide; /* uint32 codes */
     const Group *groups;
     int ngroups;
+    /* the words of the bitmaps this part counts (bits_thread), and its per-value counts */
+    Py_ssize_t slots, w_lo, w_hi;
+    uint64_t *value_counts[MAX_FACETS];
     /* pass 1's tallies */
     int64_t matches, dead, single[BASE_BIT];
     unsigned own_bits; /* the facet bits some term uses */
@@ -100,6 +111,12 @@ typedef struct {
 #define VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #define VECTOR_CLONES
+#endif
+/* popcnt where the processor has it (the baseline x86-64 has not: a table per byte there). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define POPCOUNT_CLONES __attribute__((target_clones("popcnt", "default")))
+#else
+#define POPCOUNT_CLONES
 #endif
 
 VECTOR_CLONES
@@ -360,6 +377,68 @@ static void count_facets(Part *p) {
     }
 }
 
+/* Bitmap counting: a facet counted by its values' bitmaps costs one AND and popcount per 64
+ * slots per value, whatever the number of rows in its group; counting per row costs a code
+ * read and an increment per row. A dense group (hundreds of thousands of rows) is counted
+ * from bitmaps, a sparse one per row (see the choice in scan). */
+#define BITS_CHUNK 256
+/* A facet is counted from its bitmaps when they hold at most this many words per row its
+ * group would count (at 1M listings a counted row cost about what four words did). */
+#define WORDS_PER_ROW 4 /* words of a group's bitmap built at a time (16,384 slots) */
+
+POPCOUNT_CLONES
+static uint64_t and_popcount(const uint64_t *restrict a, const uint64_t *restrict b, Py_ssize_t len) {
+    uint64_t n = 0;
+    for (Py_ssize_t i = 0; i < len; i++) n += (uint64_t)__builtin_popcountll(a[i] & b[i]);
+    return n;
+}
+
+/* The group's bitmap for words [w, w + len) of the slots: a slot's bit is set when its byte,
+ * under ``mask``, is 0 (the mask holds bit 7, so a dead slot is never set). */
+static void group_bits(const uint8_t *restrict c, Py_ssize_t n, Py_ssize_t w, Py_ssize_t len, uint8_t mask, uint64_t *restrict out) {
+    for (Py_ssize_t j = 0; j < len; j++) {
+        Py_ssize_t r0 = (w + j) * 64;
+        uint64_t bits = 0;
+        if (r0 + 64 <= n) {
+#if defined(__SSE2__)
+            const __m128i m = _mm_set1_epi8((char)mask), zero = _mm_setzero_si128();
+            for (int q = 0; q < 4; q++) {
+                __m128i x = _mm_loadu_si128((const __m128i *)(c + r0 + 16 * q));
+                bits |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_and_si128(x, m), zero)) << (16 * q);
+            }
+#else
+            for (int b = 0; b < 64; b++) bits |= (uint64_t)((c[r0 + b] & mask) == 0) << b;
+#endif
+        } else {
+            for (Py_ssize_t b = 0; r0 + b < n; b++) bits |= (uint64_t)((c[r0 + b] & mask) == 0) << b;
+        }
+        out[j] = bits;
+    }
+}
+
+static void count_bits(Part *p) {
+    uint64_t group[BITS_CHUNK];
+    Py_ssize_t n = p->slots, words = (n + 63) / 64;
+    for (Py_ssize_t w = p->w_lo; w < p->w_hi; w += BITS_CHUNK) {
+        Py_ssize_t len = w + BITS_CHUNK < p->w_hi ? BITS_CHUNK : p->w_hi - w;
+        int built = -2; /* the bit of the group now in ``group`` (-1: every filter) */
+        for (int f = 0; f < p->nfacets; f++) {
+            const Facet *F = &p->facets[f];
+            if (!F->by_values) continue;
+            if (built != F->bit) {
+                group_bits(p->codes, n, w, len, F->bit >= 0 ? (uint8_t)(0xFFu & ~(1u << F->bit)) : 0xFF, group);
+                built = F->bit;
+            }
+            for (Py_ssize_t v = 0; v < F->nvalues; v++) p->value_counts[f][v] += and_popcount(group, F->bitmaps + (size_t)v * (size_t)words + (size_t)w, len);
+        }
+    }
+}
+
+static void *bits_thread(void *arg) {
+    count_bits(arg);
+    return NULL;
+}
+
 static void *evaluate_thread(void *arg) {
     evaluate(arg);
     return NULL;
@@ -411,7 +490,7 @@ static int column(PyObject *obj, Py_buffer *view, int writable, Py_ssize_t size,
     return column_of(obj, view, writable, size, kinds, 0, NULL, NULL, n, what);
 }
 
-/* scan(alive, terms, facet_codes, facets, codes, threads) -> (matches, complemented)
+/* scan(alive, terms, facet_codes, facets, codes, threads) -> (matches, modes)
  *
  * alive: bool[n]; codes: uint8[n], written (the row bytes above).
  * terms: (kind, bit, column, aux, value, lo, hi) each; bit 7 or a facet's bit 0..4:
@@ -422,21 +501,25 @@ static int column(PyObject *obj, Py_buffer *view, int writable, Py_ssize_t size,
  *   MIN_F64     float64 column >= value
  *   LUT         bool aux[int32 (or uint16) column] (a code beyond aux fails)
  * facet_codes: uint16 or uint32 [n][number of facets], each slot's code of each facet.
- * facets: (int32 or uint16 codes column, int64 counts[size] written, bit or -1) each.
- * complemented: per facet, whether its counts are those of the live rows outside. */
+ * facets: (int32 or uint16 codes column, int64 counts[size] written, bit or -1) each, and
+ *   optionally (uint64 bitmaps[values][words], int64 value_counts[values] written): one
+ *   bitmap of the slots per value of the facet.
+ * modes: per facet, 0 when its counts are its rows', 1 when they are those of the live rows
+ *   outside (the caller subtracts), 2 when its value counts were written from the bitmaps
+ *   instead (its counts are then not written). */
 static PyObject *scan(PyObject *self, PyObject *args) {
     PyObject *alive_obj, *terms_obj, *matrix_obj, *facets_obj, *codes_obj;
     int threads;
     if (!PyArg_ParseTuple(args, "OOOOOi", &alive_obj, &terms_obj, &matrix_obj, &facets_obj, &codes_obj, &threads)) return NULL;
     PyObject *result = NULL;
     Py_buffer alive = {0}, codes = {0}, matrix = {0};
-    Py_buffer views[2 * MAX_TERMS + 2 * MAX_FACETS];
+    Py_buffer views[2 * MAX_TERMS + 4 * MAX_FACETS];
     int nviews = 0;
     Term terms[MAX_TERMS];
     Part parts[MAX_THREADS];
     uint32_t *lanes[MAX_THREADS][MAX_FACETS] = {{0}};
     uint8_t *outcomes[MAX_TERMS] = {0};
-    int64_t *counts_out[MAX_FACETS] = {0};
+    int64_t *counts_out[MAX_FACETS] = {0}, *values_out[MAX_FACETS] = {0};
     memset(parts, 0, sizeof parts);
     PyObject *tseq = NULL, *fseq = NULL;
 
@@ -546,11 +629,17 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         p->own_bits = own_bits;
         p->matrix = matrix.buf;
         p->wide = wide;
+        p->slots = n;
     }
+    Py_ssize_t words = (n + 63) / 64;
     for (Py_ssize_t f = 0; f < nfacets; f++) {
-        PyObject *col, *counts;
+        PyObject *col, *counts, *bitmaps = Py_None, *value_counts = Py_None;
         int bit;
-        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(fseq, f), "OOi", &col, &counts, &bit)) goto done;
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(fseq, f), "OOi|OO", &col, &counts, &bit, &bitmaps, &value_counts)) goto done;
+        if ((bitmaps == Py_None) != (value_counts == Py_None)) {
+            PyErr_SetString(PyExc_ValueError, "a facet's bitmaps come with its value counts");
+            goto done;
+        }
         if (bit < -1 || bit > 4) {
             PyErr_SetString(PyExc_ValueError, "a facet's bit is -1 or 0..4");
             goto done;
@@ -581,9 +670,29 @@ static PyObject *scan(PyObject *self, PyObject *args) {
                 goto done;
             }
         }
+        if (bitmaps != Py_None) {
+            Py_buffer *vv = &views[nviews];
+            if (column(value_counts, vv, 1, 8, "lq", -1, "facet value counts") < 0) goto done;
+            nviews++;
+            Py_ssize_t nvalues = vv->len / 8;
+            Py_buffer *bv = &views[nviews];
+            if (column(bitmaps, bv, 0, 8, "LQ", nvalues * words, "facet bitmaps (values x words)") < 0) goto done;
+            nviews++;
+            memset(vv->buf, 0, (size_t)vv->len);
+            values_out[f] = vv->buf;
+            for (int t = 0; t < nparts; t++) {
+                parts[t].facets[f].bitmaps = bv->buf;
+                parts[t].facets[f].nvalues = nvalues;
+                parts[t].value_counts[f] = calloc((size_t)(nvalues ? nvalues : 1), sizeof(uint64_t));
+                if (!parts[t].value_counts[f]) {
+                    PyErr_NoMemory();
+                    goto done;
+                }
+            }
+        }
     }
 
-    int complemented[MAX_FACETS] = {0};
+    int complemented[MAX_FACETS] = {0}, by_values[MAX_FACETS] = {0}, any_by_values = 0;
     Group groups[MAX_FACETS];
     int ngroups = 0, bad = 0;
     int64_t matches = 0;
@@ -600,6 +709,12 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         int bit = parts[0].facets[f].bit;
         int64_t inside = matches + (bit >= 0 ? single[bit] : 0);
         complemented[f] = 2 * inside > live;
+        int64_t rows = complemented[f] ? live - inside : inside;
+        if (parts[0].facets[f].bitmaps && parts[0].facets[f].nvalues * words <= WORDS_PER_ROW * rows) {
+            by_values[f] = any_by_values = 1;
+            for (int t = 0; t < nparts; t++) parts[t].facets[f].by_values = 1;
+            continue;
+        }
         uint8_t mask = bit >= 0 ? (uint8_t)(0xFFu & ~(1u << bit)) : 0xFF;
         int g = 0;
         while (g < ngroups && !(groups[g].mask == mask && groups[g].complemented == complemented[f])) g++;
@@ -611,6 +726,17 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         parts[t].ngroups = ngroups;
     }
     run_parts(parts, nparts, count_thread);
+    if (any_by_values) {
+        for (int t = 0; t < nparts; t++) {
+            parts[t].w_lo = words * t / nparts;
+            parts[t].w_hi = words * (t + 1) / nparts;
+        }
+        run_parts(parts, nparts, bits_thread);
+        for (int t = 0; t < nparts; t++)
+            for (Py_ssize_t f = 0; f < nfacets; f++)
+                if (by_values[f])
+                    for (Py_ssize_t v = 0; v < parts[t].facets[f].nvalues; v++) values_out[f][v] += (int64_t)parts[t].value_counts[f][v];
+    }
     for (int t = 0; t < nparts; t++) {
         bad |= parts[t].bad_code;
         for (Py_ssize_t f = 0; f < nfacets; f++) {
@@ -626,12 +752,15 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     }
     PyObject *flags = PyTuple_New(nfacets);
     if (!flags) goto done;
-    for (Py_ssize_t f = 0; f < nfacets; f++) PyTuple_SET_ITEM(flags, f, PyBool_FromLong(complemented[f]));
+    for (Py_ssize_t f = 0; f < nfacets; f++) PyTuple_SET_ITEM(flags, f, PyLong_FromLong(by_values[f] ? 2 : complemented[f]));
     result = Py_BuildValue("LN", (long long)matches, flags);
 
 done:
     for (int t = 0; t < MAX_THREADS; t++)
-        for (int f = 0; f < MAX_FACETS; f++) free(lanes[t][f]);
+        for (int f = 0; f < MAX_FACETS; f++) {
+            free(lanes[t][f]);
+            free(parts[t].value_counts[f]);
+        }
     for (int t = 0; t < MAX_TERMS; t++) free(outcomes[t]);
     for (int v = 0; v < nviews; v++) PyBuffer_Release(&views[v]);
     if (matrix.obj) PyBuffer_Release(&matrix);
