@@ -347,7 +347,10 @@ class CatalogueIndex:
     # catalogue state (see _set_mask).
     set_masks: OrderedDict[tuple[int, bytes], tuple[np.ndarray, np.ndarray]] = field(default_factory=OrderedDict)
     # Per facet, one bitmap of the slots per value, once per catalogue state (see _value_bitmaps).
+    # Per figure column (and least status), its distinct values and each slot's rank among
+    # them, once per catalogue state (see _at_least).
     value_bits: dict[str, np.ndarray] = field(default_factory=dict)
+    ranks: dict[tuple[str, int | None], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -396,7 +399,7 @@ class CatalogueIndex:
         self.cols = cols
         self.alive = np.ones(len(self.pk), dtype=bool)
         self.slot_of = {int(pk): slot for slot, pk in enumerate(self.pk.tolist())}
-        self.orders, self.totals, self.facet_rows, self.joint, self.narrow, self.value_bits = {}, {}, {}, None, {}, {}
+        self.orders, self.totals, self.facet_rows, self.joint, self.narrow, self.value_bits, self.ranks = {}, {}, {}, None, {}, {}, {}
         self.set_masks = OrderedDict()
         self.uid = next(_index_uids)
         self.read_at = np.full(len(self.pk), revision, dtype=np.int64)
@@ -432,7 +435,7 @@ class CatalogueIndex:
                     self.cols[name] = np.concatenate([self.cols[name], column[take]])
                 for j, pk in enumerate(present[take].tolist()):
                     self.slot_of[pk] = start + j
-            self.orders, self.totals, self.facet_rows, self.joint, self.narrow, self.value_bits = {}, {}, {}, None, {}, {}
+            self.orders, self.totals, self.facet_rows, self.joint, self.narrow, self.value_bits, self.ranks = {}, {}, {}, None, {}, {}, {}
         self.set_masks = OrderedDict()
         self.revision, self.token = revision, token
 
@@ -445,7 +448,7 @@ class CatalogueIndex:
         c = self.cols
         m: dict[str, Term] = {}
         for figure, value in f.minimums.items():
-            m[f"min_{figure}"] = Term(MIN_WITH_STATUS, c[figure], c[f"{figure}_status"], value=value, lo=int(MIN_STATUS[figure]))
+            m[f"min_{figure}"] = self._at_least(figure, value, int(MIN_STATUS[figure]))
         if f.flags.get("verified_only"):
             m["verified_only"] = Term(EQUALS_INT16, c["mask_iou_status"], lo=3)
         for key in ("has_tracks", "commercial_use", "derivatives"):
@@ -472,8 +475,28 @@ class CatalogueIndex:
             if column.dtype == np.int64:  # a count: an integer is >= value exactly when it is >= ceil(value)
                 m[key] = Term(RANGE_INT64, column, lo=max(min(math.ceil(value), _INT64_MAX), _INT64_MIN), hi=_INT64_MAX)
             else:
-                m[key] = Term(MIN_FLOAT64, column, value=value)
+                m[key] = self._at_least(SCENE_MINIMUMS[key][0], value, None)
         return m
+
+    def _at_least(self, name: str, value: float, least_status: int | None) -> Term:
+        """``column >= value`` (and its status at least ``least_status``) as a range over the
+        slots' ranks among the column's distinct values: x >= value exactly when x's rank is
+        at least the place ``value`` would take among them. The pass then reads 32-bit ranks
+        (a slot failing the status, or a null, ranks -1) instead of a float64 column and an
+        int16 one: from 10 bytes per listing to 4."""
+        kept = self.ranks.get((name, least_status))
+        if kept is None:
+            column = self.cols[name]
+            known = ~np.isnan(column)
+            if least_status is not None:
+                known &= self.cols[f"{name}_status"] >= least_status
+            distinct, rank = np.unique(column[known], return_inverse=True)
+            ranks = np.full(len(column), -1, dtype=np.int64)
+            ranks[known] = rank.reshape(-1)
+            kept = self.ranks[(name, least_status)] = (distinct, ranks)
+        distinct, ranks = kept
+        # NaN sorts last: no rank reaches the place of a NaN value (nothing is >= NaN).
+        return Term(RANGE_INT64, ranks, lo=int(np.searchsorted(distinct, value, side="left")), hi=_INT64_MAX)
 
     def order(self, ordering: str) -> np.ndarray:
         """Slots in the ordering's order (search.listing_search's ORDER BY), computed once per state."""
