@@ -7,7 +7,8 @@ seeded once with a realistic catalogue (bench/search_catalogue.py, PostgreSQL CO
 minute per 100k listings) and reused by later runs (``--rebuild`` to redo; a database seeded
 by another seed format or size is rebuilt). It migrates the database, starts gunicorn on
 127.0.0.1 (2 workers x 4 threads, as ``make load``), sends warm-up requests (reported apart:
-the first request may build an in-process model), then four timed runs on the same server:
+the first request may build an in-process model; then searches on fresh connections until
+every worker has built its own), then four timed runs on the same server:
 search and ``/healthz`` with 1 client, then with 8 clients. Every client is a thread with
 its own persistent HTTP/1.1 connection (keep-alive); the client's CPU time is measured
 and printed beside the gunicorn workers' so a client-bound run shows.
@@ -376,6 +377,36 @@ def search_paths() -> list[str]:
     return paths
 
 
+def warm_every_worker(port: int, paths: list[str], workers: list[int], rss_idle: list[float], *, clients: int, timeout: float = 900.0) -> int:
+    """Send searches until every worker has built its index (its RSS grew by at least half of
+    what the first search's worker grew): rounds of ``clients`` fresh connections at once,
+    one search each. The kernel hands a connection to whichever worker accepts first, so a
+    few keep-alive connections can all land on one worker, and the other would build its
+    index inside a timed run. Returns the searches sent."""
+    grown = max((now - idle for now, idle in zip(rss_mb(workers), rss_idle, strict=False)), default=0.0)
+    deadline, sent = time.perf_counter() + timeout, 0
+
+    def one(path: str) -> None:
+        client = Client(port)
+        try:
+            client.get(path)
+        finally:
+            client.close()
+
+    while True:
+        rss = rss_mb(workers)
+        if all(now - idle >= grown / 2 for now, idle in zip(rss, rss_idle, strict=False)):
+            return sent
+        if time.perf_counter() > deadline:
+            raise SystemExit(f"a gunicorn worker did not build its index within {timeout:.0f} s (RSS {rss} MB, idle {rss_idle} MB)")
+        pool = [threading.Thread(target=one, args=(paths[(sent + i) % len(paths)],)) for i in range(clients)]
+        for th in pool:
+            th.start()
+        for th in pool:
+            th.join()
+        sent += clients
+
+
 def wait_ready(port: int, server: subprocess.Popen) -> None:
     for _ in range(600):
         if server.poll() is not None:
@@ -406,9 +437,9 @@ def bench_size(n: int, args) -> dict:
         paths = search_paths()
         workers = worker_pids(server.pid)
         rss_idle = rss_mb(workers)
-        # Warm-up: the first search alone (it may build an in-process model), then every
-        # query shape from as many connections as the timed runs use, so each worker has
-        # answered before the clock starts.
+        # Warm-up: the first search alone (it may build an in-process model), searches until
+        # every worker has built its own, then every query shape from as many connections as
+        # the timed runs use, so each worker has answered before the clock starts.
         client = Client(port)
         t = time.perf_counter()
         status, body = client.get(paths[0])
@@ -416,6 +447,7 @@ def bench_size(n: int, args) -> dict:
         client.close()
         if status != 200:
             raise SystemExit(f"search answered {status}: {body[:500]!r}")
+        warmed = warm_every_worker(port, paths, workers, rss_idle, clients=args.clients)
         client = Client(port)
         for path in paths[: len(QUERIES)]:
             status, body = client.get(path)
@@ -461,6 +493,7 @@ def bench_size(n: int, args) -> dict:
         "seeding": record,
         "gunicorn": f"{args.workers} workers x {args.threads} threads",
         "first_request_ms": round(first_ms, 1),
+        "searches_until_every_worker_built": warmed,
         "warmup": {k: warm[k] for k in ("requests", "seconds", "p50_ms", "max_ms")},
         "runs": runs,
         "worker_rss_mb": {"idle": rss_idle, "after": rss_after},
@@ -477,7 +510,8 @@ def report(results: list[dict], clients: int) -> tuple[list[str], bool]:
         lines.append(
             f"{r['listings']:>9,} listings: search p95 {one['p95_ms']:.1f} ms (1 client), {many['p95_ms']:.1f} ms ({clients}); "
             f"search/healthz throughput {one['req_per_s'] / runs['healthz_1']['req_per_s']:.2%} (1 client), {share:.2%} ({clients}); "
-            f"first request {r['first_request_ms']:.0f} ms, warm-up {r['warmup']['requests']} requests in {r['warmup']['seconds']} s; "
+            f"first request {r['first_request_ms']:.0f} ms, every worker's index built after {r['searches_until_every_worker_built']} more, "
+            f"warm-up {r['warmup']['requests']} requests in {r['warmup']['seconds']} s; "
             f"gunicorn worker RSS {r['worker_rss_mb']['after']} MB (idle {r['worker_rss_mb']['idle']})"
         )
     by_size = {r["listings"]: r for r in results}
