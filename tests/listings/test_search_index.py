@@ -146,7 +146,7 @@ def test_generated_filter_combinations(varied, seed, counting):
     assert_same(_filters(random.Random(seed), varied["sellers"]))
 
 
-def test_pages_are_the_sql_paths_pages(varied, api_client, settings):
+def test_pages_are_the_sql_paths_pages(varied, api_client, settings, counting):
     params = {"ordering": "quality_adjusted_cost", "page_size": 7, "page": 3, "commercial_use": "true"}
     settings.LISTINGS_SEARCH_INDEX = False
     sql = api_client.get("/api/v1/listings/", params).json()
